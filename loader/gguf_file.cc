@@ -1,0 +1,408 @@
+#include "loader/gguf_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+
+namespace ggrt {
+namespace {
+
+constexpr uint32_t kGgufMagic = 0x46554747;  // "GGUF" little-endian.
+constexpr uint32_t kMaxDims = 4;
+// Arrays nest (an array of arrays...); more than this is not a real file.
+constexpr int kMaxNesting = 8;
+
+// Bounds-checked little-endian reader over the mapped file.
+class Reader {
+ public:
+  Reader(const uint8_t* base, uint64_t size, const std::string& path)
+      : base_(base), size_(size), path_(path) {}
+
+  uint64_t pos() const { return pos_; }
+  uint64_t remaining() const { return size_ - pos_; }
+
+  absl::Status Error(absl::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", what, " (at byte ", pos_, ")"));
+  }
+
+  template <typename T>
+  absl::StatusOr<T> Read(absl::string_view what) {
+    if (remaining() < sizeof(T)) {
+      return Error(absl::StrCat("truncated file while reading ", what));
+    }
+    T v;
+    std::memcpy(&v, base_ + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+
+  absl::StatusOr<std::string> ReadString(absl::string_view what) {
+    ASSIGN_OR_RETURN(const uint64_t len, Read<uint64_t>(what));
+    if (len > remaining()) {
+      return Error(absl::StrCat("string length ", len, " of ", what, " runs past the end of the file"));
+    }
+    std::string s(reinterpret_cast<const char*>(base_ + pos_), len);
+    pos_ += len;
+    return s;
+  }
+
+ private:
+  const uint8_t* base_;
+  uint64_t size_;
+  const std::string& path_;
+  uint64_t pos_ = 0;
+};
+
+absl::StatusOr<GgufType> ReadType(Reader& r, absl::string_view what) {
+  ASSIGN_OR_RETURN(const uint32_t t, r.Read<uint32_t>(what));
+  if (t > static_cast<uint32_t>(GgufType::kF64)) {
+    return r.Error(absl::StrCat("unknown metadata value type ", t, " for ", what));
+  }
+  return static_cast<GgufType>(t);
+}
+
+// Smallest encoding of one element of `t`, used to reject array counts the file cannot hold.
+uint64_t MinBytes(GgufType t) {
+  switch (t) {
+    case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
+    case GgufType::kU16: case GgufType::kI16: return 2;
+    case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
+    case GgufType::kString: return 8;
+    case GgufType::kArray: return 12;
+    case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
+  }
+  return 1;
+}
+
+absl::StatusOr<GgufValue> ReadValue(Reader& r, GgufType type, absl::string_view key, int depth) {
+  GgufValue v{type, uint64_t{0}};
+  switch (type) {
+    case GgufType::kU8: { ASSIGN_OR_RETURN(const uint8_t x, r.Read<uint8_t>(key)); v.data = uint64_t{x}; break; }
+    case GgufType::kI8: { ASSIGN_OR_RETURN(const int8_t x, r.Read<int8_t>(key)); v.data = int64_t{x}; break; }
+    case GgufType::kU16: { ASSIGN_OR_RETURN(const uint16_t x, r.Read<uint16_t>(key)); v.data = uint64_t{x}; break; }
+    case GgufType::kI16: { ASSIGN_OR_RETURN(const int16_t x, r.Read<int16_t>(key)); v.data = int64_t{x}; break; }
+    case GgufType::kU32: { ASSIGN_OR_RETURN(const uint32_t x, r.Read<uint32_t>(key)); v.data = uint64_t{x}; break; }
+    case GgufType::kI32: { ASSIGN_OR_RETURN(const int32_t x, r.Read<int32_t>(key)); v.data = int64_t{x}; break; }
+    case GgufType::kU64: { ASSIGN_OR_RETURN(const uint64_t x, r.Read<uint64_t>(key)); v.data = x; break; }
+    case GgufType::kI64: { ASSIGN_OR_RETURN(const int64_t x, r.Read<int64_t>(key)); v.data = x; break; }
+    case GgufType::kF32: { ASSIGN_OR_RETURN(const float x, r.Read<float>(key)); v.data = double{x}; break; }
+    case GgufType::kF64: { ASSIGN_OR_RETURN(const double x, r.Read<double>(key)); v.data = x; break; }
+    case GgufType::kBool: {
+      ASSIGN_OR_RETURN(const uint8_t x, r.Read<uint8_t>(key));
+      if (x > 1) return r.Error(absl::StrCat("bool value ", int{x}, " of key '", key, "' is not 0 or 1"));
+      v.data = x == 1;
+      break;
+    }
+    case GgufType::kString: { ASSIGN_OR_RETURN(v.data, r.ReadString(key)); break; }
+    case GgufType::kArray: {
+      if (depth >= kMaxNesting) return r.Error(absl::StrCat("arrays nested too deeply in key '", key, "'"));
+      GgufArray arr;
+      ASSIGN_OR_RETURN(arr.element_type, ReadType(r, key));
+      ASSIGN_OR_RETURN(const uint64_t count, r.Read<uint64_t>(key));
+      if (count > r.remaining() / MinBytes(arr.element_type)) {
+        return r.Error(absl::StrCat("array of ", count, " elements in key '", key,
+                                    "' is larger than the rest of the file"));
+      }
+      arr.items.reserve(count);
+      for (uint64_t i = 0; i < count; ++i) {
+        ASSIGN_OR_RETURN(GgufValue item, ReadValue(r, arr.element_type, key, depth + 1));
+        arr.items.push_back(std::move(item));
+      }
+      v.data = std::move(arr);
+      break;
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+absl::string_view GgufTypeName(GgufType t) {
+  switch (t) {
+    case GgufType::kU8: return "u8";
+    case GgufType::kI8: return "i8";
+    case GgufType::kU16: return "u16";
+    case GgufType::kI16: return "i16";
+    case GgufType::kU32: return "u32";
+    case GgufType::kI32: return "i32";
+    case GgufType::kF32: return "f32";
+    case GgufType::kBool: return "bool";
+    case GgufType::kString: return "string";
+    case GgufType::kArray: return "array";
+    case GgufType::kU64: return "u64";
+    case GgufType::kI64: return "i64";
+    case GgufType::kF64: return "f64";
+  }
+  return "?";
+}
+
+int64_t GgufTensorInfo::elements() const {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("cannot stat '", path, "': ", std::strerror(err)));
+  }
+  std::unique_ptr<GgufFile> file(new GgufFile());
+  file->path_ = path;
+  file->size_ = static_cast<uint64_t>(st.st_size);
+  if (file->size_ > 0) {
+    void* m = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      return absl::InternalError(absl::StrCat("cannot mmap '", path, "': ", std::strerror(err)));
+    }
+    file->mapping_ = m;
+    file->base_ = static_cast<const uint8_t*>(m);
+  }
+  ::close(fd);
+  RETURN_IF_ERROR(file->ParseAll());
+  return file;
+}
+
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Parse(absl::string_view bytes, std::string name) {
+  std::unique_ptr<GgufFile> file(new GgufFile());
+  file->path_ = std::move(name);
+  file->base_ = reinterpret_cast<const uint8_t*>(bytes.data());
+  file->size_ = bytes.size();
+  RETURN_IF_ERROR(file->ParseAll());
+  return file;
+}
+
+GgufFile::~GgufFile() {
+  if (mapping_ != nullptr) ::munmap(mapping_, size_);
+}
+
+absl::Status GgufFile::ParseAll() {
+  Reader r(base_, size_, path_);
+  ASSIGN_OR_RETURN(const uint32_t magic, r.Read<uint32_t>("magic"));
+  if (magic != kGgufMagic) return r.Error("not a GGUF file (bad magic)");
+  ASSIGN_OR_RETURN(version_, r.Read<uint32_t>("version"));
+  if (version_ != 2 && version_ != 3) {
+    return r.Error(absl::StrCat("unsupported GGUF version ", version_, " (supported: 2, 3)"));
+  }
+  ASSIGN_OR_RETURN(const uint64_t tensor_count, r.Read<uint64_t>("tensor count"));
+  ASSIGN_OR_RETURN(const uint64_t kv_count, r.Read<uint64_t>("metadata count"));
+  // Each key-value pair takes at least 12 bytes, each tensor info at least 24.
+  if (kv_count > r.remaining() / 12) {
+    return r.Error(absl::StrCat("metadata count ", kv_count, " is larger than the file can hold"));
+  }
+  if (tensor_count > r.remaining() / 24) {
+    return r.Error(absl::StrCat("tensor count ", tensor_count, " is larger than the file can hold"));
+  }
+
+  for (uint64_t i = 0; i < kv_count; ++i) {
+    ASSIGN_OR_RETURN(std::string key, r.ReadString("metadata key"));
+    ASSIGN_OR_RETURN(const GgufType type, ReadType(r, absl::StrCat("key '", key, "'")));
+    ASSIGN_OR_RETURN(GgufValue value, ReadValue(r, type, key, 0));
+    if (metadata_index_.count(key) != 0) return r.Error(absl::StrCat("duplicate metadata key '", key, "'"));
+    metadata_index_[key] = metadata_.size();
+    metadata_.emplace_back(std::move(key), std::move(value));
+  }
+
+  if (const GgufValue* a = Find("general.alignment"); a != nullptr) {
+    const uint64_t* align = std::get_if<uint64_t>(&a->data);
+    if (align == nullptr || *align == 0 || (*align & (*align - 1)) != 0 || *align > (1u << 20)) {
+      return r.Error(absl::StrCat("general.alignment must be an unsigned power of two, got ",
+                                  GgufValueToString(*a)));
+    }
+    alignment_ = *align;
+  }
+
+  tensors_.reserve(tensor_count);
+  for (uint64_t i = 0; i < tensor_count; ++i) {
+    GgufTensorInfo t;
+    ASSIGN_OR_RETURN(t.name, r.ReadString("tensor name"));
+    const std::string what = absl::StrCat("tensor '", t.name, "'");
+    ASSIGN_OR_RETURN(const uint32_t n_dims, r.Read<uint32_t>(what));
+    if (n_dims == 0 || n_dims > kMaxDims) {
+      return r.Error(absl::StrCat(what, " has ", n_dims, " dimensions (1 to ", kMaxDims, " allowed)"));
+    }
+    int64_t elements = 1;
+    for (uint32_t d = 0; d < n_dims; ++d) {
+      ASSIGN_OR_RETURN(const uint64_t dim, r.Read<uint64_t>(what));
+      if (dim == 0 || dim > (uint64_t{1} << 40) ||
+          static_cast<uint64_t>(elements) > (uint64_t{1} << 50) / dim) {
+        return r.Error(absl::StrCat(what, " has invalid or overflowing dimension ", dim));
+      }
+      elements *= static_cast<int64_t>(dim);
+      t.dims.push_back(static_cast<int64_t>(dim));
+    }
+    ASSIGN_OR_RETURN(const uint32_t type_id, r.Read<uint32_t>(what));
+    auto dtype = DTypeFromId(type_id);
+    if (!dtype.ok()) return r.Error(absl::StrCat(what, ": ", dtype.status().message()));
+    t.dtype = *dtype;
+    if (t.dims[0] % BlockElements(t.dtype) != 0) {
+      return r.Error(absl::StrCat(what, " row of ", t.dims[0], " elements is not a whole number of ",
+                                  DTypeName(t.dtype), " blocks"));
+    }
+    t.bytes = elements / BlockElements(t.dtype) * BlockBytes(t.dtype);
+    ASSIGN_OR_RETURN(t.offset, r.Read<uint64_t>(what));
+    if (t.offset % alignment_ != 0) {
+      return r.Error(absl::StrCat(what, " data offset ", t.offset, " is not aligned to ", alignment_));
+    }
+    if (tensor_index_.count(t.name) != 0) return r.Error(absl::StrCat("duplicate tensor name '", t.name, "'"));
+    tensor_index_[t.name] = tensors_.size();
+    tensors_.push_back(std::move(t));
+  }
+
+  data_offset_ = (r.pos() + alignment_ - 1) / alignment_ * alignment_;
+  for (GgufTensorInfo& t : tensors_) {
+    if (data_offset_ > size_ || t.offset > size_ - data_offset_ ||
+        static_cast<uint64_t>(t.bytes) > size_ - data_offset_ - t.offset) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path_, ": data of tensor '", t.name, "' (", t.bytes, " bytes at offset ", t.offset,
+          ") runs past the end of the file (", size_, " bytes; data section at ", data_offset_, ")"));
+    }
+    t.data = base_ + data_offset_ + t.offset;
+  }
+  return absl::OkStatus();
+}
+
+bool GgufFile::Has(absl::string_view key) const { return Find(key) != nullptr; }
+
+const GgufValue* GgufFile::Find(absl::string_view key) const {
+  auto it = metadata_index_.find(key);
+  return it == metadata_index_.end() ? nullptr : &metadata_[it->second].second;
+}
+
+const GgufTensorInfo* GgufFile::FindTensor(absl::string_view name) const {
+  auto it = tensor_index_.find(name);
+  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+}
+
+absl::StatusOr<const GgufTensorInfo*> GgufFile::GetTensor(absl::string_view name) const {
+  const GgufTensorInfo* t = FindTensor(name);
+  if (t == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": tensor '", name, "' not found"));
+  return t;
+}
+
+absl::StatusOr<const GgufValue*> GgufFile::Require(absl::string_view key, GgufType type) const {
+  const GgufValue* v = Find(key);
+  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key '", key, "' not found"));
+  if (v->type != type) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' has type ",
+                                                   GgufTypeName(v->type), ", expected ",
+                                                   GgufTypeName(type)));
+  }
+  return v;
+}
+
+absl::StatusOr<uint32_t> GgufFile::GetU32(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufValue* v, Require(key, GgufType::kU32));
+  return static_cast<uint32_t>(std::get<uint64_t>(v->data));
+}
+absl::StatusOr<uint64_t> GgufFile::GetU64(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufValue* v, Require(key, GgufType::kU64));
+  return std::get<uint64_t>(v->data);
+}
+absl::StatusOr<int32_t> GgufFile::GetI32(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufValue* v, Require(key, GgufType::kI32));
+  return static_cast<int32_t>(std::get<int64_t>(v->data));
+}
+absl::StatusOr<float> GgufFile::GetF32(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufValue* v, Require(key, GgufType::kF32));
+  return static_cast<float>(std::get<double>(v->data));
+}
+absl::StatusOr<bool> GgufFile::GetBool(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufValue* v, Require(key, GgufType::kBool));
+  return std::get<bool>(v->data);
+}
+absl::StatusOr<std::string> GgufFile::GetString(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufValue* v, Require(key, GgufType::kString));
+  return std::get<std::string>(v->data);
+}
+absl::StatusOr<const GgufArray*> GgufFile::GetArray(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufValue* v, Require(key, GgufType::kArray));
+  return &std::get<GgufArray>(v->data);
+}
+
+absl::StatusOr<int64_t> GgufFile::GetInteger(absl::string_view key) const {
+  const GgufValue* v = Find(key);
+  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key '", key, "' not found"));
+  if (const uint64_t* u = std::get_if<uint64_t>(&v->data)) {
+    if (*u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::OutOfRangeError(absl::StrCat(path_, ": metadata key '", key, "' value ", *u, " is too large"));
+    }
+    return static_cast<int64_t>(*u);
+  }
+  if (const int64_t* i = std::get_if<int64_t>(&v->data)) return *i;
+  return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' has type ",
+                                                 GgufTypeName(v->type), ", expected an integer"));
+}
+
+absl::StatusOr<double> GgufFile::GetFloat(absl::string_view key) const {
+  const GgufValue* v = Find(key);
+  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key '", key, "' not found"));
+  if (const double* d = std::get_if<double>(&v->data)) return *d;
+  return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' has type ",
+                                                 GgufTypeName(v->type), ", expected f32 or f64"));
+}
+
+absl::StatusOr<std::vector<std::string>> GgufFile::GetStringArray(absl::string_view key) const {
+  ASSIGN_OR_RETURN(const GgufArray* arr, GetArray(key));
+  if (arr->element_type != GgufType::kString) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' is an array of ",
+                                                   GgufTypeName(arr->element_type), ", expected string"));
+  }
+  std::vector<std::string> out;
+  out.reserve(arr->items.size());
+  for (const GgufValue& item : arr->items) out.push_back(std::get<std::string>(item.data));
+  return out;
+}
+
+std::string GgufValueToString(const GgufValue& v, int max_items) {
+  struct Visitor {
+    int max_items;
+    std::string operator()(uint64_t x) const { return absl::StrCat(x); }
+    std::string operator()(int64_t x) const { return absl::StrCat(x); }
+    std::string operator()(double x) const { return absl::StrCat(x); }
+    std::string operator()(bool x) const { return x ? "true" : "false"; }
+    std::string operator()(const std::string& s) const {
+      constexpr size_t kMaxChars = 120;
+      std::string out = "\"";
+      for (size_t i = 0; i < s.size() && i < kMaxChars; ++i) {
+        const char c = s[i];
+        if (c == '\n') out += "\\n";
+        else if (c == '"') out += "\\\"";
+        else out += c;
+      }
+      if (s.size() > kMaxChars) absl::StrAppend(&out, "...(", s.size(), " bytes)");
+      return out + "\"";
+    }
+    std::string operator()(const GgufArray& a) const {
+      std::vector<std::string> parts;
+      for (size_t i = 0; i < a.items.size() && static_cast<int>(i) < max_items; ++i) {
+        parts.push_back(std::visit(*this, a.items[i].data));
+      }
+      if (a.items.size() > static_cast<size_t>(max_items)) {
+        parts.push_back(absl::StrCat("... (", a.items.size(), " ", GgufTypeName(a.element_type), ")"));
+      }
+      return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
+    }
+  };
+  return std::visit(Visitor{max_items}, v.data);
+}
+
+}  // namespace ggrt
