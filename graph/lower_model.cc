@@ -1,0 +1,90 @@
+#include "graph/lower_model.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace ggrt {
+namespace {
+
+// Param of the GGUF tensor `name`: shape is the GGUF dims reversed ([out, in] for weights).
+absl::StatusOr<Value*> Weight(Graph& g, const GgufFile& f, const std::string& name) {
+  if (Value* v = g.FindValue(name)) return v;
+  ASSIGN_OR_RETURN(const GgufTensorInfo* t, f.GetTensor(name));
+  TensorType type{t->dtype, std::vector<int64_t>(t->dims.rbegin(), t->dims.rend())};
+  return g.AddParam(name, std::move(type));
+}
+
+}  // namespace
+
+absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const LowerOptions& options) {
+  const int64_t s = options.seq_len;
+  const int64_t ctx = options.ctx_size > 0 ? options.ctx_size : c.n_ctx;
+  RET_CHECK(s >= 1 && s <= ctx, "sequence length ", s, " must be between 1 and the context size ", ctx);
+  Graph g(s == 1 ? "decode" : absl::StrCat("prefill_", s));
+
+  ASSIGN_OR_RETURN(Value * tokens, g.AddInput("tokens", {DType::kI32, {s}}));
+  ASSIGN_OR_RETURN(Value * pos, g.AddInput("pos", {DType::kI32, {1}}));
+  auto w = [&](const std::string& name) { return Weight(g, f, name); };
+  auto node = [&](OpKind op, const std::string& name, std::vector<Value*> operands,
+                  Attrs attrs = {}) -> absl::StatusOr<Value*> {
+    ASSIGN_OR_RETURN(Node * n, g.AddNode(op, {name}, std::move(operands), std::move(attrs)));
+    return n->results[0];
+  };
+  const RmsNormAttrs norm{c.rms_eps};
+  const RopeAttrs rope{c.rope_theta, c.rope_dims, c.head_dim, c.rope_neox};
+  const AttentionAttrs attn{c.n_heads, c.n_kv_heads, c.head_dim,
+                            static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
+
+  ASSIGN_OR_RETURN(Value * embd_table, w("token_embd.weight"));
+  ASSIGN_OR_RETURN(Value * x, node(OpKind::kEmbedding, "inp_embd", {tokens, embd_table}));  // [S, E]
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    ASSIGN_OR_RETURN(Value * k_cache, g.AddState(p + "k_cache", {DType::kF32, {ctx, c.kv_dim()}}));
+    ASSIGN_OR_RETURN(Value * v_cache, g.AddState(p + "v_cache", {DType::kF32, {ctx, c.kv_dim()}}));
+
+    ASSIGN_OR_RETURN(Value * h, node(OpKind::kRmsNorm, p + "attn_norm", {x, *w(p + "attn_norm.weight")}, norm));
+    // Projections: q [S, H*D], k and v [S, KV*D], plus the qwen2 biases.
+    auto project = [&](const char* which) -> absl::StatusOr<Value*> {
+      const std::string base = absl::StrCat(p, "attn_", which);
+      ASSIGN_OR_RETURN(Value * y, node(OpKind::kMatmul, base, {h, *w(base + ".weight")}));
+      if (!c.qkv_bias) return y;
+      return node(OpKind::kAdd, base + "_bias", {y, *w(base + ".bias")});
+    };
+    ASSIGN_OR_RETURN(Value * q, project("q"));
+    ASSIGN_OR_RETURN(Value * k, project("k"));
+    ASSIGN_OR_RETURN(Value * v, project("v"));
+    ASSIGN_OR_RETURN(q, node(OpKind::kRope, p + "attn_q_rope", {q, pos}, rope));
+    ASSIGN_OR_RETURN(k, node(OpKind::kRope, p + "attn_k_rope", {k, pos}, rope));
+    ASSIGN_OR_RETURN(Value * k_written, node(OpKind::kKvWrite, p + "k_cache_write", {k_cache, k, pos}));
+    ASSIGN_OR_RETURN(Value * v_written, node(OpKind::kKvWrite, p + "v_cache_write", {v_cache, v, pos}));
+    ASSIGN_OR_RETURN(Value * a, node(OpKind::kAttention, p + "attn", {q, k_written, v_written, pos}, attn));
+    ASSIGN_OR_RETURN(Value * o, node(OpKind::kMatmul, p + "attn_out", {a, *w(p + "attn_output.weight")}));
+    ASSIGN_OR_RETURN(x, node(OpKind::kAdd, p + "attn_residual", {x, o}));
+
+    ASSIGN_OR_RETURN(h, node(OpKind::kRmsNorm, p + "ffn_norm", {x, *w(p + "ffn_norm.weight")}, norm));
+    ASSIGN_OR_RETURN(Value * gate, node(OpKind::kMatmul, p + "ffn_gate", {h, *w(p + "ffn_gate.weight")}));
+    ASSIGN_OR_RETURN(Value * up, node(OpKind::kMatmul, p + "ffn_up", {h, *w(p + "ffn_up.weight")}));
+    ASSIGN_OR_RETURN(Value * act, node(OpKind::kSwiglu, p + "ffn_swiglu", {gate, up}));
+    ASSIGN_OR_RETURN(Value * down, node(OpKind::kMatmul, p + "ffn_down", {act, *w(p + "ffn_down.weight")}));
+    ASSIGN_OR_RETURN(x, node(OpKind::kAdd, p + "ffn_residual", {x, down}));
+  }
+
+  if (s > 1) {
+    ASSIGN_OR_RETURN(x, node(OpKind::kLastRow, "last_row", {x}));  // Only the last position predicts.
+  }
+  ASSIGN_OR_RETURN(Value * out_norm, node(OpKind::kRmsNorm, "output_norm", {x, *w("output_norm.weight")}, norm));
+  ASSIGN_OR_RETURN(Value * out_w, w(c.tied_output ? "token_embd.weight" : "output.weight"));
+  ASSIGN_OR_RETURN(Value * logits, node(OpKind::kMatmul, "logits", {out_norm, out_w}));
+  if (options.greedy) {
+    ASSIGN_OR_RETURN(Value * token, node(OpKind::kArgmax, "token", {logits}));
+    RETURN_IF_ERROR(g.AddOutput(token));
+  } else {
+    RETURN_IF_ERROR(g.AddOutput(logits));
+  }
+  return g;
+}
+
+}  // namespace ggrt

@@ -1,0 +1,65 @@
+// Every op of the IR, listed once. Enum, names, arity, fused-ness and aliasing all come from this list, so
+// adding an op is one line here plus its shape rule (graph.cc) and its kernels.
+//
+// Shapes are row-major [rows, cols]; S is the number of token positions the graph processes (1 for a decode
+// step, N for a prefill). Weights are [out, in], i.e. GGUF dims reversed.
+#ifndef GGRT_GRAPH_OP_KIND_H_
+#define GGRT_GRAPH_OP_KIND_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ggrt {
+
+// V(enum, name, operands (-1: variadic), results (-1: one per operand after the first), fused)
+//   embedding(ids i32[S], table [V,E]) -> f32[S,E]
+//   rms_norm(x [S,E], w [E]) -> [S,E]
+//   matmul(x [S,K], w [N,K]) -> [S,N]
+//   add(a [S,N], b [S,N] | [N]) -> [S,N]                      residual add, or bias add when b is [N]
+//   rope(x [S,n*D], pos i32[1]) -> [S,n*D]                     row s rotated for position pos + s
+//   kv_write(cache [C,M], x [S,M], pos) -> cache               rows pos..pos+S-1 written in place
+//   attention(q [S,H*D], k_cache, v_cache, pos) -> [S,H*D]     causal GQA over positions 0..pos+s
+//   swiglu(gate [S,F], up [S,F]) -> silu(gate) * up
+//   last_row(x [S,E]) -> [1,E]
+//   argmax(logits [1,V]) -> i32[1]
+//   fused_residual_rms_norm(x, r, w) -> (x + r, rms_norm(x + r, w))
+//   fused_bias_rope(q, k, v, pos, k_cache, v_cache [, bq, bk, bv]) -> (rope(q + bq), k_cache, v_cache)
+//                   with rope(k + bk) and v + bv written to the caches
+//   multi_matmul(x, w_1..w_n) -> (x w_1^T, ..., x w_n^T)       one pass over x for several projections
+//   fused_gate_up_swiglu(x, w_gate, w_up) -> swiglu(x w_gate^T, x w_up^T)
+//   fused_output_argmax(x [1,E], w [V,E]) -> i32[1]            argmax of x w^T without storing the logits
+#define GGRT_OP_LIST(V)                                             \
+  V(kEmbedding, "embedding", 2, 1, false)                           \
+  V(kRmsNorm, "rms_norm", 2, 1, false)                              \
+  V(kMatmul, "matmul", 2, 1, false)                                 \
+  V(kAdd, "add", 2, 1, false)                                       \
+  V(kRope, "rope", 2, 1, false)                                     \
+  V(kKvWrite, "kv_write", 3, 1, false)                              \
+  V(kAttention, "attention", 4, 1, false)                           \
+  V(kSwiglu, "swiglu", 2, 1, false)                                 \
+  V(kLastRow, "last_row", 1, 1, false)                              \
+  V(kArgmax, "argmax", 1, 1, false)                                 \
+  V(kFusedResidualRmsNorm, "fused_residual_rms_norm", 3, 2, true)   \
+  V(kFusedBiasRope, "fused_bias_rope", -1, 3, true)                 \
+  V(kMultiMatmul, "multi_matmul", -1, -1, true)                     \
+  V(kFusedGateUpSwiglu, "fused_gate_up_swiglu", 3, 1, true)         \
+  V(kFusedOutputArgmax, "fused_output_argmax", 2, 1, true)
+
+enum class OpKind {
+#define GGRT_OP_ENUM(e, name, operands, results, fused) e,
+  GGRT_OP_LIST(GGRT_OP_ENUM)
+#undef GGRT_OP_ENUM
+};
+
+absl::string_view OpName(OpKind op);
+absl::StatusOr<OpKind> OpKindFromName(absl::string_view name);
+bool IsFused(OpKind op);
+// Fixed operand count, or -1 when the op takes a variable number.
+int OpOperandCount(OpKind op);
+
+// The operand whose buffer result `result` shares (the op updates that state in place), or -1.
+int AliasedOperand(OpKind op, int result);
+
+}  // namespace ggrt
+
+#endif  // GGRT_GRAPH_OP_KIND_H_

@@ -1,0 +1,54 @@
+#include "graph/printer.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace ggrt {
+namespace {
+
+// Nine significant digits round-trip any float.
+std::string Float(float f) { return absl::StrFormat("%.9g", f); }
+
+struct AttrPrinter {
+  std::string operator()(std::monostate) const { return ""; }
+  std::string operator()(const RmsNormAttrs& a) const { return absl::StrCat("[eps=", Float(a.eps), "]"); }
+  std::string operator()(const RopeAttrs& a) const {
+    return absl::StrCat("[theta=", Float(a.theta), ", dims=", a.dims, ", head_dim=", a.head_dim,
+                        ", neox=", a.neox ? "true" : "false", "]");
+  }
+  std::string operator()(const AttentionAttrs& a) const {
+    return absl::StrCat("[heads=", a.heads, ", kv_heads=", a.kv_heads, ", head_dim=", a.head_dim,
+                        ", scale=", Float(a.scale), "]");
+  }
+};
+
+}  // namespace
+
+std::string PrintAttrs(const Attrs& attrs) { return std::visit(AttrPrinter{}, attrs); }
+
+std::string PrintNode(const Node& node) {
+  std::vector<std::string> results, operands, types;
+  for (const Value* r : node.results) {
+    results.push_back(absl::StrCat("%", r->name));
+    types.push_back(TypeToString(r->type));
+  }
+  for (const Value* o : node.operands) operands.push_back(absl::StrCat("%", o->name));
+  return absl::StrCat(absl::StrJoin(results, ", "), " = ", OpName(node.op), PrintAttrs(node.attrs), "(",
+                      absl::StrJoin(operands, ", "), ") : ", absl::StrJoin(types, ", "));
+}
+
+std::string PrintGraph(const Graph& graph) {
+  std::string out = absl::StrCat("graph ", graph.name(), " {\n");
+  auto declare = [&](const char* kind, const std::vector<Value*>& values) {
+    for (const Value* v : values) absl::StrAppend(&out, "  ", kind, " %", v->name, " : ", TypeToString(v->type), "\n");
+  };
+  declare("input", graph.inputs());
+  declare("param", graph.params());
+  declare("state", graph.states());
+  for (const Node* n : graph.nodes()) absl::StrAppend(&out, "  ", PrintNode(*n), "\n");
+  for (const Value* v : graph.outputs()) absl::StrAppend(&out, "  output %", v->name, "\n");
+  return out + "}\n";
+}
+
+}  // namespace ggrt
