@@ -1,0 +1,34 @@
+// Passes by name, the default order, and pipelines built from a selection.
+#ifndef GGRT_GRAPH_PASSES_REGISTRY_H_
+#define GGRT_GRAPH_PASSES_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/passes/pipeline.h"
+
+namespace ggrt {
+
+// fuse-bias-rope, fuse-gate-up-swiglu, fuse-qkv, fuse-residual-rmsnorm, fuse-output-argmax, dce.
+const std::vector<std::string>& DefaultPassNames();
+
+absl::StatusOr<std::unique_ptr<Pass>> CreatePass(absl::string_view name);
+
+struct PipelineSelection {
+  // Passes to run in this order; empty means the default list.
+  std::vector<std::string> passes;
+  bool use_default = true;
+  // Names taken out of the list (every name must exist).
+  std::vector<std::string> disabled;
+};
+
+// Parses "a,b,c" into a list of names (empty string: no names).
+std::vector<std::string> SplitPassList(absl::string_view list);
+
+absl::StatusOr<PassPipeline> BuildPipeline(const PipelineSelection& selection);
+
+}  // namespace ggrt
+
+#endif  // GGRT_GRAPH_PASSES_REGISTRY_H_
