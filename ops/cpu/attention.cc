@@ -1,0 +1,39 @@
+#include "ops/cpu/attention.h"
+
+#include <cmath>
+#include <vector>
+
+namespace ggrt::cpu {
+
+void Attention(const AttentionParams& p, const float* q, const float* k_cache, const float* v_cache, float* out) {
+  const int d = p.head_dim;
+  const int kvd = p.kv_heads * d;
+  const int group = p.heads / p.kv_heads;
+  std::vector<double> scores;
+  for (int s = 0; s < p.rows; ++s) {
+    const int n = p.pos + s + 1;  // Causal: positions 0..pos+s.
+    scores.resize(n);
+    for (int h = 0; h < p.heads; ++h) {
+      const float* qh = q + (static_cast<long>(s) * p.heads + h) * d;
+      const int kvh = h / group;
+      double max_score = -INFINITY;
+      for (int t = 0; t < n; ++t) {
+        const float* kt = k_cache + static_cast<long>(t) * kvd + kvh * d;
+        double dot = 0.0;
+        for (int i = 0; i < d; ++i) dot += static_cast<double>(qh[i]) * kt[i];
+        scores[t] = dot * p.scale;
+        max_score = std::max(max_score, scores[t]);
+      }
+      double sum = 0.0;
+      for (int t = 0; t < n; ++t) sum += scores[t] = std::exp(scores[t] - max_score);
+      float* o = out + (static_cast<long>(s) * p.heads + h) * d;
+      for (int i = 0; i < d; ++i) {
+        double acc = 0.0;
+        for (int t = 0; t < n; ++t) acc += scores[t] * v_cache[static_cast<long>(t) * kvd + kvh * d + i];
+        o[i] = static_cast<float>(acc / sum);
+      }
+    }
+  }
+}
+
+}  // namespace ggrt::cpu

@@ -1,0 +1,23 @@
+// CPU reference: causal grouped-query attention over the KV cache.
+//
+// Row s of q [rows, heads * head_dim] is at position pos + s and attends to cache rows 0..pos+s. Query head h
+// reads KV head h / (heads / kv_heads). Caches are [ctx, kv_heads * head_dim].
+#ifndef GGRT_OPS_CPU_ATTENTION_H_
+#define GGRT_OPS_CPU_ATTENTION_H_
+
+namespace ggrt::cpu {
+
+struct AttentionParams {
+  int rows;
+  int heads;
+  int kv_heads;
+  int head_dim;
+  int pos;
+  float scale;
+};
+
+void Attention(const AttentionParams& p, const float* q, const float* k_cache, const float* v_cache, float* out);
+
+}  // namespace ggrt::cpu
+
+#endif  // GGRT_OPS_CPU_ATTENTION_H_

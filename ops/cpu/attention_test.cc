@@ -1,0 +1,50 @@
+#include "ops/cpu/attention.h"
+
+#include <cmath>
+#include <random>
+
+#include "gtest/gtest.h"
+#include "ops/cpu/test_util.h"
+
+namespace ggrt::cpu {
+namespace {
+
+TEST(AttentionTest, FirstPositionReturnsItsValueWithGqaMapping) {
+  std::mt19937 rng(6);
+  const int heads = 4, kv_heads = 2, d = 8;
+  auto q = RandomVector(heads * d, rng), kc = RandomVector(4 * kv_heads * d, rng),
+       vc = RandomVector(4 * kv_heads * d, rng);
+  std::vector<float> out(heads * d);
+  Attention({1, heads, kv_heads, d, 0, 0.35f}, q.data(), kc.data(), vc.data(), out.data());
+  for (int h = 0; h < heads; ++h) {
+    for (int i = 0; i < d; ++i) EXPECT_FLOAT_EQ(out[h * d + i], vc[(h / 2) * d + i]);
+  }
+}
+
+TEST(AttentionTest, KnownTwoPositionSoftmax) {
+  // One head of dim 1: scores q*k = {0, 1} * scale 1 -> weights {1, e} / (1 + e).
+  const float q[] = {1}, kc[] = {0, 1}, vc[] = {10, 20};
+  float out[1];
+  Attention({1, 1, 1, 1, 1, 1.0f}, q, kc, vc, out);
+  const double e = std::exp(1.0);
+  EXPECT_NEAR(out[0], (10 + 20 * e) / (1 + e), 1e-5);
+}
+
+TEST(AttentionTest, CausalPrefillRowsMatchOneByOneAndIgnoreTheFuture) {
+  std::mt19937 rng(7);
+  const int rows = 5, heads = 2, kv_heads = 1, d = 16, ctx = 8, pos = 2;
+  auto q = RandomVector(rows * heads * d, rng), kc = RandomVector(ctx * kv_heads * d, rng),
+       vc = RandomVector(ctx * kv_heads * d, rng);
+  std::vector<float> all(rows * heads * d);
+  Attention({rows, heads, kv_heads, d, pos, 0.25f}, q.data(), kc.data(), vc.data(), all.data());
+  // Rows past pos + rows - 1 must not matter: poison them.
+  for (int i = (pos + rows) * d; i < ctx * d; ++i) kc[i] = vc[i] = NAN;
+  for (int s = 0; s < rows; ++s) {
+    std::vector<float> one(heads * d);
+    Attention({1, heads, kv_heads, d, pos + s, 0.25f}, q.data() + s * heads * d, kc.data(), vc.data(), one.data());
+    for (int i = 0; i < heads * d; ++i) EXPECT_FLOAT_EQ(one[i], all[s * heads * d + i]) << s;
+  }
+}
+
+}  // namespace
+}  // namespace ggrt::cpu

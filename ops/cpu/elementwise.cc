@@ -1,0 +1,37 @@
+#include "ops/cpu/elementwise.h"
+
+#include <cstring>
+
+namespace ggrt::cpu {
+
+void Embedding(const int32_t* ids, int rows, const float* table, int dim, float* out) {
+  for (int s = 0; s < rows; ++s) {
+    std::memcpy(out + static_cast<int64_t>(s) * dim, table + static_cast<int64_t>(ids[s]) * dim,
+                dim * sizeof(float));
+  }
+}
+
+void Add(const float* a, const float* b, int rows, int cols, float* out) {
+  const int64_t n = static_cast<int64_t>(rows) * cols;
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void AddBias(const float* a, const float* bias, int rows, int cols, float* out) {
+  for (int s = 0; s < rows; ++s) {
+    for (int c = 0; c < cols; ++c) out[s * cols + c] = a[s * cols + c] + bias[c];
+  }
+}
+
+void Swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = Silu(gate[i]) * up[i];
+}
+
+int32_t Argmax(const float* x, int n) {
+  int32_t best = 0;
+  for (int i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = i;
+  }
+  return best;
+}
+
+}  // namespace ggrt::cpu

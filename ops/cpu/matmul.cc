@@ -1,0 +1,43 @@
+#include "ops/cpu/matmul.h"
+
+#include "ops/cpu/elementwise.h"
+
+namespace ggrt::cpu {
+namespace {
+
+float Dot(const float* a, const float* b, int k) {
+  double acc = 0.0;
+  for (int i = 0; i < k; ++i) acc += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(acc);
+}
+
+}  // namespace
+
+void Matmul(const float* x, const float* w, int rows, int k, int n, float* y) {
+  for (int s = 0; s < rows; ++s) {
+    for (int j = 0; j < n; ++j) y[static_cast<long>(s) * n + j] = Dot(x + static_cast<long>(s) * k, w + static_cast<long>(j) * k, k);
+  }
+}
+
+void GateUpSwiglu(const float* x, const float* w_gate, const float* w_up, int rows, int k, int n, float* y) {
+  for (int s = 0; s < rows; ++s) {
+    const float* xs = x + static_cast<long>(s) * k;
+    for (int j = 0; j < n; ++j) {
+      const float g = Dot(xs, w_gate + static_cast<long>(j) * k, k);
+      const float u = Dot(xs, w_up + static_cast<long>(j) * k, k);
+      y[static_cast<long>(s) * n + j] = Silu(g) * u;
+    }
+  }
+}
+
+int32_t OutputArgmax(const float* x, const float* w, int k, int n) {
+  int32_t best = 0;
+  float best_value = Dot(x, w, k);
+  for (int j = 1; j < n; ++j) {
+    const float v = Dot(x, w + static_cast<long>(j) * k, k);
+    if (v > best_value) best_value = v, best = j;
+  }
+  return best;
+}
+
+}  // namespace ggrt::cpu

@@ -1,0 +1,48 @@
+#include "ops/cpu/rope.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace ggrt::cpu {
+
+void Rope(const RopeParams& p, float* x, int rows, int heads, int pos) {
+  const int half = p.dims / 2;
+  for (int s = 0; s < rows; ++s) {
+    for (int i = 0; i < half; ++i) {
+      const double angle = (pos + s) * std::pow(static_cast<double>(p.theta), -2.0 * i / p.dims);
+      const float c = static_cast<float>(std::cos(angle));
+      const float sn = static_cast<float>(std::sin(angle));
+      for (int h = 0; h < heads; ++h) {
+        float* head = x + (static_cast<long>(s) * heads + h) * p.head_dim;
+        const int a = p.neox ? i : 2 * i;
+        const int b = p.neox ? i + half : 2 * i + 1;
+        const float x0 = head[a], x1 = head[b];
+        head[a] = x0 * c - x1 * sn;
+        head[b] = x0 * sn + x1 * c;
+      }
+    }
+  }
+}
+
+void KvWrite(const float* x, int rows, int cols, int pos, float* cache) {
+  std::memcpy(cache + static_cast<long>(pos) * cols, x, static_cast<size_t>(rows) * cols * sizeof(float));
+}
+
+void BiasRopeKv(const BiasRopeParams& p, const float* q, const float* k, const float* v, const float* bq,
+                const float* bk, const float* bv, float* q_out, float* k_cache, float* v_cache) {
+  const int qd = p.q_heads * p.rope.head_dim, kvd = p.kv_heads * p.rope.head_dim;
+  std::vector<float> k_rot(static_cast<size_t>(p.rows) * kvd);
+  for (int s = 0; s < p.rows; ++s) {
+    for (int c = 0; c < qd; ++c) q_out[s * qd + c] = q[s * qd + c] + (bq ? bq[c] : 0.0f);
+    for (int c = 0; c < kvd; ++c) {
+      k_rot[s * kvd + c] = k[s * kvd + c] + (bk ? bk[c] : 0.0f);
+      v_cache[(static_cast<long>(p.pos) + s) * kvd + c] = v[s * kvd + c] + (bv ? bv[c] : 0.0f);
+    }
+  }
+  Rope(p.rope, q_out, p.rows, p.q_heads, p.pos);
+  Rope(p.rope, k_rot.data(), p.rows, p.kv_heads, p.pos);
+  KvWrite(k_rot.data(), p.rows, kvd, p.pos, k_cache);
+}
+
+}  // namespace ggrt::cpu

@@ -1,0 +1,37 @@
+// CPU reference: rotary position embedding, KV-cache writes, and the fused bias + RoPE + cache write.
+//
+// Row s of x [rows, heads * head_dim] is at position pos + s. For pair i < dims/2 the angle is
+// (pos + s) * theta^(-2i/dims); the normal layout rotates (2i, 2i+1), NeoX rotates (i, i + dims/2). Head
+// dimensions from `dims` on pass through.
+#ifndef GGRT_OPS_CPU_ROPE_H_
+#define GGRT_OPS_CPU_ROPE_H_
+
+namespace ggrt::cpu {
+
+struct RopeParams {
+  float theta;
+  int dims;
+  int head_dim;
+  bool neox;
+};
+
+// In place on x [rows, heads * head_dim].
+void Rope(const RopeParams& p, float* x, int rows, int heads, int pos);
+
+// cache[pos + s, :] = x[s, :] for s < rows; cache rows have `cols` floats.
+void KvWrite(const float* x, int rows, int cols, int pos, float* cache);
+
+// q_out = rope(q + bq); k_cache[pos..] = rope(k + bk); v_cache[pos..] = v + bv. Biases may be null.
+struct BiasRopeParams {
+  RopeParams rope;
+  int rows;
+  int q_heads;
+  int kv_heads;
+  int pos;
+};
+void BiasRopeKv(const BiasRopeParams& p, const float* q, const float* k, const float* v, const float* bq,
+                const float* bk, const float* bv, float* q_out, float* k_cache, float* v_cache);
+
+}  // namespace ggrt::cpu
+
+#endif  // GGRT_OPS_CPU_ROPE_H_
