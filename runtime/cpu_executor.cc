@@ -1,0 +1,216 @@
+#include "runtime/cpu_executor.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "loader/dequantize.h"
+#include "ops/cpu/attention.h"
+#include "ops/cpu/elementwise.h"
+#include "ops/cpu/matmul.h"
+#include "ops/cpu/rms_norm.h"
+#include "ops/cpu/rope.h"
+
+namespace ggrt {
+namespace {
+
+int Rows(const Value* v) { return static_cast<int>(v->type.shape[0]); }
+int Cols(const Value* v) { return static_cast<int>(v->type.shape[1]); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const GgufFile& weights, GraphFactory factory) {
+  std::unique_ptr<CpuExecutor> e(new CpuExecutor(weights, std::move(factory)));
+  ASSIGN_OR_RETURN(Prepared * decode, e->GetGraph(1));
+  RET_CHECK(!decode->graph.states().empty(), "decode graph has no KV cache");
+  e->ctx_size_ = Rows(decode->graph.states()[0]);
+  const Value* out = decode->graph.outputs()[0];
+  e->n_vocab_ = out->type.dtype == DType::kF32 ? Cols(out) : 0;
+  return e;
+}
+
+absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len) {
+  auto it = graphs_.find(seq_len);
+  if (it != graphs_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(Graph g, factory_(seq_len));
+  auto p = std::make_unique<Prepared>(Prepared{std::move(g), {}, {}});
+  ASSIGN_OR_RETURN(p->plan, PlanMemory(p->graph, sizeof(float)));
+  p->arena.resize(p->plan.arena_bytes / sizeof(float));
+  for (const Value* s : p->graph.states()) {
+    auto& buf = states_[s->name];
+    if (buf.empty()) buf.assign(s->type.elements(), 0.0f);
+    RET_CHECK(static_cast<int64_t>(buf.size()) == s->type.elements(), "state %", s->name,
+              " has different shapes in different graphs");
+  }
+  Prepared* raw = p.get();
+  graphs_[seq_len] = std::move(p);
+  return raw;
+}
+
+absl::StatusOr<const float*> CpuExecutor::Param(const Value* v) {
+  auto it = params_.find(v->name);
+  if (it != params_.end()) return it->second.data();
+  ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(v->name));
+  std::vector<float> data(t->elements());
+  RETURN_IF_ERROR(DequantizeRow(t->dtype, t->data, data.data(), t->elements()));
+  return params_.emplace(v->name, std::move(data)).first->second.data();
+}
+
+float* CpuExecutor::Buffer(Prepared& p, const Value* v) {
+  const Value* owner = BufferOwner(v);
+  if (owner->kind == ValueKind::kState) return states_[owner->name].data();
+  return p.arena.data() + p.plan.offsets.at(owner) / sizeof(float);
+}
+
+absl::StatusOr<StepOutput> CpuExecutor::Prefill(absl::Span<const int32_t> tokens, int pos) {
+  RET_CHECK(!tokens.empty(), "prefill of zero tokens");
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(static_cast<int>(tokens.size())));
+  return Run(*p, tokens, pos);
+}
+
+absl::StatusOr<StepOutput> CpuExecutor::Decode(int32_t token, int pos) {
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(1));
+  return Run(*p, absl::MakeConstSpan(&token, 1), pos);
+}
+
+absl::StatusOr<StepOutput> CpuExecutor::Run(Prepared& p, absl::Span<const int32_t> tokens, int pos) {
+  if (pos < 0 || pos + static_cast<int64_t>(tokens.size()) > ctx_size_) {
+    return absl::OutOfRangeError(absl::StrCat("positions ", pos, "..", pos + tokens.size() - 1,
+                                              " do not fit the context of ", ctx_size_, " tokens"));
+  }
+  tokens_.assign(tokens.begin(), tokens.end());
+  for (const Node* n : p.graph.nodes()) {
+    if (absl::Status s = RunNode(p, *n, pos); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("node '%", n->name(), "': ", s.message()));
+    }
+  }
+  const Value* out = p.graph.outputs()[0];
+  StepOutput result;
+  if (out->type.dtype == DType::kI32) {
+    result.token = *reinterpret_cast<const int32_t*>(Buffer(p, out));
+  } else {
+    result.logits = absl::MakeConstSpan(Buffer(p, out), out->type.elements());
+  }
+  return result;
+}
+
+absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
+  const auto& in = n.operands;
+  auto f = [&](int i) -> absl::StatusOr<const float*> {
+    const Value* v = in[i];
+    if (v->kind == ValueKind::kParam) return Param(v);
+    return Buffer(p, v);
+  };
+  auto out = [&](int i) { return Buffer(p, n.results[i]); };
+  switch (n.op) {
+    case OpKind::kEmbedding: {
+      ASSIGN_OR_RETURN(const float* table, f(1));
+      for (int32_t id : tokens_) {
+        RET_CHECK(id >= 0 && id < Rows(in[1]), "token id ", id, " is outside the vocabulary of ", Rows(in[1]));
+      }
+      cpu::Embedding(tokens_.data(), static_cast<int>(tokens_.size()), table, Cols(in[1]), out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kRmsNorm: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      ASSIGN_OR_RETURN(const float* w, f(1));
+      cpu::RmsNorm(x, w, Rows(in[0]), Cols(in[0]), std::get<RmsNormAttrs>(n.attrs).eps, out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kFusedResidualRmsNorm: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      ASSIGN_OR_RETURN(const float* r, f(1));
+      ASSIGN_OR_RETURN(const float* w, f(2));
+      cpu::ResidualRmsNorm(x, r, w, Rows(in[0]), Cols(in[0]), std::get<RmsNormAttrs>(n.attrs).eps, out(0),
+                           out(1));
+      return absl::OkStatus();
+    }
+    case OpKind::kMatmul:
+    case OpKind::kMultiMatmul: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      for (size_t i = 1; i < in.size(); ++i) {
+        ASSIGN_OR_RETURN(const float* w, f(i));
+        cpu::Matmul(x, w, Rows(in[0]), Cols(in[0]), Rows(in[i]), out(i - 1));
+      }
+      return absl::OkStatus();
+    }
+    case OpKind::kFusedGateUpSwiglu: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      ASSIGN_OR_RETURN(const float* wg, f(1));
+      ASSIGN_OR_RETURN(const float* wu, f(2));
+      cpu::GateUpSwiglu(x, wg, wu, Rows(in[0]), Cols(in[0]), Rows(in[1]), out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kAdd: {
+      ASSIGN_OR_RETURN(const float* a, f(0));
+      ASSIGN_OR_RETURN(const float* b, f(1));
+      if (in[1]->type.shape.size() == 1) {
+        cpu::AddBias(a, b, Rows(in[0]), Cols(in[0]), out(0));
+      } else {
+        cpu::Add(a, b, Rows(in[0]), Cols(in[0]), out(0));
+      }
+      return absl::OkStatus();
+    }
+    case OpKind::kRope: {
+      const auto& a = std::get<RopeAttrs>(n.attrs);
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      float* y = out(0);
+      std::copy(x, x + in[0]->type.elements(), y);
+      cpu::Rope({a.theta, a.dims, a.head_dim, a.neox}, y, Rows(in[0]), Cols(in[0]) / a.head_dim, pos);
+      return absl::OkStatus();
+    }
+    case OpKind::kKvWrite: {
+      ASSIGN_OR_RETURN(const float* x, f(1));
+      cpu::KvWrite(x, Rows(in[1]), Cols(in[1]), pos, out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kFusedBiasRope: {
+      const auto& a = std::get<RopeAttrs>(n.attrs);
+      ASSIGN_OR_RETURN(const float* q, f(0));
+      ASSIGN_OR_RETURN(const float* k, f(1));
+      ASSIGN_OR_RETURN(const float* v, f(2));
+      const float* bias[3] = {nullptr, nullptr, nullptr};
+      if (in.size() == 9) {
+        for (int i = 0; i < 3; ++i) {
+          ASSIGN_OR_RETURN(bias[i], f(6 + i));
+        }
+      }
+      cpu::BiasRopeKv({{a.theta, a.dims, a.head_dim, a.neox}, Rows(in[0]), Cols(in[0]) / a.head_dim,
+                       Cols(in[1]) / a.head_dim, pos},
+                      q, k, v, bias[0], bias[1], bias[2], out(0), out(1), out(2));
+      return absl::OkStatus();
+    }
+    case OpKind::kAttention: {
+      const auto& a = std::get<AttentionAttrs>(n.attrs);
+      ASSIGN_OR_RETURN(const float* q, f(0));
+      ASSIGN_OR_RETURN(const float* kc, f(1));
+      ASSIGN_OR_RETURN(const float* vc, f(2));
+      cpu::Attention({Rows(in[0]), a.heads, a.kv_heads, a.head_dim, pos, a.scale}, q, kc, vc, out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kSwiglu: {
+      ASSIGN_OR_RETURN(const float* g, f(0));
+      ASSIGN_OR_RETURN(const float* u, f(1));
+      cpu::Swiglu(g, u, in[0]->type.elements(), out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kLastRow: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      const int cols = Cols(in[0]);
+      std::copy(x + static_cast<long>(Rows(in[0]) - 1) * cols, x + static_cast<long>(Rows(in[0])) * cols, out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kArgmax: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      *reinterpret_cast<int32_t*>(out(0)) = cpu::Argmax(x, Cols(in[0]));
+      return absl::OkStatus();
+    }
+    case OpKind::kFusedOutputArgmax: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      ASSIGN_OR_RETURN(const float* w, f(1));
+      *reinterpret_cast<int32_t*>(out(0)) = cpu::OutputArgmax(x, w, Cols(in[0]), Rows(in[1]));
+      return absl::OkStatus();
+    }
+  }
+  return absl::UnimplementedError(absl::StrCat("op ", OpName(n.op), " has no CPU kernel"));
+}
+
+}  // namespace ggrt

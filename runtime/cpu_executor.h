@@ -1,0 +1,55 @@
+// Runs graphs node by node with the CPU reference ops. Weights are dequantized to f32 on first use; the KV
+// cache (the graphs' states) is shared by the prefill and decode graphs; each graph's intermediates live in
+// one arena laid out by its static memory plan.
+#ifndef GGRT_RUNTIME_CPU_EXECUTOR_H_
+#define GGRT_RUNTIME_CPU_EXECUTOR_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "graph/memory_plan.h"
+#include "loader/gguf_file.h"
+#include "runtime/executor.h"
+
+namespace ggrt {
+
+class CpuExecutor : public Executor {
+ public:
+  // `weights` must outlive the executor.
+  static absl::StatusOr<std::unique_ptr<CpuExecutor>> Create(const GgufFile& weights, GraphFactory factory);
+
+  absl::string_view name() const override { return "cpu"; }
+  int ctx_size() const override { return ctx_size_; }
+  absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
+  absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
+
+ private:
+  struct Prepared {
+    Graph graph;
+    MemoryPlan plan;
+    std::vector<float> arena;
+  };
+
+  CpuExecutor(const GgufFile& weights, GraphFactory factory) : weights_(weights), factory_(std::move(factory)) {}
+  absl::StatusOr<Prepared*> GetGraph(int seq_len);
+  absl::StatusOr<StepOutput> Run(Prepared& p, absl::Span<const int32_t> tokens, int pos);
+  absl::Status RunNode(Prepared& p, const Node& n, int pos);
+  absl::StatusOr<const float*> Param(const Value* v);
+  float* Buffer(Prepared& p, const Value* v);
+
+  const GgufFile& weights_;
+  GraphFactory factory_;
+  int ctx_size_ = 0;
+  int n_vocab_ = 0;
+  std::map<int, std::unique_ptr<Prepared>> graphs_;  // By sequence length.
+  absl::flat_hash_map<std::string, std::vector<float>> params_;
+  absl::flat_hash_map<std::string, std::vector<float>> states_;
+  std::vector<int32_t> tokens_;  // The %tokens input of the running graph.
+};
+
+}  // namespace ggrt
+
+#endif  // GGRT_RUNTIME_CPU_EXECUTOR_H_

@@ -1,0 +1,50 @@
+// Opens a GGUF model for generation: config, tokenizer, and an executor whose graphs are lowered and
+// optimised on demand with the chosen passes.
+#ifndef GGRT_RUNTIME_MODEL_H_
+#define GGRT_RUNTIME_MODEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "graph/passes/registry.h"
+#include "loader/gguf_file.h"
+#include "loader/model_config.h"
+#include "loader/tokenizer.h"
+#include "runtime/executor.h"
+
+namespace ggrt {
+
+enum class Backend { kCpu, kCuda, kAuto };
+absl::StatusOr<Backend> BackendFromName(absl::string_view name);
+
+struct ModelOptions {
+  std::string path;
+  Backend backend = Backend::kCpu;
+  int ctx_size = 0;  // 0: the model's context length, capped to what memory holds.
+  PipelineSelection passes;
+  bool greedy = false;     // Graphs end in argmax (only the token leaves the executor).
+  bool cuda_graph = true;  // CUDA: capture the decode step once and replay it.
+};
+
+struct LoadedModel {
+  std::unique_ptr<GgufFile> file;
+  ModelConfig config;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<Executor> executor;
+  int ctx_size = 0;
+  std::string note;  // Anything the user should know (e.g. the context was capped).
+};
+
+absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options);
+
+// The graph factory LoadModel gives executors: lower `config` for a sequence length, then run the passes.
+GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, int ctx_size,
+                              const PipelineSelection& passes, bool greedy);
+
+// Bytes of the f32 KV cache for `ctx` positions.
+int64_t KvCacheBytes(const ModelConfig& config, int64_t ctx);
+
+}  // namespace ggrt
+
+#endif  // GGRT_RUNTIME_MODEL_H_

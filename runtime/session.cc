@@ -1,0 +1,56 @@
+#include "runtime/session.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace ggrt {
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+                      const GenerateOptions& options, const std::function<void(int32_t)>& on_token,
+                      GenerateStats* stats) {
+  RET_CHECK(!prompt.empty(), "the prompt is empty and the vocabulary adds no BOS: nothing to start from");
+  const int ctx = executor.ctx_size();
+  if (static_cast<int>(prompt.size()) >= ctx) {
+    return absl::OutOfRangeError(absl::StrCat("the prompt is ", prompt.size(),
+                                              " tokens long, which does not fit the context of ", ctx,
+                                              " tokens (raise --ctx-size or shorten the prompt)"));
+  }
+  Sampler sampler(options.sampler);
+  for (int32_t t : prompt) sampler.Accept(t);
+  auto pick = [&](const StepOutput& out) -> int32_t {
+    return out.token >= 0 ? out.token : sampler.Sample(out.logits);
+  };
+
+  auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(StepOutput out, prompt.size() == 1 ? executor.Decode(prompt[0], 0)
+                                                       : executor.Prefill(prompt, 0));
+  int32_t token = pick(out);
+  stats->prompt_tokens = static_cast<int>(prompt.size());
+  stats->prefill_seconds = Seconds(start);
+
+  int pos = static_cast<int>(prompt.size());
+  start = std::chrono::steady_clock::now();
+  for (int n = 0; options.n_predict < 0 || n < options.n_predict; ++n) {
+    on_token(token);
+    sampler.Accept(token);
+    ++stats->generated_tokens;
+    if (options.stop_at_end_of_generation && tokenizer.IsEndOfGeneration(token)) break;
+    if (n + 1 == options.n_predict || pos >= ctx) break;  // Done, or the context is full.
+    ASSIGN_OR_RETURN(out, executor.Decode(token, pos));
+    token = pick(out);
+    ++pos;
+  }
+  stats->decode_seconds = Seconds(start);
+  return absl::OkStatus();
+}
+
+}  // namespace ggrt

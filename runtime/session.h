@@ -1,0 +1,37 @@
+// The generation loop: prefill the prompt, then decode token by token, sampling on the host unless the
+// graph already picked the token (greedy), and streaming each token to a callback.
+#ifndef GGRT_RUNTIME_SESSION_H_
+#define GGRT_RUNTIME_SESSION_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "loader/tokenizer.h"
+#include "runtime/executor.h"
+#include "runtime/sampler.h"
+
+namespace ggrt {
+
+struct GenerateOptions {
+  int n_predict = 128;  // < 0: until end of generation or a full context.
+  SamplerOptions sampler;
+  bool stop_at_end_of_generation = true;
+};
+
+struct GenerateStats {
+  int prompt_tokens = 0;
+  int generated_tokens = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;  // From the first decode step to the last.
+};
+
+// Runs prompt -> tokens. `on_token` sees each generated id as soon as it is known.
+absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+                      const GenerateOptions& options, const std::function<void(int32_t)>& on_token,
+                      GenerateStats* stats);
+
+}  // namespace ggrt
+
+#endif  // GGRT_RUNTIME_SESSION_H_
