@@ -73,7 +73,9 @@ class Tokenizer {
 // token that completes it arrives.
 class TokenStreamDecoder {
  public:
-  explicit TokenStreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  // `at_start`: nothing precedes the stream, so SPM's leading space of the first piece is dropped.
+  explicit TokenStreamDecoder(const Tokenizer& tokenizer, bool at_start = true)
+      : tokenizer_(tokenizer), first_(at_start) {}
   // Text that became complete with `id` (possibly empty).
   std::string Push(int32_t id);
   // Whatever is still held back (an invalid tail is emitted as is).
@@ -82,7 +84,7 @@ class TokenStreamDecoder {
  private:
   const Tokenizer& tokenizer_;
   std::string pending_;
-  bool first_ = true;
+  bool first_;
 };
 
 }  // namespace ggrt

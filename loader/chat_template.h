@@ -1,0 +1,37 @@
+// Chat prompt formatting. GGUF files carry a Jinja template in `tokenizer.chat_template`; rather than embed
+// a Jinja interpreter, ggrt recognises the template families it supports by their markers and renders them
+// directly. An unrecognised template is an error, not a guess.
+#ifndef GGRT_LOADER_CHAT_TEMPLATE_H_
+#define GGRT_LOADER_CHAT_TEMPLATE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "loader/gguf_file.h"
+#include "loader/tokenizer.h"
+
+namespace ggrt {
+
+enum class ChatFormat { kChatMl, kLlama2, kLlama3 };
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant"
+  std::string content;
+};
+
+struct ChatTemplate {
+  ChatFormat format;
+  std::string default_system;  // Used when the conversation has no system message (Qwen2.5 has one).
+};
+
+// From tokenizer.chat_template, or ChatML when there is none but the vocabulary has <|im_start|>.
+absl::StatusOr<ChatTemplate> DetectChatTemplate(const GgufFile& file, const Tokenizer& tokenizer);
+
+// The prompt text, ending with the assistant's turn opened when `add_generation_prompt`.
+std::string ApplyChatTemplate(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
+                              bool add_generation_prompt);
+
+}  // namespace ggrt
+
+#endif  // GGRT_LOADER_CHAT_TEMPLATE_H_

@@ -1,0 +1,109 @@
+// Generates text from a GGUF model. stdout carries exactly the prompt followed by the generated text,
+// streamed token by token; timings go to stderr. Flags follow llama.cpp's where they overlap.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "loader/chat_template.h"
+#include "runtime/model.h"
+#include "runtime/session.h"
+#include "tools/flags.h"
+
+namespace ggrt {
+namespace {
+
+constexpr char kUsage[] = R"(usage: generate -m MODEL.gguf [options]
+  -m, --model FILE          GGUF model (llama or qwen2)
+  -p, --prompt TEXT         prompt (default: empty, i.e. BOS only)
+  -n, --n-predict N         tokens to generate (default 128; -1 = until end of generation)
+  --temp T                  temperature (default 0.8; 0 = greedy)
+  --top-k K --top-p P --min-p P --repeat-penalty R --seed S
+  --chat                    wrap the prompt in the model's chat template
+  --ctx-size N              KV-cache size in tokens (default: the model's, capped to memory)
+  --backend cpu|cuda|auto   (default auto: CUDA when a GPU is present)
+  --no-fuse                 run the unfused graph (no passes)
+  --disable-passes a,b      run the default pipeline without these passes
+  --passes a,b              run exactly these passes
+  --no-cuda-graph           launch the decode step's kernels directly instead of replaying a CUDA Graph
+)";
+
+absl::Status Main(int argc, char** argv) {
+  Flags flags;
+  RETURN_IF_ERROR(flags.Parse(argc, argv,
+                              {{{"-m", "--model"}}, {{"-p", "--prompt"}}, {{"-n", "--n-predict"}}, {{"--temp"}},
+                               {{"--top-k"}}, {{"--top-p"}}, {{"--min-p"}}, {{"--repeat-penalty"}}, {{"--seed"}},
+                               {{"--chat"}, false}, {{"--ctx-size"}}, {{"--backend"}}, {{"--no-fuse"}, false},
+                               {{"--disable-passes"}}, {{"--passes"}}, {{"--no-cuda-graph"}, false},
+                               {{"-h", "--help"}, false}}));
+  if (flags.Has("--help") || !flags.Has("--model")) {
+    std::fputs(kUsage, flags.Has("--help") ? stdout : stderr);
+    return flags.Has("--help") ? absl::OkStatus() : absl::InvalidArgumentError("--model is required");
+  }
+  GenerateOptions gen;
+  SamplerOptions& s = gen.sampler;
+  int seed = 0;
+  RETURN_IF_ERROR(flags.GetInt("--n-predict", &gen.n_predict));
+  RETURN_IF_ERROR(flags.GetFloat("--temp", &s.temperature));
+  RETURN_IF_ERROR(flags.GetInt("--top-k", &s.top_k));
+  RETURN_IF_ERROR(flags.GetFloat("--top-p", &s.top_p));
+  RETURN_IF_ERROR(flags.GetFloat("--min-p", &s.min_p));
+  RETURN_IF_ERROR(flags.GetFloat("--repeat-penalty", &s.repeat_penalty));
+  RETURN_IF_ERROR(flags.GetInt("--seed", &seed));
+  s.seed = static_cast<uint64_t>(seed);
+
+  ModelOptions options{.path = flags.Get("--model")};
+  ASSIGN_OR_RETURN(options.backend, BackendFromName(flags.Get("--backend", "auto")));
+  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &options.ctx_size));
+  if (flags.Has("--no-fuse")) options.passes = {.use_default = false};
+  if (flags.Has("--passes")) options.passes = {.passes = SplitPassList(flags.Get("--passes")), .use_default = false};
+  options.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
+  options.greedy = s.greedy();
+  options.cuda_graph = !flags.Has("--no-cuda-graph");
+  ASSIGN_OR_RETURN(LoadedModel model, LoadModel(options));
+  if (!model.note.empty()) std::fprintf(stderr, "note: %s\n", model.note.c_str());
+
+  const std::string prompt = flags.Get("--prompt");
+  std::string text = prompt;
+  if (flags.Has("--chat")) {
+    ASSIGN_OR_RETURN(ChatTemplate t, DetectChatTemplate(*model.file, *model.tokenizer));
+    text = ApplyChatTemplate(t, {{"user", prompt}}, true);
+  }
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                   model.tokenizer->Encode(text, {.add_bos = model.tokenizer->add_bos(), .parse_special = true}));
+
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  std::fflush(stdout);
+  // After a printed prompt the first piece keeps its leading space.
+  TokenStreamDecoder decoder(*model.tokenizer, /*at_start=*/prompt.empty());
+  GenerateStats stats;
+  RETURN_IF_ERROR(Generate(*model.executor, *model.tokenizer, ids, gen,
+                           [&](int32_t token) {
+                             const std::string piece = decoder.Push(token);
+                             std::fwrite(piece.data(), 1, piece.size(), stdout);
+                             std::fflush(stdout);
+                           },
+                           &stats));
+  const std::string rest = decoder.Flush();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::fputc('\n', stdout);  // The output ends as a text file does.
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "\n[%s] prompt: %d tokens in %.1f ms (%.1f tok/s) | generated: %d tokens in %.1f ms (%.1f tok/s)\n",
+               std::string(model.executor->name()).c_str(), stats.prompt_tokens, 1e3 * stats.prefill_seconds,
+               stats.prompt_tokens / std::max(stats.prefill_seconds, 1e-9), stats.generated_tokens,
+               1e3 * stats.decode_seconds, stats.generated_tokens / std::max(stats.decode_seconds, 1e-9));
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace ggrt
+
+int main(int argc, char** argv) {
+  const absl::Status s = ggrt::Main(argc, argv);
+  if (!s.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
