@@ -1,0 +1,145 @@
+// Causal GQA attention, flash-decoding style.
+//
+// Grid (splits, heads, rows): each block takes a contiguous slice of the positions its row may see
+// (length *pos + s + 1, read from device memory, so one captured graph serves every step) and its 4 warps
+// walk that slice with an online softmax. Each lane holds head_dim / 32 (rounded up) dimensions of q and
+// of the running output, so a score is one warp reduction. The block writes (max, sum, weighted values)
+// for its split; the combine kernel rescales and adds the splits. Splits are fixed at launch and their
+// lengths follow the current position, so short contexts still spread over many SMs.
+#include <cfloat>
+
+#include "ops/cuda/attention.h"
+#include "ops/cuda/common.cuh"
+
+namespace ggrt::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxPerLane = 8;  // head_dim <= 256.
+
+// Partial layout per (row, head, split): [m, l, acc[head_dim]].
+__device__ __forceinline__ float* PartialAt(const AttentionParams& p, int row, int head, int split) {
+  return p.partial + ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + 2);
+}
+
+template <int kPerLane>
+__global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionParams p) {
+  const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int length = *p.pos + row + 1;
+  const int chunk = (length + p.splits - 1) / p.splits;
+  const int begin = split * chunk;
+  const int end = min(length, begin + chunk);
+  const int kv_head = head / (p.heads / p.kv_heads);
+  const int kv_width = p.kv_heads * p.head_dim;
+  const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
+
+  float qv[kPerLane], acc[kPerLane];
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    const int d = lane + 32 * j;
+    qv[j] = d < p.head_dim ? q[d] * p.scale : 0.0f;
+    acc[j] = 0.0f;
+  }
+  float m = -FLT_MAX, l = 0.0f;
+  for (int t = begin + warp; t < end; t += kWarps) {
+    const float* k = p.k_cache + static_cast<int64_t>(t) * kv_width + kv_head * p.head_dim;
+    const float* v = p.v_cache + static_cast<int64_t>(t) * kv_width + kv_head * p.head_dim;
+    float dot = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int d = lane + 32 * j;
+      if (d < p.head_dim) dot += qv[j] * k[d];
+    }
+    const float s = WarpSum(dot);
+    const float m_new = fmaxf(m, s);
+    const float correction = __expf(m - m_new);
+    const float weight = __expf(s - m_new);
+    l = l * correction + weight;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int d = lane + 32 * j;
+      acc[j] = acc[j] * correction + (d < p.head_dim ? weight * v[d] : 0.0f);
+    }
+    m = m_new;
+  }
+
+  // Merge the warps of the block.
+  __shared__ float ms[kWarps], ls[kWarps];
+  __shared__ float accs[kWarps][kMaxPerLane * 32];
+  if (lane == 0) ms[warp] = m, ls[warp] = l;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) accs[warp][lane + 32 * j] = acc[j];
+  __syncthreads();
+  if (warp != 0) return;
+  float m_all = -FLT_MAX;
+  for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, ms[w]);
+  float l_all = 0.0f;
+  float out[kPerLane] = {};
+  for (int w = 0; w < kWarps; ++w) {
+    const float f = ls[w] > 0.0f ? __expf(ms[w] - m_all) : 0.0f;
+    l_all += ls[w] * f;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][lane + 32 * j] * f;
+  }
+  float* dst = PartialAt(p, row, head, split);
+  if (lane == 0) dst[0] = m_all, dst[1] = l_all;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    const int d = lane + 32 * j;
+    if (d < p.head_dim) dst[2 + d] = out[j];
+  }
+}
+
+// One block per (head, row), one thread per dimension.
+__global__ void AttentionCombineKernel(AttentionParams p) {
+  const int head = blockIdx.x, row = blockIdx.y, d = threadIdx.x;
+  float m_all = -FLT_MAX;
+  for (int s = 0; s < p.splits; ++s) {
+    const float* part = PartialAt(p, row, head, s);
+    if (part[1] > 0.0f) m_all = fmaxf(m_all, part[0]);
+  }
+  float l_all = 0.0f, acc = 0.0f;
+  for (int s = 0; s < p.splits; ++s) {
+    const float* part = PartialAt(p, row, head, s);
+    if (part[1] <= 0.0f) continue;  // An empty split.
+    const float f = __expf(part[0] - m_all);
+    l_all += part[1] * f;
+    if (d < p.head_dim) acc += part[2 + d] * f;
+  }
+  if (d < p.head_dim) p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc / l_all;
+}
+
+}  // namespace
+
+int64_t AttentionPartialFloats(int rows, int heads, int head_dim, int splits) {
+  return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
+}
+
+int ChooseAttentionSplits(int ctx, int heads) {
+  // About 4 blocks per SM of an H100 at one row, and at least 32 positions per split at full context.
+  int splits = (4 * 132 + heads - 1) / heads;
+  splits = min(splits, max(1, ctx / 32));
+  return max(1, min(splits, 64));
+}
+
+cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
+  if (p.head_dim > 32 * kMaxPerLane || p.heads % p.kv_heads != 0) return cudaErrorInvalidValue;
+  const dim3 grid(p.splits, p.heads, p.rows);
+  const int per_lane = (p.head_dim + 31) / 32;
+  if (per_lane == 1) {
+    AttentionSplitKernel<1><<<grid, kWarps * 32, 0, stream>>>(p);
+  } else if (per_lane == 2) {
+    AttentionSplitKernel<2><<<grid, kWarps * 32, 0, stream>>>(p);
+  } else if (per_lane <= 4) {
+    AttentionSplitKernel<4><<<grid, kWarps * 32, 0, stream>>>(p);
+  } else {
+    AttentionSplitKernel<8><<<grid, kWarps * 32, 0, stream>>>(p);
+  }
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  const int threads = ((p.head_dim + 31) / 32) * 32;
+  AttentionCombineKernel<<<dim3(p.heads, p.rows), threads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace ggrt::cuda

@@ -1,0 +1,33 @@
+// Launcher for causal grouped-query attention over the f32 KV cache, split over the KV length
+// (flash-decoding): one launch computes partial softmax sums per split, a second combines them.
+#ifndef GGRT_OPS_CUDA_ATTENTION_H_
+#define GGRT_OPS_CUDA_ATTENTION_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace ggrt::cuda {
+
+struct AttentionParams {
+  const float* q;        // [rows, heads * head_dim]
+  const float* k_cache;  // [ctx, kv_heads * head_dim]
+  const float* v_cache;
+  float* out;  // [rows, heads * head_dim]
+  int rows;
+  int heads;
+  int kv_heads;
+  int head_dim;  // <= 256
+  float scale;
+  const int32_t* pos;  // Row s attends to positions 0..*pos + s.
+  int splits;          // Parts the KV length is cut into (fixed at capture; lengths vary per step).
+  float* partial;      // AttentionPartialFloats(...) floats of scratch
+};
+int64_t AttentionPartialFloats(int rows, int heads, int head_dim, int splits);
+// A split count that keeps every SM busy at `ctx` positions without making splits trivially short.
+int ChooseAttentionSplits(int ctx, int heads);
+cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream);
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_ATTENTION_H_

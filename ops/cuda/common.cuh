@@ -1,0 +1,112 @@
+// Device helpers shared by the kernel files: weight loads converted to f32, warp and block reductions.
+#ifndef GGRT_OPS_CUDA_COMMON_CUH_
+#define GGRT_OPS_CUDA_COMMON_CUH_
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "ops/cuda/types.h"
+
+namespace ggrt::cuda {
+
+template <WeightType T>
+struct WeightTraits;
+template <>
+struct WeightTraits<WeightType::kF32> {
+  using Scalar = float;
+};
+template <>
+struct WeightTraits<WeightType::kF16> {
+  using Scalar = __half;
+};
+template <>
+struct WeightTraits<WeightType::kBF16> {
+  using Scalar = __nv_bfloat16;
+};
+
+__device__ __forceinline__ float ToFloat(float x) { return x; }
+__device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
+__device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// Loads 16 bytes of weights (4 f32 or 8 f16/bf16) as floats into out[0..N).
+template <WeightType T>
+__device__ __forceinline__ void Load16(const void* p, float* out);
+template <>
+__device__ __forceinline__ void Load16<WeightType::kF32>(const void* p, float* out) {
+  const float4 v = __ldg(reinterpret_cast<const float4*>(p));
+  out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+}
+template <>
+__device__ __forceinline__ void Load16<WeightType::kF16>(const void* p, float* out) {
+  const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+  const __half2* h = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(h[i]);
+    out[2 * i] = f.x, out[2 * i + 1] = f.y;
+  }
+}
+template <>
+__device__ __forceinline__ void Load16<WeightType::kBF16>(const void* p, float* out) {
+  const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    out[2 * i] = f.x, out[2 * i + 1] = f.y;
+  }
+}
+// Elements per 16-byte load.
+template <WeightType T>
+constexpr int kVec = 16 / sizeof(typename WeightTraits<T>::Scalar);
+
+__device__ __forceinline__ float WarpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float WarpMax(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ __forceinline__ float BlockSum(float v) {
+  __shared__ float partial[32];
+  v = WarpSum(v);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();  // partial may still be read by a previous call.
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  v = lane < blockDim.x / 32 ? partial[lane] : 0.0f;
+  return WarpSum(v);
+}
+
+__device__ __forceinline__ float Silu(float x) { return x / (1.0f + __expf(-x)); }
+
+// Dispatches a runtime WeightType to a kernel template instantiation.
+#define GGRT_DISPATCH_WEIGHT(type, T, ...)            \
+  switch (type) {                                     \
+    case WeightType::kF32: {                          \
+      constexpr WeightType T = WeightType::kF32;      \
+      __VA_ARGS__;                                    \
+      break;                                          \
+    }                                                 \
+    case WeightType::kF16: {                          \
+      constexpr WeightType T = WeightType::kF16;      \
+      __VA_ARGS__;                                    \
+      break;                                          \
+    }                                                 \
+    case WeightType::kBF16: {                         \
+      constexpr WeightType T = WeightType::kBF16;     \
+      __VA_ARGS__;                                    \
+      break;                                          \
+    }                                                 \
+  }
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_COMMON_CUH_

@@ -1,0 +1,141 @@
+// Small memory-bound kernels. Each is a grid-stride loop or one block; none holds more than a row, so they
+// are launch-latency bound in decode (a few microseconds) and bandwidth bound in prefill.
+#include <cfloat>
+
+#include "ops/cuda/common.cuh"
+#include "ops/cuda/elementwise.h"
+
+namespace ggrt::cuda {
+namespace {
+
+template <WeightType T>
+__global__ void EmbeddingKernel(EmbeddingParams p) {
+  using S = typename WeightTraits<T>::Scalar;
+  const int32_t id = p.tokens[blockIdx.x];
+  const S* row = static_cast<const S*>(p.table) + static_cast<int64_t>(id) * p.dim;
+  float* out = p.out + static_cast<int64_t>(blockIdx.x) * p.dim;
+  for (int i = threadIdx.x; i < p.dim; i += blockDim.x) out[i] = ToFloat(row[i]);
+}
+
+template <WeightType T>
+__global__ void AddKernel(AddParams p) {
+  using S = typename WeightTraits<T>::Scalar;
+  const int64_t n = static_cast<int64_t>(p.rows) * p.cols;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float b = p.bias ? ToFloat(static_cast<const S*>(p.b)[i % p.cols]) : static_cast<const float*>(p.b)[i];
+    p.out[i] = p.a[i] + b;
+  }
+}
+
+__global__ void SwigluKernel(SwigluParams p) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < p.n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    p.out[i] = Silu(p.gate[i]) * p.up[i];
+  }
+}
+
+__global__ void CopyKernel(const float* src, int64_t n, float* dst) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    dst[i] = src[i];
+  }
+}
+
+// Larger value wins; on equal values the smaller index (the CPU reference's first maximum).
+__device__ __forceinline__ void Better(float& v, int& i, float v2, int i2) {
+  if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
+}
+
+__global__ void ArgmaxKernel(ArgmaxParams p) {
+  float best = -FLT_MAX;
+  int best_i = INT_MAX;
+  for (int j = threadIdx.x; j < p.n; j += blockDim.x) {
+    Better(best, best_i, p.values[j], p.indices ? p.indices[j] : j);
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
+  }
+  __shared__ float vs[32];
+  __shared__ int is[32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) vs[warp] = best, is[warp] = best_i;
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < blockDim.x / 32 ? vs[lane] : -FLT_MAX;
+    best_i = lane < blockDim.x / 32 ? is[lane] : INT_MAX;
+    for (int o = 16; o > 0; o >>= 1) {
+      Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
+    }
+    if (lane == 0) *p.token = best_i;
+  }
+}
+
+template <typename S>
+__global__ void ConvertKernel(const float* src, int64_t n, S* dst) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if constexpr (sizeof(S) == 2 && std::is_same_v<S, __half>) {
+      dst[i] = __float2half_rn(src[i]);
+    } else {
+      dst[i] = __float2bfloat16_rn(src[i]);
+    }
+  }
+}
+
+__global__ void AdvanceKernel(AdvanceParams p) {
+  if (p.next_token != nullptr) p.tokens[0] = *p.next_token;
+  *p.pos += p.step;
+}
+
+int Blocks(int64_t n, int threads) {
+  const int64_t b = (n + threads - 1) / threads;
+  return static_cast<int>(b < 4096 ? (b < 1 ? 1 : b) : 4096);
+}
+
+}  // namespace
+
+cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream) {
+  GGRT_DISPATCH_WEIGHT(p.type, T, (EmbeddingKernel<T><<<p.rows, 256, 0, stream>>>(p)));
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAdd(const AddParams& p, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(p.rows) * p.cols;
+  GGRT_DISPATCH_WEIGHT(p.bias ? p.bias_type : WeightType::kF32, T,
+                       (AddKernel<T><<<Blocks(n, 256), 256, 0, stream>>>(p)));
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream) {
+  SwigluKernel<<<Blocks(p.n, 256), 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream) {
+  CopyKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, n, dst);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream) {
+  ArgmaxKernel<<<1, 1024, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchConvert(const float* src, int64_t n, WeightType type, void* dst, cudaStream_t stream) {
+  if (type == WeightType::kF16) {
+    ConvertKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, n, static_cast<__half*>(dst));
+  } else if (type == WeightType::kBF16) {
+    ConvertKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, n, static_cast<__nv_bfloat16*>(dst));
+  } else {
+    return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAdvance(const AdvanceParams& p, cudaStream_t stream) {
+  AdvanceKernel<<<1, 1, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace ggrt::cuda

@@ -1,0 +1,70 @@
+// Launchers for the small kernels: embedding gather, adds, SwiGLU, last row, argmax, activation conversion
+// for cuBLASLt, and the step that advances the device-side token and position.
+#ifndef GGRT_OPS_CUDA_ELEMENTWISE_H_
+#define GGRT_OPS_CUDA_ELEMENTWISE_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "ops/cuda/types.h"
+
+namespace ggrt::cuda {
+
+struct EmbeddingParams {
+  const int32_t* tokens;  // [rows], device
+  int rows;
+  const void* table;  // [vocab, dim] of `type`
+  WeightType type;
+  int dim;
+  float* out;  // [rows, dim]
+};
+cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream);
+
+struct AddParams {
+  const float* a;     // [rows, cols]
+  const void* b;      // [rows, cols] f32, or a [cols] bias of `bias_type` when `bias` is set
+  bool bias;
+  WeightType bias_type;
+  int rows;
+  int cols;
+  float* out;
+};
+cudaError_t LaunchAdd(const AddParams& p, cudaStream_t stream);
+
+struct SwigluParams {
+  const float* gate;
+  const float* up;
+  int64_t n;
+  float* out;  // silu(gate) * up
+};
+cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream);
+
+// Copies `n` floats (e.g. the last row of a prefill's residual stream).
+cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream);
+
+// Index of the largest of n values (first on ties), written to *token. One block.
+struct ArgmaxParams {
+  const float* values;
+  const int32_t* indices;  // Optional: the index each value stands for (partials of a split argmax).
+  int n;
+  int32_t* token;
+};
+cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream);
+
+// f32 activations -> f16/bf16 (the cuBLASLt A/B type of the weights).
+cudaError_t LaunchConvert(const float* src, int64_t n, WeightType type, void* dst, cudaStream_t stream);
+
+// After a step: tokens[0] = *next_token (when given) and *pos += step, all on the device, so a captured
+// decode graph feeds itself.
+struct AdvanceParams {
+  const int32_t* next_token;
+  int32_t* tokens;
+  int32_t* pos;
+  int step;
+};
+cudaError_t LaunchAdvance(const AdvanceParams& p, cudaStream_t stream);
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_ELEMENTWISE_H_

@@ -1,0 +1,79 @@
+#include "ops/cuda/elementwise.h"
+
+#include <random>
+
+#include "ops/cpu/elementwise.h"
+#include "ops/cpu/test_util.h"
+#include "ops/cuda/test_util.h"
+
+namespace ggrt::cuda {
+namespace {
+
+TEST(ElementwiseTest, EmbeddingAddSwigluCopy) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(21);
+  for (WeightType type : {WeightType::kF32, WeightType::kF16, WeightType::kBF16}) {
+    const int vocab = 300, dim = 172, rows = 5;
+    const TypedWeights table = MakeWeights(cpu::RandomVector(vocab * dim, rng), type);
+    const std::vector<int32_t> ids = {0, 299, 17, 17, 150};
+    std::vector<float> ref(rows * dim);
+    cpu::Embedding(ids.data(), rows, table.values.data(), dim, ref.data());
+    DeviceBuffer dids(ids), dtable(table.bytes), out(rows * dim * sizeof(float));
+    ASSERT_EQ(LaunchEmbedding({dids.as<int32_t>(), rows, dtable.get(), type, dim, out.as<float>()}, nullptr),
+              cudaSuccess);
+    EXPECT_EQ(out.Download<float>(), ref) << TypeName(type);
+
+    // Bias add with a bias of this dtype; residual add.
+    const auto a = cpu::RandomVector(rows * dim, rng), b = cpu::RandomVector(rows * dim, rng);
+    const TypedWeights bias = MakeWeights(cpu::RandomVector(dim, rng, 30), type);
+    DeviceBuffer da(a), db(b), dbias(bias.bytes), sum(rows * dim * sizeof(float));
+    cpu::AddBias(a.data(), bias.values.data(), rows, dim, ref.data());
+    ASSERT_EQ(LaunchAdd({da.as<float>(), dbias.get(), true, type, rows, dim, sum.as<float>()}, nullptr), cudaSuccess);
+    EXPECT_EQ(sum.Download<float>(), ref) << TypeName(type);
+  }
+  std::mt19937 rng2(22);
+  const int n = 4864 * 3;
+  const auto g = cpu::RandomVector(n, rng2), u = cpu::RandomVector(n, rng2);
+  std::vector<float> ref(n);
+  cpu::Swiglu(g.data(), u.data(), n, ref.data());
+  DeviceBuffer dg(g), du(u), out(n * sizeof(float));
+  ASSERT_EQ(LaunchSwiglu({dg.as<float>(), du.as<float>(), n, out.as<float>()}, nullptr), cudaSuccess);
+  EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-6);
+  DeviceBuffer copy(n * sizeof(float));
+  ASSERT_EQ(LaunchCopy(dg.as<float>(), n, copy.as<float>(), nullptr), cudaSuccess);
+  EXPECT_EQ(copy.Download<float>(), g);
+}
+
+TEST(ElementwiseTest, ArgmaxTakesTheFirstMaximumAndAdvanceMovesTheStep) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(23);
+  auto v = cpu::RandomVector(151936, rng);
+  v[777] = 100.0f;
+  v[90000] = 100.0f;
+  DeviceBuffer dv(v), token(sizeof(int32_t));
+  ASSERT_EQ(LaunchArgmax({dv.as<float>(), nullptr, static_cast<int>(v.size()), token.as<int32_t>()}, nullptr),
+            cudaSuccess);
+  EXPECT_EQ(token.Download<int32_t>()[0], 777);
+
+  DeviceBuffer tokens(std::vector<int32_t>{5, 6}), pos(std::vector<int32_t>{41});
+  ASSERT_EQ(LaunchAdvance({token.as<int32_t>(), tokens.as<int32_t>(), pos.as<int32_t>(), 1}, nullptr), cudaSuccess);
+  EXPECT_EQ(tokens.Download<int32_t>(), (std::vector<int32_t>{777, 6}));
+  EXPECT_EQ(pos.Download<int32_t>()[0], 42);
+}
+
+TEST(ElementwiseTest, ConvertToHalfTypes) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(24);
+  const auto x = cpu::RandomVector(1000, rng, 50);
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
+    DeviceBuffer dx(x), out(x.size() * 2);
+    ASSERT_EQ(LaunchConvert(dx.as<float>(), x.size(), type, out.get(), nullptr), cudaSuccess);
+    const auto h = out.Download<uint16_t>();
+    for (size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(h[i], type == WeightType::kF16 ? FloatToFp16(x[i]) : FloatToBf16(x[i])) << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ggrt::cuda

@@ -1,0 +1,77 @@
+#include "ops/cuda/gemm_cublaslt.h"
+
+#include "base/status_macros.h"
+#include "ops/cuda/cuda_status.h"
+
+namespace ggrt::cuda {
+namespace {
+
+constexpr size_t kWorkspaceBytes = 32 << 20;
+
+cudaDataType_t DataType(WeightType t) {
+  switch (t) {
+    case WeightType::kF32: return CUDA_R_32F;
+    case WeightType::kF16: return CUDA_R_16F;
+    case WeightType::kBF16: return CUDA_R_16BF;
+  }
+  return CUDA_R_32F;
+}
+
+// Owns the descriptors of one call.
+struct Descriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~Descriptors() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CublasLtGemm>> CublasLtGemm::Create() {
+  std::unique_ptr<CublasLtGemm> g(new CublasLtGemm());
+  CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&g->handle_));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&g->workspace_, kWorkspaceBytes));
+  g->workspace_bytes_ = kWorkspaceBytes;
+  return g;
+}
+
+CublasLtGemm::~CublasLtGemm() {
+  if (workspace_) cudaFree(workspace_);
+  if (handle_) cublasLtDestroy(handle_);
+}
+
+absl::Status CublasLtGemm::Run(const GemmParams& p, cudaStream_t stream) {
+  // Column-major view: W [n, k] row-major is a k x n matrix (ld k), x is k x rows, y is n x rows. So
+  // y = op(W)^T x with op = transpose.
+  Descriptors d;
+  const cudaDataType_t type = DataType(p.type);
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t trans = CUBLAS_OP_T, no_trans = CUBLAS_OP_N;
+  CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof(trans)));
+  CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &no_trans, sizeof(no_trans)));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.a, type, p.k, p.n, p.k));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.b, type, p.k, p.rows, p.k));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, p.n, p.rows, p.n));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&d.pref));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
+      d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof(workspace_bytes_)));
+  cublasLtMatmulHeuristicResult_t heuristic;
+  int found = 0;
+  CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulAlgoGetHeuristic(handle_, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heuristic, &found));
+  RET_CHECK(found > 0, "cuBLASLt has no algorithm for a ", p.rows, "x", p.k, "x", p.n, " product");
+  const float alpha = 1.0f, beta = 0.0f;
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d.op, &alpha, p.w, d.a, p.x, d.b, &beta, p.y, d.c, p.y, d.c,
+                                        &heuristic.algo, workspace_, workspace_bytes_, stream));
+  return absl::OkStatus();
+}
+
+}  // namespace ggrt::cuda

@@ -1,0 +1,45 @@
+// Prefill matrix products through cuBLASLt: y[S, n] = x[S, k] W[n, k]^T with W in its file dtype. For f16
+// and bf16 weights, x is first converted to that type (tensor-core inputs) and the product accumulates and
+// is written in f32; f32 weights use plain f32 math.
+#ifndef GGRT_OPS_CUDA_GEMM_CUBLASLT_H_
+#define GGRT_OPS_CUDA_GEMM_CUBLASLT_H_
+
+#include <cstdint>
+#include <memory>
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include "absl/status/statusor.h"
+#include "ops/cuda/types.h"
+
+namespace ggrt::cuda {
+
+struct GemmParams {
+  const void* x;  // [rows, k], already in `type` (f32 for f32 weights)
+  const void* w;  // [n, k]
+  WeightType type;
+  int rows;
+  int k;
+  int n;
+  float* y;  // [rows, n]
+};
+
+class CublasLtGemm {
+ public:
+  // Creates the handle and a workspace; both before any graph capture.
+  static absl::StatusOr<std::unique_ptr<CublasLtGemm>> Create();
+  ~CublasLtGemm();
+
+  absl::Status Run(const GemmParams& p, cudaStream_t stream);
+
+ private:
+  CublasLtGemm() = default;
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+};
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_GEMM_CUBLASLT_H_

@@ -1,0 +1,56 @@
+// Launchers for the decode-step matrix-vector products (one activation row, weights [n, k] in their file
+// dtype): plain and multi-output projections, fused gate/up + SwiGLU, and the output projection fused with
+// argmax.
+#ifndef GGRT_OPS_CUDA_GEMV_H_
+#define GGRT_OPS_CUDA_GEMV_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "ops/cuda/types.h"
+
+namespace ggrt::cuda {
+
+// y_i = W_i x for up to three weights sharing x (a plain matmul has count 1; fused QKV has 3).
+struct GemvParams {
+  const float* x;  // [k]
+  int k;
+  WeightType type;
+  int count;
+  const void* w[3];  // [n_i, k]
+  float* y[3];       // [n_i]
+  int n[3];
+};
+cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream);
+
+// y = silu(W_gate x) * (W_up x).
+struct GateUpParams {
+  const float* x;  // [k]
+  int k;
+  WeightType type;
+  const void* w_gate;  // [n, k]
+  const void* w_up;
+  int n;
+  float* y;  // [n]
+};
+cudaError_t LaunchGateUpSwiglu(const GateUpParams& p, cudaStream_t stream);
+
+// *token = argmax_j (W x)_j without writing the n logits: each block reduces its rows to one (value, index)
+// pair in `partial_*` (OutputArgmaxPartials(n) entries), and a second launch reduces those.
+struct OutputArgmaxParams {
+  const float* x;  // [k]
+  int k;
+  WeightType type;
+  const void* w;  // [n, k]
+  int n;
+  float* partial_values;
+  int32_t* partial_indices;
+  int32_t* token;
+};
+int OutputArgmaxPartials(int n);
+cudaError_t LaunchOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream);
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_GEMV_H_

@@ -1,0 +1,100 @@
+// Decode GEMV kernels against the CPU reference, per dtype and shape (odd sizes included).
+#include "ops/cuda/gemv.h"
+
+#include <random>
+
+#include "ops/cpu/elementwise.h"
+#include "ops/cpu/matmul.h"
+#include "ops/cpu/test_util.h"
+#include "ops/cuda/test_util.h"
+
+namespace ggrt::cuda {
+namespace {
+
+// f32 accumulation in a different order than the double reference.
+constexpr double kMaxRelError = 2e-5;
+
+struct Shape {
+  int k, n;
+};
+const Shape kShapes[] = {{64, 172}, {172, 64}, {896, 1152}, {896, 4864}, {4864, 896}, {1536, 257}};
+const WeightType kTypes[] = {WeightType::kF32, WeightType::kF16, WeightType::kBF16};
+
+TEST(GemvTest, MultiOutputMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(11);
+  for (WeightType type : kTypes) {
+    for (const Shape& s : kShapes) {
+      const auto x = cpu::RandomVector(s.k, rng);
+      const int ns[3] = {s.n, s.n / 4 + 1, 7};
+      GemvParams p{nullptr, s.k, type, 3, {}, {}, {ns[0], ns[1], ns[2]}};
+      DeviceBuffer dx(x);
+      std::vector<std::unique_ptr<DeviceBuffer>> dw, dy;
+      std::vector<std::vector<float>> refs;
+      for (int i = 0; i < 3; ++i) {
+        const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(ns[i]) * s.k, rng), type);
+        dw.push_back(std::make_unique<DeviceBuffer>(w.bytes));
+        dy.push_back(std::make_unique<DeviceBuffer>(ns[i] * sizeof(float)));
+        p.w[i] = dw[i]->get();
+        p.y[i] = dy[i]->as<float>();
+        refs.emplace_back(ns[i]);
+        cpu::Matmul(x.data(), w.values.data(), 1, s.k, ns[i], refs[i].data());
+      }
+      p.x = dx.as<float>();
+      ASSERT_EQ(LaunchGemv(p, nullptr), cudaSuccess);
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_LT(RelativeError(dy[i]->Download<float>(), refs[i]), kMaxRelError)
+            << TypeName(type) << " k=" << s.k << " n=" << ns[i] << " output " << i;
+      }
+    }
+  }
+}
+
+TEST(GemvTest, GateUpSwigluMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(12);
+  for (WeightType type : kTypes) {
+    for (const Shape& s : kShapes) {
+      const auto x = cpu::RandomVector(s.k, rng);
+      const TypedWeights wg = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
+      const TypedWeights wu = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
+      std::vector<float> ref(s.n);
+      cpu::GateUpSwiglu(x.data(), wg.values.data(), wu.values.data(), 1, s.k, s.n, ref.data());
+      DeviceBuffer dx(x), dg(wg.bytes), du(wu.bytes), dy(s.n * sizeof(float));
+      ASSERT_EQ(LaunchGateUpSwiglu({dx.as<float>(), s.k, type, dg.get(), du.get(), s.n, dy.as<float>()}, nullptr),
+                cudaSuccess);
+      EXPECT_LT(RelativeError(dy.Download<float>(), ref), kMaxRelError) << TypeName(type) << " k=" << s.k;
+    }
+  }
+}
+
+TEST(GemvTest, OutputArgmaxMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(13);
+  for (WeightType type : kTypes) {
+    for (int trial = 0; trial < 20; ++trial) {
+      const int k = trial % 2 ? 896 : 64, n = trial % 3 ? 151936 / 8 + trial : 512;
+      const auto x = cpu::RandomVector(k, rng);
+      const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * k, rng), type);
+      std::vector<float> logits(n);
+      cpu::Matmul(x.data(), w.values.data(), 1, k, n, logits.data());
+      const int32_t want = cpu::Argmax(logits.data(), n);
+      DeviceBuffer dx(x), dw(w.bytes), values(OutputArgmaxPartials(n) * sizeof(float)),
+          indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
+      ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(),
+                                    indices.as<int32_t>(), token.as<int32_t>()},
+                                   nullptr),
+                cudaSuccess);
+      const int32_t got = token.Download<int32_t>()[0];
+      // A different argmax is acceptable only for a numerical near-tie.
+      if (got != want) {
+        ASSERT_GE(got, 0);
+        ASSERT_LT(got, n);
+        EXPECT_NEAR(logits[got], logits[want], 1e-4 * std::abs(logits[want])) << TypeName(type);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ggrt::cuda

@@ -1,0 +1,92 @@
+// Rotary position embedding on the device. One block per token row; each thread owns rotation pairs of
+// all heads. Angles are computed in double, like the CPU reference, so positions in the tens of thousands
+// keep their precision (the kernel touches a few KB; the double math is free next to its latency).
+//
+// The fused kernel reads q, k and v once, adds the biases, rotates q and k, writes q to its output and
+// k, v straight into the KV cache rows at *pos + s.
+#include "ops/cuda/common.cuh"
+#include "ops/cuda/rope.h"
+
+namespace ggrt::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+
+// Rotates pair `i` (i < dims/2) of every head of one row, reading from `in` and writing `out`.
+__device__ __forceinline__ void RotatePairs(const RopeShape& r, const float* in, float* out, int heads, int position) {
+  const int half = r.dims / 2;
+  for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
+    const int h = t / half, i = t % half;
+    const double angle = position * pow(static_cast<double>(r.theta), -2.0 * i / r.dims);
+    double s, c;
+    sincos(angle, &s, &c);
+    const int a = h * r.head_dim + (r.neox ? i : 2 * i);
+    const int b = h * r.head_dim + (r.neox ? i + half : 2 * i + 1);
+    const float x0 = in[a], x1 = in[b];
+    out[a] = x0 * static_cast<float>(c) - x1 * static_cast<float>(s);
+    out[b] = x0 * static_cast<float>(s) + x1 * static_cast<float>(c);
+  }
+  // Dimensions past `dims` pass through.
+  const int rest = r.head_dim - r.dims;
+  for (int t = threadIdx.x; t < heads * rest; t += blockDim.x) {
+    const int idx = (t / rest) * r.head_dim + r.dims + t % rest;
+    out[idx] = in[idx];
+  }
+}
+
+__global__ void RopeKernel(RopeParams p) {
+  const int s = blockIdx.x;
+  const int width = p.heads * p.rope.head_dim;
+  RotatePairs(p.rope, p.x + static_cast<int64_t>(s) * width, p.out + static_cast<int64_t>(s) * width, p.heads,
+              *p.pos + s);
+}
+
+__global__ void KvWriteKernel(KvWriteParams p) {
+  const int s = blockIdx.x;
+  float* dst = p.cache + (static_cast<int64_t>(*p.pos) + s) * p.cols;
+  const float* src = p.x + static_cast<int64_t>(s) * p.cols;
+  for (int i = threadIdx.x; i < p.cols; i += blockDim.x) dst[i] = src[i];
+}
+
+template <WeightType T>
+__global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
+  using S = typename WeightTraits<T>::Scalar;
+  extern __shared__ float biased[];  // q and k of this row with biases applied: [(q_heads + kv_heads) * hd]
+  const int s = blockIdx.x;
+  const int hd = p.rope.head_dim;
+  const int qw = p.q_heads * hd, kw = p.kv_heads * hd;
+  const int position = *p.pos + s;
+  const float* q = p.q + static_cast<int64_t>(s) * qw;
+  const float* k = p.k + static_cast<int64_t>(s) * kw;
+  const float* v = p.v + static_cast<int64_t>(s) * kw;
+  const S* bq = static_cast<const S*>(p.bq);
+  const S* bk = static_cast<const S*>(p.bk);
+  const S* bv = static_cast<const S*>(p.bv);
+  for (int i = threadIdx.x; i < qw; i += blockDim.x) biased[i] = q[i] + (bq ? ToFloat(bq[i]) : 0.0f);
+  for (int i = threadIdx.x; i < kw; i += blockDim.x) biased[qw + i] = k[i] + (bk ? ToFloat(bk[i]) : 0.0f);
+  float* v_row = p.v_cache + static_cast<int64_t>(position) * kw;
+  for (int i = threadIdx.x; i < kw; i += blockDim.x) v_row[i] = v[i] + (bv ? ToFloat(bv[i]) : 0.0f);
+  __syncthreads();
+  RotatePairs(p.rope, biased, p.q_out + static_cast<int64_t>(s) * qw, p.q_heads, position);
+  RotatePairs(p.rope, biased + qw, p.k_cache + static_cast<int64_t>(position) * kw, p.kv_heads, position);
+}
+
+}  // namespace
+
+cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream) {
+  RopeKernel<<<p.rows, kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream) {
+  KvWriteKernel<<<p.rows, kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream) {
+  const size_t smem = sizeof(float) * (p.q_heads + p.kv_heads) * p.rope.head_dim;
+  GGRT_DISPATCH_WEIGHT(p.bias_type, T, (BiasRopeKvKernel<T><<<p.rows, kThreads, smem, stream>>>(p)));
+  return cudaGetLastError();
+}
+
+}  // namespace ggrt::cuda

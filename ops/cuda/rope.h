@@ -1,0 +1,62 @@
+// Launchers for RoPE, KV-cache writes and the fused bias + RoPE + KV-cache write. The position is read from
+// device memory (`pos`), so a captured graph serves every step.
+#ifndef GGRT_OPS_CUDA_ROPE_H_
+#define GGRT_OPS_CUDA_ROPE_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "ops/cuda/types.h"
+
+namespace ggrt::cuda {
+
+struct RopeShape {
+  float theta;
+  int dims;      // Rotated dimensions per head.
+  int head_dim;
+  bool neox;
+};
+
+struct RopeParams {
+  RopeShape rope;
+  const float* x;  // [rows, heads * head_dim]
+  float* out;      // may equal x
+  int rows;
+  int heads;
+  const int32_t* pos;  // Row s is at position *pos + s.
+};
+cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream);
+
+struct KvWriteParams {
+  const float* x;  // [rows, cols]
+  int rows;
+  int cols;
+  const int32_t* pos;
+  float* cache;  // [ctx, cols]; rows *pos.. are written
+};
+cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
+
+// q_out = rope(q + bq); k_cache[pos + s] = rope(k + bk); v_cache[pos + s] = v + bv. Biases are optional.
+struct BiasRopeKvParams {
+  RopeShape rope;
+  const float* q;  // [rows, q_heads * head_dim]
+  const float* k;  // [rows, kv_heads * head_dim]
+  const float* v;
+  const void* bq;  // [q_heads * head_dim] of bias_type, or null
+  const void* bk;
+  const void* bv;
+  WeightType bias_type;
+  int rows;
+  int q_heads;
+  int kv_heads;
+  const int32_t* pos;
+  float* q_out;
+  float* k_cache;  // [ctx, kv_heads * head_dim]
+  float* v_cache;
+};
+cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream);
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_ROPE_H_

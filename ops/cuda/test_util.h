@@ -1,0 +1,97 @@
+// GPU test helpers: skip without a device, device buffers, NaN poisoning, weights in each dtype, and the
+// relative error ||out - ref|| / ||ref||.
+#ifndef GGRT_OPS_CUDA_TEST_UTIL_H_
+#define GGRT_OPS_CUDA_TEST_UTIL_H_
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "base/fp16.h"
+#include "gtest/gtest.h"
+#include "ops/cuda/types.h"
+
+namespace ggrt::cuda {
+
+inline bool HaveGpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define SKIP_WITHOUT_GPU() \
+  if (!::ggrt::cuda::HaveGpu()) GTEST_SKIP() << "no CUDA device"
+
+// A device allocation filled with NaN (0xff bytes) so that an unwritten element fails the comparison.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+    EXPECT_EQ(cudaMalloc(&ptr_, bytes ? bytes : 1), cudaSuccess);
+    Poison();
+  }
+  template <typename T>
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size() * sizeof(T)) {
+    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), bytes_, cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  ~DeviceBuffer() { cudaFree(ptr_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+
+  void Poison() { EXPECT_EQ(cudaMemset(ptr_, 0xff, bytes_), cudaSuccess); }
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr_); }
+  void* get() const { return ptr_; }
+  template <typename T>
+  std::vector<T> Download() const {
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<T> out(bytes_ / sizeof(T));
+    EXPECT_EQ(cudaMemcpy(out.data(), ptr_, bytes_, cudaMemcpyDeviceToHost), cudaSuccess);
+    return out;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_;
+};
+
+// Weights stored as `type`, plus the f32 values they stand for (the CPU reference's input).
+struct TypedWeights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+};
+
+inline TypedWeights MakeWeights(const std::vector<float>& w, WeightType type) {
+  TypedWeights out;
+  out.values.resize(w.size());
+  if (type == WeightType::kF32) {
+    out.values = w;
+    out.bytes.resize(w.size() * 4);
+    std::memcpy(out.bytes.data(), w.data(), out.bytes.size());
+    return out;
+  }
+  out.bytes.resize(w.size() * 2);
+  for (size_t i = 0; i < w.size(); ++i) {
+    const uint16_t h = type == WeightType::kF16 ? FloatToFp16(w[i]) : FloatToBf16(w[i]);
+    out.values[i] = type == WeightType::kF16 ? Fp16ToFloat(h) : Bf16ToFloat(h);
+    std::memcpy(out.bytes.data() + 2 * i, &h, 2);
+  }
+  return out;
+}
+
+inline double RelativeError(const std::vector<float>& out, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::isnan(out[i])) return INFINITY;  // Unwritten or broken: never passes.
+    num += (static_cast<double>(out[i]) - ref[i]) * (static_cast<double>(out[i]) - ref[i]);
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  return std::sqrt(num / (den > 0 ? den : 1));
+}
+
+inline const char* TypeName(WeightType t) {
+  return t == WeightType::kF32 ? "f32" : t == WeightType::kF16 ? "f16" : "bf16";
+}
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_TEST_UTIL_H_
