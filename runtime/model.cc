@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <cuda_runtime_api.h>
+
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "graph/lower_model.h"
 #include "loader/load_tokenizer.h"
 #include "runtime/cpu_executor.h"
+#include "runtime/cuda_executor.h"
 
 namespace ggrt {
 
@@ -41,25 +44,41 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   RET_CHECK(options.ctx_size >= 0, "--ctx-size must not be negative");
 
   Backend backend = options.backend;
-  if (backend == Backend::kAuto) backend = Backend::kCpu;  // No CUDA backend is linked into this build.
-  if (backend == Backend::kCuda) {
-    return absl::UnimplementedError("the CUDA backend is not built into this binary");
+  if (backend == Backend::kAuto) backend = CudaAvailable() ? Backend::kCuda : Backend::kCpu;
+  if (backend == Backend::kCuda && !CudaAvailable()) {
+    return absl::FailedPreconditionError("--backend=cuda, but no CUDA device is available");
   }
 
   m.ctx_size = options.ctx_size > 0 ? options.ctx_size : m.config.n_ctx;
   if (options.ctx_size == 0) {
-    // Keep the KV cache within a quarter of the machine's memory.
-    const int64_t budget = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE) / 4;
+    // Keep the KV cache within what the backend's memory holds next to the weights.
+    int64_t budget = 0;
+    std::string where;
+    if (backend == Backend::kCuda) {
+      size_t free_bytes = 0, total = 0;
+      cudaMemGetInfo(&free_bytes, &total);
+      int64_t weights = 0;
+      for (const GgufTensorInfo& t : m.file->tensors()) weights += t.bytes;
+      budget = static_cast<int64_t>(free_bytes) - weights - (int64_t{2} << 30);
+      where = "free GPU memory after the weights and 2 GiB of headroom";
+    } else {
+      budget = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE) / 4;
+      where = "a quarter of the machine's memory";
+    }
     const int64_t per_token = KvCacheBytes(m.config, 1);
     if (KvCacheBytes(m.config, m.ctx_size) > budget) {
       const int capped = static_cast<int>(std::max<int64_t>(budget / per_token, 256));
-      m.note = absl::StrCat("context capped from ", m.ctx_size, " to ", capped,
-                            " tokens to keep the KV cache within a quarter of memory; set --ctx-size to choose");
+      m.note = absl::StrCat("context capped from ", m.ctx_size, " to ", capped, " tokens to keep the KV cache within ",
+                            where, "; set --ctx-size to choose");
       m.ctx_size = capped;
     }
   }
   GraphFactory factory = MakeGraphFactory(*m.file, m.config, m.ctx_size, options.passes, options.greedy);
-  ASSIGN_OR_RETURN(m.executor, CpuExecutor::Create(*m.file, std::move(factory)));
+  if (backend == Backend::kCuda) {
+    ASSIGN_OR_RETURN(m.executor, CudaExecutor::Create(*m.file, std::move(factory), options.cuda_graph));
+  } else {
+    ASSIGN_OR_RETURN(m.executor, CpuExecutor::Create(*m.file, std::move(factory)));
+  }
   return m;
 }
 

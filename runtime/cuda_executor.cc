@@ -1,0 +1,407 @@
+#include "runtime/cuda_executor.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "ops/cuda/attention.h"
+#include "ops/cuda/cuda_status.h"
+#include "ops/cuda/elementwise.h"
+#include "ops/cuda/gemv.h"
+#include "ops/cuda/rms_norm.h"
+#include "ops/cuda/rope.h"
+
+namespace ggrt {
+namespace {
+
+using cuda::WeightType;
+
+int Rows(const Value* v) { return static_cast<int>(v->type.shape[0]); }
+int Cols(const Value* v) { return static_cast<int>(v->type.shape[1]); }
+
+absl::StatusOr<WeightType> ToWeightType(const Value* v) {
+  switch (v->type.dtype) {
+    case DType::kF32: return WeightType::kF32;
+    case DType::kF16: return WeightType::kF16;
+    case DType::kBF16: return WeightType::kBF16;
+    default:
+      return absl::UnimplementedError(absl::StrCat("tensor '", v->name, "' is ", DTypeName(v->type.dtype),
+                                                   "; the CUDA backend reads F32, F16 and BF16 weights"));
+  }
+}
+
+// Wraps a kernel launcher's cudaError_t.
+absl::Status Check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return absl::OkStatus();
+  return cuda::CudaError(e, what);
+}
+
+int64_t Elements(const Value* v) { return v->type.elements(); }
+
+}  // namespace
+
+bool CudaAvailable() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(const GgufFile& weights, GraphFactory factory,
+                                                                   bool use_cuda_graph) {
+  RET_CHECK(CudaAvailable(), "no CUDA device is available");
+  std::unique_ptr<CudaExecutor> e(new CudaExecutor(weights, std::move(factory), use_cuda_graph));
+  RETURN_IF_ERROR(e->Init());
+  return e;
+}
+
+CudaExecutor::~CudaExecutor() {
+  decode_graph_.reset();
+  gemm_.reset();
+  if (stream_) cudaStreamSynchronize(stream_);
+  for (void* p : allocations_) cudaFree(p);
+  if (host_token_) cudaFreeHost(host_token_);
+  if (host_logits_) cudaFreeHost(host_logits_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+absl::StatusOr<void*> CudaExecutor::Allocate(int64_t bytes, const std::string& what, int64_t* counter) {
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, std::max<int64_t>(bytes, 1));
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // Clear the sticky-free error so later calls are not blamed.
+    size_t free_bytes = 0, total = 0;
+    cudaMemGetInfo(&free_bytes, &total);
+    return absl::ResourceExhaustedError(absl::StrCat("CUDA out of memory allocating ", what, " (", bytes,
+                                                     " bytes; ", free_bytes, " of ", total, " bytes free)"));
+  }
+  allocations_.push_back(p);
+  *counter += bytes;
+  return p;
+}
+
+absl::Status CudaExecutor::Init() {
+  CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  ASSIGN_OR_RETURN(gemm_, cuda::CublasLtGemm::Create());
+  memory_.scratch += 32 << 20;  // The cuBLASLt workspace.
+  ASSIGN_OR_RETURN(Prepared * decode, GetGraph(1));
+  (void)decode;
+  CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_token_, sizeof(int32_t)));
+  if (n_vocab_ > 0) CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_logits_, n_vocab_ * sizeof(float)));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CudaExecutor::DeviceWeight> CudaExecutor::Weight(const Value* v) {
+  if (auto it = device_weights_.find(v->name); it != device_weights_.end()) return it->second;
+  ASSIGN_OR_RETURN(const WeightType type, ToWeightType(v));
+  ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(v->name));
+  ASSIGN_OR_RETURN(void* p, Allocate(t->bytes, absl::StrCat("weight '", v->name, "'"), &memory_.weights));
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice));
+  return device_weights_[v->name] = DeviceWeight{p, type};
+}
+
+float* CudaExecutor::Buffer(Prepared& p, const Value* v) {
+  const Value* owner = BufferOwner(v);
+  if (owner->kind == ValueKind::kState) return states_.at(owner->name);
+  return reinterpret_cast<float*>(p.arena + p.plan.offsets.at(owner));
+}
+
+absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
+  if (auto it = graphs_.find(seq_len); it != graphs_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(Graph g, factory_(seq_len));
+  auto p = std::make_unique<Prepared>(std::move(g));
+  p->seq_len = seq_len;
+  ASSIGN_OR_RETURN(p->plan, PlanMemory(p->graph, 256));
+  ASSIGN_OR_RETURN(void* arena, Allocate(p->plan.arena_bytes, absl::StrCat("the activations of graph '",
+                                                                           p->graph.name(), "'"),
+                                         &memory_.activations));
+  p->arena = static_cast<char*>(arena);
+  p->output = p->graph.outputs()[0];
+  p->greedy = p->output->type.dtype == DType::kI32;
+  if (ctx_size_ == 0) {
+    RET_CHECK(!p->graph.states().empty(), "graph has no KV cache");
+    ctx_size_ = Rows(p->graph.states()[0]);
+    n_vocab_ = p->greedy ? 0 : Cols(p->output);
+    for (const Node* n : p->graph.nodes()) {
+      if (n->op == OpKind::kEmbedding) embedding_rows_ = Rows(n->operands[1]);
+    }
+    ASSIGN_OR_RETURN(void* tokens, Allocate(ctx_size_ * sizeof(int32_t), "the token input", &memory_.scratch));
+    ASSIGN_OR_RETURN(void* pos, Allocate(sizeof(int32_t), "the position", &memory_.scratch));
+    tokens_ = static_cast<int32_t*>(tokens);
+    pos_ = static_cast<int32_t*>(pos);
+  }
+  for (const Value* s : p->graph.states()) {
+    if (states_.contains(s->name)) continue;
+    ASSIGN_OR_RETURN(void* buf, Allocate(s->type.bytes(), absl::StrCat("KV cache '", s->name, "'"), &memory_.kv_cache));
+    CUDA_RETURN_IF_ERROR(cudaMemset(buf, 0, s->type.bytes()));
+    states_[s->name] = static_cast<float*>(buf);
+  }
+  RETURN_IF_ERROR(BuildLaunches(*p));
+  Prepared* raw = p.get();
+  graphs_[seq_len] = std::move(p);
+  return raw;
+}
+
+absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
+  auto scratch = [&](int64_t bytes, const char* what) -> absl::StatusOr<void*> {
+    ASSIGN_OR_RETURN(void* ptr, Allocate(bytes, what, &memory_.scratch));
+    p.scratch.push_back(ptr);
+    return ptr;
+  };
+  // One f16/bf16 copy of a matmul input for cuBLASLt, sized for the widest input of the graph.
+  int64_t widest_input = 0;
+  for (const Node* n : p.graph.nodes()) {
+    if (n->op == OpKind::kMatmul || n->op == OpKind::kMultiMatmul || n->op == OpKind::kFusedGateUpSwiglu) {
+      if (Rows(n->operands[0]) > 1) widest_input = std::max(widest_input, Elements(n->operands[0]));
+    }
+  }
+  void* converted = nullptr;
+  if (widest_input > 0) {
+    ASSIGN_OR_RETURN(converted, scratch(widest_input * 4, "GEMM inputs"));
+  }
+
+  // A product of x [rows, k] with each weight, into each output.
+  auto matmuls = [&](const Value* x, std::vector<const Value*> ws, std::vector<float*> ys) -> absl::Status {
+    std::vector<DeviceWeight> dw;
+    for (const Value* w : ws) {
+      ASSIGN_OR_RETURN(DeviceWeight d, Weight(w));
+      RET_CHECK(dw.empty() || d.type == dw[0].type, "weights of one product differ in dtype");
+      dw.push_back(d);
+    }
+    const float* xp = Buffer(p, x);
+    const int rows = Rows(x), k = Cols(x);
+    if (rows == 1) {
+      for (size_t i = 0; i < ws.size(); i += 3) {
+        cuda::GemvParams g{xp, k, dw[0].type, 0, {}, {}, {}};
+        for (size_t j = i; j < ws.size() && j < i + 3; ++j) {
+          g.w[g.count] = dw[j].ptr;
+          g.y[g.count] = ys[j];
+          g.n[g.count++] = Rows(ws[j]);
+        }
+        p.launches.push_back([g](cudaStream_t s) { return Check(cuda::LaunchGemv(g, s), "gemv"); });
+      }
+      return absl::OkStatus();
+    }
+    const WeightType type = dw[0].type;
+    const void* input = xp;
+    if (type != WeightType::kF32) {
+      input = converted;
+      const int64_t n = static_cast<int64_t>(rows) * k;
+      p.launches.push_back([xp, n, type, converted](cudaStream_t s) {
+        return Check(cuda::LaunchConvert(xp, n, type, converted, s), "convert");
+      });
+    }
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const cuda::GemmParams g{input, dw[i].ptr, type, rows, k, Rows(ws[i]), ys[i]};
+      p.launches.push_back([this, g](cudaStream_t s) { return gemm_->Run(g, s); });
+    }
+    return absl::OkStatus();
+  };
+
+  for (const Node* n : p.graph.nodes()) {
+    const auto& in = n->operands;
+    auto out = [&](int i) { return Buffer(p, n->results[i]); };
+    auto act = [&](int i) { return Buffer(p, in[i]); };
+    switch (n->op) {
+      case OpKind::kEmbedding: {
+        ASSIGN_OR_RETURN(DeviceWeight t, Weight(in[1]));
+        const cuda::EmbeddingParams e{tokens_, Rows(n->results[0]), t.ptr, t.type, Cols(in[1]), out(0)};
+        p.launches.push_back([e](cudaStream_t s) { return Check(cuda::LaunchEmbedding(e, s), "embedding"); });
+        break;
+      }
+      case OpKind::kRmsNorm:
+      case OpKind::kFusedResidualRmsNorm: {
+        const bool fused = n->op == OpKind::kFusedResidualRmsNorm;
+        ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[fused ? 2 : 1]));
+        const cuda::RmsNormParams r{act(0), fused ? act(1) : nullptr, fused ? out(0) : nullptr, w.ptr, w.type,
+                                    Rows(in[0]), Cols(in[0]), std::get<RmsNormAttrs>(n->attrs).eps,
+                                    out(fused ? 1 : 0)};
+        p.launches.push_back([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
+        break;
+      }
+      case OpKind::kMatmul:
+      case OpKind::kMultiMatmul: {
+        std::vector<const Value*> ws(in.begin() + 1, in.end());
+        std::vector<float*> ys;
+        for (size_t i = 0; i < n->results.size(); ++i) ys.push_back(out(i));
+        RETURN_IF_ERROR(matmuls(in[0], ws, ys));
+        break;
+      }
+      case OpKind::kFusedGateUpSwiglu: {
+        if (Rows(in[0]) == 1) {
+          ASSIGN_OR_RETURN(DeviceWeight g, Weight(in[1]));
+          ASSIGN_OR_RETURN(DeviceWeight u, Weight(in[2]));
+          RET_CHECK(g.type == u.type, "gate and up weights differ in dtype");
+          const cuda::GateUpParams gu{act(0), Cols(in[0]), g.type, g.ptr, u.ptr, Rows(in[1]), out(0)};
+          p.launches.push_back([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+        } else {
+          const int64_t count = Elements(n->results[0]);
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, "prefill gate"));
+          ASSIGN_OR_RETURN(void* up, scratch(count * 4, "prefill up"));
+          RETURN_IF_ERROR(matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), static_cast<float*>(up)}));
+          const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
+          p.launches.push_back([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+        }
+        break;
+      }
+      case OpKind::kAdd: {
+        const bool bias = in[1]->type.shape.size() == 1;
+        cuda::AddParams a{act(0), nullptr, bias, WeightType::kF32, Rows(in[0]), Cols(in[0]), out(0)};
+        if (bias) {
+          ASSIGN_OR_RETURN(DeviceWeight b, Weight(in[1]));
+          a.b = b.ptr;
+          a.bias_type = b.type;
+        } else {
+          a.b = act(1);
+        }
+        p.launches.push_back([a](cudaStream_t s) { return Check(cuda::LaunchAdd(a, s), "add"); });
+        break;
+      }
+      case OpKind::kRope: {
+        const auto& r = std::get<RopeAttrs>(n->attrs);
+        const cuda::RopeParams rp{{r.theta, r.dims, r.head_dim, r.neox}, act(0), out(0), Rows(in[0]),
+                                  Cols(in[0]) / r.head_dim, pos_};
+        p.launches.push_back([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
+        break;
+      }
+      case OpKind::kKvWrite: {
+        const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0)};
+        p.launches.push_back([kv](cudaStream_t s) { return Check(cuda::LaunchKvWrite(kv, s), "kv_write"); });
+        break;
+      }
+      case OpKind::kFusedBiasRope: {
+        const auto& r = std::get<RopeAttrs>(n->attrs);
+        cuda::BiasRopeKvParams b{{r.theta, r.dims, r.head_dim, r.neox}, act(0), act(1), act(2), nullptr, nullptr,
+                                 nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
+                                 Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
+        if (in.size() == 9) {
+          const void** biases[3] = {&b.bq, &b.bk, &b.bv};
+          for (int i = 0; i < 3; ++i) {
+            ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[6 + i]));
+            RET_CHECK(i == 0 || w.type == b.bias_type, "QKV biases differ in dtype");
+            *biases[i] = w.ptr;
+            b.bias_type = w.type;
+          }
+        }
+        p.launches.push_back([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
+        break;
+      }
+      case OpKind::kAttention: {
+        const auto& a = std::get<AttentionAttrs>(n->attrs);
+        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
+        ASSIGN_OR_RETURN(void* partial,
+                         scratch(cuda::AttentionPartialFloats(Rows(in[0]), a.heads, a.head_dim, splits) * 4,
+                                 "attention partials"));
+        const cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
+                                       a.head_dim, a.scale, pos_, splits, static_cast<float*>(partial)};
+        p.launches.push_back([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });
+        break;
+      }
+      case OpKind::kSwiglu: {
+        const cuda::SwigluParams sw{act(0), act(1), Elements(in[0]), out(0)};
+        p.launches.push_back([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+        break;
+      }
+      case OpKind::kLastRow: {
+        const int cols = Cols(in[0]);
+        const float* src = act(0) + static_cast<int64_t>(Rows(in[0]) - 1) * cols;
+        float* dst = out(0);
+        p.launches.push_back([src, cols, dst](cudaStream_t s) {
+          return Check(cuda::LaunchCopy(src, cols, dst, s), "last_row");
+        });
+        break;
+      }
+      case OpKind::kArgmax: {
+        const cuda::ArgmaxParams am{act(0), nullptr, Cols(in[0]), reinterpret_cast<int32_t*>(out(0))};
+        p.launches.push_back([am](cudaStream_t s) { return Check(cuda::LaunchArgmax(am, s), "argmax"); });
+        break;
+      }
+      case OpKind::kFusedOutputArgmax: {
+        ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[1]));
+        const int vocab = Rows(in[1]);
+        ASSIGN_OR_RETURN(void* values, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partials"));
+        ASSIGN_OR_RETURN(void* indices, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partials"));
+        const cuda::OutputArgmaxParams o{act(0), Cols(in[0]), w.type, w.ptr, vocab, static_cast<float*>(values),
+                                         static_cast<int32_t*>(indices), reinterpret_cast<int32_t*>(out(0))};
+        p.launches.push_back([o](cudaStream_t s) { return Check(cuda::LaunchOutputArgmax(o, s), "output_argmax"); });
+        break;
+      }
+    }
+  }
+  // The step's tail: advance the device-side token and position, and copy the result to pinned memory.
+  const cuda::AdvanceParams adv{p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : nullptr, tokens_,
+                                pos_, p.seq_len};
+  p.launches.push_back([adv](cudaStream_t s) { return Check(cuda::LaunchAdvance(adv, s), "advance"); });
+  const void* result = Buffer(p, p.output);
+  const size_t result_bytes = p.output->type.bytes();
+  p.launches.push_back([this, result, result_bytes, greedy = p.greedy](cudaStream_t s) {
+    void* dst = greedy ? static_cast<void*>(host_token_) : static_cast<void*>(host_logits_);
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, result_bytes, cudaMemcpyDeviceToHost, s));
+    return absl::OkStatus();
+  });
+  return absl::OkStatus();
+}
+
+absl::Status CudaExecutor::Enqueue(Prepared& p) {
+  for (const Launch& launch : p.launches) RETURN_IF_ERROR(launch(stream_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepOutput> CudaExecutor::Finish(Prepared& p, int pos) {
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  device_pos_ = pos + p.seq_len;
+  StepOutput out;
+  if (p.greedy) {
+    out.token = *host_token_;
+    device_token_ = out.token;
+  } else {
+    out.logits = absl::MakeConstSpan(host_logits_, n_vocab_);
+    device_token_ = -1;  // The host samples; the next step uploads its choice.
+  }
+  return out;
+}
+
+absl::StatusOr<StepOutput> CudaExecutor::Prefill(absl::Span<const int32_t> tokens, int pos) {
+  RET_CHECK(!tokens.empty(), "prefill of zero tokens");
+  if (pos < 0 || pos + static_cast<int64_t>(tokens.size()) > ctx_size_) {
+    return absl::OutOfRangeError(absl::StrCat("positions ", pos, "..", pos + tokens.size() - 1,
+                                              " do not fit the context of ", ctx_size_, " tokens"));
+  }
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(static_cast<int>(tokens.size())));
+  for (int32_t t : tokens) {
+    RET_CHECK(t >= 0 && t < embedding_rows_, "token id ", t, " is outside the vocabulary of ", embedding_rows_);
+  }
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens_, tokens.data(), tokens.size() * sizeof(int32_t),
+                                       cudaMemcpyHostToDevice, stream_));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pos_, &pos, sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));  // The host sources are stack memory.
+  RETURN_IF_ERROR(Enqueue(*p));
+  return Finish(*p, pos);
+}
+
+absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
+  if (pos < 0 || pos >= ctx_size_) {
+    return absl::OutOfRangeError(absl::StrCat("position ", pos, " does not fit the context of ", ctx_size_,
+                                              " tokens"));
+  }
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(1));
+  if (token != device_token_ || pos != device_pos_) {
+    RET_CHECK(token >= 0 && token < embedding_rows_, "token id ", token, " is outside the vocabulary of ",
+              embedding_rows_);
+    const int32_t pair[2] = {token, pos};
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens_, &pair[0], sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pos_, &pair[1], sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  }
+  if (!use_cuda_graph_ || !decode_warmed_up_) {
+    // Without graphs, and for the warm-up step that makes every allocation and handle before capture.
+    RETURN_IF_ERROR(Enqueue(*p));
+    decode_warmed_up_ = true;
+  } else {
+    if (decode_graph_ == nullptr) {
+      ASSIGN_OR_RETURN(decode_graph_, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
+    }
+    RETURN_IF_ERROR(decode_graph_->Launch(stream_));
+  }
+  return Finish(*p, pos);
+}
+
+}  // namespace ggrt

@@ -1,0 +1,113 @@
+// Runs graphs on an NVIDIA GPU.
+//
+// Weights are uploaded once in their file dtype (F32, F16, BF16); the KV cache (the graphs' states) and the
+// token and position inputs live in device memory shared by all graphs; each graph's intermediates live in
+// one device arena laid out by its static memory plan. Every graph ends with a kernel that writes the
+// chosen token into the token input and advances the position, so the decode step feeds itself: it is run
+// eagerly once (warm-up), captured once into a CUDA Graph, and replayed for every later token with no
+// re-capture, no parameter updates and no host-to-device copy unless the host picked the token itself.
+// Prefill graphs (one per prompt length) are launched directly.
+#ifndef GGRT_RUNTIME_CUDA_EXECUTOR_H_
+#define GGRT_RUNTIME_CUDA_EXECUTOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "graph/memory_plan.h"
+#include "loader/gguf_file.h"
+#include "ops/cuda/gemm_cublaslt.h"
+#include "ops/cuda/types.h"
+#include "runtime/cuda_graph.h"
+#include "runtime/executor.h"
+
+namespace ggrt {
+
+struct CudaMemoryStats {
+  int64_t weights = 0;
+  int64_t kv_cache = 0;
+  int64_t activations = 0;  // Arenas of the prepared graphs.
+  int64_t scratch = 0;      // Attention partials, GEMM inputs, argmax partials, cuBLASLt workspace.
+};
+
+class CudaExecutor : public Executor {
+ public:
+  // `weights` must outlive the executor. `use_cuda_graph` false launches the decode kernels one by one.
+  static absl::StatusOr<std::unique_ptr<CudaExecutor>> Create(const GgufFile& weights, GraphFactory factory,
+                                                              bool use_cuda_graph);
+  ~CudaExecutor() override;
+
+  absl::string_view name() const override { return use_cuda_graph_ ? "cuda+graph" : "cuda"; }
+  int ctx_size() const override { return ctx_size_; }
+  absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
+  absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
+
+  const CudaMemoryStats& memory() const { return memory_; }
+  // Kernel nodes in the captured decode graph (0 before the first capture).
+  size_t decode_graph_nodes() const { return decode_graph_ ? decode_graph_->node_count() : 0; }
+
+ private:
+  using Launch = std::function<absl::Status(cudaStream_t)>;
+  struct DeviceWeight {
+    const void* ptr;
+    cuda::WeightType type;
+  };
+  struct Prepared {
+    explicit Prepared(Graph g) : graph(std::move(g)) {}
+    Graph graph;
+    MemoryPlan plan;
+    char* arena = nullptr;
+    std::vector<void*> scratch;
+    std::vector<Launch> launches;
+    int seq_len = 0;
+    bool greedy = false;
+    const Value* output = nullptr;
+  };
+
+  CudaExecutor(const GgufFile& weights, GraphFactory factory, bool use_cuda_graph)
+      : weights_(weights), factory_(std::move(factory)), use_cuda_graph_(use_cuda_graph) {}
+  absl::Status Init();
+  absl::StatusOr<Prepared*> GetGraph(int seq_len);
+  absl::Status BuildLaunches(Prepared& p);
+  absl::StatusOr<DeviceWeight> Weight(const Value* v);
+  float* Buffer(Prepared& p, const Value* v);
+  absl::StatusOr<void*> Allocate(int64_t bytes, const std::string& what, int64_t* counter);
+  absl::Status Enqueue(Prepared& p);
+  absl::StatusOr<StepOutput> Finish(Prepared& p, int pos);
+
+  const GgufFile& weights_;
+  GraphFactory factory_;
+  bool use_cuda_graph_;
+  int ctx_size_ = 0;
+  int n_vocab_ = 0;         // Logits per step (0 when the graph outputs a token).
+  int embedding_rows_ = 0;  // Valid token ids.
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::CublasLtGemm> gemm_;
+  std::vector<void*> allocations_;
+  CudaMemoryStats memory_;
+  absl::flat_hash_map<std::string, DeviceWeight> device_weights_;
+  absl::flat_hash_map<std::string, float*> states_;
+  std::map<int, std::unique_ptr<Prepared>> graphs_;
+  int32_t* tokens_ = nullptr;  // Device [ctx]: the %tokens input.
+  int32_t* pos_ = nullptr;     // Device: the %pos input.
+  int32_t* host_token_ = nullptr;  // Pinned.
+  float* host_logits_ = nullptr;   // Pinned [n_vocab].
+  std::unique_ptr<CudaGraph> decode_graph_;
+  bool decode_warmed_up_ = false;
+  // What the device holds after the last step, so Decode uploads nothing when they already agree.
+  int32_t device_token_ = -1;
+  int device_pos_ = -1;
+};
+
+// Whether a CUDA device is usable.
+bool CudaAvailable();
+
+}  // namespace ggrt
+
+#endif  // GGRT_RUNTIME_CUDA_EXECUTOR_H_

@@ -1,0 +1,234 @@
+// llama-bench style throughput measurement: prefill (-p) and decode (-n) tokens/s over -r repetitions,
+// with the CUDA Graph decode path and without it, the decode roofline (weight bytes read per token over
+// the card's measured copy bandwidth) and the device memory split.
+//   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
+//         [-p 512] [-n 128] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "graph/lower_model.h"
+#include "ops/cuda/cuda_status.h"
+#include "runtime/cuda_executor.h"
+#include "runtime/model.h"
+#include "tools/flags.h"
+#include "tools/synthetic_model.h"
+
+namespace ggrt {
+namespace {
+
+struct Sample {
+  std::string test;   // "pp512" or "tg128"
+  std::string graph;  // "on", "off" or "-"
+  double mean = 0, sd = 0;
+};
+
+std::pair<double, double> MeanSd(const std::vector<double>& v) {
+  double mean = 0;
+  for (double x : v) mean += x / v.size();
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean) / std::max<size_t>(v.size() - 1, 1);
+  return {mean, std::sqrt(var)};
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written.
+absl::StatusOr<double> CopyBandwidth() {
+  const size_t bytes = size_t{1} << 30;
+  void *a = nullptr, *b = nullptr;
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&a, bytes));
+  CUDA_RETURN_IF_ERROR(cudaMalloc(&b, bytes));
+  CUDA_RETURN_IF_ERROR(cudaMemset(a, 1, bytes));
+  cudaEvent_t start, stop;
+  CUDA_RETURN_IF_ERROR(cudaEventCreate(&start));
+  CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop));
+  for (int i = 0; i < 3; ++i) CUDA_RETURN_IF_ERROR(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+  std::vector<double> times;
+  for (int i = 0; i < 10; ++i) {
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(start));
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(stop));
+    CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms / 1e3);
+  }
+  std::sort(times.begin(), times.end());
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * bytes / times[times.size() / 2];
+}
+
+// Bytes of weights one decode step reads: every weight in full, except an embedding table that only the
+// gather uses (one row per token).
+int64_t DecodeWeightBytes(const Graph& decode) {
+  int64_t total = 0;
+  for (const Value* p : decode.params()) {
+    bool gather_only = !p->users.empty();
+    for (const Node* u : p->users) gather_only &= u->op == OpKind::kEmbedding;
+    total += gather_only ? p->type.bytes() / p->type.shape[0] : p->type.bytes();
+  }
+  return total;
+}
+
+absl::Status Main(int argc, char** argv) {
+  Flags flags;
+  RETURN_IF_ERROR(flags.Parse(argc, argv,
+                              {{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
+                               {{"-n"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}}, {{"--json"}, false},
+                               {{"--ctx-size"}}, {{"--no-fuse"}, false}}));
+  int n_prompt = 512, n_gen = 128, reps = 5;
+  RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
+  RETURN_IF_ERROR(flags.GetInt("-n", &n_gen));
+  RETURN_IF_ERROR(flags.GetInt("-r", &reps));
+  RET_CHECK(reps >= 1 && n_prompt >= 0 && n_gen >= 0, "-p, -n must be >= 0 and -r >= 1");
+  std::string path = flags.Get("--model");
+  std::string label = path;
+  if (flags.Has("--synthetic")) {
+    ASSIGN_OR_RETURN(SyntheticPreset preset, FindSyntheticPreset(flags.Get("--synthetic")));
+    ASSIGN_OR_RETURN(DType dtype, DTypeFromName(flags.Get("--dtype", "f16")));
+    ASSIGN_OR_RETURN(auto vocab, GgufFile::Open(flags.Get("--vocab", "../shared/models/qwen2.5-vocab.gguf")));
+    path = absl::StrCat("/tmp/ggrt-synthetic-", preset.name, "-", DTypeName(dtype), ".gguf");
+    const double t0 = Now();
+    RETURN_IF_ERROR(WriteSyntheticModel(preset, dtype, *vocab, path, 1234));
+    std::fprintf(stderr, "wrote %s in %.1f s\n", path.c_str(), Now() - t0);
+    label = absl::StrCat(preset.name, " ", DTypeName(dtype), " (synthetic)");
+  }
+  RET_CHECK(!path.empty(), "give -m FILE.gguf or --synthetic=NAME");
+  ASSIGN_OR_RETURN(Backend backend, BackendFromName(flags.Get("--backend", "auto")));
+  if (backend == Backend::kAuto) backend = CudaAvailable() ? Backend::kCuda : Backend::kCpu;
+  const std::string graph_modes = flags.Get("--cuda-graph", "both");
+  std::vector<bool> modes;
+  if (graph_modes == "both" || graph_modes == "on") modes.push_back(true);
+  if (graph_modes == "both" || graph_modes == "off") modes.push_back(false);
+  RET_CHECK(!modes.empty(), "--cuda-graph is both, on or off");
+  if (backend == Backend::kCpu) modes = {false};
+
+  std::string card = "cpu";
+  double bandwidth = 0;
+  size_t free_before = 0, total_mem = 0;
+  if (backend == Backend::kCuda) {
+    cudaDeviceProp prop;
+    CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
+    card = prop.name;
+    ASSIGN_OR_RETURN(bandwidth, CopyBandwidth());
+    CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_before, &total_mem));
+  }
+  int ctx = n_prompt + n_gen + 16;
+  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &ctx));
+
+  std::vector<Sample> samples;
+  int64_t weight_bytes = 0, peak_used = 0;
+  CudaMemoryStats split;
+  size_t graph_nodes = 0;
+  std::mt19937 rng(7);
+  for (bool graph : modes) {
+    ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = true, .cuda_graph = graph};
+    if (flags.Has("--no-fuse")) o.passes = {.use_default = false};
+    ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));
+    if (weight_bytes == 0) {
+      ASSIGN_OR_RETURN(Graph decode, MakeGraphFactory(*m.file, m.config, ctx, o.passes, true)(1));
+      weight_bytes = DecodeWeightBytes(decode);
+    }
+    std::uniform_int_distribution<int32_t> token(0, m.config.n_vocab - 1);
+    if (n_prompt > 0 && graph == modes[0]) {
+      std::vector<int32_t> prompt(n_prompt);
+      std::vector<double> rates;
+      for (int r = -1; r < reps; ++r) {  // r = -1 warms up (graph build, cuBLASLt heuristics).
+        for (int32_t& t : prompt) t = token(rng);
+        const double t0 = Now();
+        RETURN_IF_ERROR(m.executor->Prefill(prompt, 0).status());
+        if (r >= 0) rates.push_back(n_prompt / (Now() - t0));
+      }
+      const auto [mean, sd] = MeanSd(rates);
+      samples.push_back({absl::StrCat("pp", n_prompt), "-", mean, sd});
+    }
+    if (n_gen > 0) {
+      std::vector<double> rates;
+      for (int r = -1; r < reps; ++r) {  // r = -1 warms up and captures the decode graph.
+        int32_t t = token(rng);
+        const double t0 = Now();
+        for (int i = 0; i < n_gen; ++i) {
+          ASSIGN_OR_RETURN(StepOutput out, m.executor->Decode(t, i));
+          t = out.token;
+        }
+        if (r >= 0) rates.push_back(n_gen / (Now() - t0));
+      }
+      const auto [mean, sd] = MeanSd(rates);
+      samples.push_back({absl::StrCat("tg", n_gen), backend == Backend::kCuda ? (graph ? "on" : "off") : "-", mean, sd});
+    }
+    if (backend == Backend::kCuda) {
+      auto& cuda = static_cast<CudaExecutor&>(*m.executor);
+      split = cuda.memory();
+      graph_nodes = std::max(graph_nodes, cuda.decode_graph_nodes());
+      size_t free_now = 0, total = 0;
+      CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_now, &total));
+      peak_used = std::max<int64_t>(peak_used, static_cast<int64_t>(free_before) - static_cast<int64_t>(free_now));
+    }
+  }
+
+  const double roofline_tps = bandwidth > 0 ? bandwidth / weight_bytes : 0;
+  if (flags.Has("--json")) {
+    std::printf("{\"model\": \"%s\", \"card\": \"%s\", \"copy_bandwidth_gbs\": %.1f, \"weight_bytes_per_token\": %ld, "
+                "\"roofline_tokens_per_s\": %.1f, \"peak_device_bytes\": %ld, \"weights_bytes\": %ld, "
+                "\"kv_cache_bytes\": %ld, \"activation_bytes\": %ld, \"scratch_bytes\": %ld, \"results\": [",
+                label.c_str(), card.c_str(), bandwidth / 1e9, weight_bytes, roofline_tps, peak_used, split.weights,
+                split.kv_cache, split.activations, split.scratch);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      std::printf("%s{\"test\": \"%s\", \"cuda_graph\": \"%s\", \"tokens_per_s\": %.2f, \"sd\": %.2f}", i ? ", " : "",
+                  samples[i].test.c_str(), samples[i].graph.c_str(), samples[i].mean, samples[i].sd);
+    }
+    std::printf("]}\n");
+    return absl::OkStatus();
+  }
+  std::printf("| model | card | backend | test | cuda graph | t/s | roofline |\n|---|---|---|---|---|---|---|\n");
+  for (const Sample& s : samples) {
+    const bool decode = s.test.rfind("tg", 0) == 0;
+    std::printf("| %s | %s | %s | %s | %s | %.2f ± %.2f | %s |\n", label.c_str(), card.c_str(),
+                backend == Backend::kCuda ? "cuda" : "cpu", s.test.c_str(), s.graph.c_str(), s.mean, s.sd,
+                decode && roofline_tps > 0 ? absl::StrFormat("%.0f%%", 100 * s.mean / roofline_tps).c_str() : "");
+  }
+  if (backend == Backend::kCuda) {
+    double on = 0, off = 0;
+    for (const Sample& s : samples) {
+      if (s.graph == "on") on = s.mean;
+      if (s.graph == "off") off = s.mean;
+    }
+    std::printf("\ncopy bandwidth %.0f GB/s (read + write); decode reads %.1f MB of weights per token -> roofline "
+                "%.0f tokens/s\n",
+                bandwidth / 1e9, weight_bytes / 1e6, roofline_tps);
+    if (on > 0 && off > 0) std::printf("CUDA graph gain: %.2fx (%.0f vs %.0f tokens/s, %zu graph nodes)\n", on / off, on, off, graph_nodes);
+    std::printf("device memory: %.1f MB used at peak = weights %.1f MB + KV cache %.1f MB + activations %.1f MB + "
+                "scratch %.1f MB (+ %.1f MB CUDA context/allocator)\n",
+                peak_used / 1e6, split.weights / 1e6, split.kv_cache / 1e6, split.activations / 1e6,
+                split.scratch / 1e6,
+                (peak_used - split.weights - split.kv_cache - split.activations - split.scratch) / 1e6);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace ggrt
+
+int main(int argc, char** argv) {
+  const absl::Status s = ggrt::Main(argc, argv);
+  if (!s.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
