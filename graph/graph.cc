@@ -168,6 +168,34 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
                    " and ", Describe(operands[2]));
       return std::vector<TensorType>{f32({t(0).shape[0], t(1).shape[0]})};
     }
+    case OpKind::kFusedNormMatmul:
+    case OpKind::kFusedNormGateUpSwiglu: {
+      EXPECT_SHAPE(operands.size() >= 3, "takes x, the norm weight and at least one weight");
+      EXPECT_SHAPE(std::holds_alternative<RmsNormAttrs>(attrs), "needs rms_norm attributes");
+      EXPECT_SHAPE(is_matrix_f32(0), "x must be f32[S,K], got ", Describe(operands[0]));
+      EXPECT_SHAPE(IsFloat(t(1).dtype) && t(1).shape == std::vector<int64_t>{t(0).shape[1]},
+                   "norm weight must be [", t(0).shape[1], "], got ", Describe(operands[1]));
+      std::vector<TensorType> out;
+      for (size_t i = 2; i < operands.size(); ++i) {
+        EXPECT_SHAPE(is_weight(i) && t(i).shape[1] == t(0).shape[1] && t(i).dtype == t(2).dtype,
+                     "weights must be [N,", t(0).shape[1], "] of one dtype, got ", Describe(operands[i]));
+        out.push_back(f32({t(0).shape[0], t(i).shape[0]}));
+      }
+      if (op == OpKind::kFusedNormGateUpSwiglu) {
+        EXPECT_SHAPE(t(2).shape == t(3).shape, "gate and up weights differ: ", Describe(operands[2]), " and ",
+                     Describe(operands[3]));
+        out.resize(1);
+      }
+      return out;
+    }
+    case OpKind::kFusedMatmulResidual: {
+      EXPECT_SHAPE(is_matrix_f32(0), "a must be f32[S,K], got ", Describe(operands[0]));
+      EXPECT_SHAPE(is_weight(1) && t(1).shape[1] == t(0).shape[1], "weight must be [N,", t(0).shape[1], "], got ",
+                   Describe(operands[1]));
+      const TensorType y = f32({t(0).shape[0], t(1).shape[0]});
+      EXPECT_SHAPE(t(2) == y, "residual must be ", TypeToString(y), ", got ", Describe(operands[2]));
+      return std::vector<TensorType>{y};
+    }
     case OpKind::kFusedOutputArgmax: {
       EXPECT_SHAPE(is_matrix_f32(0) && t(0).shape[0] == 1, "x must be f32[1,E], got ", Describe(operands[0]));
       EXPECT_SHAPE(is_weight(1) && t(1).shape[1] == t(0).shape[1], "weight must be [V,", t(0).shape[1],

@@ -11,7 +11,7 @@
 
 namespace ggrt {
 
-// V(enum, name, operands (-1: variadic), results (-1: one per operand after the first), fused)
+// V(enum, name, operands (-1: variadic), results (-1: one per weight operand), fused)
 //   embedding(ids i32[S], table [V,E]) -> f32[S,E]
 //   rms_norm(x [S,E], w [E]) -> [S,E]
 //   matmul(x [S,K], w [N,K]) -> [S,N]
@@ -28,6 +28,9 @@ namespace ggrt {
 //   multi_matmul(x, w_1..w_n) -> (x w_1^T, ..., x w_n^T)       one pass over x for several projections
 //   fused_gate_up_swiglu(x, w_gate, w_up) -> swiglu(x w_gate^T, x w_up^T)
 //   fused_output_argmax(x [1,E], w [V,E]) -> i32[1]            argmax of x w^T without storing the logits
+//   fused_norm_matmul(x, g, w_1..w_n) -> (rms_norm(x, g) w_i^T)  normalisation folded into the projections
+//   fused_norm_gate_up_swiglu(x, g, w_gate, w_up) -> fused_gate_up_swiglu(rms_norm(x, g), ...)
+//   fused_matmul_residual(a, w, r) -> r + a w^T                  residual add folded into the projection
 #define GGRT_OP_LIST(V)                                             \
   V(kEmbedding, "embedding", 2, 1, false)                           \
   V(kRmsNorm, "rms_norm", 2, 1, false)                              \
@@ -43,7 +46,10 @@ namespace ggrt {
   V(kFusedBiasRope, "fused_bias_rope", -1, 3, true)                 \
   V(kMultiMatmul, "multi_matmul", -1, -1, true)                     \
   V(kFusedGateUpSwiglu, "fused_gate_up_swiglu", 3, 1, true)         \
-  V(kFusedOutputArgmax, "fused_output_argmax", 2, 1, true)
+  V(kFusedOutputArgmax, "fused_output_argmax", 2, 1, true)         \
+  V(kFusedNormMatmul, "fused_norm_matmul", -1, -1, true)            \
+  V(kFusedNormGateUpSwiglu, "fused_norm_gate_up_swiglu", 4, 1, true) \
+  V(kFusedMatmulResidual, "fused_matmul_residual", 3, 1, true)
 
 enum class OpKind {
 #define GGRT_OP_ENUM(e, name, operands, results, fused) e,

@@ -103,7 +103,9 @@ absl::StatusOr<Attrs> ParseAttrs(OpKind op, absl::string_view body) {
   Attrs attrs;
   switch (op) {
     case OpKind::kRmsNorm:
-    case OpKind::kFusedResidualRmsNorm: {
+    case OpKind::kFusedResidualRmsNorm:
+    case OpKind::kFusedNormMatmul:
+    case OpKind::kFusedNormGateUpSwiglu: {
       RmsNormAttrs a;
       ASSIGN_OR_RETURN(a.eps, as_float("eps"));
       attrs = a;

@@ -139,6 +139,33 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       cpu::GateUpSwiglu(x, wg, wu, Rows(in[0]), Cols(in[0]), Rows(in[1]), out(0));
       return absl::OkStatus();
     }
+    case OpKind::kFusedNormMatmul:
+    case OpKind::kFusedNormGateUpSwiglu: {
+      // The reference normalises into a temporary, then multiplies: the fused op's definition.
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      ASSIGN_OR_RETURN(const float* g, f(1));
+      const int rows = Rows(in[0]), k = Cols(in[0]);
+      std::vector<float> h(static_cast<size_t>(rows) * k);
+      cpu::RmsNorm(x, g, rows, k, std::get<RmsNormAttrs>(n.attrs).eps, h.data());
+      if (n.op == OpKind::kFusedNormGateUpSwiglu) {
+        ASSIGN_OR_RETURN(const float* wg, f(2));
+        ASSIGN_OR_RETURN(const float* wu, f(3));
+        cpu::GateUpSwiglu(h.data(), wg, wu, rows, k, Rows(in[2]), out(0));
+        return absl::OkStatus();
+      }
+      for (size_t i = 2; i < in.size(); ++i) {
+        ASSIGN_OR_RETURN(const float* w, f(i));
+        cpu::Matmul(h.data(), w, rows, k, Rows(in[i]), out(i - 2));
+      }
+      return absl::OkStatus();
+    }
+    case OpKind::kFusedMatmulResidual: {
+      ASSIGN_OR_RETURN(const float* a, f(0));
+      ASSIGN_OR_RETURN(const float* w, f(1));
+      ASSIGN_OR_RETURN(const float* r, f(2));
+      cpu::MatmulResidual(a, w, r, Rows(in[0]), Cols(in[0]), Rows(in[1]), out(0));
+      return absl::OkStatus();
+    }
     case OpKind::kAdd: {
       ASSIGN_OR_RETURN(const float* a, f(0));
       ASSIGN_OR_RETURN(const float* b, f(1));

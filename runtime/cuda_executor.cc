@@ -158,8 +158,13 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     ASSIGN_OR_RETURN(converted, scratch(widest_input * 4, "GEMM inputs"));
   }
 
-  // A product of x [rows, k] with each weight, into each output.
-  auto matmuls = [&](const Value* x, std::vector<const Value*> ws, std::vector<float*> ys) -> absl::Status {
+  std::string label;  // Op of the launches being added.
+  auto add = [&](std::function<absl::Status(cudaStream_t)> run) { p.launches.push_back({label, std::move(run)}); };
+
+  // Products of x [rows, k] (normalised first when `norm` has a weight) with each weight, into each
+  // output, plus `residual` when given (single weight only).
+  auto matmuls = [&](const Value* x, std::vector<const Value*> ws, std::vector<float*> ys,
+                     cuda::NormPrologue norm = {}, const float* residual = nullptr) -> absl::Status {
     std::vector<DeviceWeight> dw;
     for (const Value* w : ws) {
       ASSIGN_OR_RETURN(DeviceWeight d, Weight(w));
@@ -170,33 +175,42 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     const int rows = Rows(x), k = Cols(x);
     if (rows == 1) {
       for (size_t i = 0; i < ws.size(); i += 3) {
-        cuda::GemvParams g{xp, k, dw[0].type, 0, {}, {}, {}};
+        cuda::GemvParams g{xp, k, dw[0].type, 0, {}, {}, {}, norm, residual};
         for (size_t j = i; j < ws.size() && j < i + 3; ++j) {
           g.w[g.count] = dw[j].ptr;
           g.y[g.count] = ys[j];
           g.n[g.count++] = Rows(ws[j]);
         }
-        p.launches.push_back([g](cudaStream_t s) { return Check(cuda::LaunchGemv(g, s), "gemv"); });
+        add([g](cudaStream_t s) { return Check(cuda::LaunchGemv(g, s), "gemv"); });
       }
       return absl::OkStatus();
     }
     const WeightType type = dw[0].type;
+    if (norm.weight != nullptr) {
+      // Prefill: normalise into scratch, then the products read that.
+      ASSIGN_OR_RETURN(void* normed, scratch(static_cast<int64_t>(rows) * k * 4, "normalised GEMM input"));
+      const cuda::RmsNormParams r{xp, nullptr, nullptr, norm.weight, norm.type, rows, k, norm.eps,
+                                  static_cast<float*>(normed)};
+      add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
+      xp = static_cast<const float*>(normed);
+    }
     const void* input = xp;
     if (type != WeightType::kF32) {
       input = converted;
       const int64_t n = static_cast<int64_t>(rows) * k;
-      p.launches.push_back([xp, n, type, converted](cudaStream_t s) {
+      add([xp, n, type, converted](cudaStream_t s) {
         return Check(cuda::LaunchConvert(xp, n, type, converted, s), "convert");
       });
     }
     for (size_t i = 0; i < ws.size(); ++i) {
-      const cuda::GemmParams g{input, dw[i].ptr, type, rows, k, Rows(ws[i]), ys[i]};
-      p.launches.push_back([this, g](cudaStream_t s) { return gemm_->Run(g, s); });
+      const cuda::GemmParams g{input, dw[i].ptr, type, rows, k, Rows(ws[i]), ys[i], residual};
+      add([this, g](cudaStream_t s) { return gemm_->Run(g, s); });
     }
     return absl::OkStatus();
   };
 
   for (const Node* n : p.graph.nodes()) {
+    label = std::string(OpName(n->op));
     const auto& in = n->operands;
     auto out = [&](int i) { return Buffer(p, n->results[i]); };
     auto act = [&](int i) { return Buffer(p, in[i]); };
@@ -204,7 +218,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kEmbedding: {
         ASSIGN_OR_RETURN(DeviceWeight t, Weight(in[1]));
         const cuda::EmbeddingParams e{tokens_, Rows(n->results[0]), t.ptr, t.type, Cols(in[1]), out(0)};
-        p.launches.push_back([e](cudaStream_t s) { return Check(cuda::LaunchEmbedding(e, s), "embedding"); });
+        add([e](cudaStream_t s) { return Check(cuda::LaunchEmbedding(e, s), "embedding"); });
         break;
       }
       case OpKind::kRmsNorm:
@@ -214,7 +228,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         const cuda::RmsNormParams r{act(0), fused ? act(1) : nullptr, fused ? out(0) : nullptr, w.ptr, w.type,
                                     Rows(in[0]), Cols(in[0]), std::get<RmsNormAttrs>(n->attrs).eps,
                                     out(fused ? 1 : 0)};
-        p.launches.push_back([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
+        add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
         break;
       }
       case OpKind::kMatmul:
@@ -231,17 +245,44 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           ASSIGN_OR_RETURN(DeviceWeight u, Weight(in[2]));
           RET_CHECK(g.type == u.type, "gate and up weights differ in dtype");
           const cuda::GateUpParams gu{act(0), Cols(in[0]), g.type, g.ptr, u.ptr, Rows(in[1]), out(0)};
-          p.launches.push_back([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+          add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
         } else {
           const int64_t count = Elements(n->results[0]);
           ASSIGN_OR_RETURN(void* gate, scratch(count * 4, "prefill gate"));
           ASSIGN_OR_RETURN(void* up, scratch(count * 4, "prefill up"));
           RETURN_IF_ERROR(matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), static_cast<float*>(up)}));
           const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
-          p.launches.push_back([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+          add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
         }
         break;
       }
+      case OpKind::kFusedNormMatmul:
+      case OpKind::kFusedNormGateUpSwiglu: {
+        ASSIGN_OR_RETURN(DeviceWeight g, Weight(in[1]));
+        const cuda::NormPrologue norm{g.ptr, g.type, std::get<RmsNormAttrs>(n->attrs).eps};
+        std::vector<const Value*> ws(in.begin() + 2, in.end());
+        if (n->op == OpKind::kFusedNormMatmul) {
+          std::vector<float*> ys;
+          for (size_t i = 0; i < n->results.size(); ++i) ys.push_back(out(i));
+          RETURN_IF_ERROR(matmuls(in[0], ws, ys, norm));
+        } else if (Rows(in[0]) == 1) {
+          ASSIGN_OR_RETURN(DeviceWeight wg, Weight(in[2]));
+          ASSIGN_OR_RETURN(DeviceWeight wu, Weight(in[3]));
+          const cuda::GateUpParams gu{act(0), Cols(in[0]), wg.type, wg.ptr, wu.ptr, Rows(in[2]), out(0), norm};
+          add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+        } else {
+          const int64_t count = Elements(n->results[0]);
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, "prefill gate"));
+          ASSIGN_OR_RETURN(void* up, scratch(count * 4, "prefill up"));
+          RETURN_IF_ERROR(matmuls(in[0], ws, {static_cast<float*>(gate), static_cast<float*>(up)}, norm));
+          const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
+          add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+        }
+        break;
+      }
+      case OpKind::kFusedMatmulResidual:
+        RETURN_IF_ERROR(matmuls(in[0], {in[1]}, {out(0)}, {}, act(2)));
+        break;
       case OpKind::kAdd: {
         const bool bias = in[1]->type.shape.size() == 1;
         cuda::AddParams a{act(0), nullptr, bias, WeightType::kF32, Rows(in[0]), Cols(in[0]), out(0)};
@@ -252,24 +293,26 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         } else {
           a.b = act(1);
         }
-        p.launches.push_back([a](cudaStream_t s) { return Check(cuda::LaunchAdd(a, s), "add"); });
+        add([a](cudaStream_t s) { return Check(cuda::LaunchAdd(a, s), "add"); });
         break;
       }
       case OpKind::kRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
-        const cuda::RopeParams rp{{r.theta, r.dims, r.head_dim, r.neox}, act(0), out(0), Rows(in[0]),
+        const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+        const cuda::RopeParams rp{shape, cuda::MakeRopeTable(shape), act(0), out(0), Rows(in[0]),
                                   Cols(in[0]) / r.head_dim, pos_};
-        p.launches.push_back([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
+        add([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
         break;
       }
       case OpKind::kKvWrite: {
         const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0)};
-        p.launches.push_back([kv](cudaStream_t s) { return Check(cuda::LaunchKvWrite(kv, s), "kv_write"); });
+        add([kv](cudaStream_t s) { return Check(cuda::LaunchKvWrite(kv, s), "kv_write"); });
         break;
       }
       case OpKind::kFusedBiasRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
-        cuda::BiasRopeKvParams b{{r.theta, r.dims, r.head_dim, r.neox}, act(0), act(1), act(2), nullptr, nullptr,
+        const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+        cuda::BiasRopeKvParams b{shape, cuda::MakeRopeTable(shape), act(0), act(1), act(2), nullptr, nullptr,
                                  nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
                                  Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
         if (in.size() == 9) {
@@ -281,37 +324,37 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
             b.bias_type = w.type;
           }
         }
-        p.launches.push_back([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
+        add([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
         break;
       }
       case OpKind::kAttention: {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
         const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
-        ASSIGN_OR_RETURN(void* partial,
-                         scratch(cuda::AttentionPartialFloats(Rows(in[0]), a.heads, a.head_dim, splits) * 4,
-                                 "attention partials"));
+        const int64_t bytes = cuda::AttentionScratchBytes(Rows(in[0]), a.heads, a.head_dim, splits);
+        ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
+        CUDA_RETURN_IF_ERROR(cudaMemset(partial, 0, bytes));  // The split counters start at zero.
         const cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
-                                       a.head_dim, a.scale, pos_, splits, static_cast<float*>(partial)};
-        p.launches.push_back([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });
+                                       a.head_dim, a.scale, pos_, splits, partial};
+        add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });
         break;
       }
       case OpKind::kSwiglu: {
         const cuda::SwigluParams sw{act(0), act(1), Elements(in[0]), out(0)};
-        p.launches.push_back([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+        add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
         break;
       }
       case OpKind::kLastRow: {
         const int cols = Cols(in[0]);
         const float* src = act(0) + static_cast<int64_t>(Rows(in[0]) - 1) * cols;
         float* dst = out(0);
-        p.launches.push_back([src, cols, dst](cudaStream_t s) {
+        add([src, cols, dst](cudaStream_t s) {
           return Check(cuda::LaunchCopy(src, cols, dst, s), "last_row");
         });
         break;
       }
       case OpKind::kArgmax: {
         const cuda::ArgmaxParams am{act(0), nullptr, Cols(in[0]), reinterpret_cast<int32_t*>(out(0))};
-        p.launches.push_back([am](cudaStream_t s) { return Check(cuda::LaunchArgmax(am, s), "argmax"); });
+        add([am](cudaStream_t s) { return Check(cuda::LaunchArgmax(am, s), "argmax"); });
         break;
       }
       case OpKind::kFusedOutputArgmax: {
@@ -321,18 +364,19 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         ASSIGN_OR_RETURN(void* indices, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partials"));
         const cuda::OutputArgmaxParams o{act(0), Cols(in[0]), w.type, w.ptr, vocab, static_cast<float*>(values),
                                          static_cast<int32_t*>(indices), reinterpret_cast<int32_t*>(out(0))};
-        p.launches.push_back([o](cudaStream_t s) { return Check(cuda::LaunchOutputArgmax(o, s), "output_argmax"); });
+        add([o](cudaStream_t s) { return Check(cuda::LaunchOutputArgmax(o, s), "output_argmax"); });
         break;
       }
     }
   }
   // The step's tail: advance the device-side token and position, and copy the result to pinned memory.
+  label = "advance+copy";
   const cuda::AdvanceParams adv{p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : nullptr, tokens_,
                                 pos_, p.seq_len};
-  p.launches.push_back([adv](cudaStream_t s) { return Check(cuda::LaunchAdvance(adv, s), "advance"); });
+  add([adv](cudaStream_t s) { return Check(cuda::LaunchAdvance(adv, s), "advance"); });
   const void* result = Buffer(p, p.output);
   const size_t result_bytes = p.output->type.bytes();
-  p.launches.push_back([this, result, result_bytes, greedy = p.greedy](cudaStream_t s) {
+  add([this, result, result_bytes, greedy = p.greedy](cudaStream_t s) {
     void* dst = greedy ? static_cast<void*>(host_token_) : static_cast<void*>(host_logits_);
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, result_bytes, cudaMemcpyDeviceToHost, s));
     return absl::OkStatus();
@@ -341,7 +385,26 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
 }
 
 absl::Status CudaExecutor::Enqueue(Prepared& p) {
-  for (const Launch& launch : p.launches) RETURN_IF_ERROR(launch(stream_));
+  if (!profiling_) {
+    for (const Launch& launch : p.launches) RETURN_IF_ERROR(launch.run(stream_));
+    return absl::OkStatus();
+  }
+  std::vector<cudaEvent_t> events(p.launches.size() + 1);
+  for (cudaEvent_t& e : events) CUDA_RETURN_IF_ERROR(cudaEventCreate(&e));
+  CUDA_RETURN_IF_ERROR(cudaEventRecord(events[0], stream_));
+  for (size_t i = 0; i < p.launches.size(); ++i) {
+    RETURN_IF_ERROR(p.launches[i].run(stream_));
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(events[i + 1], stream_));
+  }
+  CUDA_RETURN_IF_ERROR(cudaEventSynchronize(events.back()));
+  for (size_t i = 0; i < p.launches.size(); ++i) {
+    float ms = 0;
+    CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
+    auto& [total, count] = profile_[p.launches[i].label];
+    total += ms;
+    ++count;
+  }
+  for (cudaEvent_t e : events) cudaEventDestroy(e);
   return absl::OkStatus();
 }
 
@@ -391,7 +454,7 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pos_, &pair[1], sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   }
-  if (!use_cuda_graph_ || !decode_warmed_up_) {
+  if (!use_cuda_graph_ || !decode_warmed_up_ || profiling_) {
     // Without graphs, and for the warm-up step that makes every allocation and handle before capture.
     RETURN_IF_ERROR(Enqueue(*p));
     decode_warmed_up_ = true;

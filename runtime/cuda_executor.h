@@ -49,11 +49,19 @@ class CudaExecutor : public Executor {
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
 
   const CudaMemoryStats& memory() const { return memory_; }
+
+  // Per-op device time of eager steps (forces launches without the CUDA Graph while on): op name ->
+  // (total milliseconds, launches). For finding where a step's time goes, not for throughput numbers.
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::map<std::string, std::pair<double, int>>& profile() const { return profile_; }
   // Kernel nodes in the captured decode graph (0 before the first capture).
   size_t decode_graph_nodes() const { return decode_graph_ ? decode_graph_->node_count() : 0; }
 
  private:
-  using Launch = std::function<absl::Status(cudaStream_t)>;
+  struct Launch {
+    std::string label;  // The op it belongs to, for profiles.
+    std::function<absl::Status(cudaStream_t)> run;
+  };
   struct DeviceWeight {
     const void* ptr;
     cuda::WeightType type;
@@ -103,6 +111,8 @@ class CudaExecutor : public Executor {
   // What the device holds after the last step, so Decode uploads nothing when they already agree.
   int32_t device_token_ = -1;
   int device_pos_ = -1;
+  bool profiling_ = false;
+  std::map<std::string, std::pair<double, int>> profile_;
 };
 
 // Whether a CUDA device is usable.

@@ -90,7 +90,7 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.Parse(argc, argv,
                               {{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
                                {{"-n"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}}, {{"--json"}, false},
-                               {{"--ctx-size"}}, {{"--no-fuse"}, false}}));
+                               {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false}}));
   int n_prompt = 512, n_gen = 128, reps = 5;
   RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
   RETURN_IF_ERROR(flags.GetInt("-n", &n_gen));
@@ -170,6 +170,24 @@ absl::Status Main(int argc, char** argv) {
       }
       const auto [mean, sd] = MeanSd(rates);
       samples.push_back({absl::StrCat("tg", n_gen), backend == Backend::kCuda ? (graph ? "on" : "off") : "-", mean, sd});
+    }
+    if (backend == Backend::kCuda && flags.Has("--profile") && graph == modes[0]) {
+      // Per-op device time of eager decode steps (events between launches).
+      auto& cuda = static_cast<CudaExecutor&>(*m.executor);
+      cuda.set_profiling(true);
+      int32_t t = token(rng);
+      for (int i = 0; i < n_gen; ++i) {
+        ASSIGN_OR_RETURN(StepOutput out, m.executor->Decode(t, i));
+        t = out.token;
+      }
+      cuda.set_profiling(false);
+      double step_ms = 0;
+      for (const auto& [op, v] : cuda.profile()) step_ms += v.first / n_gen;
+      std::fprintf(stderr, "decode profile (eager, per token): %.1f us\n", 1e3 * step_ms);
+      for (const auto& [op, v] : cuda.profile()) {
+        std::fprintf(stderr, "  %-26s %8.1f us  %5.1f%%  %4d launches\n", op.c_str(), 1e3 * v.first / n_gen,
+                     100 * v.first / n_gen / step_ms, v.second / n_gen);
+      }
     }
     if (backend == Backend::kCuda) {
       auto& cuda = static_cast<CudaExecutor&>(*m.executor);

@@ -30,17 +30,27 @@ TEST(PipelineTest, DefaultPipelineFusesEveryLayer) {
   ASSERT_TRUE(pipeline.ok()) << pipeline.status();
   ASSERT_TRUE(pipeline->Run(g).ok());
   EXPECT_EQ(Count(g, OpKind::kFusedBiasRope), 5);
-  EXPECT_EQ(Count(g, OpKind::kMultiMatmul), 5);
-  EXPECT_EQ(Count(g, OpKind::kFusedGateUpSwiglu), 5);
+  EXPECT_EQ(Count(g, OpKind::kFusedNormMatmul), 5);        // attn_norm + QKV.
+  EXPECT_EQ(Count(g, OpKind::kFusedNormGateUpSwiglu), 5);  // ffn_norm + gate/up + SwiGLU.
+  EXPECT_EQ(Count(g, OpKind::kFusedMatmulResidual), 10);   // attn_output and ffn_down with their residuals.
+  EXPECT_EQ(Count(g, OpKind::kRmsNorm), 1);                // output_norm, before the vocabulary projection.
+  EXPECT_EQ(Count(g, OpKind::kFusedOutputArgmax), 1);
+  EXPECT_EQ(Count(g, OpKind::kFusedResidualRmsNorm), 0);
+  EXPECT_EQ(Count(g, OpKind::kAdd), 0);
+  EXPECT_EQ(Count(g, OpKind::kMatmul), 0);
+  // embedding; per layer norm+qkv, bias_rope, attention, attn_out+residual, norm+gate_up, down+residual;
+  // output_norm and the fused argmax.
+  EXPECT_EQ(g.nodes().size(), 1u + 5 * 6 + 2);
+}
+
+TEST(PipelineTest, WithoutMatmulResidualTheResidualNormsFuseInstead) {
+  Graph g = LowerStories("stories260K-qwen2.gguf", /*greedy=*/true);
+  auto pipeline = BuildPipeline({.disabled = {"fuse-matmul-residual"}});
+  ASSERT_TRUE(pipeline.ok());
+  ASSERT_TRUE(pipeline->Run(g).ok());
   // Every norm but the first follows a residual add: 4 attn_norms, 5 ffn_norms and output_norm.
   EXPECT_EQ(Count(g, OpKind::kFusedResidualRmsNorm), 10);
-  EXPECT_EQ(Count(g, OpKind::kRmsNorm), 1);
-  EXPECT_EQ(Count(g, OpKind::kFusedOutputArgmax), 1);
-  EXPECT_EQ(Count(g, OpKind::kAdd), 0);
-  EXPECT_EQ(Count(g, OpKind::kRope), 0);
-  // embedding and the first rms_norm; per layer multi_matmul, fused_bias_rope, attention, attn_out,
-  // ffn_norm, fused_gate_up_swiglu, ffn_down (+ a fused attn_norm from layer 1 on); output norm and argmax.
-  EXPECT_EQ(g.nodes().size(), 2u + 5 * 7 + 4 + 2);
+  EXPECT_EQ(Count(g, OpKind::kFusedNormMatmul), 1);  // Only layer 0's attn_norm stands alone.
 }
 
 TEST(PipelineTest, DisableByNameAndExplicitLists) {
@@ -48,7 +58,8 @@ TEST(PipelineTest, DisableByNameAndExplicitLists) {
   auto pipeline = BuildPipeline({.disabled = {"fuse-qkv", "fuse-output-argmax"}});
   ASSERT_TRUE(pipeline.ok());
   EXPECT_EQ(pipeline->names(), (std::vector<std::string>{"fuse-bias-rope", "fuse-gate-up-swiglu",
-                                                          "fuse-residual-rmsnorm", "dce"}));
+                                                          "fuse-matmul-residual", "fuse-residual-rmsnorm",
+                                                          "fuse-norm-matmul", "dce"}));
   ASSERT_TRUE(pipeline->Run(g).ok());
   EXPECT_EQ(Count(g, OpKind::kMultiMatmul), 0);
   EXPECT_EQ(Count(g, OpKind::kArgmax), 1);

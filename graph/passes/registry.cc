@@ -10,6 +10,8 @@
 #include "graph/passes/dce.h"
 #include "graph/passes/fuse_bias_rope.h"
 #include "graph/passes/fuse_gate_up_swiglu.h"
+#include "graph/passes/fuse_matmul_residual.h"
+#include "graph/passes/fuse_norm_matmul.h"
 #include "graph/passes/fuse_output_argmax.h"
 #include "graph/passes/fuse_qkv.h"
 #include "graph/passes/fuse_residual_rmsnorm.h"
@@ -18,7 +20,8 @@ namespace ggrt {
 
 const std::vector<std::string>& DefaultPassNames() {
   static const auto* names = new std::vector<std::string>{
-      "fuse-bias-rope", "fuse-gate-up-swiglu", "fuse-qkv", "fuse-residual-rmsnorm", "fuse-output-argmax", "dce"};
+      "fuse-bias-rope",        "fuse-gate-up-swiglu", "fuse-qkv",           "fuse-matmul-residual",
+      "fuse-residual-rmsnorm", "fuse-norm-matmul",    "fuse-output-argmax", "dce"};
   return *names;
 }
 
@@ -28,6 +31,8 @@ absl::StatusOr<std::unique_ptr<Pass>> CreatePass(absl::string_view name) {
   if (name == "fuse-qkv") return std::make_unique<FuseQkvPass>();
   if (name == "fuse-residual-rmsnorm") return std::make_unique<FuseResidualRmsNormPass>();
   if (name == "fuse-output-argmax") return std::make_unique<FuseOutputArgmaxPass>();
+  if (name == "fuse-matmul-residual") return std::make_unique<FuseMatmulResidualPass>();
+  if (name == "fuse-norm-matmul") return std::make_unique<FuseNormMatmulPass>();
   if (name == "dce") return std::make_unique<DcePass>();
   return absl::InvalidArgumentError(absl::StrCat("unknown pass '", name, "'; passes: ",
                                                  absl::StrJoin(DefaultPassNames(), ", ")));

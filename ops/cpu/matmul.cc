@@ -30,6 +30,15 @@ void GateUpSwiglu(const float* x, const float* w_gate, const float* w_up, int ro
   }
 }
 
+void MatmulResidual(const float* x, const float* w, const float* r, int rows, int k, int n, float* y) {
+  for (int s = 0; s < rows; ++s) {
+    for (int j = 0; j < n; ++j) {
+      const long at = static_cast<long>(s) * n + j;
+      y[at] = r[at] + Dot(x + static_cast<long>(s) * k, w + static_cast<long>(j) * k, k);
+    }
+  }
+}
+
 int32_t OutputArgmax(const float* x, const float* w, int k, int n) {
   int32_t best = 0;
   float best_value = Dot(x, w, k);

@@ -15,6 +15,9 @@ void GateUpSwiglu(const float* x, const float* w_gate, const float* w_up, int ro
 // argmax_n of x w^T for one row x [k]; w [n, k]. Keeps a running maximum instead of the n logits.
 int32_t OutputArgmax(const float* x, const float* w, int k, int n);
 
+// y = r + x w^T. y may alias r.
+void MatmulResidual(const float* x, const float* w, const float* r, int rows, int k, int n, float* y);
+
 }  // namespace ggrt::cpu
 
 #endif  // GGRT_OPS_CPU_MATMUL_H_

@@ -30,6 +30,17 @@ TEST(MatmulTest, GateUpSwigluMatchesUnfused) {
   for (int i = 0; i < rows * n; ++i) EXPECT_NEAR(y[i], ref[i], 1e-5f * (1 + std::abs(ref[i])));
 }
 
+TEST(MatmulTest, MatmulResidualMatchesMatmulThenAdd) {
+  std::mt19937 rng(8);
+  const int rows = 3, k = 96, n = 40;
+  auto x = RandomVector(rows * k, rng), w = RandomVector(n * k, rng), r = RandomVector(rows * n, rng, 20);
+  std::vector<float> y(rows * n), ref(rows * n);
+  MatmulResidual(x.data(), w.data(), r.data(), rows, k, n, y.data());
+  Matmul(x.data(), w.data(), rows, k, n, ref.data());
+  Add(ref.data(), r.data(), rows, n, ref.data());
+  for (int i = 0; i < rows * n; ++i) EXPECT_NEAR(y[i], ref[i], 1e-5f * (1 + std::abs(ref[i])));
+}
+
 TEST(MatmulTest, OutputArgmaxMatchesMatmulThenArgmax) {
   std::mt19937 rng(3);
   const int k = 64, n = 512;

@@ -1,11 +1,13 @@
-// Causal GQA attention, flash-decoding style.
+// Causal GQA attention, flash-decoding style, in one kernel.
 //
 // Grid (splits, heads, rows): each block takes a contiguous slice of the positions its row may see
 // (length *pos + s + 1, read from device memory, so one captured graph serves every step) and its 4 warps
 // walk that slice with an online softmax. Each lane holds head_dim / 32 (rounded up) dimensions of q and
-// of the running output, so a score is one warp reduction. The block writes (max, sum, weighted values)
-// for its split; the combine kernel rescales and adds the splits. Splits are fixed at launch and their
-// lengths follow the current position, so short contexts still spread over many SMs.
+// of the running output, so a score is one warp reduction. The grid has the most splits any length needs;
+// a step uses only about length / kPositionsPerSplit of them (the rest exit at once), so short contexts
+// are not cut into slivers. Each active block writes (max, sum, weighted values) for its split, and the
+// last block of its (row, head) to finish (a fenced atomic counter, reset by that block) rescales and adds
+// the splits.
 #include <cfloat>
 
 #include "ops/cuda/attention.h"
@@ -16,10 +18,21 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256.
+constexpr int kPositionsPerSplit = 32;
+
+int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
+  return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
+}
+
+__device__ __forceinline__ int* Counter(const AttentionParams& p, int row, int head) {
+  const int64_t floats = static_cast<int64_t>(p.rows) * p.heads * p.splits * (p.head_dim + 2);
+  return reinterpret_cast<int*>(static_cast<float*>(p.scratch) + floats) + row * p.heads + head;
+}
 
 // Partial layout per (row, head, split): [m, l, acc[head_dim]].
 __device__ __forceinline__ float* PartialAt(const AttentionParams& p, int row, int head, int split) {
-  return p.partial + ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + 2);
+  return static_cast<float*>(p.scratch) +
+         ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + 2);
 }
 
 template <int kPerLane>
@@ -27,7 +40,9 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int length = *p.pos + row + 1;
-  const int chunk = (length + p.splits - 1) / p.splits;
+  const int active = min(p.splits, (length + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  if (split >= active) return;
+  const int chunk = (length + active - 1) / active;
   const int begin = split * chunk;
   const int end = min(length, begin + chunk);
   const int kv_head = head / (p.heads / p.kv_heads);
@@ -71,55 +86,60 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
 #pragma unroll
   for (int j = 0; j < kPerLane; ++j) accs[warp][lane + 32 * j] = acc[j];
   __syncthreads();
-  if (warp != 0) return;
-  float m_all = -FLT_MAX;
-  for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, ms[w]);
-  float l_all = 0.0f;
-  float out[kPerLane] = {};
-  for (int w = 0; w < kWarps; ++w) {
-    const float f = ls[w] > 0.0f ? __expf(ms[w] - m_all) : 0.0f;
-    l_all += ls[w] * f;
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][lane + 32 * j] * f;
-  }
   float* dst = PartialAt(p, row, head, split);
-  if (lane == 0) dst[0] = m_all, dst[1] = l_all;
+  if (warp == 0) {
+    float m_all = -FLT_MAX;
+    for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, ms[w]);
+    float l_all = 0.0f;
+    float out[kPerLane] = {};
+    for (int w = 0; w < kWarps; ++w) {
+      const float f = ls[w] > 0.0f ? __expf(ms[w] - m_all) : 0.0f;
+      l_all += ls[w] * f;
 #pragma unroll
-  for (int j = 0; j < kPerLane; ++j) {
-    const int d = lane + 32 * j;
-    if (d < p.head_dim) dst[2 + d] = out[j];
+      for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][lane + 32 * j] * f;
+    }
+    if (lane == 0) dst[0] = m_all, dst[1] = l_all;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int d = lane + 32 * j;
+      if (d < p.head_dim) dst[2 + d] = out[j];
+    }
   }
-}
 
-// One block per (head, row), one thread per dimension.
-__global__ void AttentionCombineKernel(AttentionParams p) {
-  const int head = blockIdx.x, row = blockIdx.y, d = threadIdx.x;
+  // The last block of this (row, head) to finish combines all active splits.
+  __shared__ bool last;
+  __threadfence();
+  if (threadIdx.x == 0) last = atomicAdd(Counter(p, row, head), 1) == active - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
   float m_all = -FLT_MAX;
-  for (int s = 0; s < p.splits; ++s) {
-    const float* part = PartialAt(p, row, head, s);
-    if (part[1] > 0.0f) m_all = fmaxf(m_all, part[0]);
+  for (int s = 0; s < active; ++s) m_all = fmaxf(m_all, __ldcg(PartialAt(p, row, head, s)));
+  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+    float l_all = 0.0f, acc = 0.0f;
+    for (int s = 0; s < active; ++s) {
+      const float* part = PartialAt(p, row, head, s);
+      const float l = __ldcg(part + 1);
+      if (l <= 0.0f) continue;
+      const float f = __expf(__ldcg(part) - m_all);
+      l_all += l * f;
+      acc += __ldcg(part + 2 + d) * f;
+    }
+    p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc / l_all;
   }
-  float l_all = 0.0f, acc = 0.0f;
-  for (int s = 0; s < p.splits; ++s) {
-    const float* part = PartialAt(p, row, head, s);
-    if (part[1] <= 0.0f) continue;  // An empty split.
-    const float f = __expf(part[0] - m_all);
-    l_all += part[1] * f;
-    if (d < p.head_dim) acc += part[2 + d] * f;
-  }
-  if (d < p.head_dim) p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc / l_all;
+  if (threadIdx.x == 0) *Counter(p, row, head) = 0;
 }
 
 }  // namespace
 
-int64_t AttentionPartialFloats(int rows, int heads, int head_dim, int splits) {
-  return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
+int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits) {
+  return PartialFloats(rows, heads, head_dim, splits) * 4 + static_cast<int64_t>(rows) * heads * 4;
 }
 
 int ChooseAttentionSplits(int ctx, int heads) {
-  // About 4 blocks per SM of an H100 at one row, and at least 32 positions per split at full context.
+  // Enough blocks for every SM of an H100 at one row; at long lengths each split still has >= 32 positions.
   int splits = (4 * 132 + heads - 1) / heads;
-  splits = min(splits, max(1, ctx / 32));
+  splits = min(splits, max(1, ctx / kPositionsPerSplit));
   return max(1, min(splits, 64));
 }
 
@@ -136,9 +156,6 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
   } else {
     AttentionSplitKernel<8><<<grid, kWarps * 32, 0, stream>>>(p);
   }
-  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  const int threads = ((p.head_dim + 31) / 32) * 32;
-  AttentionCombineKernel<<<dim3(p.heads, p.rows), threads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 

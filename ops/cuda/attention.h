@@ -1,5 +1,6 @@
 // Launcher for causal grouped-query attention over the f32 KV cache, split over the KV length
-// (flash-decoding): one launch computes partial softmax sums per split, a second combines them.
+// (flash-decoding) in one launch: blocks compute partial softmax sums per split, and the last block of each
+// (row, head) to finish combines them.
 #ifndef GGRT_OPS_CUDA_ATTENTION_H_
 #define GGRT_OPS_CUDA_ATTENTION_H_
 
@@ -20,10 +21,11 @@ struct AttentionParams {
   int head_dim;  // <= 256
   float scale;
   const int32_t* pos;  // Row s attends to positions 0..*pos + s.
-  int splits;          // Parts the KV length is cut into (fixed at capture; lengths vary per step).
-  float* partial;      // AttentionPartialFloats(...) floats of scratch
+  int splits;          // Most parts the KV length is cut into (fixed at capture; fewer run at short lengths).
+  void* scratch;       // AttentionScratchBytes(...) bytes, zero-filled once before the first launch; the
+                       // kernel leaves it reusable.
 };
-int64_t AttentionPartialFloats(int rows, int heads, int head_dim, int splits);
+int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
 // A split count that keeps every SM busy at `ctx` positions without making splits trivially short.
 int ChooseAttentionSplits(int ctx, int heads);
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream);

@@ -68,8 +68,9 @@ absl::Status CublasLtGemm::Run(const GemmParams& p, cudaStream_t stream) {
   CUBLAS_RETURN_IF_ERROR(
       cublasLtMatmulAlgoGetHeuristic(handle_, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heuristic, &found));
   RET_CHECK(found > 0, "cuBLASLt has no algorithm for a ", p.rows, "x", p.k, "x", p.n, " product");
-  const float alpha = 1.0f, beta = 0.0f;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d.op, &alpha, p.w, d.a, p.x, d.b, &beta, p.y, d.c, p.y, d.c,
+  const float alpha = 1.0f, beta = p.accumulate != nullptr ? 1.0f : 0.0f;
+  const void* c = p.accumulate != nullptr ? p.accumulate : p.y;
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d.op, &alpha, p.w, d.a, p.x, d.b, &beta, c, d.c, p.y, d.c,
                                         &heuristic.algo, workspace_, workspace_bytes_, stream));
   return absl::OkStatus();
 }

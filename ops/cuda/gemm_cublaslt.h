@@ -23,6 +23,7 @@ struct GemmParams {
   int k;
   int n;
   float* y;  // [rows, n]
+  const float* accumulate = nullptr;  // Optional [rows, n] added to the product (a residual).
 };
 
 class CublasLtGemm {

@@ -36,6 +36,13 @@ TEST(GemmTest, PrefillProductsMatchReference) {
       ASSERT_TRUE((*gemm)->Run({input, dw.get(), type, s.rows, s.k, s.n, dy.as<float>()}, nullptr).ok());
       EXPECT_LT(RelativeError(dy.Download<float>(), ref), bound) << TypeName(type) << " " << s.rows << "x" << s.k
                                                                   << "x" << s.n;
+      // With a residual accumulated: y = r + x W^T.
+      const auto r = cpu::RandomVector(ref.size(), rng, 10);
+      DeviceBuffer dr(r), dy2(ref.size() * 4);
+      ASSERT_TRUE((*gemm)->Run({input, dw.get(), type, s.rows, s.k, s.n, dy2.as<float>(), dr.as<float>()}, nullptr).ok());
+      std::vector<float> ref2(ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) ref2[i] = ref[i] + r[i];
+      EXPECT_LT(RelativeError(dy2.Download<float>(), ref2), bound) << "accumulate";
     }
   }
 }

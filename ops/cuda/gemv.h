@@ -1,6 +1,7 @@
 // Launchers for the decode-step matrix-vector products (one activation row, weights [n, k] in their file
 // dtype): plain and multi-output projections, fused gate/up + SwiGLU, and the output projection fused with
-// argmax.
+// argmax. The first two can normalise x on the fly (RMSNorm prologue) and the plain form can add a residual
+// (epilogue), so a layer needs no separate norm or add kernels.
 #ifndef GGRT_OPS_CUDA_GEMV_H_
 #define GGRT_OPS_CUDA_GEMV_H_
 
@@ -12,7 +13,14 @@
 
 namespace ggrt::cuda {
 
-// y_i = W_i x for up to three weights sharing x (a plain matmul has count 1; fused QKV has 3).
+// Optional RMSNorm of x before the product: x' = x / sqrt(mean(x^2) + eps) * weight.
+struct NormPrologue {
+  const void* weight = nullptr;  // [k] of `type`; null: no normalisation.
+  WeightType type = WeightType::kF32;
+  float eps = 0.0f;
+};
+
+// y_i = W_i x' (+ residual) for up to three weights sharing x (plain matmul: count 1; fused QKV: 3).
 struct GemvParams {
   const float* x;  // [k]
   int k;
@@ -21,10 +29,12 @@ struct GemvParams {
   const void* w[3];  // [n_i, k]
   float* y[3];       // [n_i]
   int n[3];
+  NormPrologue norm;
+  const float* residual = nullptr;  // [n_0], added to y_0; only with count 1.
 };
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream);
 
-// y = silu(W_gate x) * (W_up x).
+// y = silu(W_gate x') * (W_up x').
 struct GateUpParams {
   const float* x;  // [k]
   int k;
@@ -33,6 +43,7 @@ struct GateUpParams {
   const void* w_up;
   int n;
   float* y;  // [n]
+  NormPrologue norm;
 };
 cudaError_t LaunchGateUpSwiglu(const GateUpParams& p, cudaStream_t stream);
 

@@ -5,6 +5,7 @@
 
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/matmul.h"
+#include "ops/cpu/rms_norm.h"
 #include "ops/cpu/test_util.h"
 #include "ops/cuda/test_util.h"
 
@@ -64,6 +65,39 @@ TEST(GemvTest, GateUpSwigluMatchesReference) {
       ASSERT_EQ(LaunchGateUpSwiglu({dx.as<float>(), s.k, type, dg.get(), du.get(), s.n, dy.as<float>()}, nullptr),
                 cudaSuccess);
       EXPECT_LT(RelativeError(dy.Download<float>(), ref), kMaxRelError) << TypeName(type) << " k=" << s.k;
+    }
+  }
+}
+
+TEST(GemvTest, NormPrologueAndResidualEpilogueMatchReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(14);
+  for (WeightType type : kTypes) {
+    for (const Shape& s : kShapes) {
+      // Residual-stream scale inputs; the norm weight in f32 (as GGUF files store it) and in the weight type.
+      const auto x = cpu::RandomVector(s.k, rng, 20);
+      const TypedWeights g = MakeWeights(cpu::RandomVector(s.k, rng), type);
+      std::vector<float> h(s.k);
+      cpu::RmsNorm(x.data(), g.values.data(), 1, s.k, 1e-6f, h.data());
+      const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
+      const TypedWeights wu = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
+      const auto r = cpu::RandomVector(s.n, rng, 20);
+      std::vector<float> ref(s.n), ref_res(s.n), ref_gu(s.n);
+      cpu::Matmul(h.data(), w.values.data(), 1, s.k, s.n, ref.data());
+      cpu::MatmulResidual(x.data(), w.values.data(), r.data(), 1, s.k, s.n, ref_res.data());
+      cpu::GateUpSwiglu(h.data(), w.values.data(), wu.values.data(), 1, s.k, s.n, ref_gu.data());
+      DeviceBuffer dx(x), dg(g.bytes), dw(w.bytes), dwu(wu.bytes), dr(r), y(s.n * 4), y_res(s.n * 4), y_gu(s.n * 4);
+      const NormPrologue norm{dg.get(), type, 1e-6f};
+      GemvParams p{dx.as<float>(), s.k, type, 1, {dw.get()}, {y.as<float>()}, {s.n}, norm};
+      ASSERT_EQ(LaunchGemv(p, nullptr), cudaSuccess);
+      EXPECT_LT(RelativeError(y.Download<float>(), ref), kMaxRelError) << TypeName(type) << " k=" << s.k << " norm";
+      GemvParams pr{dx.as<float>(), s.k, type, 1, {dw.get()}, {y_res.as<float>()}, {s.n}, {}, dr.as<float>()};
+      ASSERT_EQ(LaunchGemv(pr, nullptr), cudaSuccess);
+      EXPECT_LT(RelativeError(y_res.Download<float>(), ref_res), kMaxRelError) << TypeName(type) << " residual";
+      ASSERT_EQ(LaunchGateUpSwiglu({dx.as<float>(), s.k, type, dw.get(), dwu.get(), s.n, y_gu.as<float>(), norm},
+                                   nullptr),
+                cudaSuccess);
+      EXPECT_LT(RelativeError(y_gu.Download<float>(), ref_gu), kMaxRelError) << TypeName(type) << " gate_up norm";
     }
   }
 }

@@ -1,9 +1,12 @@
 // Rotary position embedding on the device. One block per token row; each thread owns rotation pairs of
-// all heads. Angles are computed in double, like the CPU reference, so positions in the tens of thousands
-// keep their precision (the kernel touches a few KB; the double math is free next to its latency).
+// all heads. The angle position * theta^(-2i/dims) is formed in double from a host-computed table and
+// reduced to [-pi, pi] in double before a float sincos, so positions in the tens of thousands keep the
+// CPU reference's precision at the cost of one double multiply-add per angle.
 //
 // The fused kernel reads q, k and v once, adds the biases, rotates q and k, writes q to its output and
 // k, v straight into the KV cache rows at *pos + s.
+#include <cmath>
+
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/rope.h"
 
@@ -13,18 +16,21 @@ namespace {
 constexpr int kThreads = 128;
 
 // Rotates pair `i` (i < dims/2) of every head of one row, reading from `in` and writing `out`.
-__device__ __forceinline__ void RotatePairs(const RopeShape& r, const float* in, float* out, int heads, int position) {
+__device__ __forceinline__ void RotatePairs(const RopeShape& r, const RopeTable& table, const float* in, float* out,
+                                           int heads, int position) {
   const int half = r.dims / 2;
   for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
     const int h = t / half, i = t % half;
-    const double angle = position * pow(static_cast<double>(r.theta), -2.0 * i / r.dims);
-    double s, c;
-    sincos(angle, &s, &c);
+    const double angle = position * table.inv_freq[i];
+    constexpr double kTwoPi = 6.283185307179586;
+    const float reduced = static_cast<float>(angle - rint(angle / kTwoPi) * kTwoPi);
+    float s, c;
+    sincosf(reduced, &s, &c);
     const int a = h * r.head_dim + (r.neox ? i : 2 * i);
     const int b = h * r.head_dim + (r.neox ? i + half : 2 * i + 1);
     const float x0 = in[a], x1 = in[b];
-    out[a] = x0 * static_cast<float>(c) - x1 * static_cast<float>(s);
-    out[b] = x0 * static_cast<float>(s) + x1 * static_cast<float>(c);
+    out[a] = x0 * c - x1 * s;
+    out[b] = x0 * s + x1 * c;
   }
   // Dimensions past `dims` pass through.
   const int rest = r.head_dim - r.dims;
@@ -37,8 +43,8 @@ __device__ __forceinline__ void RotatePairs(const RopeShape& r, const float* in,
 __global__ void RopeKernel(RopeParams p) {
   const int s = blockIdx.x;
   const int width = p.heads * p.rope.head_dim;
-  RotatePairs(p.rope, p.x + static_cast<int64_t>(s) * width, p.out + static_cast<int64_t>(s) * width, p.heads,
-              *p.pos + s);
+  RotatePairs(p.rope, p.table, p.x + static_cast<int64_t>(s) * width, p.out + static_cast<int64_t>(s) * width,
+              p.heads, *p.pos + s);
 }
 
 __global__ void KvWriteKernel(KvWriteParams p) {
@@ -67,13 +73,22 @@ __global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
   float* v_row = p.v_cache + static_cast<int64_t>(position) * kw;
   for (int i = threadIdx.x; i < kw; i += blockDim.x) v_row[i] = v[i] + (bv ? ToFloat(bv[i]) : 0.0f);
   __syncthreads();
-  RotatePairs(p.rope, biased, p.q_out + static_cast<int64_t>(s) * qw, p.q_heads, position);
-  RotatePairs(p.rope, biased + qw, p.k_cache + static_cast<int64_t>(position) * kw, p.kv_heads, position);
+  RotatePairs(p.rope, p.table, biased, p.q_out + static_cast<int64_t>(s) * qw, p.q_heads, position);
+  RotatePairs(p.rope, p.table, biased + qw, p.k_cache + static_cast<int64_t>(position) * kw, p.kv_heads, position);
 }
 
 }  // namespace
 
+RopeTable MakeRopeTable(const RopeShape& shape) {
+  RopeTable t{};
+  for (int i = 0; i < shape.dims / 2 && i < kMaxRopePairs; ++i) {
+    t.inv_freq[i] = std::pow(static_cast<double>(shape.theta), -2.0 * i / shape.dims);
+  }
+  return t;
+}
+
 cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream) {
+  if (p.rope.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
   RopeKernel<<<p.rows, kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
@@ -84,6 +99,7 @@ cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream) {
+  if (p.rope.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
   const size_t smem = sizeof(float) * (p.q_heads + p.kv_heads) * p.rope.head_dim;
   GGRT_DISPATCH_WEIGHT(p.bias_type, T, (BiasRopeKvKernel<T><<<p.rows, kThreads, smem, stream>>>(p)));
   return cudaGetLastError();

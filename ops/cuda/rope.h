@@ -18,8 +18,18 @@ struct RopeShape {
   bool neox;
 };
 
+constexpr int kMaxRopePairs = 128;  // head_dim <= 256.
+
+// theta^(-2i/dims) for each pair, computed once on the host in double and passed by value, so the kernels
+// do one double multiply and a range reduction per angle instead of a pow and a double sincos.
+struct RopeTable {
+  double inv_freq[kMaxRopePairs];
+};
+RopeTable MakeRopeTable(const RopeShape& shape);
+
 struct RopeParams {
   RopeShape rope;
+  RopeTable table;
   const float* x;  // [rows, heads * head_dim]
   float* out;      // may equal x
   int rows;
@@ -40,6 +50,7 @@ cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
 // q_out = rope(q + bq); k_cache[pos + s] = rope(k + bk); v_cache[pos + s] = v + bv. Biases are optional.
 struct BiasRopeKvParams {
   RopeShape rope;
+  RopeTable table;
   const float* q;  // [rows, q_heads * head_dim]
   const float* k;  // [rows, kv_heads * head_dim]
   const float* v;

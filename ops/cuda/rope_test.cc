@@ -32,7 +32,8 @@ TEST(RopeTest, FusedBiasRopeKvMatchesReference) {
                     c.bias ? bv.values.data() : nullptr, ref_q.data(), ref_k.data(), ref_v.data());
     DeviceBuffer dq(q), dk(k), dv(v), dbq(bq.bytes), dbk(bk.bytes), dbv(bv.bytes), dpos(std::vector<int32_t>{c.pos});
     DeviceBuffer q_out(q.size() * 4), kc(ref_k.size() * 4), vc(ref_v.size() * 4);
-    BiasRopeKvParams p{{1e6f, c.dims, c.head_dim, c.neox},
+    const RopeShape shape{1e6f, c.dims, c.head_dim, c.neox};
+    BiasRopeKvParams p{shape, MakeRopeTable(shape),
                        dq.as<float>(), dk.as<float>(), dv.as<float>(),
                        c.bias ? dbq.get() : nullptr, c.bias ? dbk.get() : nullptr, c.bias ? dbv.get() : nullptr,
                        WeightType::kF32, c.rows, c.q_heads, c.kv_heads, dpos.as<int32_t>(),
@@ -64,7 +65,8 @@ TEST(RopeTest, StandaloneRopeAndKvWrite) {
   std::vector<float> ref = x;
   cpu::Rope({10000.0f, 16, hd, false}, ref.data(), rows, heads, pos);
   DeviceBuffer dx(x), out(x.size() * 4), dpos(std::vector<int32_t>{pos});
-  ASSERT_EQ(LaunchRope({{10000.0f, 16, hd, false}, dx.as<float>(), out.as<float>(), rows, heads, dpos.as<int32_t>()},
+  const RopeShape shape{10000.0f, 16, hd, false};
+  ASSERT_EQ(LaunchRope({shape, MakeRopeTable(shape), dx.as<float>(), out.as<float>(), rows, heads, dpos.as<int32_t>()},
                        nullptr),
             cudaSuccess);
   EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-6);
