@@ -149,8 +149,17 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   // One f16/bf16 copy of a matmul input for cuBLASLt, sized for the widest input of the graph.
   int64_t widest_input = 0;
   for (const Node* n : p.graph.nodes()) {
-    if (n->op == OpKind::kMatmul || n->op == OpKind::kMultiMatmul || n->op == OpKind::kFusedGateUpSwiglu) {
-      if (Rows(n->operands[0]) > 1) widest_input = std::max(widest_input, Elements(n->operands[0]));
+    switch (n->op) {
+      case OpKind::kMatmul:
+      case OpKind::kMultiMatmul:
+      case OpKind::kFusedGateUpSwiglu:
+      case OpKind::kFusedNormMatmul:
+      case OpKind::kFusedNormGateUpSwiglu:
+      case OpKind::kFusedMatmulResidual:
+        if (Rows(n->operands[0]) > 1) widest_input = std::max(widest_input, Elements(n->operands[0]));
+        break;
+      default:
+        break;
     }
   }
   void* converted = nullptr;
@@ -196,6 +205,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     }
     const void* input = xp;
     if (type != WeightType::kF32) {
+      RET_CHECK(converted != nullptr, "no scratch for the converted input of a ", rows, "-row product");
       input = converted;
       const int64_t n = static_cast<int64_t>(rows) * k;
       add([xp, n, type, converted](cudaStream_t s) {

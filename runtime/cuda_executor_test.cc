@@ -61,16 +61,17 @@ TEST(CudaExecutorTest, PrefillThenDecodeMatchesCpu) {
   const std::vector<int32_t> ref = ReferenceIds();
   std::vector<int32_t> prompt = {1};
   prompt.insert(prompt.end(), ref.begin(), ref.begin() + 40);
-  for (bool greedy_graph : {true, false}) {
-    auto gpu = LoadModel({.path = "external/shared/models/stories260K-qwen2.gguf", .backend = Backend::kCuda,
-                          .ctx_size = 256, .greedy = greedy_graph});
-    auto cpu = LoadModel({.path = "external/shared/models/stories260K-qwen2.gguf", .backend = Backend::kCpu,
-                          .ctx_size = 256, .greedy = greedy_graph});
+  // F16 weights take the cuBLASLt path with converted inputs; F32 ones the plain one.
+  for (auto [model, greedy_graph] : {std::pair{"stories260K-qwen2.gguf", true}, {"stories260K-qwen2.gguf", false},
+                                     {"stories260K-f16.gguf", true}}) {
+    const std::string path = std::string("external/shared/models/") + model;
+    auto gpu = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 256, .greedy = greedy_graph});
+    auto cpu = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 256, .greedy = greedy_graph});
     ASSERT_TRUE(gpu.ok() && cpu.ok());
     // Greedy continuation after a 41-token prefill is the reference's continuation.
     const std::vector<int32_t> got = GenerateIds(*gpu, prompt, 100);
-    EXPECT_EQ(got, std::vector<int32_t>(ref.begin() + 40, ref.begin() + 140));
-    EXPECT_EQ(got, GenerateIds(*cpu, prompt, 100));
+    EXPECT_EQ(got, std::vector<int32_t>(ref.begin() + 40, ref.begin() + 140)) << model;
+    EXPECT_EQ(got, GenerateIds(*cpu, prompt, 100)) << model;
   }
 }
 

@@ -14,8 +14,11 @@ _NVCC_FLAGS = " ".join([
     "--expt-relaxed-constexpr",
     "-Xcompiler -fPIC",
     "-gencode=arch=compute_90a,code=sm_90a",
-    "-gencode=arch=compute_80,code=sm_80",
 ])
+
+# sm_80 (A100) code too, unless built with --define=ggrt_sm80=0 (the Hopper-only device stage, which must
+# stay small enough to carry).
+_SM80 = "-gencode=arch=compute_80,code=sm_80"
 
 def cuda_library(name, srcs, hdrs = [], cu_hdrs = [], deps = [], **kwargs):
     objs = []
@@ -25,7 +28,10 @@ def cuda_library(name, srcs, hdrs = [], cu_hdrs = [], deps = [], **kwargs):
             name = "%s_%s_nvcc" % (name, src.replace("/", "_").replace(".", "_")),
             srcs = [src] + hdrs + cu_hdrs,
             outs = [obj],
-            cmd = "%s %s -I. -I$(GENDIR) -c $(location %s) -o $@" % (_NVCC, _NVCC_FLAGS, src),
+            cmd = select({
+                "//third_party:hopper_only": "%s %s -I. -I$(GENDIR) -c $(location %s) -o $@" % (_NVCC, _NVCC_FLAGS, src),
+                "//conditions:default": "%s %s %s -I. -I$(GENDIR) -c $(location %s) -o $@" % (_NVCC, _NVCC_FLAGS, _SM80, src),
+            }),
             message = "nvcc %s" % src,
         )
         objs.append(obj)

@@ -3,6 +3,7 @@
 // the card's measured copy bandwidth) and the device memory split.
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
 //         [-p 512] [-n 128] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
+//         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -90,7 +91,8 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.Parse(argc, argv,
                               {{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
                                {{"-n"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}}, {{"--json"}, false},
-                               {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false}}));
+                               {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
+                               {{"--disable-passes"}}}));
   int n_prompt = 512, n_gen = 128, reps = 5;
   RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
   RETURN_IF_ERROR(flags.GetInt("-n", &n_gen));
@@ -139,6 +141,7 @@ absl::Status Main(int argc, char** argv) {
   for (bool graph : modes) {
     ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = true, .cuda_graph = graph};
     if (flags.Has("--no-fuse")) o.passes = {.use_default = false};
+    o.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
     ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));
     if (weight_bytes == 0) {
       ASSIGN_OR_RETURN(Graph decode, MakeGraphFactory(*m.file, m.config, ctx, o.passes, true)(1));

@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256.
-constexpr int kPositionsPerSplit = 32;
+constexpr int kPositionsPerSplit = 16;
 
 int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
   return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
@@ -57,16 +57,8 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
     acc[j] = 0.0f;
   }
   float m = -FLT_MAX, l = 0.0f;
-  for (int t = begin + warp; t < end; t += kWarps) {
-    const float* k = p.k_cache + static_cast<int64_t>(t) * kv_width + kv_head * p.head_dim;
-    const float* v = p.v_cache + static_cast<int64_t>(t) * kv_width + kv_head * p.head_dim;
-    float dot = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
-      const int d = lane + 32 * j;
-      if (d < p.head_dim) dot += qv[j] * k[d];
-    }
-    const float s = WarpSum(dot);
+  // Folds score `s` and value row `v` into the running softmax.
+  auto accumulate = [&](float s, const float* v) {
     const float m_new = fmaxf(m, s);
     const float correction = __expf(m - m_new);
     const float weight = __expf(s - m_new);
@@ -77,6 +69,30 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
       acc[j] = acc[j] * correction + (d < p.head_dim ? weight * v[d] : 0.0f);
     }
     m = m_new;
+  };
+  auto dot = [&](const float* k) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int d = lane + 32 * j;
+      if (d < p.head_dim) sum += qv[j] * k[d];
+    }
+    return sum;
+  };
+  const int64_t head_offset = kv_head * p.head_dim;
+  // Two positions per iteration: their loads and reductions overlap.
+  int t = begin + warp;
+  for (; t + kWarps < end; t += 2 * kWarps) {
+    const float* k0 = p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset;
+    const float* k1 = k0 + static_cast<int64_t>(kWarps) * kv_width;
+    const float s0 = dot(k0), s1 = dot(k1);
+    const float r0 = WarpSum(s0), r1 = WarpSum(s1);
+    accumulate(r0, p.v_cache + static_cast<int64_t>(t) * kv_width + head_offset);
+    accumulate(r1, p.v_cache + static_cast<int64_t>(t + kWarps) * kv_width + head_offset);
+  }
+  if (t < end) {
+    accumulate(WarpSum(dot(p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset)),
+               p.v_cache + static_cast<int64_t>(t) * kv_width + head_offset);
   }
 
   // Merge the warps of the block.

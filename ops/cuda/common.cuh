@@ -57,6 +57,42 @@ __device__ __forceinline__ void Load16<WeightType::kBF16>(const void* p, float* 
     out[2 * i] = f.x, out[2 * i + 1] = f.y;
   }
 }
+// 16 bytes of streamed weights: read once, so they skip L1 (leaving it to the activations) and stay raw in
+// registers until the FMA converts them (half the registers of converted floats).
+__device__ __forceinline__ uint4 LoadStreaming16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+template <WeightType T>
+__device__ __forceinline__ void Convert16(const uint4& v, float* out);
+template <>
+__device__ __forceinline__ void Convert16<WeightType::kF32>(const uint4& v, float* out) {
+  out[0] = __uint_as_float(v.x), out[1] = __uint_as_float(v.y), out[2] = __uint_as_float(v.z);
+  out[3] = __uint_as_float(v.w);
+}
+template <>
+__device__ __forceinline__ void Convert16<WeightType::kF16>(const uint4& v, float* out) {
+  const __half2* h = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(h[i]);
+    out[2 * i] = f.x, out[2 * i + 1] = f.y;
+  }
+}
+template <>
+__device__ __forceinline__ void Convert16<WeightType::kBF16>(const uint4& v, float* out) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    out[2 * i] = f.x, out[2 * i + 1] = f.y;
+  }
+}
+
 // Elements per 16-byte load.
 template <WeightType T>
 constexpr int kVec = 16 / sizeof(typename WeightTraits<T>::Scalar);

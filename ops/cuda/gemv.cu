@@ -1,9 +1,13 @@
 // Decode-step GEMV: y = W x with W [n, k] in f32/f16/bf16 and x, y in f32.
 //
-// Decode is bound by reading W once. A block of 8 warps owns 8 / P rows; each row is split over P warps
-// (P = 1 for short rows, up to 8 for long ones, so that even n = 896 rows keep enough 16-byte loads in
-// flight), each lane issuing kUnroll loads before its first FMA; x (a few KB) comes from L1/L2. Rows whose
-// byte length is not a multiple of 16 (e.g. k = 172 in f16) take a scalar path.
+// Decode is bound by reading W once. A block of 8 warps owns 8 / P rows; each row is split over P warps so
+// that a warp needs about one round of 16-byte loads (4 per lane for k = 896 with P = 1; 8 per lane for
+// k = 4864 with P = 4), which keeps n = 896 rows from being latency-bound. Weights stream past L1 and sit
+// raw in registers until the FMA (a register budget that lets every block of a layer's GEMV be resident
+// at once). With the norm prologue, each warp issues its first
+// round of weight loads, then the block stages the normalised x in shared memory (one reduction per block),
+// so the staging hides under the weight latency; without it, x comes from L1. Rows whose byte length is not a multiple
+// of 16 (e.g. k = 172 in f16), or x too long for shared memory, take a simple path that reads x globally.
 //
 // Fusions: the multi-output form covers fused QKV (one launch over the concatenated rows of up to three
 // weights); the gate/up form computes two dot products per row and applies SwiGLU; an RMSNorm prologue
@@ -21,7 +25,7 @@ namespace ggrt::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kUnroll = 4;
+constexpr int kMaxStagedK = 12288;  // 48 KB of f32 x in shared memory.
 
 // x[i] times the norm weight (when normalising): the input of the dot product before the row scale.
 template <WeightType N>
@@ -37,52 +41,102 @@ __device__ __forceinline__ float NormScale(const float* x, int k, float eps) {
   return rsqrtf(WarpSum(ss) / k + eps);
 }
 
-// This warp's share (part `part` of `parts`) of the dot product of one weight row with x (times the norm
-// weight when normalising), reduced over the warp.
-template <WeightType T, WeightType N, bool kAligned>
-__device__ __forceinline__ float RowDot(const void* w_row, const float* __restrict__ x, int k, int part, int parts,
-                                        const NormPrologue& norm) {
-  using S = typename WeightTraits<T>::Scalar;
-  const int lane = threadIdx.x % 32;
-  float acc = 0.0f;
-  if constexpr (kAligned) {
-    constexpr int V = kVec<T>;
-    const char* w = static_cast<const char*>(w_row);
-    const int stride = 32 * V * parts;
-    for (int base = (part * 32 + lane) * V; base < k; base += stride * kUnroll) {
-      float wv[kUnroll][V];
+// One round of this lane's weight loads for a row: U raw 16-byte vectors (zeros past the row's end).
+template <WeightType T, int U>
+struct Round {
+  static constexpr int V = kVec<T>;
+  uint4 raw[U];
+
+  __device__ __forceinline__ void Load(const char* row, int base, int stride, int k) {
+    using S = typename WeightTraits<T>::Scalar;
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int i = base + u * stride;
-        if (i < k) {
-          Load16<T>(w + static_cast<int64_t>(i) * sizeof(S), wv[u]);
-        } else {
+    for (int u = 0; u < U; ++u) {
+      const int i = base + u * stride;
+      raw[u] = i < k ? LoadStreaming16(row + static_cast<int64_t>(i) * sizeof(S)) : make_uint4(0, 0, 0, 0);
+    }
+  }
+  // Dot product with x (shared or global memory) over this round's elements.
+  __device__ __forceinline__ float Dot(const float* x, int base, int stride, int k) const {
+    float acc = 0.0f;
 #pragma unroll
-          for (int e = 0; e < V; ++e) wv[u][e] = 0.0f;
-        }
-      }
+    for (int u = 0; u < U; ++u) {
+      const int i = base + u * stride;
+      if (i < k) {
+        float w[V];
+        Convert16<T>(raw[u], w);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int i = base + u * stride;
-        if (i < k) {
-          if (norm.weight == nullptr) {
-#pragma unroll
-            for (int e = 0; e < V; e += 4) {
-              const float4 xv = *reinterpret_cast<const float4*>(x + i + e);
-              acc += wv[u][e] * xv.x + wv[u][e + 1] * xv.y + wv[u][e + 2] * xv.z + wv[u][e + 3] * xv.w;
-            }
-          } else {
-#pragma unroll
-            for (int e = 0; e < V; ++e) acc += wv[u][e] * Input<N>(x, norm, i + e);
-          }
+        for (int e = 0; e < V; e += 4) {
+          const float4 xv = *reinterpret_cast<const float4*>(x + i + e);
+          acc += w[e] * xv.x + w[e + 1] * xv.y + w[e + 2] * xv.z + w[e + 3] * xv.w;
         }
       }
     }
-  } else {
-    const S* w = static_cast<const S*>(w_row);
-    for (int i = part * 32 + lane; i < k; i += 32 * parts) acc += ToFloat(w[i]) * Input<N>(x, norm, i);
+    return acc;
   }
-  return WarpSum(acc);
+};
+
+// Copies x (times the norm weight) into shared memory and returns the norm's row scale (1 without a
+// norm). Ends with a barrier, so every thread of the block must call it.
+template <WeightType N>
+__device__ __forceinline__ float StageX(const float* x, int k, const NormPrologue& norm, float* xs) {
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    const float v = x[i];
+    ss += v * v;
+    xs[i] = Input<N>(x, norm, i);
+  }
+  float scale = 1.0f;
+  if (norm.weight != nullptr) scale = rsqrtf(BlockSum(ss) / k + norm.eps);
+  __syncthreads();
+  return scale;
+}
+
+// kRows weight rows (gate and up: 2) dotted with x by this warp's part, reduced over the warp. With
+// kStaged, x is first staged (and normalised) in shared memory by the whole block while this warp's first
+// round of weight loads is in flight, and *scale is the norm's row scale still to be applied; otherwise x
+// is read from global memory (L1) and there is no norm.
+template <WeightType T, WeightType N, bool kStaged, int U, int kRows>
+__device__ __forceinline__ void Dots(const char* const (&rows)[kRows], bool valid, const float* x, int k,
+                                     const NormPrologue& norm, float* smem, int part, int parts, float* scale,
+                                     float (&dots)[kRows]) {
+  constexpr int V = kVec<T>;
+  const int stride = 32 * V * parts;
+  int base = (part * 32 + threadIdx.x % 32) * V;
+  Round<T, U> round[kRows];
+  if (valid) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) round[r].Load(rows[r], base, stride, k);
+  }
+  const float* xs = x;
+  *scale = 1.0f;
+  if constexpr (kStaged) {
+    *scale = StageX<N>(x, k, norm, smem);
+    xs = smem;
+  }
+  float acc[kRows] = {};
+  if (valid) {
+    while (true) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) acc[r] += round[r].Dot(xs, base, stride, k);
+      base += stride * U;
+      if (base >= k) break;
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) round[r].Load(rows[r], base, stride, k);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) dots[r] = WarpSum(acc[r]);
+}
+
+// The scalar path for rows that are not 16-byte multiples (tiny models): one element per lane at a time.
+template <WeightType T, WeightType N>
+__device__ __forceinline__ float ScalarDot(const void* w_row, const float* x, int k, const NormPrologue& norm) {
+  using S = typename WeightTraits<T>::Scalar;
+  const S* w = static_cast<const S*>(w_row);
+  float acc = 0.0f;
+  for (int i = threadIdx.x % 32; i < k; i += 32) acc += ToFloat(w[i]) * Input<N>(x, norm, i);
+  acc = WarpSum(acc);
+  return norm.weight != nullptr ? acc * NormScale(x, k, norm.eps) : acc;
 }
 
 // Sums the `parts` warps' shares of each row through shared memory; true for the thread that holds a
@@ -105,41 +159,56 @@ __device__ __forceinline__ bool CombineParts(float* dot) {
   }
 }
 
-template <WeightType T, WeightType N, bool kAligned, int P>
+// Loads per lane per round: 4 when a warp holds a whole short row, 8 when rows are split over warps.
+template <int P>
+constexpr int kUnrollFor = P == 1 ? 4 : 8;
+
+// kLayout: 0 = scalar (unaligned rows), 1 = vector loads with x from L1, 2 = x staged in shared memory.
+template <WeightType T, WeightType N, int kLayout, int P>
 __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
   using S = typename WeightTraits<T>::Scalar;
+  extern __shared__ float4 smem[];
   const int warp = threadIdx.x / 32;
   int row = blockIdx.x * (kWarps / P) + warp / P;
   int seg = 0;
   while (seg < p.count && row >= p.n[seg]) row -= p.n[seg++];
   const bool valid = seg < p.count;
+  const char* w = valid ? reinterpret_cast<const char*>(static_cast<const S*>(p.w[seg]) +
+                                                         static_cast<int64_t>(row) * p.k)
+                        : nullptr;
   float dot = 0.0f;
-  if (valid) {
-    const S* w = static_cast<const S*>(p.w[seg]) + static_cast<int64_t>(row) * p.k;
-    dot = RowDot<T, N, kAligned>(w, p.x, p.k, warp % P, P, p.norm);
-    if (p.norm.weight != nullptr) dot *= NormScale(p.x, p.k, p.norm.eps);
+  if constexpr (kLayout == 0) {
+    if (valid) dot = ScalarDot<T, N>(w, p.x, p.k, p.norm);
+  } else {
+    const char* rows[1] = {w};
+    float dots[1], scale;
+    Dots<T, N, kLayout == 2, kUnrollFor<P>, 1>(rows, valid, p.x, p.k, p.norm, reinterpret_cast<float*>(smem),
+                                               warp % P, P, &scale, dots);
+    dot = dots[0] * scale;
   }
   if (!CombineParts<P>(&dot) || !valid) return;
   if (p.residual != nullptr) dot += p.residual[row];
   p.y[seg][row] = dot;
 }
 
-template <WeightType T, WeightType N, bool kAligned, int P>
-__global__ void __launch_bounds__(kWarps * 32) GateUpKernel(GateUpParams p) {
+template <WeightType T, WeightType N, int kLayout, int P>
+__global__ void __launch_bounds__(kWarps * 32, 5) GateUpKernel(GateUpParams p) {
   using S = typename WeightTraits<T>::Scalar;
+  extern __shared__ float4 smem[];
   const int warp = threadIdx.x / 32;
   const int row = blockIdx.x * (kWarps / P) + warp / P;
   const bool valid = row < p.n;
+  const int64_t off = static_cast<int64_t>(valid ? row : 0) * p.k;
+  const char* rows[2] = {reinterpret_cast<const char*>(static_cast<const S*>(p.w_gate) + off),
+                         reinterpret_cast<const char*>(static_cast<const S*>(p.w_up) + off)};
   float g = 0.0f, u = 0.0f;
-  if (valid) {
-    const int64_t off = static_cast<int64_t>(row) * p.k;
-    g = RowDot<T, N, kAligned>(static_cast<const S*>(p.w_gate) + off, p.x, p.k, warp % P, P, p.norm);
-    u = RowDot<T, N, kAligned>(static_cast<const S*>(p.w_up) + off, p.x, p.k, warp % P, P, p.norm);
-    if (p.norm.weight != nullptr) {
-      // The scale is linear, so each warp's share can take it before the shares are summed.
-      const float scale = NormScale(p.x, p.k, p.norm.eps);
-      g *= scale, u *= scale;
-    }
+  if constexpr (kLayout == 0) {
+    if (valid) g = ScalarDot<T, N>(rows[0], p.x, p.k, p.norm), u = ScalarDot<T, N>(rows[1], p.x, p.k, p.norm);
+  } else {
+    float dots[2], scale;
+    Dots<T, N, kLayout == 2, kUnrollFor<P>, 2>(rows, valid, p.x, p.k, p.norm, reinterpret_cast<float*>(smem),
+                                               warp % P, P, &scale, dots);
+    g = dots[0] * scale, u = dots[1] * scale;
   }
   const bool done_g = CombineParts<P>(&g);
   if constexpr (P > 1) __syncthreads();  // The shares buffer is reused for u.
@@ -155,10 +224,16 @@ __global__ void __launch_bounds__(kWarps * 32) OutputArgmaxKernel(OutputArgmaxPa
   __shared__ int indices[kWarps];
   const int warp = threadIdx.x / 32;
   const int row = blockIdx.x * kWarps + warp;
+  const bool valid = row < p.n;
+  const char* w = reinterpret_cast<const char*>(static_cast<const S*>(p.w) + static_cast<int64_t>(valid ? row : 0) * p.k);
   float v = -FLT_MAX;
-  if (row < p.n) {
-    v = RowDot<T, WeightType::kF32, kAligned>(static_cast<const S*>(p.w) + static_cast<int64_t>(row) * p.k, p.x,
-                                               p.k, 0, 1, NormPrologue{});
+  if constexpr (kAligned) {
+    const char* rows[1] = {w};
+    float dots[1], scale;
+    Dots<T, WeightType::kF32, false, 4, 1>(rows, valid, p.x, p.k, NormPrologue{}, nullptr, 0, 1, &scale, dots);
+    if (valid) v = dots[0];
+  } else if (valid) {
+    v = ScalarDot<T, WeightType::kF32>(w, p.x, p.k, NormPrologue{});
   }
   if (threadIdx.x % 32 == 0) values[warp] = v, indices[warp] = row;
   __syncthreads();
@@ -178,42 +253,58 @@ bool Aligned(int k) {
   return (static_cast<int64_t>(k) * sizeof(typename WeightTraits<T>::Scalar)) % 16 == 0;
 }
 
-// Warps per row: enough that each has about 128 16-byte loads of the row, at most a whole block.
+// Warps per row: one if a warp's round (32 lanes x 4 loads) covers the row, else enough that each warp
+// needs about one round of 8 loads per lane; at most a block.
 template <WeightType T>
 int PartsFor(int k) {
   const int64_t loads = static_cast<int64_t>(k) * sizeof(typename WeightTraits<T>::Scalar) / 16;
-  int parts = 1;
-  while (parts < kWarps && loads / (parts * 2) >= 128) parts *= 2;
+  if (loads <= 32 * kUnrollFor<1>) return 1;
+  int parts = 2;
+  while (parts < kWarps && loads > static_cast<int64_t>(parts) * 32 * kUnrollFor<2>) parts *= 2;
   return parts;
 }
 
-// Instantiates `kernel` for the runtime choices (weight type, norm weight type, alignment, parts).
+// Instantiates `kernel` for the runtime choices: weight type, norm weight type (f32, as GGUF files store
+// norms, or the weights' own type), alignment and parts. The scalar path only serves tiny unaligned rows,
+// so it gets one part; this keeps the object to the instantiations that matter.
 #define GGRT_LAUNCH_GEMV_FAMILY(kernel, params, rows)                                                  \
   GGRT_DISPATCH_WEIGHT(params.type, T, {                                                               \
-    const bool aligned = Aligned<T>(params.k);                                                         \
-    const int parts = PartsFor<T>(params.k);                                                           \
-    const WeightType norm_type = params.norm.weight ? params.norm.type : WeightType::kF32;             \
-    GGRT_DISPATCH_WEIGHT(norm_type, N, {                                                               \
-      auto go = [&](auto aligned_tag, auto parts_tag) {                                                \
-        constexpr bool A = decltype(aligned_tag)::value;                                               \
-        constexpr int P = decltype(parts_tag)::value;                                                  \
-        const int blocks = (rows + kWarps / P - 1) / (kWarps / P);                                     \
-        kernel<T, N, A, P><<<blocks, kWarps * 32, 0, stream>>>(params);                                \
-      };                                                                                               \
-      auto by_parts = [&](auto aligned_tag) {                                                          \
-        switch (parts) {                                                                               \
-          case 1: go(aligned_tag, std::integral_constant<int, 1>{}); break;                            \
-          case 2: go(aligned_tag, std::integral_constant<int, 2>{}); break;                            \
-          case 4: go(aligned_tag, std::integral_constant<int, 4>{}); break;                            \
-          default: go(aligned_tag, std::integral_constant<int, 8>{}); break;                           \
-        }                                                                                              \
-      };                                                                                               \
-      if (aligned) {                                                                                   \
-        by_parts(std::true_type{});                                                                    \
-      } else {                                                                                         \
-        by_parts(std::false_type{});                                                                   \
+    const bool norm_f32 = params.norm.weight == nullptr || params.norm.type == WeightType::kF32;       \
+    if (!norm_f32 && params.norm.type != T) return cudaErrorInvalidValue;                              \
+    auto go = [&](auto norm_tag, auto layout_tag, auto parts_tag) {                                    \
+      constexpr WeightType N = decltype(norm_tag)::value;                                              \
+      constexpr int L = decltype(layout_tag)::value;                                                   \
+      constexpr int P = decltype(parts_tag)::value;                                                    \
+      const int blocks = (rows + kWarps / P - 1) / (kWarps / P);                                       \
+      const size_t smem = L == 2 ? params.k * sizeof(float) : 0;                                       \
+      kernel<T, N, L, P><<<blocks, kWarps * 32, smem, stream>>>(params);                               \
+    };                                                                                                 \
+    auto by_parts = [&](auto norm_tag, auto layout_tag) {                                              \
+      switch (PartsFor<T>(params.k)) {                                                                 \
+        case 1: go(norm_tag, layout_tag, std::integral_constant<int, 1>{}); break;                     \
+        case 2: go(norm_tag, layout_tag, std::integral_constant<int, 2>{}); break;                     \
+        case 4: go(norm_tag, layout_tag, std::integral_constant<int, 4>{}); break;                     \
+        default: go(norm_tag, layout_tag, std::integral_constant<int, 8>{}); break;                    \
       }                                                                                                \
-    });                                                                                                \
+    };                                                                                                 \
+    auto by_layout = [&](auto norm_tag) {                                                              \
+      if (!Aligned<T>(params.k)) {                                                                     \
+        go(norm_tag, std::integral_constant<int, 0>{}, std::integral_constant<int, 1>{});              \
+        return;                                                                                        \
+      }                                                                                                \
+      /* Staging pays for the norm (one reduction per block instead of per warp); without one, x from */ \
+      /* L1 is cheaper than staging all of it for blocks that read a slice. */                         \
+      if (params.norm.weight == nullptr || params.k > kMaxStagedK) {                                   \
+        by_parts(norm_tag, std::integral_constant<int, 1>{});                                          \
+      } else {                                                                                         \
+        by_parts(norm_tag, std::integral_constant<int, 2>{});                                          \
+      }                                                                                                \
+    };                                                                                                 \
+    if (norm_f32) {                                                                                    \
+      by_layout(std::integral_constant<WeightType, WeightType::kF32>{});                               \
+    } else {                                                                                           \
+      by_layout(std::integral_constant<WeightType, T>{});                                              \
+    }                                                                                                  \
   })
 
 }  // namespace

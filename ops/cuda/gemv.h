@@ -15,7 +15,7 @@ namespace ggrt::cuda {
 
 // Optional RMSNorm of x before the product: x' = x / sqrt(mean(x^2) + eps) * weight.
 struct NormPrologue {
-  const void* weight = nullptr;  // [k] of `type`; null: no normalisation.
+  const void* weight = nullptr;  // [k] of `type` (f32, or the weights' type); null: no normalisation.
   WeightType type = WeightType::kF32;
   float eps = 0.0f;
 };

@@ -13,7 +13,7 @@
 namespace ggrt::cuda {
 namespace {
 
-constexpr int kThreads = 128;
+constexpr int kThreads = 512;  // One pass over the pairs of a Qwen2.5 row (16 heads x 32 pairs).
 
 // Rotates pair `i` (i < dims/2) of every head of one row, reading from `in` and writing `out`.
 __device__ __forceinline__ void RotatePairs(const RopeShape& r, const RopeTable& table, const float* in, float* out,

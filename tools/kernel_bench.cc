@@ -1,0 +1,178 @@
+// Times each decode kernel alone at Qwen2.5 shapes: 200 launches captured in a CUDA Graph, so the launch
+// gaps are the graph's, and reports microseconds per launch and the bandwidth of the bytes it must move.
+// Weights rotate over copies that together exceed the L2 cache, as in a real step where each matrix is
+// read once from HBM.
+//   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--dtype f16|bf16] [--ctx N]
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "base/fp16.h"
+#include "base/status_macros.h"
+#include "ops/cuda/attention.h"
+#include "ops/cuda/cuda_status.h"
+#include "ops/cuda/elementwise.h"
+#include "ops/cuda/gemv.h"
+#include "ops/cuda/rms_norm.h"
+#include "ops/cuda/rope.h"
+#include "tools/flags.h"
+#include "tools/synthetic_model.h"
+
+namespace ggrt {
+namespace {
+
+using cuda::WeightType;
+
+class Bench {
+ public:
+  ~Bench() {
+    for (void* p : allocations_) cudaFree(p);
+  }
+  // Device memory filled with small random halves/floats (never zeros: they can run faster than data).
+  void* Random(size_t bytes) {
+    std::vector<uint16_t> host(bytes / 2);
+    std::mt19937 rng(allocations_.size());
+    std::uniform_real_distribution<float> d(-0.05f, 0.05f);
+    for (uint16_t& h : host) h = FloatToFp16(d(rng));
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) std::abort();
+    cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice);
+    allocations_.push_back(p);
+    return p;
+  }
+  template <typename T>
+  T* Zeros(size_t n) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) std::abort();
+    cudaMemset(p, 0, n * sizeof(T));
+    allocations_.push_back(p);
+    return static_cast<T*>(p);
+  }
+
+  absl::Status Time(const std::string& name, double bytes, const std::function<cudaError_t(cudaStream_t, int)>& launch) {
+    constexpr int kLaunches = 200;
+    cudaStream_t s;
+    CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    CUDA_RETURN_IF_ERROR(launch(s, 0));  // Warm-up, and a launch error surfaces here.
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s));
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < kLaunches; ++i) CUDA_RETURN_IF_ERROR(launch(s, i));
+    CUDA_RETURN_IF_ERROR(cudaStreamEndCapture(s, &graph));
+    CUDA_RETURN_IF_ERROR(cudaGraphInstantiate(&exec, graph, 0));
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
+    cudaEventRecord(a, s);
+    for (int r = 0; r < 5; ++r) CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, s));
+    cudaEventRecord(b, s);
+    CUDA_RETURN_IF_ERROR(cudaEventSynchronize(b));
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    const double us = 1e3 * ms / (5 * kLaunches);
+    std::printf("| %-34s | %8.2f | %8.1f |\n", name.c_str(), us, bytes > 0 ? bytes / us / 1e3 : 0.0);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(s);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<void*> allocations_;
+};
+
+absl::Status Main(int argc, char** argv) {
+  Flags flags;
+  RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}}));
+  ASSIGN_OR_RETURN(SyntheticPreset p, FindSyntheticPreset(flags.Get("--preset", "qwen2.5-0.5b")));
+  int ctx = 128;
+  RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx));
+  const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
+  const int vocab = 151936;
+  const WeightType f16 = WeightType::kF16;
+  Bench b;
+  float* x = static_cast<float*>(b.Random(4 * std::max(ff, e)));
+  float* y = b.Zeros<float>(std::max(vocab, 2 * ff));
+  float* y2 = b.Zeros<float>(kv);
+  float* y3 = b.Zeros<float>(kv);
+  float* resid = static_cast<float*>(b.Random(4 * e));
+  void* norm_w = b.Random(4 * e);
+  // One layer's weights per copy; enough copies to exceed L2 (about 17.5 MB of FFN weights per layer).
+  constexpr int kCopies = 12;
+  struct Layer {
+    void *wq, *wk, *wv, *wo, *wg, *wu, *wd;
+  };
+  std::vector<Layer> layers;
+  for (int c = 0; c < kCopies; ++c) {
+    layers.push_back({b.Random(2l * q * e), b.Random(2l * kv * e), b.Random(2l * kv * e), b.Random(2l * e * q),
+                      b.Random(2l * ff * e), b.Random(2l * ff * e), b.Random(2l * e * ff)});
+  }
+  auto L = [&](int i) -> const Layer& { return layers[i % kCopies]; };
+  void* wout = b.Random(2l * vocab * e);
+  int32_t* pos = b.Zeros<int32_t>(1);
+  cudaMemcpy(pos, &ctx, 4, cudaMemcpyHostToDevice);
+  --ctx;  // Position of the newest token; the KV cache holds ctx + 1 rows.
+
+  std::printf("%s f16, attention over %d positions\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(), ctx + 1);
+  const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
+  RETURN_IF_ERROR(b.Time("norm+qkv gemv", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
+    return cuda::LaunchGemv({x, e, f16, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}, norm}, s);
+  }));
+  RETURN_IF_ERROR(b.Time("qkv gemv (no norm)", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
+    return cuda::LaunchGemv({x, e, f16, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}}, s);
+  }));
+  RETURN_IF_ERROR(b.Time("attn_out gemv + residual", 2.0 * e * q, [&](cudaStream_t s, int i) {
+    return cuda::LaunchGemv({x, q, f16, 1, {L(i).wo}, {y}, {e}, {}, resid}, s);
+  }));
+  RETURN_IF_ERROR(b.Time("norm+gate_up+swiglu gemv", 4.0 * ff * e, [&](cudaStream_t s, int i) {
+    return cuda::LaunchGateUpSwiglu({x, e, f16, L(i).wg, L(i).wu, ff, y, norm}, s);
+  }));
+  RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", 2.0 * e * ff, [&](cudaStream_t s, int i) {
+    return cuda::LaunchGemv({x, ff, f16, 1, {L(i).wd}, {y}, {e}, {}, resid}, s);
+  }));
+  float* pv = b.Zeros<float>(cuda::OutputArgmaxPartials(vocab));
+  int32_t* pi = b.Zeros<int32_t>(cuda::OutputArgmaxPartials(vocab));
+  int32_t* tok = b.Zeros<int32_t>(1);
+  RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels)", 2.0 * vocab * e, [&](cudaStream_t s, int) {
+    return cuda::LaunchOutputArgmax({x, e, f16, wout, vocab, pv, pi, tok}, s);
+  }));
+  float* kc = static_cast<float*>(b.Random(4l * (ctx + 1) * kv));
+  float* vc = static_cast<float*>(b.Random(4l * (ctx + 1) * kv));
+  const int splits = cuda::ChooseAttentionSplits(ctx + 1, p.n_heads);
+  void* scratch = b.Zeros<char>(cuda::AttentionScratchBytes(1, p.n_heads, hd, splits));
+  RETURN_IF_ERROR(b.Time("attention", 8.0 * (ctx + 1) * kv, [&](cudaStream_t s, int) {
+    return cuda::LaunchAttention({x, kc, vc, y, 1, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch}, s);
+  }));
+  const cuda::RopeShape shape{p.rope_theta, hd, hd, true};
+  RETURN_IF_ERROR(b.Time("bias+rope+kv write", 0, [&](cudaStream_t s, int) {
+    return cuda::LaunchBiasRopeKv({shape, cuda::MakeRopeTable(shape), x, x, x, resid, resid, resid,
+                                   WeightType::kF32, 1, p.n_heads, p.n_kv_heads, pos, y, kc, vc},
+                                  s);
+  }));
+  RETURN_IF_ERROR(b.Time("rms_norm", 0, [&](cudaStream_t s, int) {
+    return cuda::LaunchRmsNorm({x, nullptr, nullptr, norm_w, WeightType::kF32, 1, e, 1e-6f, y}, s);
+  }));
+  int32_t* tokens = b.Zeros<int32_t>(4);
+  RETURN_IF_ERROR(b.Time("advance (empty-kernel floor)", 0, [&](cudaStream_t s, int) {
+    return cuda::LaunchAdvance({nullptr, tokens, pos + 0, 0}, s);
+  }));
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace ggrt
+
+int main(int argc, char** argv) {
+  const absl::Status s = ggrt::Main(argc, argv);
+  if (!s.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
