@@ -3,7 +3,7 @@
 // the card's measured copy bandwidth) and the device memory split.
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
 //         [-p 512] [-n 128] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
-//         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N]
+//         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--no-pdl]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +19,7 @@
 #include "base/status_macros.h"
 #include "graph/lower_model.h"
 #include "ops/cuda/cuda_status.h"
+#include "ops/cuda/launch.h"
 #include "runtime/cuda_executor.h"
 #include "runtime/model.h"
 #include "tools/flags.h"
@@ -92,7 +93,8 @@ absl::Status Main(int argc, char** argv) {
                               {{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
                                {{"-n"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}}, {{"--json"}, false},
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
-                               {{"--disable-passes"}}}));
+                               {{"--disable-passes"}}, {{"--no-pdl"}, false}}));
+  if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   int n_prompt = 512, n_gen = 128, reps = 5;
   RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
   RETURN_IF_ERROR(flags.GetInt("-n", &n_gen));

@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256.
-constexpr int kPositionsPerSplit = 16;
+constexpr int kPositionsPerSplit = 8;
 
 int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
   return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
@@ -37,6 +37,8 @@ __device__ __forceinline__ float* PartialAt(const AttentionParams& p, int row, i
 
 template <int kPerLane>
 __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int length = *p.pos + row + 1;
@@ -153,7 +155,7 @@ int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits) {
 }
 
 int ChooseAttentionSplits(int ctx, int heads) {
-  // Enough blocks for every SM of an H100 at one row; at long lengths each split still has >= 32 positions.
+  // Enough blocks for every SM of an H100 at one row; at long lengths each split still has >= 8 positions.
   int splits = (4 * 132 + heads - 1) / heads;
   splits = min(splits, max(1, ctx / kPositionsPerSplit));
   return max(1, min(splits, 64));
@@ -163,16 +165,10 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
   if (p.head_dim > 32 * kMaxPerLane || p.heads % p.kv_heads != 0) return cudaErrorInvalidValue;
   const dim3 grid(p.splits, p.heads, p.rows);
   const int per_lane = (p.head_dim + 31) / 32;
-  if (per_lane == 1) {
-    AttentionSplitKernel<1><<<grid, kWarps * 32, 0, stream>>>(p);
-  } else if (per_lane == 2) {
-    AttentionSplitKernel<2><<<grid, kWarps * 32, 0, stream>>>(p);
-  } else if (per_lane <= 4) {
-    AttentionSplitKernel<4><<<grid, kWarps * 32, 0, stream>>>(p);
-  } else {
-    AttentionSplitKernel<8><<<grid, kWarps * 32, 0, stream>>>(p);
-  }
-  return cudaGetLastError();
+  if (per_lane == 1) return Launch(AttentionSplitKernel<1>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane == 2) return Launch(AttentionSplitKernel<2>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane <= 4) return Launch(AttentionSplitKernel<4>, grid, kWarps * 32, 0, stream, p);
+  return Launch(AttentionSplitKernel<8>, grid, kWarps * 32, 0, stream, p);
 }
 
 }  // namespace ggrt::cuda

@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "ops/cuda/launch.h"
 #include "ops/cuda/types.h"
 
 namespace ggrt::cuda {

@@ -11,6 +11,8 @@ namespace {
 template <WeightType T>
 __global__ void EmbeddingKernel(EmbeddingParams p) {
   using S = typename WeightTraits<T>::Scalar;
+  AllowDependentLaunch();
+  GridDependencyWait();
   const int32_t id = p.tokens[blockIdx.x];
   const S* row = static_cast<const S*>(p.table) + static_cast<int64_t>(id) * p.dim;
   float* out = p.out + static_cast<int64_t>(blockIdx.x) * p.dim;
@@ -20,6 +22,8 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
 template <WeightType T>
 __global__ void AddKernel(AddParams p) {
   using S = typename WeightTraits<T>::Scalar;
+  AllowDependentLaunch();
+  GridDependencyWait();
   const int64_t n = static_cast<int64_t>(p.rows) * p.cols;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -29,6 +33,8 @@ __global__ void AddKernel(AddParams p) {
 }
 
 __global__ void SwigluKernel(SwigluParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     p.out[i] = Silu(p.gate[i]) * p.up[i];
@@ -36,6 +42,8 @@ __global__ void SwigluKernel(SwigluParams p) {
 }
 
 __global__ void CopyKernel(const float* src, int64_t n, float* dst) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     dst[i] = src[i];
@@ -48,6 +56,8 @@ __device__ __forceinline__ void Better(float& v, int& i, float v2, int i2) {
 }
 
 __global__ void ArgmaxKernel(ArgmaxParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   float best = -FLT_MAX;
   int best_i = INT_MAX;
   for (int j = threadIdx.x; j < p.n; j += blockDim.x) {
@@ -73,6 +83,8 @@ __global__ void ArgmaxKernel(ArgmaxParams p) {
 
 template <typename S>
 __global__ void ConvertKernel(const float* src, int64_t n, S* dst) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     if constexpr (sizeof(S) == 2 && std::is_same_v<S, __half>) {
@@ -84,6 +96,8 @@ __global__ void ConvertKernel(const float* src, int64_t n, S* dst) {
 }
 
 __global__ void AdvanceKernel(AdvanceParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   if (p.next_token != nullptr) p.tokens[0] = *p.next_token;
   *p.pos += p.step;
 }
@@ -96,46 +110,43 @@ int Blocks(int64_t n, int threads) {
 }  // namespace
 
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream) {
-  GGRT_DISPATCH_WEIGHT(p.type, T, (EmbeddingKernel<T><<<p.rows, 256, 0, stream>>>(p)));
-  return cudaGetLastError();
+  cudaError_t e = cudaErrorInvalidValue;
+  GGRT_DISPATCH_WEIGHT(p.type, T, e = Launch(EmbeddingKernel<T>, p.rows, 256, 0, stream, p));
+  return e;
 }
 
 cudaError_t LaunchAdd(const AddParams& p, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(p.rows) * p.cols;
+  cudaError_t e = cudaErrorInvalidValue;
   GGRT_DISPATCH_WEIGHT(p.bias ? p.bias_type : WeightType::kF32, T,
-                       (AddKernel<T><<<Blocks(n, 256), 256, 0, stream>>>(p)));
-  return cudaGetLastError();
+                       e = Launch(AddKernel<T>, Blocks(n, 256), 256, 0, stream, p));
+  return e;
 }
 
 cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream) {
-  SwigluKernel<<<Blocks(p.n, 256), 256, 0, stream>>>(p);
-  return cudaGetLastError();
+  return Launch(SwigluKernel, Blocks(p.n, 256), 256, 0, stream, p);
 }
 
 cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream) {
-  CopyKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, n, dst);
-  return cudaGetLastError();
+  return Launch(CopyKernel, Blocks(n, 256), 256, 0, stream, src, n, dst);
 }
 
 cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream) {
-  ArgmaxKernel<<<1, 1024, 0, stream>>>(p);
-  return cudaGetLastError();
+  return Launch(ArgmaxKernel, 1, 1024, 0, stream, p);
 }
 
 cudaError_t LaunchConvert(const float* src, int64_t n, WeightType type, void* dst, cudaStream_t stream) {
   if (type == WeightType::kF16) {
-    ConvertKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, n, static_cast<__half*>(dst));
+    return Launch(ConvertKernel<__half>, Blocks(n, 256), 256, 0, stream, src, n, static_cast<__half*>(dst));
   } else if (type == WeightType::kBF16) {
-    ConvertKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, n, static_cast<__nv_bfloat16*>(dst));
-  } else {
-    return cudaErrorInvalidValue;
+    return Launch(ConvertKernel<__nv_bfloat16>, Blocks(n, 256), 256, 0, stream, src, n,
+                  static_cast<__nv_bfloat16*>(dst));
   }
-  return cudaGetLastError();
+  return cudaErrorInvalidValue;
 }
 
 cudaError_t LaunchAdvance(const AdvanceParams& p, cudaStream_t stream) {
-  AdvanceKernel<<<1, 1, 0, stream>>>(p);
-  return cudaGetLastError();
+  return Launch(AdvanceKernel, 1, 1, 0, stream, p);
 }
 
 }  // namespace ggrt::cuda

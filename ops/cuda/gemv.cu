@@ -107,6 +107,8 @@ __device__ __forceinline__ void Dots(const char* const (&rows)[kRows], bool vali
 #pragma unroll
     for (int r = 0; r < kRows; ++r) round[r].Load(rows[r], base, stride, k);
   }
+  // The weights do not depend on the previous kernel; x does.
+  GridDependencyWait();
   const float* xs = x;
   *scale = 1.0f;
   if constexpr (kStaged) {
@@ -177,7 +179,9 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
                                                          static_cast<int64_t>(row) * p.k)
                         : nullptr;
   float dot = 0.0f;
+  AllowDependentLaunch();
   if constexpr (kLayout == 0) {
+    GridDependencyWait();
     if (valid) dot = ScalarDot<T, N>(w, p.x, p.k, p.norm);
   } else {
     const char* rows[1] = {w};
@@ -202,7 +206,9 @@ __global__ void __launch_bounds__(kWarps * 32, 5) GateUpKernel(GateUpParams p) {
   const char* rows[2] = {reinterpret_cast<const char*>(static_cast<const S*>(p.w_gate) + off),
                          reinterpret_cast<const char*>(static_cast<const S*>(p.w_up) + off)};
   float g = 0.0f, u = 0.0f;
+  AllowDependentLaunch();
   if constexpr (kLayout == 0) {
+    GridDependencyWait();
     if (valid) g = ScalarDot<T, N>(rows[0], p.x, p.k, p.norm), u = ScalarDot<T, N>(rows[1], p.x, p.k, p.norm);
   } else {
     float dots[2], scale;
@@ -227,13 +233,15 @@ __global__ void __launch_bounds__(kWarps * 32) OutputArgmaxKernel(OutputArgmaxPa
   const bool valid = row < p.n;
   const char* w = reinterpret_cast<const char*>(static_cast<const S*>(p.w) + static_cast<int64_t>(valid ? row : 0) * p.k);
   float v = -FLT_MAX;
+  AllowDependentLaunch();
   if constexpr (kAligned) {
     const char* rows[1] = {w};
     float dots[1], scale;
     Dots<T, WeightType::kF32, false, 4, 1>(rows, valid, p.x, p.k, NormPrologue{}, nullptr, 0, 1, &scale, dots);
     if (valid) v = dots[0];
-  } else if (valid) {
-    v = ScalarDot<T, WeightType::kF32>(w, p.x, p.k, NormPrologue{});
+  } else {
+    GridDependencyWait();
+    if (valid) v = ScalarDot<T, WeightType::kF32>(w, p.x, p.k, NormPrologue{});
   }
   if (threadIdx.x % 32 == 0) values[warp] = v, indices[warp] = row;
   __syncthreads();
@@ -277,7 +285,7 @@ int PartsFor(int k) {
       constexpr int P = decltype(parts_tag)::value;                                                    \
       const int blocks = (rows + kWarps / P - 1) / (kWarps / P);                                       \
       const size_t smem = L == 2 ? params.k * sizeof(float) : 0;                                       \
-      kernel<T, N, L, P><<<blocks, kWarps * 32, smem, stream>>>(params);                               \
+      launched = Launch(kernel<T, N, L, P>, blocks, kWarps * 32, smem, stream, params);                 \
     };                                                                                                 \
     auto by_parts = [&](auto norm_tag, auto layout_tag) {                                              \
       switch (PartsFor<T>(params.k)) {                                                                 \
@@ -313,26 +321,26 @@ cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.count < 1 || p.count > 3 || (p.residual != nullptr && p.count != 1)) return cudaErrorInvalidValue;
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
+  cudaError_t launched = cudaErrorInvalidValue;
   GGRT_LAUNCH_GEMV_FAMILY(GemvKernel, p, rows);
-  return cudaGetLastError();
+  return launched;
 }
 
 cudaError_t LaunchGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) {
+  cudaError_t launched = cudaErrorInvalidValue;
   GGRT_LAUNCH_GEMV_FAMILY(GateUpKernel, p, p.n);
-  return cudaGetLastError();
+  return launched;
 }
 
 int OutputArgmaxPartials(int n) { return (n + kWarps - 1) / kWarps; }
 
 cudaError_t LaunchOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream) {
+  cudaError_t e = cudaErrorInvalidValue;
   GGRT_DISPATCH_WEIGHT(p.type, T, {
-    if (Aligned<T>(p.k)) {
-      OutputArgmaxKernel<T, true><<<OutputArgmaxPartials(p.n), kWarps * 32, 0, stream>>>(p);
-    } else {
-      OutputArgmaxKernel<T, false><<<OutputArgmaxPartials(p.n), kWarps * 32, 0, stream>>>(p);
-    }
+    e = Aligned<T>(p.k) ? Launch(OutputArgmaxKernel<T, true>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p)
+                        : Launch(OutputArgmaxKernel<T, false>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p);
   });
-  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  if (e != cudaSuccess) return e;
   return LaunchArgmax({p.partial_values, p.partial_indices, OutputArgmaxPartials(p.n), p.token}, stream);
 }
 

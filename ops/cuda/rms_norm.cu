@@ -13,6 +13,8 @@ constexpr int kMaxPerThread = 16;  // dim <= 4096 keeps the row in registers; la
 template <WeightType T>
 __global__ void RmsNormKernel(RmsNormParams p) {
   using S = typename WeightTraits<T>::Scalar;
+  AllowDependentLaunch();
+  GridDependencyWait();
   const int64_t base = static_cast<int64_t>(blockIdx.x) * p.dim;
   const float* x = p.x + base;
   const float* r = p.residual ? p.residual + base : nullptr;
@@ -53,8 +55,9 @@ __global__ void RmsNormKernel(RmsNormParams p) {
 }  // namespace
 
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream) {
-  GGRT_DISPATCH_WEIGHT(p.type, T, (RmsNormKernel<T><<<p.rows, kThreads, 0, stream>>>(p)));
-  return cudaGetLastError();
+  cudaError_t e = cudaErrorInvalidValue;
+  GGRT_DISPATCH_WEIGHT(p.type, T, e = Launch(RmsNormKernel<T>, p.rows, kThreads, 0, stream, p));
+  return e;
 }
 
 }  // namespace ggrt::cuda

@@ -41,6 +41,8 @@ __device__ __forceinline__ void RotatePairs(const RopeShape& r, const RopeTable&
 }
 
 __global__ void RopeKernel(RopeParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   const int s = blockIdx.x;
   const int width = p.heads * p.rope.head_dim;
   RotatePairs(p.rope, p.table, p.x + static_cast<int64_t>(s) * width, p.out + static_cast<int64_t>(s) * width,
@@ -48,6 +50,8 @@ __global__ void RopeKernel(RopeParams p) {
 }
 
 __global__ void KvWriteKernel(KvWriteParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
   const int s = blockIdx.x;
   float* dst = p.cache + (static_cast<int64_t>(*p.pos) + s) * p.cols;
   const float* src = p.x + static_cast<int64_t>(s) * p.cols;
@@ -58,6 +62,8 @@ template <WeightType T>
 __global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
   using S = typename WeightTraits<T>::Scalar;
   extern __shared__ float biased[];  // q and k of this row with biases applied: [(q_heads + kv_heads) * hd]
+  AllowDependentLaunch();
+  GridDependencyWait();
   const int s = blockIdx.x;
   const int hd = p.rope.head_dim;
   const int qw = p.q_heads * hd, kw = p.kv_heads * hd;
@@ -89,20 +95,19 @@ RopeTable MakeRopeTable(const RopeShape& shape) {
 
 cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream) {
   if (p.rope.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
-  RopeKernel<<<p.rows, kThreads, 0, stream>>>(p);
-  return cudaGetLastError();
+  return Launch(RopeKernel, p.rows, kThreads, 0, stream, p);
 }
 
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream) {
-  KvWriteKernel<<<p.rows, kThreads, 0, stream>>>(p);
-  return cudaGetLastError();
+  return Launch(KvWriteKernel, p.rows, kThreads, 0, stream, p);
 }
 
 cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream) {
   if (p.rope.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
   const size_t smem = sizeof(float) * (p.q_heads + p.kv_heads) * p.rope.head_dim;
-  GGRT_DISPATCH_WEIGHT(p.bias_type, T, (BiasRopeKvKernel<T><<<p.rows, kThreads, smem, stream>>>(p)));
-  return cudaGetLastError();
+  cudaError_t e = cudaErrorInvalidValue;
+  GGRT_DISPATCH_WEIGHT(p.bias_type, T, e = Launch(BiasRopeKvKernel<T>, p.rows, kThreads, smem, stream, p));
+  return e;
 }
 
 }  // namespace ggrt::cuda
