@@ -1,7 +1,7 @@
 // Causal GQA attention, flash-decoding style, in one kernel.
 //
 // Grid (splits, heads, rows): each block takes a contiguous slice of the positions its row may see
-// (length *pos + s + 1, read from device memory, so one captured graph serves every step) and its 4 warps
+// (length *pos + s + 1, read from device memory, so one captured graph serves every step) and its 8 warps
 // walk that slice with an online softmax. Each lane holds head_dim / 32 (rounded up) dimensions of q and
 // of the running output, so a score is one warp reduction. The grid has the most splits any length needs;
 // a step uses only about length / kPositionsPerSplit of them (the rest exit at once), so short contexts
@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256.
-constexpr int kPositionsPerSplit = 8;
+constexpr int kPositionsPerSplit = 16;
 
 int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
   return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
@@ -155,7 +155,7 @@ int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits) {
 }
 
 int ChooseAttentionSplits(int ctx, int heads) {
-  // Enough blocks for every SM of an H100 at one row; at long lengths each split still has >= 8 positions.
+  // Enough blocks for every SM of an H100 at one row; at long lengths each split still has >= 16 positions.
   int splits = (4 * 132 + heads - 1) / heads;
   splits = min(splits, max(1, ctx / kPositionsPerSplit));
   return max(1, min(splits, 64));

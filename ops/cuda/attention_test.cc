@@ -46,8 +46,8 @@ TEST(AttentionTest, SplitAttentionMatchesReference) {
 }
 
 TEST(AttentionTest, SplitChoice) {
-  EXPECT_EQ(ChooseAttentionSplits(8, 14), 1);
-  EXPECT_EQ(ChooseAttentionSplits(32, 14), 4);
+  EXPECT_EQ(ChooseAttentionSplits(16, 14), 1);
+  EXPECT_EQ(ChooseAttentionSplits(32, 14), 2);
   EXPECT_GE(ChooseAttentionSplits(32768, 14), 32);
   EXPECT_LE(ChooseAttentionSplits(32768, 14), 64);
 }
