@@ -128,6 +128,20 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
       EXPECT_SHAPE(std::holds_alternative<RmsNormAttrs>(attrs), "needs rms_norm attributes");
       return std::vector<TensorType>{t(0), t(0)};
     }
+    case OpKind::kFusedRopeAttention: {
+      const auto* a = std::get_if<RopeAttentionAttrs>(&attrs);
+      EXPECT_SHAPE(a != nullptr && a->rope.head_dim == a->attention.head_dim, "needs rope_attention attributes");
+      EXPECT_SHAPE(t(0).shape.size() == 2 && t(0).shape[0] == 1, "handles one token; q is ", Describe(operands[0]));
+      ASSIGN_OR_RETURN(std::vector<TensorType> rope,
+                       InferResultTypes(OpKind::kFusedBiasRope, operands, a->rope));
+      // The attention sees the rotated q and the caches; its pos is the same operand.
+      const AttentionAttrs& at = a->attention;
+      EXPECT_SHAPE(at.heads > 0 && at.kv_heads > 0 && at.heads % at.kv_heads == 0 &&
+                       t(0).shape[1] == at.heads * at.head_dim && t(1).shape[1] == at.kv_heads * at.head_dim,
+                   "q ", Describe(operands[0]), " and k ", Describe(operands[1]), " do not match ", at.heads,
+                   " and ", at.kv_heads, " heads of ", at.head_dim);
+      return rope;
+    }
     case OpKind::kFusedBiasRope: {
       EXPECT_SHAPE(operands.size() == 6 || operands.size() == 9, "takes 6 or 9 operands, got ",
                    operands.size());

@@ -43,7 +43,14 @@ struct AttentionAttrs {
   bool operator==(const AttentionAttrs&) const = default;
 };
 
-using Attrs = std::variant<std::monostate, RmsNormAttrs, RopeAttrs, AttentionAttrs>;
+// fused_rope_attention carries both (head_dim is in each and must agree).
+struct RopeAttentionAttrs {
+  RopeAttrs rope;
+  AttentionAttrs attention;
+  bool operator==(const RopeAttentionAttrs&) const = default;
+};
+
+using Attrs = std::variant<std::monostate, RmsNormAttrs, RopeAttrs, AttentionAttrs, RopeAttentionAttrs>;
 
 struct TensorType {
   DType dtype = DType::kF32;

@@ -35,7 +35,8 @@ int OpOperandCount(OpKind op) { return kOps[static_cast<int>(op)].operands; }
 int AliasedOperand(OpKind op, int result) {
   switch (op) {
     case OpKind::kKvWrite: return result == 0 ? 0 : -1;
-    case OpKind::kFusedBiasRope: return result == 1 ? 4 : result == 2 ? 5 : -1;
+    case OpKind::kFusedBiasRope:
+    case OpKind::kFusedRopeAttention: return result == 1 ? 4 : result == 2 ? 5 : -1;
     default: return -1;
   }
 }

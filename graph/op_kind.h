@@ -31,6 +31,8 @@ namespace ggrt {
 //   fused_norm_matmul(x, g, w_1..w_n) -> (rms_norm(x, g) w_i^T)  normalisation folded into the projections
 //   fused_norm_gate_up_swiglu(x, g, w_gate, w_up) -> fused_gate_up_swiglu(rms_norm(x, g), ...)
 //   fused_matmul_residual(a, w, r) -> r + a w^T                  residual add folded into the projection
+//   fused_rope_attention(q, k, v, pos, k_cache, v_cache [, bq, bk, bv]) -> (attention(rope(q + bq), ...),
+//                   k_cache, v_cache): fused_bias_rope and attention in one, for one token (decode)
 #define GGRT_OP_LIST(V)                                             \
   V(kEmbedding, "embedding", 2, 1, false)                           \
   V(kRmsNorm, "rms_norm", 2, 1, false)                              \
@@ -49,7 +51,8 @@ namespace ggrt {
   V(kFusedOutputArgmax, "fused_output_argmax", 2, 1, true)         \
   V(kFusedNormMatmul, "fused_norm_matmul", -1, -1, true)            \
   V(kFusedNormGateUpSwiglu, "fused_norm_gate_up_swiglu", 4, 1, true) \
-  V(kFusedMatmulResidual, "fused_matmul_residual", 3, 1, true)
+  V(kFusedMatmulResidual, "fused_matmul_residual", 3, 1, true)     \
+  V(kFusedRopeAttention, "fused_rope_attention", -1, 3, true)
 
 enum class OpKind {
 #define GGRT_OP_ENUM(e, name, operands, results, fused) e,

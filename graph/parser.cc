@@ -123,6 +123,21 @@ absl::StatusOr<Attrs> ParseAttrs(OpKind op, absl::string_view body) {
       attrs = a;
       break;
     }
+    case OpKind::kFusedRopeAttention: {
+      RopeAttentionAttrs a;
+      ASSIGN_OR_RETURN(a.rope.theta, as_float("theta"));
+      ASSIGN_OR_RETURN(a.rope.dims, as_int("dims"));
+      ASSIGN_OR_RETURN(a.rope.head_dim, as_int("head_dim"));
+      ASSIGN_OR_RETURN(const std::string neox, take("neox"));
+      RET_CHECK(neox == "true" || neox == "false", "attribute neox: expected true or false");
+      a.rope.neox = neox == "true";
+      ASSIGN_OR_RETURN(a.attention.heads, as_int("heads"));
+      ASSIGN_OR_RETURN(a.attention.kv_heads, as_int("kv_heads"));
+      ASSIGN_OR_RETURN(a.attention.scale, as_float("scale"));
+      a.attention.head_dim = a.rope.head_dim;
+      attrs = a;
+      break;
+    }
     case OpKind::kAttention: {
       AttentionAttrs a;
       ASSIGN_OR_RETURN(a.heads, as_int("heads"));

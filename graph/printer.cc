@@ -21,6 +21,11 @@ struct AttrPrinter {
     return absl::StrCat("[heads=", a.heads, ", kv_heads=", a.kv_heads, ", head_dim=", a.head_dim,
                         ", scale=", Float(a.scale), "]");
   }
+  std::string operator()(const RopeAttentionAttrs& a) const {
+    return absl::StrCat("[theta=", Float(a.rope.theta), ", dims=", a.rope.dims, ", head_dim=", a.rope.head_dim,
+                        ", neox=", a.rope.neox ? "true" : "false", ", heads=", a.attention.heads,
+                        ", kv_heads=", a.attention.kv_heads, ", scale=", Float(a.attention.scale), "]");
+  }
 };
 
 }  // namespace

@@ -205,6 +205,27 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
                       q, k, v, bias[0], bias[1], bias[2], out(0), out(1), out(2));
       return absl::OkStatus();
     }
+    case OpKind::kFusedRopeAttention: {
+      // The reference: the bias + RoPE + cache write, then attention over the caches.
+      const auto& a = std::get<RopeAttentionAttrs>(n.attrs);
+      ASSIGN_OR_RETURN(const float* q, f(0));
+      ASSIGN_OR_RETURN(const float* k, f(1));
+      ASSIGN_OR_RETURN(const float* v, f(2));
+      const float* bias[3] = {nullptr, nullptr, nullptr};
+      if (in.size() == 9) {
+        for (int i = 0; i < 3; ++i) {
+          ASSIGN_OR_RETURN(bias[i], f(6 + i));
+        }
+      }
+      std::vector<float> q_rot(in[0]->type.elements());
+      cpu::BiasRopeKv({{a.rope.theta, a.rope.dims, a.rope.head_dim, a.rope.neox}, Rows(in[0]), a.attention.heads,
+                       a.attention.kv_heads, pos},
+                      q, k, v, bias[0], bias[1], bias[2], q_rot.data(), out(1), out(2));
+      cpu::Attention({Rows(in[0]), a.attention.heads, a.attention.kv_heads, a.attention.head_dim, pos,
+                      a.attention.scale},
+                     q_rot.data(), out(1), out(2), out(0));
+      return absl::OkStatus();
+    }
     case OpKind::kAttention: {
       const auto& a = std::get<AttentionAttrs>(n.attrs);
       ASSIGN_OR_RETURN(const float* q, f(0));

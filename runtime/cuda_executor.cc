@@ -337,6 +337,30 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         add([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
         break;
       }
+      case OpKind::kFusedRopeAttention: {
+        const auto& ra = std::get<RopeAttentionAttrs>(n->attrs);
+        const AttentionAttrs& a = ra.attention;
+        RET_CHECK(Rows(in[0]) == 1, "fused_rope_attention handles one token, got ", Rows(in[0]));
+        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
+        const int64_t bytes = cuda::AttentionScratchBytes(1, a.heads, a.head_dim, splits);
+        ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
+        CUDA_RETURN_IF_ERROR(cudaMemset(partial, 0, bytes));  // The split counters start at zero.
+        cuda::AttentionParams ap{act(0), out(1), out(2), out(0), 1, a.heads, a.kv_heads, a.head_dim, a.scale,
+                                 pos_, splits, partial};
+        const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
+        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, cuda::MakeRopeTable(shape)};
+        if (in.size() == 9) {
+          const void** biases[3] = {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv};
+          for (int i = 0; i < 3; ++i) {
+            ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[6 + i]));
+            RET_CHECK(i == 0 || w.type == ap.rope.bias_type, "QKV biases differ in dtype");
+            *biases[i] = w.ptr;
+            ap.rope.bias_type = w.type;
+          }
+        }
+        add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "rope_attention"); });
+        break;
+      }
       case OpKind::kAttention: {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
         const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);

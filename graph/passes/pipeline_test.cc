@@ -29,7 +29,7 @@ TEST(PipelineTest, DefaultPipelineFusesEveryLayer) {
   auto pipeline = BuildPipeline({});
   ASSERT_TRUE(pipeline.ok()) << pipeline.status();
   ASSERT_TRUE(pipeline->Run(g).ok());
-  EXPECT_EQ(Count(g, OpKind::kFusedBiasRope), 5);
+  EXPECT_EQ(Count(g, OpKind::kFusedRopeAttention), 5);     // bias + RoPE + cache write + attention.
   EXPECT_EQ(Count(g, OpKind::kFusedNormMatmul), 5);        // attn_norm + QKV.
   EXPECT_EQ(Count(g, OpKind::kFusedNormGateUpSwiglu), 5);  // ffn_norm + gate/up + SwiGLU.
   EXPECT_EQ(Count(g, OpKind::kFusedMatmulResidual), 10);   // attn_output and ffn_down with their residuals.
@@ -38,9 +38,9 @@ TEST(PipelineTest, DefaultPipelineFusesEveryLayer) {
   EXPECT_EQ(Count(g, OpKind::kFusedResidualRmsNorm), 0);
   EXPECT_EQ(Count(g, OpKind::kAdd), 0);
   EXPECT_EQ(Count(g, OpKind::kMatmul), 0);
-  // embedding; per layer norm+qkv, bias_rope, attention, attn_out+residual, norm+gate_up, down+residual;
+  // embedding; per layer norm+qkv, rope+attention, attn_out+residual, norm+gate_up, down+residual;
   // output_norm and the fused argmax.
-  EXPECT_EQ(g.nodes().size(), 1u + 5 * 6 + 2);
+  EXPECT_EQ(g.nodes().size(), 1u + 5 * 5 + 2);
 }
 
 TEST(PipelineTest, WithoutMatmulResidualTheResidualNormsFuseInstead) {
@@ -57,9 +57,9 @@ TEST(PipelineTest, DisableByNameAndExplicitLists) {
   Graph g = LowerStories("stories260K.gguf", /*greedy=*/true);
   auto pipeline = BuildPipeline({.disabled = {"fuse-qkv", "fuse-output-argmax"}});
   ASSERT_TRUE(pipeline.ok());
-  EXPECT_EQ(pipeline->names(), (std::vector<std::string>{"fuse-bias-rope", "fuse-gate-up-swiglu",
-                                                          "fuse-matmul-residual", "fuse-residual-rmsnorm",
-                                                          "fuse-norm-matmul", "dce"}));
+  EXPECT_EQ(pipeline->names(), (std::vector<std::string>{"fuse-bias-rope", "fuse-rope-attention",
+                                                          "fuse-gate-up-swiglu", "fuse-matmul-residual",
+                                                          "fuse-residual-rmsnorm", "fuse-norm-matmul", "dce"}));
   ASSERT_TRUE(pipeline->Run(g).ok());
   EXPECT_EQ(Count(g, OpKind::kMultiMatmul), 0);
   EXPECT_EQ(Count(g, OpKind::kArgmax), 1);

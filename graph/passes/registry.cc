@@ -15,13 +15,14 @@
 #include "graph/passes/fuse_output_argmax.h"
 #include "graph/passes/fuse_qkv.h"
 #include "graph/passes/fuse_residual_rmsnorm.h"
+#include "graph/passes/fuse_rope_attention.h"
 
 namespace ggrt {
 
 const std::vector<std::string>& DefaultPassNames() {
   static const auto* names = new std::vector<std::string>{
-      "fuse-bias-rope",        "fuse-gate-up-swiglu", "fuse-qkv",           "fuse-matmul-residual",
-      "fuse-residual-rmsnorm", "fuse-norm-matmul",    "fuse-output-argmax", "dce"};
+      "fuse-bias-rope",        "fuse-rope-attention", "fuse-gate-up-swiglu", "fuse-qkv",
+      "fuse-matmul-residual",  "fuse-residual-rmsnorm", "fuse-norm-matmul",  "fuse-output-argmax", "dce"};
   return *names;
 }
 
@@ -33,6 +34,7 @@ absl::StatusOr<std::unique_ptr<Pass>> CreatePass(absl::string_view name) {
   if (name == "fuse-output-argmax") return std::make_unique<FuseOutputArgmaxPass>();
   if (name == "fuse-matmul-residual") return std::make_unique<FuseMatmulResidualPass>();
   if (name == "fuse-norm-matmul") return std::make_unique<FuseNormMatmulPass>();
+  if (name == "fuse-rope-attention") return std::make_unique<FuseRopeAttentionPass>();
   if (name == "dce") return std::make_unique<DcePass>();
   return absl::InvalidArgumentError(absl::StrCat("unknown pass '", name, "'; passes: ",
                                                  absl::StrJoin(DefaultPassNames(), ", ")));

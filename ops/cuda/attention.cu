@@ -8,6 +8,11 @@
 // are not cut into slivers. Each active block writes (max, sum, weighted values) for its split, and the
 // last block of its (row, head) to finish (a fenced atomic counter, reset by that block) rescales and adds
 // the splits.
+//
+// For the decode step the bias + RoPE + KV-cache write can be folded in (FusedRope): every block rotates
+// its own q head from the raw projection, the blocks whose slice ends at the newest position use that
+// position's rotated k and biased v from registers (the cache does not hold them yet), and one of them per
+// KV head writes them to the caches for later steps.
 #include <cfloat>
 
 #include "ops/cuda/attention.h"
@@ -35,7 +40,33 @@ __device__ __forceinline__ float* PartialAt(const AttentionParams& p, int row, i
          ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + 2);
 }
 
-template <int kPerLane>
+__device__ __forceinline__ float BiasAt(const void* b, WeightType t, int i) {
+  if (b == nullptr) return 0.0f;
+  switch (t) {
+    case WeightType::kF16: return __half2float(static_cast<const __half*>(b)[i]);
+    case WeightType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(b)[i]);
+    default: return static_cast<const float*>(b)[i];
+  }
+}
+
+// Dimension d of one head (at `base` in x) with its bias, rotated for `position` as the CPU reference does.
+__device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, const void* bias, int base, int d,
+                                         int position) {
+  const float xv = x[base + d] + BiasAt(bias, r.bias_type, base + d);
+  if (d >= r.shape.dims) return xv;
+  const int half = r.shape.dims / 2;
+  const bool first = r.shape.neox ? d < half : d % 2 == 0;
+  const int i = r.shape.neox ? (first ? d : d - half) : d / 2;
+  const int partner = r.shape.neox ? (first ? d + half : d - half) : (first ? d + 1 : d - 1);
+  const float pv = x[base + partner] + BiasAt(bias, r.bias_type, base + partner);
+  const double angle = position * r.table.inv_freq[i];
+  constexpr double kTwoPi = 6.283185307179586;
+  float s, c;
+  sincosf(static_cast<float>(angle - rint(angle / kTwoPi) * kTwoPi), &s, &c);
+  return first ? xv * c - pv * s : pv * s + xv * c;
+}
+
+template <int kPerLane, bool kRope>
 __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
@@ -52,10 +83,15 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
   const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 
   float qv[kPerLane], acc[kPerLane];
+  const int position = length - 1;  // The newest position this row sees.
 #pragma unroll
   for (int j = 0; j < kPerLane; ++j) {
     const int d = lane + 32 * j;
-    qv[j] = d < p.head_dim ? q[d] * p.scale : 0.0f;
+    float qd = 0.0f;
+    if (d < p.head_dim) {
+      qd = kRope ? Rotated(p.rope, p.q, p.rope.bq, head * p.head_dim, d, position) : q[d];
+    }
+    qv[j] = qd * p.scale;
     acc[j] = 0.0f;
   }
   float m = -FLT_MAX, l = 0.0f;
@@ -82,9 +118,11 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
     return sum;
   };
   const int64_t head_offset = kv_head * p.head_dim;
+  // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
+  const int cache_end = kRope ? min(end, position) : end;
   // Two positions per iteration: their loads and reductions overlap.
   int t = begin + warp;
-  for (; t + kWarps < end; t += 2 * kWarps) {
+  for (; t + kWarps < cache_end; t += 2 * kWarps) {
     const float* k0 = p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset;
     const float* k1 = k0 + static_cast<int64_t>(kWarps) * kv_width;
     const float s0 = dot(k0), s1 = dot(k1);
@@ -92,9 +130,44 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
     accumulate(r0, p.v_cache + static_cast<int64_t>(t) * kv_width + head_offset);
     accumulate(r1, p.v_cache + static_cast<int64_t>(t + kWarps) * kv_width + head_offset);
   }
-  if (t < end) {
+  if (t < cache_end) {
     accumulate(WarpSum(dot(p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset)),
                p.v_cache + static_cast<int64_t>(t) * kv_width + head_offset);
+  }
+  if constexpr (kRope) {
+    if (end > position && warp == 0) {
+      // This block's slice holds the newest position: rotate its k and bias its v here.
+      float k_new[kPerLane], v_new[kPerLane];
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) {
+        const int d = lane + 32 * j;
+        k_new[j] = v_new[j] = 0.0f;
+        if (d < p.head_dim) {
+          k_new[j] = Rotated(p.rope, p.rope.k, p.rope.bk, static_cast<int>(head_offset), d, position);
+          v_new[j] = p.rope.v[head_offset + d] + BiasAt(p.rope.bv, p.rope.bias_type, static_cast<int>(head_offset) + d);
+          sum += qv[j] * k_new[j];
+        }
+      }
+      const float s_new = WarpSum(sum);
+      const float m_new = fmaxf(m, s_new);
+      const float correction = __expf(m - m_new);
+      const float weight = __expf(s_new - m_new);
+      l = l * correction + weight;
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) acc[j] = acc[j] * correction + weight * v_new[j];
+      m = m_new;
+      if (head % (p.heads / p.kv_heads) == 0) {  // One writer per KV head.
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) {
+          const int d = lane + 32 * j;
+          if (d < p.head_dim) {
+            p.k_cache[static_cast<int64_t>(position) * kv_width + head_offset + d] = k_new[j];
+            p.v_cache[static_cast<int64_t>(position) * kv_width + head_offset + d] = v_new[j];
+          }
+        }
+      }
+    }
   }
 
   // Merge the warps of the block.
@@ -165,10 +238,17 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
   if (p.head_dim > 32 * kMaxPerLane || p.heads % p.kv_heads != 0) return cudaErrorInvalidValue;
   const dim3 grid(p.splits, p.heads, p.rows);
   const int per_lane = (p.head_dim + 31) / 32;
-  if (per_lane == 1) return Launch(AttentionSplitKernel<1>, grid, kWarps * 32, 0, stream, p);
-  if (per_lane == 2) return Launch(AttentionSplitKernel<2>, grid, kWarps * 32, 0, stream, p);
-  if (per_lane <= 4) return Launch(AttentionSplitKernel<4>, grid, kWarps * 32, 0, stream, p);
-  return Launch(AttentionSplitKernel<8>, grid, kWarps * 32, 0, stream, p);
+  if (p.rope.enabled) {
+    if (p.rows != 1 || p.rope.shape.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
+    if (per_lane == 1) return Launch(AttentionSplitKernel<1, true>, grid, kWarps * 32, 0, stream, p);
+    if (per_lane == 2) return Launch(AttentionSplitKernel<2, true>, grid, kWarps * 32, 0, stream, p);
+    if (per_lane <= 4) return Launch(AttentionSplitKernel<4, true>, grid, kWarps * 32, 0, stream, p);
+    return Launch(AttentionSplitKernel<8, true>, grid, kWarps * 32, 0, stream, p);
+  }
+  if (per_lane == 1) return Launch(AttentionSplitKernel<1, false>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane == 2) return Launch(AttentionSplitKernel<2, false>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane <= 4) return Launch(AttentionSplitKernel<4, false>, grid, kWarps * 32, 0, stream, p);
+  return Launch(AttentionSplitKernel<8, false>, grid, kWarps * 32, 0, stream, p);
 }
 
 }  // namespace ggrt::cuda

@@ -8,12 +8,30 @@
 
 #include <cuda_runtime_api.h>
 
+#include "ops/cuda/rope.h"
+#include "ops/cuda/types.h"
+
 namespace ggrt::cuda {
+
+// The bias + RoPE + cache write folded into decode attention (one row): q, k and v are then the raw
+// projections; each block rotates its q head, the current position's rotated k and biased v are used
+// from registers, and one block per KV head stores them in the caches.
+struct FusedRope {
+  bool enabled = false;
+  const float* k = nullptr;  // [kv_heads * head_dim], before bias and RoPE
+  const float* v = nullptr;
+  const void* bq = nullptr;  // Optional biases of bias_type.
+  const void* bk = nullptr;
+  const void* bv = nullptr;
+  WeightType bias_type = WeightType::kF32;
+  RopeShape shape{};
+  RopeTable table{};
+};
 
 struct AttentionParams {
   const float* q;        // [rows, heads * head_dim]
-  const float* k_cache;  // [ctx, kv_heads * head_dim]
-  const float* v_cache;
+  float* k_cache;  // [ctx, kv_heads * head_dim]; written only with the RoPE folded in
+  float* v_cache;
   float* out;  // [rows, heads * head_dim]
   int rows;
   int heads;
@@ -24,6 +42,7 @@ struct AttentionParams {
   int splits;          // Most parts the KV length is cut into (fixed at capture; fewer run at short lengths).
   void* scratch;       // AttentionScratchBytes(...) bytes, zero-filled once before the first launch; the
                        // kernel leaves it reusable.
+  FusedRope rope;      // Only with rows == 1.
 };
 int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
 // A split count that keeps every SM busy at `ctx` positions without making splits trivially short.

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "ops/cpu/attention.h"
+#include "ops/cpu/rope.h"
 #include "ops/cpu/test_util.h"
 #include "ops/cuda/test_util.h"
 
@@ -42,6 +43,54 @@ TEST(AttentionTest, SplitAttentionMatchesReference) {
                               nullptr),
               cudaSuccess);
     EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "second launch";
+  }
+}
+
+TEST(AttentionTest, FusedRopeAttentionMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(52);
+  struct Case {
+    int heads, kv_heads, head_dim, dims, pos, ctx, splits;
+    bool neox, bias;
+  };
+  const Case cases[] = {{14, 2, 64, 64, 0, 64, 8, true, true},       {14, 2, 64, 64, 127, 512, 38, true, true},
+                        {14, 2, 64, 64, 30000, 30016, 38, true, true}, {8, 4, 8, 8, 200, 256, 8, false, false},
+                        {4, 4, 128, 64, 33, 64, 4, true, true},        {3, 1, 96, 32, 17, 40, 64, false, true}};
+  for (const Case& c : cases) {
+    const int qw = c.heads * c.head_dim, kw = c.kv_heads * c.head_dim;
+    const auto q = cpu::RandomVector(qw, rng), k = cpu::RandomVector(kw, rng), v = cpu::RandomVector(kw, rng);
+    const auto bq = cpu::RandomVector(qw, rng, 20), bk = cpu::RandomVector(kw, rng, 20),
+               bv = cpu::RandomVector(kw, rng, 20);
+    // Earlier positions hold data; the rest is poisoned so a read past pos or an unwritten row shows.
+    std::vector<float> kc(static_cast<size_t>(c.ctx) * kw, NAN), vc(kc.size(), NAN);
+    const auto history_k = cpu::RandomVector(static_cast<size_t>(c.pos) * kw, rng);
+    const auto history_v = cpu::RandomVector(static_cast<size_t>(c.pos) * kw, rng);
+    std::copy(history_k.begin(), history_k.end(), kc.begin());
+    std::copy(history_v.begin(), history_v.end(), vc.begin());
+    std::vector<float> ref_kc = kc, ref_vc = vc, q_rot(qw), ref(qw);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    cpu::BiasRopeKv({{1e6f, c.dims, c.head_dim, c.neox}, 1, c.heads, c.kv_heads, c.pos}, q.data(), k.data(), v.data(),
+                    c.bias ? bq.data() : nullptr, c.bias ? bk.data() : nullptr, c.bias ? bv.data() : nullptr,
+                    q_rot.data(), ref_kc.data(), ref_vc.data());
+    cpu::Attention({1, c.heads, c.kv_heads, c.head_dim, c.pos, scale}, q_rot.data(), ref_kc.data(), ref_vc.data(),
+                   ref.data());
+    DeviceBuffer dq(q), dk(k), dv(v), dbq(bq), dbk(bk), dbv(bv), dkc(kc), dvc(vc), out(qw * 4),
+        dpos(std::vector<int32_t>{c.pos}), scratch(AttentionScratchBytes(1, c.heads, c.head_dim, c.splits));
+    ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(1, c.heads, c.head_dim, c.splits)), cudaSuccess);
+    AttentionParams p{dq.as<float>(), dkc.as<float>(), dvc.as<float>(), out.as<float>(), 1, c.heads, c.kv_heads,
+                      c.head_dim, scale, dpos.as<int32_t>(), c.splits, scratch.get()};
+    const RopeShape shape{1e6f, c.dims, c.head_dim, c.neox};
+    p.rope = {true, dk.as<float>(), dv.as<float>(), c.bias ? dbq.get() : nullptr, c.bias ? dbk.get() : nullptr,
+              c.bias ? dbv.get() : nullptr, WeightType::kF32, shape, MakeRopeTable(shape)};
+    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+    EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "pos=" << c.pos;
+    const auto got_k = dkc.Download<float>(), got_v = dvc.Download<float>();
+    for (int i = 0; i < kw; ++i) {
+      const size_t at = static_cast<size_t>(c.pos) * kw + i;
+      ASSERT_NEAR(got_k[at], ref_kc[at], 1e-5f * (1 + std::abs(ref_kc[at]))) << "k cache row pos, " << i;
+      ASSERT_EQ(got_v[at], ref_vc[at]) << "v cache row pos, " << i;
+    }
+    EXPECT_TRUE(std::isnan(got_k[static_cast<size_t>(c.pos + 1) * kw - 1 + kw])) << "row pos + 1 written";
   }
 }
 
