@@ -59,6 +59,10 @@ CudaExecutor::~CudaExecutor() {
   if (stream_) cudaStreamSynchronize(stream_);
   for (void* p : allocations_) cudaFree(p);
   if (host_token_) cudaFreeHost(host_token_);
+  if (host_ring_) cudaFreeHost(host_ring_);
+  for (cudaEvent_t e : step_done_) {
+    if (e) cudaEventDestroy(e);
+  }
   if (host_logits_) cudaFreeHost(host_logits_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -79,7 +83,13 @@ absl::StatusOr<void*> CudaExecutor::Allocate(int64_t bytes, const std::string& w
 }
 
 absl::Status CudaExecutor::Init() {
+  // Spin while waiting for a step: the host reads each token microseconds after the GPU writes it. The
+  // flag only applies before the context exists; later it is refused, harmlessly.
+  if (cudaSetDeviceFlags(cudaDeviceScheduleSpin) != cudaSuccess) cudaGetLastError();
   CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDA_RETURN_IF_ERROR(cudaHostAlloc(&host_ring_, 2 * sizeof(int32_t), cudaHostAllocMapped));
+  CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer(reinterpret_cast<void**>(&device_ring_), host_ring_, 0));
+  for (cudaEvent_t& e : step_done_) CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   ASSIGN_OR_RETURN(gemm_, cuda::CublasLtGemm::Create());
   memory_.scratch += 32 << 20;  // The cuBLASLt workspace.
   ASSIGN_OR_RETURN(Prepared * decode, GetGraph(1));
@@ -403,11 +413,14 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
     }
   }
-  // The step's tail: advance the device-side token and position, and copy the result to pinned memory.
+  // The step's tail: advance the device-side token and position, and hand the result to the host: the
+  // greedy decode step writes its token into the mapped ring, other graphs copy to pinned memory.
   label = "advance+copy";
+  p.uses_ring = p.greedy && p.seq_len == 1;
   const cuda::AdvanceParams adv{p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : nullptr, tokens_,
-                                pos_, p.seq_len};
+                                pos_, p.seq_len, p.uses_ring ? device_ring_ : nullptr};
   add([adv](cudaStream_t s) { return Check(cuda::LaunchAdvance(adv, s), "advance"); });
+  if (p.uses_ring) return absl::OkStatus();
   const void* result = Buffer(p, p.output);
   const size_t result_bytes = p.output->type.bytes();
   add([this, result, result_bytes, greedy = p.greedy](cudaStream_t s) {
@@ -447,7 +460,7 @@ absl::StatusOr<StepOutput> CudaExecutor::Finish(Prepared& p, int pos) {
   device_pos_ = pos + p.seq_len;
   StepOutput out;
   if (p.greedy) {
-    out.token = *host_token_;
+    out.token = p.uses_ring ? reinterpret_cast<volatile int32_t*>(host_ring_)[pos & 1] : *host_token_;
     device_token_ = out.token;
   } else {
     out.logits = absl::MakeConstSpan(host_logits_, n_vocab_);
@@ -456,8 +469,25 @@ absl::StatusOr<StepOutput> CudaExecutor::Finish(Prepared& p, int pos) {
   return out;
 }
 
+absl::Status CudaExecutor::DrainSpeculation() {
+  if (!speculated_) return absl::OkStatus();
+  // The step ran ahead for nothing: wait for it. It only filled a cache row a later step rewrites.
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  speculated_ = false;
+  device_pos_ = speculated_pos_ + 1;
+  device_token_ = -1;  // Whatever it picked; the next step uploads the caller's token.
+  return absl::OkStatus();
+}
+
+absl::Status CudaExecutor::LaunchDecodeStep(Prepared& p, int pos) {
+  RETURN_IF_ERROR(decode_graph_->Launch(stream_));
+  CUDA_RETURN_IF_ERROR(cudaEventRecord(step_done_[pos & 1], stream_));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StepOutput> CudaExecutor::Prefill(absl::Span<const int32_t> tokens, int pos) {
   RET_CHECK(!tokens.empty(), "prefill of zero tokens");
+  RETURN_IF_ERROR(DrainSpeculation());
   if (pos < 0 || pos + static_cast<int64_t>(tokens.size()) > ctx_size_) {
     return absl::OutOfRangeError(absl::StrCat("positions ", pos, "..", pos + tokens.size() - 1,
                                               " do not fit the context of ", ctx_size_, " tokens"));
@@ -480,6 +510,13 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
                                               " tokens"));
   }
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1));
+  const bool replay = use_cuda_graph_ && decode_graph_ != nullptr && !profiling_ && p->uses_ring;
+  if (replay && speculated_ && pos == speculated_pos_ && token == speculated_input_) {
+    // Already running: speculate the step after it, then wait for this one.
+    speculated_ = false;
+    return FinishSpeculated(*p, pos);
+  }
+  RETURN_IF_ERROR(DrainSpeculation());
   if (token != device_token_ || pos != device_pos_) {
     RET_CHECK(token >= 0 && token < embedding_rows_, "token id ", token, " is outside the vocabulary of ",
               embedding_rows_);
@@ -496,9 +533,33 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
     if (decode_graph_ == nullptr) {
       ASSIGN_OR_RETURN(decode_graph_, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
     }
+    if (p->uses_ring && !profiling_) {
+      RETURN_IF_ERROR(LaunchDecodeStep(*p, pos));
+      return FinishSpeculated(*p, pos);
+    }
     RETURN_IF_ERROR(decode_graph_->Launch(stream_));
   }
   return Finish(*p, pos);
+}
+
+absl::StatusOr<StepOutput> CudaExecutor::FinishSpeculated(Prepared& p, int pos) {
+  // Step `pos` is in flight: queue step pos + 1 behind it before waiting, so the GPU never idles while
+  // the host reads the token.
+  if (pos + 1 < ctx_size_) {
+    RETURN_IF_ERROR(LaunchDecodeStep(p, pos + 1));
+    speculated_ = true;
+    speculated_pos_ = pos + 1;
+  }
+  CUDA_RETURN_IF_ERROR(cudaEventSynchronize(step_done_[pos & 1]));
+  StepOutput out;
+  out.token = reinterpret_cast<volatile int32_t*>(host_ring_)[pos & 1];
+  speculated_input_ = out.token;
+  if (speculated_) {
+    device_token_ = -1, device_pos_ = pos + 2;  // After the speculated step, which picked an unknown token.
+  } else {
+    device_token_ = out.token, device_pos_ = pos + 1;
+  }
+  return out;
 }
 
 }  // namespace ggrt

@@ -6,6 +6,8 @@
 // chosen token into the token input and advances the position, so the decode step feeds itself: it is run
 // eagerly once (warm-up), captured once into a CUDA Graph, and replayed for every later token with no
 // re-capture, no parameter updates and no host-to-device copy unless the host picked the token itself.
+// Greedy replays run one step ahead: step pos + 1 is queued before the host waits for step pos, whose
+// token arrives in mapped pinned memory; a request that does not continue the sequence drains it.
 // Prefill graphs (one per prompt length) are launched directly.
 #ifndef GGRT_RUNTIME_CUDA_EXECUTOR_H_
 #define GGRT_RUNTIME_CUDA_EXECUTOR_H_
@@ -75,6 +77,7 @@ class CudaExecutor : public Executor {
     std::vector<Launch> launches;
     int seq_len = 0;
     bool greedy = false;
+    bool uses_ring = false;  // The token reaches the host through host_ring_ (the greedy decode step).
     const Value* output = nullptr;
   };
 
@@ -87,6 +90,9 @@ class CudaExecutor : public Executor {
   float* Buffer(Prepared& p, const Value* v);
   absl::StatusOr<void*> Allocate(int64_t bytes, const std::string& what, int64_t* counter);
   absl::Status Enqueue(Prepared& p);
+  absl::Status LaunchDecodeStep(Prepared& p, int pos);
+  absl::StatusOr<StepOutput> FinishSpeculated(Prepared& p, int pos);
+  absl::Status DrainSpeculation();
   absl::StatusOr<StepOutput> Finish(Prepared& p, int pos);
 
   const GgufFile& weights_;
@@ -105,6 +111,14 @@ class CudaExecutor : public Executor {
   int32_t* tokens_ = nullptr;  // Device [ctx]: the %tokens input.
   int32_t* pos_ = nullptr;     // Device: the %pos input.
   int32_t* host_token_ = nullptr;  // Pinned.
+  int32_t* host_ring_ = nullptr;   // Mapped pinned, two slots by position parity.
+  int32_t* device_ring_ = nullptr;  // The same memory as the device sees it.
+  cudaEvent_t step_done_[2] = {nullptr, nullptr};  // By position parity.
+  // A decode step launched ahead of the host's request: the graph replays itself from the device-side
+  // token, so step pos + 1 starts while the host still reads the token of step pos.
+  bool speculated_ = false;
+  int speculated_pos_ = -1;
+  int32_t speculated_input_ = -1;  // The token the speculated step consumed.
   float* host_logits_ = nullptr;   // Pinned [n_vocab].
   std::unique_ptr<CudaGraph> decode_graph_;
   bool decode_warmed_up_ = false;

@@ -20,6 +20,8 @@ _NVCC_FLAGS = " ".join([
 # stay small enough to carry).
 _SM80 = "-gencode=arch=compute_80,code=sm_80"
 
+_TMP = "export TMPDIR=$$(mktemp -d) &&"
+
 def cuda_library(name, srcs, hdrs = [], cu_hdrs = [], deps = [], **kwargs):
     objs = []
     for src in srcs:
@@ -28,9 +30,11 @@ def cuda_library(name, srcs, hdrs = [], cu_hdrs = [], deps = [], **kwargs):
             name = "%s_%s_nvcc" % (name, src.replace("/", "_").replace(".", "_")),
             srcs = [src] + hdrs + cu_hdrs,
             outs = [obj],
+            # Sandboxed actions run in PID namespaces where every nvcc is PID 2: its /tmp/tmpxft_* files would
+            # collide between parallel actions, so each gets its own temporary directory.
             cmd = select({
-                "//third_party:hopper_only": "%s %s -I. -I$(GENDIR) -c $(location %s) -o $@" % (_NVCC, _NVCC_FLAGS, src),
-                "//conditions:default": "%s %s %s -I. -I$(GENDIR) -c $(location %s) -o $@" % (_NVCC, _NVCC_FLAGS, _SM80, src),
+                "//third_party:hopper_only": "%s %s %s -I. -I$(GENDIR) -c $(location %s) -o $@" % (_TMP, _NVCC, _NVCC_FLAGS, src),
+                "//conditions:default": "%s %s %s %s -I. -I$(GENDIR) -c $(location %s) -o $@" % (_TMP, _NVCC, _NVCC_FLAGS, _SM80, src),
             }),
             message = "nvcc %s" % src,
         )

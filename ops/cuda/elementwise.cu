@@ -98,8 +98,16 @@ __global__ void ConvertKernel(const float* src, int64_t n, S* dst) {
 __global__ void AdvanceKernel(AdvanceParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
-  if (p.next_token != nullptr) p.tokens[0] = *p.next_token;
-  *p.pos += p.step;
+  const int32_t pos = *p.pos;
+  if (p.next_token != nullptr) {
+    const int32_t token = *p.next_token;
+    p.tokens[0] = token;
+    if (p.host_ring != nullptr) {
+      reinterpret_cast<volatile int32_t*>(p.host_ring)[pos & 1] = token;
+      __threadfence_system();
+    }
+  }
+  *p.pos = pos + p.step;
 }
 
 int Blocks(int64_t n, int threads) {

@@ -56,12 +56,14 @@ cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream);
 cudaError_t LaunchConvert(const float* src, int64_t n, WeightType type, void* dst, cudaStream_t stream);
 
 // After a step: tokens[0] = *next_token (when given) and *pos += step, all on the device, so a captured
-// decode graph feeds itself.
+// decode graph feeds itself. With `host_ring` (mapped pinned memory, two slots) the token is also written
+// to host_ring[old *pos % 2], where the host reads it without a copy node, even while the next step runs.
 struct AdvanceParams {
   const int32_t* next_token;
   int32_t* tokens;
   int32_t* pos;
   int step;
+  int32_t* host_ring = nullptr;
 };
 cudaError_t LaunchAdvance(const AdvanceParams& p, cudaStream_t stream);
 
