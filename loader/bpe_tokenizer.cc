@@ -1,34 +1,12 @@
 #include "loader/bpe_tokenizer.h"
 
-#include <queue>
-
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "loader/symbol_merge.h"
 #include "loader/unicode.h"
 
 namespace ggrt {
 namespace {
-
-struct Symbol {
-  int prev;
-  int next;
-  size_t offset;
-  size_t size;  // 0 once merged into its left neighbour.
-};
-
-struct Bigram {
-  int left;
-  int right;
-  int rank;
-  size_t size;
-};
-
-// Lowest rank first; among equals, the leftmost pair.
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  }
-};
 
 }  // namespace
 
@@ -88,39 +66,14 @@ void BpeTokenizer::EncodeWord(absl::string_view word, std::vector<int32_t>* out)
       return;
     }
   }
-  std::vector<Symbol> symbols;
-  for (const Utf8Char& ch : DecodeUtf8(mapped)) {
-    const int i = static_cast<int>(symbols.size());
-    symbols.push_back({i - 1, i + 1, ch.offset, ch.size});
-  }
-  if (symbols.empty()) return;
-  symbols.back().next = -1;
-  const absl::string_view m(mapped);
-  auto piece = [&](const Symbol& s) { return m.substr(s.offset, s.size); };
-
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const int rank = MergeRank(piece(symbols[left]), piece(symbols[right]));
-    if (rank < 0) return;
-    queue.push({left, right, rank, symbols[left].size + symbols[right].size});
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& left = symbols[b.left];
-    Symbol& right = symbols[b.right];
-    if (left.size == 0 || right.size == 0 || left.size + right.size != b.size) continue;  // Stale.
-    left.size += right.size;
-    right.size = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
-  }
-  for (int i = 0; i != -1; i = symbols[i].next) {
-    const absl::string_view p = piece(symbols[i]);
+  // Lower merge ranks merge first.
+  const std::vector<absl::string_view> pieces =
+      MergeSymbols(mapped, [&](absl::string_view l, absl::string_view r) -> std::optional<double> {
+        const int rank = MergeRank(l, r);
+        if (rank < 0) return std::nullopt;
+        return -static_cast<double>(rank);
+      });
+  for (absl::string_view p : pieces) {
     if (const int32_t id = Find(p); id >= 0) {
       out->push_back(id);
       continue;

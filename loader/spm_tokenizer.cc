@@ -1,37 +1,14 @@
 #include "loader/spm_tokenizer.h"
 
-#include <queue>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
-#include "loader/unicode.h"
+#include "loader/symbol_merge.h"
 
 namespace ggrt {
 namespace {
 
 constexpr absl::string_view kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's visible space.
-
-struct Symbol {
-  int prev;
-  int next;
-  size_t offset;
-  size_t size;  // 0 once merged into its left neighbour.
-};
-
-struct Bigram {
-  int left;
-  int right;
-  float score;
-  size_t size;
-};
-
-// Highest score first; among equals, the leftmost pair.
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  }
-};
 
 }  // namespace
 
@@ -63,41 +40,16 @@ void SpmTokenizer::EncodeFragment(absl::string_view fragment, bool after_special
       text += c;
     }
   }
-  std::vector<Symbol> symbols;
-  for (const Utf8Char& ch : DecodeUtf8(text)) {
-    const int i = static_cast<int>(symbols.size());
-    symbols.push_back({i - 1, i + 1, ch.offset, ch.size});
-  }
-  if (symbols.empty()) return;
-  symbols.back().next = -1;
-
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::string piece = text.substr(symbols[left].offset, symbols[left].size + symbols[right].size);
-    const int32_t id = Find(piece);
-    if (id < 0) return;
-    queue.push({left, right, scores_[id], piece.size()});
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& left = symbols[b.left];
-    Symbol& right = symbols[b.right];
-    if (left.size == 0 || right.size == 0 || left.size + right.size != b.size) continue;  // Stale.
-    left.size += right.size;
-    right.size = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
-  }
-
-  // Merges only ever form pieces of the vocabulary, so a symbol is a piece or a single character that has
-  // none: that one falls back to byte tokens.
-  for (int i = 0; i != -1; i = symbols[i].next) {
-    const absl::string_view piece = absl::string_view(text).substr(symbols[i].offset, symbols[i].size);
+  // A pair merges when the merged piece is in the vocabulary; higher scores merge first.
+  const std::vector<absl::string_view> pieces =
+      MergeSymbols(text, [&](absl::string_view l, absl::string_view r) -> std::optional<double> {
+        const int32_t id = Find(absl::StrCat(l, r));
+        if (id < 0) return std::nullopt;
+        return scores_[id];
+      });
+  // Merges only ever form pieces of the vocabulary, so a piece is in it or is a single character that is
+  // not: that one falls back to byte tokens.
+  for (absl::string_view piece : pieces) {
     if (const int32_t id = Find(piece); id >= 0) {
       out->push_back(id);
       continue;

@@ -1,5 +1,7 @@
 #include "runtime/cpu_executor.h"
 
+#include <array>
+
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "loader/dequantize.h"
@@ -100,6 +102,16 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
     return Buffer(p, v);
   };
   auto out = [&](int i) { return Buffer(p, n.results[i]); };
+  // The optional Q, K, V biases (operands 6..8) of fused_bias_rope and fused_rope_attention.
+  auto qkv_biases = [&]() -> absl::StatusOr<std::array<const float*, 3>> {
+    std::array<const float*, 3> b = {nullptr, nullptr, nullptr};
+    if (in.size() == 9) {
+      for (int i = 0; i < 3; ++i) {
+        ASSIGN_OR_RETURN(b[i], f(6 + i));
+      }
+    }
+    return b;
+  };
   switch (n.op) {
     case OpKind::kEmbedding: {
       ASSIGN_OR_RETURN(const float* table, f(1));
@@ -194,12 +206,7 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* q, f(0));
       ASSIGN_OR_RETURN(const float* k, f(1));
       ASSIGN_OR_RETURN(const float* v, f(2));
-      const float* bias[3] = {nullptr, nullptr, nullptr};
-      if (in.size() == 9) {
-        for (int i = 0; i < 3; ++i) {
-          ASSIGN_OR_RETURN(bias[i], f(6 + i));
-        }
-      }
+      ASSIGN_OR_RETURN(const auto bias, qkv_biases());
       cpu::BiasRopeKv({{a.theta, a.dims, a.head_dim, a.neox}, Rows(in[0]), Cols(in[0]) / a.head_dim,
                        Cols(in[1]) / a.head_dim, pos},
                       q, k, v, bias[0], bias[1], bias[2], out(0), out(1), out(2));
@@ -211,12 +218,7 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* q, f(0));
       ASSIGN_OR_RETURN(const float* k, f(1));
       ASSIGN_OR_RETURN(const float* v, f(2));
-      const float* bias[3] = {nullptr, nullptr, nullptr};
-      if (in.size() == 9) {
-        for (int i = 0; i < 3; ++i) {
-          ASSIGN_OR_RETURN(bias[i], f(6 + i));
-        }
-      }
+      ASSIGN_OR_RETURN(const auto bias, qkv_biases());
       std::vector<float> q_rot(in[0]->type.elements());
       cpu::BiasRopeKv({{a.rope.theta, a.rope.dims, a.rope.head_dim, a.rope.neox}, Rows(in[0]), a.attention.heads,
                        a.attention.kv_heads, pos},

@@ -5,22 +5,12 @@
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "tests/reference.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
 
 namespace ggrt {
 namespace {
-
-std::vector<int32_t> ReferenceIds(int n) {
-  std::ifstream in("external/shared/models/stories260K.greedy256.ids");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::vector<int32_t> ids;
-  for (absl::string_view t : absl::StrSplit(ss.str(), absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
-    if (static_cast<int>(ids.size()) < n) ids.push_back(std::stoi(std::string(t)));
-  }
-  return ids;
-}
 
 class PassEquivalenceTest : public ::testing::TestWithParam<std::string> {};
 

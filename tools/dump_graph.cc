@@ -59,11 +59,4 @@ absl::Status Main(int argc, char** argv) {
 }  // namespace
 }  // namespace ggrt
 
-int main(int argc, char** argv) {
-  const absl::Status s = ggrt::Main(argc, argv);
-  if (!s.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return ggrt::RunTool(ggrt::Main, argc, argv); }

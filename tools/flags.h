@@ -1,8 +1,10 @@
-// Minimal command-line parsing for the tools: `--name value`, `--name=value`, short aliases, booleans.
-// Unknown flags and missing values are errors that name the flag.
+// Plumbing shared by the tools: minimal command-line parsing (`--name value`, `--name=value`, short
+// aliases, booleans; unknown flags and missing values are errors that name the flag) and a main() that
+// prints a failed Status.
 #ifndef GGRT_TOOLS_FLAGS_H_
 #define GGRT_TOOLS_FLAGS_H_
 
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -72,6 +74,14 @@ class Flags {
  private:
   std::map<std::string, std::string> values_;  // By the flag's last (long) name.
 };
+
+// Runs a tool's body: a failed Status is printed as "error: ..." and exits 1.
+inline int RunTool(absl::Status (*body)(int, char**), int argc, char** argv) {
+  const absl::Status s = body(argc, argv);
+  if (s.ok()) return 0;
+  std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
 
 }  // namespace ggrt
 

@@ -30,34 +30,6 @@ __device__ __forceinline__ float ToFloat(float x) { return x; }
 __device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
 __device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
 
-// Loads 16 bytes of weights (4 f32 or 8 f16/bf16) as floats into out[0..N).
-template <WeightType T>
-__device__ __forceinline__ void Load16(const void* p, float* out);
-template <>
-__device__ __forceinline__ void Load16<WeightType::kF32>(const void* p, float* out) {
-  const float4 v = __ldg(reinterpret_cast<const float4*>(p));
-  out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
-}
-template <>
-__device__ __forceinline__ void Load16<WeightType::kF16>(const void* p, float* out) {
-  const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
-  const __half2* h = reinterpret_cast<const __half2*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(h[i]);
-    out[2 * i] = f.x, out[2 * i + 1] = f.y;
-  }
-}
-template <>
-__device__ __forceinline__ void Load16<WeightType::kBF16>(const void* p, float* out) {
-  const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    out[2 * i] = f.x, out[2 * i + 1] = f.y;
-  }
-}
 // 16 bytes of streamed weights: read once, so they skip L1 (leaving it to the activations) and stay raw in
 // registers until the FMA converts them (half the registers of converted floats).
 __device__ __forceinline__ uint4 LoadStreaming16(const void* p) {
