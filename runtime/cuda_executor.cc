@@ -45,10 +45,13 @@ bool CudaAvailable() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(const GgufFile& weights, GraphFactory factory,
-                                                                   bool use_cuda_graph) {
+absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
+    const GgufFile& weights, GraphFactory factory, bool use_cuda_graph,
+    std::optional<cuda::SamplerConfig> device_sampling) {
   RET_CHECK(CudaAvailable(), "no CUDA device is available");
-  std::unique_ptr<CudaExecutor> e(new CudaExecutor(weights, std::move(factory), use_cuda_graph));
+  RET_CHECK(!device_sampling || device_sampling->temperature > 0, "device sampling needs a temperature > 0");
+  std::unique_ptr<CudaExecutor> e(
+      new CudaExecutor(weights, std::move(factory), use_cuda_graph, device_sampling));
   RETURN_IF_ERROR(e->Init());
   return e;
 }
@@ -91,6 +94,14 @@ absl::Status CudaExecutor::Init() {
   CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer(reinterpret_cast<void**>(&device_ring_), host_ring_, 0));
   for (cudaEvent_t& e : step_done_) CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   ASSIGN_OR_RETURN(gemm_, cuda::CublasLtGemm::Create());
+  if (device_sampling_) {
+    ASSIGN_OR_RETURN(void* config, Allocate(sizeof(cuda::SamplerConfig), "the sampler settings", &memory_.scratch));
+    ASSIGN_OR_RETURN(void* token, Allocate(sizeof(int32_t), "the sampled token", &memory_.scratch));
+    sampler_config_ = static_cast<cuda::SamplerConfig*>(config);
+    sampled_token_ = static_cast<int32_t*>(token);
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(sampler_config_, &*device_sampling_, sizeof(cuda::SamplerConfig), cudaMemcpyHostToDevice));
+  }
   memory_.scratch += 32 << 20;  // The cuBLASLt workspace.
   ASSIGN_OR_RETURN(Prepared * decode, GetGraph(1));
   (void)decode;
@@ -415,16 +426,24 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   }
   // The step's tail: advance the device-side token and position, and hand the result to the host: the
   // greedy decode step writes its token into the mapped ring, other graphs copy to pinned memory.
+  const bool sample = !p.greedy && device_sampling_.has_value();
+  p.returns_token = p.greedy || sample;
+  p.uses_ring = p.returns_token && p.seq_len == 1;
+  const int32_t* token = p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : sampled_token_;
+  if (sample) {
+    label = "sample";
+    const cuda::SampleParams sp{Buffer(p, p.output), Cols(p.output), sampler_config_, pos_, sampled_token_};
+    add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
+  }
   label = "advance+copy";
-  p.uses_ring = p.greedy && p.seq_len == 1;
-  const cuda::AdvanceParams adv{p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : nullptr, tokens_,
-                                pos_, p.seq_len, p.uses_ring ? device_ring_ : nullptr};
+  const cuda::AdvanceParams adv{p.returns_token ? token : nullptr, tokens_, pos_, p.seq_len,
+                                p.uses_ring ? device_ring_ : nullptr};
   add([adv](cudaStream_t s) { return Check(cuda::LaunchAdvance(adv, s), "advance"); });
   if (p.uses_ring) return absl::OkStatus();
-  const void* result = Buffer(p, p.output);
-  const size_t result_bytes = p.output->type.bytes();
-  add([this, result, result_bytes, greedy = p.greedy](cudaStream_t s) {
-    void* dst = greedy ? static_cast<void*>(host_token_) : static_cast<void*>(host_logits_);
+  const void* result = p.returns_token ? static_cast<const void*>(token) : Buffer(p, p.output);
+  const size_t result_bytes = p.returns_token ? sizeof(int32_t) : p.output->type.bytes();
+  add([this, result, result_bytes, returns_token = p.returns_token](cudaStream_t s) {
+    void* dst = returns_token ? static_cast<void*>(host_token_) : static_cast<void*>(host_logits_);
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, result_bytes, cudaMemcpyDeviceToHost, s));
     return absl::OkStatus();
   });
@@ -459,7 +478,7 @@ absl::StatusOr<StepOutput> CudaExecutor::Finish(Prepared& p, int pos) {
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   device_pos_ = pos + p.seq_len;
   StepOutput out;
-  if (p.greedy) {
+  if (p.returns_token) {
     out.token = p.uses_ring ? reinterpret_cast<volatile int32_t*>(host_ring_)[pos & 1] : *host_token_;
     device_token_ = out.token;
   } else {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "graph/memory_plan.h"
 #include "loader/gguf_file.h"
 #include "ops/cuda/gemm_cublaslt.h"
+#include "ops/cuda/sampler.h"
 #include "ops/cuda/types.h"
 #include "runtime/cuda_graph.h"
 #include "runtime/executor.h"
@@ -41,8 +43,10 @@ struct CudaMemoryStats {
 class CudaExecutor : public Executor {
  public:
   // `weights` must outlive the executor. `use_cuda_graph` false launches the decode kernels one by one.
-  static absl::StatusOr<std::unique_ptr<CudaExecutor>> Create(const GgufFile& weights, GraphFactory factory,
-                                                              bool use_cuda_graph);
+  // With `device_sampling`, graphs that output logits sample on the GPU and return only the token.
+  static absl::StatusOr<std::unique_ptr<CudaExecutor>> Create(
+      const GgufFile& weights, GraphFactory factory, bool use_cuda_graph,
+      std::optional<cuda::SamplerConfig> device_sampling = std::nullopt);
   ~CudaExecutor() override;
 
   absl::string_view name() const override { return use_cuda_graph_ ? "cuda+graph" : "cuda"; }
@@ -76,13 +80,18 @@ class CudaExecutor : public Executor {
     std::vector<void*> scratch;
     std::vector<Launch> launches;
     int seq_len = 0;
-    bool greedy = false;
-    bool uses_ring = false;  // The token reaches the host through host_ring_ (the greedy decode step).
+    bool greedy = false;         // The graph itself ends in argmax.
+    bool returns_token = false;  // Greedy, or sampled on the device: only a token leaves the GPU.
+    bool uses_ring = false;      // The token reaches the host through host_ring_ (the decode step).
     const Value* output = nullptr;
   };
 
-  CudaExecutor(const GgufFile& weights, GraphFactory factory, bool use_cuda_graph)
-      : weights_(weights), factory_(std::move(factory)), use_cuda_graph_(use_cuda_graph) {}
+  CudaExecutor(const GgufFile& weights, GraphFactory factory, bool use_cuda_graph,
+               std::optional<cuda::SamplerConfig> device_sampling)
+      : weights_(weights),
+        factory_(std::move(factory)),
+        use_cuda_graph_(use_cuda_graph),
+        device_sampling_(device_sampling) {}
   absl::Status Init();
   absl::StatusOr<Prepared*> GetGraph(int seq_len);
   absl::Status BuildLaunches(Prepared& p);
@@ -98,6 +107,9 @@ class CudaExecutor : public Executor {
   const GgufFile& weights_;
   GraphFactory factory_;
   bool use_cuda_graph_;
+  std::optional<cuda::SamplerConfig> device_sampling_;
+  cuda::SamplerConfig* sampler_config_ = nullptr;  // Device copy of *device_sampling_.
+  int32_t* sampled_token_ = nullptr;               // Device.
   int ctx_size_ = 0;
   int n_vocab_ = 0;         // Logits per step (0 when the graph outputs a token).
   int embedding_rows_ = 0;  // Valid token ids.

@@ -65,12 +65,38 @@ TEST(CudaExecutorTest, PrefillThenDecodeMatchesCpu) {
   }
 }
 
-TEST(CudaExecutorTest, HostSamplingFromDeviceLogitsIsSeeded) {
+TEST(CudaExecutorTest, DeviceSamplingIsSeededAndTopKOneIsGreedy) {
   if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
-  auto a = LoadModel({.path = "external/shared/models/stories260K.gguf", .backend = Backend::kCuda, .ctx_size = 128});
-  auto b = LoadModel({.path = "external/shared/models/stories260K.gguf", .backend = Backend::kCuda, .ctx_size = 128});
-  ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(GenerateIds(*a, {1}, 64, 0.9f), GenerateIds(*b, {1}, 64, 0.9f));
+  const std::string path = "external/shared/models/stories260K.gguf";
+  auto load = [&](SamplerOptions s, bool graph) {
+    auto m = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 300, .sampler = s, .cuda_graph = graph});
+    EXPECT_TRUE(m.ok()) << m.status();
+    return std::move(*m);
+  };
+  auto run = [&](LoadedModel& m, const SamplerOptions& s, int n) {
+    std::vector<int32_t> out;
+    GenerateStats stats;
+    EXPECT_TRUE(Generate(*m.executor, *m.tokenizer, {1}, {.n_predict = n, .sampler = s},
+                         [&](int32_t t) { out.push_back(t); }, &stats)
+                    .ok());
+    return out;
+  };
+  // top-k 1 leaves only the argmax, whatever the temperature: the greedy reference.
+  const SamplerOptions top1{.temperature = 0.9f, .top_k = 1, .seed = 3};
+  for (bool graph : {true, false}) {
+    LoadedModel m = load(top1, graph);
+    const std::vector<int32_t> ref = ReferenceIds(256);
+    EXPECT_EQ(run(m, top1, 256), ref) << (graph ? "graph" : "no graph");
+  }
+  const SamplerOptions s{.temperature = 0.9f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .seed = 11};
+  LoadedModel a = load(s, true), b = load(s, false);
+  const std::vector<int32_t> first = run(a, s, 128);
+  EXPECT_EQ(first, run(b, s, 128)) << "graph and eager steps draw the same tokens";
+  EXPECT_NE(first, ReferenceIds(128)) << "temperature 0.9 with top-k 40 should leave the greedy path";
+  // A repetition penalty needs the logits on the host: that path is seeded too.
+  const SamplerOptions penalty{.temperature = 0.9f, .repeat_penalty = 1.1f, .seed = 5};
+  LoadedModel c = load(penalty, true), d = load(penalty, true);
+  EXPECT_EQ(run(c, penalty, 64), run(d, penalty, 64));
 }
 
 TEST(CudaExecutorTest, ErrorsAreStatuses) {

@@ -75,7 +75,14 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   }
   GraphFactory factory = MakeGraphFactory(*m.file, m.config, m.ctx_size, options.passes, options.greedy);
   if (backend == Backend::kCuda) {
-    ASSIGN_OR_RETURN(m.executor, CudaExecutor::Create(*m.file, std::move(factory), options.cuda_graph));
+    std::optional<cuda::SamplerConfig> device_sampling;
+    if (!options.greedy && options.sampler && options.sampler->temperature > 0 &&
+        options.sampler->repeat_penalty == 1.0f) {
+      const SamplerOptions& s = *options.sampler;
+      device_sampling = cuda::SamplerConfig{s.temperature, s.top_k, s.top_p, s.min_p, s.seed};
+    }
+    ASSIGN_OR_RETURN(m.executor,
+                     CudaExecutor::Create(*m.file, std::move(factory), options.cuda_graph, device_sampling));
   } else {
     ASSIGN_OR_RETURN(m.executor, CpuExecutor::Create(*m.file, std::move(factory)));
   }

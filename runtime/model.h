@@ -4,6 +4,7 @@
 #define GGRT_RUNTIME_MODEL_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -12,6 +13,7 @@
 #include "loader/model_config.h"
 #include "loader/tokenizer.h"
 #include "runtime/executor.h"
+#include "runtime/sampler.h"
 
 namespace ggrt {
 
@@ -24,6 +26,9 @@ struct ModelOptions {
   int ctx_size = 0;  // 0: the model's context length, capped to what memory holds.
   PipelineSelection passes;
   bool greedy = false;     // Graphs end in argmax (only the token leaves the executor).
+  // Sampling settings for non-greedy runs: on CUDA they are applied on the device (unless a repetition
+  // penalty needs the host's view of the logits).
+  std::optional<SamplerOptions> sampler;
   bool cuda_graph = true;  // CUDA: capture the decode step once and replay it.
 };
 

@@ -59,6 +59,7 @@ absl::Status Main(int argc, char** argv) {
   if (flags.Has("--passes")) options.passes = {.passes = SplitPassList(flags.Get("--passes")), .use_default = false};
   options.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
   options.greedy = s.greedy();
+  options.sampler = s;
   options.cuda_graph = !flags.Has("--no-cuda-graph");
   ASSIGN_OR_RETURN(LoadedModel model, LoadModel(options));
   if (!model.note.empty()) std::fprintf(stderr, "note: %s\n", model.note.c_str());

@@ -1,0 +1,41 @@
+// Token sampling on the device: only the chosen id leaves the GPU.
+#ifndef GGRT_OPS_CUDA_SAMPLER_H_
+#define GGRT_OPS_CUDA_SAMPLER_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace ggrt::cuda {
+
+// Lives in device memory; the host rewrites it only when the settings change.
+struct SamplerConfig {
+  float temperature = 0.8f;  // > 0 (greedy decoding uses argmax instead).
+  int top_k = 40;            // <= 0: off (the kMaxSampleCandidates most likely tokens still bound the draw).
+  float top_p = 0.95f;       // >= 1: off.
+  float min_p = 0.05f;       // <= 0: off.
+  uint64_t seed = 0;
+};
+
+// At most this many of the most likely tokens are candidates (top-k is clamped to it).
+constexpr int kMaxSampleCandidates = 1024;
+
+struct SampleParams {
+  const float* logits;  // [n]
+  int n;
+  const SamplerConfig* config;  // Device memory.
+  const int32_t* pos;           // The position being decoded: with the seed it keys the random draw.
+  int32_t* token;
+};
+
+// The host Sampler's chain (top-k, then top-p and min-p on the temperature-1 probabilities, then a draw at
+// the temperature) in one block, with a counter-based generator: the same seed and settings give the same
+// tokens.
+cudaError_t LaunchSample(const SampleParams& p, cudaStream_t stream);
+
+// The uniform number in [0, 1) the sampler draws for (seed, position): Philox4x32-10, exposed for tests.
+float SampleUniform(uint64_t seed, uint32_t position);
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_SAMPLER_H_

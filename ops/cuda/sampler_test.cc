@@ -1,0 +1,83 @@
+#include "ops/cuda/sampler.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+
+#include "ops/cpu/test_util.h"
+#include "ops/cuda/test_util.h"
+
+namespace ggrt::cuda {
+namespace {
+
+// Draws one token per position 0..draws-1 (each position keys a fresh random number).
+std::vector<int32_t> Draw(const std::vector<float>& logits, const SamplerConfig& config, int draws) {
+  DeviceBuffer dl(logits), dc(sizeof(SamplerConfig)), dpos(sizeof(int32_t)), token(sizeof(int32_t));
+  EXPECT_EQ(cudaMemcpy(dc.get(), &config, sizeof(config), cudaMemcpyHostToDevice), cudaSuccess);
+  std::vector<int32_t> out;
+  for (int32_t pos = 0; pos < draws; ++pos) {
+    EXPECT_EQ(cudaMemcpy(dpos.get(), &pos, 4, cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(LaunchSample({dl.as<float>(), static_cast<int>(logits.size()), static_cast<SamplerConfig*>(dc.get()),
+                            dpos.as<int32_t>(), token.as<int32_t>()},
+                           nullptr),
+              cudaSuccess);
+    out.push_back(token.Download<int32_t>()[0]);
+  }
+  return out;
+}
+
+TEST(SamplerTest, FiltersRestrictTheDrawLikeTheHostSampler) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<float> logits = {5.0f, 4.9f, 4.8f, 0.0f, -3.0f};
+  auto set_of = [](const std::vector<int32_t>& v) { return std::set<int32_t>(v.begin(), v.end()); };
+  EXPECT_EQ(set_of(Draw(logits, {1.0f, 2, 1.0f, 0.0f, 1}, 300)), (std::set<int32_t>{0, 1}));
+  EXPECT_EQ(set_of(Draw(logits, {1.0f, 0, 0.5f, 0.0f, 1}, 300)), (std::set<int32_t>{0, 1}));
+  EXPECT_EQ(set_of(Draw(logits, {1.0f, 0, 1.0f, 0.5f, 1}, 300)), (std::set<int32_t>{0, 1, 2}));
+  EXPECT_EQ(set_of(Draw(logits, {5.0f, 1, 1.0f, 0.0f, 1}, 50)), (std::set<int32_t>{0}));  // top-k 1 = argmax.
+}
+
+TEST(SamplerTest, FrequenciesFollowTheSoftmaxAndSeedsReproduce) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  const SamplerConfig config{1.0f, 0, 1.0f, 0.0f, 42};
+  const std::vector<int32_t> a = Draw(logits, config, 3000);
+  EXPECT_EQ(a, Draw(logits, config, 3000));
+  EXPECT_NE(a, Draw(logits, {1.0f, 0, 1.0f, 0.0f, 43}, 3000));
+  std::map<int32_t, int> counts;
+  for (int32_t t : a) ++counts[t];
+  EXPECT_NEAR(counts[0] / 3000.0, 0.5, 0.04);
+  EXPECT_NEAR(counts[1] / 3000.0, 0.3, 0.04);
+  EXPECT_NEAR(counts[2] / 3000.0, 0.2, 0.04);
+}
+
+TEST(SamplerTest, LargeVocabularyTopKStaysInTheTopK) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(9);
+  auto logits = cpu::RandomVector(151936, rng, 3.0f);
+  std::vector<float> sorted = logits;
+  std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+  for (int top_k : {1, 40, 0}) {
+    const int k = top_k > 0 ? top_k : kMaxSampleCandidates;
+    for (int32_t t : Draw(logits, {1.5f, top_k, 1.0f, 0.0f, 5}, 40)) {
+      ASSERT_GE(logits[t], sorted[k - 1]) << "top_k " << top_k;
+    }
+  }
+  // With top-k 1 the draw is the argmax.
+  const int32_t argmax = std::max_element(logits.begin(), logits.end()) - logits.begin();
+  EXPECT_EQ(Draw(logits, {0.7f, 1, 1.0f, 0.0f, 5}, 1)[0], argmax);
+}
+
+TEST(SamplerTest, PhiloxIsDeterministicAndSpread) {
+  // Random123's known answer for Philox4x32-10 with counter and key zero: first word 0x6627e8d5.
+  EXPECT_EQ(SampleUniform(0, 0), (0x6627e8d5u >> 8) / 16777216.0f);
+  EXPECT_EQ(SampleUniform(1, 2), SampleUniform(1, 2));
+  EXPECT_NE(SampleUniform(1, 2), SampleUniform(1, 3));
+  EXPECT_NE(SampleUniform(1, 2), SampleUniform(2, 2));
+  double mean = 0;
+  for (uint32_t i = 0; i < 100000; ++i) mean += SampleUniform(7, i) / 100000;
+  EXPECT_NEAR(mean, 0.5, 0.005);  // 5 standard errors.
+}
+
+}  // namespace
+}  // namespace ggrt::cuda
