@@ -46,6 +46,17 @@ TEST(GgufFileTest, ParsesEveryValueTypeAndTensors) {
   EXPECT_EQ(q->data[0], 1);
 }
 
+TEST(GgufFileTest, VersionTwoParsesLikeThree) {
+  std::string bytes = ValidTestGguf();
+  const uint32_t two = 2;
+  std::memcpy(&bytes[4], &two, 4);  // v2 and v3 share the layout (v3 only added big-endian files).
+  auto f = GgufFile::Parse(bytes, "v2.gguf");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ((*f)->version(), 2u);
+  EXPECT_EQ(*(*f)->GetU32("test.u32"), 42u);
+  EXPECT_EQ((*f)->tensors().size(), 2u);
+}
+
 TEST(GgufFileTest, AccessorErrorsNameKeyAndTypes) {
   const std::string bytes = ValidTestGguf();
   auto f = GgufFile::Parse(bytes, "valid.gguf");

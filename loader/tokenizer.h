@@ -48,7 +48,7 @@ class Tokenizer {
   int32_t Find(absl::string_view text) const;
 
  protected:
-  // Reads tokens, types, scores and special ids; `path` only names the file in errors.
+  // Reads tokens, types, scores and special ids from `file`; errors name the file and key.
   absl::Status LoadVocab(const GgufFile& file);
   // Encodes one fragment free of special tokens. `after_special` is true at the start of the text and after
   // a special token (where SPM adds its space prefix).

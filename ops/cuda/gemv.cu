@@ -301,11 +301,14 @@ int PartsFor(int k) {
         return;                                                                                        \
       }                                                                                                \
       /* Staging pays for the norm (one reduction per block instead of per warp); without one, x from */ \
-      /* L1 is cheaper than staging all of it for blocks that read a slice. */                         \
-      if (params.norm.weight == nullptr || params.k > kMaxStagedK) {                                   \
+      /* L1 is cheaper than staging all of it for blocks that read a slice. A norm over an x too long */ \
+      /* to stage takes the scalar path, which applies it per warp. */                                  \
+      if (params.norm.weight == nullptr) {                                                             \
         by_parts(norm_tag, std::integral_constant<int, 1>{});                                          \
-      } else {                                                                                         \
+      } else if (params.k <= kMaxStagedK) {                                                            \
         by_parts(norm_tag, std::integral_constant<int, 2>{});                                          \
+      } else {                                                                                         \
+        go(norm_tag, std::integral_constant<int, 0>{}, std::integral_constant<int, 1>{});              \
       }                                                                                                \
     };                                                                                                 \
     if (norm_f32) {                                                                                    \
