@@ -100,6 +100,16 @@ absl::StatusOr<Attrs> ParseAttrs(OpKind op, absl::string_view body) {
     RET_CHECK(absl::SimpleAtoi(s, &i), "attribute ", key, ": bad integer '", s, "'");
     return i;
   };
+  auto rope = [&]() -> absl::StatusOr<RopeAttrs> {
+    RopeAttrs a;
+    ASSIGN_OR_RETURN(a.theta, as_float("theta"));
+    ASSIGN_OR_RETURN(a.dims, as_int("dims"));
+    ASSIGN_OR_RETURN(a.head_dim, as_int("head_dim"));
+    ASSIGN_OR_RETURN(const std::string neox, take("neox"));
+    RET_CHECK(neox == "true" || neox == "false", "attribute neox: expected true or false");
+    a.neox = neox == "true";
+    return a;
+  };
   Attrs attrs;
   switch (op) {
     case OpKind::kRmsNorm:
@@ -113,24 +123,12 @@ absl::StatusOr<Attrs> ParseAttrs(OpKind op, absl::string_view body) {
     }
     case OpKind::kRope:
     case OpKind::kFusedBiasRope: {
-      RopeAttrs a;
-      ASSIGN_OR_RETURN(a.theta, as_float("theta"));
-      ASSIGN_OR_RETURN(a.dims, as_int("dims"));
-      ASSIGN_OR_RETURN(a.head_dim, as_int("head_dim"));
-      ASSIGN_OR_RETURN(const std::string neox, take("neox"));
-      RET_CHECK(neox == "true" || neox == "false", "attribute neox: expected true or false");
-      a.neox = neox == "true";
-      attrs = a;
+      ASSIGN_OR_RETURN(attrs, rope());
       break;
     }
     case OpKind::kFusedRopeAttention: {
       RopeAttentionAttrs a;
-      ASSIGN_OR_RETURN(a.rope.theta, as_float("theta"));
-      ASSIGN_OR_RETURN(a.rope.dims, as_int("dims"));
-      ASSIGN_OR_RETURN(a.rope.head_dim, as_int("head_dim"));
-      ASSIGN_OR_RETURN(const std::string neox, take("neox"));
-      RET_CHECK(neox == "true" || neox == "false", "attribute neox: expected true or false");
-      a.rope.neox = neox == "true";
+      ASSIGN_OR_RETURN(a.rope, rope());
       ASSIGN_OR_RETURN(a.attention.heads, as_int("heads"));
       ASSIGN_OR_RETURN(a.attention.kv_heads, as_int("kv_heads"));
       ASSIGN_OR_RETURN(a.attention.scale, as_float("scale"));

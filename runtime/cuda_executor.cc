@@ -240,6 +240,25 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     return absl::OkStatus();
   };
 
+  // Binds the optional Q, K, V biases (operands 6..8 of fused_bias_rope and fused_rope_attention).
+  auto bind_biases = [&](const Node* n, const void** const (&slots)[3], WeightType* type) -> absl::Status {
+    if (n->operands.size() != 9) return absl::OkStatus();
+    for (int i = 0; i < 3; ++i) {
+      ASSIGN_OR_RETURN(DeviceWeight w, Weight(n->operands[6 + i]));
+      RET_CHECK(i == 0 || w.type == *type, "QKV biases differ in dtype");
+      *slots[i] = w.ptr;
+      *type = w.type;
+    }
+    return absl::OkStatus();
+  };
+  // Attention partials for `rows` rows, zeroed once: the split counters must start at zero.
+  auto attention_scratch = [&](int rows, const AttentionAttrs& a, int splits) -> absl::StatusOr<void*> {
+    const int64_t bytes = cuda::AttentionScratchBytes(rows, a.heads, a.head_dim, splits);
+    ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
+    CUDA_RETURN_IF_ERROR(cudaMemset(partial, 0, bytes));
+    return partial;
+  };
+
   for (const Node* n : p.graph.nodes()) {
     label = std::string(OpName(n->op));
     const auto& in = n->operands;
@@ -346,15 +365,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         cuda::BiasRopeKvParams b{shape, cuda::MakeRopeTable(shape), act(0), act(1), act(2), nullptr, nullptr,
                                  nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
                                  Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
-        if (in.size() == 9) {
-          const void** biases[3] = {&b.bq, &b.bk, &b.bv};
-          for (int i = 0; i < 3; ++i) {
-            ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[6 + i]));
-            RET_CHECK(i == 0 || w.type == b.bias_type, "QKV biases differ in dtype");
-            *biases[i] = w.ptr;
-            b.bias_type = w.type;
-          }
-        }
+        RETURN_IF_ERROR(bind_biases(n, {&b.bq, &b.bk, &b.bv}, &b.bias_type));
         add([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
         break;
       }
@@ -363,31 +374,19 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         const AttentionAttrs& a = ra.attention;
         RET_CHECK(Rows(in[0]) == 1, "fused_rope_attention handles one token, got ", Rows(in[0]));
         const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
-        const int64_t bytes = cuda::AttentionScratchBytes(1, a.heads, a.head_dim, splits);
-        ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
-        CUDA_RETURN_IF_ERROR(cudaMemset(partial, 0, bytes));  // The split counters start at zero.
+        ASSIGN_OR_RETURN(void* partial, attention_scratch(1, a, splits));
         cuda::AttentionParams ap{act(0), out(1), out(2), out(0), 1, a.heads, a.kv_heads, a.head_dim, a.scale,
                                  pos_, splits, partial};
         const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
         ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, cuda::MakeRopeTable(shape)};
-        if (in.size() == 9) {
-          const void** biases[3] = {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv};
-          for (int i = 0; i < 3; ++i) {
-            ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[6 + i]));
-            RET_CHECK(i == 0 || w.type == ap.rope.bias_type, "QKV biases differ in dtype");
-            *biases[i] = w.ptr;
-            ap.rope.bias_type = w.type;
-          }
-        }
+        RETURN_IF_ERROR(bind_biases(n, {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv}, &ap.rope.bias_type));
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "rope_attention"); });
         break;
       }
       case OpKind::kAttention: {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
         const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
-        const int64_t bytes = cuda::AttentionScratchBytes(Rows(in[0]), a.heads, a.head_dim, splits);
-        ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
-        CUDA_RETURN_IF_ERROR(cudaMemset(partial, 0, bytes));  // The split counters start at zero.
+        ASSIGN_OR_RETURN(void* partial, attention_scratch(Rows(in[0]), a, splits));
         const cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
                                        a.head_dim, a.scale, pos_, splits, partial};
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });

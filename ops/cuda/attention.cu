@@ -59,10 +59,8 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
   const int i = r.shape.neox ? (first ? d : d - half) : d / 2;
   const int partner = r.shape.neox ? (first ? d + half : d - half) : (first ? d + 1 : d - 1);
   const float pv = x[base + partner] + BiasAt(bias, r.bias_type, base + partner);
-  const double angle = position * r.table.inv_freq[i];
-  constexpr double kTwoPi = 6.283185307179586;
   float s, c;
-  sincosf(static_cast<float>(angle - rint(angle / kTwoPi) * kTwoPi), &s, &c);
+  RopeSinCos(r.table, i, position, &s, &c);
   return first ? xv * c - pv * s : pv * s + xv * c;
 }
 

@@ -21,11 +21,8 @@ __device__ __forceinline__ void RotatePairs(const RopeShape& r, const RopeTable&
   const int half = r.dims / 2;
   for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
     const int h = t / half, i = t % half;
-    const double angle = position * table.inv_freq[i];
-    constexpr double kTwoPi = 6.283185307179586;
-    const float reduced = static_cast<float>(angle - rint(angle / kTwoPi) * kTwoPi);
     float s, c;
-    sincosf(reduced, &s, &c);
+    RopeSinCos(table, i, position, &s, &c);
     const int a = h * r.head_dim + (r.neox ? i : 2 * i);
     const int b = h * r.head_dim + (r.neox ? i + half : 2 * i + 1);
     const float x0 = in[a], x1 = in[b];

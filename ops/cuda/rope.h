@@ -27,6 +27,16 @@ struct RopeTable {
 };
 RopeTable MakeRopeTable(const RopeShape& shape);
 
+#ifdef __CUDACC__
+// sin and cos of position * theta^(-2i/dims): formed in double and reduced to [-pi, pi] in double before a
+// float sincos, so positions in the tens of thousands keep the CPU reference's precision.
+__device__ __forceinline__ void RopeSinCos(const RopeTable& table, int i, int position, float* s, float* c) {
+  const double angle = position * table.inv_freq[i];
+  constexpr double kTwoPi = 6.283185307179586;
+  sincosf(static_cast<float>(angle - rint(angle / kTwoPi) * kTwoPi), s, c);
+}
+#endif
+
 struct RopeParams {
   RopeShape rope;
   RopeTable table;
