@@ -2,6 +2,8 @@
 #ifndef GGRT_OPS_CUDA_COMMON_CUH_
 #define GGRT_OPS_CUDA_COMMON_CUH_
 
+#include <cstdint>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -31,13 +33,23 @@ __device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
 __device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 // 16 bytes of streamed weights: read once, so they skip L1 (leaving it to the activations) and stay raw in
-// registers until the FMA converts them (half the registers of converted floats).
-__device__ __forceinline__ uint4 LoadStreaming16(const void* p) {
+// registers until the FMA converts them (half the registers of converted floats). `policy`: normally
+// EvictFirstPolicy().
+__device__ __forceinline__ uint4 LoadStreaming16(const void* p, uint64_t policy) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
+               : "l"(p), "l"(policy));
   return v;
+}
+
+// An L2 policy that makes streamed weights the first lines to evict: a decode step reads about 1 GB of
+// weights exactly once, and under the default policy that stream pushes the KV cache, the activations and
+// the small per-layer vectors out of L2 every token.
+__device__ __forceinline__ uint64_t EvictFirstPolicy() {
+  uint64_t policy;
+  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
 }
 
 template <WeightType T>

@@ -2,12 +2,13 @@
 //
 // Decode is bound by reading W once. A block of 8 warps owns 8 / P rows; each row is split over P warps so
 // that a warp needs about one round of 16-byte loads (4 per lane for k = 896 with P = 1; 8 per lane for
-// k = 4864 with P = 4), which keeps n = 896 rows from being latency-bound. Weights stream past L1 and sit
-// raw in registers until the FMA (a register budget that lets every block of a layer's GEMV be resident
-// at once). With the norm prologue, each warp issues its first
-// round of weight loads, then the block stages the normalised x in shared memory (one reduction per block),
-// so the staging hides under the weight latency; without it, x comes from L1. Rows whose byte length is not a multiple
-// of 16 (e.g. k = 172 in f16), or x too long for shared memory, take a simple path that reads x globally.
+// k = 4864 with P = 4), which keeps n = 896 rows from being latency-bound. Weights stream past L1, are
+// marked evict-first in L2 (read once per token, they must not push out the KV cache and activations),
+// and sit raw in registers until the FMA (a register budget that lets every block of a layer's GEMV be
+// resident at once). With the norm prologue, each warp issues its first round of weight loads, then the
+// block stages the normalised x in shared memory (one reduction per block), so the staging hides under the
+// weight latency; without it, x comes from L1. Rows whose byte length is not a multiple of 16 (e.g.
+// k = 172 in f16), or x too long for shared memory, take a simple path that reads x globally.
 //
 // Fusions: the multi-output form covers fused QKV (one launch over the concatenated rows of up to three
 // weights); the gate/up form computes two dot products per row and applies SwiGLU; an RMSNorm prologue
@@ -47,12 +48,12 @@ struct Round {
   static constexpr int V = kVec<T>;
   uint4 raw[U];
 
-  __device__ __forceinline__ void Load(const char* row, int base, int stride, int k) {
+  __device__ __forceinline__ void Load(const char* row, int base, int stride, int k, uint64_t policy) {
     using S = typename WeightTraits<T>::Scalar;
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int i = base + u * stride;
-      raw[u] = i < k ? LoadStreaming16(row + static_cast<int64_t>(i) * sizeof(S)) : make_uint4(0, 0, 0, 0);
+      raw[u] = i < k ? LoadStreaming16(row + static_cast<int64_t>(i) * sizeof(S), policy) : make_uint4(0, 0, 0, 0);
     }
   }
   // Dot product with x (shared or global memory) over this round's elements.
@@ -102,10 +103,11 @@ __device__ __forceinline__ void Dots(const char* const (&rows)[kRows], bool vali
   constexpr int V = kVec<T>;
   const int stride = 32 * V * parts;
   int base = (part * 32 + threadIdx.x % 32) * V;
+  const uint64_t policy = EvictFirstPolicy();
   Round<T, U> round[kRows];
   if (valid) {
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) round[r].Load(rows[r], base, stride, k);
+    for (int r = 0; r < kRows; ++r) round[r].Load(rows[r], base, stride, k, policy);
   }
   // The weights do not depend on the previous kernel; x does.
   GridDependencyWait();
@@ -123,7 +125,7 @@ __device__ __forceinline__ void Dots(const char* const (&rows)[kRows], bool vali
       base += stride * U;
       if (base >= k) break;
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) round[r].Load(rows[r], base, stride, k);
+      for (int r = 0; r < kRows; ++r) round[r].Load(rows[r], base, stride, k, policy);
     }
   }
 #pragma unroll
@@ -165,6 +167,13 @@ __device__ __forceinline__ bool CombineParts(float* dot) {
 template <int P>
 constexpr int kUnrollFor = P == 1 ? 4 : 8;
 
+// Element `i` (0..2) of a parameter array. Indexing kernel parameters with a run-time value would copy
+// the whole parameter struct to local memory first, on every kernel's critical path.
+template <typename A>
+__device__ __forceinline__ A Pick(const A (&a)[3], int i) {
+  return i == 0 ? a[0] : i == 1 ? a[1] : a[2];
+}
+
 // kLayout: 0 = scalar (unaligned rows), 1 = vector loads with x from L1, 2 = x staged in shared memory.
 template <WeightType T, WeightType N, int kLayout, int P>
 __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
@@ -172,10 +181,13 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
   extern __shared__ float4 smem[];
   const int warp = threadIdx.x / 32;
   int row = blockIdx.x * (kWarps / P) + warp / P;
-  int seg = 0;
-  while (seg < p.count && row >= p.n[seg]) row -= p.n[seg++];
+  int seg = 0;  // Which weight the row belongs to.
+#pragma unroll
+  for (int i = 0; i < 3; ++i) {
+    if (seg == i && i < p.count && row >= p.n[i]) row -= p.n[i], seg = i + 1;
+  }
   const bool valid = seg < p.count;
-  const char* w = valid ? reinterpret_cast<const char*>(static_cast<const S*>(p.w[seg]) +
+  const char* w = valid ? reinterpret_cast<const char*>(static_cast<const S*>(Pick(p.w, seg)) +
                                                          static_cast<int64_t>(row) * p.k)
                         : nullptr;
   float dot = 0.0f;
@@ -192,7 +204,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
   }
   if (!CombineParts<P>(&dot) || !valid) return;
   if (p.residual != nullptr) dot += p.residual[row];
-  p.y[seg][row] = dot;
+  Pick(p.y, seg)[row] = dot;
 }
 
 template <WeightType T, WeightType N, int kLayout, int P>
