@@ -518,7 +518,15 @@ absl::StatusOr<StepOutput> CudaExecutor::Prefill(absl::Span<const int32_t> token
                                        cudaMemcpyHostToDevice, stream_));
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pos_, &pos, sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));  // The host sources are stack memory.
-  RETURN_IF_ERROR(Enqueue(*p));
+  if (capture_prefill_ && !profiling_ && p->runs++ > 0) {
+    // Captured after one eager run, which makes every allocation and cuBLASLt choice.
+    if (p->captured == nullptr) {
+      ASSIGN_OR_RETURN(p->captured, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
+    }
+    RETURN_IF_ERROR(p->captured->Launch(stream_));
+  } else {
+    RETURN_IF_ERROR(Enqueue(*p));
+  }
   return Finish(*p, pos);
 }
 

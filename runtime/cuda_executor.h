@@ -8,7 +8,7 @@
 // re-capture, no parameter updates and no host-to-device copy unless the host picked the token itself.
 // Greedy replays run one step ahead: step pos + 1 is queued before the host waits for step pos, whose
 // token arrives in mapped pinned memory; a request that does not continue the sequence drains it.
-// Prefill graphs (one per prompt length) are launched directly.
+// Prefill graphs (one per prompt length) are launched directly unless capture is asked for.
 #ifndef GGRT_RUNTIME_CUDA_EXECUTOR_H_
 #define GGRT_RUNTIME_CUDA_EXECUTOR_H_
 
@@ -60,6 +60,9 @@ class CudaExecutor : public Executor {
   // (total milliseconds, launches). For finding where a step's time goes, not for throughput numbers.
   void set_profiling(bool on) { profiling_ = on; }
   const std::map<std::string, std::pair<double, int>>& profile() const { return profile_; }
+  // Prefill graphs captured into a CUDA Graph on the second use of a prompt length and replayed after
+  // that (default off: prompt lengths seldom repeat exactly; bench measures both).
+  void set_capture_prefill(bool on) { capture_prefill_ = on; }
   // Kernel nodes in the captured decode graph (0 before the first capture).
   size_t decode_graph_nodes() const { return decode_graph_ ? decode_graph_->node_count() : 0; }
 
@@ -84,6 +87,8 @@ class CudaExecutor : public Executor {
     bool returns_token = false;  // Greedy, or sampled on the device: only a token leaves the GPU.
     bool uses_ring = false;      // The token reaches the host through host_ring_ (the decode step).
     const Value* output = nullptr;
+    int runs = 0;                        // Prefill: times enqueued.
+    std::unique_ptr<CudaGraph> captured;  // Prefill, with capture_prefill_.
   };
 
   CudaExecutor(const GgufFile& weights, GraphFactory factory, bool use_cuda_graph,
@@ -138,6 +143,7 @@ class CudaExecutor : public Executor {
   int32_t device_token_ = -1;
   int device_pos_ = -1;
   bool profiling_ = false;
+  bool capture_prefill_ = false;
   std::map<std::string, std::pair<double, int>> profile_;
 };
 

@@ -1,5 +1,6 @@
-// Times each decode kernel alone at Qwen2.5 shapes: 200 launches captured in a CUDA Graph, so the launch
-// gaps are the graph's, and reports microseconds per launch and the bandwidth of the bytes it must move.
+// Times each decode kernel alone at Qwen2.5 shapes (and cuBLASLt on the same products, for comparison):
+// 200 launches captured in a CUDA Graph, so the launch gaps are the graph's, and reports microseconds per
+// launch and the bandwidth of the bytes it must move.
 // Weights rotate over copies that together exceed the L2 cache, as in a real step where each matrix is
 // read once from HBM.
 //   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--dtype f16|bf16] [--ctx N]
@@ -16,6 +17,7 @@
 #include "ops/cuda/attention.h"
 #include "ops/cuda/cuda_status.h"
 #include "ops/cuda/elementwise.h"
+#include "ops/cuda/gemm_cublaslt.h"
 #include "ops/cuda/gemv.h"
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
@@ -161,6 +163,36 @@ absl::Status Main(int argc, char** argv) {
   int32_t* tokens = b.Zeros<int32_t>(4);
   RETURN_IF_ERROR(b.Time("advance (empty-kernel floor)", 0, [&](cudaStream_t s, int) {
     return cuda::LaunchAdvance({nullptr, tokens, pos + 0, 0}, s);
+  }));
+
+  // The same decode products through cuBLASLt (one row), x already in f16: the alternative to the custom
+  // GEMV. It has no norm prologue, SwiGLU or argmax epilogue, so those would cost extra launches on top.
+  std::printf("\ncuBLASLt, one row (products only)\n\n| kernel | us | GB/s |\n|---|---|---|\n");
+  ASSIGN_OR_RETURN(auto gemm, cuda::CublasLtGemm::Create());
+  const void* x16 = b.Random(2 * std::max(ff, e));
+  auto run = [&](const cuda::GemmParams& g, cudaStream_t s) {
+    const absl::Status st = gemm->Run(g, s);
+    if (!st.ok()) std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return st.ok() ? cudaSuccess : cudaErrorUnknown;
+  };
+  RETURN_IF_ERROR(b.Time("q, k, v (3 launches)", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
+    cudaError_t err = run({x16, L(i).wq, f16, 1, e, q, y}, s);
+    if (err == cudaSuccess) err = run({x16, L(i).wk, f16, 1, e, kv, y2}, s);
+    if (err == cudaSuccess) err = run({x16, L(i).wv, f16, 1, e, kv, y3}, s);
+    return err;
+  }));
+  RETURN_IF_ERROR(b.Time("attn_out + residual", 2.0 * e * q, [&](cudaStream_t s, int i) {
+    return run({x16, L(i).wo, f16, 1, q, e, y, resid}, s);
+  }));
+  RETURN_IF_ERROR(b.Time("gate, up (2 launches)", 4.0 * ff * e, [&](cudaStream_t s, int i) {
+    const cudaError_t err = run({x16, L(i).wg, f16, 1, e, ff, y}, s);
+    return err == cudaSuccess ? run({x16, L(i).wu, f16, 1, e, ff, y + ff}, s) : err;
+  }));
+  RETURN_IF_ERROR(b.Time("ffn_down + residual", 2.0 * e * ff, [&](cudaStream_t s, int i) {
+    return run({x16, L(i).wd, f16, 1, ff, e, y, resid}, s);
+  }));
+  RETURN_IF_ERROR(b.Time("output (logits, no argmax)", 2.0 * vocab * e, [&](cudaStream_t s, int) {
+    return run({x16, wout, f16, 1, e, vocab, y}, s);
   }));
   return absl::OkStatus();
 }

@@ -163,9 +163,10 @@ __device__ __forceinline__ bool CombineParts(float* dot) {
   }
 }
 
-// Loads per lane per round: 4 when a warp holds a whole short row, 8 when rows are split over warps.
-template <int P>
-constexpr int kUnrollFor = P == 1 ? 4 : 8;
+// Loads per lane per round and weight row: 4 when a warp holds a whole short row, 8 (over all kRows rows)
+// when rows are split over warps -- more would not fit the gate/up kernel's register budget.
+template <int P, int kRows = 1>
+constexpr int kUnrollFor = P == 1 ? 4 : 8 / kRows;
 
 // Element `i` (0..2) of a parameter array. Indexing kernel parameters with a run-time value would copy
 // the whole parameter struct to local memory first, on every kernel's critical path.
@@ -224,7 +225,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) GateUpKernel(GateUpParams p) {
     if (valid) g = ScalarDot<T, N>(rows[0], p.x, p.k, p.norm), u = ScalarDot<T, N>(rows[1], p.x, p.k, p.norm);
   } else {
     float dots[2], scale;
-    Dots<T, N, kLayout == 2, kUnrollFor<P>, 2>(rows, valid, p.x, p.k, p.norm, reinterpret_cast<float*>(smem),
+    Dots<T, N, kLayout == 2, kUnrollFor<P, 2>, 2>(rows, valid, p.x, p.k, p.norm, reinterpret_cast<float*>(smem),
                                                warp % P, P, &scale, dots);
     g = dots[0] * scale, u = dots[1] * scale;
   }
