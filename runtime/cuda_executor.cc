@@ -162,9 +162,13 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
 }
 
 absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
-  auto scratch = [&](int64_t bytes, const char* what) -> absl::StatusOr<void*> {
-    ASSIGN_OR_RETURN(void* ptr, Allocate(bytes, what, &memory_.scratch));
-    p.scratch.push_back(ptr);
+  // A temporary for `what`, shared with the graph's other nodes that ask for the same purpose.
+  auto scratch = [&](int64_t bytes, const std::string& what) -> absl::StatusOr<void*> {
+    auto& [ptr, size] = p.scratch[what];
+    if (size < bytes) {  // Only the first request in practice: a graph's layers have equal shapes.
+      ASSIGN_OR_RETURN(ptr, Allocate(bytes, what, &memory_.scratch));
+      size = bytes;
+    }
     return ptr;
   };
   // One f16/bf16 copy of a matmul input for cuBLASLt, sized for the widest input of the graph.
@@ -251,7 +255,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     }
     return absl::OkStatus();
   };
-  // Attention partials for `rows` rows, zeroed once: the split counters must start at zero.
+  // Attention partials for `rows` rows, zeroed once: the split counters must start at zero (each launch
+  // leaves them at zero again, so the nodes can share them).
   auto attention_scratch = [&](int rows, const AttentionAttrs& a, int splits) -> absl::StatusOr<void*> {
     const int64_t bytes = cuda::AttentionScratchBytes(rows, a.heads, a.head_dim, splits);
     ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
@@ -414,8 +419,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kFusedOutputArgmax: {
         ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[1]));
         const int vocab = Rows(in[1]);
-        ASSIGN_OR_RETURN(void* values, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partials"));
-        ASSIGN_OR_RETURN(void* indices, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partials"));
+        ASSIGN_OR_RETURN(void* values, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partial values"));
+        ASSIGN_OR_RETURN(void* indices, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partial indices"));
         const cuda::OutputArgmaxParams o{act(0), Cols(in[0]), w.type, w.ptr, vocab, static_cast<float*>(values),
                                          static_cast<int32_t*>(indices), reinterpret_cast<int32_t*>(out(0))};
         add([o](cudaStream_t s) { return Check(cuda::LaunchOutputArgmax(o, s), "output_argmax"); });

@@ -80,7 +80,9 @@ class CudaExecutor : public Executor {
     Graph graph;
     MemoryPlan plan;
     char* arena = nullptr;
-    std::vector<void*> scratch;
+    // Per-op temporaries by purpose, each shared by every node of the graph that needs one (the graph's
+    // kernels run one after another): a long prefill needs one set, not one per layer.
+    absl::flat_hash_map<std::string, std::pair<void*, int64_t>> scratch;
     std::vector<Launch> launches;
     int seq_len = 0;
     bool greedy = false;         // The graph itself ends in argmax.

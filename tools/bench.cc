@@ -2,7 +2,7 @@
 // with the CUDA Graph decode path and without it, the decode roofline (weight bytes read per token over
 // the card's measured copy bandwidth) and the device memory split.
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
-//         [-p 512] [-n 128] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
+//         [-p 512] [-n 128] [-d 0] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
 //         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--no-pdl] [--prefill-graph]
 #include <algorithm>
 #include <chrono>
@@ -91,7 +91,8 @@ absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv,
                               {{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
-                               {{"-n"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}}, {{"--json"}, false},
+                               {{"-n"}}, {{"-d", "--depth"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}},
+                               {{"--json"}, false},
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
                                {{"--prefill-graph"}, false}}));
@@ -99,8 +100,10 @@ absl::Status Main(int argc, char** argv) {
   int n_prompt = 512, n_gen = 128, reps = 5;
   RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
   RETURN_IF_ERROR(flags.GetInt("-n", &n_gen));
+  int depth = 0;  // Decode after this many prompt tokens (llama-bench's -d): attention over a long cache.
+  RETURN_IF_ERROR(flags.GetInt("--depth", &depth));
   RETURN_IF_ERROR(flags.GetInt("-r", &reps));
-  RET_CHECK(reps >= 1 && n_prompt >= 0 && n_gen >= 0, "-p, -n must be >= 0 and -r >= 1");
+  RET_CHECK(reps >= 1 && n_prompt >= 0 && n_gen >= 0 && depth >= 0, "-p, -n, -d must be >= 0 and -r >= 1");
   std::string path = flags.Get("--model");
   std::string label = path;
   if (flags.Has("--synthetic")) {
@@ -133,11 +136,11 @@ absl::Status Main(int argc, char** argv) {
     ASSIGN_OR_RETURN(bandwidth, CopyBandwidth());
     CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_before, &total_mem));
   }
-  int ctx = n_prompt + n_gen + 16;
+  int ctx = std::max(n_prompt, depth + n_gen) + 16;
   RETURN_IF_ERROR(flags.GetInt("--ctx-size", &ctx));
 
   std::vector<Sample> samples;
-  int64_t weight_bytes = 0, peak_used = 0;
+  int64_t weight_bytes = 0, peak_used = 0, used_at_load = 0;
   CudaMemoryStats split;
   size_t graph_nodes = 0;
   std::mt19937 rng(7);
@@ -146,6 +149,11 @@ absl::Status Main(int argc, char** argv) {
     if (flags.Has("--no-fuse")) o.passes = {.use_default = false};
     o.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
     ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));
+    if (backend == Backend::kCuda && graph == modes[0]) {
+      size_t free_now = 0, total = 0;
+      CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_now, &total));
+      used_at_load = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_now);
+    }
     if (weight_bytes == 0) {
       ASSIGN_OR_RETURN(Graph decode, MakeGraphFactory(*m.file, m.config, ctx, o.passes, true)(1));
       weight_bytes = DecodeWeightBytes(decode);
@@ -168,17 +176,24 @@ absl::Status Main(int argc, char** argv) {
     }
     if (n_gen > 0) {
       std::vector<double> rates;
+      std::vector<int32_t> context(depth);
       for (int r = -1; r < reps; ++r) {  // r = -1 warms up and captures the decode graph.
         int32_t t = token(rng);
+        if (depth > 0) {
+          for (int32_t& c : context) c = token(rng);
+          ASSIGN_OR_RETURN(StepOutput out, m.executor->Prefill(context, 0));
+          t = out.token;
+        }
         const double t0 = Now();
         for (int i = 0; i < n_gen; ++i) {
-          ASSIGN_OR_RETURN(StepOutput out, m.executor->Decode(t, i));
+          ASSIGN_OR_RETURN(StepOutput out, m.executor->Decode(t, depth + i));
           t = out.token;
         }
         if (r >= 0) rates.push_back(n_gen / (Now() - t0));
       }
       const auto [mean, sd] = MeanSd(rates);
-      samples.push_back({absl::StrCat("tg", n_gen), backend == Backend::kCuda ? (graph ? "on" : "off") : "-", mean, sd});
+      samples.push_back({absl::StrCat("tg", n_gen, depth > 0 ? absl::StrCat(" @ d", depth) : ""),
+                         backend == Backend::kCuda ? (graph ? "on" : "off") : "-", mean, sd});
     }
     if (backend == Backend::kCuda && flags.Has("--profile") && graph == modes[0]) {
       // Per-op device time of eager decode steps (events between launches).
@@ -240,10 +255,11 @@ absl::Status Main(int argc, char** argv) {
                 bandwidth / 1e9, weight_bytes / 1e6, roofline_tps);
     if (on > 0 && off > 0) std::printf("CUDA graph gain: %.2fx (%.0f vs %.0f tokens/s, %zu graph nodes)\n", on / off, on, off, graph_nodes);
     std::printf("device memory: %.1f MB used at peak = weights %.1f MB + KV cache %.1f MB + activations %.1f MB + "
-                "scratch %.1f MB (+ %.1f MB CUDA context/allocator)\n",
+                "scratch %.1f MB (+ %.1f MB outside the executor's allocations; %.1f MB in use right after loading)\n",
                 peak_used / 1e6, split.weights / 1e6, split.kv_cache / 1e6, split.activations / 1e6,
                 split.scratch / 1e6,
-                (peak_used - split.weights - split.kv_cache - split.activations - split.scratch) / 1e6);
+                (peak_used - split.weights - split.kv_cache - split.activations - split.scratch) / 1e6,
+                used_at_load / 1e6);
   }
   return absl::OkStatus();
 }

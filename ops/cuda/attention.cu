@@ -1,13 +1,15 @@
 // Causal GQA attention, flash-decoding style, in one kernel.
 //
 // Grid (splits, heads, rows): each block takes a contiguous slice of the positions its row may see
-// (length *pos + s + 1, read from device memory, so one captured graph serves every step) and its 8 warps
-// walk that slice with an online softmax. Each lane holds head_dim / 32 (rounded up) dimensions of q and
-// of the running output, so a score is one warp reduction. The grid has the most splits any length needs;
-// a step uses only about length / kPositionsPerSplit of them (the rest exit at once), so short contexts
-// are not cut into slivers. Each active block writes (max, sum, weighted values) for its split, and the
-// last block of its (row, head) to finish (a fenced atomic counter, reset by that block) rescales and adds
-// the splits.
+// (length *pos + s + 1, read from device memory, so one captured graph serves every step) and its 4 warps
+// walk that slice in tiles of 32 positions with an online softmax: lane j scores position j of the tile
+// (a whole K row per lane, all loads in flight at once), then the tile's value rows are added dimension-wise.
+// A tile thus costs a few memory latencies, not 32 dependent steps, which is what keeps long contexts
+// cheap. The grid has the most splits any length needs; a step uses only about length / 128 of them (the
+// rest exit at once), so short contexts are not cut into slivers. Each active block writes (max, sum,
+// weighted values) for its split, and the last block of its (row, head) to finish (a fenced atomic counter,
+// reset by that block) rescales and adds the splits. K and V rows are f32 and 16-byte aligned (head_dim a
+// multiple of 4).
 //
 // For the decode step the bias + RoPE + KV-cache write can be folded in (FusedRope): every block rotates
 // its own q head from the raw projection, the blocks whose slice ends at the newest position use that
@@ -23,7 +25,8 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256.
-constexpr int kPositionsPerSplit = 16;
+constexpr int kPositionsPerSplit = kWarps * 32;  // One 32-position tile per warp.
+constexpr int kMaxSplits = kWarps * 32;              // One per thread when combining.
 
 int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
   return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
@@ -64,8 +67,72 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
   return first ? xv * c - pv * s : pv * s + xv * c;
 }
 
+// Adds the positions [t0, t0 + 32) of the cache (those below `end`) to a warp's online softmax: lane j
+// scores position t0 + j against q (in shared memory, pre-scaled) with independent 16-byte loads of its K
+// row, then the value rows are folded in dimension-wise, each lane's weight broadcast by a shuffle. Every
+// load of a phase is independent of the others, so a tile costs a few memory latencies whatever its length.
+template <int kPerLane>
+__device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int t0, int end,
+                                        int64_t head_offset, float& m, float& l, float (&acc)[kPerLane]) {
+  const int lane = threadIdx.x % 32;
+  const int kv_width = p.kv_heads * p.head_dim;
+  const int t = t0 + lane;
+  float score = -FLT_MAX;
+  if (t < end) {
+    const float4* k = reinterpret_cast<const float4*>(p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset);
+    const float4* q4 = reinterpret_cast<const float4*>(q_s);
+    float sum = 0.0f;
+    constexpr int kChunk = 16;  // float4 loads in flight per lane.
+#pragma unroll
+    for (int c0 = 0; c0 < kPerLane * 8; c0 += kChunk) {
+      float4 kv[kChunk];
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        if (c0 + c < kPerLane * 8 && (c0 + c) * 4 < p.head_dim) kv[c] = k[c0 + c];
+      }
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        if (c0 + c < kPerLane * 8 && (c0 + c) * 4 < p.head_dim) {
+          const float4 qv = q4[c0 + c];
+          sum += kv[c].x * qv.x + kv[c].y * qv.y + kv[c].z * qv.z + kv[c].w * qv.w;
+        }
+      }
+    }
+    score = sum;
+  }
+  const float m_new = fmaxf(m, WarpMax(score));
+  const float correction = __expf(m - m_new);
+  const float weight = t < end ? __expf(score - m_new) : 0.0f;
+  l = l * correction + WarpSum(weight);
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) acc[j] *= correction;
+  m = m_new;
+  const int count = min(32, end - t0);
+  const float* v0 = p.v_cache + static_cast<int64_t>(t0) * kv_width + head_offset;
+  constexpr int kRowsInFlight = kPerLane >= 32 ? 1 : 32 / kPerLane;
+#pragma unroll
+  for (int j0 = 0; j0 < 32; j0 += kRowsInFlight) {
+    if (j0 >= count) break;
+    float v[kRowsInFlight][kPerLane];
+#pragma unroll
+    for (int j = 0; j < kRowsInFlight; ++j) {
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i) {
+        const int d = lane + 32 * i;
+        v[j][i] = j0 + j < count && d < p.head_dim ? v0[static_cast<int64_t>(j0 + j) * kv_width + d] : 0.0f;
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kRowsInFlight; ++j) {
+      const float w = __shfl_sync(0xffffffffu, weight, j0 + j);
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i) acc[i] += w * v[j][i];
+    }
+  }
+}
+
 template <int kPerLane, bool kRope>
-__global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionParams p) {
+__global__ void __launch_bounds__(kWarps * 32, 4) AttentionSplitKernel(AttentionParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
@@ -80,57 +147,27 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
   const int kv_width = p.kv_heads * p.head_dim;
   const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 
-  float qv[kPerLane], acc[kPerLane];
+  // q of this head, scaled (and rotated, with the RoPE folded in), for every lane's K rows.
+  __shared__ __align__(16) float q_s[kMaxPerLane * 32];
   const int position = length - 1;  // The newest position this row sees.
+  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+    const float qd = kRope ? Rotated(p.rope, p.q, p.rope.bq, head * p.head_dim, d, position) : q[d];
+    q_s[d] = qd * p.scale;
+  }
+  __syncthreads();
+  float qv[kPerLane], acc[kPerLane];
 #pragma unroll
   for (int j = 0; j < kPerLane; ++j) {
     const int d = lane + 32 * j;
-    float qd = 0.0f;
-    if (d < p.head_dim) {
-      qd = kRope ? Rotated(p.rope, p.q, p.rope.bq, head * p.head_dim, d, position) : q[d];
-    }
-    qv[j] = qd * p.scale;
+    qv[j] = d < p.head_dim ? q_s[d] : 0.0f;
     acc[j] = 0.0f;
   }
   float m = -FLT_MAX, l = 0.0f;
-  // Folds score `s` and value row `v` into the running softmax.
-  auto accumulate = [&](float s, const float* v) {
-    const float m_new = fmaxf(m, s);
-    const float correction = __expf(m - m_new);
-    const float weight = __expf(s - m_new);
-    l = l * correction + weight;
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
-      const int d = lane + 32 * j;
-      acc[j] = acc[j] * correction + (d < p.head_dim ? weight * v[d] : 0.0f);
-    }
-    m = m_new;
-  };
-  auto dot = [&](const float* k) {
-    float sum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
-      const int d = lane + 32 * j;
-      if (d < p.head_dim) sum += qv[j] * k[d];
-    }
-    return sum;
-  };
   const int64_t head_offset = kv_head * p.head_dim;
   // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
   const int cache_end = kRope ? min(end, position) : end;
-  // Two positions per iteration: their loads and reductions overlap.
-  int t = begin + warp;
-  for (; t + kWarps < cache_end; t += 2 * kWarps) {
-    const float* k0 = p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset;
-    const float* k1 = k0 + static_cast<int64_t>(kWarps) * kv_width;
-    const float s0 = dot(k0), s1 = dot(k1);
-    const float r0 = WarpSum(s0), r1 = WarpSum(s1);
-    accumulate(r0, p.v_cache + static_cast<int64_t>(t) * kv_width + head_offset);
-    accumulate(r1, p.v_cache + static_cast<int64_t>(t + kWarps) * kv_width + head_offset);
-  }
-  if (t < cache_end) {
-    accumulate(WarpSum(dot(p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset)),
-               p.v_cache + static_cast<int64_t>(t) * kv_width + head_offset);
+  for (int t0 = begin + warp * 32; t0 < cache_end; t0 += kWarps * 32) {
+    AddTile<kPerLane>(p, q_s, t0, cache_end, head_offset, m, l, acc);
   }
   if constexpr (kRope) {
     if (end > position && warp == 0) {
@@ -187,13 +224,24 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
 #pragma unroll
       for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][lane + 32 * j] * f;
     }
-    if (lane == 0) dst[0] = m_all, dst[1] = l_all;
+    if (active == 1) {
+      // The only split (short contexts): the block's result is final, no partials to combine.
+      float* o = p.out + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 #pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
-      const int d = lane + 32 * j;
-      if (d < p.head_dim) dst[2 + d] = out[j];
+      for (int j = 0; j < kPerLane; ++j) {
+        const int d = lane + 32 * j;
+        if (d < p.head_dim) o[d] = out[j] / l_all;
+      }
+    } else {
+      if (lane == 0) dst[0] = m_all, dst[1] = l_all;
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) {
+        const int d = lane + 32 * j;
+        if (d < p.head_dim) dst[2 + d] = out[j];
+      }
     }
   }
+  if (active == 1) return;
 
   // The last block of this (row, head) to finish combines all active splits.
   __shared__ bool last;
@@ -202,18 +250,23 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionSplitKernel(AttentionPar
   __syncthreads();
   if (!last) return;
   __threadfence();
-  float m_all = -FLT_MAX;
-  for (int s = 0; s < active; ++s) m_all = fmaxf(m_all, __ldcg(PartialAt(p, row, head, s)));
+  // Every split's (max, sum) in one round of loads, one per thread; then each output dimension sums its
+  // splits with the loads unrolled, so the combine costs a few latencies, not one per split.
+  __shared__ float weights[kMaxSplits];
+  float m_s = -FLT_MAX, l_s = 0.0f;
+  if (threadIdx.x < active) {
+    const float* part = PartialAt(p, row, head, threadIdx.x);
+    m_s = __ldcg(part);
+    l_s = __ldcg(part + 1);
+  }
+  const float m_all = BlockMax(m_s);
+  const float f = l_s > 0.0f ? __expf(m_s - m_all) : 0.0f;
+  if (threadIdx.x < active) weights[threadIdx.x] = f;
+  const float l_all = BlockSum(l_s * f);  // Its barriers also publish `weights`.
   for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    float l_all = 0.0f, acc = 0.0f;
-    for (int s = 0; s < active; ++s) {
-      const float* part = PartialAt(p, row, head, s);
-      const float l = __ldcg(part + 1);
-      if (l <= 0.0f) continue;
-      const float f = __expf(__ldcg(part) - m_all);
-      l_all += l * f;
-      acc += __ldcg(part + 2 + d) * f;
-    }
+    float acc = 0.0f;
+#pragma unroll 16
+    for (int s = 0; s < active; ++s) acc += __ldcg(PartialAt(p, row, head, s) + 2 + d) * weights[s];
     p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc / l_all;
   }
   if (threadIdx.x == 0) *Counter(p, row, head) = 0;
@@ -226,14 +279,17 @@ int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits) {
 }
 
 int ChooseAttentionSplits(int ctx, int heads) {
-  // Enough blocks for every SM of an H100 at one row; at long lengths each split still has >= 16 positions.
+  // Enough blocks for every SM of an H100 at one row; a split has at least one tile per warp.
   int splits = (4 * 132 + heads - 1) / heads;
   splits = min(splits, max(1, ctx / kPositionsPerSplit));
-  return max(1, min(splits, 64));
+  return max(1, min(splits, kMaxSplits));
 }
 
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
-  if (p.head_dim > 32 * kMaxPerLane || p.heads % p.kv_heads != 0) return cudaErrorInvalidValue;
+  if (p.head_dim > 32 * kMaxPerLane || p.head_dim % 4 != 0 || p.heads % p.kv_heads != 0 || p.splits < 1 ||
+      p.splits > kMaxSplits) {
+    return cudaErrorInvalidValue;
+  }
   const dim3 grid(p.splits, p.heads, p.rows);
   const int per_lane = (p.head_dim + 31) / 32;
   if (p.rope.enabled) {

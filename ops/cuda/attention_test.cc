@@ -18,7 +18,8 @@ TEST(AttentionTest, SplitAttentionMatchesReference) {
   };
   const Case cases[] = {{1, 14, 2, 64, 0, 64, 8},     {1, 14, 2, 64, 127, 512, 38},  {1, 8, 4, 8, 200, 256, 8},
                         {7, 14, 2, 64, 20, 64, 4},    {33, 12, 2, 128, 0, 64, 2},    {1, 14, 2, 64, 4095, 4096, 38},
-                        {3, 4, 1, 96, 10, 32, 64}};
+                        {3, 4, 1, 96, 10, 32, 64},    {1, 8, 1, 256, 1000, 1024, 16}, {1, 16, 4, 128, 2000, 2048, 20},
+                        {1, 14, 2, 64, 16383, 16384, 38}};
   for (const Case& c : cases) {
     const int kw = c.kv_heads * c.head_dim;
     const auto q = cpu::RandomVector(c.rows * c.heads * c.head_dim, rng);
@@ -96,9 +97,11 @@ TEST(AttentionTest, FusedRopeAttentionMatchesReference) {
 
 TEST(AttentionTest, SplitChoice) {
   EXPECT_EQ(ChooseAttentionSplits(16, 14), 1);
-  EXPECT_EQ(ChooseAttentionSplits(32, 14), 2);
+  EXPECT_EQ(ChooseAttentionSplits(128, 14), 1);
+  EXPECT_EQ(ChooseAttentionSplits(256, 14), 2);
   EXPECT_GE(ChooseAttentionSplits(32768, 14), 32);
-  EXPECT_LE(ChooseAttentionSplits(32768, 14), 64);
+  EXPECT_LE(ChooseAttentionSplits(32768, 14), 128);
+  EXPECT_LE(ChooseAttentionSplits(32768, 1), 128);  // The combine takes one split per thread.
 }
 
 }  // namespace

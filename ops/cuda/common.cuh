@@ -2,6 +2,7 @@
 #ifndef GGRT_OPS_CUDA_COMMON_CUH_
 #define GGRT_OPS_CUDA_COMMON_CUH_
 
+#include <cfloat>
 #include <cstdint>
 
 #include <cuda_bf16.h>
@@ -94,17 +95,20 @@ __device__ __forceinline__ float WarpMax(float v) {
   return v;
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-__device__ __forceinline__ float BlockSum(float v) {
+// Sum or max over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+template <bool kMax>
+__device__ __forceinline__ float BlockReduce(float v) {
   __shared__ float partial[32];
-  v = WarpSum(v);
+  v = kMax ? WarpMax(v) : WarpSum(v);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __syncthreads();  // partial may still be read by a previous call.
   if (lane == 0) partial[warp] = v;
   __syncthreads();
-  v = lane < blockDim.x / 32 ? partial[lane] : 0.0f;
-  return WarpSum(v);
+  v = lane < blockDim.x / 32 ? partial[lane] : (kMax ? -FLT_MAX : 0.0f);
+  return kMax ? WarpMax(v) : WarpSum(v);
 }
+__device__ __forceinline__ float BlockSum(float v) { return BlockReduce<false>(v); }
+__device__ __forceinline__ float BlockMax(float v) { return BlockReduce<true>(v); }
 
 __device__ __forceinline__ float Silu(float x) { return x / (1.0f + __expf(-x)); }
 
