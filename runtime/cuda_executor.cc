@@ -436,7 +436,9 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   const int32_t* token = p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : sampled_token_;
   if (sample) {
     label = "sample";
-    const cuda::SampleParams sp{Buffer(p, p.output), Cols(p.output), sampler_config_, pos_, sampled_token_};
+    ASSIGN_OR_RETURN(void* candidates, scratch(cuda::SampleScratchBytes(Cols(p.output)), "sampler candidates"));
+    const cuda::SampleParams sp{Buffer(p, p.output), Cols(p.output), sampler_config_, pos_, sampled_token_,
+                                candidates};
     add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
   }
   label = "advance+copy";

@@ -4,6 +4,7 @@
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
 //         [-p 512] [-n 128] [-d 0] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
 //         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--no-pdl] [--prefill-graph]
+//         [--temp T [--top-k K]]  (decode sampled on the device instead of greedy)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,6 +23,7 @@
 #include "ops/cuda/launch.h"
 #include "runtime/cuda_executor.h"
 #include "runtime/model.h"
+#include "runtime/sampler.h"
 #include "tools/flags.h"
 #include "tools/synthetic_model.h"
 
@@ -95,7 +97,7 @@ absl::Status Main(int argc, char** argv) {
                                {{"--json"}, false},
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
-                               {{"--prefill-graph"}, false}}));
+                               {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}}}));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   int n_prompt = 512, n_gen = 128, reps = 5;
   RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
@@ -104,6 +106,12 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.GetInt("--depth", &depth));
   RETURN_IF_ERROR(flags.GetInt("-r", &reps));
   RET_CHECK(reps >= 1 && n_prompt >= 0 && n_gen >= 0 && depth >= 0, "-p, -n, -d must be >= 0 and -r >= 1");
+  float temperature = 0.0f;
+  int top_k = 40;
+  RETURN_IF_ERROR(flags.GetFloat("--temp", &temperature));
+  RETURN_IF_ERROR(flags.GetInt("--top-k", &top_k));
+  const bool sampled = temperature > 0.0f;
+  const std::string decode_label = sampled ? absl::StrFormat(" (t=%g, top-k %d)", temperature, top_k) : "";
   std::string path = flags.Get("--model");
   std::string label = path;
   if (flags.Has("--synthetic")) {
@@ -145,7 +153,8 @@ absl::Status Main(int argc, char** argv) {
   size_t graph_nodes = 0;
   std::mt19937 rng(7);
   for (bool graph : modes) {
-    ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = true, .cuda_graph = graph};
+    ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = !sampled, .cuda_graph = graph};
+    if (sampled) o.sampler = SamplerOptions{.temperature = temperature, .top_k = top_k, .seed = 1};
     if (flags.Has("--no-fuse")) o.passes = {.use_default = false};
     o.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
     ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));
@@ -177,22 +186,25 @@ absl::Status Main(int argc, char** argv) {
     if (n_gen > 0) {
       std::vector<double> rates;
       std::vector<int32_t> context(depth);
+      // The token a step chose, or (when the executor returns logits, as the CPU one does) the host's draw.
+      Sampler host_sampler(o.sampler.value_or(SamplerOptions{}));
+      auto next = [&](const StepOutput& out) { return out.token >= 0 ? out.token : host_sampler.Sample(out.logits); };
       for (int r = -1; r < reps; ++r) {  // r = -1 warms up and captures the decode graph.
         int32_t t = token(rng);
         if (depth > 0) {
           for (int32_t& c : context) c = token(rng);
           ASSIGN_OR_RETURN(StepOutput out, m.executor->Prefill(context, 0));
-          t = out.token;
+          t = next(out);
         }
         const double t0 = Now();
         for (int i = 0; i < n_gen; ++i) {
           ASSIGN_OR_RETURN(StepOutput out, m.executor->Decode(t, depth + i));
-          t = out.token;
+          t = next(out);
         }
         if (r >= 0) rates.push_back(n_gen / (Now() - t0));
       }
       const auto [mean, sd] = MeanSd(rates);
-      samples.push_back({absl::StrCat("tg", n_gen, depth > 0 ? absl::StrCat(" @ d", depth) : ""),
+      samples.push_back({absl::StrCat("tg", n_gen, depth > 0 ? absl::StrCat(" @ d", depth) : "", decode_label),
                          backend == Backend::kCuda ? (graph ? "on" : "off") : "-", mean, sd});
     }
     if (backend == Backend::kCuda && flags.Has("--profile") && graph == modes[0]) {

@@ -1,12 +1,16 @@
-// Device sampling in one block of 1024 threads.
+// Device sampling in two launches.
 //
-// 1. Radix select (four 8-bit passes over order-preserving keys of the logits) finds the k-th largest
-//    logit, k = min(top_k, 1024); the candidates above it, and enough equal to it, are gathered into shared
-//    memory. 2. A bitonic sort orders them (value descending, index ascending: deterministic). 3. One
-//    thread applies top-p and min-p to the temperature-1 probabilities, as the host sampler does, and draws
-//    at the temperature with Philox4x32-10 keyed by (seed, position). A 151936-entry vocabulary costs four
-//    passes of ~150 loads per thread, tens of microseconds, against copying 600 KB of logits to the host.
+// 1. One block per slice of the logits (1024, or more for a large k: at least 8 logits per candidate)
+//    selects the slice's top k (k = min(top_k, 1024)) into a candidate buffer: a radix select (four 8-bit
+//    passes over order-preserving keys) of the k-th largest, then a gather of the keys above it and
+//    enough equal to it. The vocabulary is thus spread over up to ~150 blocks instead of one.
+// 2. One block selects the top k of the candidates the same way, sorts them (bitonic: value descending,
+//    index ascending, so ties are deterministic), applies top-p and min-p to the temperature-1
+//    probabilities, as the host sampler does, and draws at the temperature with Philox4x32-10 keyed by
+//    (seed, position); the cuts and the draw come from block-wide prefix sums, one candidate per thread.
 #include <cfloat>
+
+#include <cub/block/block_scan.cuh>
 
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/sampler.h"
@@ -16,6 +20,11 @@ namespace {
 
 constexpr int kThreads = 1024;
 static_assert(kMaxSampleCandidates == kThreads, "one candidate per thread in the sort");
+
+__host__ __device__ inline int Blocks(int n) { return (n + kThreads - 1) / kThreads; }
+__host__ __device__ inline int64_t CandidateSlots(int n) {
+  return static_cast<int64_t>(Blocks(n)) * kMaxSampleCandidates;
+}
 
 // Larger float -> larger key.
 __device__ __forceinline__ uint32_t Key(float x) {
@@ -43,68 +52,126 @@ __host__ __device__ inline uint32_t Philox(uint64_t seed, uint32_t position) {
 
 __host__ __device__ inline float ToUniform(uint32_t bits) { return (bits >> 8) * (1.0f / 16777216.0f); }
 
-__global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
-  AllowDependentLaunch();
-  GridDependencyWait();
-  const SamplerConfig c = *p.config;
-  const int k = min(p.n, c.top_k > 0 ? min(c.top_k, kMaxSampleCandidates) : kMaxSampleCandidates);
+// The k (<= n, <= kThreads) largest of x[0, n) into out_values / out_ids (the id of x[i] is ids[i], or
+// base + i without ids), in no particular order: a radix select of the k-th largest key (four 8-bit passes
+// over order-preserving keys), then every key above it and enough keys equal to it. Every thread of the
+// block must call it.
+__device__ void BlockTopK(const float* x, const int32_t* ids, int base, int n, int k, float* out_values,
+                          int32_t* out_ids) {
   const int tid = threadIdx.x;
-
-  // 1. Radix select of the k-th largest key.
   __shared__ uint32_t hist[256];
   __shared__ uint32_t prefix, mask;
   __shared__ int remaining;  // How many of the k still to find among keys matching prefix under mask.
-  if (tid == 0) prefix = 0, mask = 0, remaining = k;
+  __shared__ int n_above, n_equal;
+  if (tid == 0) prefix = 0, mask = 0, remaining = k, n_above = 0, n_equal = 0;
   for (int shift = 24; shift >= 0; shift -= 8) {
     if (tid < 256) hist[tid] = 0;
     __syncthreads();
-    for (int i = tid; i < p.n; i += kThreads) {
-      const uint32_t key = Key(p.logits[i]);
+    for (int i = tid; i < n; i += blockDim.x) {
+      const uint32_t key = Key(x[i]);
       if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255], 1u);
     }
     __syncthreads();
-    if (tid == 0) {
-      int above = 0;
-      for (int b = 255; b >= 0; --b) {
-        if (above + static_cast<int>(hist[b]) >= remaining) {
-          remaining -= above;
-          prefix |= static_cast<uint32_t>(b) << shift;
-          mask |= 255u << shift;
-          break;
+    if (tid < 32) {
+      // The bin holding the remaining-th largest key: lane l owns bins 255 - 8l down to 248 - 8l, a scan
+      // over the lanes counts the keys in higher bins, and the one lane whose bins reach the target walks
+      // them.
+      const int need = remaining;
+      int counts[8], chunk = 0;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) chunk += counts[j] = static_cast<int>(hist[255 - 8 * tid - j]);
+      int through = chunk;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int v = __shfl_up_sync(0xffffffffu, through, o);
+        if (tid >= o) through += v;
+      }
+      int above = through - chunk;
+      if (above < need && need <= through) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          if (above + counts[j] >= need) {
+            remaining = need - above;
+            prefix |= static_cast<uint32_t>(255 - 8 * tid - j) << shift;
+            mask |= 255u << shift;
+            break;
+          }
+          above += counts[j];
         }
-        above += hist[b];
       }
     }
     __syncthreads();
   }
+  const int above_total = k - remaining;
+  for (int i = tid; i < n; i += blockDim.x) {
+    const float v = x[i];
+    const uint32_t key = Key(v);
+    int slot = -1;
+    if (key > prefix) {
+      slot = atomicAdd(&n_above, 1);
+    } else if (key == prefix) {
+      slot = atomicAdd(&n_equal, 1);
+      slot = slot < remaining ? above_total + slot : -1;
+    }
+    if (slot >= 0) out_values[slot] = v, out_ids[slot] = ids != nullptr ? ids[i] : base + i;
+  }
+  __syncthreads();
+}
 
-  // 2. Gather: every key above the threshold, then `remaining` keys equal to it.
+// min(top_k, kMaxSampleCandidates, n): how many candidates each stage keeps.
+__device__ __forceinline__ int EffectiveK(const SamplerConfig& c, int n) {
+  return min(n, c.top_k > 0 ? min(c.top_k, kMaxSampleCandidates) : kMaxSampleCandidates);
+}
+
+// Logits per stage-1 slice: at least 8 per candidate kept, so a large k still shrinks the vocabulary
+// 8-fold before the single-block stage. The grid is sized for the smallest slice; blocks past the last
+// slice exit.
+__device__ __forceinline__ int SliceFor(int k) { return kThreads * ((8 * k + kThreads - 1) / kThreads); }
+
+// Stage 1, one block per slice of the logits: each slice's own top k, padded to k entries with -inf. The
+// global top k is among these candidates.
+__global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
+  const int k = EffectiveK(*p.config, p.n);
+  const int slice = SliceFor(k);
+  const int begin = blockIdx.x * slice;
+  if (begin >= p.n) return;
+  const int len = min(slice, p.n - begin);
+  const int local_k = min(k, len);
+  float* values = static_cast<float*>(p.scratch) + static_cast<int64_t>(blockIdx.x) * k;
+  int32_t* ids = reinterpret_cast<int32_t*>(static_cast<float*>(p.scratch) + CandidateSlots(p.n)) +
+                 static_cast<int64_t>(blockIdx.x) * k;
+  BlockTopK(p.logits + begin, nullptr, begin, len, local_k, values, ids);
+  for (int i = local_k + threadIdx.x; i < k; i += blockDim.x) values[i] = -INFINITY, ids[i] = 0;
+}
+
+// Stage 2, one block: the top k of the candidates, sorted, filtered and drawn from.
+__global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
+  const SamplerConfig c = *p.config;
+  const int k = EffectiveK(c, p.n);
+  const int tid = threadIdx.x;
+  const int slice = SliceFor(k);
+  const int candidates = (p.n + slice - 1) / slice * k;
+  const float* cand_values = static_cast<const float*>(p.scratch);
+  const int32_t* cand_ids =
+      reinterpret_cast<const int32_t*>(static_cast<const float*>(p.scratch) + CandidateSlots(p.n));
   __shared__ float values[kThreads];
   __shared__ int indices[kThreads];
-  __shared__ int n_above, n_equal;
-  if (tid == 0) n_above = 0, n_equal = 0;
   values[tid] = -FLT_MAX;
   indices[tid] = INT_MAX;
   __syncthreads();
-  const int above_total = k - remaining;
-  for (int i = tid; i < p.n; i += kThreads) {
-    const float x = p.logits[i];
-    const uint32_t key = Key(x);
-    if (key > prefix) {
-      const int slot = atomicAdd(&n_above, 1);
-      values[slot] = x, indices[slot] = i;
-    } else if (key == prefix) {
-      const int slot = atomicAdd(&n_equal, 1);
-      if (slot < remaining) values[above_total + slot] = x, indices[above_total + slot] = i;
-    }
-  }
-  __syncthreads();
+  BlockTopK(cand_values, cand_ids, 0, candidates, k, values, indices);
 
-  // 3. Bitonic sort: value descending, then index ascending.
-  for (int size = 2; size <= kThreads; size <<= 1) {
+  // Bitonic sort of the first k (padded to a power of two): value descending, then index ascending.
+  int sort_n = 2;
+  while (sort_n < k) sort_n <<= 1;
+  for (int size = 2; size <= sort_n; size <<= 1) {
     for (int stride = size >> 1; stride > 0; stride >>= 1) {
       const int partner = tid ^ stride;
-      if (partner > tid) {
+      if (tid < sort_n && partner > tid) {
         const bool descending = (tid & size) == 0;
         const bool first_after = values[tid] < values[partner] ||
                                  (values[tid] == values[partner] && indices[tid] > indices[partner]);
@@ -119,48 +186,50 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
     }
   }
 
-  // 4. Filters and the draw, as the host sampler does them.
-  if (tid != 0) return;
+  // Filters and the draw, as the host sampler does them, one candidate per thread: prefix sums of the
+  // probabilities place every cut, and the first thread past a cut wins an atomicMin.
+  using Scan = cub::BlockScan<double, kThreads>;
+  __shared__ typename Scan::TempStorage scan;
+  __shared__ double total, weights;
+  __shared__ int cut, chosen;
   const float top = values[0];
-  double total = 0;
-  for (int i = 0; i < k; ++i) total += exp(static_cast<double>(values[i] - top));
-  int keep = k;
-  if (c.top_p < 1.0f) {
-    double cumulative = 0;
-    int n = 0;
-    while (n < k) {
-      cumulative += exp(static_cast<double>(values[n++] - top)) / total;
-      if (cumulative >= c.top_p) break;
-    }
-    keep = max(n, 1);
-  }
-  if (c.min_p > 0.0f) {
-    // p_i >= min_p * p_0, with p_0 the largest: exp(v_i - top) >= min_p.
-    int n = 1;
-    while (n < keep && exp(static_cast<double>(values[n] - top)) >= c.min_p) ++n;
-    keep = n;
-  }
-  double weights = 0;
-  for (int i = 0; i < keep; ++i) weights += exp(static_cast<double>(values[i] - top) / c.temperature);
+  const double d = static_cast<double>(values[tid] - top);
+  const double e = tid < k ? exp(d) : 0.0;  // Temperature-1 probability times the normaliser.
+  double through_e;
+  Scan(scan).InclusiveSum(e, through_e);
+  if (tid == k - 1) total = through_e;
+  if (tid == 0) cut = k;
+  __syncthreads();
+  // top-p: the shortest prefix whose probability reaches top_p.
+  if (c.top_p < 1.0f && tid < k && through_e / total >= c.top_p) atomicMin(&cut, tid + 1);
+  __syncthreads();
+  // min-p: p_i >= min_p * p_0, with p_0 the largest: exp(v_i - top) >= min_p.
+  const int keep_p = cut;
+  if (c.min_p > 0.0f && tid >= 1 && tid < keep_p && e < c.min_p) atomicMin(&cut, tid);
+  __syncthreads();
+  const int keep = cut;
+  const double w = tid < keep ? exp(d / c.temperature) : 0.0;
+  double through_w;
+  Scan(scan).InclusiveSum(w, through_w);
+  if (tid == keep - 1) weights = through_w;
+  if (tid == 0) chosen = keep - 1;
+  __syncthreads();
   const double u = ToUniform(Philox(c.seed, static_cast<uint32_t>(*p.pos))) * weights;
-  double cumulative = 0;
-  int chosen = keep - 1;
-  for (int i = 0; i < keep; ++i) {
-    cumulative += exp(static_cast<double>(values[i] - top) / c.temperature);
-    if (u < cumulative) {
-      chosen = i;
-      break;
-    }
-  }
-  *p.token = indices[chosen];
+  if (tid < keep && u < through_w) atomicMin(&chosen, tid);
+  __syncthreads();
+  if (tid == 0) *p.token = indices[chosen];
 }
 
 }  // namespace
 
 float SampleUniform(uint64_t seed, uint32_t position) { return ToUniform(Philox(seed, position)); }
 
+int64_t SampleScratchBytes(int n) { return CandidateSlots(n) * (sizeof(float) + sizeof(int32_t)); }
+
 cudaError_t LaunchSample(const SampleParams& p, cudaStream_t stream) {
-  if (p.n < 1) return cudaErrorInvalidValue;
+  if (p.n < 1 || p.scratch == nullptr) return cudaErrorInvalidValue;
+  const cudaError_t e = Launch(CandidatesKernel, Blocks(p.n), kThreads, 0, stream, p);
+  if (e != cudaSuccess) return e;
   return Launch(SampleKernel, 1, kThreads, 0, stream, p);
 }
 

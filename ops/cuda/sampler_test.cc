@@ -13,13 +13,16 @@ namespace {
 
 // Draws one token per position 0..draws-1 (each position keys a fresh random number).
 std::vector<int32_t> Draw(const std::vector<float>& logits, const SamplerConfig& config, int draws) {
-  DeviceBuffer dl(logits), dc(sizeof(SamplerConfig)), dpos(sizeof(int32_t)), token(sizeof(int32_t));
+  const int n = static_cast<int>(logits.size());
+  DeviceBuffer dl(logits), dc(sizeof(SamplerConfig)), dpos(sizeof(int32_t)), token(sizeof(int32_t)),
+      scratch(SampleScratchBytes(n));
   EXPECT_EQ(cudaMemcpy(dc.get(), &config, sizeof(config), cudaMemcpyHostToDevice), cudaSuccess);
   std::vector<int32_t> out;
   for (int32_t pos = 0; pos < draws; ++pos) {
     EXPECT_EQ(cudaMemcpy(dpos.get(), &pos, 4, cudaMemcpyHostToDevice), cudaSuccess);
-    EXPECT_EQ(LaunchSample({dl.as<float>(), static_cast<int>(logits.size()), static_cast<SamplerConfig*>(dc.get()),
-                            dpos.as<int32_t>(), token.as<int32_t>()},
+    token.Poison();
+    EXPECT_EQ(LaunchSample({dl.as<float>(), n, static_cast<SamplerConfig*>(dc.get()), dpos.as<int32_t>(),
+                            token.as<int32_t>(), scratch.get()},
                            nullptr),
               cudaSuccess);
     out.push_back(token.Download<int32_t>()[0]);
@@ -66,6 +69,65 @@ TEST(SamplerTest, LargeVocabularyTopKStaysInTheTopK) {
   // With top-k 1 the draw is the argmax.
   const int32_t argmax = std::max_element(logits.begin(), logits.end()) - logits.begin();
   EXPECT_EQ(Draw(logits, {0.7f, 1, 1.0f, 0.0f, 5}, 1)[0], argmax);
+}
+
+// The host-side chain the kernel implements, with the kernel's own uniform number: top-k, top-p and min-p
+// on the temperature-1 probabilities, then the draw at the temperature.
+int32_t ReferenceDraw(const std::vector<float>& logits, const SamplerConfig& c, int32_t pos) {
+  std::vector<int32_t> order(logits.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  });
+  const int k = std::min<int>(logits.size(), c.top_k > 0 ? std::min(c.top_k, kMaxSampleCandidates)
+                                                        : kMaxSampleCandidates);
+  const float top = logits[order[0]];
+  // Differences in float, then double, as the kernel computes them.
+  auto diff = [&](int i) { return static_cast<double>(logits[order[i]] - top); };
+  double total = 0;
+  for (int i = 0; i < k; ++i) total += std::exp(diff(i));
+  int keep = k;
+  if (c.top_p < 1.0f) {
+    double cumulative = 0;
+    int n = 0;
+    while (n < k) {
+      cumulative += std::exp(diff(n++)) / total;
+      if (cumulative >= c.top_p) break;
+    }
+    keep = std::max(n, 1);
+  }
+  if (c.min_p > 0.0f) {
+    int n = 1;
+    while (n < keep && std::exp(diff(n)) >= c.min_p) ++n;
+    keep = n;
+  }
+  double weights = 0;
+  for (int i = 0; i < keep; ++i) weights += std::exp(diff(i) / c.temperature);
+  const double u = SampleUniform(c.seed, pos) * weights;
+  double cumulative = 0;
+  for (int i = 0; i < keep; ++i) {
+    cumulative += std::exp(diff(i) / c.temperature);
+    if (u < cumulative) return order[i];
+  }
+  return order[keep - 1];
+}
+
+TEST(SamplerTest, LargeVocabularyDrawsMatchTheReferenceChainExactly) {
+  SKIP_WITHOUT_GPU();
+  // Distinct logits (a shuffled ramp) so that the top-k set is unambiguous.
+  const int n = 151936;
+  std::mt19937 rng(21);
+  std::vector<float> logits(n);
+  for (int i = 0; i < n; ++i) logits[i] = (i - n / 2) * 4e-5f;
+  std::shuffle(logits.begin(), logits.end(), rng);
+  const SamplerConfig configs[] = {{0.8f, 40, 0.95f, 0.05f, 3}, {1.0f, 0, 1.0f, 0.0f, 4}, {1.3f, 1000, 0.9f, 0.0f, 5},
+                                   {0.5f, 7, 1.0f, 0.0f, 6}};
+  for (const SamplerConfig& c : configs) {
+    const std::vector<int32_t> got = Draw(logits, c, 64);
+    for (int32_t pos = 0; pos < 64; ++pos) {
+      ASSERT_EQ(got[pos], ReferenceDraw(logits, c, pos)) << "top_k " << c.top_k << " top_p " << c.top_p << " pos " << pos;
+    }
+  }
 }
 
 TEST(SamplerTest, PhiloxIsDeterministicAndSpread) {
