@@ -50,6 +50,8 @@ absl::StatusOr<std::unique_ptr<CudaExecutor>> CudaExecutor::Create(
     std::optional<cuda::SamplerConfig> device_sampling) {
   RET_CHECK(CudaAvailable(), "no CUDA device is available");
   RET_CHECK(!device_sampling || device_sampling->temperature > 0, "device sampling needs a temperature > 0");
+  RET_CHECK(!device_sampling || device_sampling->repeat_last_n <= cuda::kMaxRepeatWindow,
+            "device sampling looks back at most ", cuda::kMaxRepeatWindow, " tokens");
   std::unique_ptr<CudaExecutor> e(
       new CudaExecutor(weights, std::move(factory), use_cuda_graph, device_sampling));
   RETURN_IF_ERROR(e->Init());
@@ -148,6 +150,11 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
     ASSIGN_OR_RETURN(void* pos, Allocate(sizeof(int32_t), "the position", &memory_.scratch));
     tokens_ = static_cast<int32_t*>(tokens);
     pos_ = static_cast<int32_t*>(pos);
+    if (device_sampling_) {
+      ASSIGN_OR_RETURN(void* history, Allocate(ctx_size_ * sizeof(int32_t), "the token history", &memory_.scratch));
+      CUDA_RETURN_IF_ERROR(cudaMemset(history, 0, ctx_size_ * sizeof(int32_t)));
+      history_ = static_cast<int32_t*>(history);
+    }
   }
   for (const Value* s : p->graph.states()) {
     if (states_.contains(s->name)) continue;
@@ -438,7 +445,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     label = "sample";
     ASSIGN_OR_RETURN(void* candidates, scratch(cuda::SampleScratchBytes(Cols(p.output)), "sampler candidates"));
     const cuda::SampleParams sp{Buffer(p, p.output), Cols(p.output), sampler_config_, pos_, sampled_token_,
-                                candidates};
+                                candidates, tokens_, p.seq_len, history_};
     add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
   }
   label = "advance+copy";

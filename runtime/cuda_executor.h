@@ -129,6 +129,7 @@ class CudaExecutor : public Executor {
   std::map<int, std::unique_ptr<Prepared>> graphs_;
   int32_t* tokens_ = nullptr;  // Device [ctx]: the %tokens input.
   int32_t* pos_ = nullptr;     // Device: the %pos input.
+  int32_t* history_ = nullptr;  // Device [ctx]: the token at each position, for the repetition penalty.
   int32_t* host_token_ = nullptr;  // Pinned.
   int32_t* host_ring_ = nullptr;   // Mapped pinned, two slots by position parity.
   int32_t* device_ring_ = nullptr;  // The same memory as the device sees it.

@@ -121,7 +121,7 @@ TEST(CudaExecutorTest, DeviceSamplingIsSeededAndTopKOneIsGreedy) {
   const std::vector<int32_t> first = run(a, s, 128);
   EXPECT_EQ(first, run(b, s, 128)) << "graph and eager steps draw the same tokens";
   EXPECT_NE(first, ReferenceIds(128)) << "temperature 0.9 with top-k 40 should leave the greedy path";
-  // A repetition penalty needs the logits on the host: that path is seeded too.
+  // With a repetition penalty (applied on the device from the token history) the draws are seeded too.
   const SamplerOptions penalty{.temperature = 0.9f, .repeat_penalty = 1.1f, .seed = 5};
   LoadedModel c = load(penalty, true), d = load(penalty, true);
   EXPECT_EQ(run(c, penalty, 64), run(d, penalty, 64));

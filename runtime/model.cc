@@ -1,5 +1,7 @@
 #include "runtime/model.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cuda_runtime_api.h>
@@ -77,9 +79,15 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   if (backend == Backend::kCuda) {
     std::optional<cuda::SamplerConfig> device_sampling;
     if (!options.greedy && options.sampler && options.sampler->temperature > 0 &&
-        options.sampler->repeat_penalty == 1.0f) {
+        (options.sampler->repeat_penalty == 1.0f || options.sampler->repeat_last_n <= cuda::kMaxRepeatWindow)) {
       const SamplerOptions& s = *options.sampler;
-      device_sampling = cuda::SamplerConfig{s.temperature, s.top_k, s.top_p, s.min_p, s.seed};
+      device_sampling = cuda::SamplerConfig{.temperature = s.temperature,
+                                            .top_k = s.top_k,
+                                            .top_p = s.top_p,
+                                            .min_p = s.min_p,
+                                            .seed = s.seed,
+                                            .repeat_penalty = s.repeat_penalty,
+                                            .repeat_last_n = std::max(s.repeat_last_n, 0)};
     }
     ASSIGN_OR_RETURN(m.executor,
                      CudaExecutor::Create(*m.file, std::move(factory), options.cuda_graph, device_sampling));

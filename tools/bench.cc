@@ -4,7 +4,7 @@
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
 //         [-p 512] [-n 128] [-d 0] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
 //         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--no-pdl] [--prefill-graph]
-//         [--temp T [--top-k K]]  (decode sampled on the device instead of greedy)
+//         [--temp T [--top-k K] [--repeat-penalty R]]  (decode sampled on the device instead of greedy)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -97,7 +97,8 @@ absl::Status Main(int argc, char** argv) {
                                {{"--json"}, false},
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
-                               {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}}}));
+                               {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}},
+                               {{"--repeat-penalty"}}}));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   int n_prompt = 512, n_gen = 128, reps = 5;
   RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
@@ -110,8 +111,13 @@ absl::Status Main(int argc, char** argv) {
   int top_k = 40;
   RETURN_IF_ERROR(flags.GetFloat("--temp", &temperature));
   RETURN_IF_ERROR(flags.GetInt("--top-k", &top_k));
+  float repeat_penalty = 1.0f;
+  RETURN_IF_ERROR(flags.GetFloat("--repeat-penalty", &repeat_penalty));
   const bool sampled = temperature > 0.0f;
-  const std::string decode_label = sampled ? absl::StrFormat(" (t=%g, top-k %d)", temperature, top_k) : "";
+  const std::string decode_label =
+      sampled ? absl::StrFormat(" (t=%g, top-k %d%s)", temperature, top_k,
+                                repeat_penalty != 1.0f ? absl::StrFormat(", penalty %g", repeat_penalty) : "")
+              : "";
   std::string path = flags.Get("--model");
   std::string label = path;
   if (flags.Has("--synthetic")) {
@@ -154,7 +160,9 @@ absl::Status Main(int argc, char** argv) {
   std::mt19937 rng(7);
   for (bool graph : modes) {
     ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = !sampled, .cuda_graph = graph};
-    if (sampled) o.sampler = SamplerOptions{.temperature = temperature, .top_k = top_k, .seed = 1};
+    if (sampled) {
+      o.sampler = SamplerOptions{.temperature = temperature, .top_k = top_k, .repeat_penalty = repeat_penalty, .seed = 1};
+    }
     if (flags.Has("--no-fuse")) o.passes = {.use_default = false};
     o.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
     ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));

@@ -1,7 +1,8 @@
 // Device sampling in two launches.
 //
 // 1. One block per slice of the logits (1024, or more for a large k: at least 8 logits per candidate)
-//    selects the slice's top k (k = min(top_k, 1024)) into a candidate buffer: a radix select (four 8-bit
+//    copies it to shared memory, applies the repetition penalty to the tokens of the recent window that
+//    fall in it, and selects the slice's top k (k = min(top_k, 1024)) into a candidate buffer: a radix select (four 8-bit
 //    passes over order-preserving keys) of the k-th largest, then a gather of the keys above it and
 //    enough equal to it. The vocabulary is thus spread over up to ~150 blocks instead of one.
 // 2. One block selects the top k of the candidates the same way, sorts them (bitonic: value descending,
@@ -126,7 +127,7 @@ __device__ __forceinline__ int EffectiveK(const SamplerConfig& c, int n) {
 // Logits per stage-1 slice: at least 8 per candidate kept, so a large k still shrinks the vocabulary
 // 8-fold before the single-block stage. The grid is sized for the smallest slice; blocks past the last
 // slice exit.
-__device__ __forceinline__ int SliceFor(int k) { return kThreads * ((8 * k + kThreads - 1) / kThreads); }
+__host__ __device__ constexpr int SliceFor(int k) { return kThreads * ((8 * k + kThreads - 1) / kThreads); }
 
 // Stage 1, one block per slice of the logits: each slice's own top k, padded to k entries with -inf. The
 // global top k is among these candidates.
@@ -139,10 +140,40 @@ __global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
   if (begin >= p.n) return;
   const int len = min(slice, p.n - begin);
   const int local_k = min(k, len);
+  const SamplerConfig& c = *p.config;
+  const int pos = *p.pos;
+  // The slice in shared memory, where the repetition penalty applies to it.
+  __shared__ float logits[SliceFor(kMaxSampleCandidates)];
+  for (int i = threadIdx.x; i < len; i += blockDim.x) logits[i] = p.logits[begin + i];
+  if (c.repeat_penalty != 1.0f) {
+    // The window: the tokens at the last n positions up to the newest consumed one.
+    __shared__ int32_t window[kMaxRepeatWindow];
+    const int end = pos + p.seq_len;
+    const int n = min(min(c.repeat_last_n, kMaxRepeatWindow), end);
+    for (int w = threadIdx.x; w < n; w += blockDim.x) {
+      const int q = end - n + w;
+      window[w] = q >= pos ? p.tokens[q - pos] : p.history[q];
+    }
+    __syncthreads();
+    for (int w = threadIdx.x; w < n; w += blockDim.x) {
+      const int32_t t = window[w];
+      bool last = t >= begin && t < begin + len;  // Its last occurrence penalises it, once.
+      for (int later = w + 1; last && later < n; ++later) last = window[later] != t;
+      if (last) {
+        float& l = logits[t - begin];
+        l = l > 0.0f ? l / c.repeat_penalty : l * c.repeat_penalty;
+      }
+    }
+  }
+  __syncthreads();
+  // Other blocks read the history only below pos, so block 0 can record this step's tokens now.
+  if (blockIdx.x == 0) {
+    for (int i = threadIdx.x; i < p.seq_len; i += blockDim.x) p.history[pos + i] = p.tokens[i];
+  }
   float* values = static_cast<float*>(p.scratch) + static_cast<int64_t>(blockIdx.x) * k;
   int32_t* ids = reinterpret_cast<int32_t*>(static_cast<float*>(p.scratch) + CandidateSlots(p.n)) +
                  static_cast<int64_t>(blockIdx.x) * k;
-  BlockTopK(p.logits + begin, nullptr, begin, len, local_k, values, ids);
+  BlockTopK(logits, nullptr, begin, len, local_k, values, ids);
   for (int i = local_k + threadIdx.x; i < k; i += blockDim.x) values[i] = -INFINITY, ids[i] = 0;
 }
 
@@ -227,7 +258,9 @@ float SampleUniform(uint64_t seed, uint32_t position) { return ToUniform(Philox(
 int64_t SampleScratchBytes(int n) { return CandidateSlots(n) * (sizeof(float) + sizeof(int32_t)); }
 
 cudaError_t LaunchSample(const SampleParams& p, cudaStream_t stream) {
-  if (p.n < 1 || p.scratch == nullptr) return cudaErrorInvalidValue;
+  if (p.n < 1 || p.scratch == nullptr || p.tokens == nullptr || p.history == nullptr || p.seq_len < 1) {
+    return cudaErrorInvalidValue;
+  }
   const cudaError_t e = Launch(CandidatesKernel, Blocks(p.n), kThreads, 0, stream, p);
   if (e != cudaSuccess) return e;
   return Launch(SampleKernel, 1, kThreads, 0, stream, p);

@@ -15,7 +15,11 @@ struct SamplerConfig {
   float top_p = 0.95f;       // >= 1: off.
   float min_p = 0.05f;       // <= 0: off.
   uint64_t seed = 0;
+  float repeat_penalty = 1.0f;  // 1: off. Each distinct token of the window: logit / p if > 0, else * p.
+  int repeat_last_n = 64;       // The window: tokens at the last n positions, <= kMaxRepeatWindow.
 };
+
+constexpr int kMaxRepeatWindow = 1024;
 
 // At most this many of the most likely tokens are candidates (top-k is clamped to it).
 constexpr int kMaxSampleCandidates = 1024;
@@ -27,13 +31,19 @@ struct SampleParams {
   const int32_t* pos;           // The position being decoded: with the seed it keys the random draw.
   int32_t* token;
   void* scratch;  // SampleScratchBytes(n): the candidates between the two launches.
+  // The tokens this graph consumed (positions *pos .. *pos + seq_len - 1) and the device history of
+  // earlier positions (history[q] = token at position q), for the repetition penalty; the launch records
+  // the consumed tokens in the history.
+  const int32_t* tokens;
+  int seq_len;
+  int32_t* history;  // [context length]
 };
 
 // Scratch for n logits: kMaxSampleCandidates value/id slots per 1024 logits.
 int64_t SampleScratchBytes(int n);
 
-// The host Sampler's chain (top-k, then top-p and min-p on the temperature-1 probabilities, then a draw at
-// the temperature) with a counter-based generator: the same seed and settings give the same tokens. Two
+// The host Sampler's chain (repetition penalty, top-k, then top-p and min-p on the temperature-1
+// probabilities, then a draw at the temperature) with a counter-based generator: the same seed and settings give the same tokens. Two
 // launches: each block's share of the top k, then one block for the final choice.
 cudaError_t LaunchSample(const SampleParams& p, cudaStream_t stream);
 

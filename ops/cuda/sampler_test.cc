@@ -15,14 +15,14 @@ namespace {
 std::vector<int32_t> Draw(const std::vector<float>& logits, const SamplerConfig& config, int draws) {
   const int n = static_cast<int>(logits.size());
   DeviceBuffer dl(logits), dc(sizeof(SamplerConfig)), dpos(sizeof(int32_t)), token(sizeof(int32_t)),
-      scratch(SampleScratchBytes(n));
+      scratch(SampleScratchBytes(n)), input(std::vector<int32_t>{0}), history(std::vector<int32_t>(draws, 0));
   EXPECT_EQ(cudaMemcpy(dc.get(), &config, sizeof(config), cudaMemcpyHostToDevice), cudaSuccess);
   std::vector<int32_t> out;
   for (int32_t pos = 0; pos < draws; ++pos) {
     EXPECT_EQ(cudaMemcpy(dpos.get(), &pos, 4, cudaMemcpyHostToDevice), cudaSuccess);
     token.Poison();
     EXPECT_EQ(LaunchSample({dl.as<float>(), n, static_cast<SamplerConfig*>(dc.get()), dpos.as<int32_t>(),
-                            token.as<int32_t>(), scratch.get()},
+                            token.as<int32_t>(), scratch.get(), input.as<int32_t>(), 1, history.as<int32_t>()},
                            nullptr),
               cudaSuccess);
     out.push_back(token.Download<int32_t>()[0]);
@@ -127,6 +127,50 @@ TEST(SamplerTest, LargeVocabularyDrawsMatchTheReferenceChainExactly) {
     for (int32_t pos = 0; pos < 64; ++pos) {
       ASSERT_EQ(got[pos], ReferenceDraw(logits, c, pos)) << "top_k " << c.top_k << " top_p " << c.top_p << " pos " << pos;
     }
+  }
+}
+
+TEST(SamplerTest, RepetitionPenaltyMatchesTheHostRule) {
+  SKIP_WITHOUT_GPU();
+  const int n = 151936;
+  std::mt19937 rng(22);
+  std::vector<float> logits(n);
+  for (int i = 0; i < n; ++i) logits[i] = (i - n / 2) * 4e-5f;  // Distinct, both signs near the top.
+  std::shuffle(logits.begin(), logits.end(), rng);
+  std::vector<int32_t> by_logit(n);
+  for (int i = 0; i < n; ++i) by_logit[i] = i;
+  std::sort(by_logit.begin(), by_logit.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  // History of 200 positions drawn (with repeats) from the 30 most likely tokens and a few negative ones,
+  // so the penalty reorders the top of the distribution.
+  std::vector<int32_t> history(260);
+  for (int32_t& t : history) t = rng() % 4 ? by_logit[rng() % 30] : by_logit[n - 1 - rng() % 5];
+  const SamplerConfig c{0.9f, 40, 0.95f, 0.02f, 8, 1.3f, 64};
+  // A decode step (1 token consumed at position 200) and a prefill (5 tokens at positions 195..199).
+  for (auto [pos, seq_len] : {std::pair{200, 1}, std::pair{195, 5}}) {
+    const std::vector<int32_t> consumed(history.begin() + pos, history.begin() + pos + seq_len);
+    // The host rule: every distinct token among the last 64 positions (through the consumed ones), once.
+    std::vector<float> penalised = logits;
+    const int end = pos + seq_len;
+    std::set<int32_t> window(history.begin() + end - 64, history.begin() + end);
+    for (int32_t t : window) penalised[t] = penalised[t] > 0 ? penalised[t] / 1.3f : penalised[t] * 1.3f;
+    DeviceBuffer dl(logits), dc(sizeof(SamplerConfig)), dpos(std::vector<int32_t>{pos}), token(sizeof(int32_t)),
+        scratch(SampleScratchBytes(n)), input(consumed);
+    std::vector<int32_t> device_history(history.size(), -1);
+    std::copy(history.begin(), history.begin() + pos, device_history.begin());  // Only earlier positions.
+    DeviceBuffer dh(device_history);
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+      SamplerConfig cs = c;
+      cs.seed = seed;
+      ASSERT_EQ(cudaMemcpy(dc.get(), &cs, sizeof(cs), cudaMemcpyHostToDevice), cudaSuccess);
+      ASSERT_EQ(LaunchSample({dl.as<float>(), n, static_cast<SamplerConfig*>(dc.get()), dpos.as<int32_t>(),
+                              token.as<int32_t>(), scratch.get(), input.as<int32_t>(), seq_len, dh.as<int32_t>()},
+                             nullptr),
+                cudaSuccess);
+      ASSERT_EQ(token.Download<int32_t>()[0], ReferenceDraw(penalised, cs, pos)) << "pos " << pos << " seed " << seed;
+    }
+    // The consumed tokens are now in the history.
+    const auto got = dh.Download<int32_t>();
+    for (int i = 0; i < seq_len; ++i) EXPECT_EQ(got[pos + i], consumed[i]);
   }
 }
 
