@@ -138,9 +138,13 @@ __global__ void __launch_bounds__(kWarps * 32, 4) AttentionSplitKernel(Attention
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int length = *p.pos + row + 1;
-  const int active = min(p.splits, (length + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  // Slices of whole tiles for every warp: past the split limit, a slice grows by 128 positions at a time
+  // (16384 positions: 32 slices of 512, not 38 of 432 with a ragged last tile per warp).
+  int active = min(p.splits, (length + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  const int per_split = (length + active - 1) / active;
+  const int chunk = (per_split + kPositionsPerSplit - 1) / kPositionsPerSplit * kPositionsPerSplit;
+  active = (length + chunk - 1) / chunk;
   if (split >= active) return;
-  const int chunk = (length + active - 1) / active;
   const int begin = split * chunk;
   const int end = min(length, begin + chunk);
   const int kv_head = head / (p.heads / p.kv_heads);
