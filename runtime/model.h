@@ -26,8 +26,8 @@ struct ModelOptions {
   int ctx_size = 0;  // 0: the model's context length, capped to what memory holds.
   PipelineSelection passes;
   bool greedy = false;     // Graphs end in argmax (only the token leaves the executor).
-  // Sampling settings for non-greedy runs: on CUDA they are applied on the device (unless a repetition
-  // penalty needs the host's view of the logits).
+  // Sampling settings for non-greedy runs: on CUDA they are applied on the device when the temperature is
+  // above 0 and the penalty window is at most cuda::kMaxRepeatWindow tokens; otherwise on the host.
   std::optional<SamplerOptions> sampler;
   bool cuda_graph = true;  // CUDA: capture the decode step once and replay it.
 };

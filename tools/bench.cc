@@ -161,7 +161,8 @@ absl::Status Main(int argc, char** argv) {
   for (bool graph : modes) {
     ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = !sampled, .cuda_graph = graph};
     if (sampled) {
-      o.sampler = SamplerOptions{.temperature = temperature, .top_k = top_k, .repeat_penalty = repeat_penalty, .seed = 1};
+      o.sampler = SamplerOptions{
+          .temperature = temperature, .top_k = top_k, .repeat_penalty = repeat_penalty, .seed = 1};
     }
     if (flags.Has("--no-fuse")) o.passes = {.use_default = false};
     o.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
@@ -235,7 +236,12 @@ absl::Status Main(int argc, char** argv) {
     }
     if (backend == Backend::kCuda) {
       auto& cuda = static_cast<CudaExecutor&>(*m.executor);
-      split = cuda.memory();
+      // The largest of each part over the runs (only the first run prefills).
+      const CudaMemoryStats& m_stats = cuda.memory();
+      split.weights = std::max(split.weights, m_stats.weights);
+      split.kv_cache = std::max(split.kv_cache, m_stats.kv_cache);
+      split.activations = std::max(split.activations, m_stats.activations);
+      split.scratch = std::max(split.scratch, m_stats.scratch);
       graph_nodes = std::max(graph_nodes, cuda.decode_graph_nodes());
       size_t free_now = 0, total = 0;
       CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_now, &total));

@@ -28,7 +28,7 @@ struct SampleParams {
   const float* logits;  // [n]
   int n;
   const SamplerConfig* config;  // Device memory.
-  const int32_t* pos;           // The position being decoded: with the seed it keys the random draw.
+  const int32_t* pos;           // The first position consumed: with the seed it keys the random draw.
   int32_t* token;
   void* scratch;  // SampleScratchBytes(n): the candidates between the two launches.
   // The tokens this graph consumed (positions *pos .. *pos + seq_len - 1) and the device history of
@@ -43,8 +43,9 @@ struct SampleParams {
 int64_t SampleScratchBytes(int n);
 
 // The host Sampler's chain (repetition penalty, top-k, then top-p and min-p on the temperature-1
-// probabilities, then a draw at the temperature) with a counter-based generator: the same seed and settings give the same tokens. Two
-// launches: each block's share of the top k, then one block for the final choice.
+// probabilities, then a draw at the temperature) with a counter-based generator: the same seed and
+// settings give the same tokens. Two launches: each block's share of the top k, then one block for the
+// final choice.
 cudaError_t LaunchSample(const SampleParams& p, cudaStream_t stream);
 
 // The uniform number in [0, 1) the sampler draws for (seed, position): Philox4x32-10, exposed for tests.

@@ -33,4 +33,9 @@ fi
 if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \
     2>&1 | tee "$out/bench_qwen2.5-0.5b_f16.md"
+  # The same model (written by the run above) after a long prompt, and sampled on the device.
+  model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
+  for flags in "-d 4096" "--temp 0.8" "--temp 0.8 --repeat-penalty 1.1"; do
+    bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on $flags 2>&1 | grep tg128
+  done | tee "$out/bench_qwen2.5-0.5b_f16_more.md"
 fi
