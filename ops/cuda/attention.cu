@@ -27,6 +27,7 @@ constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256.
 constexpr int kPositionsPerSplit = kWarps * 32;  // One 32-position tile per warp.
 constexpr int kMaxSplits = kWarps * 32;              // One per thread when combining.
+constexpr int kBlocksPerSm = 4;                      // Resident blocks per SM (a register budget of 128).
 
 int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
   return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
@@ -132,19 +133,15 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
 }
 
 template <int kPerLane, bool kRope>
-__global__ void __launch_bounds__(kWarps * 32, 4) AttentionSplitKernel(AttentionParams p) {
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKernel(AttentionParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int length = *p.pos + row + 1;
-  // Slices of whole tiles for every warp: past the split limit, a slice grows by 128 positions at a time
-  // (16384 positions: 32 slices of 512, not 38 of 432 with a ragged last tile per warp).
-  int active = min(p.splits, (length + kPositionsPerSplit - 1) / kPositionsPerSplit);
-  const int per_split = (length + active - 1) / active;
-  const int chunk = (per_split + kPositionsPerSplit - 1) / kPositionsPerSplit * kPositionsPerSplit;
-  active = (length + chunk - 1) / chunk;
+  const int active = min(p.splits, (length + kPositionsPerSplit - 1) / kPositionsPerSplit);
   if (split >= active) return;
+  const int chunk = (length + active - 1) / active;
   const int begin = split * chunk;
   const int end = min(length, begin + chunk);
   const int kv_head = head / (p.heads / p.kv_heads);
@@ -283,8 +280,18 @@ int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits) {
 }
 
 int ChooseAttentionSplits(int ctx, int heads) {
-  // Enough blocks for every SM of an H100 at one row; a split has at least one tile per warp.
-  int splits = (4 * 132 + heads - 1) / heads;
+  // As many blocks as can be resident at once at one row: one more would start a second wave (38 splits x
+  // 14 heads on 132 SMs cost 20% at 16384 positions). A split has at least one tile per warp.
+  static const int sms = [] {
+    int device = 0, count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      cudaGetLastError();
+      return 132;  // An H100/H200; only the speed depends on it.
+    }
+    return count;
+  }();
+  int splits = max(1, kBlocksPerSm * sms / heads);
   splits = min(splits, max(1, ctx / kPositionsPerSplit));
   return max(1, min(splits, kMaxSplits));
 }
