@@ -126,8 +126,8 @@ absl::Status Main(int argc, char** argv) {
     ASSIGN_OR_RETURN(auto vocab, GgufFile::Open(flags.Get("--vocab", "../shared/models/qwen2.5-vocab.gguf")));
     path = absl::StrCat("/tmp/ggrt-synthetic-", preset.name, "-", DTypeName(dtype), ".gguf");
     const double t0 = Now();
-    RETURN_IF_ERROR(WriteSyntheticModel(preset, dtype, *vocab, path, 1234));
-    std::fprintf(stderr, "wrote %s in %.1f s\n", path.c_str(), Now() - t0);
+    ASSIGN_OR_RETURN(const bool written, EnsureSyntheticModel(preset, dtype, *vocab, path, 1234));
+    std::fprintf(stderr, "%s %s in %.1f s\n", written ? "wrote" : "reusing", path.c_str(), Now() - t0);
     label = absl::StrCat(preset.name, " ", DTypeName(dtype), " (synthetic)");
   }
   RET_CHECK(!path.empty(), "give -m FILE.gguf or --synthetic=NAME");

@@ -1,6 +1,7 @@
 #include "tools/synthetic_model.h"
 
 #include <cstring>
+#include <variant>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,21 @@ std::string Tensor(DType dtype, int64_t n, float std_dev, float constant, Rng& r
   return out;
 }
 
+// What a synthetic file was written from.
+std::string SyntheticId(const SyntheticPreset& p, DType dtype, int64_t n_vocab, uint64_t seed) {
+  return absl::StrCat(p.name, " layers=", p.n_layers, " dtype=", DTypeName(dtype), " vocab=", n_vocab,
+                      " seed=", seed);
+}
+
+absl::StatusOr<int64_t> VocabSize(const GgufFile& vocab) {
+  for (const auto& [key, value] : vocab.metadata()) {
+    if (key == "tokenizer.ggml.tokens" && std::holds_alternative<GgufArray>(value.data)) {
+      return static_cast<int64_t>(std::get<GgufArray>(value.data).items.size());
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(vocab.path(), " has no tokenizer.ggml.tokens"));
+}
+
 }  // namespace
 
 absl::StatusOr<SyntheticPreset> FindSyntheticPreset(absl::string_view name) {
@@ -64,13 +80,11 @@ absl::Status WriteSyntheticModel(const SyntheticPreset& p, DType dtype, const Gg
   w.SetU32("qwen2.context_length", p.n_ctx);
   w.SetF32("qwen2.rope.freq_base", p.rope_theta);
   w.SetF32("qwen2.attention.layer_norm_rms_epsilon", p.rms_eps);
-  int64_t n_vocab = 0;
+  ASSIGN_OR_RETURN(const int64_t n_vocab, VocabSize(vocab));
   for (const auto& [key, value] : vocab.metadata()) {
-    if (!absl::StartsWith(key, "tokenizer.")) continue;
-    w.Set(key, value);
-    if (key == "tokenizer.ggml.tokens") n_vocab = std::get<GgufArray>(value.data).items.size();
+    if (absl::StartsWith(key, "tokenizer.")) w.Set(key, value);
   }
-  RET_CHECK(n_vocab > 0, vocab.path(), " has no tokenizer.ggml.tokens");
+  w.SetString("ggrt.synthetic", SyntheticId(p, dtype, n_vocab, seed));
 
   ModelConfig c;
   c.n_layers = p.n_layers, c.n_embd = p.n_embd, c.n_heads = p.n_heads, c.n_kv_heads = p.n_kv_heads;
@@ -88,6 +102,18 @@ absl::Status WriteSyntheticModel(const SyntheticPreset& p, DType dtype, const Gg
                                                              norm ? 1.0f : 0.0f, rng)));
   }
   return w.WriteFile(path);
+}
+
+absl::StatusOr<bool> EnsureSyntheticModel(const SyntheticPreset& preset, DType dtype, const GgufFile& vocab,
+                                          const std::string& path, uint64_t seed) {
+  ASSIGN_OR_RETURN(const int64_t n_vocab, VocabSize(vocab));
+  // Opening checks that every tensor lies inside the file, so a truncated write is not reused.
+  if (auto existing = GgufFile::Open(path); existing.ok()) {
+    auto id = (*existing)->GetString("ggrt.synthetic");
+    if (id.ok() && *id == SyntheticId(preset, dtype, n_vocab, seed)) return false;
+  }
+  RETURN_IF_ERROR(WriteSyntheticModel(preset, dtype, vocab, path, seed));
+  return true;
 }
 
 }  // namespace ggrt

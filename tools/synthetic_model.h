@@ -22,9 +22,15 @@ struct SyntheticPreset {
 absl::StatusOr<SyntheticPreset> FindSyntheticPreset(absl::string_view name);
 
 // Writes a qwen2 model (tied output, QKV biases) whose tokenizer metadata is copied from `vocab`.
-// Weights are uniform with standard deviation 0.02, biases with 1, norms are 1.
+// Weights are uniform with standard deviation 0.02, biases with 1, norms are 1. The file records what it
+// was written from (`ggrt.synthetic`).
 absl::Status WriteSyntheticModel(const SyntheticPreset& preset, DType dtype, const GgufFile& vocab,
                                  const std::string& path, uint64_t seed);
+
+// Writes the model unless `path` already holds a complete one written from the same preset, dtype,
+// vocabulary size and seed (a 1 GB model takes seconds to write). True when it wrote.
+absl::StatusOr<bool> EnsureSyntheticModel(const SyntheticPreset& preset, DType dtype, const GgufFile& vocab,
+                                          const std::string& path, uint64_t seed);
 
 }  // namespace ggrt
 
