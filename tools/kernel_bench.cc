@@ -3,7 +3,7 @@
 // launch and the bandwidth of the bytes it must move.
 // Weights rotate over copies that together exceed the L2 cache, as in a real step where each matrix is
 // read once from HBM.
-//   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--dtype f16|bf16] [--ctx N]
+//   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--ctx N]   (weights in f16)
 #include <cstdio>
 #include <functional>
 #include <random>
