@@ -390,7 +390,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         cuda::AttentionParams ap{act(0), out(1), out(2), out(0), 1, a.heads, a.kv_heads, a.head_dim, a.scale,
                                  pos_, splits, partial};
         const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
-        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, cuda::MakeRopeTable(shape)};
+        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape,
+                   cuda::MakeRopeTable(shape)};
         RETURN_IF_ERROR(bind_biases(n, {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv}, &ap.rope.bias_type));
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "rope_attention"); });
         break;

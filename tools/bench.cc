@@ -279,7 +279,10 @@ absl::Status Main(int argc, char** argv) {
     std::printf("\ncopy bandwidth %.0f GB/s (read + write); decode reads %.1f MB of weights per token -> roofline "
                 "%.0f tokens/s\n",
                 bandwidth / 1e9, weight_bytes / 1e6, roofline_tps);
-    if (on > 0 && off > 0) std::printf("CUDA graph gain: %.2fx (%.0f vs %.0f tokens/s, %zu graph nodes)\n", on / off, on, off, graph_nodes);
+    if (on > 0 && off > 0) {
+      std::printf("CUDA graph gain: %.2fx (%.0f vs %.0f tokens/s, %zu graph nodes)\n", on / off, on, off,
+                  graph_nodes);
+    }
     std::printf("device memory: %.1f MB used at peak = weights %.1f MB + KV cache %.1f MB + activations %.1f MB + "
                 "scratch %.1f MB (+ %.1f MB outside the executor's allocations; %.1f MB in use right after loading)\n",
                 peak_used / 1e6, split.weights / 1e6, split.kv_cache / 1e6, split.activations / 1e6,

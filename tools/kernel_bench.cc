@@ -55,7 +55,8 @@ class Bench {
     return static_cast<T*>(p);
   }
 
-  absl::Status Time(const std::string& name, double bytes, const std::function<cudaError_t(cudaStream_t, int)>& launch) {
+  absl::Status Time(const std::string& name, double bytes,
+                    const std::function<cudaError_t(cudaStream_t, int)>& launch) {
     constexpr int kLaunches = 200;
     cudaStream_t s;
     CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -121,7 +122,8 @@ absl::Status Main(int argc, char** argv) {
   cudaMemcpy(pos, &ctx, 4, cudaMemcpyHostToDevice);
   --ctx;  // Position of the newest token; the KV cache holds ctx + 1 rows.
 
-  std::printf("%s f16, attention over %d positions\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(), ctx + 1);
+  std::printf("%s f16, attention over %d positions\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(),
+              ctx + 1);
   const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
   RETURN_IF_ERROR(b.Time("norm+qkv gemv", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
     return cuda::LaunchGemv({x, e, f16, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}, norm}, s);

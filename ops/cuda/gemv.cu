@@ -244,7 +244,8 @@ __global__ void __launch_bounds__(kWarps * 32) OutputArgmaxKernel(OutputArgmaxPa
   const int warp = threadIdx.x / 32;
   const int row = blockIdx.x * kWarps + warp;
   const bool valid = row < p.n;
-  const char* w = reinterpret_cast<const char*>(static_cast<const S*>(p.w) + static_cast<int64_t>(valid ? row : 0) * p.k);
+  const char* w =
+      reinterpret_cast<const char*>(static_cast<const S*>(p.w) + static_cast<int64_t>(valid ? row : 0) * p.k);
   float v = -FLT_MAX;
   AllowDependentLaunch();
   if constexpr (kAligned) {

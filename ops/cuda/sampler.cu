@@ -2,9 +2,9 @@
 //
 // 1. One block per slice of the logits (1024, or more for a large k: at least 8 logits per candidate)
 //    copies it to shared memory, applies the repetition penalty to the tokens of the recent window that
-//    fall in it, and selects the slice's top k (k = min(top_k, 1024)) into a candidate buffer: a radix select (four 8-bit
-//    passes over order-preserving keys) of the k-th largest, then a gather of the keys above it and
-//    enough equal to it. The vocabulary is thus spread over up to ~150 blocks instead of one.
+//    fall in it, and selects the slice's top k (k = min(top_k, 1024)) into a candidate buffer: a radix
+//    select (four 8-bit passes over order-preserving keys) of the k-th largest, then a gather of the keys
+//    above it and enough equal to it. The vocabulary is thus spread over up to ~150 blocks instead of one.
 // 2. One block selects the top k of the candidates the same way, sorts them (bitonic: value descending,
 //    index ascending, so ties are deterministic), applies top-p and min-p to the temperature-1
 //    probabilities, as the host sampler does, and draws at the temperature with Philox4x32-10 keyed by

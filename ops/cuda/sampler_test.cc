@@ -125,7 +125,8 @@ TEST(SamplerTest, LargeVocabularyDrawsMatchTheReferenceChainExactly) {
   for (const SamplerConfig& c : configs) {
     const std::vector<int32_t> got = Draw(logits, c, 64);
     for (int32_t pos = 0; pos < 64; ++pos) {
-      ASSERT_EQ(got[pos], ReferenceDraw(logits, c, pos)) << "top_k " << c.top_k << " top_p " << c.top_p << " pos " << pos;
+      ASSERT_EQ(got[pos], ReferenceDraw(logits, c, pos))
+          << "top_k " << c.top_k << " top_p " << c.top_p << " pos " << pos;
     }
   }
 }
