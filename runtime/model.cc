@@ -87,7 +87,9 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
                                             .min_p = s.min_p,
                                             .seed = s.seed,
                                             .repeat_penalty = s.repeat_penalty,
-                                            .repeat_last_n = std::max(s.repeat_last_n, 0)};
+                                            // Only an unused window (penalty off) can exceed the limit.
+                                            .repeat_last_n =
+                                                std::clamp(s.repeat_last_n, 0, cuda::kMaxRepeatWindow)};
     }
     ASSIGN_OR_RETURN(m.executor,
                      CudaExecutor::Create(*m.file, std::move(factory), options.cuda_graph, device_sampling));
