@@ -148,6 +148,11 @@ std::vector<CorruptGguf> CorruptGgufCorpus() {
     s = valid;
     Poke<uint64_t>(s, offset_at, ~0ull & ~31ull);
     c.push_back({"offset_overflow", s, "runs past the end of the file"});
+    // t.q8 (one dim) moved onto t.f32's bytes.
+    const size_t q8_offset_at = valid.find(std::string("\x04\0\0\0\0\0\0\0t.q8", 12)) + 12 + 4 + 8 + 4;
+    s = valid;
+    Poke<uint64_t>(s, q8_offset_at, 0);
+    c.push_back({"overlapping_tensors", s, "overlaps tensor 't.f32'"});
   }
   {
     GgufWriter w;  // The writer does not police names, so it can build this one directly.

@@ -6,12 +6,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/check.h"
+#include "base/file.h"
+#include "base/quote.h"
 #include "base/status_macros.h"
 
 namespace ggrt {
@@ -32,7 +36,7 @@ class Reader {
   uint64_t remaining() const { return size_ - pos_; }
 
   absl::Status Error(absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", what, " (at byte ", pos_, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(Quote(path_), ": ", what, " (at byte ", pos_, ")"));
   }
 
   template <typename T>
@@ -44,6 +48,13 @@ class Reader {
     std::memcpy(&v, base_ + pos_, sizeof(T));
     pos_ += sizeof(T);
     return v;
+  }
+
+  absl::StatusOr<absl::string_view> ReadBytes(uint64_t n, absl::string_view what) {
+    if (n > remaining()) return Error(absl::StrCat("truncated file while reading ", what));
+    absl::string_view out(reinterpret_cast<const char*>(base_ + pos_), n);
+    pos_ += n;
+    return out;
   }
 
   absl::StatusOr<std::string> ReadString(absl::string_view what) {
@@ -73,15 +84,9 @@ absl::StatusOr<GgufType> ReadType(Reader& r, absl::string_view what) {
 
 // Smallest encoding of one element of `t`, used to reject array counts the file cannot hold.
 uint64_t MinBytes(GgufType t) {
-  switch (t) {
-    case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
-    case GgufType::kU16: case GgufType::kI16: return 2;
-    case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
-    case GgufType::kString: return 8;
-    case GgufType::kArray: return 12;
-    case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
-  }
-  return 1;
+  if (t == GgufType::kString) return 8;
+  if (t == GgufType::kArray) return 12;
+  return GgufScalarBytes(t);
 }
 
 absl::StatusOr<GgufValue> ReadValue(Reader& r, GgufType type, absl::string_view key, int depth) {
@@ -99,24 +104,35 @@ absl::StatusOr<GgufValue> ReadValue(Reader& r, GgufType type, absl::string_view 
     case GgufType::kF64: { ASSIGN_OR_RETURN(const double x, r.Read<double>(key)); v.data = x; break; }
     case GgufType::kBool: {
       ASSIGN_OR_RETURN(const uint8_t x, r.Read<uint8_t>(key));
-      if (x > 1) return r.Error(absl::StrCat("bool value ", int{x}, " of key '", key, "' is not 0 or 1"));
+      if (x > 1) return r.Error(absl::StrCat("bool value ", int{x}, " of key ", Quote(key), " is not 0 or 1"));
       v.data = x == 1;
       break;
     }
     case GgufType::kString: { ASSIGN_OR_RETURN(v.data, r.ReadString(key)); break; }
     case GgufType::kArray: {
-      if (depth >= kMaxNesting) return r.Error(absl::StrCat("arrays nested too deeply in key '", key, "'"));
-      GgufArray arr;
-      ASSIGN_OR_RETURN(arr.element_type, ReadType(r, key));
+      if (depth >= kMaxNesting) return r.Error(absl::StrCat("arrays nested too deeply in key ", Quote(key)));
+      ASSIGN_OR_RETURN(const GgufType element_type, ReadType(r, key));
+      GgufArray arr(element_type);
       ASSIGN_OR_RETURN(const uint64_t count, r.Read<uint64_t>(key));
-      if (count > r.remaining() / MinBytes(arr.element_type)) {
-        return r.Error(absl::StrCat("array of ", count, " elements in key '", key,
-                                    "' is larger than the rest of the file"));
+      if (count > r.remaining() / MinBytes(element_type)) {
+        return r.Error(absl::StrCat("array of ", count, " elements in key ", Quote(key),
+                                    " is larger than the rest of the file"));
       }
-      arr.items.reserve(count);
-      for (uint64_t i = 0; i < count; ++i) {
-        ASSIGN_OR_RETURN(GgufValue item, ReadValue(r, arr.element_type, key, depth + 1));
-        arr.items.push_back(std::move(item));
+      if (const int bytes = GgufScalarBytes(element_type); bytes > 0) {
+        ASSIGN_OR_RETURN(const absl::string_view raw, r.ReadBytes(count * bytes, key));
+        if (element_type == GgufType::kBool) {
+          for (size_t i = 0; i < raw.size(); ++i) {
+            if (static_cast<uint8_t>(raw[i]) > 1) {
+              return r.Error(absl::StrCat("bool element ", i, " of key ", Quote(key), " is not 0 or 1"));
+            }
+          }
+        }
+        arr.AppendRaw(raw);
+      } else {
+        for (uint64_t i = 0; i < count; ++i) {
+          ASSIGN_OR_RETURN(GgufValue item, ReadValue(r, element_type, key, depth + 1));
+          arr.Append(item);
+        }
       }
       v.data = std::move(arr);
       break;
@@ -146,6 +162,87 @@ absl::string_view GgufTypeName(GgufType t) {
   return "?";
 }
 
+int GgufScalarBytes(GgufType t) {
+  switch (t) {
+    case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
+    case GgufType::kU16: case GgufType::kI16: return 2;
+    case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
+    case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
+    case GgufType::kString: case GgufType::kArray: return 0;
+  }
+  return 0;
+}
+
+GgufArray::GgufArray(GgufType element_type, const std::vector<GgufValue>& items) : element_type_(element_type) {
+  for (const GgufValue& v : items) Append(v);
+}
+
+void GgufArray::Append(const GgufValue& v) {
+  GGRT_CHECK(v.type == element_type_, "array of ", GgufTypeName(element_type_), " given a ",
+             GgufTypeName(v.type));
+  ++size_;
+  if (const std::string* s = std::get_if<std::string>(&v.data)) {
+    strings_.push_back(*s);
+    return;
+  }
+  if (const GgufArray* a = std::get_if<GgufArray>(&v.data)) {
+    arrays_.push_back(*a);
+    return;
+  }
+  uint8_t bytes[8];
+  const int n = GgufScalarBytes(element_type_);
+  if (const uint64_t* u = std::get_if<uint64_t>(&v.data)) std::memcpy(bytes, u, 8);
+  if (const int64_t* i = std::get_if<int64_t>(&v.data)) std::memcpy(bytes, i, 8);
+  if (const bool* b = std::get_if<bool>(&v.data)) bytes[0] = *b ? 1 : 0;
+  if (const double* d = std::get_if<double>(&v.data)) {
+    if (n == 4) {
+      const float f = static_cast<float>(*d);
+      std::memcpy(bytes, &f, 4);
+    } else {
+      std::memcpy(bytes, d, 8);
+    }
+  }
+  numbers_.append(reinterpret_cast<const char*>(bytes), n);  // Little-endian: the low bytes come first.
+}
+
+void GgufArray::AppendRaw(absl::string_view bytes) {
+  const int n = GgufScalarBytes(element_type_);
+  GGRT_CHECK(n > 0 && bytes.size() % n == 0, "raw bytes for an array of ", GgufTypeName(element_type_));
+  numbers_.append(bytes.data(), bytes.size());
+  size_ += bytes.size() / n;
+}
+
+GgufValue GgufArray::at(size_t i) const {
+  GGRT_CHECK(i < size_, "index ", i, " of an array of ", size_);
+  switch (element_type_) {
+    case GgufType::kString: return {element_type_, strings_[i]};
+    case GgufType::kArray: return {element_type_, arrays_[i]};
+    default: break;
+  }
+  const int n = GgufScalarBytes(element_type_);
+  const char* p = numbers_.data() + i * n;
+  auto load = [p]<typename T>(T) {
+    T x;
+    std::memcpy(&x, p, sizeof(T));
+    return x;
+  };
+  switch (element_type_) {
+    case GgufType::kU8: return {element_type_, uint64_t{load(uint8_t{})}};
+    case GgufType::kI8: return {element_type_, int64_t{load(int8_t{})}};
+    case GgufType::kU16: return {element_type_, uint64_t{load(uint16_t{})}};
+    case GgufType::kI16: return {element_type_, int64_t{load(int16_t{})}};
+    case GgufType::kU32: return {element_type_, uint64_t{load(uint32_t{})}};
+    case GgufType::kI32: return {element_type_, int64_t{load(int32_t{})}};
+    case GgufType::kU64: return {element_type_, load(uint64_t{})};
+    case GgufType::kI64: return {element_type_, load(int64_t{})};
+    case GgufType::kF32: return {element_type_, double{load(float{})}};
+    case GgufType::kF64: return {element_type_, load(double{})};
+    case GgufType::kBool: return {element_type_, load(uint8_t{}) != 0};
+    default: break;
+  }
+  return {element_type_, uint64_t{0}};
+}
+
 int64_t GgufTensorInfo::elements() const {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
@@ -153,30 +250,19 @@ int64_t GgufTensorInfo::elements() const {
 }
 
 absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    return absl::NotFoundError(absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return absl::InternalError(absl::StrCat("cannot stat '", path, "': ", std::strerror(err)));
-  }
+  ASSIGN_OR_RETURN(RegularFile f, RegularFile::Open(path, "GGUF file"));
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->path_ = path;
-  file->size_ = static_cast<uint64_t>(st.st_size);
+  file->size_ = f.size();
   if (file->size_ > 0) {
-    void* m = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* m = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, f.fd(), 0);
     if (m == MAP_FAILED) {
       const int err = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot mmap '", path, "': ", std::strerror(err)));
+      return absl::InternalError(absl::StrCat("cannot mmap ", Quote(path), ": ", std::strerror(err)));
     }
     file->mapping_ = m;
     file->base_ = static_cast<const uint8_t*>(m);
   }
-  ::close(fd);
   RETURN_IF_ERROR(file->ParseAll());
   return file;
 }
@@ -214,9 +300,9 @@ absl::Status GgufFile::ParseAll() {
 
   for (uint64_t i = 0; i < kv_count; ++i) {
     ASSIGN_OR_RETURN(std::string key, r.ReadString("metadata key"));
-    ASSIGN_OR_RETURN(const GgufType type, ReadType(r, absl::StrCat("key '", key, "'")));
+    ASSIGN_OR_RETURN(const GgufType type, ReadType(r, absl::StrCat("key ", Quote(key))));
     ASSIGN_OR_RETURN(GgufValue value, ReadValue(r, type, key, 0));
-    if (metadata_index_.count(key) != 0) return r.Error(absl::StrCat("duplicate metadata key '", key, "'"));
+    if (metadata_index_.count(key) != 0) return r.Error(absl::StrCat("duplicate metadata key ", Quote(key)));
     metadata_index_[key] = metadata_.size();
     metadata_.emplace_back(std::move(key), std::move(value));
   }
@@ -234,7 +320,7 @@ absl::Status GgufFile::ParseAll() {
   for (uint64_t i = 0; i < tensor_count; ++i) {
     GgufTensorInfo t;
     ASSIGN_OR_RETURN(t.name, r.ReadString("tensor name"));
-    const std::string what = absl::StrCat("tensor '", t.name, "'");
+    const std::string what = absl::StrCat("tensor ", Quote(t.name));
     ASSIGN_OR_RETURN(const uint32_t n_dims, r.Read<uint32_t>(what));
     if (n_dims == 0 || n_dims > kMaxDims) {
       return r.Error(absl::StrCat(what, " has ", n_dims, " dimensions (1 to ", kMaxDims, " allowed)"));
@@ -262,7 +348,7 @@ absl::Status GgufFile::ParseAll() {
     if (t.offset % alignment_ != 0) {
       return r.Error(absl::StrCat(what, " data offset ", t.offset, " is not aligned to ", alignment_));
     }
-    if (tensor_index_.count(t.name) != 0) return r.Error(absl::StrCat("duplicate tensor name '", t.name, "'"));
+    if (tensor_index_.count(t.name) != 0) return r.Error(absl::StrCat("duplicate tensor name ", Quote(t.name)));
     tensor_index_[t.name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }
@@ -272,10 +358,25 @@ absl::Status GgufFile::ParseAll() {
     if (data_offset_ > size_ || t.offset > size_ - data_offset_ ||
         static_cast<uint64_t>(t.bytes) > size_ - data_offset_ - t.offset) {
       return absl::InvalidArgumentError(absl::StrCat(
-          path_, ": data of tensor '", t.name, "' (", t.bytes, " bytes at offset ", t.offset,
+          path_, ": data of tensor ", Quote(t.name), " (", t.bytes, " bytes at offset ", t.offset,
           ") runs past the end of the file (", size_, " bytes; data section at ", data_offset_, ")"));
     }
     t.data = base_ + data_offset_ + t.offset;
+  }
+  // Two tensors sharing bytes would alias weights silently; writers never do it.
+  std::vector<const GgufTensorInfo*> by_offset;
+  by_offset.reserve(tensors_.size());
+  for (const GgufTensorInfo& t : tensors_) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const GgufTensorInfo* a, const GgufTensorInfo* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const GgufTensorInfo& prev = *by_offset[i - 1];
+    const GgufTensorInfo& next = *by_offset[i];
+    if (prev.offset + static_cast<uint64_t>(prev.bytes) > next.offset) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Quote(path_), ": data of tensor ", Quote(next.name), " (at offset ", next.offset,
+          ") overlaps tensor ", Quote(prev.name), " (", prev.bytes, " bytes at offset ", prev.offset, ")"));
+    }
   }
   return absl::OkStatus();
 }
@@ -294,15 +395,15 @@ const GgufTensorInfo* GgufFile::FindTensor(absl::string_view name) const {
 
 absl::StatusOr<const GgufTensorInfo*> GgufFile::GetTensor(absl::string_view name) const {
   const GgufTensorInfo* t = FindTensor(name);
-  if (t == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": tensor '", name, "' not found"));
+  if (t == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": tensor ", Quote(name), " not found"));
   return t;
 }
 
 absl::StatusOr<const GgufValue*> GgufFile::Require(absl::string_view key, GgufType type) const {
   const GgufValue* v = Find(key);
-  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key '", key, "' not found"));
+  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key ", Quote(key), " not found"));
   if (v->type != type) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' has type ",
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key ", Quote(key), " has type ",
                                                    GgufTypeName(v->type), ", expected ",
                                                    GgufTypeName(type)));
   }
@@ -340,35 +441,35 @@ absl::StatusOr<const GgufArray*> GgufFile::GetArray(absl::string_view key) const
 
 absl::StatusOr<int64_t> GgufFile::GetInteger(absl::string_view key) const {
   const GgufValue* v = Find(key);
-  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key '", key, "' not found"));
+  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key ", Quote(key), " not found"));
   if (const uint64_t* u = std::get_if<uint64_t>(&v->data)) {
     if (*u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return absl::OutOfRangeError(absl::StrCat(path_, ": metadata key '", key, "' value ", *u, " is too large"));
+      return absl::OutOfRangeError(absl::StrCat(path_, ": metadata key ", Quote(key), " value ", *u, " is too large"));
     }
     return static_cast<int64_t>(*u);
   }
   if (const int64_t* i = std::get_if<int64_t>(&v->data)) return *i;
-  return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' has type ",
+  return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key ", Quote(key), " has type ",
                                                  GgufTypeName(v->type), ", expected an integer"));
 }
 
 absl::StatusOr<double> GgufFile::GetFloat(absl::string_view key) const {
   const GgufValue* v = Find(key);
-  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key '", key, "' not found"));
+  if (v == nullptr) return absl::NotFoundError(absl::StrCat(path_, ": metadata key ", Quote(key), " not found"));
   if (const double* d = std::get_if<double>(&v->data)) return *d;
-  return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' has type ",
+  return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key ", Quote(key), " has type ",
                                                  GgufTypeName(v->type), ", expected f32 or f64"));
 }
 
 absl::StatusOr<std::vector<std::string>> GgufFile::GetStringArray(absl::string_view key) const {
   ASSIGN_OR_RETURN(const GgufArray* arr, GetArray(key));
-  if (arr->element_type != GgufType::kString) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key '", key, "' is an array of ",
-                                                   GgufTypeName(arr->element_type), ", expected string"));
+  if (arr->element_type() != GgufType::kString) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata key ", Quote(key), " is an array of ",
+                                                   GgufTypeName(arr->element_type()), ", expected string"));
   }
   std::vector<std::string> out;
-  out.reserve(arr->items.size());
-  for (const GgufValue& item : arr->items) out.push_back(std::get<std::string>(item.data));
+  out.reserve(arr->size());
+  for (size_t i = 0; i < arr->size(); ++i) out.push_back(arr->string_at(i));
   return out;
 }
 
@@ -393,11 +494,11 @@ std::string GgufValueToString(const GgufValue& v, int max_items) {
     }
     std::string operator()(const GgufArray& a) const {
       std::vector<std::string> parts;
-      for (size_t i = 0; i < a.items.size() && static_cast<int>(i) < max_items; ++i) {
-        parts.push_back(std::visit(*this, a.items[i].data));
+      for (size_t i = 0; i < a.size() && static_cast<int>(i) < max_items; ++i) {
+        parts.push_back(std::visit(*this, a.at(i).data));
       }
-      if (a.items.size() > static_cast<size_t>(max_items)) {
-        parts.push_back(absl::StrCat("... (", a.items.size(), " ", GgufTypeName(a.element_type), ")"));
+      if (a.size() > static_cast<size_t>(max_items)) {
+        parts.push_back(absl::StrCat("... (", a.size(), " ", GgufTypeName(a.element_type()), ")"));
       }
       return absl::StrCat("[", absl::StrJoin(parts, ", "), "]");
     }

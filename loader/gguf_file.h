@@ -24,15 +24,43 @@ enum class GgufType : uint32_t {
 absl::string_view GgufTypeName(GgufType t);
 
 struct GgufValue;
-struct GgufArray {
-  GgufType element_type;
-  std::vector<GgufValue> items;
+
+// An array value. Numbers and bools keep the file's little-endian bytes (1 to 8 per element), so an array
+// costs about what it costs in the file rather than a GgufValue per element: a hostile file cannot turn a
+// 100 MB u8 array into gigabytes.
+class GgufArray {
+ public:
+  explicit GgufArray(GgufType element_type = GgufType::kU8) : element_type_(element_type) {}
+  GgufArray(GgufType element_type, const std::vector<GgufValue>& items);
+
+  GgufType element_type() const { return element_type_; }
+  size_t size() const { return size_; }
+  // Element i as a value (numbers widened as in GgufValue).
+  GgufValue at(size_t i) const;
+  // Typed views; the element type must match (programmer error otherwise).
+  const std::string& string_at(size_t i) const { return strings_[i]; }
+  const GgufArray& array_at(size_t i) const { return arrays_[i]; }
+
+  // Appends one element; its type must be the element type (programmer error otherwise).
+  void Append(const GgufValue& v);
+  // Appends numeric or bool elements given as a file stores them (size() grows by bytes / element size).
+  void AppendRaw(absl::string_view bytes);
+
+ private:
+  GgufType element_type_;
+  size_t size_ = 0;
+  std::string numbers_;  // Numeric and bool elements, as stored in the file.
+  std::vector<std::string> strings_;
+  std::vector<GgufArray> arrays_;
 };
 
 struct GgufValue {
   GgufType type;
   std::variant<uint64_t, int64_t, double, bool, std::string, GgufArray> data;
 };
+
+// Bytes of one numeric or bool element in a file; 0 for strings and arrays.
+int GgufScalarBytes(GgufType t);
 
 struct GgufTensorInfo {
   std::string name;

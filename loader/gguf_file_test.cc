@@ -28,9 +28,9 @@ TEST(GgufFileTest, ParsesEveryValueTypeAndTensors) {
   EXPECT_EQ(*g.GetStringArray("test.strings"), (std::vector<std::string>{"a", "bc", ""}));
   auto nested = g.GetArray("test.nested");
   ASSERT_TRUE(nested.ok());
-  ASSERT_EQ((*nested)->items.size(), 2u);
-  const auto& inner = std::get<GgufArray>((*nested)->items[0].data);
-  EXPECT_EQ(std::get<int64_t>(inner.items[1].data), 2);
+  ASSERT_EQ((*nested)->size(), 2u);
+  const GgufArray& inner = (*nested)->array_at(0);
+  EXPECT_EQ(std::get<int64_t>(inner.at(1).data), 2);
   EXPECT_EQ(GgufValueToString(*g.Find("test.nested")), "[[1, 2], [3]]");
 
   ASSERT_EQ(g.tensors().size(), 2u);

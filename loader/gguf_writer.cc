@@ -36,9 +36,9 @@ void PutValue(std::string& out, const GgufValue& v) {
     case GgufType::kString: PutString(out, std::get<std::string>(v.data)); break;
     case GgufType::kArray: {
       const GgufArray& a = std::get<GgufArray>(v.data);
-      Put<uint32_t>(out, static_cast<uint32_t>(a.element_type));
-      Put<uint64_t>(out, a.items.size());
-      for (const GgufValue& item : a.items) PutValue(out, item);
+      Put<uint32_t>(out, static_cast<uint32_t>(a.element_type()));
+      Put<uint64_t>(out, a.size());
+      for (size_t i = 0; i < a.size(); ++i) PutValue(out, a.at(i));
       break;
     }
   }
@@ -57,21 +57,20 @@ void GgufWriter::Set(absl::string_view key, GgufValue value) {
 }
 
 void GgufWriter::SetStringArray(absl::string_view key, const std::vector<std::string>& v) {
-  GgufArray a{GgufType::kString, {}};
-  a.items.reserve(v.size());
-  for (const std::string& s : v) a.items.push_back({GgufType::kString, s});
+  GgufArray a(GgufType::kString);
+  for (const std::string& s : v) a.Append({GgufType::kString, s});
   Set(key, {GgufType::kArray, std::move(a)});
 }
 
 void GgufWriter::SetF32Array(absl::string_view key, const std::vector<float>& v) {
-  GgufArray a{GgufType::kF32, {}};
-  for (float f : v) a.items.push_back({GgufType::kF32, double{f}});
+  GgufArray a(GgufType::kF32);
+  for (float f : v) a.Append({GgufType::kF32, double{f}});
   Set(key, {GgufType::kArray, std::move(a)});
 }
 
 void GgufWriter::SetI32Array(absl::string_view key, const std::vector<int32_t>& v) {
-  GgufArray a{GgufType::kI32, {}};
-  for (int32_t i : v) a.items.push_back({GgufType::kI32, int64_t{i}});
+  GgufArray a(GgufType::kI32);
+  for (int32_t i : v) a.Append({GgufType::kI32, int64_t{i}});
   Set(key, {GgufType::kArray, std::move(a)});
 }
 

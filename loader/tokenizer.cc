@@ -17,12 +17,13 @@ absl::Status Tokenizer::LoadVocab(const GgufFile& f) {
   types_.assign(n, TokenType::kNormal);
   if (f.Has("tokenizer.ggml.token_type")) {
     ASSIGN_OR_RETURN(const GgufArray* arr, f.GetArray("tokenizer.ggml.token_type"));
-    if (arr->items.size() != n) {
+    if (arr->size() != n) {
       return absl::InvalidArgumentError(absl::StrCat(f.path(), ": tokenizer.ggml.token_type has ",
-                                                     arr->items.size(), " entries for ", n, " tokens"));
+                                                     arr->size(), " entries for ", n, " tokens"));
     }
     for (size_t i = 0; i < n; ++i) {
-      const int64_t* t = std::get_if<int64_t>(&arr->items[i].data);
+      const GgufValue item = arr->at(i);
+      const int64_t* t = std::get_if<int64_t>(&item.data);
       if (t == nullptr || *t < 0 || *t > 6) {
         return absl::InvalidArgumentError(
             absl::StrCat(f.path(), ": tokenizer.ggml.token_type[", i, "] is not a token type (0-6)"));
@@ -33,11 +34,11 @@ absl::Status Tokenizer::LoadVocab(const GgufFile& f) {
   scores_.assign(n, 0.0f);
   if (f.Has("tokenizer.ggml.scores")) {
     ASSIGN_OR_RETURN(const GgufArray* arr, f.GetArray("tokenizer.ggml.scores"));
-    if (arr->items.size() != n || arr->element_type != GgufType::kF32) {
+    if (arr->size() != n || arr->element_type() != GgufType::kF32) {
       return absl::InvalidArgumentError(
           absl::StrCat(f.path(), ": tokenizer.ggml.scores must be f32[", n, "]"));
     }
-    for (size_t i = 0; i < n; ++i) scores_[i] = static_cast<float>(std::get<double>(arr->items[i].data));
+    for (size_t i = 0; i < n; ++i) scores_[i] = static_cast<float>(std::get<double>(arr->at(i).data));
   }
   index_.reserve(n);
   for (size_t i = 0; i < n; ++i) index_.emplace(tokens_[i], static_cast<int32_t>(i));

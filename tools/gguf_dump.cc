@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   for (const auto& [key, value] : f.metadata()) {
     std::string type(ggrt::GgufTypeName(value.type));
     if (const auto* arr = std::get_if<ggrt::GgufArray>(&value.data)) {
-      type = absl::StrCat("array<", ggrt::GgufTypeName(arr->element_type), ">[", arr->items.size(), "]");
+      type = absl::StrCat("array<", ggrt::GgufTypeName(arr->element_type()), ">[", arr->size(), "]");
     }
     std::printf("  %-40s %-22s %s\n", key.c_str(), type.c_str(),
                 ggrt::GgufValueToString(value, max_items).c_str());

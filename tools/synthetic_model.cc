@@ -50,7 +50,7 @@ std::string SyntheticId(const SyntheticPreset& p, DType dtype, int64_t n_vocab, 
 absl::StatusOr<int64_t> VocabSize(const GgufFile& vocab) {
   for (const auto& [key, value] : vocab.metadata()) {
     if (key == "tokenizer.ggml.tokens" && std::holds_alternative<GgufArray>(value.data)) {
-      return static_cast<int64_t>(std::get<GgufArray>(value.data).items.size());
+      return static_cast<int64_t>(std::get<GgufArray>(value.data).size());
     }
   }
   return absl::InvalidArgumentError(absl::StrCat(vocab.path(), " has no tokenizer.ggml.tokens"));
