@@ -36,7 +36,10 @@ struct ModelConfig {
   int kv_dim() const { return n_kv_heads * head_dim; }
 };
 
-// Reads and validates the config. Errors name the file and the key or tensor at fault.
+// Reads and validates the config. Errors name the file and the key or tensor at fault. Every tensor the
+// architecture reads must be present with its shape and a type ggrt computes with, and every tensor in the
+// file must be one it reads (a block_count below the file's layers, say, is an error rather than a model
+// silently missing a layer).
 absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& file);
 
 // "blk.<layer>.<suffix>", the GGUF tensor naming convention.
@@ -46,6 +49,7 @@ std::string LayerTensorName(int layer, const char* suffix);
 struct ExpectedTensor {
   std::string name;
   std::vector<int64_t> dims;
+  bool matrix = true;  // A projection (any computable type); otherwise a norm or bias (f32, f16 or bf16).
 };
 std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& config);
 

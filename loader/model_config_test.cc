@@ -1,5 +1,7 @@
 #include "loader/model_config.h"
 
+#include <cmath>
+
 #include "gtest/gtest.h"
 #include "loader/gguf_writer.h"
 
@@ -8,7 +10,8 @@ namespace {
 
 // A tiny config written with every tensor the architecture needs, optionally broken by `mutate`.
 std::string TinyModel(const std::string& arch, bool bias, bool tied,
-                      const std::function<void(GgufWriter&)>& mutate = nullptr) {
+                      const std::function<void(GgufWriter&)>& mutate = nullptr, int extra_layers = 0,
+                      DType matrix_type = DType::kF32, DType vector_type = DType::kF32) {
   GgufWriter w;
   w.SetString("general.architecture", arch);
   w.SetU32(arch + ".block_count", 2);
@@ -19,12 +22,13 @@ std::string TinyModel(const std::string& arch, bool bias, bool tied,
   w.SetU32(arch + ".context_length", 64);
   w.SetF32(arch + ".rope.freq_base", 1e6f);
   ModelConfig c;
-  c.n_layers = 2, c.n_embd = 16, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 4, c.n_ff = 24,
+  c.n_layers = 2 + extra_layers, c.n_embd = 16, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 4, c.n_ff = 24,
   c.n_vocab = 10, c.qkv_bias = bias, c.tied_output = tied;
   for (const ExpectedTensor& t : ExpectedTensors(c)) {
     int64_t n = 1;
     for (int64_t d : t.dims) n *= d;
-    (void)w.AddTensor(t.name, DType::kF32, t.dims, std::string(4 * n, '\0'));
+    const DType type = t.matrix ? matrix_type : vector_type;
+    (void)w.AddTensor(t.name, type, t.dims, std::string(n * BlockBytes(type) / BlockElements(type), '\0'));
   }
   if (mutate) mutate(w);
   return w.Serialize();
@@ -94,6 +98,61 @@ TEST(ModelConfigTest, MissingTensorNamesIt) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("tensor 'blk.0.attn_k.bias' not found"), std::string::npos)
       << c.status();
+}
+
+absl::Status LoadError(const std::string& bytes) {
+  auto f = GgufFile::Parse(bytes, "tiny.gguf");
+  if (!f.ok()) return f.status();
+  return ModelConfigFromGguf(**f).status();
+}
+
+void ExpectError(const std::string& bytes, const std::string& text) {
+  const absl::Status s = LoadError(bytes);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(text), std::string::npos) << s;
+}
+
+TEST(ModelConfigTest, LayerCountBeyondTheTensorsIsRefusedBeforeSizingAnything) {
+  ExpectError(TinyModel("llama", false, false, [](GgufWriter& w) { w.SetU32("llama.block_count", 1u << 29); }),
+              "'llama.block_count' = 536870912 needs at least 9 tensors per layer");
+}
+
+TEST(ModelConfigTest, TensorsOfLayersBeyondTheBlockCountAreRefused) {
+  ExpectError(TinyModel("qwen2", true, true, nullptr, /*extra_layers=*/1),
+              "tensor 'blk.2.attn_norm.weight' is not used by a 2-layer qwen2 model");
+}
+
+TEST(ModelConfigTest, HugeKeyLengthIsRefusedWithoutOverflow) {
+  ExpectError(TinyModel("llama", false, false,
+                        [](GgufWriter& w) { w.SetU32("llama.attention.key_length", (1u << 29) + 8); }),
+              "'llama.attention.key_length' = 536870920 is larger than 1024");
+}
+
+TEST(ModelConfigTest, BadEpsilonAndRopeBaseAreRefused) {
+  for (float bad : {-1e-5f, 0.0f, std::nanf(""), INFINITY}) {
+    ExpectError(TinyModel("llama", false, false,
+                          [&](GgufWriter& w) { w.SetF32("llama.attention.layer_norm_rms_epsilon", bad); }),
+                "'llama.attention.layer_norm_rms_epsilon'");
+    ExpectError(TinyModel("llama", false, false, [&](GgufWriter& w) { w.SetF32("llama.rope.freq_base", bad); }),
+                "'llama.rope.freq_base'");
+  }
+}
+
+TEST(ModelConfigTest, UnsupportedFeaturesAreRefusedByKey) {
+  ExpectError(TinyModel("llama", false, false,
+                        [](GgufWriter& w) { w.SetString("llama.rope.scaling.type", "yarn"); }),
+              "'llama.rope.scaling.type' = 'yarn' is not supported");
+  ExpectError(TinyModel("llama", false, false,
+                        [](GgufWriter& w) { w.SetU32("llama.attention.sliding_window", 4096); }),
+              "'llama.attention.sliding_window'");
+}
+
+TEST(ModelConfigTest, TensorTypesAreCheckedByRole) {
+  ExpectError(TinyModel("llama", false, false, nullptr, 0, DType::kF32, DType::kI32),
+              "tensor 'output_norm.weight' has type i32; norm weights and biases must be f32, f16 or bf16");
+  ExpectError(TinyModel("llama", false, false, nullptr, 0, DType::kI8, DType::kF32),
+              "tensor 'token_embd.weight' has type i8; weight matrices must be");
+  EXPECT_TRUE(LoadError(TinyModel("llama", false, false, nullptr, 0, DType::kF16, DType::kBF16)).ok());
 }
 
 }  // namespace
