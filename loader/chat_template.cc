@@ -27,37 +27,76 @@ absl::StatusOr<ChatTemplate> DetectChatTemplate(const GgufFile& file, const Toke
                                                "ChatML, Llama 2 [INST], Llama 3 header tokens)"));
 }
 
-std::string ApplyChatTemplate(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
-                              bool add_generation_prompt) {
+std::string JoinSegments(const std::vector<TextSegment>& segments) {
+  std::string out;
+  for (const TextSegment& s : segments) out += s.text;
+  return out;
+}
+
+std::vector<TextSegment> ApplyChatTemplate(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
+                                           bool add_generation_prompt, bool special_in_content) {
   std::vector<ChatMessage> msgs = messages;
   if (!t.default_system.empty() && (msgs.empty() || msgs[0].role != "system")) {
     msgs.insert(msgs.begin(), {"system", t.default_system});
   }
-  std::string out;
+  std::vector<TextSegment> out;
+  // Roles come from the caller's fixed set, but are still text: only the markers are special.
+  auto mark = [&](absl::string_view text) { out.push_back({std::string(text), true}); };
+  auto text = [&](absl::string_view s) { out.push_back({std::string(s), special_in_content}); };
+  auto plain = [&](absl::string_view s) { out.push_back({std::string(s), false}); };
   switch (t.format) {
     case ChatFormat::kChatMl:
-      for (const ChatMessage& m : msgs) absl::StrAppend(&out, "<|im_start|>", m.role, "\n", m.content, "<|im_end|>\n");
-      if (add_generation_prompt) out += "<|im_start|>assistant\n";
+      for (const ChatMessage& m : msgs) {
+        mark("<|im_start|>");
+        plain(absl::StrCat(m.role, "\n"));
+        text(m.content);
+        mark("<|im_end|>");
+        plain("\n");
+      }
+      if (add_generation_prompt) {
+        mark("<|im_start|>");
+        plain("assistant\n");
+      }
       break;
     case ChatFormat::kLlama3:
-      out = "<|begin_of_text|>";
+      mark("<|begin_of_text|>");
       for (const ChatMessage& m : msgs) {
-        absl::StrAppend(&out, "<|start_header_id|>", m.role, "<|end_header_id|>\n\n", m.content, "<|eot_id|>");
+        mark("<|start_header_id|>");
+        plain(m.role);
+        mark("<|end_header_id|>");
+        plain("\n\n");
+        text(m.content);
+        mark("<|eot_id|>");
       }
-      if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+      if (add_generation_prompt) {
+        mark("<|start_header_id|>");
+        plain("assistant");
+        mark("<|end_header_id|>");
+        plain("\n\n");
+      }
       break;
     case ChatFormat::kLlama2: {
-      // [INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] assistant </s>
+      // <s>[INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] assistant </s>
       std::string system;
       for (const ChatMessage& m : msgs) {
         if (m.role == "system") {
           system = m.content;
         } else if (m.role == "user") {
-          absl::StrAppend(&out, "<s>[INST] ", system.empty() ? "" : absl::StrCat("<<SYS>>\n", system, "\n<</SYS>>\n\n"),
-                          m.content, " [/INST]");
+          mark("<s>");
+          plain("[INST] ");
+          if (!system.empty()) {
+            plain("<<SYS>>\n");
+            text(system);
+            plain("\n<</SYS>>\n\n");
+          }
+          text(m.content);
+          plain(" [/INST]");
           system.clear();
         } else {
-          absl::StrAppend(&out, " ", m.content, " </s>");
+          plain(" ");
+          text(m.content);
+          plain(" ");
+          mark("</s>");
         }
       }
       break;

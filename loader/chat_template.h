@@ -28,9 +28,14 @@ struct ChatTemplate {
 // From tokenizer.chat_template, or ChatML when there is none but the vocabulary has <|im_start|>.
 absl::StatusOr<ChatTemplate> DetectChatTemplate(const GgufFile& file, const Tokenizer& tokenizer);
 
-// The prompt text, ending with the assistant's turn opened when `add_generation_prompt`.
-std::string ApplyChatTemplate(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
-                              bool add_generation_prompt);
+// The prompt, ending with the assistant's turn opened when `add_generation_prompt`: the template's markers
+// as special segments, the messages' contents as plain ones (special too when `special_in_content`, for
+// users who spell out control tokens on purpose).
+std::vector<TextSegment> ApplyChatTemplate(const ChatTemplate& t, const std::vector<ChatMessage>& messages,
+                                           bool add_generation_prompt, bool special_in_content = false);
+
+// The segments' texts joined.
+std::string JoinSegments(const std::vector<TextSegment>& segments);
 
 }  // namespace ggrt
 

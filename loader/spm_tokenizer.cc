@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/quote.h"
 #include "base/status_macros.h"
 #include "loader/symbol_merge.h"
 
@@ -9,6 +10,20 @@ namespace ggrt {
 namespace {
 
 constexpr absl::string_view kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's visible space.
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// The byte a "<0xHH>" token stands for, or -1 when the text is not of that form.
+int ByteTokenValue(absl::string_view text) {
+  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+  const int hi = HexDigit(text[3]), lo = HexDigit(text[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
 
 }  // namespace
 
@@ -23,6 +38,19 @@ absl::StatusOr<std::unique_ptr<SpmTokenizer>> SpmTokenizer::Create(const GgufFil
   if (file.Has("tokenizer.ggml.add_space_prefix")) {
     ASSIGN_OR_RETURN(t->add_space_prefix_, file.GetBool("tokenizer.ggml.add_space_prefix"));
   }
+  for (int32_t id = 0; id < t->n_vocab(); ++id) {
+    if (t->types_[id] == TokenType::kByte && ByteTokenValue(t->tokens_[id]) < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(file.path(), ": tokenizer.ggml.tokens[", id, "] = ",
+                                                     Quote(t->tokens_[id]),
+                                                     " is a byte token (token_type 6) but not of the form <0xHH>"));
+    }
+  }
+  // Without an unknown_token_id, the first token typed unknown, else id 0 as llama.cpp does for SPM
+  // vocabularies: a character with neither a piece nor a byte token must still map to a real id.
+  for (int32_t id = 0; id < t->n_vocab() && t->unk_id_ < 0; ++id) {
+    if (t->types_[id] == TokenType::kUnknown) t->unk_id_ = id;
+  }
+  if (t->unk_id_ < 0) t->unk_id_ = 0;
   for (int b = 0; b < 256; ++b) {
     t->byte_tokens_[b] = t->Find(absl::StrFormat("<0x%02X>", b));
   }
@@ -60,9 +88,7 @@ void SpmTokenizer::EncodeFragment(absl::string_view fragment, bool after_special
 
 std::string SpmTokenizer::PieceBytes(int32_t id) const {
   const std::string& text = tokens_[id];
-  if (types_[id] == TokenType::kByte && text.size() == 6 && text.rfind("<0x", 0) == 0) {
-    return std::string(1, static_cast<char>(std::stoi(text.substr(3, 2), nullptr, 16)));
-  }
+  if (types_[id] == TokenType::kByte) return std::string(1, static_cast<char>(ByteTokenValue(text)));
   std::string out;
   size_t i = 0;
   while (i < text.size()) {

@@ -9,6 +9,7 @@
 namespace ggrt {
 
 absl::Status Tokenizer::LoadVocab(const GgufFile& f) {
+  source_ = f.path();
   ASSIGN_OR_RETURN(tokens_, f.GetStringArray("tokenizer.ggml.tokens"));
   const size_t n = tokens_.size();
   if (n == 0 || n > (1u << 24)) {
@@ -59,13 +60,13 @@ absl::Status Tokenizer::LoadVocab(const GgufFile& f) {
   int32_t eot = -1;
   RETURN_IF_ERROR(token_id("tokenizer.ggml.eot_token_id", &eot));
 
+  std::vector<std::pair<std::string, int32_t>> specials;
   for (size_t i = 0; i < n; ++i) {
     if (types_[i] == TokenType::kControl || types_[i] == TokenType::kUserDefined) {
-      if (!tokens_[i].empty()) specials_.push_back(static_cast<int32_t>(i));
+      specials.emplace_back(tokens_[i], static_cast<int32_t>(i));
     }
   }
-  std::stable_sort(specials_.begin(), specials_.end(),
-                   [&](int32_t a, int32_t b) { return tokens_[a].size() > tokens_[b].size(); });
+  specials_ = SpecialTokenMatcher(std::move(specials));
 
   if (eos_id_ >= 0) end_of_generation_.push_back(eos_id_);
   if (eot >= 0) end_of_generation_.push_back(eot);
@@ -87,39 +88,49 @@ bool Tokenizer::IsEndOfGeneration(int32_t id) const {
 
 absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(absl::string_view text,
                                                        const EncodeOptions& options) const {
+  return Encode({TextSegment{std::string(text), options.parse_special}}, options.add_bos);
+}
+
+absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(const std::vector<TextSegment>& segments,
+                                                       bool add_bos) const {
   std::vector<int32_t> out;
-  if (options.add_bos) {
-    if (bos_id_ < 0) return absl::InvalidArgumentError("the vocabulary has no BOS token");
+  if (add_bos) {
+    if (bos_id_ < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(source_, ": the vocabulary has no BOS token "
+                                                     "(tokenizer.ggml.bos_token_id) but one is to be added"));
+    }
     out.push_back(bos_id_);
   }
+  std::string text;
+  for (const TextSegment& s : segments) text += s.text;
   bool after_special = true;
-  size_t start = 0;
+  size_t start = 0;  // Of the plain text not yet encoded.
   auto flush = [&](size_t end) {
     if (end > start) {
-      EncodeFragment(text.substr(start, end - start), after_special, &out);
+      EncodeFragment(absl::string_view(text).substr(start, end - start), after_special, &out);
       after_special = false;
     }
   };
-  if (options.parse_special) {
-    size_t i = 0;
-    while (i < text.size()) {
-      int32_t match = -1;
-      for (int32_t id : specials_) {
-        if (text.substr(i, tokens_[id].size()) == tokens_[id]) {
-          match = id;
-          break;  // Longest first.
+  size_t segment_begin = 0;
+  for (const TextSegment& s : segments) {
+    const size_t segment_end = segment_begin + s.text.size();
+    if (s.parse_special) {
+      size_t i = segment_begin;
+      while (i < segment_end) {
+        const SpecialTokenMatcher::Match m =
+            specials_.LongestPrefix(absl::string_view(text).substr(i, segment_end - i));
+        if (m.id < 0) {
+          ++i;
+          continue;
         }
+        flush(i);
+        out.push_back(m.id);
+        after_special = true;
+        i += m.length;
+        start = i;
       }
-      if (match < 0) {
-        ++i;
-        continue;
-      }
-      flush(i);
-      out.push_back(match);
-      after_special = true;
-      i += tokens_[match].size();
-      start = i;
     }
+    segment_begin = segment_end;
   }
   flush(text.size());
   return out;

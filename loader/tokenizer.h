@@ -11,11 +11,20 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "loader/gguf_file.h"
+#include "loader/special_tokens.h"
 
 namespace ggrt {
 
 enum class TokenType : int32_t {
   kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6,
+};
+
+// A piece of text to encode and whether special-token texts in it become special tokens. A chat prompt is
+// the template's markers (special) around the messages' contents (plain), so text a user types can never
+// become a control token.
+struct TextSegment {
+  std::string text;
+  bool parse_special = false;
 };
 
 struct EncodeOptions {
@@ -28,6 +37,10 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text, const EncodeOptions& options) const;
+  // The segments' texts encoded as one text, in which special tokens are matched only inside segments that
+  // allow them (a match never crosses a segment's end). Plain text on both sides of a boundary is encoded
+  // as one fragment, exactly as if the text had no segments.
+  absl::StatusOr<std::vector<int32_t>> Encode(const std::vector<TextSegment>& segments, bool add_bos) const;
 
   // The bytes a token stands for (byte-level and byte-fallback tokens mapped back, SPM '▁' as ' ').
   // Control tokens give "" unless `render_special`.
@@ -60,7 +73,8 @@ class Tokenizer {
   std::vector<TokenType> types_;
   std::vector<float> scores_;
   std::unordered_map<std::string, int32_t> index_;
-  std::vector<int32_t> specials_;  // Control and user-defined tokens, longest text first.
+  std::string source_;  // The file the vocabulary came from, for messages.
+  SpecialTokenMatcher specials_;  // Control and user-defined tokens.
   std::vector<int32_t> end_of_generation_;
   int32_t bos_id_ = -1;
   int32_t eos_id_ = -1;

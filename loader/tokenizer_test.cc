@@ -119,5 +119,59 @@ TEST(TokenizerErrorsTest, UnknownModelAndPreTokenizerAreErrors) {
   EXPECT_NE(t2.status().message().find("unsupported pre-tokenizer 'made-up'"), std::string::npos);
 }
 
+TEST(TokenizerErrorsTest, MalformedByteTokenIsALoadError) {
+  GgufWriter w;
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetStringArray("tokenizer.ggml.tokens", {"<unk>", "<0x41>", "<0xZZ>"});
+  w.SetI32Array("tokenizer.ggml.token_type", {2, 6, 6});
+  const std::string bytes = w.Serialize();
+  auto t = LoadTokenizer(**GgufFile::Parse(bytes, "v.gguf"));
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("tokenizer.ggml.tokens[2] = '<0xZZ>' is a byte token"), std::string::npos)
+      << t.status();
+}
+
+TEST(TokenizerErrorsTest, MissingBosNamesFileAndKey) {
+  GgufWriter w;
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetStringArray("tokenizer.ggml.tokens", {"a"});
+  const std::string bytes = w.Serialize();
+  auto t = LoadTokenizer(**GgufFile::Parse(bytes, "v.gguf"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  const absl::Status s = (*t)->Encode("a", {.add_bos = true}).status();
+  EXPECT_NE(s.message().find("v.gguf: the vocabulary has no BOS token (tokenizer.ggml.bos_token_id)"),
+            std::string::npos)
+      << s;
+}
+
+// Many specials that share long prefixes with the text: every position is matched against the specials at
+// once, not one by one.
+TEST(TokenizerTest, ManySpecialTokensMatchCorrectly) {
+  GgufWriter w;
+  w.SetString("tokenizer.ggml.model", "llama");
+  std::vector<std::string> tokens = {"<unk>", "a", "b"};
+  std::vector<int32_t> types = {2, 1, 1};
+  for (int i = 0; i < 20000; ++i) {
+    tokens.push_back("<|" + std::to_string(i) + "|>");
+    types.push_back(3);
+  }
+  w.SetStringArray("tokenizer.ggml.tokens", tokens);
+  w.SetI32Array("tokenizer.ggml.token_type", types);
+  w.SetBool("tokenizer.ggml.add_space_prefix", false);
+  const std::string bytes = w.Serialize();
+  auto t = LoadTokenizer(**GgufFile::Parse(bytes, "v.gguf"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "a<|1999" + std::to_string(i % 10) + "|><|1";
+  auto ids = (*t)->Encode(text, {.parse_special = true});
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ((*ids)[0], 1);
+  EXPECT_EQ((*ids)[1], 3 + 19990);
+  // "<|1" is no token and this vocabulary has no byte tokens: three unknowns.
+  EXPECT_EQ((*ids)[2], 0);
+  EXPECT_EQ((*ids)[6], 3 + 19991);
+  EXPECT_EQ(ids->size(), 2000u * 5);
+}
+
 }  // namespace
 }  // namespace ggrt
