@@ -14,6 +14,9 @@ namespace ggrt {
 
 enum class Arch { kLlama, kQwen2 };
 
+// The largest context (KV-cache positions) any flag or file may ask for.
+constexpr int kMaxContext = 1 << 24;
+
 struct ModelConfig {
   Arch arch = Arch::kLlama;
   std::string arch_name;

@@ -1,23 +1,19 @@
 #include "loader/test_vectors.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/file.h"
+#include "base/quote.h"
 #include "base/status_macros.h"
 
 namespace ggrt {
 namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadRegularFile(path, uint64_t{64} << 20, "test-vector file");
 }
 
 }  // namespace
@@ -32,6 +28,9 @@ absl::StatusOr<std::vector<TokenizerCase>> ReadTokenizerVectors(const std::strin
   if (texts.size() != lines.size()) {
     return absl::InvalidArgumentError(absl::StrCat(base, ": ", texts.size(), " cases in .inp but ",
                                                    lines.size(), " lines in .out"));
+  }
+  if (texts.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(Quote(base), ": no test cases in ", base, ".inp"));
   }
   std::vector<TokenizerCase> cases;
   for (size_t i = 0; i < texts.size(); ++i) {

@@ -1,8 +1,10 @@
 #include "runtime/cpu_executor.h"
 
+#include <algorithm>
 #include <array>
 
 #include "absl/strings/str_cat.h"
+#include "base/memory.h"
 #include "base/status_macros.h"
 #include "loader/dequantize.h"
 #include "ops/cpu/attention.h"
@@ -18,6 +20,18 @@ int Rows(const Value* v) { return static_cast<int>(v->type.shape[0]); }
 int Cols(const Value* v) { return static_cast<int>(v->type.shape[1]); }
 
 }  // namespace
+
+absl::StatusOr<ZeroedFloats> ZeroedFloats::Allocate(int64_t elements, absl::string_view what) {
+  ZeroedFloats z;
+  // At least one element, so that an empty buffer still has an address.
+  z.data_.reset(static_cast<float*>(std::calloc(std::max<int64_t>(elements, 1), sizeof(float))));
+  if (z.data_ == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", FormatBytes(elements * static_cast<int64_t>(sizeof(float))), " for ", what));
+  }
+  z.elements_ = elements;
+  return z;
+}
 
 absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const GgufFile& weights, GraphFactory factory) {
   std::unique_ptr<CpuExecutor> e(new CpuExecutor(weights, std::move(factory)));
@@ -35,12 +49,20 @@ absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len) {
   ASSIGN_OR_RETURN(Graph g, factory_(seq_len));
   auto p = std::make_unique<Prepared>(Prepared{std::move(g), {}, {}});
   ASSIGN_OR_RETURN(p->plan, PlanMemory(p->graph, sizeof(float)));
-  p->arena.resize(p->plan.arena_bytes / sizeof(float));
+  int64_t new_bytes = p->plan.arena_bytes;
   for (const Value* s : p->graph.states()) {
-    auto& buf = states_[s->name];
-    if (buf.empty()) buf.assign(s->type.elements(), 0.0f);
-    RET_CHECK(static_cast<int64_t>(buf.size()) == s->type.elements(), "state %", s->name,
-              " has different shapes in different graphs");
+    if (!states_.contains(s->name)) new_bytes += s->type.elements() * static_cast<int64_t>(sizeof(float));
+  }
+  RETURN_IF_ERROR(CheckFits(absl::StrCat("the ", p->graph.name(), " graph's activations and states"), new_bytes,
+                            HostMemoryAvailable(), "of host memory"));
+  ASSIGN_OR_RETURN(p->arena, ZeroedFloats::Allocate(p->plan.arena_bytes / sizeof(float),
+                                                    absl::StrCat("the ", p->graph.name(), " graph's activations")));
+  for (const Value* s : p->graph.states()) {
+    ZeroedFloats& buf = states_[s->name];
+    if (buf.data() == nullptr) {
+      ASSIGN_OR_RETURN(buf, ZeroedFloats::Allocate(s->type.elements(), absl::StrCat("state %", s->name)));
+    }
+    RET_CHECK(buf.elements() == s->type.elements(), "state %", s->name, " has different shapes in different graphs");
   }
   Prepared* raw = p.get();
   graphs_[seq_len] = std::move(p);

@@ -4,6 +4,7 @@
 #ifndef GGRT_RUNTIME_CPU_EXECUTOR_H_
 #define GGRT_RUNTIME_CPU_EXECUTOR_H_
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,21 @@
 #include "runtime/executor.h"
 
 namespace ggrt {
+
+// Zeroed floats from calloc, which maps fresh pages for large sizes without touching them: memory is
+// committed as it is written, so a KV cache for a long context costs what its used positions cost, and
+// an attention buffer sized by the context what the current length needs.
+class ZeroedFloats {
+ public:
+  static absl::StatusOr<ZeroedFloats> Allocate(int64_t elements, absl::string_view what);
+  ZeroedFloats() = default;
+  float* data() const { return data_.get(); }
+  int64_t elements() const { return elements_; }
+
+ private:
+  std::unique_ptr<float, void (*)(void*)> data_{nullptr, &std::free};
+  int64_t elements_ = 0;
+};
 
 class CpuExecutor : public Executor {
  public:
@@ -30,7 +46,7 @@ class CpuExecutor : public Executor {
   struct Prepared {
     Graph graph;
     MemoryPlan plan;
-    std::vector<float> arena;
+    ZeroedFloats arena;
   };
 
   CpuExecutor(const GgufFile& weights, GraphFactory factory) : weights_(weights), factory_(std::move(factory)) {}
@@ -46,7 +62,7 @@ class CpuExecutor : public Executor {
   int n_vocab_ = 0;
   std::map<int, std::unique_ptr<Prepared>> graphs_;  // By sequence length.
   absl::flat_hash_map<std::string, std::vector<float>> params_;
-  absl::flat_hash_map<std::string, std::vector<float>> states_;
+  absl::flat_hash_map<std::string, ZeroedFloats> states_;
   std::vector<int32_t> tokens_;  // The %tokens input of the running graph.
 };
 

@@ -7,10 +7,13 @@
 #include <cuda_runtime_api.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/memory.h"
+#include "base/quote.h"
 #include "base/status_macros.h"
 #include "graph/lower_model.h"
 #include "loader/load_tokenizer.h"
 #include "runtime/cpu_executor.h"
+#include "ops/cuda/cuda_status.h"
 #include "runtime/cuda_executor.h"
 
 namespace ggrt {
@@ -20,6 +23,14 @@ absl::StatusOr<Backend> BackendFromName(absl::string_view name) {
   if (name == "cuda") return Backend::kCuda;
   if (name == "auto") return Backend::kAuto;
   return absl::InvalidArgumentError(absl::StrCat("unknown backend '", name, "' (cpu, cuda, auto)"));
+}
+
+int64_t ResidentWeightBytes(const GgufFile& file, Backend backend) {
+  int64_t bytes = 0;
+  for (const GgufTensorInfo& t : file.tensors()) {
+    bytes += backend == Backend::kCuda ? t.bytes : t.elements() * static_cast<int64_t>(sizeof(float));
+  }
+  return bytes;
 }
 
 int64_t KvCacheBytes(const ModelConfig& c, int64_t ctx) {
@@ -51,28 +62,46 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
     return absl::FailedPreconditionError("--backend=cuda, but no CUDA device is available");
   }
 
-  m.ctx_size = options.ctx_size > 0 ? options.ctx_size : m.config.n_ctx;
-  if (options.ctx_size == 0) {
-    // Keep the KV cache within what the backend's memory holds next to the weights.
-    int64_t budget = 0;
-    std::string where;
-    if (backend == Backend::kCuda) {
-      size_t free_bytes = 0, total = 0;
-      cudaMemGetInfo(&free_bytes, &total);
-      int64_t weights = 0;
-      for (const GgufTensorInfo& t : m.file->tensors()) weights += t.bytes;
-      budget = static_cast<int64_t>(free_bytes) - weights - (int64_t{2} << 30);
-      where = "free GPU memory after the weights and 2 GiB of headroom";
-    } else {
-      budget = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE) / 4;
-      where = "a quarter of the machine's memory";
+  RET_CHECK(options.ctx_size <= kMaxContext, "--ctx-size ", options.ctx_size, " is larger than ", kMaxContext);
+
+  // What the weights and KV cache may take: free device memory less headroom for the CUDA context, cuBLAS
+  // and scratch, or the host memory this process can still take less headroom for activations.
+  int64_t available = 0;
+  std::string where;
+  if (backend == Backend::kCuda) {
+    size_t free_bytes = 0, total = 0;
+    CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total));
+    available = static_cast<int64_t>(free_bytes) - (int64_t{2} << 30);
+    where = "of free GPU memory (less 2 GiB of headroom)";
+  } else {
+    available = HostMemoryAvailable() - (int64_t{128} << 20);
+    where = "of host memory (less 128 MiB of headroom)";
+  }
+  const int64_t weights = ResidentWeightBytes(*m.file, backend);
+  RETURN_IF_ERROR(CheckFits(absl::StrCat("the weights of ", Quote(options.path)), weights, available, where));
+  const int64_t per_token = KvCacheBytes(m.config, 1);
+  if (options.ctx_size > 0) {
+    m.ctx_size = options.ctx_size;
+    RETURN_IF_ERROR(CheckFits(absl::StrCat("--ctx-size ", m.ctx_size, ": a KV cache of ", m.ctx_size, " tokens (",
+                                           FormatBytes(KvCacheBytes(m.config, m.ctx_size)), ") beside the weights (",
+                                           FormatBytes(weights), ")"),
+                              weights + KvCacheBytes(m.config, m.ctx_size), available, where));
+  } else {
+    m.ctx_size = std::min(m.config.n_ctx, kDefaultMaxContext);
+    if (m.ctx_size < m.config.n_ctx) {
+      m.note = absl::StrCat("context set to ", m.ctx_size, " of the model's ", m.config.n_ctx,
+                            " tokens; --ctx-size chooses another");
     }
-    const int64_t per_token = KvCacheBytes(m.config, 1);
-    if (KvCacheBytes(m.config, m.ctx_size) > budget) {
-      const int capped = static_cast<int>(std::max<int64_t>(budget / per_token, 256));
-      m.note = absl::StrCat("context capped from ", m.ctx_size, " to ", capped, " tokens to keep the KV cache within ",
-                            where, "; set --ctx-size to choose");
-      m.ctx_size = capped;
+    // A default context takes at most half of what is left after the weights.
+    const int64_t fits = (available - weights) / 2 / per_token;
+    if (fits < m.ctx_size) {
+      constexpr int kMinContext = 256;
+      RETURN_IF_ERROR(CheckFits(absl::StrCat("a KV cache of ", kMinContext, " tokens beside the weights (",
+                                             FormatBytes(weights), ")"),
+                                weights + 2 * KvCacheBytes(m.config, kMinContext), available, where));
+      m.note = absl::StrCat("context capped from ", m.ctx_size, " to ", fits, " tokens to keep the KV cache within ",
+                            "half ", where, " after the weights; --ctx-size chooses another");
+      m.ctx_size = static_cast<int>(fits);
     }
   }
   GraphFactory factory = MakeGraphFactory(*m.file, m.config, m.ctx_size, options.passes, options.greedy);

@@ -20,10 +20,15 @@ namespace ggrt {
 enum class Backend { kCpu, kCuda, kAuto };
 absl::StatusOr<Backend> BackendFromName(absl::string_view name);
 
+// The most a default context (the model's context_length) is given before --ctx-size asks for more.
+constexpr int kDefaultMaxContext = 32768;
+
 struct ModelOptions {
   std::string path;
   Backend backend = Backend::kCpu;
-  int ctx_size = 0;  // 0: the model's context length, capped to what memory holds.
+  // 0: the model's context length, at most kDefaultMaxContext and capped to what memory holds. A size the
+  // memory cannot hold next to the weights is an error that says how much it needs.
+  int ctx_size = 0;
   PipelineSelection passes;
   bool greedy = false;     // Graphs end in argmax (only the token leaves the executor).
   // Sampling settings for non-greedy runs: on CUDA they are applied on the device when the temperature is
@@ -46,6 +51,9 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options);
 // The graph factory LoadModel gives executors: lower `config` for a sequence length, then run the passes.
 GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, int ctx_size,
                               const PipelineSelection& passes, bool greedy);
+
+// Bytes the backend holds for the weights: the tensors as stored on CUDA, dequantized to f32 on the CPU.
+int64_t ResidentWeightBytes(const GgufFile& file, Backend backend);
 
 // Bytes of the f32 KV cache for `ctx` positions.
 int64_t KvCacheBytes(const ModelConfig& config, int64_t ctx);

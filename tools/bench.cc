@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -101,18 +102,17 @@ absl::Status Main(int argc, char** argv) {
                                {{"--repeat-penalty"}}}));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   int n_prompt = 512, n_gen = 128, reps = 5;
-  RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt));
-  RETURN_IF_ERROR(flags.GetInt("-n", &n_gen));
+  RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt, 0, kMaxContext));
+  RETURN_IF_ERROR(flags.GetInt("-n", &n_gen, 0, kMaxContext));
   int depth = 0;  // Decode after this many prompt tokens (llama-bench's -d): attention over a long cache.
-  RETURN_IF_ERROR(flags.GetInt("--depth", &depth));
-  RETURN_IF_ERROR(flags.GetInt("-r", &reps));
-  RET_CHECK(reps >= 1 && n_prompt >= 0 && n_gen >= 0 && depth >= 0, "-p, -n, -d must be >= 0 and -r >= 1");
+  RETURN_IF_ERROR(flags.GetInt("--depth", &depth, 0, kMaxContext));
+  RETURN_IF_ERROR(flags.GetInt("-r", &reps, 1, 1000));
   float temperature = 0.0f;
   int top_k = 40;
-  RETURN_IF_ERROR(flags.GetFloat("--temp", &temperature));
-  RETURN_IF_ERROR(flags.GetInt("--top-k", &top_k));
+  RETURN_IF_ERROR(flags.GetFloat("--temp", &temperature, 0.0f, 1e4f));
+  RETURN_IF_ERROR(flags.GetInt("--top-k", &top_k, 0, std::numeric_limits<int>::max()));
   float repeat_penalty = 1.0f;
-  RETURN_IF_ERROR(flags.GetFloat("--repeat-penalty", &repeat_penalty));
+  RETURN_IF_ERROR(flags.GetFloat("--repeat-penalty", &repeat_penalty, 0.0f, 1e4f, /*lo_open=*/true));
   const bool sampled = temperature > 0.0f;
   const std::string decode_label =
       sampled ? absl::StrFormat(" (t=%g, top-k %d%s)", temperature, top_k,
@@ -133,11 +133,10 @@ absl::Status Main(int argc, char** argv) {
   RET_CHECK(!path.empty(), "give -m FILE.gguf or --synthetic=NAME");
   ASSIGN_OR_RETURN(Backend backend, BackendFromName(flags.Get("--backend", "auto")));
   if (backend == Backend::kAuto) backend = CudaAvailable() ? Backend::kCuda : Backend::kCpu;
-  const std::string graph_modes = flags.Get("--cuda-graph", "both");
+  ASSIGN_OR_RETURN(const std::string graph_modes, flags.GetChoice("--cuda-graph", {"both", "on", "off"}));
   std::vector<bool> modes;
   if (graph_modes == "both" || graph_modes == "on") modes.push_back(true);
   if (graph_modes == "both" || graph_modes == "off") modes.push_back(false);
-  RET_CHECK(!modes.empty(), "--cuda-graph is both, on or off");
   if (backend == Backend::kCpu) modes = {false};
 
   std::string card = "cpu";
@@ -151,7 +150,9 @@ absl::Status Main(int argc, char** argv) {
     CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_before, &total_mem));
   }
   int ctx = std::max(n_prompt, depth + n_gen) + 16;
-  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &ctx));
+  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &ctx, 1, kMaxContext));
+  ASSIGN_OR_RETURN(const PipelineSelection passes,
+                   PassSelectionFromFlags(flags.Has("--no-fuse"), std::nullopt, flags.GetOptional("--disable-passes")));
 
   std::vector<Sample> samples;
   int64_t weight_bytes = 0, peak_used = 0, used_at_load = 0;
@@ -164,8 +165,7 @@ absl::Status Main(int argc, char** argv) {
       o.sampler = SamplerOptions{
           .temperature = temperature, .top_k = top_k, .repeat_penalty = repeat_penalty, .seed = 1};
     }
-    if (flags.Has("--no-fuse")) o.passes = {.use_default = false};
-    o.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
+    o.passes = passes;
     ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));
     if (backend == Backend::kCuda && graph == modes[0]) {
       size_t free_now = 0, total = 0;

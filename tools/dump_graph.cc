@@ -23,16 +23,13 @@ absl::Status Main(int argc, char** argv) {
                                {{"--dump-each"}, false}}));
   RET_CHECK(flags.Has("--model"), "usage: dump_graph -m FILE.gguf [--passes=a,b|--no-fuse|--disable-passes=a,b] "
                                   "[--format=text|dot] [--prefill N] [--greedy] [--ctx-size N] [--dump-each]");
-  const std::string format = flags.Get("--format", "text");
-  RET_CHECK(format == "text" || format == "dot", "--format must be text or dot");
+  ASSIGN_OR_RETURN(const std::string format, flags.GetChoice("--format", {"text", "dot"}));
   LowerOptions lower{.greedy = flags.Has("--greedy")};
-  RETURN_IF_ERROR(flags.GetInt("--prefill", &lower.seq_len));
-  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &lower.ctx_size));
-
-  PipelineSelection selection;
-  if (flags.Has("--no-fuse")) selection = {.use_default = false};
-  if (flags.Has("--passes")) selection = {.passes = SplitPassList(flags.Get("--passes")), .use_default = false};
-  selection.disabled = SplitPassList(flags.Get("--disable-passes"));
+  RETURN_IF_ERROR(flags.GetInt("--prefill", &lower.seq_len, 1, kMaxContext));
+  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &lower.ctx_size, 1, kMaxContext));
+  ASSIGN_OR_RETURN(PipelineSelection selection,
+                   PassSelectionFromFlags(flags.Has("--no-fuse"), flags.GetOptional("--passes"),
+                                          flags.GetOptional("--disable-passes")));
 
   ASSIGN_OR_RETURN(auto file, GgufFile::Open(flags.Get("--model")));
   ASSIGN_OR_RETURN(ModelConfig config, ModelConfigFromGguf(*file));

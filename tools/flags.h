@@ -4,14 +4,19 @@
 #ifndef GGRT_TOOLS_FLAGS_H_
 #define GGRT_TOOLS_FLAGS_H_
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/quote.h"
 
 namespace ggrt {
 
@@ -38,7 +43,7 @@ class Flags {
           if (n == arg) spec = &s;
         }
       }
-      if (spec == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown flag '", arg, "'"));
+      if (spec == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown flag ", Quote(arg)));
       if (spec->takes_value && !has_inline) {
         if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("flag ", arg, " needs a value"));
         value = argv[++i];
@@ -52,23 +57,55 @@ class Flags {
   }
 
   bool Has(const std::string& name) const { return values_.count(name) != 0; }
+  std::optional<std::string> GetOptional(const std::string& name) const {
+    if (!Has(name)) return std::nullopt;
+    return Get(name);
+  }
   std::string Get(const std::string& name, const std::string& fallback = "") const {
     auto it = values_.find(name);
     return it == values_.end() ? fallback : it->second;
   }
-  absl::Status GetInt(const std::string& name, int* out) const {
+  // Integer in [lo, hi]; absent leaves `out` as is. Errors name the flag, the value and the range.
+  absl::Status GetInt(const std::string& name, int* out, int lo, int hi) const {
     if (!Has(name)) return absl::OkStatus();
-    if (!absl::SimpleAtoi(Get(name), out)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": '", Get(name), "' is not an integer"));
+    int v;
+    if (!absl::SimpleAtoi(Get(name), &v) || v < lo || v > hi) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", Quote(Get(name)), " is not an integer from ", lo, " to ", hi));
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+  // Unsigned 64-bit integer, the whole range (seeds); a sign is an error.
+  absl::Status GetU64(const std::string& name, uint64_t* out) const {
+    if (!Has(name)) return absl::OkStatus();
+    const std::string v = Get(name);
+    if (v.empty() || v[0] == '-' || v[0] == '+' || !absl::SimpleAtoi(v, out)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", Quote(v), " is not an integer from 0 to 18446744073709551615"));
     }
     return absl::OkStatus();
   }
-  absl::Status GetFloat(const std::string& name, float* out) const {
+  // Finite number in [lo, hi], or (lo, hi] when `lo_open`; NaN and infinities are errors.
+  absl::Status GetFloat(const std::string& name, float* out, float lo, float hi, bool lo_open = false) const {
     if (!Has(name)) return absl::OkStatus();
-    if (!absl::SimpleAtof(Get(name), out)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": '", Get(name), "' is not a number"));
+    float v;
+    const bool parsed = absl::SimpleAtof(Get(name), &v) && std::isfinite(v);
+    if (!parsed || v < lo || (lo_open && v == lo) || v > hi) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", Quote(Get(name)), " is not a number in ",
+                                                     lo_open ? "(" : "[", lo, ", ", hi, "]"));
     }
+    *out = v;
     return absl::OkStatus();
+  }
+  // One of `choices` (the first when absent).
+  absl::StatusOr<std::string> GetChoice(const std::string& name, const std::vector<std::string>& choices) const {
+    const std::string v = Get(name, choices.front());
+    for (const std::string& c : choices) {
+      if (c == v) return v;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", Quote(v), " is not one of ", absl::StrJoin(choices, ", ")));
   }
 
  private:

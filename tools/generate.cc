@@ -1,6 +1,7 @@
 // Generates text from a GGUF model. stdout carries exactly the prompt followed by the generated text,
 // streamed token by token; timings go to stderr. Flags follow llama.cpp's where they overlap.
 #include <cstdio>
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -15,12 +16,14 @@ namespace {
 
 constexpr char kUsage[] = R"(usage: generate -m MODEL.gguf [options]
   -m, --model FILE          GGUF model (llama or qwen2)
-  -p, --prompt TEXT         prompt (default: empty, i.e. BOS only)
+  -p, --prompt TEXT         prompt (default: empty, i.e. BOS only); plain text: control-token texts in it
+                            stay text unless --special
   -n, --n-predict N         tokens to generate (default 128; -1 = until end of generation)
   --temp T                  temperature (default 0.8; 0 = greedy)
   --top-k K --top-p P --min-p P --repeat-penalty R --seed S
   --chat                    wrap the prompt in the model's chat template
-  --ctx-size N              KV-cache size in tokens (default: the model's, capped to memory)
+  --special                 parse control-token texts (e.g. <|im_start|>) in the prompt as those tokens
+  --ctx-size N              KV-cache size in tokens (default: the model's, at most 32768, capped to memory)
   --backend cpu|cuda|auto   (default auto: CUDA when a GPU is present)
   --no-fuse                 run the unfused graph (no passes)
   --disable-passes a,b      run the default pipeline without these passes
@@ -33,7 +36,7 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.Parse(argc, argv,
                               {{{"-m", "--model"}}, {{"-p", "--prompt"}}, {{"-n", "--n-predict"}}, {{"--temp"}},
                                {{"--top-k"}}, {{"--top-p"}}, {{"--min-p"}}, {{"--repeat-penalty"}}, {{"--seed"}},
-                               {{"--chat"}, false}, {{"--ctx-size"}}, {{"--backend"}}, {{"--no-fuse"}, false},
+                               {{"--chat"}, false}, {{"--special"}, false}, {{"--ctx-size"}}, {{"--backend"}}, {{"--no-fuse"}, false},
                                {{"--disable-passes"}}, {{"--passes"}}, {{"--no-cuda-graph"}, false},
                                {{"-h", "--help"}, false}}));
   if (flags.Has("--help") || !flags.Has("--model")) {
@@ -42,22 +45,19 @@ absl::Status Main(int argc, char** argv) {
   }
   GenerateOptions gen;
   SamplerOptions& s = gen.sampler;
-  int seed = 0;
-  RETURN_IF_ERROR(flags.GetInt("--n-predict", &gen.n_predict));
-  RETURN_IF_ERROR(flags.GetFloat("--temp", &s.temperature));
-  RETURN_IF_ERROR(flags.GetInt("--top-k", &s.top_k));
-  RETURN_IF_ERROR(flags.GetFloat("--top-p", &s.top_p));
-  RETURN_IF_ERROR(flags.GetFloat("--min-p", &s.min_p));
-  RETURN_IF_ERROR(flags.GetFloat("--repeat-penalty", &s.repeat_penalty));
-  RETURN_IF_ERROR(flags.GetInt("--seed", &seed));
-  s.seed = static_cast<uint64_t>(seed);
+  RETURN_IF_ERROR(flags.GetInt("--n-predict", &gen.n_predict, -1, std::numeric_limits<int>::max()));
+  RETURN_IF_ERROR(flags.GetFloat("--temp", &s.temperature, 0.0f, 1e4f));
+  RETURN_IF_ERROR(flags.GetInt("--top-k", &s.top_k, 0, std::numeric_limits<int>::max()));
+  RETURN_IF_ERROR(flags.GetFloat("--top-p", &s.top_p, 0.0f, 1.0f));
+  RETURN_IF_ERROR(flags.GetFloat("--min-p", &s.min_p, 0.0f, 1.0f));
+  RETURN_IF_ERROR(flags.GetFloat("--repeat-penalty", &s.repeat_penalty, 0.0f, 1e4f, /*lo_open=*/true));
+  RETURN_IF_ERROR(flags.GetU64("--seed", &s.seed));
 
   ModelOptions options{.path = flags.Get("--model")};
   ASSIGN_OR_RETURN(options.backend, BackendFromName(flags.Get("--backend", "auto")));
-  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &options.ctx_size));
-  if (flags.Has("--no-fuse")) options.passes = {.use_default = false};
-  if (flags.Has("--passes")) options.passes = {.passes = SplitPassList(flags.Get("--passes")), .use_default = false};
-  options.passes.disabled = SplitPassList(flags.Get("--disable-passes"));
+  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &options.ctx_size, 0, kMaxContext));
+  ASSIGN_OR_RETURN(options.passes, PassSelectionFromFlags(flags.Has("--no-fuse"), flags.GetOptional("--passes"),
+                                                          flags.GetOptional("--disable-passes")));
   options.greedy = s.greedy();
   options.sampler = s;
   options.cuda_graph = !flags.Has("--no-cuda-graph");
@@ -65,13 +65,13 @@ absl::Status Main(int argc, char** argv) {
   if (!model.note.empty()) std::fprintf(stderr, "note: %s\n", model.note.c_str());
 
   const std::string prompt = flags.Get("--prompt");
-  std::string text = prompt;
+  const bool special = flags.Has("--special");
+  std::vector<TextSegment> segments = {{prompt, special}};
   if (flags.Has("--chat")) {
     ASSIGN_OR_RETURN(ChatTemplate t, DetectChatTemplate(*model.file, *model.tokenizer));
-    text = ApplyChatTemplate(t, {{"user", prompt}}, true);
+    segments = ApplyChatTemplate(t, {{"user", prompt}}, true, special);
   }
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids,
-                   model.tokenizer->Encode(text, {.add_bos = model.tokenizer->add_bos(), .parse_special = true}));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, model.tokenizer->Encode(segments, model.tokenizer->add_bos()));
 
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);

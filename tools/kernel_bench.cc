@@ -95,7 +95,7 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}}));
   ASSIGN_OR_RETURN(SyntheticPreset p, FindSyntheticPreset(flags.Get("--preset", "qwen2.5-0.5b")));
   int ctx = 128;
-  RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx));
+  RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx, 1, 1 << 20));
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
   const int vocab = 151936;
   const WeightType f16 = WeightType::kF16;

@@ -103,3 +103,29 @@ TEST(PipelineTest, VerifierNamesTheBreakingPassAndDumpsSeeEachPass) {
 
 }  // namespace
 }  // namespace ggrt
+
+namespace ggrt {
+namespace {
+
+std::string SelectionError(bool no_fuse, std::optional<std::string> passes, std::optional<std::string> disabled) {
+  return std::string(PassSelectionFromFlags(no_fuse, passes, disabled).status().message());
+}
+
+TEST(PassSelectionTest, CommandLineChoicesAreCheckedAgainstTheRegistry) {
+  EXPECT_TRUE(PassSelectionFromFlags(false, std::nullopt, std::nullopt)->use_default);
+  EXPECT_FALSE(PassSelectionFromFlags(true, std::nullopt, std::nullopt)->use_default);
+  auto chosen = PassSelectionFromFlags(false, "fuse-qkv, dce", std::nullopt);
+  ASSERT_TRUE(chosen.ok());
+  EXPECT_EQ(chosen->passes, (std::vector<std::string>{"fuse-qkv", "dce"}));
+  EXPECT_NE(SelectionError(false, "", std::nullopt).find("--passes needs at least one pass name"),
+            std::string::npos);
+  EXPECT_NE(SelectionError(false, std::nullopt, " , ").find("--disable-passes needs at least one"),
+            std::string::npos);
+  EXPECT_NE(SelectionError(false, "dce", "dce").find("both chosen by --passes and disabled"), std::string::npos);
+  EXPECT_NE(SelectionError(true, "dce", std::nullopt).find("cannot be combined with --passes"), std::string::npos);
+  EXPECT_NE(SelectionError(false, "fuse-everything", std::nullopt).find("--passes: unknown pass 'fuse-everything'"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ggrt

@@ -62,4 +62,42 @@ absl::StatusOr<PassPipeline> BuildPipeline(const PipelineSelection& selection) {
   return pipeline;
 }
 
+absl::StatusOr<PipelineSelection> PassSelectionFromFlags(bool no_fuse, const std::optional<std::string>& passes,
+                                                         const std::optional<std::string>& disabled) {
+  if (no_fuse && (passes || disabled)) {
+    return absl::InvalidArgumentError(absl::StrCat("--no-fuse runs no passes; it cannot be combined with ",
+                                                   passes ? "--passes" : "--disable-passes"));
+  }
+  PipelineSelection selection;
+  if (no_fuse) selection.use_default = false;
+  auto names = [](const char* flag, const std::string& list) -> absl::StatusOr<std::vector<std::string>> {
+    std::vector<std::string> out = SplitPassList(list);
+    if (out.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " needs at least one pass name (passes: ", absl::StrJoin(DefaultPassNames(), ", "),
+                       "; --no-fuse runs none)"));
+    }
+    for (const std::string& n : out) {
+      if (absl::Status s = CreatePass(n).status(); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(flag, ": ", s.message()));
+      }
+    }
+    return out;
+  };
+  if (passes) {
+    ASSIGN_OR_RETURN(selection.passes, names("--passes", *passes));
+    selection.use_default = false;
+  }
+  if (disabled) {
+    ASSIGN_OR_RETURN(selection.disabled, names("--disable-passes", *disabled));
+    for (const std::string& d : selection.disabled) {
+      if (std::find(selection.passes.begin(), selection.passes.end(), d) != selection.passes.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("pass '", d, "' is both chosen by --passes and disabled by --disable-passes"));
+      }
+    }
+  }
+  return selection;
+}
+
 }  // namespace ggrt

@@ -3,6 +3,7 @@
 #define GGRT_GRAPH_PASSES_REGISTRY_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,12 @@ struct PipelineSelection {
 std::vector<std::string> SplitPassList(absl::string_view list);
 
 absl::StatusOr<PassPipeline> BuildPipeline(const PipelineSelection& selection);
+
+// The selection a command line asks for with --no-fuse, --passes a,b and --disable-passes a,b (nullopt:
+// flag absent). Every name must be a pass; an empty list, --no-fuse beside a list, and a pass both chosen
+// and disabled are errors that name the flags.
+absl::StatusOr<PipelineSelection> PassSelectionFromFlags(bool no_fuse, const std::optional<std::string>& passes,
+                                                         const std::optional<std::string>& disabled);
 
 }  // namespace ggrt
 
