@@ -33,6 +33,13 @@ absl::StatusOr<DType> DTypeFromId(uint32_t id) {
   for (const DTypeInfo& info : kDTypes) {
     if (static_cast<uint32_t>(info.type) == id) return info.type;
   }
+  // ggml types ggrt does not read, named so that the error says what the file holds.
+  static constexpr std::pair<uint32_t, const char*> kUnsupported[] = {
+      {16, "iq2_xxs"}, {17, "iq2_xs"}, {18, "iq3_xxs"}, {19, "iq1_s"}, {20, "iq4_nl"}, {21, "iq3_s"},
+      {22, "iq2_s"},   {23, "iq4_xs"}, {29, "iq1_m"},   {34, "tq1_0"}, {35, "tq2_0"}, {39, "mxfp4"}};
+  for (const auto& [unsupported, name] : kUnsupported) {
+    if (unsupported == id) return absl::UnimplementedError(absl::StrCat("unsupported tensor type ", name, " (id ", id, ")"));
+  }
   return absl::InvalidArgumentError(absl::StrCat("unknown tensor data type id ", id));
 }
 

@@ -2,7 +2,13 @@
 
 #include <cstring>
 
+#include <cmath>
+#include <random>
+
+#include "absl/strings/str_format.h"
+#include "base/fp16.h"
 #include "loader/gguf_writer.h"
+#include "loader/model_config.h"
 
 namespace ggrt {
 namespace {
@@ -159,6 +165,170 @@ std::vector<CorruptGguf> CorruptGgufCorpus() {
     (void)w.AddTensor("same", DType::kF32, {1}, Bytes(4, '\0'));
     (void)w.AddTensor("same", DType::kF32, {1}, Bytes(4, '\0'));
     c.push_back({"duplicate_tensor", w.Serialize(), "duplicate tensor name 'same'"});
+  }
+  return c;
+}
+
+namespace {
+
+std::string RandomTensor(DType type, int64_t elements, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  std::string out;
+  if (type == DType::kF32 || type == DType::kF16 || type == DType::kBF16) {
+    for (int64_t i = 0; i < elements; ++i) {
+      const float v = 1.0f + normal(rng);
+      if (type == DType::kF32) {
+        out.append(reinterpret_cast<const char*>(&v), 4);
+      } else {
+        const uint16_t h = type == DType::kF16 ? FloatToFp16(v) : FloatToBf16(v);
+        out.append(reinterpret_cast<const char*>(&h), 2);
+      }
+    }
+    return out;
+  }
+  // Other types: small bytes; what matters is that the type is refused by name.
+  out.assign(elements / BlockElements(type) * BlockBytes(type), '\0');
+  for (char& c : out) c = static_cast<char>(rng() % 8);
+  return out;
+}
+
+// Byte offset of the data-offset field of tensor `name` in a serialized file.
+size_t TensorOffsetField(const std::string& file, const std::string& name, int n_dims) {
+  const size_t at = file.find(name);
+  return at + name.size() + 4 + 8 * n_dims + 4;
+}
+
+}  // namespace
+
+std::string TinyModelGguf(const TinyModelSpec& s) {
+  GgufWriter w;
+  const std::string& a = s.arch;
+  w.SetString("general.architecture", a);
+  w.SetU32(a + ".block_count", s.layers);
+  w.SetU32(a + ".embedding_length", s.embd);
+  w.SetU32(a + ".attention.head_count", s.heads);
+  w.SetU32(a + ".attention.head_count_kv", s.kv_heads);
+  w.SetU32(a + ".feed_forward_length", s.ff);
+  w.SetU32(a + ".context_length", s.ctx);
+  w.SetF32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256 && s.byte_tokens; ++b) {
+    tokens.push_back(absl::StrFormat("<0x%02X>", b));
+    types.push_back(6);
+  }
+  for (int i = 0; static_cast<int>(tokens.size()) < s.vocab; ++i) {
+    tokens.push_back(absl::StrCat("\xe2\x96\x81", std::string(1, static_cast<char>('a' + i % 26)), i / 26));
+    types.push_back(1);
+  }
+  std::vector<float> scores(tokens.size());
+  for (size_t i = 0; i < scores.size(); ++i) scores[i] = -static_cast<float>(i);
+  w.SetString("tokenizer.ggml.model", "llama");
+  w.SetStringArray("tokenizer.ggml.tokens", tokens);
+  w.SetI32Array("tokenizer.ggml.token_type", types);
+  w.SetF32Array("tokenizer.ggml.scores", scores);
+  w.SetU32("tokenizer.ggml.bos_token_id", 1);
+  w.SetU32("tokenizer.ggml.eos_token_id", 2);
+
+  ModelConfig c;
+  c.n_layers = s.layers + s.extra_layers, c.n_embd = s.embd, c.n_heads = s.heads, c.n_kv_heads = s.kv_heads,
+  c.head_dim = s.embd / s.heads, c.n_ff = s.ff, c.n_vocab = static_cast<int>(tokens.size()),
+  c.qkv_bias = s.qkv_bias, c.tied_output = s.tied_output;
+  std::mt19937 rng(1234);
+  for (const ExpectedTensor& t : ExpectedTensors(c)) {
+    int64_t n = 1;
+    for (int64_t d : t.dims) n *= d;
+    const DType type = t.matrix ? s.matrix_type : s.vector_type;
+    (void)w.AddTensor(t.name, type, t.dims, RandomTensor(type, n, rng));
+  }
+  if (s.mutate) s.mutate(w);
+  return w.Serialize();
+}
+
+std::vector<std::string> FuzzSeeds() {
+  std::vector<std::string> seeds = {ValidTestGguf()};
+  for (const CorruptGguf& c : CorruptGgufCorpus()) seeds.push_back(c.bytes);
+  TinyModelSpec s;
+  s.layers = 1, s.embd = 8, s.heads = 2, s.kv_heads = 1, s.ff = 8, s.vocab = 12, s.byte_tokens = false;
+  seeds.push_back(TinyModelGguf(s));
+  s.arch = "qwen2", s.qkv_bias = true, s.tied_output = true;
+  seeds.push_back(TinyModelGguf(s));
+  return seeds;
+}
+
+std::vector<CorruptGguf> HostileModelCorpus() {
+  std::vector<CorruptGguf> c;
+  auto with = [](std::function<void(GgufWriter&)> mutate) {
+    TinyModelSpec s;
+    s.mutate = std::move(mutate);
+    return TinyModelGguf(s);
+  };
+  c.push_back({"valid", TinyModelGguf(), ""});
+  c.push_back({"bad_byte_token", with([](GgufWriter& w) {
+                 std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "<0xZZ>"};
+                 std::vector<int32_t> types = {2, 3, 3, 6};
+                 for (int i = 4; i < 300; ++i) {
+                   tokens.push_back("t" + std::to_string(i));
+                   types.push_back(1);
+                 }
+                 w.SetStringArray("tokenizer.ggml.tokens", tokens);
+                 w.SetI32Array("tokenizer.ggml.token_type", types);
+               }),
+               "tokenizer.ggml.tokens[3] = '<0xZZ>' is a byte token"});
+  c.push_back({"block_count_2e29", with([](GgufWriter& w) { w.SetU32("llama.block_count", 1u << 29); }),
+               "needs at least 9 tensors per layer"});
+  c.push_back({"context_length_2e30", with([](GgufWriter& w) { w.SetU32("llama.context_length", 1u << 30); }),
+               "context set to 32768 of the model's 1073741824 tokens"});
+  c.push_back({"key_length_overflow",
+               with([](GgufWriter& w) { w.SetU32("llama.attention.key_length", (1u << 29) + 8); }),
+               "is larger than 1024"});
+  for (const auto& [name, value] : std::vector<std::pair<std::string, float>>{
+           {"eps_negative", -1e-5f}, {"eps_nan", NAN}, {"eps_zero", 0.0f}}) {
+    c.push_back({name, with([v = value](GgufWriter& w) { w.SetF32("llama.attention.layer_norm_rms_epsilon", v); }),
+                 "'llama.attention.layer_norm_rms_epsilon'"});
+  }
+  for (const auto& [name, value] : std::vector<std::pair<std::string, float>>{
+           {"rope_base_zero", 0.0f}, {"rope_base_negative", -10000.0f}, {"rope_base_nan", NAN}}) {
+    c.push_back({name, with([v = value](GgufWriter& w) { w.SetF32("llama.rope.freq_base", v); }),
+                 "'llama.rope.freq_base'"});
+  }
+  {
+    TinyModelSpec s;
+    s.extra_layers = 1;
+    c.push_back({"layer_beyond_block_count", TinyModelGguf(s), "tensor 'blk.2.attn_norm.weight' is not used"});
+  }
+  {
+    TinyModelSpec s;
+    s.vector_type = DType::kQ8_0;
+    c.push_back({"q8_0_norm", TinyModelGguf(s), "has type q8_0; norm weights and biases must be f32, f16 or bf16"});
+    s = {};
+    s.matrix_type = DType::kI32;
+    c.push_back({"i32_matrix", TinyModelGguf(s), "tensor 'token_embd.weight' has type i32"});
+  }
+  {
+    std::string s = TinyModelGguf();
+    const size_t field = TensorOffsetField(s, "output_norm.weight", 1);
+    const uint64_t zero = 0;
+    s.replace(field, 8, reinterpret_cast<const char*>(&zero), 8);
+    c.push_back({"overlapping_tensors", s, "overlaps tensor"});
+    std::string t = TinyModelGguf();
+    const uint32_t iq2_xxs = 16;
+    t.replace(TensorOffsetField(t, "output_norm.weight", 1) - 4, 4, reinterpret_cast<const char*>(&iq2_xxs), 4);
+    c.push_back({"iq2_xxs_tensor", t, "tensor 'output_norm.weight': unsupported tensor type iq2_xxs"});
+  }
+  c.push_back({"newline_in_tensor_name",
+               with([](GgufWriter& w) {
+                 (void)w.AddTensor("blk.0.attn_q.weight\nerror: injected", DType::kF32, {4}, std::string(16, '\0'));
+               }),
+               "tensor 'blk.0.attn_q.weight\\nerror: injected' is not used"});
+  c.push_back({"rope_scaling_yarn", with([](GgufWriter& w) { w.SetString("llama.rope.scaling.type", "yarn"); }),
+               "'llama.rope.scaling.type' = 'yarn' is not supported"});
+  {
+    // 64 MB of u8 metadata: parsed at about its own size, not ~48 bytes an element.
+    std::string raw(64 << 20, '\x01');
+    GgufArray big(GgufType::kU8);
+    big.AppendRaw(raw);
+    c.push_back({"big_u8_array", with([big](GgufWriter& w) { w.Set("junk.bytes", {GgufType::kArray, big}); }), ""});
   }
   return c;
 }

@@ -3,8 +3,12 @@
 #ifndef GGRT_LOADER_GGUF_CORPUS_H_
 #define GGRT_LOADER_GGUF_CORPUS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "loader/dtype.h"
+#include "loader/gguf_writer.h"
 
 namespace ggrt {
 
@@ -18,6 +22,29 @@ struct CorruptGguf {
 std::string ValidTestGguf();
 
 std::vector<CorruptGguf> CorruptGgufCorpus();
+
+// A small complete model (random weights, a 300-token SentencePiece vocabulary with byte tokens) that the
+// tools load and run, with knobs to break it one way at a time.
+struct TinyModelSpec {
+  std::string arch = "llama";
+  int layers = 2, embd = 32, heads = 4, kv_heads = 2, ff = 64, ctx = 128;
+  int vocab = 300;          // <unk>, <s>, </s>, the 256 byte tokens when `byte_tokens`, then pieces.
+  bool byte_tokens = true;
+  bool qkv_bias = false, tied_output = false;
+  DType matrix_type = DType::kF16;
+  DType vector_type = DType::kF32;  // Norms and biases.
+  int extra_layers = 0;             // Tensors of layers past block_count.
+  std::function<void(GgufWriter&)> mutate;  // Runs last: metadata changes, extra tensors.
+};
+std::string TinyModelGguf(const TinyModelSpec& spec = {});
+
+// Whole model files crafted to break the loader, the config or the tokenizer, each with the text its error
+// must contain ("" for files that must load: runaway sizes that are to be bounded, not refused).
+std::vector<CorruptGguf> HostileModelCorpus();
+
+// Small seeds for fuzzing model loading: ValidTestGguf, the corrupt corpus, and two models of about 2 KB
+// (llama and qwen2 with biases and tied output) that configure and load their vocabularies.
+std::vector<std::string> FuzzSeeds();
 
 }  // namespace ggrt
 

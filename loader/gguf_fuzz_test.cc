@@ -11,8 +11,7 @@ namespace {
 
 // Deterministic mutations of the seeds (bit flips, truncations): a fixed-budget stand-in for the fuzzer.
 TEST(GgufFuzzTest, MutatedSeedsNeverCrash) {
-  std::vector<std::string> seeds = {ValidTestGguf()};
-  for (const CorruptGguf& c : CorruptGgufCorpus()) seeds.push_back(c.bytes);
+  const std::vector<std::string> seeds = FuzzSeeds();
   std::mt19937 rng(99);
   int runs = 0;
   for (const std::string& seed : seeds) {

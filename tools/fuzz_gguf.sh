@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Fuzzes the GGUF parser with libFuzzer (Debian's clang) under AddressSanitizer.
-# Usage: tools/fuzz_gguf.sh [seconds]   (default 60). Prints libFuzzer's final stats.
+# Fuzzes model loading (GGUF parse + model config + tokenizer load and use) with libFuzzer (Debian's clang)
+# under AddressSanitizer, with an RSS limit so that runaway allocations count as findings.
+# Usage: tools/fuzz_gguf.sh [seconds] [runs] [workers]   (defaults 60 s, no run limit, 1 worker).
+# Prints libFuzzer's final stats; exits non-zero when a crash, leak, timeout or OOM was found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
+runs="${2:--1}"
+workers="${3:-1}"
 bazel build //loader:gguf_corpus //loader:gguf_file @com_google_absl//:absl_merged >/dev/null
 work="$(mktemp -d)"
 absl="bazel-bin/external/com_google_absl/libabsl_all.a"
-# Seed corpus: the valid test file and every corrupted variant.
+# Seed corpus: the valid test file, every corrupted variant and two small models.
 cat > "$work/seeds.cc" <<'CC'
 #include <fstream>
 #include "loader/gguf_corpus.h"
 int main(int, char** argv) {
   int i = 0;
-  std::ofstream(std::string(argv[1]) + "/valid") << ggrt::ValidTestGguf();
-  for (const auto& c : ggrt::CorruptGgufCorpus()) std::ofstream(std::string(argv[1]) + "/" + c.name) << c.bytes;
-  (void)i;
+  for (const std::string& s : ggrt::FuzzSeeds()) std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(i++)) << s;
 }
 CC
 flags=(-std=c++20 -O1 -g -I.)
-srcs=(loader/gguf_file.cc loader/dtype.cc)
+srcs=(loader/gguf_file.cc loader/dtype.cc loader/model_config.cc loader/dequantize.cc loader/load_tokenizer.cc
+      loader/tokenizer.cc loader/spm_tokenizer.cc loader/bpe_tokenizer.cc loader/pre_tokenizer.cc loader/unicode.cc
+      loader/unicode_tables.cc loader/symbol_merge.cc loader/special_tokens.cc base/file.cc base/quote.cc)
 mkdir -p "$work/corpus"
 clang++ "${flags[@]}" "$work/seeds.cc" loader/gguf_corpus.cc loader/gguf_writer.cc "${srcs[@]}" "$absl" -o "$work/seeds"
 "$work/seeds" "$work/corpus"
 clang++ "${flags[@]}" -fsanitize=fuzzer,address loader/gguf_fuzz.cc "${srcs[@]}" "$absl" -o "$work/fuzz"
-"$work/fuzz" -max_total_time="$secs" -print_final_stats=1 -max_len=4096 "$work/corpus" 2>&1 | tail -25
+cd "$work"
+status=0
+./fuzz -max_total_time="$secs" -runs="$runs" -workers="$workers" -jobs="$workers" -print_final_stats=1 \
+  -max_len=16384 -rss_limit_mb=2048 -timeout=10 corpus > fuzz.log 2>&1 || status=$?
+for f in fuzz.log fuzz-*.log; do [[ -f $f ]] && tail -20 "$f"; done
+ls crash-* leak-* timeout-* oom-* 2>/dev/null && status=1
+exit $status
