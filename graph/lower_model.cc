@@ -22,6 +22,7 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
   const int64_t s = options.seq_len;
   const int64_t ctx = options.ctx_size > 0 ? options.ctx_size : c.n_ctx;
   RET_CHECK(s >= 1 && s <= ctx, "sequence length ", s, " must be between 1 and the context size ", ctx);
+  RET_CHECK(!(options.greedy && options.all_logits), "a graph outputs either the greedy token or all logits");
   Graph g(s == 1 ? "decode" : absl::StrCat("prefill_", s));
 
   ASSIGN_OR_RETURN(Value * tokens, g.AddInput("tokens", {DType::kI32, {s}}));
@@ -72,7 +73,7 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
     ASSIGN_OR_RETURN(x, node(OpKind::kAdd, p + "ffn_residual", {x, down}));
   }
 
-  if (s > 1) {
+  if (s > 1 && !options.all_logits) {
     ASSIGN_OR_RETURN(x, node(OpKind::kLastRow, "last_row", {x}));  // Only the last position predicts.
   }
   ASSIGN_OR_RETURN(Value * out_norm, node(OpKind::kRmsNorm, "output_norm", {x, *w("output_norm.weight")}, norm));

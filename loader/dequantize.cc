@@ -138,6 +138,55 @@ void DequantizeQ5_K(const uint8_t* b, float* y) {
   }
 }
 
+// Q2_K: scales[16] (low nibble scale, high nibble min of each 16 elements), qs[64] (2 bits each), d:f16,
+// dmin:f16; x = d * scale * q - dmin * min. Each 128 elements take 32 bytes of qs, four 2-bit planes deep.
+void DequantizeQ2_K(const uint8_t* b, float* y) {
+  const uint8_t* scales = b;
+  const uint8_t* q = b + 16;
+  const float d = LoadHalf(b + 80);
+  const float dmin = LoadHalf(b + 82);
+  int is = 0;
+  for (int n = 0; n < kQKK; n += 128) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int half = 0; half < 2; ++half) {
+        const uint8_t sc = scales[is++];
+        const float dl = d * (sc & 0x0f), ml = dmin * (sc >> 4);
+        for (int l = 0; l < 16; ++l) *y++ = dl * ((q[l + 16 * half] >> shift) & 3) - ml;
+      }
+    }
+    q += 32;
+  }
+}
+
+// Q3_K: hmask[32] (high bit, set = no offset), qs[64] (low 2 bits), scales[12] (sixteen 6-bit scales: low
+// nibbles in bytes 0..7, high 2 bits packed in bytes 8..11), d:f16; x = d * (scale - 32) * (q - 4 * !high).
+void DequantizeQ3_K(const uint8_t* b, float* y) {
+  const uint8_t* hm = b;
+  const uint8_t* q = b + 32;
+  const uint8_t* packed = b + 96;
+  const float d = LoadHalf(b + 108);
+  int8_t scales[16];
+  for (int i = 0; i < 16; ++i) {
+    const int low = i < 8 ? packed[i] & 0x0f : packed[i - 8] >> 4;
+    const int high = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
+    scales[i] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+  int is = 0;
+  uint8_t m = 1;
+  for (int n = 0; n < kQKK; n += 128) {
+    for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
+      for (int half = 0; half < 2; ++half) {
+        const float dl = d * scales[is++];
+        for (int l = 0; l < 16; ++l) {
+          const int k = l + 16 * half;
+          *y++ = dl * (((q[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4));
+        }
+      }
+    }
+    q += 32;
+  }
+}
+
 // Q6_K: ql[128] (low 4 bits), qh[64] (high 2 bits), scales:i8[16], d:f16; x = d * scale * (q - 32).
 void DequantizeQ6_K(const uint8_t* b, float* y) {
   const uint8_t* ql = b;
@@ -173,6 +222,8 @@ BlockFn BlockDequantizer(DType t) {
     case DType::kQ5_1: return DequantizeQ5_1;
     case DType::kQ8_0: return DequantizeQ8_0;
     case DType::kQ8_K: return DequantizeQ8_K;
+    case DType::kQ2_K: return DequantizeQ2_K;
+    case DType::kQ3_K: return DequantizeQ3_K;
     case DType::kQ4_K: return DequantizeQ4_K;
     case DType::kQ5_K: return DequantizeQ5_K;
     case DType::kQ6_K: return DequantizeQ6_K;

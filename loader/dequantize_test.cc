@@ -174,13 +174,55 @@ TEST_F(DequantizeTest, Q6_K) {
   for (int i = 0; i < 256; ++i) EXPECT_FLOAT_EQ(y[i], 0.5f * sc[i / 16] * (q[i] - 32)) << i;
 }
 
+// Q2_K and Q3_K share the 2-bit layout: element i of a 128-element half n sits in qs byte 32n + i % 32, at bit
+// plane (i % 128) / 32; its scale is group i / 16.
+TEST_F(DequantizeTest, Q2_K) {
+  int sc[16], mn[16];
+  for (int j = 0; j < 16; ++j) sc[j] = Rand(0, 15), mn[j] = Rand(0, 15);
+  std::vector<int> q(256);
+  for (int& v : q) v = Rand(0, 3);
+  uint8_t b[84] = {};
+  for (int j = 0; j < 16; ++j) b[j] = static_cast<uint8_t>(sc[j] | mn[j] << 4);
+  for (int i = 0; i < 256; ++i) b[16 + 32 * (i / 128) + i % 32] |= static_cast<uint8_t>(q[i] << (2 * ((i % 128) / 32)));
+  PutHalf(b + 80, 0.25f);
+  PutHalf(b + 82, 0.125f);
+  float y[256];
+  ASSERT_TRUE(DequantizeRow(DType::kQ2_K, b, y, 256).ok());
+  for (int i = 0; i < 256; ++i) EXPECT_FLOAT_EQ(y[i], 0.25f * sc[i / 16] * q[i] - 0.125f * mn[i / 16]) << i;
+}
+
+// Q3_K: the high bit of element i is bit i / 32 of hmask byte i % 32 (set: no offset of -4); the 6-bit scale
+// j has its low nibble in byte j (j < 8) or the high nibble of byte j - 8, its top two bits in byte
+// 8 + j % 4 at bits 2 (j / 4).
+TEST_F(DequantizeTest, Q3_K) {
+  int sc[16];
+  for (int& s : sc) s = Rand(0, 63);
+  std::vector<int> q(256), high(256);
+  for (int i = 0; i < 256; ++i) q[i] = Rand(0, 3), high[i] = Rand(0, 1);
+  uint8_t b[110] = {};
+  for (int i = 0; i < 256; ++i) {
+    b[i % 32] |= static_cast<uint8_t>(high[i] << (i / 32));
+    b[32 + 32 * (i / 128) + i % 32] |= static_cast<uint8_t>(q[i] << (2 * ((i % 128) / 32)));
+  }
+  for (int j = 0; j < 16; ++j) {
+    b[96 + j % 8] |= static_cast<uint8_t>((sc[j] & 15) << (j < 8 ? 0 : 4));
+    b[96 + 8 + j % 4] |= static_cast<uint8_t>((sc[j] >> 4) << (2 * (j / 4)));
+  }
+  PutHalf(b + 108, 0.5f);
+  float y[256];
+  ASSERT_TRUE(DequantizeRow(DType::kQ3_K, b, y, 256).ok());
+  for (int i = 0; i < 256; ++i) {
+    EXPECT_FLOAT_EQ(y[i], 0.5f * (sc[i / 16] - 32) * (q[i] - (high[i] ? 0 : 4))) << i;
+  }
+}
+
 TEST_F(DequantizeTest, UnsupportedAndPartialBlocksAreErrors) {
   uint8_t b[256] = {};
   float y[256];
-  EXPECT_FALSE(CanDequantize(DType::kQ2_K));
-  const absl::Status s = DequantizeRow(DType::kQ2_K, b, y, 256);
+  EXPECT_FALSE(CanDequantize(DType::kQ8_1));
+  const absl::Status s = DequantizeRow(DType::kQ8_1, b, y, 256);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(s.message().find("q2_k"), absl::string_view::npos);
+  EXPECT_NE(s.message().find("q8_1"), absl::string_view::npos);
   EXPECT_FALSE(DequantizeRow(DType::kQ8_0, b, y, 31).ok());
 }
 

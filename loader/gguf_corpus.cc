@@ -211,6 +211,11 @@ std::string TinyModelGguf(const TinyModelSpec& s) {
   w.SetU32(a + ".feed_forward_length", s.ff);
   w.SetU32(a + ".context_length", s.ctx);
   w.SetF32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  const int head_dim = s.head_dim > 0 ? s.head_dim : s.embd / s.heads;
+  if (s.head_dim > 0) {
+    w.SetU32(a + ".attention.key_length", head_dim);
+    w.SetU32(a + ".attention.value_length", head_dim);
+  }
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
   std::vector<int32_t> types = {2, 3, 3};
   for (int b = 0; b < 256 && s.byte_tokens; ++b) {
@@ -232,7 +237,7 @@ std::string TinyModelGguf(const TinyModelSpec& s) {
 
   ModelConfig c;
   c.n_layers = s.layers + s.extra_layers, c.n_embd = s.embd, c.n_heads = s.heads, c.n_kv_heads = s.kv_heads,
-  c.head_dim = s.embd / s.heads, c.n_ff = s.ff, c.n_vocab = static_cast<int>(tokens.size()),
+  c.head_dim = head_dim, c.n_ff = s.ff, c.n_vocab = static_cast<int>(tokens.size()),
   c.qkv_bias = s.qkv_bias, c.tied_output = s.tied_output;
   std::mt19937 rng(1234);
   for (const ExpectedTensor& t : ExpectedTensors(c)) {
@@ -243,6 +248,12 @@ std::string TinyModelGguf(const TinyModelSpec& s) {
   }
   if (s.mutate) s.mutate(w);
   return w.Serialize();
+}
+
+TinyModelSpec WideKvModelSpec() {
+  TinyModelSpec s;
+  s.layers = 1, s.embd = 64, s.heads = 4, s.kv_heads = 4, s.head_dim = 1024, s.ff = 64;
+  return s;
 }
 
 std::vector<std::string> FuzzSeeds() {

@@ -28,6 +28,7 @@ std::vector<CorruptGguf> CorruptGgufCorpus();
 struct TinyModelSpec {
   std::string arch = "llama";
   int layers = 2, embd = 32, heads = 4, kv_heads = 2, ff = 64, ctx = 128;
+  int head_dim = 0;         // 0: embd / heads; otherwise written as attention.key_length and value_length.
   int vocab = 300;          // <unk>, <s>, </s>, the 256 byte tokens when `byte_tokens`, then pieces.
   bool byte_tokens = true;
   bool qkv_bias = false, tied_output = false;
@@ -37,6 +38,10 @@ struct TinyModelSpec {
   std::function<void(GgufWriter&)> mutate;  // Runs last: metadata changes, extra tensors.
 };
 std::string TinyModelGguf(const TinyModelSpec& spec = {});
+
+// A tiny model whose KV cache is wide (one layer, 4 KV heads of 1024: 32 KiB a token), so a context of
+// kMaxContext needs 512 GiB: for tests that the KV budget is checked before anything is allocated.
+TinyModelSpec WideKvModelSpec();
 
 // Whole model files crafted to break the loader, the config or the tokenizer, each with the text its error
 // must contain ("" for files that must load: runaway sizes that are to be bounded, not refused).

@@ -44,8 +44,8 @@ absl::Status CheckTensor(const GgufFile& f, const ExpectedTensor& want) {
   if (want.matrix ? !CanDequantize(t->dtype) : !float_type) {
     return absl::UnimplementedError(absl::StrCat(
         f.path(), ": tensor ", Quote(want.name), " has type ", DTypeName(t->dtype), "; ",
-        want.matrix ? "weight matrices must be f32, f16, bf16 or q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, "
-                      "q6_k, q8_k"
+        want.matrix ? "weight matrices must be f32, f16, bf16 or q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, "
+                      "q5_k, q6_k, q8_k"
                     : "norm weights and biases must be f32, f16 or bf16"));
   }
   if (t->dims != want.dims) {

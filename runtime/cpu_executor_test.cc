@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "loader/gguf_corpus.h"
 #include "tests/reference.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
@@ -22,6 +23,24 @@ std::vector<int32_t> Greedy(const ModelOptions& options, int n) {
                                   [&](int32_t t) { out.push_back(t); }, &stats);
   EXPECT_TRUE(s.ok()) << s;
   return out;
+}
+
+// A context whose KV cache exceeds host memory is refused with the sizes, before anything is allocated; the
+// default context of the same file is capped with a note instead.
+TEST(CpuExecutorTest, KvCacheBeyondMemoryIsAnErrorAndTheDefaultIsCapped) {
+  const std::string path = WriteTestFile("wide_kv.gguf", TinyModelGguf(WideKvModelSpec()));
+  auto huge = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = kMaxContext});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted) << huge.status();
+  EXPECT_NE(huge.status().message().find("a KV cache of 16777216 tokens (512.00 GiB)"), std::string::npos)
+      << huge.status();
+  TinyModelSpec long_context = WideKvModelSpec();
+  long_context.ctx = 1 << 30;
+  auto capped = LoadModel({.path = WriteTestFile("wide_kv_long.gguf", TinyModelGguf(long_context)),
+                           .backend = Backend::kCpu});
+  ASSERT_TRUE(capped.ok()) << capped.status();
+  EXPECT_LE(capped->ctx_size, kDefaultMaxContext);
+  EXPECT_NE(capped->note.find("of the model's 1073741824 tokens"), std::string::npos) << capped->note;
 }
 
 TEST(CpuExecutorTest, PrefillMatchesDecodeStepByStep) {

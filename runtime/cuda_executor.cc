@@ -68,7 +68,9 @@ CudaExecutor::~CudaExecutor() {
   for (cudaEvent_t e : step_done_) {
     if (e) cudaEventDestroy(e);
   }
-  if (host_logits_) cudaFreeHost(host_logits_);
+  for (const auto& [seq_len, p] : graphs_) {
+    if (p->host_logits) cudaFreeHost(p->host_logits);
+  }
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -108,7 +110,6 @@ absl::Status CudaExecutor::Init() {
   ASSIGN_OR_RETURN(Prepared * decode, GetGraph(1));
   (void)decode;
   CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_token_, sizeof(int32_t)));
-  if (n_vocab_ > 0) CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_logits_, n_vocab_ * sizeof(float)));
   return absl::OkStatus();
 }
 
@@ -139,6 +140,7 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
   p->arena = static_cast<char*>(arena);
   p->output = p->graph.outputs()[0];
   p->greedy = p->output->type.dtype == DType::kI32;
+  if (!p->greedy) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_logits, Elements(p->output) * sizeof(float)));
   if (ctx_size_ == 0) {
     RET_CHECK(!p->graph.states().empty(), "graph has no KV cache");
     ctx_size_ = Rows(p->graph.states()[0]);
@@ -456,8 +458,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   if (p.uses_ring) return absl::OkStatus();
   const void* result = p.returns_token ? static_cast<const void*>(token) : Buffer(p, p.output);
   const size_t result_bytes = p.returns_token ? sizeof(int32_t) : p.output->type.bytes();
-  add([this, result, result_bytes, returns_token = p.returns_token](cudaStream_t s) {
-    void* dst = returns_token ? static_cast<void*>(host_token_) : static_cast<void*>(host_logits_);
+  add([this, result, result_bytes, returns_token = p.returns_token, logits = p.host_logits](cudaStream_t s) {
+    void* dst = returns_token ? static_cast<void*>(host_token_) : static_cast<void*>(logits);
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, result_bytes, cudaMemcpyDeviceToHost, s));
     return absl::OkStatus();
   });
@@ -496,7 +498,7 @@ absl::StatusOr<StepOutput> CudaExecutor::Finish(Prepared& p, int pos) {
     out.token = p.uses_ring ? reinterpret_cast<volatile int32_t*>(host_ring_)[pos & 1] : *host_token_;
     device_token_ = out.token;
   } else {
-    out.logits = absl::MakeConstSpan(host_logits_, n_vocab_);
+    out.logits = absl::MakeConstSpan(p.host_logits, Elements(p.output));
     device_token_ = -1;  // The host samples; the next step uploads its choice.
   }
   return out;

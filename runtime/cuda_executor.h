@@ -89,6 +89,9 @@ class CudaExecutor : public Executor {
     bool returns_token = false;  // Greedy, or sampled on the device: only a token leaves the GPU.
     bool uses_ring = false;      // The token reaches the host through host_ring_ (the decode step).
     const Value* output = nullptr;
+    // Pinned copy of the logits output ([rows, n_vocab]); per graph, since a captured graph's copy keeps
+    // its destination.
+    float* host_logits = nullptr;
     int runs = 0;                        // Prefill: times enqueued.
     std::unique_ptr<CudaGraph> captured;  // Prefill, with capture_prefill_.
   };
@@ -139,7 +142,7 @@ class CudaExecutor : public Executor {
   bool speculated_ = false;
   int speculated_pos_ = -1;
   int32_t speculated_input_ = -1;  // The token the speculated step consumed.
-  float* host_logits_ = nullptr;   // Pinned [n_vocab].
+
   std::unique_ptr<CudaGraph> decode_graph_;
   bool decode_warmed_up_ = false;
   // What the device holds after the last step, so Decode uploads nothing when they already agree.

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "loader/gguf_corpus.h"
 #include "tests/reference.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
@@ -135,11 +136,17 @@ TEST(CudaExecutorTest, ErrorsAreStatuses) {
   EXPECT_FALSE(m->executor->Decode(99999, 0).ok());
   std::vector<int32_t> long_prompt(17, 1);
   EXPECT_EQ(m->executor->Prefill(long_prompt, 0).status().code(), absl::StatusCode::kOutOfRange);
-  // A KV cache far beyond the card's memory is an out-of-memory Status, not a crash.
-  auto huge = LoadModel({.path = "external/shared/models/stories260K.gguf", .backend = Backend::kCuda,
-                         .ctx_size = 1 << 30});
+  // A context beyond any flag's range is refused before anything is sized by it.
+  auto too_long = LoadModel({.path = "external/shared/models/stories260K.gguf", .backend = Backend::kCuda,
+                             .ctx_size = 1 << 30});
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument) << too_long.status();
+  // A KV cache beyond the card's memory (32 KiB a token: 512 GiB) is an out-of-memory Status, checked
+  // before anything is allocated.
+  const std::string path = WriteTestFile("wide_kv.gguf", TinyModelGguf(WideKvModelSpec()));
+  auto huge = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = kMaxContext});
   ASSERT_FALSE(huge.ok());
   EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted) << huge.status();
+  EXPECT_NE(huge.status().message().find("of free GPU memory"), std::string::npos) << huge.status();
 }
 
 }  // namespace

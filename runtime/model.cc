@@ -37,10 +37,12 @@ int64_t KvCacheBytes(const ModelConfig& c, int64_t ctx) {
   return 2 * static_cast<int64_t>(c.n_layers) * ctx * c.kv_dim() * static_cast<int64_t>(sizeof(float));
 }
 
-GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, int ctx_size,
-                              const PipelineSelection& passes, bool greedy) {
-  return [&file, config, ctx_size, passes, greedy](int seq_len) -> absl::StatusOr<Graph> {
-    ASSIGN_OR_RETURN(Graph g, LowerModel(config, file, {.seq_len = seq_len, .ctx_size = ctx_size, .greedy = greedy}));
+GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, const LowerOptions& lower,
+                              const PipelineSelection& passes) {
+  return [&file, config, lower, passes](int seq_len) -> absl::StatusOr<Graph> {
+    LowerOptions options = lower;
+    options.seq_len = seq_len;
+    ASSIGN_OR_RETURN(Graph g, LowerModel(config, file, options));
     ASSIGN_OR_RETURN(PassPipeline pipeline, BuildPipeline(passes));
     RETURN_IF_ERROR(pipeline.Run(g));
     return g;
@@ -104,7 +106,9 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
       m.ctx_size = static_cast<int>(fits);
     }
   }
-  GraphFactory factory = MakeGraphFactory(*m.file, m.config, m.ctx_size, options.passes, options.greedy);
+  GraphFactory factory = MakeGraphFactory(
+      *m.file, m.config, {.ctx_size = m.ctx_size, .greedy = options.greedy, .all_logits = options.all_logits},
+      options.passes);
   if (backend == Backend::kCuda) {
     std::optional<cuda::SamplerConfig> device_sampling;
     if (!options.greedy && options.sampler && options.sampler->temperature > 0 &&

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "graph/lower_model.h"
 #include "graph/passes/registry.h"
 #include "loader/gguf_file.h"
 #include "loader/model_config.h"
@@ -31,6 +32,7 @@ struct ModelOptions {
   int ctx_size = 0;
   PipelineSelection passes;
   bool greedy = false;     // Graphs end in argmax (only the token leaves the executor).
+  bool all_logits = false; // Prefill returns the logits of every position ([S, V]), for perplexity.
   // Sampling settings for non-greedy runs: on CUDA they are applied on the device when the temperature is
   // above 0 and the penalty window is at most cuda::kMaxRepeatWindow tokens; otherwise on the host.
   std::optional<SamplerOptions> sampler;
@@ -48,9 +50,10 @@ struct LoadedModel {
 
 absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options);
 
-// The graph factory LoadModel gives executors: lower `config` for a sequence length, then run the passes.
-GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, int ctx_size,
-                              const PipelineSelection& passes, bool greedy);
+// The graph factory LoadModel gives executors: lower `config` for a sequence length (`lower` gives the rest
+// of the options), then run the passes.
+GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, const LowerOptions& lower,
+                              const PipelineSelection& passes);
 
 // Bytes the backend holds for the weights: the tensors as stored on CUDA, dequantized to f32 on the CPU.
 int64_t ResidentWeightBytes(const GgufFile& file, Backend backend);

@@ -154,6 +154,7 @@ class HostileInputTest : public ::testing::Test {
     return absl::StrReplaceAll(s, {{"{generate}", "tools/generate"},
                                    {"{dump_graph}", "tools/dump_graph"},
                                    {"{tokenize}", "tools/tokenize"},
+                                   {"{gguf_dump}", "tools/gguf_dump"},
                                    {"{stories}", "external/shared/models/stories260K.gguf"},
                                    {"{tmp}", tmp_}});
   }

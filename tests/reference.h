@@ -3,6 +3,7 @@
 #define GGRT_TESTS_REFERENCE_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -24,6 +25,14 @@ inline std::vector<int32_t> ReferenceIds(int n = -1) {
     if (absl::SimpleAtoi(t, &id) && (n < 0 || static_cast<int>(ids.size()) < n)) ids.push_back(id);
   }
   return ids;
+}
+
+// Writes `bytes` to a file in the test's temporary folder and returns its path.
+inline std::string WriteTestFile(const std::string& name, const std::string& bytes) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
 }
 
 }  // namespace ggrt

@@ -28,9 +28,15 @@ class Flags {
     bool takes_value = true;
   };
 
-  absl::Status Parse(int argc, char** argv, const std::vector<Spec>& specs) {
+  // Arguments that are not flags go to `positional` when given, and are errors otherwise.
+  absl::Status Parse(int argc, char** argv, const std::vector<Spec>& specs,
+                     std::vector<std::string>* positional = nullptr) {
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i], value;
+      if (positional != nullptr && (arg.empty() || arg[0] != '-')) {
+        positional->push_back(arg);
+        continue;
+      }
       bool has_inline = false;
       if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
         value = arg.substr(eq + 1);

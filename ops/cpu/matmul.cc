@@ -5,10 +5,16 @@
 namespace ggrt::cpu {
 namespace {
 
+// Accumulates in double, in four independent sums so that the additions pipeline (one chain would wait on
+// each add's latency); the rounding of a double sum is far below the float result's.
 float Dot(const float* a, const float* b, int k) {
-  double acc = 0.0;
-  for (int i = 0; i < k; ++i) acc += static_cast<double>(a[i]) * b[i];
-  return static_cast<float>(acc);
+  double acc[4] = {0.0, 0.0, 0.0, 0.0};
+  int i = 0;
+  for (; i + 4 <= k; i += 4) {
+    for (int j = 0; j < 4; ++j) acc[j] += static_cast<double>(a[i + j]) * b[i + j];
+  }
+  for (; i < k; ++i) acc[0] += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>((acc[0] + acc[1]) + (acc[2] + acc[3]));
 }
 
 }  // namespace
