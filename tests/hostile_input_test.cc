@@ -155,6 +155,8 @@ class HostileInputTest : public ::testing::Test {
                                    {"{dump_graph}", "tools/dump_graph"},
                                    {"{tokenize}", "tools/tokenize"},
                                    {"{gguf_dump}", "tools/gguf_dump"},
+                                   {"{quantize}", "tools/quantize"},
+                                   {"{perplexity}", "tools/perplexity"},
                                    {"{stories}", "external/shared/models/stories260K.gguf"},
                                    {"{tmp}", tmp_}});
   }

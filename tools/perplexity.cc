@@ -40,10 +40,9 @@ absl::Status Main(int argc, char** argv) {
     return absl::OkStatus();
   }
   const bool compare = flags.Has("--kl-divergence");
-  if (!flags.Has("--model") || (!flags.Has("--file") && !compare)) {
-    std::fputs(kUsage, stderr);
-    return absl::InvalidArgumentError(flags.Has("--model") ? "--file is required" : "--model is required");
-  }
+  if (argc == 1) std::fputs(kUsage, stderr);
+  RET_CHECK(flags.Has("--model"), "--model is required (see --help)");
+  RET_CHECK(flags.Has("--file") || compare, "--file is required (see --help)");
   RET_CHECK(!compare || flags.Has("--kl-divergence-base"), "--kl-divergence needs --kl-divergence-base FILE");
   PerplexityOptions o;
   RETURN_IF_ERROR(flags.GetInt("--ctx-size", &o.n_ctx, 2, kMaxContext));
