@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "base/quote.h"
 #include "base/status_macros.h"
 #include "ops/cuda/attention.h"
 #include "ops/cuda/cuda_status.h"
@@ -24,9 +25,20 @@ absl::StatusOr<WeightType> ToWeightType(const Value* v) {
     case DType::kF32: return WeightType::kF32;
     case DType::kF16: return WeightType::kF16;
     case DType::kBF16: return WeightType::kBF16;
+    case DType::kQ8_0: return WeightType::kQ8_0;
+    case DType::kQ4_0: return WeightType::kQ4_0;
+    case DType::kQ4_1: return WeightType::kQ4_1;
+    case DType::kQ5_0: return WeightType::kQ5_0;
+    case DType::kQ5_1: return WeightType::kQ5_1;
+    case DType::kQ2_K: return WeightType::kQ2_K;
+    case DType::kQ3_K: return WeightType::kQ3_K;
+    case DType::kQ4_K: return WeightType::kQ4_K;
+    case DType::kQ5_K: return WeightType::kQ5_K;
+    case DType::kQ6_K: return WeightType::kQ6_K;
     default:
-      return absl::UnimplementedError(absl::StrCat("tensor '", v->name, "' is ", DTypeName(v->type.dtype),
-                                                   "; the CUDA backend reads F32, F16 and BF16 weights"));
+      return absl::UnimplementedError(absl::StrCat("tensor ", Quote(v->name), " is ", DTypeName(v->type.dtype),
+                                                   "; the CUDA backend reads f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
+                                                   "q5_1, q2_k, q3_k, q4_k, q5_k and q6_k weights"));
   }
 }
 
@@ -228,7 +240,10 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       return absl::OkStatus();
     }
-    const WeightType type = dw[0].type;
+    // Block formats: each weight is decoded to f16 in scratch just before its product (no dequantized copy
+    // of the model is kept), and the product runs in f16.
+    const bool quantized = cuda::IsQuantized(dw[0].type);
+    const WeightType type = quantized ? WeightType::kF16 : dw[0].type;
     if (norm.weight != nullptr) {
       // Prefill: normalise into scratch, then the products read that.
       ASSIGN_OR_RETURN(void* normed, scratch(static_cast<int64_t>(rows) * k * 4, "normalised GEMM input"));
@@ -247,7 +262,14 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       });
     }
     for (size_t i = 0; i < ws.size(); ++i) {
-      const cuda::GemmParams g{input, dw[i].ptr, type, rows, k, Rows(ws[i]), ys[i], residual};
+      const void* w = dw[i].ptr;
+      if (quantized) {
+        ASSIGN_OR_RETURN(void* tile, scratch(Elements(ws[i]) * 2, "dequantized weight"));
+        const cuda::DequantizeParams d{w, dw[i].type, Rows(ws[i]), k, tile};
+        add([d](cudaStream_t s) { return Check(cuda::LaunchDequantize(d, s), "dequantize"); });
+        w = tile;
+      }
+      const cuda::GemmParams g{input, w, type, rows, k, Rows(ws[i]), ys[i], residual};
       add([this, g](cudaStream_t s) { return gemm_->Run(g, s); });
     }
     return absl::OkStatus();

@@ -2,6 +2,7 @@
 // without the captured decode graph, fused and unfused; prefill agrees with step-by-step decoding.
 #include "runtime/cuda_executor.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -63,6 +64,39 @@ TEST(CudaExecutorTest, PrefillThenDecodeMatchesCpu) {
     const std::vector<int32_t> got = GenerateIds(*gpu, prompt, 100);
     EXPECT_EQ(got, std::vector<int32_t>(ref.begin() + 40, ref.begin() + 140)) << model;
     EXPECT_EQ(got, GenerateIds(*cpu, prompt, 100)) << model;
+  }
+}
+
+// Every llama-quantize fixture on the GPU, weights in their block formats: the CPU's greedy tokens from BOS
+// (the decode GEMVs), and after a prompt (the prefill products on decoded f16 tiles) logits close to the
+// CPU's.
+TEST(CudaExecutorTest, QuantizedFixturesMatchCpu) {
+  if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
+  const std::vector<int32_t> prompt = {1, 403, 261, 378, 263, 280, 417, 266, 281, 453, 298, 260, 289, 350, 260, 284};
+  for (const char* type :
+       {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"}) {
+    const std::string path = std::string("external/shared/models/tiny-qwen2-256/tiny-qwen2-256-") + type + ".gguf";
+    auto gpu = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 128, .greedy = true});
+    auto cpu = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128, .greedy = true});
+    ASSERT_TRUE(gpu.ok()) << gpu.status();
+    ASSERT_TRUE(cpu.ok()) << cpu.status();
+    EXPECT_EQ(GenerateIds(*gpu, {1}, 32), GenerateIds(*cpu, {1}, 32)) << type;
+
+    auto gpu_logits = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 128});
+    auto cpu_logits = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128});
+    ASSERT_TRUE(gpu_logits.ok() && cpu_logits.ok());
+    auto g = gpu_logits->executor->Prefill(prompt, 0);
+    auto c = cpu_logits->executor->Prefill(prompt, 0);
+    ASSERT_TRUE(g.ok()) << g.status();
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_EQ(g->logits.size(), c->logits.size());
+    double num = 0, den = 0;
+    for (size_t i = 0; i < c->logits.size(); ++i) {
+      num += (g->logits[i] - c->logits[i]) * (g->logits[i] - c->logits[i]);
+      den += c->logits[i] * c->logits[i];
+    }
+    // The prefill products round activations to f16 for cuBLASLt.
+    EXPECT_LT(std::sqrt(num / den), 5e-3) << type << " prefill logits";
   }
 }
 

@@ -26,6 +26,7 @@
 #include "runtime/model.h"
 #include "runtime/sampler.h"
 #include "tools/flags.h"
+#include "loader/quantize.h"
 #include "tools/synthetic_model.h"
 
 namespace ggrt {
@@ -122,13 +123,30 @@ absl::Status Main(int argc, char** argv) {
   std::string label = path;
   if (flags.Has("--synthetic")) {
     ASSIGN_OR_RETURN(SyntheticPreset preset, FindSyntheticPreset(flags.Get("--synthetic")));
-    ASSIGN_OR_RETURN(DType dtype, DTypeFromName(flags.Get("--dtype", "f16")));
+    // A float type is written directly; a quantization type (q8_0, q4_k_m, ...) is the F16 model quantized
+    // by our llama-quantize-compatible quantizer.
+    const std::string dtype_name = flags.Get("--dtype", "f16");
+    absl::StatusOr<QuantMix> mix = QuantMixFromName(dtype_name);
+    ASSIGN_OR_RETURN(DType dtype, mix.ok() ? absl::StatusOr<DType>(DType::kF16) : DTypeFromName(dtype_name));
     ASSIGN_OR_RETURN(auto vocab, GgufFile::Open(flags.Get("--vocab", "../shared/models/qwen2.5-vocab.gguf")));
     path = absl::StrCat("/tmp/ggrt-synthetic-", preset.name, "-", DTypeName(dtype), ".gguf");
     const double t0 = Now();
     ASSIGN_OR_RETURN(const bool written, EnsureSyntheticModel(preset, dtype, *vocab, path, 1234));
     std::fprintf(stderr, "%s %s in %.1f s\n", written ? "wrote" : "reusing", path.c_str(), Now() - t0);
     label = absl::StrCat(preset.name, " ", DTypeName(dtype), " (synthetic)");
+    if (mix.ok()) {
+      const std::string quantized = absl::StrCat("/tmp/ggrt-synthetic-", preset.name, "-", QuantMixName(*mix), ".gguf");
+      ASSIGN_OR_RETURN(auto f16, GgufFile::Open(path));
+      if (!written && GgufFile::Open(quantized).ok()) {
+        std::fprintf(stderr, "reusing %s\n", quantized.c_str());
+      } else {
+        const double t1 = Now();
+        RETURN_IF_ERROR(QuantizeModel(*f16, *mix, quantized));
+        std::fprintf(stderr, "quantized %s in %.1f s\n", quantized.c_str(), Now() - t1);
+      }
+      path = quantized;
+      label = absl::StrCat(preset.name, " ", QuantMixName(*mix), " (synthetic, quantized by ggrt)");
+    }
   }
   RET_CHECK(!path.empty(), "give -m FILE.gguf or --synthetic=NAME");
   ASSIGN_OR_RETURN(Backend backend, BackendFromName(flags.Get("--backend", "auto")));

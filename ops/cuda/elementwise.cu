@@ -1,9 +1,11 @@
 // Small memory-bound kernels. Each is a grid-stride loop or one block; none holds more than a row, so they
 // are launch-latency bound in decode (a few microseconds) and bandwidth bound in prefill.
+#include <algorithm>
 #include <cfloat>
 
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/elementwise.h"
+#include "ops/cuda/quant.cuh"
 
 namespace ggrt::cuda {
 namespace {
@@ -17,6 +19,43 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
   const S* row = static_cast<const S*>(p.table) + static_cast<int64_t>(id) * p.dim;
   float* out = p.out + static_cast<int64_t>(blockIdx.x) * p.dim;
   for (int i = threadIdx.x; i < p.dim; i += blockDim.x) out[i] = ToFloat(row[i]);
+}
+
+// One thread per 32-element chunk of a quantized row: row ids[y] (or y without ids) of src into dst row y.
+template <WeightType T, typename Out>
+__global__ void DecodeRowsKernel(const void* src, const int32_t* ids, int64_t rows, int k, Out* dst) {
+  using Q = QuantTraits<T>;
+  AllowDependentLaunch();
+  GridDependencyWait();
+  const int64_t row = blockIdx.y;
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (row >= rows || c >= k / 32) return;
+  const int64_t src_row = ids != nullptr ? ids[row] : row;
+  const uint8_t* b = static_cast<const uint8_t*>(src) + (src_row * (k / Q::kElements) + c / Q::kChunks) * Q::kBytes;
+  float w[32];
+  DecodeChunk<T>(b, c % Q::kChunks, w);
+  Out* out = dst + row * k + 32 * c;
+#pragma unroll
+  for (int i = 0; i < 32; ++i) {
+    if constexpr (sizeof(Out) == 2) {
+      out[i] = __float2half(w[i]);
+    } else {
+      out[i] = w[i];
+    }
+  }
+}
+
+template <typename Out>
+cudaError_t LaunchDecodeRows(const void* src, WeightType type, const int32_t* ids, int64_t rows, int k, Out* dst,
+                             cudaStream_t stream) {
+  if (k % 32 != 0 || rows > 65535) return cudaErrorInvalidValue;
+  cudaError_t e = cudaErrorInvalidValue;
+  const dim3 grid((k / 32 + 127) / 128, static_cast<unsigned>(rows));
+  GGRT_DISPATCH_QUANT(type, T, {
+    if (k % QuantTraits<T>::kElements != 0) return cudaErrorInvalidValue;
+    e = Launch(DecodeRowsKernel<T, Out>, grid, 128, 0, stream, src, ids, rows, k, dst);
+  });
+  return e;
 }
 
 template <WeightType T>
@@ -118,9 +157,23 @@ int Blocks(int64_t n, int threads) {
 }  // namespace
 
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream) {
+  if (IsQuantized(p.type)) return LaunchDecodeRows(p.table, p.type, p.tokens, p.rows, p.dim, p.out, stream);
   cudaError_t e = cudaErrorInvalidValue;
   GGRT_DISPATCH_WEIGHT(p.type, T, e = Launch(EmbeddingKernel<T>, p.rows, 256, 0, stream, p));
   return e;
+}
+
+cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream) {
+  // Rows go in grid.y (at most 65535 a launch).
+  constexpr int64_t kRowsPerLaunch = 65535;
+  for (int64_t r = 0; r < p.rows; r += kRowsPerLaunch) {
+    const int64_t n = std::min(kRowsPerLaunch, p.rows - r);
+    const int64_t bytes_per_row = RowBytesOf(p.type, p.k);
+    const cudaError_t e = LaunchDecodeRows(static_cast<const char*>(p.src) + r * bytes_per_row, p.type, nullptr, n, p.k,
+                                           static_cast<__half*>(p.dst) + r * p.k, stream);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
 }
 
 cudaError_t LaunchAdd(const AddParams& p, cudaStream_t stream) {

@@ -21,6 +21,16 @@ struct EmbeddingParams {
 };
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream);
 
+// Rows of a quantized matrix [rows, k] decoded to f16 (the prefill products' weight tile for cuBLASLt).
+struct DequantizeParams {
+  const void* src;  // [rows, k] of `type` (a GGUF block format)
+  WeightType type;
+  int64_t rows;
+  int k;
+  void* dst;  // [rows, k] f16
+};
+cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream);
+
 struct AddParams {
   const float* a;     // [rows, cols]
   const void* b;      // [rows, cols] f32, or a [cols] bias of `bias_type` when `bias` is set

@@ -9,6 +9,32 @@
 namespace ggrt::cuda {
 namespace {
 
+// Quantized tables: the embedding decodes the token's row; prefill decodes whole matrices to f16.
+TEST(ElementwiseTest, QuantizedEmbeddingAndDequantize) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(22);
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_1, WeightType::kQ5_0,
+                          WeightType::kQ5_1, WeightType::kQ2_K, WeightType::kQ3_K, WeightType::kQ4_K,
+                          WeightType::kQ5_K, WeightType::kQ6_K}) {
+    const int vocab = 37, dim = 512, rows = 5;
+    const TypedWeights table = MakeWeights(cpu::RandomVector(vocab * dim, rng), type);
+    const std::vector<int32_t> ids = {0, 36, 17, 17, 5};
+    std::vector<float> ref(rows * dim);
+    cpu::Embedding(ids.data(), rows, table.values.data(), dim, ref.data());
+    DeviceBuffer dids(ids), dtable(table.bytes), out(rows * dim * sizeof(float));
+    ASSERT_EQ(LaunchEmbedding({dids.as<int32_t>(), rows, dtable.get(), type, dim, out.as<float>()}, nullptr),
+              cudaSuccess);
+    EXPECT_EQ(out.Download<float>(), ref) << TypeName(type);
+
+    DeviceBuffer half(vocab * dim * 2);
+    ASSERT_EQ(LaunchDequantize({dtable.get(), type, vocab, dim, half.get()}, nullptr), cudaSuccess);
+    const std::vector<uint16_t> h = half.Download<uint16_t>();
+    for (int i = 0; i < vocab * dim; ++i) {
+      ASSERT_EQ(h[i], FloatToFp16(table.values[i])) << TypeName(type) << " element " << i;
+    }
+  }
+}
+
 TEST(ElementwiseTest, EmbeddingAddSwigluCopy) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(21);

@@ -13,6 +13,7 @@ cudaDataType_t DataType(WeightType t) {
     case WeightType::kF32: return CUDA_R_32F;
     case WeightType::kF16: return CUDA_R_16F;
     case WeightType::kBF16: return CUDA_R_16BF;
+    default: break;  // Block formats are dequantized before a product (Run refuses them).
   }
   return CUDA_R_32F;
 }
@@ -49,6 +50,7 @@ CublasLtGemm::~CublasLtGemm() {
 absl::Status CublasLtGemm::Run(const GemmParams& p, cudaStream_t stream) {
   // Column-major view: W [n, k] row-major is a k x n matrix (ld k), x is k x rows, y is n x rows. So
   // y = op(W)^T x with op = transpose.
+  RET_CHECK(!IsQuantized(p.type), "cuBLASLt products read f32, f16 or bf16 weights; decode blocks first");
   Descriptors d;
   const cudaDataType_t type = DataType(p.type);
   CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));

@@ -21,26 +21,10 @@
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/gemv.h"
+#include "ops/cuda/gemv_common.cuh"
 
 namespace ggrt::cuda {
 namespace {
-
-constexpr int kWarps = 8;
-constexpr int kMaxStagedK = 12288;  // 48 KB of f32 x in shared memory.
-
-// x[i] times the norm weight (when normalising): the input of the dot product before the row scale.
-template <WeightType N>
-__device__ __forceinline__ float Input(const float* x, const NormPrologue& norm, int i) {
-  if (norm.weight == nullptr) return x[i];
-  return x[i] * ToFloat(static_cast<const typename WeightTraits<N>::Scalar*>(norm.weight)[i]);
-}
-
-// rsqrt(mean(x^2) + eps) over the whole row, computed by one warp (every lane gets it).
-__device__ __forceinline__ float NormScale(const float* x, int k, float eps) {
-  float ss = 0.0f;
-  for (int i = threadIdx.x % 32; i < k; i += 32) ss += x[i] * x[i];
-  return rsqrtf(WarpSum(ss) / k + eps);
-}
 
 // One round of this lane's weight loads for a row: U raw 16-byte vectors (zeros past the row's end).
 template <WeightType T, int U>
@@ -75,22 +59,6 @@ struct Round {
     return acc;
   }
 };
-
-// Copies x (times the norm weight) into shared memory and returns the norm's row scale (1 without a
-// norm). Ends with a barrier, so every thread of the block must call it.
-template <WeightType N>
-__device__ __forceinline__ float StageX(const float* x, int k, const NormPrologue& norm, float* xs) {
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < k; i += blockDim.x) {
-    const float v = x[i];
-    ss += v * v;
-    xs[i] = Input<N>(x, norm, i);
-  }
-  float scale = 1.0f;
-  if (norm.weight != nullptr) scale = rsqrtf(BlockSum(ss) / k + norm.eps);
-  __syncthreads();
-  return scale;
-}
 
 // kRows weight rows (gate and up: 2) dotted with x by this warp's part, reduced over the warp. With
 // kStaged, x is first staged (and normalised) in shared memory by the whole block while this warp's first
@@ -143,37 +111,10 @@ __device__ __forceinline__ float ScalarDot(const void* w_row, const float* x, in
   return norm.weight != nullptr ? acc * NormScale(x, k, norm.eps) : acc;
 }
 
-// Sums the `parts` warps' shares of each row through shared memory; true for the thread that holds a
-// finished row's value in `*dot`.
-template <int P>
-__device__ __forceinline__ bool CombineParts(float* dot) {
-  if constexpr (P == 1) {
-    return threadIdx.x % 32 == 0;
-  } else {
-    __shared__ float shares[kWarps];
-    const int warp = threadIdx.x / 32;
-    if (threadIdx.x % 32 == 0) shares[warp] = *dot;
-    __syncthreads();
-    if (threadIdx.x % 32 != 0 || warp % P != 0) return false;
-    float total = 0.0f;
-#pragma unroll
-    for (int j = 0; j < P; ++j) total += shares[warp + j];
-    *dot = total;
-    return true;
-  }
-}
-
 // Loads per lane per round and weight row: 4 when a warp holds a whole short row, 8 (over all kRows rows)
 // when rows are split over warps -- more would not fit the gate/up kernel's register budget.
 template <int P, int kRows = 1>
 constexpr int kUnrollFor = P == 1 ? 4 : 8 / kRows;
-
-// Element `i` (0..2) of a parameter array. Indexing kernel parameters with a run-time value would copy
-// the whole parameter struct to local memory first, on every kernel's critical path.
-template <typename A>
-__device__ __forceinline__ A Pick(const A (&a)[3], int i) {
-  return i == 0 ? a[0] : i == 1 ? a[1] : a[2];
-}
 
 // kLayout: 0 = scalar (unaligned rows), 1 = vector loads with x from L1, 2 = x staged in shared memory.
 template <WeightType T, WeightType N, int kLayout, int P>
@@ -336,6 +277,7 @@ int PartsFor(int k) {
 
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.count < 1 || p.count > 3 || (p.residual != nullptr && p.count != 1)) return cudaErrorInvalidValue;
+  if (IsQuantized(p.type)) return LaunchQuantGemv(p, stream);
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
   cudaError_t launched = cudaErrorInvalidValue;
@@ -344,6 +286,7 @@ cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) {
+  if (IsQuantized(p.type)) return LaunchQuantGateUpSwiglu(p, stream);
   cudaError_t launched = cudaErrorInvalidValue;
   GGRT_LAUNCH_GEMV_FAMILY(GateUpKernel, p, p.n);
   return launched;
@@ -353,10 +296,14 @@ int OutputArgmaxPartials(int n) { return (n + kWarps - 1) / kWarps; }
 
 cudaError_t LaunchOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream) {
   cudaError_t e = cudaErrorInvalidValue;
-  GGRT_DISPATCH_WEIGHT(p.type, T, {
-    e = Aligned<T>(p.k) ? Launch(OutputArgmaxKernel<T, true>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p)
-                        : Launch(OutputArgmaxKernel<T, false>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p);
-  });
+  if (IsQuantized(p.type)) {
+    e = LaunchQuantOutputArgmax(p, stream);
+  } else {
+    GGRT_DISPATCH_WEIGHT(p.type, T, {
+      e = Aligned<T>(p.k) ? Launch(OutputArgmaxKernel<T, true>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p)
+                          : Launch(OutputArgmaxKernel<T, false>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p);
+    });
+  }
   if (e != cudaSuccess) return e;
   return LaunchArgmax({p.partial_values, p.partial_indices, OutputArgmaxPartials(p.n), p.token}, stream);
 }

@@ -131,5 +131,128 @@ TEST(GemvTest, OutputArgmaxMatchesReference) {
   }
 }
 
+// Block formats: the weights quantized on the CPU, the reference computed from their dequantized values, so
+// only the kernels' decoding and accumulation are under test (the same f32 bound as the float types).
+const WeightType kQuantTypes[] = {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_1, WeightType::kQ5_0,
+                                  WeightType::kQ5_1, WeightType::kQ2_K, WeightType::kQ3_K, WeightType::kQ4_K,
+                                  WeightType::kQ5_K, WeightType::kQ6_K};
+
+// Whole blocks of each type; k = 12800 is too long to stage x (read in place).
+std::vector<Shape> QuantShapes(WeightType type) {
+  if (type == WeightType::kQ8_0 || type == WeightType::kQ4_0 || type == WeightType::kQ4_1 ||
+      type == WeightType::kQ5_0 || type == WeightType::kQ5_1) {
+    return {{32, 7}, {96, 131}, {896, 1152}, {4864, 257}, {12800, 40}};
+  }
+  return {{256, 7}, {768, 131}, {4864, 257}, {1536, 896}, {12800, 40}};
+}
+
+TEST(GemvTest, QuantizedMultiOutputAndResidualMatchReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(15);
+  for (WeightType type : kQuantTypes) {
+    for (const Shape& s : QuantShapes(type)) {
+      const auto x = cpu::RandomVector(s.k, rng);
+      const int ns[3] = {s.n, s.n / 4 + 1, 7};
+      GemvParams p{nullptr, s.k, type, 3, {}, {}, {ns[0], ns[1], ns[2]}};
+      DeviceBuffer dx(x);
+      std::vector<std::unique_ptr<DeviceBuffer>> dw, dy;
+      std::vector<std::vector<float>> refs;
+      std::vector<TypedWeights> ws;
+      for (int i = 0; i < 3; ++i) {
+        ws.push_back(MakeWeights(cpu::RandomVector(static_cast<size_t>(ns[i]) * s.k, rng), type));
+        dw.push_back(std::make_unique<DeviceBuffer>(ws[i].bytes));
+        dy.push_back(std::make_unique<DeviceBuffer>(ns[i] * sizeof(float)));
+        p.w[i] = dw[i]->get();
+        p.y[i] = dy[i]->as<float>();
+        refs.emplace_back(ns[i]);
+        cpu::Matmul(x.data(), ws[i].values.data(), 1, s.k, ns[i], refs[i].data());
+      }
+      p.x = dx.as<float>();
+      ASSERT_EQ(LaunchGemv(p, nullptr), cudaSuccess) << TypeName(type);
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_LT(RelativeError(dy[i]->Download<float>(), refs[i]), kMaxRelError)
+            << TypeName(type) << " k=" << s.k << " n=" << ns[i] << " output " << i;
+      }
+      const auto r = cpu::RandomVector(s.n, rng, 20);
+      std::vector<float> ref_res(s.n);
+      cpu::MatmulResidual(x.data(), ws[0].values.data(), r.data(), 1, s.k, s.n, ref_res.data());
+      DeviceBuffer dr(r), y_res(s.n * 4);
+      GemvParams pr{dx.as<float>(), s.k, type, 1, {dw[0]->get()}, {y_res.as<float>()}, {s.n}, {}, dr.as<float>()};
+      ASSERT_EQ(LaunchGemv(pr, nullptr), cudaSuccess);
+      EXPECT_LT(RelativeError(y_res.Download<float>(), ref_res), kMaxRelError) << TypeName(type) << " residual";
+    }
+  }
+}
+
+TEST(GemvTest, QuantizedNormPrologueAndGateUpMatchReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(16);
+  for (WeightType type : kQuantTypes) {
+    for (const Shape& s : QuantShapes(type)) {
+      const auto x = cpu::RandomVector(s.k, rng, 20);
+      const auto g = cpu::RandomVector(s.k, rng);  // f32, as GGUF files store norms.
+      std::vector<float> h(s.k);
+      cpu::RmsNorm(x.data(), g.data(), 1, s.k, 1e-6f, h.data());
+      const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
+      const TypedWeights wu = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
+      std::vector<float> ref(s.n), ref_gu(s.n), ref_plain_gu(s.n);
+      cpu::Matmul(h.data(), w.values.data(), 1, s.k, s.n, ref.data());
+      cpu::GateUpSwiglu(h.data(), w.values.data(), wu.values.data(), 1, s.k, s.n, ref_gu.data());
+      cpu::GateUpSwiglu(x.data(), w.values.data(), wu.values.data(), 1, s.k, s.n, ref_plain_gu.data());
+      DeviceBuffer dx(x), dg(g), dw(w.bytes), dwu(wu.bytes), y(s.n * 4), y_gu(s.n * 4), y_plain(s.n * 4);
+      const NormPrologue norm{dg.get(), WeightType::kF32, 1e-6f};
+      GemvParams p{dx.as<float>(), s.k, type, 1, {dw.get()}, {y.as<float>()}, {s.n}, norm};
+      ASSERT_EQ(LaunchGemv(p, nullptr), cudaSuccess);
+      EXPECT_LT(RelativeError(y.Download<float>(), ref), kMaxRelError) << TypeName(type) << " k=" << s.k << " norm";
+      ASSERT_EQ(LaunchGateUpSwiglu({dx.as<float>(), s.k, type, dw.get(), dwu.get(), s.n, y_gu.as<float>(), norm},
+                                   nullptr),
+                cudaSuccess);
+      EXPECT_LT(RelativeError(y_gu.Download<float>(), ref_gu), kMaxRelError) << TypeName(type) << " gate_up norm";
+      ASSERT_EQ(LaunchGateUpSwiglu({dx.as<float>(), s.k, type, dw.get(), dwu.get(), s.n, y_plain.as<float>()},
+                                   nullptr),
+                cudaSuccess);
+      EXPECT_LT(RelativeError(y_plain.Download<float>(), ref_plain_gu), kMaxRelError) << TypeName(type) << " gate_up";
+    }
+  }
+}
+
+TEST(GemvTest, QuantizedOutputArgmaxMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(17);
+  for (WeightType type : kQuantTypes) {
+    for (int trial = 0; trial < 4; ++trial) {
+      const int k = trial == 3 ? 7168 : trial % 2 ? 768 : 256, n = trial % 3 ? 151936 / 8 + trial : 512;
+      const auto x = cpu::RandomVector(k, rng);
+      const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * k, rng), type);
+      std::vector<float> logits(n);
+      cpu::Matmul(x.data(), w.values.data(), 1, k, n, logits.data());
+      const int32_t want = cpu::Argmax(logits.data(), n);
+      DeviceBuffer dx(x), dw(w.bytes), values(OutputArgmaxPartials(n) * sizeof(float)),
+          indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
+      ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(),
+                                    indices.as<int32_t>(), token.as<int32_t>()},
+                                   nullptr),
+                cudaSuccess);
+      const int32_t got = token.Download<int32_t>()[0];
+      if (got != want) {
+        ASSERT_GE(got, 0);
+        ASSERT_LT(got, n);
+        EXPECT_NEAR(logits[got], logits[want], 1e-4 * std::abs(logits[want])) << TypeName(type);
+      }
+    }
+  }
+}
+
+TEST(GemvTest, PartialBlocksAreRefused) {
+  SKIP_WITHOUT_GPU();
+  DeviceBuffer dx(std::vector<float>(100, 1.0f)), dw(1024), dy(64);
+  GemvParams p{dx.as<float>(), 100, WeightType::kQ8_0, 1, {dw.get()}, {dy.as<float>()}, {1}};
+  EXPECT_NE(LaunchGemv(p, nullptr), cudaSuccess);
+  p.k = 96;
+  p.type = WeightType::kQ4_K;
+  EXPECT_NE(LaunchGemv(p, nullptr), cudaSuccess);
+  cudaGetLastError();
+}
+
 }  // namespace
 }  // namespace ggrt::cuda

@@ -5,12 +5,15 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include <cuda_runtime.h>
 
 #include "base/fp16.h"
 #include "gtest/gtest.h"
+#include "loader/dequantize.h"
+#include "loader/quantize.h"
 #include "ops/cuda/types.h"
 
 namespace ggrt::cuda {
@@ -60,9 +63,37 @@ struct TypedWeights {
   std::vector<float> values;
 };
 
+inline DType ToDType(WeightType t) {
+  switch (t) {
+    case WeightType::kF32: return DType::kF32;
+    case WeightType::kF16: return DType::kF16;
+    case WeightType::kBF16: return DType::kBF16;
+    case WeightType::kQ8_0: return DType::kQ8_0;
+    case WeightType::kQ4_0: return DType::kQ4_0;
+    case WeightType::kQ4_1: return DType::kQ4_1;
+    case WeightType::kQ5_0: return DType::kQ5_0;
+    case WeightType::kQ5_1: return DType::kQ5_1;
+    case WeightType::kQ2_K: return DType::kQ2_K;
+    case WeightType::kQ3_K: return DType::kQ3_K;
+    case WeightType::kQ4_K: return DType::kQ4_K;
+    case WeightType::kQ5_K: return DType::kQ5_K;
+    case WeightType::kQ6_K: return DType::kQ6_K;
+  }
+  return DType::kF32;
+}
+
+// Block formats: quantized with the CPU quantizer and dequantized again for the reference values; rows must
+// be whole blocks (the flat vector is then quantized as its rows would be).
 inline TypedWeights MakeWeights(const std::vector<float>& w, WeightType type) {
   TypedWeights out;
   out.values.resize(w.size());
+  if (IsQuantized(type)) {
+    const DType t = ToDType(type);
+    out.bytes.resize(RowBytes(t, w.size()));
+    EXPECT_TRUE(QuantizeRow(t, w.data(), w.size(), out.bytes.data()).ok());
+    EXPECT_TRUE(DequantizeRow(t, out.bytes.data(), out.values.data(), w.size()).ok());
+    return out;
+  }
   if (type == WeightType::kF32) {
     out.values = w;
     out.bytes.resize(w.size() * 4);
@@ -88,9 +119,7 @@ inline double RelativeError(const std::vector<float>& out, const std::vector<flo
   return std::sqrt(num / (den > 0 ? den : 1));
 }
 
-inline const char* TypeName(WeightType t) {
-  return t == WeightType::kF32 ? "f32" : t == WeightType::kF16 ? "f16" : "bf16";
-}
+inline std::string TypeName(WeightType t) { return std::string(DTypeName(ToDType(t))); }
 
 }  // namespace ggrt::cuda
 

@@ -1,10 +1,15 @@
-// Element types the CUDA kernels read weights in (the file's dtype stays on the device).
+// Element types the CUDA kernels read weights in (the file's dtype stays on the device): floats, and the
+// GGUF block formats, read block by block (ops/cuda/quant.cuh).
 #ifndef GGRT_OPS_CUDA_TYPES_H_
 #define GGRT_OPS_CUDA_TYPES_H_
 
 namespace ggrt::cuda {
 
-enum class WeightType { kF32, kF16, kBF16 };
+enum class WeightType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K };
+
+constexpr bool IsQuantized(WeightType t) {
+  return t != WeightType::kF32 && t != WeightType::kF16 && t != WeightType::kBF16;
+}
 
 }  // namespace ggrt::cuda
 

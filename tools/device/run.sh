@@ -9,6 +9,10 @@ mkdir -p "$out"
 what="${1:-all}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 passed=0 failed=0
+fixtures=external/shared/models/tiny-qwen2-256
+for q in Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K; do
+  [[ -f $fixtures/tiny-qwen2-256-$q.gguf ]] || bin/quantize $fixtures/tiny-qwen2-256-f16.gguf $fixtures/tiny-qwen2-256-$q.gguf $q 2>/dev/null
+done
 if [[ $what == tests || $what == all ]]; then
   for t in bin/*_test; do
     if "$t" > "$out/$(basename "$t").log" 2>&1; then
@@ -28,12 +32,28 @@ if [[ $what == tests || $what == all ]]; then
       fi
     done
   done
+  # Perplexity on the GPU against llama.cpp's figures, and KL divergence of quantized fixtures from F16.
+  text=external/shared/text/gpl-3.txt
+  {
+    bin/perplexity -m external/shared/models/stories260K.gguf -f $text -c 128 -b 128 --backend cuda | grep Final
+    bin/perplexity -m $fixtures/tiny-qwen2-256-f16.gguf -f $text -c 128 -b 128 --backend cuda \
+      --kl-divergence-base /tmp/tiny-f16.logprobs | grep Final
+    for q in Q8_0 Q4_0 Q2_K Q3_K_M Q4_K_M Q6_K; do
+      echo "== $q"
+      bin/perplexity -m $fixtures/tiny-qwen2-256-$q.gguf --kl-divergence-base /tmp/tiny-f16.logprobs --kl-divergence \
+        --backend cuda | grep -E "Mean    KLD|Same top"
+    done
+  } 2>&1 | tee "$out/perplexity_cuda.txt"
   echo "$passed passed, $failed failed" | tee "$out/tests_summary.txt"
 fi
 if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \
     2>&1 | tee "$out/bench_qwen2.5-0.5b_f16.md"
   # The same model (written by the run above) after a long prompt, and sampled on the device.
+  for q in q8_0 q4_0 q4_k_m q5_k_m q6_k; do
+    bin/bench --synthetic=qwen2.5-0.5b --dtype=$q -p 512 -n 128 -r 3 --cuda-graph on \
+      --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1 | grep -E "tg128|pp512|roofline|device memory"
+  done | tee "$out/bench_qwen2.5-0.5b_quant.md"
   model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
   for flags in "-d 4096" "--temp 0.8" "--temp 0.8 --repeat-penalty 1.1"; do
     bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on $flags 2>&1 | grep tg128

@@ -4,16 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 targets=$(bazel query 'attr(tags, "gpu", tests(//...))' 2>/dev/null)
-tools="//tools:generate //tools:bench //tools:kernel_bench"
+tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize"
 bazel build -c opt --define=ggrt_sm80=0 $targets $tools
 rm -rf .stage
-mkdir -p .stage/bin .stage/external/shared/models .stage/external/shared/tokenizer
+mkdir -p .stage/bin .stage/external/shared/models/tiny-qwen2-256 .stage/external/shared/tokenizer \
+  .stage/external/shared/text
 for t in $targets $tools; do
   path="bazel-bin/$(echo "${t#//}" | tr ':' '/')"
   cp "$path" .stage/bin/
 done
 cp ../shared/models/stories260K*.gguf ../shared/models/stories260K.greedy256.* ../shared/models/qwen2.5-vocab.gguf \
   .stage/external/shared/models/
+# Only the F16 fixture travels (the transfer is limited): run.sh quantizes it into the others with our
+# quantizer, which reproduces llama-quantize's files byte for byte (//loader:quantize_test).
+cp ../shared/models/tiny-qwen2-256/tiny-qwen2-256-f16.gguf ../shared/models/tiny-qwen2-256/reference-perplexity.txt \
+  .stage/external/shared/models/tiny-qwen2-256/
+cp ../shared/text/gpl-3.txt .stage/external/shared/text/
 strip .stage/bin/*  # Host symbols only; the GPU code stays.
 cp tools/device/run.sh .stage/
 # Only libc, libstdc++ and the CUDA toolkit's cuBLAS may be dynamic: abseil and GoogleTest are static.
@@ -21,3 +27,6 @@ for b in .stage/bin/*; do
   if ldd "$b" | grep -qE 'absl|gtest|gmock'; then echo "stage: $b links abseil/gtest dynamically" >&2; exit 1; fi
 done
 du -sh .stage
+# The device tool carries at most 64 MiB: the binaries travel packed (see the README's device notes).
+tar -C .stage -czf .stage.tgz .
+du -sh .stage.tgz

@@ -1,0 +1,80 @@
+// Pieces shared by the decode GEMV kernel files (gemv.cu for float weights, gemv_quant.cu for GGUF
+// blocks): block shape, staging of the (normalised) activation row in shared memory, parameter picks.
+#ifndef GGRT_OPS_CUDA_GEMV_COMMON_CUH_
+#define GGRT_OPS_CUDA_GEMV_COMMON_CUH_
+
+#include "ops/cuda/common.cuh"
+#include "ops/cuda/gemv.h"
+
+namespace ggrt::cuda {
+
+constexpr int kWarps = 8;
+constexpr int kMaxStagedK = 12288;  // 48 KB of f32 x in shared memory.
+
+// x[i] times the norm weight (when normalising): the input of the dot product before the row scale.
+template <WeightType N>
+__device__ __forceinline__ float Input(const float* x, const NormPrologue& norm, int i) {
+  if (norm.weight == nullptr) return x[i];
+  return x[i] * ToFloat(static_cast<const typename WeightTraits<N>::Scalar*>(norm.weight)[i]);
+}
+
+// rsqrt(mean(x^2) + eps) over the whole row, computed by one warp (every lane gets it).
+__device__ __forceinline__ float NormScale(const float* x, int k, float eps) {
+  float ss = 0.0f;
+  for (int i = threadIdx.x % 32; i < k; i += 32) ss += x[i] * x[i];
+  return rsqrtf(WarpSum(ss) / k + eps);
+}
+
+// Copies x (times the norm weight) into shared memory and returns the norm's row scale (1 without a
+// norm). Ends with a barrier, so every thread of the block must call it.
+template <WeightType N>
+__device__ __forceinline__ float StageX(const float* x, int k, const NormPrologue& norm, float* xs) {
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    const float v = x[i];
+    ss += v * v;
+    xs[i] = Input<N>(x, norm, i);
+  }
+  float scale = 1.0f;
+  if (norm.weight != nullptr) scale = rsqrtf(BlockSum(ss) / k + norm.eps);
+  __syncthreads();
+  return scale;
+}
+
+// Sums the `parts` warps' shares of each row through shared memory; true for the thread that holds a
+// finished row's value in `*dot`.
+template <int P>
+__device__ __forceinline__ bool CombineParts(float* dot) {
+  if constexpr (P == 1) {
+    return threadIdx.x % 32 == 0;
+  } else {
+    __shared__ float shares[kWarps];
+    const int warp = threadIdx.x / 32;
+    if (threadIdx.x % 32 == 0) shares[warp] = *dot;
+    __syncthreads();
+    if (threadIdx.x % 32 != 0 || warp % P != 0) return false;
+    float total = 0.0f;
+#pragma unroll
+    for (int j = 0; j < P; ++j) total += shares[warp + j];
+    *dot = total;
+    return true;
+  }
+}
+
+// Element `i` (0..2) of a parameter array. Indexing kernel parameters with a run-time value would copy
+// the whole parameter struct to local memory first, on every kernel's critical path.
+template <typename A>
+__device__ __forceinline__ A Pick(const A (&a)[3], int i) {
+  return i == 0 ? a[0] : i == 1 ? a[1] : a[2];
+}
+
+// The quantized family, dispatched to by the launchers of gemv.h when the weight type is a GGUF block
+// format (gemv_quant.cu).
+cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream);
+cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream);
+// Writes the per-block partials only; LaunchOutputArgmax reduces them.
+cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream);
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_GEMV_COMMON_CUH_

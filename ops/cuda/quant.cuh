@@ -1,0 +1,230 @@
+// GGUF block formats on the device: one function per type that decodes one 32-element chunk of a block
+// (a legacy block is one chunk, a 256-element k-quant super-block eight) into floats, with the same
+// formulas as the CPU dequantizers (loader/dequantize.cc). Every kernel that reads quantized weights -- the
+// decode GEMVs, the embedding lookup, the prefill dequantization, later the batched products -- goes
+// through DecodeChunk, so a type is added or fixed in one place.
+//
+// Blocks are only 2-byte aligned (e.g. Q8_0 is 34 bytes), so reads are 16-bit or bytes. Scale-and-offset
+// formats multiply and add with separate roundings (no fused multiply-add), so the decoded values equal the
+// CPU dequantizer's bit for bit.
+#ifndef GGRT_OPS_CUDA_QUANT_CUH_
+#define GGRT_OPS_CUDA_QUANT_CUH_
+
+#include <cstdint>
+
+#include <cuda_fp16.h>
+
+#include "ops/cuda/types.h"
+
+namespace ggrt::cuda {
+
+template <WeightType T>
+struct QuantTraits;
+#define GGRT_QUANT_TRAITS(type, elements, bytes)      \
+  template <>                                         \
+  struct QuantTraits<WeightType::type> {              \
+    static constexpr int kElements = elements;        \
+    static constexpr int kBytes = bytes;              \
+    static constexpr int kChunks = elements / 32;     \
+  };
+GGRT_QUANT_TRAITS(kQ8_0, 32, 34)
+GGRT_QUANT_TRAITS(kQ4_0, 32, 18)
+GGRT_QUANT_TRAITS(kQ4_1, 32, 20)
+GGRT_QUANT_TRAITS(kQ5_0, 32, 22)
+GGRT_QUANT_TRAITS(kQ5_1, 32, 24)
+GGRT_QUANT_TRAITS(kQ2_K, 256, 84)
+GGRT_QUANT_TRAITS(kQ3_K, 256, 110)
+GGRT_QUANT_TRAITS(kQ4_K, 256, 144)
+GGRT_QUANT_TRAITS(kQ5_K, 256, 176)
+GGRT_QUANT_TRAITS(kQ6_K, 256, 210)
+#undef GGRT_QUANT_TRAITS
+
+__device__ __forceinline__ float LoadHalf(const uint8_t* p) {
+  return __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(p)));
+}
+// a * q + m, rounded after the product as the CPU computes it.
+__device__ __forceinline__ float MulAdd(float a, float q, float m) { return __fadd_rn(__fmul_rn(a, q), m); }
+
+__device__ __forceinline__ uint32_t LoadU32Unaligned(const uint8_t* p) {  // p 2-byte aligned.
+  const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+  return h[0] | (static_cast<uint32_t>(h[1]) << 16);
+}
+
+// 6-bit scale and min j of a Q4_K/Q5_K super-block's 12 packed bytes.
+__device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
+  if (j < 4) {
+    *scale = q[j] & 63, *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Elements 32c .. 32c+31 of block `b` into w.
+template <WeightType T>
+__device__ __forceinline__ void DecodeChunk(const uint8_t* b, int c, float (&w)[32]);
+
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ8_0>(const uint8_t* b, int, float (&w)[32]) {
+  const float d = LoadHalf(b);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint16_t two = reinterpret_cast<const uint16_t*>(b + 2)[i];
+    w[2 * i] = d * static_cast<int8_t>(two & 0xff);
+    w[2 * i + 1] = d * static_cast<int8_t>(two >> 8);
+  }
+}
+
+// Q4_0/Q4_1: nibbles, low ones are elements 0..15, high ones 16..31.
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ4_0>(const uint8_t* b, int, float (&w)[32]) {
+  const float d = LoadHalf(b);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint8_t q = b[2 + i];
+    w[i] = d * ((q & 0x0f) - 8);
+    w[i + 16] = d * ((q >> 4) - 8);
+  }
+}
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ4_1>(const uint8_t* b, int, float (&w)[32]) {
+  const float d = LoadHalf(b), m = LoadHalf(b + 2);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint8_t q = b[4 + i];
+    w[i] = MulAdd(d, q & 0x0f, m);
+    w[i + 16] = MulAdd(d, q >> 4, m);
+  }
+}
+// Q5_0/Q5_1: the fifth bits in a 32-bit mask before the nibbles.
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ5_0>(const uint8_t* b, int, float (&w)[32]) {
+  const float d = LoadHalf(b);
+  const uint32_t qh = LoadU32Unaligned(b + 2);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint8_t q = b[6 + i];
+    w[i] = d * (static_cast<int>((q & 0x0f) | (((qh >> i) & 1) << 4)) - 16);
+    w[i + 16] = d * (static_cast<int>((q >> 4) | (((qh >> (i + 16)) & 1) << 4)) - 16);
+  }
+}
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ5_1>(const uint8_t* b, int, float (&w)[32]) {
+  const float d = LoadHalf(b), m = LoadHalf(b + 2);
+  const uint32_t qh = LoadU32Unaligned(b + 4);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint8_t q = b[8 + i];
+    w[i] = MulAdd(d, (q & 0x0f) | (((qh >> i) & 1) << 4), m);
+    w[i + 16] = MulAdd(d, (q >> 4) | (((qh >> (i + 16)) & 1) << 4), m);
+  }
+}
+
+// Q2_K: chunk c = 32 elements of plane (c % 4) of half c / 4: two 16-element groups with their own scale
+// and min (low/high nibble of scales[2c], scales[2c + 1]).
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ2_K>(const uint8_t* b, int c, float (&w)[32]) {
+  const float d = LoadHalf(b + 80), dmin = LoadHalf(b + 82);
+  const uint8_t* q = b + 16 + 32 * (c / 4);
+  const int shift = 2 * (c % 4);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t sc = b[2 * c + half];
+    const float dl = d * (sc & 0x0f), ml = dmin * (sc >> 4);
+#pragma unroll
+    for (int l = 0; l < 16; ++l) w[16 * half + l] = MulAdd(dl, (q[16 * half + l] >> shift) & 3, -ml);
+  }
+}
+
+// Q3_K: as Q2_K's layout for the low bits, the high bit of element i in hmask byte i % 32 at bit i / 32,
+// 6-bit signed scales (offset 32) per 16 elements.
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ3_K>(const uint8_t* b, int c, float (&w)[32]) {
+  const uint8_t* hm = b;
+  const uint8_t* q = b + 32 + 32 * (c / 4);
+  const uint8_t* packed = b + 96;
+  const float d = LoadHalf(b + 108);
+  const int shift = 2 * (c % 4);
+  const uint8_t m = 1u << c;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int j = 2 * c + half;
+    const int low = j < 8 ? packed[j] & 0x0f : packed[j - 8] >> 4;
+    const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+    const float dl = d * ((low | (high << 4)) - 32);
+#pragma unroll
+    for (int l = 0; l < 16; ++l) {
+      const int k = 16 * half + l;
+      w[k] = dl * (((q[k] >> shift) & 3) - ((hm[k] & m) ? 0 : 4));
+    }
+  }
+}
+
+// Q4_K: chunk c = sub-block c: the low (c even) or high nibbles of qs[32 (c / 2) ...].
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ4_K>(const uint8_t* b, int c, float (&w)[32]) {
+  int sc, mn;
+  ScaleMinK4(c, b + 4, &sc, &mn);
+  const float d = LoadHalf(b) * sc, m = LoadHalf(b + 2) * mn;
+  const uint8_t* q = b + 16 + 32 * (c / 2);
+  const int shift = 4 * (c % 2);
+#pragma unroll
+  for (int l = 0; l < 32; ++l) w[l] = MulAdd(d, (q[l] >> shift) & 0x0f, -m);
+}
+
+// Q5_K: Q4_K plus a fifth bit: qh byte l, bit c.
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ5_K>(const uint8_t* b, int c, float (&w)[32]) {
+  int sc, mn;
+  ScaleMinK4(c, b + 4, &sc, &mn);
+  const float d = LoadHalf(b) * sc, m = LoadHalf(b + 2) * mn;
+  const uint8_t* qh = b + 16;
+  const uint8_t* ql = b + 48 + 32 * (c / 2);
+  const int shift = 4 * (c % 2);
+#pragma unroll
+  for (int l = 0; l < 32; ++l) w[l] = MulAdd(d, ((ql[l] >> shift) & 0x0f) + (((qh[l] >> c) & 1) << 4), -m);
+}
+
+// Q6_K: half n = c / 4, quarter k = c % 4: low nibbles of ql[64n + 32 (k % 2) ...] (high nibbles for
+// k >= 2), two bits of qh[32n ...] at 2k; scales per 16 elements.
+template <>
+__device__ __forceinline__ void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b, int c, float (&w)[32]) {
+  const int n = c / 4, k = c % 4;
+  const uint8_t* ql = b + 64 * n + 32 * (k % 2);
+  const uint8_t* qh = b + 128 + 32 * n;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192) + 8 * n + 2 * k;
+  const float d = LoadHalf(b + 208);
+  const int shift = k < 2 ? 0 : 4;
+#pragma unroll
+  for (int l = 0; l < 32; ++l) {
+    const int q = (((ql[l] >> shift) & 0x0f) | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+    w[l] = d * sc[l / 16] * q;
+  }
+}
+
+// Dispatches a runtime quantized WeightType to a template instantiation.
+#define GGRT_DISPATCH_QUANT(type, T, ...)                                                            \
+  switch (type) {                                                                                    \
+    case WeightType::kQ8_0: { constexpr WeightType T = WeightType::kQ8_0; __VA_ARGS__; break; }       \
+    case WeightType::kQ4_0: { constexpr WeightType T = WeightType::kQ4_0; __VA_ARGS__; break; }       \
+    case WeightType::kQ4_1: { constexpr WeightType T = WeightType::kQ4_1; __VA_ARGS__; break; }       \
+    case WeightType::kQ5_0: { constexpr WeightType T = WeightType::kQ5_0; __VA_ARGS__; break; }       \
+    case WeightType::kQ5_1: { constexpr WeightType T = WeightType::kQ5_1; __VA_ARGS__; break; }       \
+    case WeightType::kQ2_K: { constexpr WeightType T = WeightType::kQ2_K; __VA_ARGS__; break; }       \
+    case WeightType::kQ3_K: { constexpr WeightType T = WeightType::kQ3_K; __VA_ARGS__; break; }       \
+    case WeightType::kQ4_K: { constexpr WeightType T = WeightType::kQ4_K; __VA_ARGS__; break; }       \
+    case WeightType::kQ5_K: { constexpr WeightType T = WeightType::kQ5_K; __VA_ARGS__; break; }       \
+    case WeightType::kQ6_K: { constexpr WeightType T = WeightType::kQ6_K; __VA_ARGS__; break; }       \
+    default: break;                                                                                  \
+  }
+
+// Bytes of a row of k elements (k whole blocks) of quantized type t; 0 for other types.
+inline int64_t RowBytesOf(WeightType t, int k) {
+  int64_t bytes = 0;
+  GGRT_DISPATCH_QUANT(t, T, bytes = static_cast<int64_t>(k) / QuantTraits<T>::kElements * QuantTraits<T>::kBytes);
+  return bytes;
+}
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_QUANT_CUH_
