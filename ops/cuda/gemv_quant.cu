@@ -1,20 +1,20 @@
 // Decode-step GEMV over weights in GGUF block formats (Q8_0 ... Q6_K): y = W x with W [n, k] stored as the
 // file stores it, x and y in f32.
 //
-// A warp owns a row. Its 32 lanes walk the row's 32-element chunks (a legacy block is one chunk, a k-quant
-// super-block eight), lane l taking chunks l, l + 32, ...: a warp's step reads 32 consecutive chunks, so
-// the row streams through in contiguous spans whatever the block size. Each lane decodes its chunk in
-// registers with the type's DecodeChunk (ops/cuda/quant.cuh, shared with every kernel that reads blocks)
-// and dots it with x, which the block stages in shared memory first -- normalised when the product has an
-// RMSNorm prologue, with the row scale applied once at the end as in the float kernels. Only the chunk's
-// bytes move: no dequantized copy of the weights exists.
+// A row streams through its warp in segments of 32 chunks of 32 elements (32 legacy blocks or 4 k-quant
+// super-blocks). The warp copies a segment with contiguous 2-byte loads (blocks are only 2-byte aligned;
+// per-lane block reads would scatter every load over the whole span) into its slice of shared memory, then
+// lane l decodes chunk l with the type's DecodeChunk (ops/cuda/quant.cuh, shared with every kernel that
+// reads blocks) and dots it with x. The next segment's loads are in flight while the current one is
+// decoded, and the first segment is requested before the kernel waits for its predecessor (programmatic
+// dependent launch), as the float kernels do with their first round. Long rows are split over up to 8
+// warps (whole blocks each) so that no warp walks more than two segments; the parts are summed in shared
+// memory. Only the weights' own bytes move: no dequantized copy exists.
 //
-// The same fusions as the float family: up to three weights sharing x (fused QKV), a residual epilogue,
+// x is read in place (L1) unless the product normalises it (RMSNorm prologue): then the block stages the
+// normalised x in shared memory once, and the row scale is applied at the end, as in the float family. The
+// same fusions as the float kernels: up to three weights sharing x (fused QKV), a residual epilogue,
 // gate/up with SwiGLU, and the output projection reduced to per-block argmax partials.
-//
-// Programmatic dependent launch: a block lets the next kernel start only once its own weights are read.
-// Triggering at entry, as the float kernels do (their early-started successors prefetch weights), would
-// let successors that have nothing to do before their wait occupy the SMs this kernel's later blocks need.
 #include <cfloat>
 
 #include "ops/cuda/gemv_common.cuh"
@@ -23,16 +23,14 @@
 namespace ggrt::cuda {
 namespace {
 
-// Rows stream through a warp in segments of 32 chunks (whole blocks: 32 legacy blocks or 4 super-blocks).
-// The warp copies a segment's bytes with contiguous 2-byte loads into its slice of shared memory -- blocks
-// are only 2-byte aligned, and per-lane block reads would scatter every load instruction over the whole
-// span -- then each lane decodes one chunk from there. The next segment's loads are issued before the
-// current one is decoded, so its latency hides under the decoding.
+// x staged beside the segment buffers (at most 17 KB) within the default 48 KB of shared memory.
+constexpr int kMaxQuantStagedK = 6144;
+
 template <WeightType T>
 struct Segment {
   using Q = QuantTraits<T>;
-  static constexpr int kBytes = 32 / Q::kChunks * Q::kBytes;     // Bytes of 32 chunks.
-  static constexpr int kLoads = (kBytes / 2 + 31) / 32;           // 2-byte loads per lane.
+  static constexpr int kBytes = 32 / Q::kChunks * Q::kBytes;  // Bytes of 32 chunks.
+  static constexpr int kLoads = (kBytes / 2 + 31) / 32;        // 2-byte loads per lane.
   uint16_t raw[kLoads];
 
   __device__ __forceinline__ void Load(const uint8_t* src, int bytes) {
@@ -52,75 +50,79 @@ struct Segment {
   }
 };
 
-// This lane's share of dot(row_r, x') for each of R rows (gate and up: 2, read side by side); x' = x staged
-// (and normalised) in shared memory when kStaged, else x times the norm weight read from global memory.
-// `slices`: this warp's R segment buffers in shared memory.
-template <WeightType T, WeightType N, bool kStaged, int R>
-__device__ __forceinline__ void LaneDots(const uint8_t* const (&rows)[R], const float* x, int k,
-                                         const NormPrologue& norm, uint16_t (*slices)[Segment<T>::kBytes / 2],
-                                         float (&acc)[R]) {
+// One warp's walk over its share of R rows (gate and up: 2, read side by side). Start() requests the first
+// segment (weights only: legal before the dependency wait); Finish() dots the share with x.
+template <WeightType T, int R>
+struct RowWalk {
   using Q = QuantTraits<T>;
-  const int lane = threadIdx.x % 32;
-  const int n_chunks = k / 32;
-  auto segment_bytes = [&](int first) { return min(32, n_chunks - first) / Q::kChunks * Q::kBytes; };
-  auto segment_src = [&](int r, int first) {
-    return rows[r] + static_cast<int64_t>(first / Q::kChunks) * Q::kBytes;
-  };
-#pragma unroll
-  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  const uint8_t* rows[R];
+  int begin, end;  // Chunks of this warp's share.
   Segment<T> next[R];
+
+  __device__ __forceinline__ int Bytes(int first) const { return min(32, end - first) / Q::kChunks * Q::kBytes; }
+  __device__ __forceinline__ const uint8_t* Source(int r, int first) const {
+    return rows[r] + static_cast<int64_t>(first / Q::kChunks) * Q::kBytes;
+  }
+
+  __device__ __forceinline__ void Start(const uint8_t* const (&row_ptrs)[R], int k, int part, int parts) {
+    const int row_chunks = k / 32;
+    const int share = (row_chunks / Q::kChunks + parts - 1) / parts * Q::kChunks;  // Whole blocks.
+    begin = min(row_chunks, part * share);
+    end = min(row_chunks, begin + share);
 #pragma unroll
-  for (int r = 0; r < R; ++r) next[r].Load(segment_src(r, 0), segment_bytes(0));
-  for (int first = 0; first < n_chunks; first += 32) {
-#pragma unroll
-    for (int r = 0; r < R; ++r) next[r].Store(slices[r]);
-    __syncwarp();
-    if (first + 32 < n_chunks) {
-#pragma unroll
-      for (int r = 0; r < R; ++r) next[r].Load(segment_src(r, first + 32), segment_bytes(first + 32));
+    for (int r = 0; r < R; ++r) {
+      rows[r] = row_ptrs[r];
+      if (begin < end) next[r].Load(Source(r, begin), Bytes(begin));
     }
-    const int c = first + lane;
-    if (c < n_chunks) {
-      float w[R][32];
+  }
+
+  // This lane's share of dot(row_r, x') into acc[r]. kNormInline: x' = x * norm weight read in place
+  // (unstaged normalisation); otherwise x' = x as given (in place, or staged and normalised).
+  template <WeightType N, bool kNormInline>
+  __device__ __forceinline__ void Finish(const float* x, const NormPrologue& norm, uint16_t (*slices)[Segment<T>::kBytes / 2],
+                                         float (&acc)[R]) {
+    const int lane = threadIdx.x % 32;
 #pragma unroll
-      for (int r = 0; r < R; ++r) {
-        DecodeChunk<T>(reinterpret_cast<const uint8_t*>(slices[r]) + (lane / Q::kChunks) * Q::kBytes,
-                       lane % Q::kChunks, w[r]);
+    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+    for (int first = begin; first < end; first += 32) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) next[r].Store(slices[r]);
+      __syncwarp();
+      if (first + 32 < end) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) next[r].Load(Source(r, first + 32), Bytes(first + 32));
       }
-      const float* xc = x + 32 * c;
-#pragma unroll
-      for (int i = 0; i < 32; i += 4) {
-        float xv[4];
-        if constexpr (kStaged) {
-          const float4 v = *reinterpret_cast<const float4*>(xc + i);
-          xv[0] = v.x, xv[1] = v.y, xv[2] = v.z, xv[3] = v.w;
-        } else {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) xv[e] = Input<N>(x, norm, 32 * c + i + e);
-        }
+      const int c = first + lane;
+      if (c < end) {
+        float w[R][32];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-          acc[r] += w[r][i] * xv[0] + w[r][i + 1] * xv[1] + w[r][i + 2] * xv[2] + w[r][i + 3] * xv[3];
+          DecodeChunk<T>(reinterpret_cast<const uint8_t*>(slices[r]) + (lane / Q::kChunks) * Q::kBytes,
+                         lane % Q::kChunks, w[r]);
+        }
+#pragma unroll
+        for (int i = 0; i < 32; i += 4) {
+          float4 xv = *reinterpret_cast<const float4*>(x + 32 * c + i);
+          if constexpr (kNormInline) {
+            const float4 g = *reinterpret_cast<const float4*>(static_cast<const float*>(norm.weight) + 32 * c + i);
+            xv.x *= g.x, xv.y *= g.y, xv.z *= g.z, xv.w *= g.w;
+          }
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            acc[r] += w[r][i] * xv.x + w[r][i + 1] * xv.y + w[r][i + 2] * xv.z + w[r][i + 3] * xv.w;
+          }
         }
       }
+      __syncwarp();  // The slices are refilled next round.
     }
-    __syncwarp();  // The slices are refilled next round.
   }
-}
+};
 
-// Per-warp segment buffers for R rows.
+// This warp's R segment buffers.
 template <WeightType T, int R>
 __device__ __forceinline__ uint16_t (*WarpSlices())[Segment<T>::kBytes / 2] {
   __shared__ uint16_t slices[kWarps * R][Segment<T>::kBytes / 2];
   return slices + (threadIdx.x / 32) * R;
-}
-
-template <WeightType T, WeightType N, bool kStaged>
-__device__ __forceinline__ float LaneDot(const uint8_t* row, const float* x, int k, const NormPrologue& norm) {
-  const uint8_t* rows[1] = {row};
-  float acc[1];
-  LaneDots<T, N, kStaged, 1>(rows, x, k, norm, WarpSlices<T, 1>(), acc);
-  return acc[0];
 }
 
 template <WeightType T>
@@ -129,26 +131,15 @@ __device__ __forceinline__ const uint8_t* RowOf(const void* w, int row, int k) {
                                               QuantTraits<T>::kBytes;
 }
 
-// Asks L2 for the block of this lane's first chunk of `row`: issued before the wait for the previous
-// kernel, the fetch overlaps its tail.
-template <WeightType T>
-__device__ __forceinline__ void PrefetchFirstChunk(const uint8_t* row, int k) {
-  using Q = QuantTraits<T>;
-  const int c = threadIdx.x % 32;
-  if (row == nullptr || c >= k / 32) return;
-  const uint8_t* b = row + static_cast<int64_t>(c / Q::kChunks) * Q::kBytes;
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(b));
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(b + Q::kBytes - 1));
-}
-
-// x for the dot products and the norm's row scale: staged by the whole block (every thread must call
-// this), or read in place.
-template <WeightType N, bool kStaged>
+// After the dependency wait: x for the dot products and the norm's row scale. With kStaged the block
+// stages x normalised in shared memory (every thread must call this); otherwise x stays in place and a
+// norm, if any, is applied inline (its scale computed by each warp).
+template <bool kStaged>
 __device__ __forceinline__ const float* PrepareX(const float* x, int k, const NormPrologue& norm, float* smem,
                                                  float* scale) {
   GridDependencyWait();  // x is the previous kernel's output.
   if constexpr (kStaged) {
-    *scale = StageX<N>(x, k, norm, smem);
+    *scale = StageX<WeightType::kF32>(x, k, norm, smem);
     return smem;
   } else {
     *scale = norm.weight != nullptr ? NormScale(x, k, norm.eps) : 1.0f;
@@ -156,67 +147,78 @@ __device__ __forceinline__ const float* PrepareX(const float* x, int k, const No
   }
 }
 
-template <WeightType T, WeightType N, bool kStaged>
+template <WeightType T, int R, bool kStaged>
+__device__ __forceinline__ void Dots(RowWalk<T, R>& walk, const float* x_in, int k, const NormPrologue& norm,
+                                     float* smem, float (&dots)[R]) {
+  float scale;
+  const float* x = PrepareX<kStaged>(x_in, k, norm, smem, &scale);
+  float acc[R];
+  if (!kStaged && norm.weight != nullptr) {
+    walk.template Finish<WeightType::kF32, true>(x, norm, WarpSlices<T, R>(), acc);
+  } else {
+    walk.template Finish<WeightType::kF32, false>(x, norm, WarpSlices<T, R>(), acc);
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) dots[r] = WarpSum(acc[r]) * scale;
+}
+
+template <WeightType T, bool kStaged, int P>
 __global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
   extern __shared__ float4 smem[];
-  int row = blockIdx.x * kWarps + threadIdx.x / 32;
+  const int warp = threadIdx.x / 32;
+  int row = blockIdx.x * (kWarps / P) + warp / P;
   int seg = 0;  // Which weight the row belongs to.
 #pragma unroll
   for (int i = 0; i < 3; ++i) {
     if (seg == i && i < p.count && row >= p.n[i]) row -= p.n[i], seg = i + 1;
   }
-  PrefetchFirstChunk<T>(seg < p.count ? RowOf<T>(Pick(p.w, seg), row, p.k) : nullptr, p.k);
-  float scale;
-  const float* x = PrepareX<N, kStaged>(p.x, p.k, p.norm, reinterpret_cast<float*>(smem), &scale);
-  if (seg >= p.count) {
-    AllowDependentLaunch();
-    return;
-  }
-  const float dot = WarpSum(LaneDot<T, N, kStaged>(RowOf<T>(Pick(p.w, seg), row, p.k), x, p.k, p.norm)) * scale;
+  // Rows past the end walk row 0 of weight 0 to the end: CombineParts synchronises the block.
+  const bool valid = seg < p.count;
+  if (!valid) seg = 0, row = 0;
+  RowWalk<T, 1> walk;
+  const uint8_t* rows[1] = {RowOf<T>(Pick(p.w, seg), row, p.k)};
+  walk.Start(rows, p.k, warp % P, P);
   AllowDependentLaunch();
-  if (threadIdx.x % 32 != 0) return;
-  Pick(p.y, seg)[row] = p.residual != nullptr ? dot + p.residual[row] : dot;
+  float dot[1];
+  Dots<T, 1, kStaged>(walk, p.x, p.k, p.norm, reinterpret_cast<float*>(smem), dot);
+  if (!CombineParts<P>(&dot[0]) || !valid) return;
+  Pick(p.y, seg)[row] = p.residual != nullptr ? dot[0] + p.residual[row] : dot[0];
 }
 
-template <WeightType T, WeightType N, bool kStaged>
+template <WeightType T, bool kStaged, int P>
 __global__ void __launch_bounds__(kWarps * 32) QuantGateUpKernel(GateUpParams p) {
   extern __shared__ float4 smem[];
-  const int row = blockIdx.x * kWarps + threadIdx.x / 32;
-  if (row < p.n) {
-    PrefetchFirstChunk<T>(RowOf<T>(p.w_gate, row, p.k), p.k);
-    PrefetchFirstChunk<T>(RowOf<T>(p.w_up, row, p.k), p.k);
-  }
-  float scale;
-  const float* x = PrepareX<N, kStaged>(p.x, p.k, p.norm, reinterpret_cast<float*>(smem), &scale);
-  if (row >= p.n) {
-    AllowDependentLaunch();
-    return;
-  }
-  const uint8_t* rows[2] = {RowOf<T>(p.w_gate, row, p.k), RowOf<T>(p.w_up, row, p.k)};
-  float acc[2];
-  LaneDots<T, N, kStaged, 2>(rows, x, p.k, p.norm, WarpSlices<T, 2>(), acc);
+  const int warp = threadIdx.x / 32;
+  const int row = blockIdx.x * (kWarps / P) + warp / P;
+  const bool valid = row < p.n;
+  const int safe_row = valid ? row : 0;
+  RowWalk<T, 2> walk;
+  const uint8_t* rows[2] = {RowOf<T>(p.w_gate, safe_row, p.k), RowOf<T>(p.w_up, safe_row, p.k)};
+  walk.Start(rows, p.k, warp % P, P);
   AllowDependentLaunch();
-  const float g = WarpSum(acc[0]) * scale, u = WarpSum(acc[1]) * scale;
-  if (threadIdx.x % 32 == 0) p.y[row] = Silu(g) * u;
+  float gu[2];
+  Dots<T, 2, kStaged>(walk, p.x, p.k, p.norm, reinterpret_cast<float*>(smem), gu);
+  const bool done = CombineParts<P>(&gu[0]);
+  if constexpr (P > 1) __syncthreads();  // The shares buffer is reused for u.
+  CombineParts<P>(&gu[1]);
+  if (done && valid) p.y[row] = Silu(gu[0]) * gu[1];
 }
 
-template <WeightType T, bool kStaged>
+// A warp per row (the partials are sized by OutputArgmaxPartials: kWarps rows a block).
+template <WeightType T>
 __global__ void __launch_bounds__(kWarps * 32) QuantOutputArgmaxKernel(OutputArgmaxParams p) {
-  extern __shared__ float4 smem[];
   __shared__ float values[kWarps];
   __shared__ int indices[kWarps];
   const int warp = threadIdx.x / 32;
   const int row = blockIdx.x * kWarps + warp;
-  PrefetchFirstChunk<T>(row < p.n ? RowOf<T>(p.w, row, p.k) : nullptr, p.k);
-  float scale;
-  const float* x =
-      PrepareX<WeightType::kF32, kStaged>(p.x, p.k, NormPrologue{}, reinterpret_cast<float*>(smem), &scale);
-  float v = -FLT_MAX;
-  if (row < p.n) {
-    v = WarpSum(LaneDot<T, WeightType::kF32, kStaged>(RowOf<T>(p.w, row, p.k), x, p.k, NormPrologue{}));
-  }
+  const bool valid = row < p.n;
+  RowWalk<T, 1> walk;
+  const uint8_t* rows[1] = {RowOf<T>(p.w, valid ? row : 0, p.k)};
+  walk.Start(rows, p.k, 0, 1);
   AllowDependentLaunch();
-  if (threadIdx.x % 32 == 0) values[warp] = v, indices[warp] = row;
+  float dot[1];
+  Dots<T, 1, false>(walk, p.x, p.k, NormPrologue{}, nullptr, dot);
+  if (threadIdx.x % 32 == 0) values[warp] = valid ? dot[0] : -FLT_MAX, indices[warp] = row;
   __syncthreads();
   if (threadIdx.x == 0) {
     float best = values[0];
@@ -229,28 +231,45 @@ __global__ void __launch_bounds__(kWarps * 32) QuantOutputArgmaxKernel(OutputArg
   }
 }
 
-// x staged in shared memory beside the segment buffers (at most 17 KB) within the default 48 KB.
-constexpr int kMaxQuantStagedK = 6144;
-
 // Rows must be whole blocks.
 template <WeightType T>
 bool WholeBlocks(int k) {
   return k > 0 && k % QuantTraits<T>::kElements == 0;
 }
 
-// Instantiates `kernel` for the quantized type, the norm weight's type (f32 only: GGUF norms are f32) and
-// staging (x up to kMaxQuantStagedK floats; longer x is read in place).
+// Warps per row: enough that no warp walks more than two 32-chunk segments, within whole blocks.
+template <WeightType T>
+int QuantPartsFor(int k) {
+  const int blocks_per_row = k / QuantTraits<T>::kElements;
+  int parts = 1;
+  while (parts < kWarps && parts * 2 <= blocks_per_row && k / 32 / parts > 64) parts *= 2;
+  return parts;
+}
+
+template <typename F>
+void ByParts(int parts, F&& go) {
+  switch (parts) {
+    case 1: go(std::integral_constant<int, 1>{}); break;
+    case 2: go(std::integral_constant<int, 2>{}); break;
+    case 4: go(std::integral_constant<int, 4>{}); break;
+    default: go(std::integral_constant<int, 8>{}); break;
+  }
+}
+
+// Instantiates `kernel` for the quantized type, staging (only with a norm, for x up to kMaxQuantStagedK
+// floats) and warps per row. Norm weights are f32 (as GGUF files store them).
 #define GGRT_LAUNCH_QUANT_FAMILY(kernel, params, rows)                                                      \
   GGRT_DISPATCH_QUANT(params.type, T, {                                                                     \
     if (!WholeBlocks<T>(params.k)) return cudaErrorInvalidValue;                                            \
     if (params.norm.weight != nullptr && params.norm.type != WeightType::kF32) return cudaErrorInvalidValue; \
-    const int blocks = (rows + kWarps - 1) / kWarps;                                                        \
-    if (params.k <= kMaxQuantStagedK) {                                                                     \
-      launched = Launch(kernel<T, WeightType::kF32, true>, blocks, kWarps * 32, params.k * sizeof(float),   \
-                        stream, params);                                                                    \
-    } else {                                                                                                \
-      launched = Launch(kernel<T, WeightType::kF32, false>, blocks, kWarps * 32, 0, stream, params);        \
-    }                                                                                                       \
+    const bool staged = params.norm.weight != nullptr && params.k <= kMaxQuantStagedK;                      \
+    ByParts(QuantPartsFor<T>(params.k), [&](auto parts_tag) {                                               \
+      constexpr int P = decltype(parts_tag)::value;                                                         \
+      const int blocks = (rows + kWarps / P - 1) / (kWarps / P);                                            \
+      launched = staged ? Launch(kernel<T, true, P>, blocks, kWarps * 32, params.k * sizeof(float), stream,  \
+                                 params)                                                                    \
+                        : Launch(kernel<T, false, P>, blocks, kWarps * 32, 0, stream, params);              \
+    });                                                                                                     \
   })
 
 }  // namespace
@@ -273,10 +292,7 @@ cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t st
   cudaError_t e = cudaErrorInvalidValue;
   GGRT_DISPATCH_QUANT(p.type, T, {
     if (!WholeBlocks<T>(p.k)) return cudaErrorInvalidValue;
-    e = p.k <= kMaxQuantStagedK
-            ? Launch(QuantOutputArgmaxKernel<T, true>, OutputArgmaxPartials(p.n), kWarps * 32, p.k * sizeof(float),
-                     stream, p)
-            : Launch(QuantOutputArgmaxKernel<T, false>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p);
+    e = Launch(QuantOutputArgmaxKernel<T>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p);
   });
   return e;
 }
