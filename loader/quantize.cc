@@ -77,13 +77,20 @@ void MinMax(const float* x, int n, float* min, float* max) {
   for (int j = 1; j < n; ++j) *min = std::min(*min, x[j]), *max = std::max(*max, x[j]);
 }
 
-void QuantizeQ4_1(const float* x, uint8_t* b) {
-  float min, max;
-  MinMax(x, kQK, &min, &max);
-  const float d = (max - min) / ((1 << 4) - 1);
-  const float id = d ? 1.0f / d : 0.0f;
+// Q4_1/Q5_1: scale (max - min) / levels and the min as f16 at the block's start; returns 1 / scale (0 for
+// a constant block) and the min.
+float ScaleAndMin(const float* x, int levels, uint8_t* b, float* min) {
+  float max;
+  MinMax(x, kQK, min, &max);
+  const float d = (max - *min) / levels;
   PutHalf(b, d);
-  PutHalf(b + 2, min);
+  PutHalf(b + 2, *min);
+  return d ? 1.0f / d : 0.0f;
+}
+
+void QuantizeQ4_1(const float* x, uint8_t* b) {
+  float min;
+  const float id = ScaleAndMin(x, (1 << 4) - 1, b, &min);
   for (int j = 0; j < kQK / 2; ++j) {
     const uint8_t x0 = std::min<int8_t>(15, static_cast<int8_t>((x[j] - min) * id + 0.5f));
     const uint8_t x1 = std::min<int8_t>(15, static_cast<int8_t>((x[kQK / 2 + j] - min) * id + 0.5f));
@@ -112,12 +119,8 @@ void QuantizeQ5_0(const float* x, uint8_t* b) {
 }
 
 void QuantizeQ5_1(const float* x, uint8_t* b) {
-  float min, max;
-  MinMax(x, kQK, &min, &max);
-  const float d = (max - min) / ((1 << 5) - 1);
-  const float id = d ? 1.0f / d : 0.0f;
-  PutHalf(b, d);
-  PutHalf(b + 2, min);
+  float min;
+  const float id = ScaleAndMin(x, (1 << 5) - 1, b, &min);
   uint8_t q[kQK];
   for (int j = 0; j < kQK; ++j) q[j] = static_cast<uint8_t>((x[j] - min) * id + 0.5f);
   PackQ5(q, b + 4, b + 8);
@@ -199,29 +202,30 @@ float MakeQkx2Quants(int n, int nmax, const float* x, const float* weights, uint
 
 // Symmetric scale of `n` values quantized to -nmax..nmax-1 (stored + nmax), weights x^2 (rmse_type 1),
 // refined over 18 trial scales.
-float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
+// The symmetric quantizers' first pass: levels round(iscale * x) in -nmax..nmax-1 (stored + offset), with
+// the x^2-weighted sums of l*x and l^2.
+void SymmetricLevels(int n, int nmax, const float* x, float iscale, int offset, int8_t* L, float* sumlx,
+                     float* suml2) {
+  *sumlx = 0, *suml2 = 0;
   for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
+    int l = NearestInt(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = l + offset;
+    const float w = x[i] * x[i];
+    *sumlx += w * x[i] * l;
+    *suml2 += w * l * l;
   }
-  if (amax < kGroupMaxEps) {
+}
+
+float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
+  const float max = SignedMax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
   }
   float iscale = -nmax / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    int l = NearestInt(iscale * x[i]);
-    l = std::max(-nmax, std::min(nmax - 1, l));
-    L[i] = l + nmax;
-    const float w = x[i] * x[i];
-    sumlx += w * x[i] * l;
-    suml2 += w * l * l;
-  }
+  float sumlx, suml2;
+  SymmetricLevels(n, nmax, x, iscale, nmax, L, &sumlx, &suml2);
   float scale = suml2 ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
   for (int is = -9; is <= 9; ++is) {
@@ -249,28 +253,14 @@ float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
 
 // Q3_K's symmetric scale: levels -nmax..nmax-1 improved one at a time (weights x^2, up to 5 passes).
 float MakeQ3Quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = SignedMax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     for (int i = 0; i < n; ++i) L[i] = 0;
     return 0.f;
   }
   const float iscale = -nmax / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    int l = NearestInt(iscale * x[i]);
-    l = std::max(-nmax, std::min(nmax - 1, l));
-    L[i] = l;
-    const float w = x[i] * x[i];
-    sumlx += w * x[i] * l;
-    suml2 += w * l * l;
-  }
+  float sumlx, suml2;
+  SymmetricLevels(n, nmax, x, iscale, 0, L, &sumlx, &suml2);
   for (int itry = 0; itry < 5; ++itry) {
     int n_changed = 0;
     for (int i = 0; i < n; ++i) {

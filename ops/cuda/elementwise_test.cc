@@ -9,6 +9,20 @@
 namespace ggrt::cuda {
 namespace {
 
+// The rows `ids` of a random [vocab, dim] table of `type`, exactly the CPU's values; returns the table.
+TypedWeights CheckEmbedding(WeightType type, int vocab, int dim, const std::vector<int32_t>& ids,
+                            std::mt19937& rng) {
+  const int rows = static_cast<int>(ids.size());
+  TypedWeights table = MakeWeights(cpu::RandomVector(vocab * dim, rng), type);
+  std::vector<float> ref(rows * dim);
+  cpu::Embedding(ids.data(), rows, table.values.data(), dim, ref.data());
+  DeviceBuffer dids(ids), dtable(table.bytes), out(rows * dim * sizeof(float));
+  EXPECT_EQ(LaunchEmbedding({dids.as<int32_t>(), rows, dtable.get(), type, dim, out.as<float>()}, nullptr),
+            cudaSuccess);
+  EXPECT_EQ(out.Download<float>(), ref) << TypeName(type);
+  return table;
+}
+
 // Quantized tables: the embedding decodes the token's row; prefill decodes whole matrices to f16.
 TEST(ElementwiseTest, QuantizedEmbeddingAndDequantize) {
   SKIP_WITHOUT_GPU();
@@ -16,15 +30,9 @@ TEST(ElementwiseTest, QuantizedEmbeddingAndDequantize) {
   for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_1, WeightType::kQ5_0,
                           WeightType::kQ5_1, WeightType::kQ2_K, WeightType::kQ3_K, WeightType::kQ4_K,
                           WeightType::kQ5_K, WeightType::kQ6_K}) {
-    const int vocab = 37, dim = 512, rows = 5;
-    const TypedWeights table = MakeWeights(cpu::RandomVector(vocab * dim, rng), type);
-    const std::vector<int32_t> ids = {0, 36, 17, 17, 5};
-    std::vector<float> ref(rows * dim);
-    cpu::Embedding(ids.data(), rows, table.values.data(), dim, ref.data());
-    DeviceBuffer dids(ids), dtable(table.bytes), out(rows * dim * sizeof(float));
-    ASSERT_EQ(LaunchEmbedding({dids.as<int32_t>(), rows, dtable.get(), type, dim, out.as<float>()}, nullptr),
-              cudaSuccess);
-    EXPECT_EQ(out.Download<float>(), ref) << TypeName(type);
+    const int vocab = 37, dim = 512;
+    const TypedWeights table = CheckEmbedding(type, vocab, dim, {0, 36, 17, 17, 5}, rng);
+    DeviceBuffer dtable(table.bytes);
 
     DeviceBuffer half(vocab * dim * 2);
     ASSERT_EQ(LaunchDequantize({dtable.get(), type, vocab, dim, half.get()}, nullptr), cudaSuccess);
@@ -40,14 +48,8 @@ TEST(ElementwiseTest, EmbeddingAddSwigluCopy) {
   std::mt19937 rng(21);
   for (WeightType type : {WeightType::kF32, WeightType::kF16, WeightType::kBF16}) {
     const int vocab = 300, dim = 172, rows = 5;
-    const TypedWeights table = MakeWeights(cpu::RandomVector(vocab * dim, rng), type);
-    const std::vector<int32_t> ids = {0, 299, 17, 17, 150};
+    CheckEmbedding(type, vocab, dim, {0, 299, 17, 17, 150}, rng);
     std::vector<float> ref(rows * dim);
-    cpu::Embedding(ids.data(), rows, table.values.data(), dim, ref.data());
-    DeviceBuffer dids(ids), dtable(table.bytes), out(rows * dim * sizeof(float));
-    ASSERT_EQ(LaunchEmbedding({dids.as<int32_t>(), rows, dtable.get(), type, dim, out.as<float>()}, nullptr),
-              cudaSuccess);
-    EXPECT_EQ(out.Download<float>(), ref) << TypeName(type);
 
     // Bias add with a bias of this dtype; residual add.
     const auto a = cpu::RandomVector(rows * dim, rng), b = cpu::RandomVector(rows * dim, rng);

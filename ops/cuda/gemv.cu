@@ -123,11 +123,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
   extern __shared__ float4 smem[];
   const int warp = threadIdx.x / 32;
   int row = blockIdx.x * (kWarps / P) + warp / P;
-  int seg = 0;  // Which weight the row belongs to.
-#pragma unroll
-  for (int i = 0; i < 3; ++i) {
-    if (seg == i && i < p.count && row >= p.n[i]) row -= p.n[i], seg = i + 1;
-  }
+  const int seg = LocateRow(p, &row);
   const bool valid = seg < p.count;
   const char* w = valid ? reinterpret_cast<const char*>(static_cast<const S*>(Pick(p.w, seg)) +
                                                          static_cast<int64_t>(row) * p.k)
@@ -180,10 +176,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) GateUpKernel(GateUpParams p) {
 template <WeightType T, bool kAligned>
 __global__ void __launch_bounds__(kWarps * 32) OutputArgmaxKernel(OutputArgmaxParams p) {
   using S = typename WeightTraits<T>::Scalar;
-  __shared__ float values[kWarps];
-  __shared__ int indices[kWarps];
-  const int warp = threadIdx.x / 32;
-  const int row = blockIdx.x * kWarps + warp;
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32;
   const bool valid = row < p.n;
   const char* w =
       reinterpret_cast<const char*>(static_cast<const S*>(p.w) + static_cast<int64_t>(valid ? row : 0) * p.k);
@@ -198,17 +191,7 @@ __global__ void __launch_bounds__(kWarps * 32) OutputArgmaxKernel(OutputArgmaxPa
     GridDependencyWait();
     if (valid) v = ScalarDot<T, WeightType::kF32>(w, p.x, p.k, NormPrologue{});
   }
-  if (threadIdx.x % 32 == 0) values[warp] = v, indices[warp] = row;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float best = values[0];
-    int best_i = indices[0];
-    for (int i = 1; i < kWarps; ++i) {
-      if (values[i] > best) best = values[i], best_i = indices[i];  // Rows ascend: ties keep the first.
-    }
-    p.partial_values[blockIdx.x] = best;
-    p.partial_indices[blockIdx.x] = best_i;
-  }
+  BlockArgmaxPartial(v, row, p);
 }
 
 template <WeightType T>

@@ -61,6 +61,36 @@ __device__ __forceinline__ bool CombineParts(float* dot) {
   }
 }
 
+// Which of the multi-output product's weights global row `*row` belongs to (p.count when past the end),
+// with *row made relative to that weight.
+__device__ __forceinline__ int LocateRow(const GemvParams& p, int* row) {
+  int seg = 0;
+#pragma unroll
+  for (int i = 0; i < 3; ++i) {
+    if (seg == i && i < p.count && *row >= p.n[i]) *row -= p.n[i], seg = i + 1;
+  }
+  return seg;
+}
+
+// The output-argmax kernels' block reduction: each warp's row value (lane 0's) and index into the block's
+// (value, index) partial. Every thread of the block must call it.
+__device__ __forceinline__ void BlockArgmaxPartial(float value, int row, const OutputArgmaxParams& p) {
+  __shared__ float values[kWarps];
+  __shared__ int indices[kWarps];
+  const int warp = threadIdx.x / 32;
+  if (threadIdx.x % 32 == 0) values[warp] = value, indices[warp] = row;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float best = values[0];
+    int best_i = indices[0];
+    for (int i = 1; i < kWarps; ++i) {
+      if (values[i] > best) best = values[i], best_i = indices[i];  // Rows ascend: ties keep the first.
+    }
+    p.partial_values[blockIdx.x] = best;
+    p.partial_indices[blockIdx.x] = best_i;
+  }
+}
+
 // Element `i` (0..2) of a parameter array. Indexing kernel parameters with a run-time value would copy
 // the whole parameter struct to local memory first, on every kernel's critical path.
 template <typename A>

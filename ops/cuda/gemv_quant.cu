@@ -167,11 +167,7 @@ __global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
   extern __shared__ float4 smem[];
   const int warp = threadIdx.x / 32;
   int row = blockIdx.x * (kWarps / P) + warp / P;
-  int seg = 0;  // Which weight the row belongs to.
-#pragma unroll
-  for (int i = 0; i < 3; ++i) {
-    if (seg == i && i < p.count && row >= p.n[i]) row -= p.n[i], seg = i + 1;
-  }
+  int seg = LocateRow(p, &row);
   // Rows past the end walk row 0 of weight 0 to the end: CombineParts synchronises the block.
   const bool valid = seg < p.count;
   if (!valid) seg = 0, row = 0;
@@ -207,10 +203,7 @@ __global__ void __launch_bounds__(kWarps * 32) QuantGateUpKernel(GateUpParams p)
 // A warp per row (the partials are sized by OutputArgmaxPartials: kWarps rows a block).
 template <WeightType T>
 __global__ void __launch_bounds__(kWarps * 32) QuantOutputArgmaxKernel(OutputArgmaxParams p) {
-  __shared__ float values[kWarps];
-  __shared__ int indices[kWarps];
-  const int warp = threadIdx.x / 32;
-  const int row = blockIdx.x * kWarps + warp;
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32;
   const bool valid = row < p.n;
   RowWalk<T, 1> walk;
   const uint8_t* rows[1] = {RowOf<T>(p.w, valid ? row : 0, p.k)};
@@ -218,17 +211,7 @@ __global__ void __launch_bounds__(kWarps * 32) QuantOutputArgmaxKernel(OutputArg
   AllowDependentLaunch();
   float dot[1];
   Dots<T, 1, false>(walk, p.x, p.k, NormPrologue{}, nullptr, dot);
-  if (threadIdx.x % 32 == 0) values[warp] = valid ? dot[0] : -FLT_MAX, indices[warp] = row;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float best = values[0];
-    int best_i = indices[0];
-    for (int i = 1; i < kWarps; ++i) {
-      if (values[i] > best) best = values[i], best_i = indices[i];  // Rows ascend: ties keep the first.
-    }
-    p.partial_values[blockIdx.x] = best;
-    p.partial_indices[blockIdx.x] = best_i;
-  }
+  BlockArgmaxPartial(valid ? dot[0] : -FLT_MAX, row, p);
 }
 
 // Rows must be whole blocks.

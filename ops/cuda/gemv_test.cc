@@ -103,30 +103,33 @@ TEST(GemvTest, NormPrologueAndResidualEpilogueMatchReference) {
   }
 }
 
+// The fused output argmax against the argmax of the reference logits; a different token only at a near-tie.
+void CheckOutputArgmax(WeightType type, int k, int n, std::mt19937& rng) {
+  const auto x = cpu::RandomVector(k, rng);
+  const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * k, rng), type);
+  std::vector<float> logits(n);
+  cpu::Matmul(x.data(), w.values.data(), 1, k, n, logits.data());
+  const int32_t want = cpu::Argmax(logits.data(), n);
+  DeviceBuffer dx(x), dw(w.bytes), values(OutputArgmaxPartials(n) * sizeof(float)),
+      indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
+  ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(), indices.as<int32_t>(),
+                                token.as<int32_t>()},
+                               nullptr),
+            cudaSuccess);
+  const int32_t got = token.Download<int32_t>()[0];
+  if (got != want) {
+    ASSERT_GE(got, 0);
+    ASSERT_LT(got, n);
+    EXPECT_NEAR(logits[got], logits[want], 1e-4 * std::abs(logits[want])) << TypeName(type);
+  }
+}
+
 TEST(GemvTest, OutputArgmaxMatchesReference) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(13);
   for (WeightType type : kTypes) {
     for (int trial = 0; trial < 20; ++trial) {
-      const int k = trial % 2 ? 896 : 64, n = trial % 3 ? 151936 / 8 + trial : 512;
-      const auto x = cpu::RandomVector(k, rng);
-      const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * k, rng), type);
-      std::vector<float> logits(n);
-      cpu::Matmul(x.data(), w.values.data(), 1, k, n, logits.data());
-      const int32_t want = cpu::Argmax(logits.data(), n);
-      DeviceBuffer dx(x), dw(w.bytes), values(OutputArgmaxPartials(n) * sizeof(float)),
-          indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
-      ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(),
-                                    indices.as<int32_t>(), token.as<int32_t>()},
-                                   nullptr),
-                cudaSuccess);
-      const int32_t got = token.Download<int32_t>()[0];
-      // A different argmax is acceptable only for a numerical near-tie.
-      if (got != want) {
-        ASSERT_GE(got, 0);
-        ASSERT_LT(got, n);
-        EXPECT_NEAR(logits[got], logits[want], 1e-4 * std::abs(logits[want])) << TypeName(type);
-      }
+      CheckOutputArgmax(type, trial % 2 ? 896 : 64, trial % 3 ? 151936 / 8 + trial : 512, rng);
     }
   }
 }
@@ -221,24 +224,7 @@ TEST(GemvTest, QuantizedOutputArgmaxMatchesReference) {
   std::mt19937 rng(17);
   for (WeightType type : kQuantTypes) {
     for (int trial = 0; trial < 4; ++trial) {
-      const int k = trial == 3 ? 7168 : trial % 2 ? 768 : 256, n = trial % 3 ? 151936 / 8 + trial : 512;
-      const auto x = cpu::RandomVector(k, rng);
-      const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * k, rng), type);
-      std::vector<float> logits(n);
-      cpu::Matmul(x.data(), w.values.data(), 1, k, n, logits.data());
-      const int32_t want = cpu::Argmax(logits.data(), n);
-      DeviceBuffer dx(x), dw(w.bytes), values(OutputArgmaxPartials(n) * sizeof(float)),
-          indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
-      ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(),
-                                    indices.as<int32_t>(), token.as<int32_t>()},
-                                   nullptr),
-                cudaSuccess);
-      const int32_t got = token.Download<int32_t>()[0];
-      if (got != want) {
-        ASSERT_GE(got, 0);
-        ASSERT_LT(got, n);
-        EXPECT_NEAR(logits[got], logits[want], 1e-4 * std::abs(logits[want])) << TypeName(type);
-      }
+      CheckOutputArgmax(type, trial == 3 ? 7168 : trial % 2 ? 768 : 256, trial % 3 ? 151936 / 8 + trial : 512, rng);
     }
   }
 }
