@@ -17,12 +17,12 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
                       const GenerateOptions& options, const std::function<void(int32_t)>& on_token,
                       GenerateStats* stats) {
-  RET_CHECK(!prompt.empty(), "the prompt is empty and the vocabulary adds no BOS: nothing to start from");
+  RET_CHECK(!prompt.empty(), "the prompt is empty and the vocabulary has no BOS token: nothing to start from");
   const int ctx = executor.ctx_size();
   if (static_cast<int>(prompt.size()) >= ctx) {
-    return absl::OutOfRangeError(absl::StrCat("the prompt is ", prompt.size(),
-                                              " tokens long, which does not fit the context of ", ctx,
-                                              " tokens (raise --ctx-size or shorten the prompt)"));
+    return absl::OutOfRangeError(absl::StrCat(
+        "the prompt is ", prompt.size(), " tokens long, which does not fit the context of ", ctx,
+        " tokens with room for a generated token (raise --ctx-size above ", prompt.size(), " or shorten the prompt)"));
   }
   Sampler sampler(options.sampler);
   for (int32_t t : prompt) sampler.Accept(t);

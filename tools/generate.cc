@@ -72,6 +72,9 @@ absl::Status Main(int argc, char** argv) {
     segments = ApplyChatTemplate(t, {{"user", prompt}}, true, special);
   }
   ASSIGN_OR_RETURN(std::vector<int32_t> ids, model.tokenizer->Encode(segments, model.tokenizer->add_bos()));
+  // An empty prompt on a vocabulary that adds no BOS (Qwen2.5) starts from its BOS id all the same, as
+  // llama.cpp does.
+  if (ids.empty() && model.tokenizer->bos_id() >= 0) ids.push_back(model.tokenizer->bos_id());
 
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
