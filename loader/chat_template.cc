@@ -22,9 +22,16 @@ absl::StatusOr<ChatTemplate> DetectChatTemplate(const GgufFile& file, const Toke
     return ChatTemplate{ChatFormat::kChatMl, absl::StrContains(t, kQwenSystem) ? kQwenSystem : ""};
   }
   if (absl::StrContains(t, "<|start_header_id|>")) return ChatTemplate{ChatFormat::kLlama3, ""};
-  if (absl::StrContains(t, "[INST]")) return ChatTemplate{ChatFormat::kLlama2, ""};
-  return absl::UnimplementedError(absl::StrCat(file.path(), ": unsupported tokenizer.chat_template (known: "
-                                               "ChatML, Llama 2 [INST], Llama 3 header tokens)"));
+  if (absl::StrContains(t, "<start_of_turn>")) return ChatTemplate{ChatFormat::kGemma, ""};
+  if (absl::StrContains(t, "<|assistant|>") && absl::StrContains(t, "<|end|>")) {
+    return ChatTemplate{ChatFormat::kPhi3, ""};
+  }
+  if (absl::StrContains(t, "[INST]")) {
+    return ChatTemplate{absl::StrContains(t, "<<SYS>>") ? ChatFormat::kLlama2 : ChatFormat::kMistral, ""};
+  }
+  return ChatTemplate{ChatFormat::kRaw, "",
+                      absl::StrCat(file.path(), ": unrecognised tokenizer.chat_template (known: ChatML, Llama 2 "
+                                   "and Mistral [INST], Llama 3, Phi-3, Gemma); the prompt is used as it is")};
 }
 
 std::string JoinSegments(const std::vector<TextSegment>& segments) {
@@ -74,6 +81,59 @@ std::vector<TextSegment> ApplyChatTemplate(const ChatTemplate& t, const std::vec
         mark("<|end_header_id|>");
         plain("\n\n");
       }
+      break;
+    case ChatFormat::kPhi3:
+      for (const ChatMessage& m : msgs) {
+        mark(absl::StrCat("<|", m.role, "|>"));
+        plain("\n");
+        text(m.content);
+        mark("<|end|>");
+        plain("\n");
+      }
+      if (add_generation_prompt) {
+        mark("<|assistant|>");
+        plain("\n");
+      }
+      break;
+    case ChatFormat::kGemma:
+    case ChatFormat::kMistral: {
+      // No system role: a system message opens the next user turn, separated by a blank line.
+      std::string system;
+      for (const ChatMessage& m : msgs) {
+        if (m.role == "system") {
+          system = m.content;
+          continue;
+        }
+        const bool user = m.role == "user";
+        if (t.format == ChatFormat::kGemma) {
+          mark("<start_of_turn>");
+          plain(user ? "user\n" : "model\n");
+        } else {
+          plain(user ? "[INST] " : " ");
+        }
+        if (user && !system.empty()) {
+          text(system);
+          plain("\n\n");
+          system.clear();
+        }
+        text(m.content);
+        if (t.format == ChatFormat::kGemma) {
+          mark("<end_of_turn>");
+          plain("\n");
+        } else if (user) {
+          plain(" [/INST]");
+        } else {
+          mark("</s>");
+        }
+      }
+      if (add_generation_prompt && t.format == ChatFormat::kGemma) {
+        mark("<start_of_turn>");
+        plain("model\n");
+      }
+      break;
+    }
+    case ChatFormat::kRaw:
+      for (const ChatMessage& m : msgs) text(m.content);
       break;
     case ChatFormat::kLlama2: {
       // <s>[INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] assistant </s>

@@ -13,7 +13,8 @@
 
 namespace ggrt {
 
-enum class ChatFormat { kChatMl, kLlama2, kLlama3 };
+// kRaw: an unrecognised template; the messages' contents are used as they are.
+enum class ChatFormat { kChatMl, kLlama2, kLlama3, kMistral, kPhi3, kGemma, kRaw };
 
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant"
@@ -23,9 +24,13 @@ struct ChatMessage {
 struct ChatTemplate {
   ChatFormat format;
   std::string default_system;  // Used when the conversation has no system message (Qwen2.5 has one).
+  std::string warning;         // Set for kRaw: what the user should know.
 };
 
-// From tokenizer.chat_template, or ChatML when there is none but the vocabulary has <|im_start|>.
+// From tokenizer.chat_template (recognised by its markers: ChatML for Qwen2/Qwen3, Llama 2 and Mistral
+// [INST], Llama 3 header tokens, Phi-3, Gemma turns), or ChatML when there is none but the vocabulary has
+// <|im_start|>. An unrecognised template gives kRaw with a warning; no template and no chat tokens is an
+// error.
 absl::StatusOr<ChatTemplate> DetectChatTemplate(const GgufFile& file, const Tokenizer& tokenizer);
 
 // The prompt, ending with the assistant's turn opened when `add_generation_prompt`: the template's markers

@@ -332,6 +332,8 @@ std::vector<CorruptGguf> HostileModelCorpus() {
                  (void)w.AddTensor("blk.0.attn_q.weight\nerror: injected", DType::kF32, {4}, std::string(16, '\0'));
                }),
                "tensor 'blk.0.attn_q.weight\\nerror: injected' is not used"});
+  c.push_back({"custom_chat_template",
+               with([](GgufWriter& w) { w.SetString("tokenizer.chat_template", "{{ messages }}<|turn|>"); }), ""});
   c.push_back({"no_add_bos", with([](GgufWriter& w) { w.SetBool("tokenizer.ggml.add_bos_token", false); }), ""});
   c.push_back({"rope_scaling_yarn", with([](GgufWriter& w) { w.SetString("llama.rope.scaling.type", "yarn"); }),
                "'llama.rope.scaling.type' = 'yarn' is not supported"});

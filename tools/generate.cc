@@ -69,6 +69,7 @@ absl::Status Main(int argc, char** argv) {
   std::vector<TextSegment> segments = {{prompt, special}};
   if (flags.Has("--chat")) {
     ASSIGN_OR_RETURN(ChatTemplate t, DetectChatTemplate(*model.file, *model.tokenizer));
+    if (!t.warning.empty()) std::fprintf(stderr, "warning: %s\n", t.warning.c_str());
     segments = ApplyChatTemplate(t, {{"user", prompt}}, true, special);
   }
   ASSIGN_OR_RETURN(std::vector<int32_t> ids, model.tokenizer->Encode(segments, model.tokenizer->add_bos()));
