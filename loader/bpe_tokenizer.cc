@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Create(const GgufFil
   auto kind = PreTokenizerFromName(pre);
   if (!kind.ok()) return absl::Status(kind.status().code(), absl::StrCat(file.path(), ": ", kind.status().message()));
   t->pre_ = *kind;
-  t->ignore_merges_ = t->pre_ == PreTokenizer::kLlama3;
+  t->ignore_merges_ = IgnoresMerges(t->pre_);
   if (file.Has("tokenizer.ggml.add_bos_token")) {
     ASSIGN_OR_RETURN(t->add_bos_, file.GetBool("tokenizer.ggml.add_bos_token"));
   }

@@ -1,5 +1,6 @@
 #include "loader/pre_tokenizer.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "loader/unicode.h"
 
@@ -114,18 +115,57 @@ size_t MatchLlama3(const Text& t, size_t i, size_t max_digits) {
 
 }  // namespace
 
+struct PreTokenizerName {
+  const char* name;
+  PreTokenizer kind;
+};
+constexpr PreTokenizerName kNames[] = {
+    {"gpt-2", PreTokenizer::kGpt2},         {"gpt2", PreTokenizer::kGpt2},
+    {"phi-2", PreTokenizer::kGpt2},         {"jina-es", PreTokenizer::kGpt2},
+    {"jina-de", PreTokenizer::kGpt2},       {"jina-v2-es", PreTokenizer::kGpt2},
+    {"jina-v2-de", PreTokenizer::kGpt2},    {"jina-v2-code", PreTokenizer::kGpt2},
+    {"roberta-bpe", PreTokenizer::kGpt2},   {"gigachat", PreTokenizer::kGpt2},
+    {"mpt", PreTokenizer::kGpt2},           {"olmo", PreTokenizer::kGpt2},
+    {"llama3", PreTokenizer::kLlama3},      {"llama-bpe", PreTokenizer::kLlama3},
+    {"llama-v3", PreTokenizer::kLlama3},    {"falcon3", PreTokenizer::kLlama3},
+    {"pixtral", PreTokenizer::kLlama3},     {"qwen2", PreTokenizer::kQwen2},
+    {"deepseek-r1-qwen", PreTokenizer::kQwen2}, {"stablelm2", PreTokenizer::kQwen2},
+    {"megrez", PreTokenizer::kQwen2},       {"starcoder", PreTokenizer::kStarcoder},
+    {"refact", PreTokenizer::kStarcoder},   {"command-r", PreTokenizer::kStarcoder},
+    {"smollm", PreTokenizer::kStarcoder},   {"codeshell", PreTokenizer::kStarcoder},
+    {"exaone", PreTokenizer::kStarcoder},   {"minerva-7b", PreTokenizer::kStarcoder},
+};
+
 absl::StatusOr<PreTokenizer> PreTokenizerFromName(absl::string_view name) {
-  if (name == "gpt-2" || name == "gpt2") return PreTokenizer::kGpt2;
-  if (name == "llama3" || name == "llama-bpe" || name == "llama-v3") return PreTokenizer::kLlama3;
-  if (name == "qwen2") return PreTokenizer::kQwen2;
-  return absl::UnimplementedError(absl::StrCat("unsupported pre-tokenizer '", name,
-                                               "' (tokenizer.ggml.pre); supported: gpt-2, llama3, "
-                                               "llama-bpe, qwen2"));
+  std::string known;
+  for (const PreTokenizerName& n : kNames) {
+    if (name == n.name) return n.kind;
+    absl::StrAppend(&known, known.empty() ? "" : ", ", n.name);
+  }
+  return absl::UnimplementedError(absl::StrCat("unsupported pre-tokenizer '", absl::CHexEscape(name),
+                                               "' (tokenizer.ggml.pre); supported: ", known));
 }
+
+bool IgnoresMerges(PreTokenizer kind) { return kind == PreTokenizer::kLlama3; }
 
 std::vector<absl::string_view> PreTokenize(PreTokenizer kind, absl::string_view text) {
   const Text t(text);
   std::vector<absl::string_view> words;
+  if (kind == PreTokenizer::kStarcoder) {
+    // Digits one by one; gpt-2 within each run between them.
+    size_t i = 0;
+    while (i < t.size()) {
+      size_t j = i + 1;
+      if (!t.Number(i)) {
+        while (j < t.size() && !t.Number(j)) ++j;
+        for (absl::string_view w : PreTokenize(PreTokenizer::kGpt2, t.Slice(i, j))) words.push_back(w);
+      } else {
+        words.push_back(t.Slice(i, j));
+      }
+      i = j;
+    }
+    return words;
+  }
   size_t i = 0;
   while (i < t.size()) {
     size_t j;
@@ -133,6 +173,7 @@ std::vector<absl::string_view> PreTokenize(PreTokenizer kind, absl::string_view 
       case PreTokenizer::kGpt2: j = MatchGpt2(t, i); break;
       case PreTokenizer::kLlama3: j = MatchLlama3(t, i, 3); break;
       case PreTokenizer::kQwen2: j = MatchLlama3(t, i, 1); break;
+      case PreTokenizer::kStarcoder: j = t.size(); break;  // Handled above.
     }
     words.push_back(t.Slice(i, j));
     i = j;

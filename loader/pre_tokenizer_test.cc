@@ -38,7 +38,7 @@ TEST(PreTokenizerTest, WhitespaceRules) {
 
 TEST(PreTokenizerTest, WordsTileTheInput) {
   const std::string s = "Hello, y'all! How are you \xf0\x9f\x98\x81 ?\xe6\x88\x91 1314151\n\t x";
-  for (PreTokenizer k : {PreTokenizer::kGpt2, PreTokenizer::kLlama3, PreTokenizer::kQwen2}) {
+  for (PreTokenizer k : {PreTokenizer::kGpt2, PreTokenizer::kLlama3, PreTokenizer::kQwen2, PreTokenizer::kStarcoder}) {
     std::string joined;
     for (const std::string& w : Split(k, s)) {
       EXPECT_FALSE(w.empty());
@@ -46,6 +46,23 @@ TEST(PreTokenizerTest, WordsTileTheInput) {
     }
     EXPECT_EQ(joined, s);
   }
+}
+
+// starcoder: \p{N} first, then gpt-2 within each remaining piece: a space before a number stays apart.
+TEST(PreTokenizerTest, StarcoderSplitsDigitsFirst) {
+  EXPECT_EQ(Split(PreTokenizer::kStarcoder, "abc 123 x"), (V{"abc", " ", "1", "2", "3", " x"}));
+  EXPECT_EQ(Split(PreTokenizer::kStarcoder, "v2.0's"), (V{"v", "2", ".", "0", "'s"}));
+  EXPECT_EQ(Split(PreTokenizer::kStarcoder, "a   b"), (V{"a", "  ", " b"}));
+  EXPECT_EQ(Split(PreTokenizer::kStarcoder, ""), V{});
+}
+
+TEST(PreTokenizerTest, LlamaCppNamesMapToTheirRegexes) {
+  EXPECT_EQ(*PreTokenizerFromName("mpt"), PreTokenizer::kGpt2);
+  EXPECT_EQ(*PreTokenizerFromName("falcon3"), PreTokenizer::kLlama3);
+  EXPECT_EQ(*PreTokenizerFromName("deepseek-r1-qwen"), PreTokenizer::kQwen2);
+  EXPECT_EQ(*PreTokenizerFromName("command-r"), PreTokenizer::kStarcoder);
+  EXPECT_TRUE(IgnoresMerges(PreTokenizer::kLlama3));
+  EXPECT_FALSE(IgnoresMerges(PreTokenizer::kQwen2));
 }
 
 TEST(PreTokenizerTest, UnknownNameIsAnError) {
