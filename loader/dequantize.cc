@@ -83,17 +83,6 @@ void DequantizeQ8_K(const uint8_t* b, float* y) {
   for (int j = 0; j < kQKK; ++j) y[j] = qs[j] * d;
 }
 
-// The 12 packed bytes of Q4_K/Q5_K hold eight 6-bit scales and eight 6-bit mins.
-void ScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 // Q4_K: d:f16, dmin:f16, scales[12], qs[128]; eight sub-blocks of 32, x = d*sc*q - dmin*m.
 void DequantizeQ4_K(const uint8_t* b, float* y) {
   const float d = LoadHalf(b);
@@ -103,9 +92,9 @@ void DequantizeQ4_K(const uint8_t* b, float* y) {
   int is = 0;
   for (int j = 0; j < kQKK; j += 64) {
     uint8_t sc, m;
-    ScaleMinK4(is, scales, &sc, &m);
+    UnpackScaleMinK4(is, scales, &sc, &m);
     const float d1 = d * sc, m1 = dmin * m;
-    ScaleMinK4(is + 1, scales, &sc, &m);
+    UnpackScaleMinK4(is + 1, scales, &sc, &m);
     const float d2 = d * sc, m2 = dmin * m;
     for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0x0f) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
@@ -125,9 +114,9 @@ void DequantizeQ5_K(const uint8_t* b, float* y) {
   uint8_t u1 = 1, u2 = 2;
   for (int j = 0; j < kQKK; j += 64) {
     uint8_t sc, m;
-    ScaleMinK4(is, scales, &sc, &m);
+    UnpackScaleMinK4(is, scales, &sc, &m);
     const float d1 = d * sc, m1 = dmin * m;
-    ScaleMinK4(is + 1, scales, &sc, &m);
+    UnpackScaleMinK4(is + 1, scales, &sc, &m);
     const float d2 = d * sc, m2 = dmin * m;
     for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0x0f) + (qh[l] & u1 ? 16 : 0)) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
@@ -166,11 +155,7 @@ void DequantizeQ3_K(const uint8_t* b, float* y) {
   const uint8_t* packed = b + 96;
   const float d = LoadHalf(b + 108);
   int8_t scales[16];
-  for (int i = 0; i < 16; ++i) {
-    const int low = i < 8 ? packed[i] & 0x0f : packed[i - 8] >> 4;
-    const int high = (packed[8 + i % 4] >> (2 * (i / 4))) & 3;
-    scales[i] = static_cast<int8_t>((low | (high << 4)) - 32);
-  }
+  for (int i = 0; i < 16; ++i) scales[i] = static_cast<int8_t>(UnpackScaleQ3K(i, packed));
   int is = 0;
   uint8_t m = 1;
   for (int n = 0; n < kQKK; n += 128) {
@@ -232,6 +217,22 @@ BlockFn BlockDequantizer(DType t) {
 }
 
 }  // namespace
+
+void UnpackScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+int UnpackScaleQ3K(int j, const uint8_t* packed) {
+  const int low = j < 8 ? packed[j] & 0x0f : packed[j - 8] >> 4;
+  const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
 
 bool CanDequantize(DType t) {
   return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16 || BlockDequantizer(t) != nullptr;

@@ -366,9 +366,7 @@ void QuantizeQ3_K(const float* x, uint8_t* b) {
     d_all = Half(1 / iscale);
   }
   for (int j = 0; j < 16; ++j) {
-    int s = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4;
-    s = (s | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
-    const float d = d_all * s;
+    const float d = d_all * UnpackScaleQ3K(j, sc);
     if (!d) continue;
     for (int ii = 0; ii < 16; ++ii) {
       const int l = NearestInt(x[16 * j + ii] / d);
@@ -431,12 +429,7 @@ void QuantizeScalesMinsK(const float* x, int nmax, float rmin, int nstep, uint8_
   const float d_all = Half(*d_out), dmin_all = Half(*dmin_out);
   for (int j = 0; j < kQKK / 32; ++j) {
     uint8_t sc, m;
-    if (j < 4) {
-      sc = packed[j] & 63, m = packed[j + 4] & 63;
-    } else {
-      sc = (packed[j + 4] & 0xF) | ((packed[j - 4] >> 6) << 4);
-      m = (packed[j + 4] >> 4) | ((packed[j - 0] >> 6) << 4);
-    }
+    UnpackScaleMinK4(j, packed, &sc, &m);
     const float d = d_all * sc;
     if (!d) continue;
     const float dm = dmin_all * m;

@@ -81,7 +81,6 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   }
   const int64_t weights = ResidentWeightBytes(*m.file, backend);
   RETURN_IF_ERROR(CheckFits(absl::StrCat("the weights of ", Quote(options.path)), weights, available, where));
-  const int64_t per_token = KvCacheBytes(m.config, 1);
   if (options.ctx_size > 0) {
     m.ctx_size = options.ctx_size;
     RETURN_IF_ERROR(CheckFits(absl::StrCat("--ctx-size ", m.ctx_size, ": a KV cache of ", m.ctx_size, " tokens (",
@@ -95,7 +94,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
                             " tokens; --ctx-size chooses another");
     }
     // A default context takes at most half of what is left after the weights.
-    const int64_t fits = (available - weights) / 2 / per_token;
+    const int64_t fits = (available - weights) / 2 / KvCacheBytes(m.config, 1);
     if (fits < m.ctx_size) {
       constexpr int kMinContext = 256;
       RETURN_IF_ERROR(CheckFits(absl::StrCat("a KV cache of ", kMinContext, " tokens beside the weights (",

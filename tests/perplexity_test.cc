@@ -47,7 +47,10 @@ std::map<std::string, Reference> ReadReference() {
   return out;
 }
 
-absl::StatusOr<PerplexityResult> RunOnGpl3(const std::string& path, const LogProbFile* base) {
+// gpl-3.txt with -c 128 -b 128 on the CPU, compared against `base` when given, its log-probabilities saved
+// to `save_path` when not empty.
+absl::StatusOr<PerplexityResult> RunOnGpl3(const std::string& path, const LogProbFile* base,
+                                           const std::string& save_path = "") {
   ASSIGN_OR_RETURN(LoadedModel m, LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128,
                                              .all_logits = true}));
   std::ifstream in("external/shared/text/gpl-3.txt");
@@ -55,7 +58,13 @@ absl::StatusOr<PerplexityResult> RunOnGpl3(const std::string& path, const LogPro
   text << in.rdbuf();
   ASSIGN_OR_RETURN(const std::vector<int32_t> tokens, m.tokenizer->Encode(text.str(), {.add_bos = m.tokenizer->add_bos()}));
   PerplexityOptions o{.n_ctx = 128, .n_batch = 128, .bos_id = m.tokenizer->add_bos() ? m.tokenizer->bos_id() : -1};
-  return ComputePerplexity(*m.executor, tokens, o, base, nullptr, nullptr);
+  std::unique_ptr<LogProbWriter> writer;
+  if (!save_path.empty()) {
+    ASSIGN_OR_RETURN(writer, LogProbWriter::Create(save_path, o.n_ctx, m.config.n_vocab, tokens));
+  }
+  ASSIGN_OR_RETURN(PerplexityResult r, ComputePerplexity(*m.executor, tokens, o, base, writer.get(), nullptr));
+  if (writer) RETURN_IF_ERROR(writer->Close());
+  return r;
 }
 
 TEST(PerplexityTest, Stories260KMatchesLlamaCpp) {
@@ -73,19 +82,8 @@ class KlDivergenceTest : public ::testing::TestWithParam<std::string> {
   static const LogProbFile& Base() {
     static const LogProbFile* base = [] {
       const std::string path = WriteTestFile("tiny-qwen2-256-f16.logprobs", "");
-      auto m = LoadModel({.path = std::string(kFixtures) + "tiny-qwen2-256-f16.gguf", .backend = Backend::kCpu,
-                          .ctx_size = 128, .all_logits = true});
-      EXPECT_TRUE(m.ok()) << m.status();
-      std::ifstream in("external/shared/text/gpl-3.txt");
-      std::stringstream text;
-      text << in.rdbuf();
-      const std::vector<int32_t> tokens = *m->tokenizer->Encode(text.str(), {.add_bos = true});
-      auto writer = LogProbWriter::Create(path, 128, m->config.n_vocab, tokens);
-      EXPECT_TRUE(writer.ok());
-      PerplexityOptions o{.n_ctx = 128, .n_batch = 128, .bos_id = m->tokenizer->bos_id()};
-      auto r = ComputePerplexity(*m->executor, tokens, o, nullptr, writer->get(), nullptr);
+      auto r = RunOnGpl3(std::string(kFixtures) + "tiny-qwen2-256-f16.gguf", nullptr, path);
       EXPECT_TRUE(r.ok()) << r.status();
-      EXPECT_TRUE((*writer)->Close().ok());
       const Reference want = ReadReference()["tiny-qwen2-256-f16"];
       EXPECT_NEAR(r->nll.Ppl() / want.ppl, 1.0, 2e-4) << r->nll.Ppl() << " vs llama.cpp " << want.ppl;
       auto f = ReadLogProbFile(path);
