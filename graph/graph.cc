@@ -19,6 +19,20 @@ std::string Describe(const Value* v) { return absl::StrCat("%", v->name, " : ", 
 
 }  // namespace
 
+int QkvBiasOperand(const Node& n) {
+  if (n.op != OpKind::kFusedBiasRope && n.op != OpKind::kFusedRopeAttention) return -1;
+  return n.operands.size() >= 9 ? 6 : -1;
+}
+
+const Value* RopeFreqFactors(const Node& n) {
+  switch (n.op) {
+    case OpKind::kRope: return n.operands.size() == 3 ? n.operands[2] : nullptr;
+    case OpKind::kFusedBiasRope:
+    case OpKind::kFusedRopeAttention: return n.operands.size() % 3 == 1 ? n.operands.back() : nullptr;
+    default: return nullptr;
+  }
+}
+
 int64_t TensorType::elements() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -47,18 +61,26 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
   auto is_pos = [&](int i) { return t(i).dtype == DType::kI32 && t(i).shape == std::vector<int64_t>{1}; };
   auto is_weight = [&](int i) { return t(i).shape.size() == 2 && t(i).dtype != DType::kI32; };
   auto f32 = [](std::vector<int64_t> shape) { return TensorType{DType::kF32, std::move(shape)}; };
+  auto check_freq_factors = [&](int i, const RopeAttrs& a) -> absl::Status {
+    EXPECT_SHAPE(t(i).dtype == DType::kF32 && t(i).shape == std::vector<int64_t>{a.dims / 2},
+                 "frequency factors must be f32[", a.dims / 2, "], got ", Describe(operands[i]));
+    return absl::OkStatus();
+  };
 
   switch (op) {
     case OpKind::kEmbedding: {
       EXPECT_SHAPE(t(0).dtype == DType::kI32 && t(0).shape.size() == 1, "ids must be i32[S], got ",
                    Describe(operands[0]));
       EXPECT_SHAPE(is_weight(1), "table must be [V,E], got ", Describe(operands[1]));
+      EXPECT_SHAPE(std::holds_alternative<std::monostate>(attrs) || std::holds_alternative<EmbeddingAttrs>(attrs),
+                   "takes embedding attributes or none");
       return std::vector<TensorType>{f32({t(0).shape[0], t(1).shape[1]})};
     }
     case OpKind::kRmsNorm: {
       EXPECT_SHAPE(is_matrix_f32(0), "x must be f32[S,E], got ", Describe(operands[0]));
-      EXPECT_SHAPE(IsFloat(t(1).dtype) && t(1).shape == std::vector<int64_t>{t(0).shape[1]},
-                   "weight must be [", t(0).shape[1], "], got ", Describe(operands[1]));
+      EXPECT_SHAPE(IsFloat(t(1).dtype) && t(1).shape.size() == 1 && t(1).shape[0] > 0 &&
+                       t(0).shape[1] % t(1).shape[0] == 0,
+                   "weight must be [", t(0).shape[1], "] or [D] for D-wide heads, got ", Describe(operands[1]));
       EXPECT_SHAPE(std::holds_alternative<RmsNormAttrs>(attrs), "needs rms_norm attributes");
       return std::vector<TensorType>{t(0)};
     }
@@ -82,7 +104,9 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
                    "bad rope dims ", a->dims, " for head_dim ", a->head_dim);
       EXPECT_SHAPE(is_matrix_f32(0) && t(0).shape[1] % a->head_dim == 0, "x must be f32[S,n*", a->head_dim,
                    "], got ", Describe(operands[0]));
+      EXPECT_SHAPE(operands.size() == 2 || operands.size() == 3, "takes x, pos and optional frequency factors");
       EXPECT_SHAPE(is_pos(1), "pos must be i32[1], got ", Describe(operands[1]));
+      if (operands.size() == 3) RETURN_IF_ERROR(check_freq_factors(2, *a));
       return std::vector<TensorType>{t(0)};
     }
     case OpKind::kKvWrite: {
@@ -103,12 +127,20 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
                      a->kv_heads * a->head_dim, "], got ", Describe(operands[i]));
       }
       EXPECT_SHAPE(t(1) == t(2), "k and v caches differ");
+      EXPECT_SHAPE(a->softcap >= 0 && a->window >= 0, "softcap and window must not be negative");
       EXPECT_SHAPE(is_pos(3), "pos must be i32[1], got ", Describe(operands[3]));
       return std::vector<TensorType>{t(0)};
     }
-    case OpKind::kSwiglu: {
+    case OpKind::kSwiglu:
+    case OpKind::kGeglu: {
       EXPECT_SHAPE(is_matrix_f32(0) && t(0) == t(1), "gate and up must be equal f32 matrices, got ",
                    Describe(operands[0]), " and ", Describe(operands[1]));
+      return std::vector<TensorType>{t(0)};
+    }
+    case OpKind::kSoftcap: {
+      const auto* a = std::get_if<SoftcapAttrs>(&attrs);
+      EXPECT_SHAPE(a != nullptr && a->cap > 0, "needs a positive cap");
+      EXPECT_SHAPE(is_matrix_f32(0), "x must be an f32 matrix, got ", Describe(operands[0]));
       return std::vector<TensorType>{t(0)};
     }
     case OpKind::kLastRow: {
@@ -143,8 +175,8 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
       return rope;
     }
     case OpKind::kFusedBiasRope: {
-      EXPECT_SHAPE(operands.size() == 6 || operands.size() == 9, "takes 6 or 9 operands, got ",
-                   operands.size());
+      EXPECT_SHAPE(operands.size() == 6 || operands.size() == 7 || operands.size() == 9 || operands.size() == 10,
+                   "takes 6 operands, 3 optional biases and optional frequency factors; got ", operands.size());
       const auto* a = std::get_if<RopeAttrs>(&attrs);
       EXPECT_SHAPE(a != nullptr && a->head_dim > 0 && a->dims <= a->head_dim, "needs rope attributes");
       for (int i : {0, 1, 2}) {
@@ -156,7 +188,8 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
         EXPECT_SHAPE(is_matrix_f32(i + 3) && t(i + 3).shape[1] == t(i).shape[1],
                      "cache ", Describe(operands[i + 3]), " does not fit ", Describe(operands[i]));
       }
-      if (operands.size() == 9) {
+      if (operands.size() % 3 == 1) RETURN_IF_ERROR(check_freq_factors(operands.size() - 1, *a));
+      if (operands.size() >= 9) {
         for (int i : {0, 1, 2}) {
           EXPECT_SHAPE(IsFloat(t(i + 6).dtype) && t(i + 6).shape == std::vector<int64_t>{t(i).shape[1]},
                        "bias ", Describe(operands[i + 6]), " does not fit ", Describe(operands[i]));

@@ -32,6 +32,9 @@ struct RopeAttrs {
   int dims = 0;      // Rotated dimensions of each head (the rest pass through).
   int head_dim = 0;
   bool neox = false;  // Pairs (i, i + dims/2) instead of (2i, 2i + 1).
+  // Linear RoPE scaling: every angle is multiplied by it (1 / rope.scaling.factor). Per-pair divisors of the
+  // frequencies (Llama 3's rope_freqs.weight) come as an extra operand instead; see RopeFreqFactors.
+  float freq_scale = 1.0f;
   bool operator==(const RopeAttrs&) const = default;
 };
 
@@ -40,6 +43,8 @@ struct AttentionAttrs {
   int kv_heads = 0;
   int head_dim = 0;
   float scale = 0.0f;  // Applied to q.k; usually 1/sqrt(head_dim).
+  float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap) (Gemma 2).
+  int window = 0;        // > 0: row at position p sees only positions p - window + 1 .. p (sliding window).
   bool operator==(const AttentionAttrs&) const = default;
 };
 
@@ -50,7 +55,20 @@ struct RopeAttentionAttrs {
   bool operator==(const RopeAttentionAttrs&) const = default;
 };
 
-using Attrs = std::variant<std::monostate, RmsNormAttrs, RopeAttrs, AttentionAttrs, RopeAttentionAttrs>;
+// embedding: rows multiplied by `scale` (Gemma scales by sqrt(E)); absent means 1.
+struct EmbeddingAttrs {
+  float scale = 1.0f;
+  bool operator==(const EmbeddingAttrs&) const = default;
+};
+
+// softcap: x -> cap * tanh(x / cap).
+struct SoftcapAttrs {
+  float cap = 0.0f;
+  bool operator==(const SoftcapAttrs&) const = default;
+};
+
+using Attrs = std::variant<std::monostate, RmsNormAttrs, RopeAttrs, AttentionAttrs, RopeAttentionAttrs,
+                           EmbeddingAttrs, SoftcapAttrs>;
 
 struct TensorType {
   DType dtype = DType::kF32;
@@ -89,6 +107,13 @@ struct Node {
 // used when nodes are added and by the verifier.
 absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<const Value* const> operands,
                                                          const Attrs& attrs);
+
+// Operand layout of rope, fused_bias_rope and fused_rope_attention: after their fixed operands come the
+// optional q, k, v biases (fused ops only) and then the optional per-pair frequency divisors f32[dims/2].
+// The first bias operand, or -1.
+int QkvBiasOperand(const Node& n);
+// The frequency divisors, or nullptr.
+const Value* RopeFreqFactors(const Node& n);
 
 class Graph {
  public:

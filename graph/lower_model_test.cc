@@ -1,6 +1,9 @@
 #include "graph/lower_model.h"
 
+#include <cmath>
+
 #include "gtest/gtest.h"
+#include "loader/gguf_corpus.h"
 #include "graph/parser.h"
 #include "graph/printer.h"
 #include "graph/verifier.h"
@@ -18,6 +21,19 @@ Loaded Load(const std::string& name) {
   EXPECT_TRUE(f.ok()) << f.status();
   auto c = ModelConfigFromGguf(**f);
   EXPECT_TRUE(c.ok()) << c.status();
+  return {std::move(*f), *c};
+}
+
+// A tiny model of `family` (TinyFamilySpec); `bytes` must outlive the result.
+Loaded LoadFamily(const std::string& family, std::string* bytes) {
+  auto spec = TinyFamilySpec(family);
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  *bytes = TinyModelGguf(*spec);
+  auto f = GgufFile::Parse(*bytes, family);
+  EXPECT_TRUE(f.ok()) << f.status();
+  auto c = ModelConfigFromGguf(**f);
+  EXPECT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(AddFusedTensorViews(*c, **f).ok());
   return {std::move(*f), *c};
 }
 
@@ -59,6 +75,69 @@ TEST(LowerModelTest, Qwen2PrefillHasBiasesTiedOutputAndLastRow) {
   EXPECT_EQ(g->outputs()[0]->type, (TensorType{DType::kF32, {1, 512}}));
   EXPECT_EQ(g->FindValue("logits")->producer->operands[1]->name, "token_embd.weight");
   EXPECT_NE(PrintGraph(*g).find("neox=true"), std::string::npos);
+}
+
+// What each family adds to the lowering, and that its IR prints and parses back unchanged.
+TEST(LowerModelTest, FamiliesLowerTheirFeaturesAndRoundTrip) {
+  for (const std::string family : {"llama3", "llama-linear", "qwen3", "phi3", "gemma2"}) {
+    std::string bytes;
+    Loaded m = LoadFamily(family, &bytes);
+    for (int seq_len : {1, 5}) {
+      auto g = LowerModel(m.config, *m.file, {.seq_len = seq_len});
+      ASSERT_TRUE(g.ok()) << family << ": " << g.status();
+      ASSERT_TRUE(VerifyGraph(*g).ok()) << family;
+      const std::string text = PrintGraph(*g);
+      auto parsed = ParseGraph(text);
+      ASSERT_TRUE(parsed.ok()) << family << ": " << parsed.status();
+      EXPECT_EQ(PrintGraph(*parsed), text) << family;
+      const Node* rope = g->FindValue("blk.0.attn_q_rope")->producer;
+      const auto& attn = std::get<AttentionAttrs>(g->FindValue("blk.0.attn")->producer->attrs);
+      const auto& attn1 = std::get<AttentionAttrs>(g->FindValue("blk.1.attn")->producer->attrs);
+      if (family == "llama3") {
+        ASSERT_NE(RopeFreqFactors(*rope), nullptr);
+        EXPECT_EQ(RopeFreqFactors(*rope)->name, "rope_freqs.weight");
+      } else {
+        EXPECT_EQ(RopeFreqFactors(*rope), nullptr) << family;
+      }
+      EXPECT_EQ(std::get<RopeAttrs>(rope->attrs).freq_scale, family == "llama-linear" ? 0.25f : 1.0f);
+      // Qwen3 normalises each 32-wide head of q and k before RoPE.
+      EXPECT_EQ(rope->operands[0]->name, family == "qwen3" ? "blk.0.attn_q_norm" : "blk.0.attn_q") << family;
+      if (family == "qwen3") {
+        EXPECT_EQ(rope->operands[0]->producer->operands[1]->type.shape, std::vector<int64_t>{32});
+      }
+      // Phi-3's fused matrices are read through row views.
+      EXPECT_EQ(g->FindValue("blk.0.attn_k")->producer->operands[1]->name,
+                family == "phi3" ? "blk.0.attn_qkv.weight.k" : "blk.0.attn_k.weight");
+      EXPECT_EQ(g->FindValue("blk.0.ffn_gate")->producer->operands[1]->name,
+                family == "phi3" ? "blk.0.ffn_up.weight.gate" : "blk.0.ffn_gate.weight");
+      // Sliding windows: every Phi-3 layer, Gemma 2's even layers.
+      EXPECT_EQ(attn.window, family == "phi3" || family == "gemma2" ? 12 : 0) << family;
+      EXPECT_EQ(attn1.window, family == "phi3" ? 12 : 0) << family;
+      const bool gemma = family == "gemma2";
+      EXPECT_EQ(attn.softcap, gemma ? 50.0f : 0.0f);
+      EXPECT_EQ(g->FindValue("logits_softcap") != nullptr, gemma);
+      EXPECT_EQ(g->FindValue("blk.0.ffn_geglu") != nullptr, gemma);
+      EXPECT_EQ(g->FindValue("blk.0.attn_post_norm") != nullptr, gemma);
+      EXPECT_EQ(g->FindValue("blk.0.ffn_post_norm") != nullptr, gemma);
+      EXPECT_EQ(attn.scale, gemma || family == "qwen3" ? 1.0f / std::sqrt(32.0f) : 0.25f);
+      const Attrs& embd = g->FindValue("inp_embd")->producer->attrs;
+      EXPECT_EQ(std::holds_alternative<EmbeddingAttrs>(embd), gemma);
+      if (gemma) EXPECT_EQ(std::get<EmbeddingAttrs>(embd).scale, 8.0f);
+    }
+  }
+}
+
+TEST(LowerModelTest, FusedViewsMustBeRegistered) {
+  auto spec = TinyFamilySpec("phi3");
+  ASSERT_TRUE(spec.ok());
+  const std::string bytes = TinyModelGguf(*spec);
+  auto f = GgufFile::Parse(bytes, "phi3");
+  ASSERT_TRUE(f.ok());
+  auto c = ModelConfigFromGguf(**f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto g = LowerModel(*c, **f, {});
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("AddFusedTensorViews"), std::string::npos) << g.status();
 }
 
 TEST(LowerModelTest, SequenceLongerThanContextIsAnError) {

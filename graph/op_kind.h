@@ -12,18 +12,22 @@
 namespace ggrt {
 
 // V(enum, name, operands (-1: variadic), results (-1: one per weight operand), fused)
-//   embedding(ids i32[S], table [V,E]) -> f32[S,E]
-//   rms_norm(x [S,E], w [E]) -> [S,E]
+//   embedding(ids i32[S], table [V,E]) -> f32[S,E]            optionally scaled (EmbeddingAttrs)
+//   rms_norm(x [S,E], w [E] | [D]) -> [S,E]                    a [D] weight normalises each D-wide head
+//                                                                on its own (Qwen3's q and k norms)
 //   matmul(x [S,K], w [N,K]) -> [S,N]
 //   add(a [S,N], b [S,N] | [N]) -> [S,N]                      residual add, or bias add when b is [N]
-//   rope(x [S,n*D], pos i32[1]) -> [S,n*D]                     row s rotated for position pos + s
+//   rope(x [S,n*D], pos i32[1] [, freq_factors [dims/2]]) -> [S,n*D]  row s rotated for position pos + s
 //   kv_write(cache [C,M], x [S,M], pos) -> cache               rows pos..pos+S-1 written in place
 //   attention(q [S,H*D], k_cache, v_cache, pos) -> [S,H*D]     causal GQA over positions 0..pos+s
 //   swiglu(gate [S,F], up [S,F]) -> silu(gate) * up
+//   geglu(gate [S,F], up [S,F]) -> gelu(gate) * up             gelu with the tanh approximation
+//   softcap(x [S,N]) -> cap * tanh(x / cap)                      Gemma 2's final logit soft-capping
 //   last_row(x [S,E]) -> [1,E]
 //   argmax(logits [1,V]) -> i32[1]
 //   fused_residual_rms_norm(x, r, w) -> (x + r, rms_norm(x + r, w))
-//   fused_bias_rope(q, k, v, pos, k_cache, v_cache [, bq, bk, bv]) -> (rope(q + bq), k_cache, v_cache)
+//   fused_bias_rope(q, k, v, pos, k_cache, v_cache [, bq, bk, bv] [, freq_factors])
+//                   -> (rope(q + bq), k_cache, v_cache)
 //                   with rope(k + bk) and v + bv written to the caches
 //   multi_matmul(x, w_1..w_n) -> (x w_1^T, ..., x w_n^T)       one pass over x for several projections
 //   fused_gate_up_swiglu(x, w_gate, w_up) -> swiglu(x w_gate^T, x w_up^T)
@@ -31,17 +35,20 @@ namespace ggrt {
 //   fused_norm_matmul(x, g, w_1..w_n) -> (rms_norm(x, g) w_i^T)  normalisation folded into the projections
 //   fused_norm_gate_up_swiglu(x, g, w_gate, w_up) -> fused_gate_up_swiglu(rms_norm(x, g), ...)
 //   fused_matmul_residual(a, w, r) -> r + a w^T                  residual add folded into the projection
-//   fused_rope_attention(q, k, v, pos, k_cache, v_cache [, bq, bk, bv]) -> (attention(rope(q + bq), ...),
+//   fused_rope_attention(q, k, v, pos, k_cache, v_cache [, bq, bk, bv] [, freq_factors])
+//                   -> (attention(rope(q + bq), ...),
 //                   k_cache, v_cache): fused_bias_rope and attention in one, for one token (decode)
 #define GGRT_OP_LIST(V)                                             \
   V(kEmbedding, "embedding", 2, 1, false)                           \
   V(kRmsNorm, "rms_norm", 2, 1, false)                              \
   V(kMatmul, "matmul", 2, 1, false)                                 \
   V(kAdd, "add", 2, 1, false)                                       \
-  V(kRope, "rope", 2, 1, false)                                     \
+  V(kRope, "rope", -1, 1, false)                                    \
   V(kKvWrite, "kv_write", 3, 1, false)                              \
   V(kAttention, "attention", 4, 1, false)                           \
   V(kSwiglu, "swiglu", 2, 1, false)                                 \
+  V(kGeglu, "geglu", 2, 1, false)                                   \
+  V(kSoftcap, "softcap", 1, 1, false)                               \
   V(kLastRow, "last_row", 1, 1, false)                              \
   V(kArgmax, "argmax", 1, 1, false)                                 \
   V(kFusedResidualRmsNorm, "fused_residual_rms_norm", 3, 2, true)   \

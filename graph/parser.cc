@@ -108,7 +108,19 @@ absl::StatusOr<Attrs> ParseAttrs(OpKind op, absl::string_view body) {
     ASSIGN_OR_RETURN(const std::string neox, take("neox"));
     RET_CHECK(neox == "true" || neox == "false", "attribute neox: expected true or false");
     a.neox = neox == "true";
+    if (kv.contains("freq_scale")) {
+      ASSIGN_OR_RETURN(a.freq_scale, as_float("freq_scale"));
+    }
     return a;
+  };
+  auto attention_extras = [&](AttentionAttrs* a) -> absl::Status {
+    if (kv.contains("softcap")) {
+      ASSIGN_OR_RETURN(a->softcap, as_float("softcap"));
+    }
+    if (kv.contains("window")) {
+      ASSIGN_OR_RETURN(a->window, as_int("window"));
+    }
+    return absl::OkStatus();
   };
   Attrs attrs;
   switch (op) {
@@ -132,6 +144,7 @@ absl::StatusOr<Attrs> ParseAttrs(OpKind op, absl::string_view body) {
       ASSIGN_OR_RETURN(a.attention.heads, as_int("heads"));
       ASSIGN_OR_RETURN(a.attention.kv_heads, as_int("kv_heads"));
       ASSIGN_OR_RETURN(a.attention.scale, as_float("scale"));
+      RETURN_IF_ERROR(attention_extras(&a.attention));
       a.attention.head_dim = a.rope.head_dim;
       attrs = a;
       break;
@@ -142,6 +155,20 @@ absl::StatusOr<Attrs> ParseAttrs(OpKind op, absl::string_view body) {
       ASSIGN_OR_RETURN(a.kv_heads, as_int("kv_heads"));
       ASSIGN_OR_RETURN(a.head_dim, as_int("head_dim"));
       ASSIGN_OR_RETURN(a.scale, as_float("scale"));
+      RETURN_IF_ERROR(attention_extras(&a));
+      attrs = a;
+      break;
+    }
+    case OpKind::kEmbedding: {
+      if (kv.empty()) break;  // No attributes: unscaled.
+      EmbeddingAttrs a;
+      ASSIGN_OR_RETURN(a.scale, as_float("scale"));
+      attrs = a;
+      break;
+    }
+    case OpKind::kSoftcap: {
+      SoftcapAttrs a;
+      ASSIGN_OR_RETURN(a.cap, as_float("cap"));
       attrs = a;
       break;
     }

@@ -10,22 +10,32 @@ namespace {
 // Nine significant digits round-trip any float.
 std::string Float(float f) { return absl::StrFormat("%.9g", f); }
 
+// Attributes at their defaults (no scaling, no soft-capping, no window) are left out, so the families that
+// do not use them print as they always have.
+std::string Rope(const RopeAttrs& a) {
+  return absl::StrCat("theta=", Float(a.theta), ", dims=", a.dims, ", head_dim=", a.head_dim,
+                      ", neox=", a.neox ? "true" : "false",
+                      a.freq_scale != 1.0f ? absl::StrCat(", freq_scale=", Float(a.freq_scale)) : "");
+}
+std::string AttentionExtras(const AttentionAttrs& a) {
+  return absl::StrCat(a.softcap != 0.0f ? absl::StrCat(", softcap=", Float(a.softcap)) : "",
+                      a.window != 0 ? absl::StrCat(", window=", a.window) : "");
+}
+
 struct AttrPrinter {
   std::string operator()(std::monostate) const { return ""; }
   std::string operator()(const RmsNormAttrs& a) const { return absl::StrCat("[eps=", Float(a.eps), "]"); }
-  std::string operator()(const RopeAttrs& a) const {
-    return absl::StrCat("[theta=", Float(a.theta), ", dims=", a.dims, ", head_dim=", a.head_dim,
-                        ", neox=", a.neox ? "true" : "false", "]");
-  }
+  std::string operator()(const RopeAttrs& a) const { return absl::StrCat("[", Rope(a), "]"); }
   std::string operator()(const AttentionAttrs& a) const {
     return absl::StrCat("[heads=", a.heads, ", kv_heads=", a.kv_heads, ", head_dim=", a.head_dim,
-                        ", scale=", Float(a.scale), "]");
+                        ", scale=", Float(a.scale), AttentionExtras(a), "]");
   }
   std::string operator()(const RopeAttentionAttrs& a) const {
-    return absl::StrCat("[theta=", Float(a.rope.theta), ", dims=", a.rope.dims, ", head_dim=", a.rope.head_dim,
-                        ", neox=", a.rope.neox ? "true" : "false", ", heads=", a.attention.heads,
-                        ", kv_heads=", a.attention.kv_heads, ", scale=", Float(a.attention.scale), "]");
+    return absl::StrCat("[", Rope(a.rope), ", heads=", a.attention.heads, ", kv_heads=", a.attention.kv_heads,
+                        ", scale=", Float(a.attention.scale), AttentionExtras(a.attention), "]");
   }
+  std::string operator()(const EmbeddingAttrs& a) const { return absl::StrCat("[scale=", Float(a.scale), "]"); }
+  std::string operator()(const SoftcapAttrs& a) const { return absl::StrCat("[cap=", Float(a.cap), "]"); }
 };
 
 }  // namespace

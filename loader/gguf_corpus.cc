@@ -171,12 +171,12 @@ std::vector<CorruptGguf> CorruptGgufCorpus() {
 
 namespace {
 
-std::string RandomTensor(DType type, int64_t elements, std::mt19937& rng) {
+std::string RandomTensor(DType type, int64_t elements, std::mt19937& rng, float mean = 1.0f) {
   std::normal_distribution<float> normal(0.0f, 0.5f);
   std::string out;
   if (type == DType::kF32 || type == DType::kF16 || type == DType::kBF16) {
     for (int64_t i = 0; i < elements; ++i) {
-      const float v = 1.0f + normal(rng);
+      const float v = mean + normal(rng);
       if (type == DType::kF32) {
         out.append(reinterpret_cast<const char*>(&v), 4);
       } else {
@@ -235,19 +235,59 @@ std::string TinyModelGguf(const TinyModelSpec& s) {
   w.SetU32("tokenizer.ggml.bos_token_id", 1);
   w.SetU32("tokenizer.ggml.eos_token_id", 2);
 
+  if (s.rope_linear_factor > 0) {
+    w.SetString(a + ".rope.scaling.type", "linear");
+    w.SetF32(a + ".rope.scaling.factor", s.rope_linear_factor);
+  }
+  if (s.sliding_window > 0) w.SetU32(a + ".attention.sliding_window", s.sliding_window);
+  if (s.attn_softcap > 0) w.SetF32(a + ".attn_logit_softcapping", s.attn_softcap);
+  if (s.final_softcap > 0) w.SetF32(a + ".final_logit_softcapping", s.final_softcap);
+
   ModelConfig c;
   c.n_layers = s.layers + s.extra_layers, c.n_embd = s.embd, c.n_heads = s.heads, c.n_kv_heads = s.kv_heads,
-  c.head_dim = head_dim, c.n_ff = s.ff, c.n_vocab = static_cast<int>(tokens.size()),
+  c.head_dim = head_dim, c.rope_dims = head_dim, c.n_ff = s.ff, c.n_vocab = static_cast<int>(tokens.size()),
   c.qkv_bias = s.qkv_bias, c.tied_output = s.tied_output;
+  c.qk_norm = a == "qwen3", c.fused_qkv = a == "phi3", c.post_norms = a == "gemma2";
+  c.rope_freq_factors = s.rope_freqs;
   std::mt19937 rng(1234);
   for (const ExpectedTensor& t : ExpectedTensors(c)) {
     int64_t n = 1;
     for (int64_t d : t.dims) n *= d;
+    if (t.name == "rope_freqs.weight") {
+      std::vector<float> divisors(n);
+      for (int64_t i = 0; i < n; ++i) divisors[i] = 1.0f + 7.0f * static_cast<float>(i) / n;
+      (void)w.AddTensor(t.name, DType::kF32, t.dims,
+                        std::string(reinterpret_cast<const char*>(divisors.data()), 4 * n));
+      continue;
+    }
     const DType type = t.matrix ? s.matrix_type : s.vector_type;
-    (void)w.AddTensor(t.name, type, t.dims, RandomTensor(type, n, rng));
+    (void)w.AddTensor(t.name, type, t.dims, RandomTensor(type, n, rng, t.matrix ? s.matrix_mean : 1.0f));
   }
   if (s.mutate) s.mutate(w);
   return w.Serialize();
+}
+
+absl::StatusOr<TinyModelSpec> TinyFamilySpec(absl::string_view family) {
+  TinyModelSpec s;
+  s.layers = 2, s.embd = 64, s.heads = 4, s.kv_heads = 2, s.ff = 128, s.ctx = 256, s.matrix_mean = 0.0f;
+  if (family == "llama3") {
+    s.rope_freqs = true, s.tied_output = true;
+  } else if (family == "llama-linear") {
+    s.rope_linear_factor = 4.0f;
+  } else if (family == "qwen3") {
+    s.arch = "qwen3", s.head_dim = 32, s.tied_output = true;
+  } else if (family == "phi3") {
+    s.arch = "phi3", s.sliding_window = 12;
+  } else if (family == "gemma2") {
+    // Untied: with random weights the sqrt(E)-scaled embedding dominates the residual stream, and a tied
+    // output would echo the input token.
+    s.arch = "gemma2", s.head_dim = 32, s.sliding_window = 12;
+    s.attn_softcap = 50.0f, s.final_softcap = 30.0f, s.layers = 3;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unknown tiny family '", family,
+                                                   "' (llama3, llama-linear, qwen3, phi3, gemma2)"));
+  }
+  return s;
 }
 
 TinyModelSpec WideKvModelSpec() {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "loader/dtype.h"
 #include "loader/gguf_writer.h"
 
@@ -34,10 +36,23 @@ struct TinyModelSpec {
   bool qkv_bias = false, tied_output = false;
   DType matrix_type = DType::kF16;
   DType vector_type = DType::kF32;  // Norms and biases.
+  float matrix_mean = 1.0f;         // Weights are normal around it (sd 0.5); norms and biases around 1.
   int extra_layers = 0;             // Tensors of layers past block_count.
+  // Family features; the arch brings its own tensors (qwen3's q/k norms, phi3's fused matrices, gemma2's
+  // post-norms).
+  bool rope_freqs = false;          // rope_freqs.weight, divisors 1..8 as Llama 3's.
+  float rope_linear_factor = 0.0f;  // > 0: rope.scaling.type = linear with this factor.
+  int sliding_window = 0;
+  float attn_softcap = 0.0f, final_softcap = 0.0f;
   std::function<void(GgufWriter&)> mutate;  // Runs last: metadata changes, extra tensors.
 };
 std::string TinyModelGguf(const TinyModelSpec& spec = {});
+
+// A tiny model of each supported family with its distinguishing features switched on: "llama3" (rope_freqs,
+// tied output), "llama-linear" (linear RoPE scaling), "qwen3", "phi3" (fused matrices, sliding window) and
+// "gemma2" (soft-capping, sliding window, head_dim != embd / heads, untied). For golden IR, pass equivalence and
+// CPU/CUDA agreement tests.
+absl::StatusOr<TinyModelSpec> TinyFamilySpec(absl::string_view family);
 
 // A tiny model whose KV cache is wide (one layer, 4 KV heads of 1024: 32 KiB a token), so a context of
 // kMaxContext needs 512 GiB: for tests that the KV budget is checked before anything is allocated.

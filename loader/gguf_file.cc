@@ -390,7 +390,28 @@ const GgufValue* GgufFile::Find(absl::string_view key) const {
 
 const GgufTensorInfo* GgufFile::FindTensor(absl::string_view name) const {
   auto it = tensor_index_.find(name);
-  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+  if (it != tensor_index_.end()) return &tensors_[it->second];
+  auto view = views_.find(name);
+  return view == views_.end() ? nullptr : &view->second;
+}
+
+absl::Status GgufFile::AddRowView(std::string name, absl::string_view source, int64_t first_row, int64_t rows) {
+  ASSIGN_OR_RETURN(const GgufTensorInfo* src, GetTensor(source));
+  RET_CHECK(FindTensor(name) == nullptr, path_, ": a tensor named ", Quote(name), " exists already");
+  if (src->dims.size() != 2 || first_row < 0 || rows <= 0 || first_row + rows > src->dims[1]) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": tensor ", Quote(source), " of ", src->dims.size(),
+                                                   " dims has no rows ", first_row, "..", first_row + rows - 1));
+  }
+  const int64_t row_bytes = RowBytes(src->dtype, src->dims[0]);
+  GgufTensorInfo view;
+  view.name = name;
+  view.dtype = src->dtype;
+  view.dims = {src->dims[0], rows};
+  view.offset = src->offset + first_row * row_bytes;
+  view.bytes = rows * row_bytes;
+  view.data = src->data + first_row * row_bytes;
+  views_.emplace(std::move(name), std::move(view));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<const GgufTensorInfo*> GgufFile::GetTensor(absl::string_view name) const {

@@ -99,6 +99,11 @@ class GgufFile {
   const GgufTensorInfo* FindTensor(absl::string_view name) const;
   absl::StatusOr<const GgufTensorInfo*> GetTensor(absl::string_view name) const;
 
+  // Registers `name` as rows [first_row, first_row + rows) of the 2-D tensor `source`, sharing its bytes: how
+  // a fused matrix (Phi-3's attn_qkv) is split into the projections the lowering names. Views are found by
+  // FindTensor but not listed in tensors().
+  absl::Status AddRowView(std::string name, absl::string_view source, int64_t first_row, int64_t rows);
+
   // Strict typed accessors: a missing key or a value of another type is an error naming the key and both
   // types.
   absl::StatusOr<uint32_t> GetU32(absl::string_view key) const;
@@ -132,6 +137,7 @@ class GgufFile {
   std::map<std::string, size_t, std::less<>> metadata_index_;
   std::vector<GgufTensorInfo> tensors_;
   std::map<std::string, size_t, std::less<>> tensor_index_;
+  std::map<std::string, GgufTensorInfo, std::less<>> views_;
 };
 
 // Human-readable rendering of a value; arrays longer than `max_items` are abbreviated.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+#include "loader/gguf_corpus.h"
 #include "loader/gguf_writer.h"
 
 namespace ggrt {
@@ -145,6 +146,55 @@ TEST(ModelConfigTest, UnsupportedFeaturesAreRefusedByKey) {
   ExpectError(TinyModel("llama", false, false,
                         [](GgufWriter& w) { w.SetU32("llama.attention.sliding_window", 4096); }),
               "'llama.attention.sliding_window'");
+  ExpectError(TinyModel("qwen2", true, true,
+                        [](GgufWriter& w) { w.SetF32("qwen2.attn_logit_softcapping", 50.0f); }),
+              "'qwen2.attn_logit_softcapping' asks for a feature qwen2 models do not have");
+  ExpectError(TinyModel("llama", false, false,
+                        [](GgufWriter& w) { w.SetF32("llama.rope.scaling.attn_factor", 1.1f); }),
+              "'llama.rope.scaling.attn_factor'");
+  ExpectError(TinyModel("llama", false, false,
+                        [](GgufWriter& w) { w.SetString("llama.rope.scaling.type", "linear"); }),
+              "linear RoPE scaling needs metadata key 'llama.rope.scaling.factor'");
+  // A file with Llama 3's frequency divisors of the wrong length.
+  ExpectError(TinyModel("llama", false, false,
+                        [](GgufWriter& w) {
+                          (void)w.AddTensor("rope_freqs.weight", DType::kF32, {3}, std::string(12, '\0'));
+                        }),
+              "tensor 'rope_freqs.weight' has shape [3], expected [2]");
+}
+
+// The families' features as read from their files (tiny models of each, see TinyFamilySpec).
+TEST(ModelConfigTest, FamilyFeatures) {
+  auto config = [](const std::string& family) {
+    auto spec = TinyFamilySpec(family);
+    EXPECT_TRUE(spec.ok());
+    static std::string bytes;  // Outlives the parsed file's use below.
+    bytes = TinyModelGguf(*spec);
+    auto f = GgufFile::Parse(bytes, family);
+    EXPECT_TRUE(f.ok()) << f.status();
+    auto c = ModelConfigFromGguf(**f);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
+  };
+  const ModelConfig llama3 = config("llama3");
+  EXPECT_TRUE(llama3.rope_freq_factors);
+  EXPECT_TRUE(llama3.tied_output);
+  EXPECT_EQ(config("llama-linear").rope_freq_scale, 0.25f);
+  const ModelConfig qwen3 = config("qwen3");
+  EXPECT_EQ(qwen3.arch, Arch::kQwen3);
+  EXPECT_TRUE(qwen3.qk_norm && qwen3.rope_neox && !qwen3.qkv_bias);
+  EXPECT_EQ(qwen3.head_dim, 32);
+  const ModelConfig phi3 = config("phi3");
+  EXPECT_TRUE(phi3.fused_qkv);
+  EXPECT_TRUE(phi3.SlidingLayer(0) && phi3.SlidingLayer(1));
+  const ModelConfig gemma2 = config("gemma2");
+  EXPECT_EQ(gemma2.ffn_act, FfnActivation::kGeluTanh);
+  EXPECT_TRUE(gemma2.post_norms);
+  EXPECT_EQ(gemma2.embd_scale, 8.0f);
+  EXPECT_EQ(gemma2.attn_softcap, 50.0f);
+  EXPECT_EQ(gemma2.final_softcap, 30.0f);
+  EXPECT_TRUE(gemma2.SlidingLayer(0) && !gemma2.SlidingLayer(1) && gemma2.SlidingLayer(2));
+  EXPECT_EQ(gemma2.attn_scale, 1.0f / std::sqrt(32.0f));
 }
 
 TEST(ModelConfigTest, TensorTypesAreCheckedByRole) {

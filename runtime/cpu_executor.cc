@@ -124,15 +124,22 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
     return Buffer(p, v);
   };
   auto out = [&](int i) { return Buffer(p, n.results[i]); };
-  // The optional Q, K, V biases (operands 6..8) of fused_bias_rope and fused_rope_attention.
+  // The optional Q, K, V biases of fused_bias_rope and fused_rope_attention.
   auto qkv_biases = [&]() -> absl::StatusOr<std::array<const float*, 3>> {
     std::array<const float*, 3> b = {nullptr, nullptr, nullptr};
-    if (in.size() == 9) {
+    if (const int first = QkvBiasOperand(n); first >= 0) {
       for (int i = 0; i < 3; ++i) {
-        ASSIGN_OR_RETURN(b[i], f(6 + i));
+        ASSIGN_OR_RETURN(b[i], f(first + i));
       }
     }
     return b;
+  };
+  auto rope_params = [&](const RopeAttrs& a) -> absl::StatusOr<cpu::RopeParams> {
+    cpu::RopeParams r{a.theta, a.dims, a.head_dim, a.neox, a.freq_scale, nullptr};
+    if (const Value* factors = RopeFreqFactors(n)) {
+      ASSIGN_OR_RETURN(r.freq_factors, Param(factors));
+    }
+    return r;
   };
   switch (n.op) {
     case OpKind::kEmbedding: {
@@ -140,13 +147,17 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       for (int32_t id : tokens_) {
         RET_CHECK(id >= 0 && id < Rows(in[1]), "token id ", id, " is outside the vocabulary of ", Rows(in[1]));
       }
-      cpu::Embedding(tokens_.data(), static_cast<int>(tokens_.size()), table, Cols(in[1]), out(0));
+      const auto* a = std::get_if<EmbeddingAttrs>(&n.attrs);
+      cpu::Embedding(tokens_.data(), static_cast<int>(tokens_.size()), table, Cols(in[1]),
+                     a != nullptr ? a->scale : 1.0f, out(0));
       return absl::OkStatus();
     }
     case OpKind::kRmsNorm: {
       ASSIGN_OR_RETURN(const float* x, f(0));
       ASSIGN_OR_RETURN(const float* w, f(1));
-      cpu::RmsNorm(x, w, Rows(in[0]), Cols(in[0]), std::get<RmsNormAttrs>(n.attrs).eps, out(0));
+      // A weight narrower than the row normalises each head-wide slice on its own.
+      const int width = static_cast<int>(in[1]->type.shape[0]);
+      cpu::RmsNorm(x, w, Rows(in[0]) * (Cols(in[0]) / width), width, std::get<RmsNormAttrs>(n.attrs).eps, out(0));
       return absl::OkStatus();
     }
     case OpKind::kFusedResidualRmsNorm: {
@@ -215,7 +226,8 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* x, f(0));
       float* y = out(0);
       std::copy(x, x + in[0]->type.elements(), y);
-      cpu::Rope({a.theta, a.dims, a.head_dim, a.neox}, y, Rows(in[0]), Cols(in[0]) / a.head_dim, pos);
+      ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a));
+      cpu::Rope(r, y, Rows(in[0]), Cols(in[0]) / a.head_dim, pos);
       return absl::OkStatus();
     }
     case OpKind::kKvWrite: {
@@ -229,7 +241,8 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* k, f(1));
       ASSIGN_OR_RETURN(const float* v, f(2));
       ASSIGN_OR_RETURN(const auto bias, qkv_biases());
-      cpu::BiasRopeKv({{a.theta, a.dims, a.head_dim, a.neox}, Rows(in[0]), Cols(in[0]) / a.head_dim,
+      ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a));
+      cpu::BiasRopeKv({r, Rows(in[0]), Cols(in[0]) / a.head_dim,
                        Cols(in[1]) / a.head_dim, pos},
                       q, k, v, bias[0], bias[1], bias[2], out(0), out(1), out(2));
       return absl::OkStatus();
@@ -242,11 +255,11 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* v, f(2));
       ASSIGN_OR_RETURN(const auto bias, qkv_biases());
       std::vector<float> q_rot(in[0]->type.elements());
-      cpu::BiasRopeKv({{a.rope.theta, a.rope.dims, a.rope.head_dim, a.rope.neox}, Rows(in[0]), a.attention.heads,
-                       a.attention.kv_heads, pos},
-                      q, k, v, bias[0], bias[1], bias[2], q_rot.data(), out(1), out(2));
+      ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a.rope));
+      cpu::BiasRopeKv({r, Rows(in[0]), a.attention.heads, a.attention.kv_heads, pos}, q, k, v, bias[0], bias[1],
+                      bias[2], q_rot.data(), out(1), out(2));
       cpu::Attention({Rows(in[0]), a.attention.heads, a.attention.kv_heads, a.attention.head_dim, pos,
-                      a.attention.scale},
+                      a.attention.scale, a.attention.softcap, a.attention.window},
                      q_rot.data(), out(1), out(2), out(0));
       return absl::OkStatus();
     }
@@ -255,13 +268,25 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* q, f(0));
       ASSIGN_OR_RETURN(const float* kc, f(1));
       ASSIGN_OR_RETURN(const float* vc, f(2));
-      cpu::Attention({Rows(in[0]), a.heads, a.kv_heads, a.head_dim, pos, a.scale}, q, kc, vc, out(0));
+      cpu::Attention({Rows(in[0]), a.heads, a.kv_heads, a.head_dim, pos, a.scale, a.softcap, a.window}, q, kc, vc,
+                     out(0));
       return absl::OkStatus();
     }
     case OpKind::kSwiglu: {
       ASSIGN_OR_RETURN(const float* g, f(0));
       ASSIGN_OR_RETURN(const float* u, f(1));
       cpu::Swiglu(g, u, in[0]->type.elements(), out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kGeglu: {
+      ASSIGN_OR_RETURN(const float* g, f(0));
+      ASSIGN_OR_RETURN(const float* u, f(1));
+      cpu::Geglu(g, u, in[0]->type.elements(), out(0));
+      return absl::OkStatus();
+    }
+    case OpKind::kSoftcap: {
+      ASSIGN_OR_RETURN(const float* x, f(0));
+      cpu::Softcap(x, in[0]->type.elements(), std::get<SoftcapAttrs>(n.attrs).cap, out(0));
       return absl::OkStatus();
     }
     case OpKind::kLastRow: {

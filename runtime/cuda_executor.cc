@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/quote.h"
 #include "base/status_macros.h"
+#include "loader/dequantize.h"
 #include "ops/cuda/attention.h"
 #include "ops/cuda/cuda_status.h"
 #include "ops/cuda/elementwise.h"
@@ -275,16 +276,27 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     return absl::OkStatus();
   };
 
-  // Binds the optional Q, K, V biases (operands 6..8 of fused_bias_rope and fused_rope_attention).
+  // Binds the optional Q, K, V biases of fused_bias_rope and fused_rope_attention.
   auto bind_biases = [&](const Node* n, const void** const (&slots)[3], WeightType* type) -> absl::Status {
-    if (n->operands.size() != 9) return absl::OkStatus();
+    const int first = QkvBiasOperand(*n);
+    if (first < 0) return absl::OkStatus();
     for (int i = 0; i < 3; ++i) {
-      ASSIGN_OR_RETURN(DeviceWeight w, Weight(n->operands[6 + i]));
+      ASSIGN_OR_RETURN(DeviceWeight w, Weight(n->operands[first + i]));
       RET_CHECK(i == 0 || w.type == *type, "QKV biases differ in dtype");
       *slots[i] = w.ptr;
       *type = w.type;
     }
     return absl::OkStatus();
+  };
+  // The angles' frequency table of a rope node, with its scaling and frequency divisors (read on the host).
+  auto rope_table = [&](const Node* n, const RopeAttrs& r) -> absl::StatusOr<cuda::RopeTable> {
+    const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+    const Value* factors = RopeFreqFactors(*n);
+    if (factors == nullptr) return cuda::MakeRopeTable(shape, r.freq_scale);
+    ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(factors->name));
+    std::vector<float> values(t->elements());
+    RETURN_IF_ERROR(DequantizeRow(t->dtype, t->data, values.data(), t->elements()));
+    return cuda::MakeRopeTable(shape, r.freq_scale, values.data());
   };
   // Attention partials for `rows` rows, zeroed once: the split counters must start at zero (each launch
   // leaves them at zero again, so the nodes can share them).
@@ -303,17 +315,22 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     switch (n->op) {
       case OpKind::kEmbedding: {
         ASSIGN_OR_RETURN(DeviceWeight t, Weight(in[1]));
-        const cuda::EmbeddingParams e{tokens_, Rows(n->results[0]), t.ptr, t.type, Cols(in[1]), out(0)};
+        const auto* a = std::get_if<EmbeddingAttrs>(&n->attrs);
+        const cuda::EmbeddingParams e{tokens_, Rows(n->results[0]), t.ptr,   t.type,
+                                      Cols(in[1]), out(0),           a != nullptr ? a->scale : 1.0f};
         add([e](cudaStream_t s) { return Check(cuda::LaunchEmbedding(e, s), "embedding"); });
         break;
       }
       case OpKind::kRmsNorm:
       case OpKind::kFusedResidualRmsNorm: {
         const bool fused = n->op == OpKind::kFusedResidualRmsNorm;
-        ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[fused ? 2 : 1]));
+        const Value* weight = in[fused ? 2 : 1];
+        ASSIGN_OR_RETURN(DeviceWeight w, Weight(weight));
+        // A weight narrower than the row normalises each head-wide slice on its own: more, shorter rows.
+        const int width = static_cast<int>(weight->type.shape[0]);
         const cuda::RmsNormParams r{act(0), fused ? act(1) : nullptr, fused ? out(0) : nullptr, w.ptr, w.type,
-                                    Rows(in[0]), Cols(in[0]), std::get<RmsNormAttrs>(n->attrs).eps,
-                                    out(fused ? 1 : 0)};
+                                    Rows(in[0]) * (Cols(in[0]) / width), width,
+                                    std::get<RmsNormAttrs>(n->attrs).eps, out(fused ? 1 : 0)};
         add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
         break;
       }
@@ -385,8 +402,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
         const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
-        const cuda::RopeParams rp{shape, cuda::MakeRopeTable(shape), act(0), out(0), Rows(in[0]),
-                                  Cols(in[0]) / r.head_dim, pos_};
+        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
+        const cuda::RopeParams rp{shape, table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_};
         add([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
         break;
       }
@@ -398,7 +415,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kFusedBiasRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
         const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
-        cuda::BiasRopeKvParams b{shape, cuda::MakeRopeTable(shape), act(0), act(1), act(2), nullptr, nullptr,
+        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
+        cuda::BiasRopeKvParams b{shape, table, act(0), act(1), act(2), nullptr, nullptr,
                                  nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
                                  Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
         RETURN_IF_ERROR(bind_biases(n, {&b.bq, &b.bk, &b.bv}, &b.bias_type));
@@ -413,9 +431,11 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         ASSIGN_OR_RETURN(void* partial, attention_scratch(1, a, splits));
         cuda::AttentionParams ap{act(0), out(1), out(2), out(0), 1, a.heads, a.kv_heads, a.head_dim, a.scale,
                                  pos_, splits, partial};
+        ap.softcap = a.softcap;
+        ap.window = a.window;
         const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
-        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape,
-                   cuda::MakeRopeTable(shape)};
+        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, ra.rope));
+        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, table};
         RETURN_IF_ERROR(bind_biases(n, {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv}, &ap.rope.bias_type));
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "rope_attention"); });
         break;
@@ -424,14 +444,25 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
         const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
         ASSIGN_OR_RETURN(void* partial, attention_scratch(Rows(in[0]), a, splits));
-        const cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
-                                       a.head_dim, a.scale, pos_, splits, partial};
+        cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
+                                 a.head_dim, a.scale, pos_, splits, partial};
+        ap.softcap = a.softcap;
+        ap.window = a.window;
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });
         break;
       }
-      case OpKind::kSwiglu: {
-        const cuda::SwigluParams sw{act(0), act(1), Elements(in[0]), out(0)};
-        add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+      case OpKind::kSwiglu:
+      case OpKind::kGeglu: {
+        const cuda::SwigluParams sw{act(0), act(1), Elements(in[0]), out(0), n->op == OpKind::kGeglu};
+        add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "glu"); });
+        break;
+      }
+      case OpKind::kSoftcap: {
+        const float* x = act(0);
+        float* y = out(0);
+        const int64_t count = Elements(in[0]);
+        const float cap = std::get<SoftcapAttrs>(n->attrs).cap;
+        add([x, count, cap, y](cudaStream_t s) { return Check(cuda::LaunchSoftcap(x, count, cap, y, s), "softcap"); });
         break;
       }
       case OpKind::kLastRow: {

@@ -53,6 +53,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   LoadedModel m;
   ASSIGN_OR_RETURN(m.file, GgufFile::Open(options.path));
   ASSIGN_OR_RETURN(m.config, ModelConfigFromGguf(*m.file));
+  RETURN_IF_ERROR(AddFusedTensorViews(m.config, *m.file));
   ASSIGN_OR_RETURN(m.tokenizer, LoadTokenizer(*m.file));
   RET_CHECK(m.tokenizer->n_vocab() == m.config.n_vocab, options.path, ": the vocabulary has ",
             m.tokenizer->n_vocab(), " tokens but token_embd.weight has ", m.config.n_vocab, " rows");

@@ -33,6 +33,7 @@ absl::Status Main(int argc, char** argv) {
 
   ASSIGN_OR_RETURN(auto file, GgufFile::Open(flags.Get("--model")));
   ASSIGN_OR_RETURN(ModelConfig config, ModelConfigFromGguf(*file));
+  RETURN_IF_ERROR(AddFusedTensorViews(config, *file));
   ASSIGN_OR_RETURN(Graph graph, LowerModel(config, *file, lower));
   ASSIGN_OR_RETURN(PassPipeline pipeline, BuildPipeline(selection));
   auto print = [&](const Graph& g) {

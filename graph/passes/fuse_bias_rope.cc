@@ -38,6 +38,8 @@ bool MatchAttention(const Graph& g, Node* attn, Match* m) {
     return false;
   }
   if (std::get<RopeAttrs>(rope_q->attrs) != std::get<RopeAttrs>(rope_k->attrs)) return false;
+  const Value* factors = RopeFreqFactors(*rope_q);
+  if (RopeFreqFactors(*rope_k) != factors) return false;
 
   m->nodes = {rope_q, rope_k, write_k, write_v};
   auto [q, bq] = StripBias(g, rope_q->operands[0], &m->nodes);
@@ -48,6 +50,7 @@ bool MatchAttention(const Graph& g, Node* attn, Match* m) {
   m->replaced = {rope_q->results[0], write_k->results[0], write_v->results[0]};
   m->operands = {q, k, v, pos, write_k->operands[0], write_v->operands[0]};
   if (biases == 3) m->operands.insert(m->operands.end(), {bq, bk, bv});
+  if (factors != nullptr) m->operands.push_back(const_cast<Value*>(factors));
   m->rope = std::get<RopeAttrs>(rope_q->attrs);
   return true;
 }

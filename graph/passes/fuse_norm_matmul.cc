@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/status_macros.h"
+#include "graph/passes/pattern.h"
 
 namespace ggrt {
 namespace {
@@ -24,7 +25,7 @@ absl::StatusOr<bool> FuseNormMatmulPass::Run(Graph& g) {
   bool changed = false;
   const std::vector<Node*> nodes = g.nodes();
   for (Node* norm : nodes) {
-    if (norm->op != OpKind::kRmsNorm || !Foldable(g, norm->results[0])) continue;
+    if (!IsRowNorm(norm) || !Foldable(g, norm->results[0])) continue;
     Value* h = norm->results[0];
     const std::vector<Node*> users(h->users.begin(), h->users.end());
     for (Node* u : users) {

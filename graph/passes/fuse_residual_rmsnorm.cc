@@ -9,7 +9,7 @@ absl::StatusOr<bool> FuseResidualRmsNormPass::Run(Graph& g) {
   bool changed = false;
   const std::vector<Node*> nodes = g.nodes();
   for (Node* norm : nodes) {
-    if (norm->op != OpKind::kRmsNorm) continue;
+    if (!IsRowNorm(norm)) continue;
     Node* add = ProducedBy(norm->operands[0], OpKind::kAdd);
     if (add == nullptr || add->operands[1]->type != add->operands[0]->type) continue;
     RETURN_IF_ERROR(g.ReplaceNodes({add, norm}, {add->results[0], norm->results[0]},

@@ -22,6 +22,11 @@ inline bool HasSingleUse(const Graph& g, const Value* v) {
 // Whether `v` is a bias: a 1-D parameter.
 inline bool IsBias(const Value* v) { return v->kind == ValueKind::kParam && v->type.shape.size() == 1; }
 
+// Whether `n` is an rms_norm over whole rows (not the per-head form whose weight is one head wide).
+inline bool IsRowNorm(const Node* n) {
+  return n->op == OpKind::kRmsNorm && n->operands[1]->type.shape[0] == n->operands[0]->type.shape[1];
+}
+
 }  // namespace ggrt
 
 #endif  // GGRT_GRAPH_PASSES_PATTERN_H_

@@ -1,7 +1,9 @@
 // CPU reference: causal grouped-query attention over the KV cache.
 //
-// Row s of q [rows, heads * head_dim] is at position pos + s and attends to cache rows 0..pos+s. Query head h
-// reads KV head h / (heads / kv_heads). Caches are [ctx, kv_heads * head_dim].
+// Row s of q [rows, heads * head_dim] is at position pos + s and attends to cache rows 0..pos+s (with a
+// sliding window, only the last `window` of them). Query head h reads KV head h / (heads / kv_heads).
+// Caches are [ctx, kv_heads * head_dim]. Scores are scale * q.k, soft-capped to softcap * tanh(x / softcap)
+// when softcap > 0.
 #ifndef GGRT_OPS_CPU_ATTENTION_H_
 #define GGRT_OPS_CPU_ATTENTION_H_
 
@@ -14,6 +16,8 @@ struct AttentionParams {
   int head_dim;
   int pos;
   float scale;
+  float softcap = 0.0f;
+  int window = 0;
 };
 
 void Attention(const AttentionParams& p, const float* q, const float* k_cache, const float* v_cache, float* out);

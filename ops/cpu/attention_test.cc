@@ -30,6 +30,22 @@ TEST(AttentionTest, KnownTwoPositionSoftmax) {
   EXPECT_NEAR(out[0], (10 + 20 * e) / (1 + e), 1e-5);
 }
 
+TEST(AttentionTest, SoftcapBendsScoresAndWindowDropsOldPositions) {
+  // One head of dim 1, q = 1, keys {0, 1, 4}, scale 1. Softcap 2: scores 2 tanh({0, .5, 2}).
+  const float q[] = {1}, kc[] = {0, 1, 4}, vc[] = {10, 20, 30};
+  float out[1];
+  Attention({1, 1, 1, 1, 2, 1.0f, 2.0f, 0}, q, kc, vc, out);
+  const double w[] = {1.0, std::exp(2 * std::tanh(0.5)), std::exp(2 * std::tanh(2.0))};
+  EXPECT_NEAR(out[0], (10 * w[0] + 20 * w[1] + 30 * w[2]) / (w[0] + w[1] + w[2]), 1e-5);
+  // Window 2 at position 2: positions 1 and 2 only.
+  Attention({1, 1, 1, 1, 2, 1.0f, 0.0f, 2}, q, kc, vc, out);
+  const double e1 = std::exp(1.0), e4 = std::exp(4.0);
+  EXPECT_NEAR(out[0], (20 * e1 + 30 * e4) / (e1 + e4), 1e-5);
+  // Window 1: only the newest position.
+  Attention({1, 1, 1, 1, 2, 1.0f, 0.0f, 1}, q, kc, vc, out);
+  EXPECT_FLOAT_EQ(out[0], 30);
+}
+
 TEST(AttentionTest, CausalPrefillRowsMatchOneByOneAndIgnoreTheFuture) {
   std::mt19937 rng(7);
   const int rows = 5, heads = 2, kv_heads = 1, d = 16, ctx = 8, pos = 2;

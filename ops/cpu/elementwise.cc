@@ -1,13 +1,15 @@
 #include "ops/cpu/elementwise.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace ggrt::cpu {
 
-void Embedding(const int32_t* ids, int rows, const float* table, int dim, float* out) {
+void Embedding(const int32_t* ids, int rows, const float* table, int dim, float scale, float* out) {
   for (int s = 0; s < rows; ++s) {
-    std::memcpy(out + static_cast<int64_t>(s) * dim, table + static_cast<int64_t>(ids[s]) * dim,
-                dim * sizeof(float));
+    const float* row = table + static_cast<int64_t>(ids[s]) * dim;
+    float* o = out + static_cast<int64_t>(s) * dim;
+    for (int i = 0; i < dim; ++i) o[i] = row[i] * scale;
   }
 }
 
@@ -24,6 +26,20 @@ void AddBias(const float* a, const float* bias, int rows, int cols, float* out) 
 
 void Swiglu(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = Silu(gate[i]) * up[i];
+}
+
+float GeluTanh(float x) {
+  constexpr double kSqrt2OverPi = 0.7978845608028654;
+  const double xd = x;
+  return static_cast<float>(0.5 * xd * (1.0 + std::tanh(kSqrt2OverPi * (xd + 0.044715 * xd * xd * xd))));
+}
+
+void Geglu(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = GeluTanh(gate[i]) * up[i];
+}
+
+void Softcap(const float* x, int64_t n, float cap, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(cap * std::tanh(static_cast<double>(x[i]) / cap));
 }
 
 int32_t Argmax(const float* x, int n) {

@@ -11,8 +11,29 @@ TEST(ElementwiseTest, EmbeddingGathersRows) {
   const float table[] = {0, 1, 10, 11, 20, 21};
   const int32_t ids[] = {2, 0, 2};
   float out[6];
-  Embedding(ids, 3, table, 2, out);
+  Embedding(ids, 3, table, 2, 1.0f, out);
   EXPECT_EQ(std::vector<float>(out, out + 6), (std::vector<float>{20, 21, 0, 1, 20, 21}));
+  Embedding(ids, 3, table, 2, 0.5f, out);  // Gemma's scaled rows.
+  EXPECT_EQ(std::vector<float>(out, out + 6), (std::vector<float>{10, 10.5, 0, 0.5, 10, 10.5}));
+}
+
+TEST(ElementwiseTest, GegluAndSoftcap) {
+  // gelu_tanh values from PyTorch's gelu(approximate="tanh").
+  EXPECT_NEAR(GeluTanh(1.0f), 0.8411920071f, 1e-7);
+  EXPECT_NEAR(GeluTanh(-2.0f), -0.0454022884f, 1e-7);
+  EXPECT_EQ(GeluTanh(0.0f), 0.0f);
+  const float g[] = {1.0f, -2.0f}, u[] = {2.0f, 3.0f};
+  float out[2];
+  Geglu(g, u, 2, out);
+  EXPECT_NEAR(out[0], 2 * 0.8411920071f, 1e-6);
+  EXPECT_NEAR(out[1], 3 * -0.0454022884f, 1e-6);
+  const float x[] = {0.0f, 30.0f, -1000.0f, 1.0f};
+  float y[4];
+  Softcap(x, 4, 30.0f, y);
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_NEAR(y[1], 30 * std::tanh(1.0), 1e-5);
+  EXPECT_NEAR(y[2], -30.0f, 1e-5);  // Saturates at the cap.
+  EXPECT_NEAR(y[3], 30 * std::tanh(1.0 / 30), 1e-6);
 }
 
 TEST(ElementwiseTest, AddAndBias) {

@@ -10,7 +10,9 @@ void Rope(const RopeParams& p, float* x, int rows, int heads, int pos) {
   const int half = p.dims / 2;
   for (int s = 0; s < rows; ++s) {
     for (int i = 0; i < half; ++i) {
-      const double angle = (pos + s) * std::pow(static_cast<double>(p.theta), -2.0 * i / p.dims);
+      const double angle = (pos + s) * static_cast<double>(p.freq_scale) *
+                           std::pow(static_cast<double>(p.theta), -2.0 * i / p.dims) /
+                           (p.freq_factors != nullptr ? p.freq_factors[i] : 1.0);
       const float c = static_cast<float>(std::cos(angle));
       const float sn = static_cast<float>(std::sin(angle));
       for (int h = 0; h < heads; ++h) {

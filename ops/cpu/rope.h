@@ -1,7 +1,7 @@
 // CPU reference: rotary position embedding, KV-cache writes, and the fused bias + RoPE + cache write.
 //
 // Row s of x [rows, heads * head_dim] is at position pos + s. For pair i < dims/2 the angle is
-// (pos + s) * theta^(-2i/dims); the normal layout rotates (2i, 2i+1), NeoX rotates (i, i + dims/2). Head
+// (pos + s) * freq_scale * theta^(-2i/dims) / freq_factors[i] (ggml's rope_ext without YaRN); the normal layout rotates (2i, 2i+1), NeoX rotates (i, i + dims/2). Head
 // dimensions from `dims` on pass through.
 #ifndef GGRT_OPS_CPU_ROPE_H_
 #define GGRT_OPS_CPU_ROPE_H_
@@ -13,6 +13,8 @@ struct RopeParams {
   int dims;
   int head_dim;
   bool neox;
+  float freq_scale = 1.0f;
+  const float* freq_factors = nullptr;  // [dims / 2], or null for all ones.
 };
 
 // In place on x [rows, heads * head_dim].

@@ -26,6 +26,18 @@ TEST(RopeTest, PositionZeroIsIdentityAndPairsRotate) {
   EXPECT_EQ(y[5], 6);
 }
 
+TEST(RopeTest, FrequencyScaleAndFactorsDivideTheAngle) {
+  // Pair 0 at position 3 with freq_scale 0.5 turns by 1.5 rad; pair 1 with factor 4 by 3 * 0.01 * 0.5 / 4.
+  const float factors[] = {1.0f, 4.0f};
+  const RopeParams p{10000.0f, 4, 4, false, 0.5f, factors};
+  std::vector<float> y = {1, 0, 1, 0};
+  Rope(p, y.data(), 1, 1, 3);
+  EXPECT_NEAR(y[0], std::cos(1.5), 1e-6);
+  EXPECT_NEAR(y[1], std::sin(1.5), 1e-6);
+  EXPECT_NEAR(y[2], std::cos(0.00375), 1e-6);
+  EXPECT_NEAR(y[3], std::sin(0.00375), 1e-6);
+}
+
 TEST(RopeTest, NeoxIsNormalRopeOnPermutedDims) {
   std::mt19937 rng(4);
   const int d = 8, heads = 3;

@@ -8,7 +8,8 @@
 // cheap. The grid has the most splits any length needs; a step uses only about length / 128 of them (the
 // rest exit at once), so short contexts are not cut into slivers. Each active block writes (max, sum,
 // weighted values) for its split, and the last block of its (row, head) to finish (a fenced atomic counter,
-// reset by that block) rescales and adds the splits. K and V rows are f32 and 16-byte aligned (head_dim a
+// reset by that block) rescales and adds the splits. A sliding window only moves the start of the positions
+// that are split; soft-capping bends each score as it is formed. K and V rows are f32 and 16-byte aligned (head_dim a
 // multiple of 4).
 //
 // For the decode step the bias + RoPE + KV-cache write can be folded in (FusedRope): every block rotates
@@ -99,7 +100,7 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
         }
       }
     }
-    score = sum;
+    score = p.softcap > 0.0f ? p.softcap * tanhf(sum / p.softcap) : sum;
   }
   const float m_new = fmaxf(m, WarpMax(score));
   const float correction = __expf(m - m_new);
@@ -139,10 +140,12 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int length = *p.pos + row + 1;
-  const int active = min(p.splits, (length + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  const int first = p.window > 0 ? max(0, length - p.window) : 0;
+  const int span = length - first;
+  const int active = min(p.splits, (span + kPositionsPerSplit - 1) / kPositionsPerSplit);
   if (split >= active) return;
-  const int chunk = (length + active - 1) / active;
-  const int begin = split * chunk;
+  const int chunk = (span + active - 1) / active;
+  const int begin = first + split * chunk;
   const int end = min(length, begin + chunk);
   const int kv_head = head / (p.heads / p.kv_heads);
   const int kv_width = p.kv_heads * p.head_dim;
@@ -185,7 +188,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
           sum += qv[j] * k_new[j];
         }
       }
-      const float s_new = WarpSum(sum);
+      const float s_new = p.softcap > 0.0f ? p.softcap * tanhf(WarpSum(sum) / p.softcap) : WarpSum(sum);
       const float m_new = fmaxf(m, s_new);
       const float correction = __expf(m - m_new);
       const float weight = __expf(s_new - m_new);

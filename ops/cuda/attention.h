@@ -43,6 +43,8 @@ struct AttentionParams {
   void* scratch;       // AttentionScratchBytes(...) bytes, zero-filled once before the first launch; the
                        // kernel leaves it reusable.
   FusedRope rope;      // Only with rows == 1.
+  float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap).
+  int window = 0;        // > 0: a row sees only its last `window` positions (sliding-window layers).
 };
 int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
 // A split count that keeps every SM busy at `ctx` positions without making splits trivially short.

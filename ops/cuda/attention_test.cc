@@ -15,11 +15,16 @@ TEST(AttentionTest, SplitAttentionMatchesReference) {
   std::mt19937 rng(51);
   struct Case {
     int rows, heads, kv_heads, head_dim, pos, ctx, splits;
+    float softcap = 0.0f;  // Gemma 2's soft-capped scores and sliding windows.
+    int window = 0;
   };
   const Case cases[] = {{1, 14, 2, 64, 0, 64, 8},     {1, 14, 2, 64, 127, 512, 38},  {1, 8, 4, 8, 200, 256, 8},
                         {7, 14, 2, 64, 20, 64, 4},    {33, 12, 2, 128, 0, 64, 2},    {1, 14, 2, 64, 4095, 4096, 38},
                         {3, 4, 1, 96, 10, 32, 64},    {1, 8, 1, 256, 1000, 1024, 16}, {1, 16, 4, 128, 2000, 2048, 20},
-                        {1, 14, 2, 64, 16383, 16384, 38}};
+                        {1, 14, 2, 64, 16383, 16384, 38},
+                        {7, 14, 2, 64, 20, 64, 4, 0.5f, 8},          {1, 8, 4, 256, 1000, 1024, 16, 2.0f, 300},
+                        {33, 8, 4, 256, 100, 256, 4, 1.0f, 64},       {1, 14, 2, 64, 4095, 4096, 38, 0.0f, 4096},
+                        {1, 14, 2, 64, 4095, 4096, 38, 0.0f, 1},      {5, 4, 2, 128, 3000, 4096, 32, 0.0f, 129}};
   for (const Case& c : cases) {
     const int kw = c.kv_heads * c.head_dim;
     const auto q = cpu::RandomVector(c.rows * c.heads * c.head_dim, rng);
@@ -27,22 +32,21 @@ TEST(AttentionTest, SplitAttentionMatchesReference) {
     const auto vc = cpu::RandomVector(static_cast<size_t>(c.ctx) * kw, rng);
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
     std::vector<float> ref(q.size());
-    cpu::Attention({c.rows, c.heads, c.kv_heads, c.head_dim, c.pos, scale}, q.data(), kc.data(), vc.data(), ref.data());
+    cpu::Attention({c.rows, c.heads, c.kv_heads, c.head_dim, c.pos, scale, c.softcap, c.window}, q.data(), kc.data(),
+                   vc.data(), ref.data());
     DeviceBuffer dq(q), dk(kc), dv(vc), out(q.size() * 4), dpos(std::vector<int32_t>{c.pos}),
         scratch(AttentionScratchBytes(c.rows, c.heads, c.head_dim, c.splits));
     ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(c.rows, c.heads, c.head_dim, c.splits)), cudaSuccess);
-    ASSERT_EQ(LaunchAttention({dq.as<float>(), dk.as<float>(), dv.as<float>(), out.as<float>(), c.rows, c.heads,
-                               c.kv_heads, c.head_dim, scale, dpos.as<int32_t>(), c.splits, scratch.get()},
-                              nullptr),
-              cudaSuccess);
-    EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5)
-        << "rows=" << c.rows << " pos=" << c.pos << " splits=" << c.splits;
+    AttentionParams p{dq.as<float>(), dk.as<float>(), dv.as<float>(), out.as<float>(), c.rows, c.heads,
+                      c.kv_heads, c.head_dim, scale, dpos.as<int32_t>(), c.splits, scratch.get()};
+    p.softcap = c.softcap;
+    p.window = c.window;
+    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+    EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "rows=" << c.rows << " pos=" << c.pos
+                                                              << " splits=" << c.splits << " window=" << c.window;
     // The counters are left at zero: a second launch on the same scratch (as in graph replay) agrees.
     out.Poison();
-    ASSERT_EQ(LaunchAttention({dq.as<float>(), dk.as<float>(), dv.as<float>(), out.as<float>(), c.rows, c.heads,
-                               c.kv_heads, c.head_dim, scale, dpos.as<int32_t>(), c.splits, scratch.get()},
-                              nullptr),
-              cudaSuccess);
+    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
     EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "second launch";
   }
 }
@@ -53,10 +57,17 @@ TEST(AttentionTest, FusedRopeAttentionMatchesReference) {
   struct Case {
     int heads, kv_heads, head_dim, dims, pos, ctx, splits;
     bool neox, bias;
+    float freq_scale = 1.0f;  // Linear RoPE scaling,
+    bool factors = false;     // Llama 3's per-pair frequency divisors,
+    float softcap = 0.0f;     // and Gemma 2's soft-capping and sliding window.
+    int window = 0;
   };
   const Case cases[] = {{14, 2, 64, 64, 0, 64, 8, true, true},       {14, 2, 64, 64, 127, 512, 38, true, true},
                         {14, 2, 64, 64, 30000, 30016, 38, true, true}, {8, 4, 8, 8, 200, 256, 8, false, false},
-                        {4, 4, 128, 64, 33, 64, 4, true, true},        {3, 1, 96, 32, 17, 40, 64, false, true}};
+                        {4, 4, 128, 64, 33, 64, 4, true, true},        {3, 1, 96, 32, 17, 40, 64, false, true},
+                        {32, 8, 128, 128, 5000, 8192, 38, false, false, 0.25f, true},
+                        {8, 4, 256, 256, 700, 1024, 16, true, false, 1.0f, false, 1.5f, 300},
+                        {8, 4, 256, 256, 0, 64, 4, true, false, 1.0f, false, 1.5f, 16}};
   for (const Case& c : cases) {
     const int qw = c.heads * c.head_dim, kw = c.kv_heads * c.head_dim;
     const auto q = cpu::RandomVector(qw, rng), k = cpu::RandomVector(kw, rng), v = cpu::RandomVector(kw, rng);
@@ -70,19 +81,24 @@ TEST(AttentionTest, FusedRopeAttentionMatchesReference) {
     std::copy(history_v.begin(), history_v.end(), vc.begin());
     std::vector<float> ref_kc = kc, ref_vc = vc, q_rot(qw), ref(qw);
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    cpu::BiasRopeKv({{1e6f, c.dims, c.head_dim, c.neox}, 1, c.heads, c.kv_heads, c.pos}, q.data(), k.data(), v.data(),
-                    c.bias ? bq.data() : nullptr, c.bias ? bk.data() : nullptr, c.bias ? bv.data() : nullptr,
-                    q_rot.data(), ref_kc.data(), ref_vc.data());
-    cpu::Attention({1, c.heads, c.kv_heads, c.head_dim, c.pos, scale}, q_rot.data(), ref_kc.data(), ref_vc.data(),
-                   ref.data());
+    std::vector<float> factors(c.dims / 2);
+    for (int i = 0; i < c.dims / 2; ++i) factors[i] = 1.0f + (i % 7);
+    const float* freq_factors = c.factors ? factors.data() : nullptr;
+    cpu::BiasRopeKv({{1e6f, c.dims, c.head_dim, c.neox, c.freq_scale, freq_factors}, 1, c.heads, c.kv_heads, c.pos},
+                    q.data(), k.data(), v.data(), c.bias ? bq.data() : nullptr, c.bias ? bk.data() : nullptr,
+                    c.bias ? bv.data() : nullptr, q_rot.data(), ref_kc.data(), ref_vc.data());
+    cpu::Attention({1, c.heads, c.kv_heads, c.head_dim, c.pos, scale, c.softcap, c.window}, q_rot.data(),
+                   ref_kc.data(), ref_vc.data(), ref.data());
     DeviceBuffer dq(q), dk(k), dv(v), dbq(bq), dbk(bk), dbv(bv), dkc(kc), dvc(vc), out(qw * 4),
         dpos(std::vector<int32_t>{c.pos}), scratch(AttentionScratchBytes(1, c.heads, c.head_dim, c.splits));
     ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(1, c.heads, c.head_dim, c.splits)), cudaSuccess);
     AttentionParams p{dq.as<float>(), dkc.as<float>(), dvc.as<float>(), out.as<float>(), 1, c.heads, c.kv_heads,
                       c.head_dim, scale, dpos.as<int32_t>(), c.splits, scratch.get()};
+    p.softcap = c.softcap;
+    p.window = c.window;
     const RopeShape shape{1e6f, c.dims, c.head_dim, c.neox};
     p.rope = {true, dk.as<float>(), dv.as<float>(), c.bias ? dbq.get() : nullptr, c.bias ? dbk.get() : nullptr,
-              c.bias ? dbv.get() : nullptr, WeightType::kF32, shape, MakeRopeTable(shape)};
+              c.bias ? dbv.get() : nullptr, WeightType::kF32, shape, MakeRopeTable(shape, c.freq_scale, freq_factors)};
     ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
     EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "pos=" << c.pos;
     const auto got_k = dkc.Download<float>(), got_v = dvc.Download<float>();

@@ -111,6 +111,11 @@ __device__ __forceinline__ float BlockSum(float v) { return BlockReduce<false>(v
 __device__ __forceinline__ float BlockMax(float v) { return BlockReduce<true>(v); }
 
 __device__ __forceinline__ float Silu(float x) { return x / (1.0f + __expf(-x)); }
+// gelu with the tanh approximation, as PyTorch's gelu(approximate="tanh").
+__device__ __forceinline__ float GeluTanh(float x) {
+  constexpr float kSqrt2OverPi = 0.7978845608f;
+  return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+}
 
 // Dispatches a runtime WeightType to a kernel template instantiation.
 #define GGRT_DISPATCH_WEIGHT(type, T, ...)            \

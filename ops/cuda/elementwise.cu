@@ -18,12 +18,13 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
   const int32_t id = p.tokens[blockIdx.x];
   const S* row = static_cast<const S*>(p.table) + static_cast<int64_t>(id) * p.dim;
   float* out = p.out + static_cast<int64_t>(blockIdx.x) * p.dim;
-  for (int i = threadIdx.x; i < p.dim; i += blockDim.x) out[i] = ToFloat(row[i]);
+  for (int i = threadIdx.x; i < p.dim; i += blockDim.x) out[i] = ToFloat(row[i]) * p.scale;
 }
 
-// One thread per 32-element chunk of a quantized row: row ids[y] (or y without ids) of src into dst row y.
+// One thread per 32-element chunk of a quantized row: row ids[y] (or y without ids) of src, times `scale`,
+// into dst row y.
 template <WeightType T, typename Out>
-__global__ void DecodeRowsKernel(const void* src, const int32_t* ids, int64_t rows, int k, Out* dst) {
+__global__ void DecodeRowsKernel(const void* src, const int32_t* ids, int64_t rows, int k, float scale, Out* dst) {
   using Q = QuantTraits<T>;
   AllowDependentLaunch();
   GridDependencyWait();
@@ -38,22 +39,22 @@ __global__ void DecodeRowsKernel(const void* src, const int32_t* ids, int64_t ro
 #pragma unroll
   for (int i = 0; i < 32; ++i) {
     if constexpr (sizeof(Out) == 2) {
-      out[i] = __float2half(w[i]);
+      out[i] = __float2half(w[i] * scale);
     } else {
-      out[i] = w[i];
+      out[i] = w[i] * scale;
     }
   }
 }
 
 template <typename Out>
-cudaError_t LaunchDecodeRows(const void* src, WeightType type, const int32_t* ids, int64_t rows, int k, Out* dst,
-                             cudaStream_t stream) {
+cudaError_t LaunchDecodeRows(const void* src, WeightType type, const int32_t* ids, int64_t rows, int k, float scale,
+                             Out* dst, cudaStream_t stream) {
   if (k % 32 != 0 || rows > 65535) return cudaErrorInvalidValue;
   cudaError_t e = cudaErrorInvalidValue;
   const dim3 grid((k / 32 + 127) / 128, static_cast<unsigned>(rows));
   GGRT_DISPATCH_QUANT(type, T, {
     if (k % QuantTraits<T>::kElements != 0) return cudaErrorInvalidValue;
-    e = Launch(DecodeRowsKernel<T, Out>, grid, 128, 0, stream, src, ids, rows, k, dst);
+    e = Launch(DecodeRowsKernel<T, Out>, grid, 128, 0, stream, src, ids, rows, k, scale, dst);
   });
   return e;
 }
@@ -76,7 +77,16 @@ __global__ void SwigluKernel(SwigluParams p) {
   GridDependencyWait();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    p.out[i] = Silu(p.gate[i]) * p.up[i];
+    p.out[i] = (p.gelu ? GeluTanh(p.gate[i]) : Silu(p.gate[i])) * p.up[i];
+  }
+}
+
+__global__ void SoftcapKernel(const float* x, int64_t n, float cap, float* out) {
+  AllowDependentLaunch();
+  GridDependencyWait();
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = cap * tanhf(x[i] / cap);
   }
 }
 
@@ -157,7 +167,9 @@ int Blocks(int64_t n, int threads) {
 }  // namespace
 
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream) {
-  if (IsQuantized(p.type)) return LaunchDecodeRows(p.table, p.type, p.tokens, p.rows, p.dim, p.out, stream);
+  if (IsQuantized(p.type)) {
+    return LaunchDecodeRows(p.table, p.type, p.tokens, p.rows, p.dim, p.scale, p.out, stream);
+  }
   cudaError_t e = cudaErrorInvalidValue;
   GGRT_DISPATCH_WEIGHT(p.type, T, e = Launch(EmbeddingKernel<T>, p.rows, 256, 0, stream, p));
   return e;
@@ -170,7 +182,7 @@ cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream) {
     const int64_t n = std::min(kRowsPerLaunch, p.rows - r);
     const int64_t bytes_per_row = RowBytesOf(p.type, p.k);
     const cudaError_t e = LaunchDecodeRows(static_cast<const char*>(p.src) + r * bytes_per_row, p.type, nullptr, n, p.k,
-                                           static_cast<__half*>(p.dst) + r * p.k, stream);
+                                           1.0f, static_cast<__half*>(p.dst) + r * p.k, stream);
     if (e != cudaSuccess) return e;
   }
   return cudaSuccess;
@@ -186,6 +198,11 @@ cudaError_t LaunchAdd(const AddParams& p, cudaStream_t stream) {
 
 cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream) {
   return Launch(SwigluKernel, Blocks(p.n, 256), 256, 0, stream, p);
+}
+
+cudaError_t LaunchSoftcap(const float* x, int64_t n, float cap, float* out, cudaStream_t stream) {
+  if (!(cap > 0.0f)) return cudaErrorInvalidValue;
+  return Launch(SoftcapKernel, Blocks(n, 256), 256, 0, stream, x, n, cap, out);
 }
 
 cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream) {

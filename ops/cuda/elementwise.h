@@ -18,6 +18,7 @@ struct EmbeddingParams {
   WeightType type;
   int dim;
   float* out;  // [rows, dim]
+  float scale = 1.0f;  // Rows are multiplied by it (Gemma).
 };
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream);
 
@@ -46,9 +47,13 @@ struct SwigluParams {
   const float* gate;
   const float* up;
   int64_t n;
-  float* out;  // silu(gate) * up
+  float* out;  // silu(gate) * up, or gelu(gate) * up with `gelu`
+  bool gelu = false;  // The tanh approximation (GeGLU).
 };
 cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream);
+
+// out = cap * tanh(x / cap), n elements (Gemma 2's final logits).
+cudaError_t LaunchSoftcap(const float* x, int64_t n, float cap, float* out, cudaStream_t stream);
 
 // Copies `n` floats (e.g. the last row of a prefill's residual stream).
 cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream);

@@ -10,14 +10,14 @@ namespace ggrt::cuda {
 namespace {
 
 // The rows `ids` of a random [vocab, dim] table of `type`, exactly the CPU's values; returns the table.
-TypedWeights CheckEmbedding(WeightType type, int vocab, int dim, const std::vector<int32_t>& ids,
+TypedWeights CheckEmbedding(WeightType type, int vocab, int dim, const std::vector<int32_t>& ids, float scale,
                             std::mt19937& rng) {
   const int rows = static_cast<int>(ids.size());
   TypedWeights table = MakeWeights(cpu::RandomVector(vocab * dim, rng), type);
   std::vector<float> ref(rows * dim);
-  cpu::Embedding(ids.data(), rows, table.values.data(), dim, ref.data());
+  cpu::Embedding(ids.data(), rows, table.values.data(), dim, scale, ref.data());
   DeviceBuffer dids(ids), dtable(table.bytes), out(rows * dim * sizeof(float));
-  EXPECT_EQ(LaunchEmbedding({dids.as<int32_t>(), rows, dtable.get(), type, dim, out.as<float>()}, nullptr),
+  EXPECT_EQ(LaunchEmbedding({dids.as<int32_t>(), rows, dtable.get(), type, dim, out.as<float>(), scale}, nullptr),
             cudaSuccess);
   EXPECT_EQ(out.Download<float>(), ref) << TypeName(type);
   return table;
@@ -31,7 +31,8 @@ TEST(ElementwiseTest, QuantizedEmbeddingAndDequantize) {
                           WeightType::kQ5_1, WeightType::kQ2_K, WeightType::kQ3_K, WeightType::kQ4_K,
                           WeightType::kQ5_K, WeightType::kQ6_K}) {
     const int vocab = 37, dim = 512;
-    const TypedWeights table = CheckEmbedding(type, vocab, dim, {0, 36, 17, 17, 5}, rng);
+    const TypedWeights table = CheckEmbedding(type, vocab, dim, {0, 36, 17, 17, 5}, 1.0f, rng);
+    CheckEmbedding(type, vocab, dim, {3, 1}, 48.0f, rng);  // Gemma scales rows by sqrt(E).
     DeviceBuffer dtable(table.bytes);
 
     DeviceBuffer half(vocab * dim * 2);
@@ -48,7 +49,8 @@ TEST(ElementwiseTest, EmbeddingAddSwigluCopy) {
   std::mt19937 rng(21);
   for (WeightType type : {WeightType::kF32, WeightType::kF16, WeightType::kBF16}) {
     const int vocab = 300, dim = 172, rows = 5;
-    CheckEmbedding(type, vocab, dim, {0, 299, 17, 17, 150}, rng);
+    CheckEmbedding(type, vocab, dim, {0, 299, 17, 17, 150}, 1.0f, rng);
+    CheckEmbedding(type, vocab, dim, {4, 299}, 33.94113f, rng);
     std::vector<float> ref(rows * dim);
 
     // Bias add with a bias of this dtype; residual add.
@@ -66,6 +68,14 @@ TEST(ElementwiseTest, EmbeddingAddSwigluCopy) {
   cpu::Swiglu(g.data(), u.data(), n, ref.data());
   DeviceBuffer dg(g), du(u), out(n * sizeof(float));
   ASSERT_EQ(LaunchSwiglu({dg.as<float>(), du.as<float>(), n, out.as<float>()}, nullptr), cudaSuccess);
+  EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-6);
+  cpu::Geglu(g.data(), u.data(), n, ref.data());
+  ASSERT_EQ(LaunchSwiglu({dg.as<float>(), du.as<float>(), n, out.as<float>(), /*gelu=*/true}, nullptr), cudaSuccess);
+  EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5);
+  const auto wide = cpu::RandomVector(n, rng2, 100);  // Past the cap too, where tanh saturates.
+  DeviceBuffer dwide(wide);
+  cpu::Softcap(wide.data(), n, 30.0f, ref.data());
+  ASSERT_EQ(LaunchSoftcap(dwide.as<float>(), n, 30.0f, out.as<float>(), nullptr), cudaSuccess);
   EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-6);
   DeviceBuffer copy(n * sizeof(float));
   ASSERT_EQ(LaunchCopy(dg.as<float>(), n, copy.as<float>(), nullptr), cudaSuccess);

@@ -82,10 +82,11 @@ __global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
 
 }  // namespace
 
-RopeTable MakeRopeTable(const RopeShape& shape) {
+RopeTable MakeRopeTable(const RopeShape& shape, float freq_scale, const float* freq_factors) {
   RopeTable t{};
   for (int i = 0; i < shape.dims / 2 && i < kMaxRopePairs; ++i) {
-    t.inv_freq[i] = std::pow(static_cast<double>(shape.theta), -2.0 * i / shape.dims);
+    t.inv_freq[i] = static_cast<double>(freq_scale) * std::pow(static_cast<double>(shape.theta), -2.0 * i / shape.dims) /
+                    (freq_factors != nullptr ? freq_factors[i] : 1.0);
   }
   return t;
 }

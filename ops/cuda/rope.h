@@ -25,7 +25,9 @@ constexpr int kMaxRopePairs = 128;  // head_dim <= 256.
 struct RopeTable {
   double inv_freq[kMaxRopePairs];
 };
-RopeTable MakeRopeTable(const RopeShape& shape);
+// The frequencies are multiplied by `freq_scale` (linear scaling) and divided by `freq_factors[i]` when given
+// (Llama 3's rope_freqs, dims/2 values).
+RopeTable MakeRopeTable(const RopeShape& shape, float freq_scale = 1.0f, const float* freq_factors = nullptr);
 
 #ifdef __CUDACC__
 // sin and cos of position * theta^(-2i/dims): formed in double and reduced to [-pi, pi] in double before a

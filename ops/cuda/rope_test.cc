@@ -70,6 +70,16 @@ TEST(RopeTest, StandaloneRopeAndKvWrite) {
                        nullptr),
             cudaSuccess);
   EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-6);
+  // Llama 3 frequency divisors and linear scaling, at a long position.
+  const std::vector<float> factors = {1, 1, 2, 8, 8, 8, 8, 8};
+  std::vector<float> scaled = x;
+  cpu::Rope({500000.0f, 16, hd, false, 0.25f, factors.data()}, scaled.data(), rows, heads, 20000);
+  DeviceBuffer far_pos(std::vector<int32_t>{20000});
+  ASSERT_EQ(LaunchRope({shape, MakeRopeTable({500000.0f, 16, hd, false}, 0.25f, factors.data()), dx.as<float>(),
+                        out.as<float>(), rows, heads, far_pos.as<int32_t>()},
+                       nullptr),
+            cudaSuccess);
+  EXPECT_LT(RelativeError(out.Download<float>(), scaled), 1e-5);
   DeviceBuffer cache((pos + rows) * heads * hd * 4);
   ASSERT_EQ(LaunchKvWrite({dx.as<float>(), rows, heads * hd, dpos.as<int32_t>(), cache.as<float>()}, nullptr),
             cudaSuccess);
