@@ -27,7 +27,9 @@ absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std:
   Sampler sampler(options.sampler);
   for (int32_t t : prompt) sampler.Accept(t);
   auto pick = [&](const StepOutput& out) -> int32_t {
-    return out.token >= 0 ? out.token : sampler.Sample(out.logits);
+    if (out.token >= 0) return out.token;
+    if (options.on_logits) options.on_logits(out.logits);
+    return sampler.Sample(out.logits);
   };
 
   auto start = std::chrono::steady_clock::now();

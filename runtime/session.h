@@ -18,6 +18,8 @@ struct GenerateOptions {
   int n_predict = 128;  // < 0: until end of generation or a full context.
   SamplerOptions sampler;
   bool stop_at_end_of_generation = true;
+  // When set, sees the logits each generated token is picked from (graphs that return logits only).
+  std::function<void(absl::Span<const float>)> on_logits;
 };
 
 struct GenerateStats {

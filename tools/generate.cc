@@ -4,7 +4,12 @@
 #include <limits>
 #include <string>
 
+#include <memory>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "base/quote.h"
 #include "base/status_macros.h"
 #include "loader/chat_template.h"
 #include "runtime/model.h"
@@ -15,10 +20,14 @@ namespace ggrt {
 namespace {
 
 constexpr char kUsage[] = R"(usage: generate -m MODEL.gguf [options]
-  -m, --model FILE          GGUF model (llama or qwen2)
+  -m, --model FILE          GGUF model (llama, qwen2, qwen3, phi3, gemma2)
   -p, --prompt TEXT         prompt (default: empty, i.e. BOS only); plain text: control-token texts in it
                             stay text unless --special
+  --prompt-ids 1,2,3        the prompt as token ids (no tokenizer, no BOS added)
   -n, --n-predict N         tokens to generate (default 128; -1 = until end of generation)
+  --ignore-eos              keep generating past end-of-generation tokens
+  --logits-out FILE         write the logits each token is picked from: "GGRTLGTS", u32 vocabulary size,
+                            then one f32 row per generated token (runs the graphs that return logits)
   --temp T                  temperature (default 0.8; 0 = greedy)
   --top-k K --top-p P --min-p P --repeat-penalty R --seed S
   --chat                    wrap the prompt in the model's chat template
@@ -38,6 +47,7 @@ absl::Status Main(int argc, char** argv) {
                                {{"--top-k"}}, {{"--top-p"}}, {{"--min-p"}}, {{"--repeat-penalty"}}, {{"--seed"}},
                                {{"--chat"}, false}, {{"--special"}, false}, {{"--ctx-size"}}, {{"--backend"}}, {{"--no-fuse"}, false},
                                {{"--disable-passes"}}, {{"--passes"}}, {{"--no-cuda-graph"}, false},
+                               {{"--prompt-ids"}}, {{"--ignore-eos"}, false}, {{"--logits-out"}},
                                {{"-h", "--help"}, false}}));
   if (flags.Has("--help") || !flags.Has("--model")) {
     std::fputs(kUsage, flags.Has("--help") ? stdout : stderr);
@@ -58,7 +68,11 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.GetInt("--ctx-size", &options.ctx_size, 0, kMaxContext));
   ASSIGN_OR_RETURN(options.passes, PassSelectionFromFlags(flags.Has("--no-fuse"), flags.GetOptional("--passes"),
                                                           flags.GetOptional("--disable-passes")));
-  options.greedy = s.greedy();
+  gen.stop_at_end_of_generation = !flags.Has("--ignore-eos");
+  RET_CHECK(!(flags.Has("--prompt") && flags.Has("--prompt-ids")), "--prompt and --prompt-ids exclude each other");
+  RET_CHECK(!(flags.Has("--chat") && flags.Has("--prompt-ids")), "--chat needs a text --prompt, not --prompt-ids");
+  // Logits leave the executor only from graphs that do not pick the token themselves.
+  options.greedy = s.greedy() && !flags.Has("--logits-out");
   options.sampler = s;
   options.cuda_graph = !flags.Has("--no-cuda-graph");
   ASSIGN_OR_RETURN(LoadedModel model, LoadModel(options));
@@ -72,11 +86,36 @@ absl::Status Main(int argc, char** argv) {
     if (!t.warning.empty()) std::fprintf(stderr, "warning: %s\n", t.warning.c_str());
     segments = ApplyChatTemplate(t, {{"user", prompt}}, true, special);
   }
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, model.tokenizer->Encode(segments, model.tokenizer->add_bos()));
+  std::vector<int32_t> ids;
+  if (flags.Has("--prompt-ids")) {
+    for (absl::string_view item : absl::StrSplit(flags.Get("--prompt-ids"), ',', absl::SkipWhitespace())) {
+      int32_t id;
+      if (!absl::SimpleAtoi(item, &id) || id < 0 || id >= model.tokenizer->n_vocab()) {
+        return absl::InvalidArgumentError(absl::StrCat("--prompt-ids: ", Quote(item),
+                                                       " is not a token id below the vocabulary size ",
+                                                       model.tokenizer->n_vocab()));
+      }
+      ids.push_back(id);
+    }
+  } else {
+    ASSIGN_OR_RETURN(ids, model.tokenizer->Encode(segments, model.tokenizer->add_bos()));
+  }
   // An empty prompt on a vocabulary that adds no BOS (Qwen2.5) starts from its BOS id all the same, as
   // llama.cpp does.
   if (ids.empty() && model.tokenizer->bos_id() >= 0) ids.push_back(model.tokenizer->bos_id());
 
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> logits_out(nullptr, &std::fclose);
+  if (flags.Has("--logits-out")) {
+    const std::string path = flags.Get("--logits-out");
+    logits_out.reset(std::fopen(path.c_str(), "wb"));
+    RET_CHECK(logits_out != nullptr, "--logits-out: cannot write ", Quote(path));
+    const uint32_t vocab = static_cast<uint32_t>(model.config.n_vocab);
+    std::fwrite("GGRTLGTS", 1, 8, logits_out.get());
+    std::fwrite(&vocab, sizeof(vocab), 1, logits_out.get());
+    gen.on_logits = [&](absl::Span<const float> logits) {
+      std::fwrite(logits.data(), sizeof(float), logits.size(), logits_out.get());
+    };
+  }
   std::fwrite(prompt.data(), 1, prompt.size(), stdout);
   std::fflush(stdout);
   // After a printed prompt the first piece keeps its leading space.
@@ -89,6 +128,9 @@ absl::Status Main(int argc, char** argv) {
                              std::fflush(stdout);
                            },
                            &stats));
+  if (logits_out != nullptr) {
+    RET_CHECK(std::fflush(logits_out.get()) == 0 && !std::ferror(logits_out.get()), "--logits-out: write failed");
+  }
   const std::string rest = decoder.Flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::fputc('\n', stdout);  // The output ends as a text file does.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT when set (the device tool brings them back), else to ./out.
-#   bash .stage/run.sh [tests|bench|all]
+#   bash .stage/run.sh [tests|parity|bench|all]
 set -uo pipefail
 cd "$(dirname "$0")"
 out="${OUT:-out}"
@@ -45,6 +45,10 @@ if [[ $what == tests || $what == all ]]; then
     done
   } 2>&1 | tee "$out/perplexity_cuda.txt"
   echo "$passed passed, $failed failed" | tee "$out/tests_summary.txt"
+fi
+if [[ $what == parity || $what == all ]]; then
+  # Every family against Hugging Face transformers (tokens and logits, CUDA and CPU).
+  python3 tools/hf_parity.py --generate bin/generate --out "$out" 2>&1 | tee "$out/hf_parity.log"
 fi
 if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \

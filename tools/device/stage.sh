@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 targets=$(bazel query 'attr(tags, "gpu", tests(//...))' 2>/dev/null)
 tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize"
-bazel build -c opt --define=ggrt_sm80=0 $targets $tools
+families="llama3 llama-linear qwen3 phi3 gemma2"
+bazel build -c opt --define=ggrt_sm80=0 $targets $tools $(for f in $families; do echo "//tests:tiny_$f"; done)
 rm -rf .stage
 mkdir -p .stage/bin .stage/external/shared/models/tiny-qwen2-256 .stage/external/shared/tokenizer \
   .stage/external/shared/text
@@ -20,6 +21,10 @@ cp ../shared/models/stories260K*.gguf ../shared/models/stories260K.greedy256.* .
 cp ../shared/models/tiny-qwen2-256/tiny-qwen2-256-f16.gguf ../shared/models/tiny-qwen2-256/reference-perplexity.txt \
   .stage/external/shared/models/tiny-qwen2-256/
 cp ../shared/text/gpl-3.txt .stage/external/shared/text/
+mkdir -p .stage/tests .stage/tools
+for f in $families; do cp "bazel-bin/tests/tiny-$f.gguf" .stage/tests/; done
+# The Hugging Face parity harness (run.sh parity) and its GGUF writer.
+cp tools/device/hf_parity.py tools/device/gguf_writer.py .stage/tools/
 strip .stage/bin/*  # Host symbols only; the GPU code stays.
 cp tools/device/run.sh .stage/
 # Only libc, libstdc++ and the CUDA toolkit's cuBLAS may be dynamic: abseil and GoogleTest are static.
