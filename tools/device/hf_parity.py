@@ -37,40 +37,59 @@ TIE = 1e-3
 TOLERANCE = {"cpu": 1e-3, "cuda": 2e-2}
 
 
+TRANSFORMERS_5 = int(transformers.__version__.split(".")[0]) >= 5
+
+
+def rope(theta, scaling=None):
+    """Config kwargs for RoPE: transformers 5 takes `rope_parameters`, earlier versions `rope_theta` and
+    `rope_scaling`."""
+    if TRANSFORMERS_5:
+        return {"rope_parameters": dict(scaling or {"rope_type": "default"}, rope_theta=theta)}
+    return dict(rope_theta=theta, **({"rope_scaling": scaling} if scaling else {}))
+
+
+def rope_of(config):
+    """(theta, scaling dict) of a config, either API."""
+    params = getattr(config, "rope_parameters", None)
+    if params:
+        return params["rope_theta"], params
+    return config.rope_theta, getattr(config, "rope_scaling", None) or {}
+
+
 def family_specs():
-    """name -> (model class, config class, GGUF arch, config kwargs, GGUF extras)."""
+    """name -> (model class, config class, GGUF arch, config kwargs)."""
     common = dict(vocab_size=VOCAB, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
                   bos_token_id=1, eos_token_id=2, pad_token_id=0)
     return {
         # Llama 3.2 style: Llama 3 RoPE scaling (rope_freqs.weight), tied embeddings, head_dim 64.
         "llama3": ("LlamaForCausalLM", "LlamaConfig", "llama",
-                   dict(common, rope_theta=500000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
-                        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})),
+                   dict(common, rms_norm_eps=1e-5, tie_word_embeddings=True, max_position_embeddings=131072,
+                        **rope(500000.0, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                          "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}))),
         # Linear RoPE scaling (rope.scaling.type = linear).
         "llama-linear": ("LlamaForCausalLM", "LlamaConfig", "llama",
-                         dict(common, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
-                              rope_scaling={"rope_type": "linear", "factor": 4.0})),
+                         dict(common, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                              **rope(10000.0, {"rope_type": "linear", "factor": 4.0}))),
         # Mistral 7B's shape of model (GQA, untied), which llama.cpp converts as `llama`; head_dim 128.
         "mistral": ("MistralForCausalLM", "MistralConfig", "llama",
-                    dict(common, num_attention_heads=2, num_key_value_heads=1, rope_theta=1e6, rms_norm_eps=1e-5,
-                         tie_word_embeddings=False, sliding_window=None)),
+                    dict(common, num_attention_heads=2, num_key_value_heads=1, rms_norm_eps=1e-5,
+                         tie_word_embeddings=False, sliding_window=None, **rope(1e6))),
         "qwen2": ("Qwen2ForCausalLM", "Qwen2Config", "qwen2",
-                  dict(common, rope_theta=1e6, rms_norm_eps=1e-6, tie_word_embeddings=True)),
+                  dict(common, rms_norm_eps=1e-6, tie_word_embeddings=True, **rope(1e6))),
         # Qwen3: head_dim 128 beside hidden 256 / 4 heads, q/k norms.
         "qwen3": ("Qwen3ForCausalLM", "Qwen3Config", "qwen3",
-                  dict(common, head_dim=128, rope_theta=1e6, rms_norm_eps=1e-6, tie_word_embeddings=True)),
+                  dict(common, head_dim=128, rms_norm_eps=1e-6, tie_word_embeddings=True, **rope(1e6))),
         # Phi-3: head_dim 96 (as Phi-3 mini), fused qkv and gate-up, a sliding window shorter than the test.
         "phi3": ("Phi3ForCausalLM", "Phi3Config", "phi3",
-                 dict(common, hidden_size=384, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
-                      sliding_window=24, resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0)),
+                 dict(common, hidden_size=384, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                      sliding_window=24, resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0, **rope(10000.0))),
         # Gemma 2: head_dim 256, soft-capping, alternating sliding window (16), GeGLU, 3 layers.
         "gemma2": ("Gemma2ForCausalLM", "Gemma2Config", "gemma2",
                    dict(common, num_hidden_layers=3, head_dim=256, query_pre_attn_scalar=256, sliding_window=16,
                         attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
-                        hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6, rope_theta=10000.0,
-                        tie_word_embeddings=True)),
+                        hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6, tie_word_embeddings=True,
+                        **rope(10000.0))),
     }
 
 
@@ -79,9 +98,11 @@ def build_model(name, spec, seed):
     if not hasattr(transformers, model_cls):
         return None, f"transformers {transformers.__version__} has no {model_cls}"
     config = getattr(transformers, config_cls)(**kwargs)
-    config._attn_implementation = "eager"
+    config._attn_implementation = "eager"  # Soft-capping and windows need the eager path.
     torch.manual_seed(seed)
     model = getattr(transformers, model_cls)(config).float().eval()
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
     gemma = name == "gemma2"
     with torch.no_grad():
         for pname, p in model.named_parameters():
@@ -100,9 +121,9 @@ def build_model(name, spec, seed):
 
 def llama3_rope_factors(config):
     """convert_hf_to_gguf's rope_freqs for rope_type llama3."""
-    s = config.rope_scaling
+    theta, s = rope_of(config)
     head_dim = config.hidden_size // config.num_attention_heads
-    freqs = 1.0 / (config.rope_theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    freqs = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
     low_wavelen = s["original_max_position_embeddings"] / s["low_freq_factor"]
     high_wavelen = s["original_max_position_embeddings"] / s["high_freq_factor"]
     factors = []
@@ -148,9 +169,9 @@ def write_gguf(name, spec, model, path):
     w.add(f"{arch}.attention.key_length", head_dim, "u32")
     w.add(f"{arch}.attention.value_length", head_dim, "u32")
     w.add(f"{arch}.rope.dimension_count", head_dim, "u32")
-    w.add(f"{arch}.rope.freq_base", float(c.rope_theta), "f32")
+    theta, scaling = rope_of(c)
+    w.add(f"{arch}.rope.freq_base", float(theta), "f32")
     w.add(f"{arch}.attention.layer_norm_rms_epsilon", float(c.rms_norm_eps), "f32")
-    scaling = getattr(c, "rope_scaling", None) or {}
     if scaling.get("rope_type") == "linear":
         w.add(f"{arch}.rope.scaling.type", "linear")
         w.add(f"{arch}.rope.scaling.factor", float(scaling["factor"]), "f32")
@@ -162,7 +183,7 @@ def write_gguf(name, spec, model, path):
     vocabulary(w)
 
     def tensor(gguf_name, t):
-        t = t.detach().float().contiguous()
+        t = t.detach().float().cpu().contiguous()
         if t.dim() == 1:
             w.add_tensor(gguf_name, "f32", list(t.shape), t.numpy().astype("<f4").tobytes())
         else:
@@ -217,9 +238,9 @@ def run_ggrt(generate, path, prompt, backend, tmp):
     cmd = [generate, "-m", path, "--prompt-ids", ",".join(map(str, prompt)), "-n", str(N_PREDICT), "--temp", "0",
            "--repeat-penalty", "1", "--ignore-eos", "--backend", backend, "--ctx-size", "256",
            "--logits-out", logits_path]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True)  # The text of random tokens need not be UTF-8.
     if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.decode(errors='replace').strip()[-500:]}")
     with open(logits_path, "rb") as f:
         data = f.read()
     assert data[:8] == b"GGRTLGTS", "bad logits file"
