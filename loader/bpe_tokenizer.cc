@@ -14,14 +14,19 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Create(const GgufFil
   std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
   RETURN_IF_ERROR(t->LoadVocab(file));
   if (!file.Has("tokenizer.ggml.pre")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": BPE vocabulary without tokenizer.ggml.pre; the pre-tokenizer must be named"));
+    // As llama.cpp: the default regexes, with a warning.
+    t->pre_ = PreTokenizer::Default();
+    t->warning_ = "the BPE vocabulary names no pre-tokenizer (tokenizer.ggml.pre); using llama.cpp's default "
+                  "regexes, which may split text unlike the model's own tokenizer";
+  } else {
+    ASSIGN_OR_RETURN(const std::string pre, file.GetString("tokenizer.ggml.pre"));
+    auto kind = PreTokenizer::FromName(pre);
+    if (!kind.ok()) {
+      return absl::Status(kind.status().code(), absl::StrCat(file.path(), ": ", kind.status().message()));
+    }
+    t->pre_ = *std::move(kind);
   }
-  ASSIGN_OR_RETURN(const std::string pre, file.GetString("tokenizer.ggml.pre"));
-  auto kind = PreTokenizerFromName(pre);
-  if (!kind.ok()) return absl::Status(kind.status().code(), absl::StrCat(file.path(), ": ", kind.status().message()));
-  t->pre_ = *kind;
-  t->ignore_merges_ = IgnoresMerges(t->pre_);
+  t->add_bos_ = t->pre_.add_bos();
   if (file.Has("tokenizer.ggml.add_bos_token")) {
     ASSIGN_OR_RETURN(t->add_bos_, file.GetBool("tokenizer.ggml.add_bos_token"));
   }
@@ -54,13 +59,13 @@ int BpeTokenizer::MergeRank(absl::string_view left, absl::string_view right) con
 }
 
 void BpeTokenizer::EncodeFragment(absl::string_view text, bool, std::vector<int32_t>* out) const {
-  for (absl::string_view word : PreTokenize(pre_, text)) EncodeWord(word, out);
+  for (absl::string_view word : pre_.Split(text)) EncodeWord(word, out);
 }
 
 void BpeTokenizer::EncodeWord(absl::string_view word, std::vector<int32_t>* out) const {
   std::string mapped;
   for (unsigned char c : word) mapped += byte_to_unicode_[c];
-  if (ignore_merges_) {
+  if (pre_.ignore_merges()) {
     if (const int32_t id = Find(mapped); id >= 0) {
       out->push_back(id);
       return;

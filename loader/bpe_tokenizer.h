@@ -25,8 +25,7 @@ class BpeTokenizer : public Tokenizer {
   void EncodeWord(absl::string_view word, std::vector<int32_t>* out) const;
   int MergeRank(absl::string_view left, absl::string_view right) const;
 
-  PreTokenizer pre_ = PreTokenizer::kGpt2;
-  bool ignore_merges_ = false;  // llama3: a word that is a whole token skips merging.
+  PreTokenizer pre_;
   std::unordered_map<std::string, int> merge_ranks_;  // "left right" -> rank.
   std::string byte_to_unicode_[256];                  // UTF-8 of each byte's printable stand-in.
   std::unordered_map<uint32_t, uint8_t> unicode_to_byte_;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generates loader/unicode_tables.cc: code-point ranges of Unicode letters (L*) and numbers (N*).
-
-The pre-tokenizer regexes use \\p{L} and \\p{N}; these tables answer them without ICU.
+"""Generates loader/unicode_tables.cc: code-point ranges of the Unicode general categories the
+pre-tokenizer regexes name (\\p{L}, \\p{Lu}, \\p{Ll}, \\p{Lt}, \\p{Lm}, \\p{Lo}, \\p{M}, \\p{N}, \\p{P},
+\\p{S}), so they are answered without ICU.
 Run: python3 loader/gen_unicode_tables.py > loader/unicode_tables.cc
 """
 import sys
@@ -36,4 +36,10 @@ print('#include "loader/unicode.h"\n')
 print("namespace ggrt {\n")
 emit("kLetterRanges", ranges(lambda c: unicodedata.category(chr(c)).startswith("L")))
 emit("kNumberRanges", ranges(lambda c: unicodedata.category(chr(c)).startswith("N")))
+for name, cat in [("kUppercaseRanges", "Lu"), ("kLowercaseRanges", "Ll"), ("kTitlecaseRanges", "Lt"),
+                  ("kModifierLetterRanges", "Lm"), ("kOtherLetterRanges", "Lo")]:
+    emit(name, ranges(lambda c, cat=cat: unicodedata.category(chr(c)) == cat))
+emit("kMarkRanges", ranges(lambda c: unicodedata.category(chr(c)).startswith("M")))
+emit("kPunctuationRanges", ranges(lambda c: unicodedata.category(chr(c)).startswith("P")))
+emit("kSymbolRanges", ranges(lambda c: unicodedata.category(chr(c)).startswith("S")))
 print("}  // namespace ggrt")

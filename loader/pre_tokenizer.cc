@@ -2,6 +2,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
+#include "base/status_macros.h"
 #include "loader/unicode.h"
 
 namespace ggrt {
@@ -113,72 +115,193 @@ size_t MatchLlama3(const Text& t, size_t i, size_t max_digits) {
   return i + 1;
 }
 
+// The splitting regexes of llama.cpp's llama-vocab.cpp, written as there (the ones with hand-written
+// matchers above are recognised by text).
+constexpr char kGpt2Regex[] = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
+constexpr char kLlama3Regex[] =
+    R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr char kQwen2Regex[] =
+    R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr char kBloomRegex[] = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+";
+constexpr char kCjkRegex[] = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+";
+constexpr char kGpt4oRegex[] =
+    R"([^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+struct PreTokenizerType {
+  std::vector<const char*> names;  // tokenizer.ggml.pre values
+  std::vector<const char*> regexes;  // Applied in order, each to the pieces the previous ones left.
+  bool ignore_merges = false;        // A word that is a whole token skips BPE merging.
+  bool add_bos = false;              // Unless tokenizer.ggml.add_bos_token says otherwise.
+};
+
+const std::vector<PreTokenizerType>& Types() {
+  static const auto* types = new std::vector<PreTokenizerType>{
+      {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"},
+       {kLlama3Regex}, true, true},
+      {{"dbrx", "smaug-bpe", "glm4", "chatglm-bpe"}, {kLlama3Regex}},
+      {{"deepseek-llm"},
+       {"[\r\n]",
+        "\\s?[A-Za-z\u00b5\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u01ba\u01bc-\u01bf\u01c4-\u0293\u0295-\u02af\u0370-\u0373"
+        "\u0376\u0377\u037b-\u037d\u037f\u0386\u0388-\u038a\u038c\u038e-\u03a1\u03a3-\u03f5\u03f7-\u0481\u048a-\u052f"
+        "\u0531-\u0556\u10a0-\u10c5\u13a0-\u13f5\u13f8-\u13fd\u1c90-\u1cba\u1cbd-\u1cbf\u1d00-\u1d2b\u1d6b-\u1d77"
+        "\u1d79-\u1d9a\u1e00-\u1f15\u1f18-\u1f1d\u1f20-\u1f45\u1f48-\u1f4d\u1f50-\u1f57\u1f59\u1f5b\u1f5d\u1f5f-\u1f7d"
+        "\u1f80-\u1fb4\u1fb6-\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fcc\u1fd0-\u1fd3\u1fd6-\u1fdb\u1fe0-\u1fec\u1ff2-\u1ff4"
+        "\u1ff6-\u1ffc\u2102\u2107\u210a-\u2113\u2115\u2119-\u211d\u2124\u2126\u2128\u212a-\u212d\u212f-\u2134\u2139"
+        "\u213c-\u213f\u2145-\u2149\u214e\u2183\u2184\u2c00-\u2c7b\u2c7e-\u2ce4\u2ceb-\u2cee\u2cf2\u2cf3\ua640-\ua66d"
+        "\ua680-\ua69b\ua722-\ua76f\ua771-\ua787\ua78b-\ua78e\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\uff21-\uff3a"
+        "\uff41-\uff5a\U00010400-\U0001044f\U000104b0-\U000104d3\U000104d8-\U000104fb\U00010c80-\U00010cb2"
+        "\U00010cc0-\U00010cf2\U000118a0-\U000118df\U0001e900-\U0001e943]+",
+        "\\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+", "\\s+$", kCjkRegex, "\\p{N}+"}},
+      {{"deepseek-v3", "hunyuan-dense"},
+       {"\\p{N}{1,3}", "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+        R"([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+      {{"deepseek-coder"}, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", kCjkRegex, "\\p{N}"}},
+      {{"falcon"}, {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2Regex, "[0-9][0-9][0-9]"}},
+      {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"}, {"\\p{N}", kGpt2Regex}},
+      {{"gpt-2", "gpt2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
+        "mpt", "olmo", "jais", "trillion", "granite-docling", "exaone4"},
+       {kGpt2Regex}},
+      {{"qwen2", "deepseek-r1-qwen", "kormo", "megrez", "stablelm2", "hunyuan", "grok-2"}, {kQwen2Regex}},
+      {{"poro-chat", "bloom", "gpt3-finnish"}, {kBloomRegex}},
+      {{"viking"}, {kBloomRegex, "\\p{N}"}},
+      {{"tekken"},
+       {R"([^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
+       true, true},
+      {{"chameleon"},
+       {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", "\\p{N}",
+        R"([\p{P}!-/:-@\[-`{-~])", kGpt2Regex},
+       false, true},
+      {{"gpt-4o", "llama4", "minimax-m2"}, {kGpt4oRegex}},
+      {{"superbpe"}, {"\\p{N}+", "(?=(\\d{3})+(?!\\d))"}},
+      {{"bailingmoe", "bailingmoe2", "llada-moe"},
+       {R"('(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+)"}},
+      {{"seed-coder"},
+       {R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
+  };
+  return *types;
+}
+
+// llama.cpp's regexes for a BPE vocabulary that names no pre-tokenizer.
+const PreTokenizerType& DefaultType() {
+  static const auto* type = new PreTokenizerType{
+      {"default"}, {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2Regex, "\\p{N}+", "[0-9][0-9][0-9]"}};
+  return *type;
+}
+
 }  // namespace
 
-struct PreTokenizerName {
-  const char* name;
-  PreTokenizer kind;
-};
-constexpr PreTokenizerName kNames[] = {
-    {"gpt-2", PreTokenizer::kGpt2},         {"gpt2", PreTokenizer::kGpt2},
-    {"phi-2", PreTokenizer::kGpt2},         {"jina-es", PreTokenizer::kGpt2},
-    {"jina-de", PreTokenizer::kGpt2},       {"jina-v2-es", PreTokenizer::kGpt2},
-    {"jina-v2-de", PreTokenizer::kGpt2},    {"jina-v2-code", PreTokenizer::kGpt2},
-    {"roberta-bpe", PreTokenizer::kGpt2},   {"gigachat", PreTokenizer::kGpt2},
-    {"mpt", PreTokenizer::kGpt2},           {"olmo", PreTokenizer::kGpt2},
-    {"llama3", PreTokenizer::kLlama3},      {"llama-bpe", PreTokenizer::kLlama3},
-    {"llama-v3", PreTokenizer::kLlama3},    {"falcon3", PreTokenizer::kLlama3},
-    {"pixtral", PreTokenizer::kLlama3},     {"qwen2", PreTokenizer::kQwen2},
-    {"deepseek-r1-qwen", PreTokenizer::kQwen2}, {"stablelm2", PreTokenizer::kQwen2},
-    {"megrez", PreTokenizer::kQwen2},       {"starcoder", PreTokenizer::kStarcoder},
-    {"refact", PreTokenizer::kStarcoder},   {"command-r", PreTokenizer::kStarcoder},
-    {"smollm", PreTokenizer::kStarcoder},   {"codeshell", PreTokenizer::kStarcoder},
-    {"exaone", PreTokenizer::kStarcoder},   {"minerva-7b", PreTokenizer::kStarcoder},
+struct PreTokenizer::Stage {
+  FastMatcher fast = FastMatcher::kNone;
+  std::shared_ptr<const UnicodeRegex> regex;
 };
 
-absl::StatusOr<PreTokenizer> PreTokenizerFromName(absl::string_view name) {
+PreTokenizer::PreTokenizer() = default;
+PreTokenizer::PreTokenizer(const PreTokenizer&) = default;
+PreTokenizer& PreTokenizer::operator=(const PreTokenizer&) = default;
+PreTokenizer::~PreTokenizer() = default;
+
+absl::StatusOr<PreTokenizer> PreTokenizer::Build(absl::string_view name, const std::vector<const char*>& regexes,
+                                                 bool ignore_merges, bool add_bos) {
+  PreTokenizer p;
+  p.name_ = std::string(name);
+  p.ignore_merges_ = ignore_merges;
+  p.add_bos_ = add_bos;
+  for (const char* re : regexes) {
+    Stage stage;
+    const absl::string_view text = re;
+    if (text == kGpt2Regex) {
+      stage.fast = FastMatcher::kGpt2;
+    } else if (text == kLlama3Regex) {
+      stage.fast = FastMatcher::kLlama3;
+    } else if (text == kQwen2Regex) {
+      stage.fast = FastMatcher::kQwen2;
+    } else {
+      ASSIGN_OR_RETURN(UnicodeRegex compiled, UnicodeRegex::Compile(text));
+      stage.regex = std::make_shared<const UnicodeRegex>(std::move(compiled));
+    }
+    p.stages_.push_back(std::move(stage));
+  }
+  return p;
+}
+
+absl::StatusOr<PreTokenizer> PreTokenizer::FromName(absl::string_view name) {
   std::string known;
-  for (const PreTokenizerName& n : kNames) {
-    if (name == n.name) return n.kind;
-    absl::StrAppend(&known, known.empty() ? "" : ", ", n.name);
+  for (const PreTokenizerType& type : Types()) {
+    for (const char* n : type.names) {
+      if (name == n) return Build(name, type.regexes, type.ignore_merges, type.add_bos);
+      absl::StrAppend(&known, known.empty() ? "" : ", ", n);
+    }
+  }
+  for (const char* custom : {"kimi-k2", "afmoe"}) {
+    if (name == custom) {
+      return absl::UnimplementedError(absl::StrCat("pre-tokenizer '", name,
+                                                   "' (tokenizer.ggml.pre) splits with llama.cpp's hand-written "
+                                                   "code rather than a regex; ggrt does not implement it"));
+    }
+  }
+  for (const char* with_sep : {"jina-v1-en", "jina-v2-code", "roberta-bpe"}) {
+    if (name == with_sep) {
+      return absl::UnimplementedError(absl::StrCat("pre-tokenizer '", name,
+                                                   "' (tokenizer.ggml.pre) appends a SEP token, which ggrt does "
+                                                   "not implement"));
+    }
   }
   return absl::UnimplementedError(absl::StrCat("unsupported pre-tokenizer '", absl::CHexEscape(name),
                                                "' (tokenizer.ggml.pre); supported: ", known));
 }
 
-bool IgnoresMerges(PreTokenizer kind) { return kind == PreTokenizer::kLlama3; }
+PreTokenizer PreTokenizer::Default() {
+  auto p = Build("default", DefaultType().regexes, false, false);
+  GGRT_CHECK(p.ok());  // Fixed patterns: a failure is a programming error.
+  return *std::move(p);
+}
 
-std::vector<absl::string_view> PreTokenize(PreTokenizer kind, absl::string_view text) {
-  const Text t(text);
-  std::vector<absl::string_view> words;
-  if (kind == PreTokenizer::kStarcoder) {
-    // Digits one by one; gpt-2 within each run between them.
-    size_t i = 0;
-    while (i < t.size()) {
-      size_t j = i + 1;
-      if (!t.Number(i)) {
-        while (j < t.size() && !t.Number(j)) ++j;
-        for (absl::string_view w : PreTokenize(PreTokenizer::kGpt2, t.Slice(i, j))) words.push_back(w);
-      } else {
-        words.push_back(t.Slice(i, j));
+std::vector<absl::string_view> PreTokenizer::Split(absl::string_view text) const {
+  std::vector<absl::string_view> pieces = {text};
+  if (text.empty()) return {};
+  for (const Stage& stage : stages_) {
+    std::vector<absl::string_view> next;
+    for (absl::string_view piece : pieces) {
+      if (stage.fast != FastMatcher::kNone) {
+        const Text t(piece);
+        for (size_t i = 0; i < t.size();) {
+          const size_t j = stage.fast == FastMatcher::kGpt2     ? MatchGpt2(t, i)
+                           : stage.fast == FastMatcher::kLlama3 ? MatchLlama3(t, i, 3)
+                                                                : MatchLlama3(t, i, 1);
+          next.push_back(t.Slice(i, j));
+          i = j;
+        }
+        continue;
       }
-      i = j;
+      // As llama.cpp: every match is a piece, and so is each run of text between matches. The regex sees
+      // only this piece ($ at its end, lookaheads see nothing past it); an empty match only cuts.
+      const std::vector<Utf8Char> chars = DecodeUtf8(piece);
+      std::vector<uint32_t> cps(chars.size());
+      for (size_t i = 0; i < chars.size(); ++i) cps[i] = chars[i].cp;
+      auto slice = [&](size_t a, size_t b) {
+        const size_t begin = chars[a].offset, end = b < chars.size() ? chars[b].offset : piece.size();
+        next.push_back(piece.substr(begin, end - begin));
+      };
+      size_t last = 0;
+      for (size_t at = 0; at < cps.size();) {
+        const int64_t end = stage.regex->MatchAt(cps, at);
+        if (end < 0 || static_cast<size_t>(end) == at) {
+          if (end >= 0 && at > last) {
+            slice(last, at);
+            last = at;
+          }
+          ++at;
+          continue;
+        }
+        if (at > last) slice(last, at);
+        slice(at, static_cast<size_t>(end));
+        last = at = static_cast<size_t>(end);
+      }
+      if (last < cps.size()) slice(last, cps.size());
     }
-    return words;
+    pieces = std::move(next);
   }
-  size_t i = 0;
-  while (i < t.size()) {
-    size_t j;
-    switch (kind) {
-      case PreTokenizer::kGpt2: j = MatchGpt2(t, i); break;
-      case PreTokenizer::kLlama3: j = MatchLlama3(t, i, 3); break;
-      case PreTokenizer::kQwen2: j = MatchLlama3(t, i, 1); break;
-      case PreTokenizer::kStarcoder: j = t.size(); break;  // Handled above.
-    }
-    words.push_back(t.Slice(i, j));
-    i = j;
-  }
-  return words;
+  return pieces;
 }
 
 }  // namespace ggrt

@@ -52,6 +52,8 @@ class Tokenizer {
   int32_t bos_id() const { return bos_id_; }
   int32_t eos_id() const { return eos_id_; }
   bool add_bos() const { return add_bos_; }
+  // Something the user should know about how this vocabulary was read (e.g. a defaulted pre-tokenizer).
+  const std::string& warning() const { return warning_; }
   // Whether the decoder drops the first piece's leading space (SPM's add_space_prefix).
   bool strips_leading_space() const { return add_space_prefix_; }
   bool IsEndOfGeneration(int32_t id) const;
@@ -80,6 +82,7 @@ class Tokenizer {
   int32_t eos_id_ = -1;
   int32_t unk_id_ = -1;
   bool add_bos_ = false;
+  std::string warning_;
   bool add_space_prefix_ = false;
 };
 

@@ -119,6 +119,21 @@ TEST(TokenizerErrorsTest, UnknownModelAndPreTokenizerAreErrors) {
   EXPECT_NE(t2.status().message().find("unsupported pre-tokenizer 'made-up'"), std::string::npos);
 }
 
+// As llama.cpp: a BPE vocabulary that names no pre-tokenizer gets the default regexes and a warning.
+TEST(TokenizerErrorsTest, MissingPreTokenizerFallsBackWithAWarning) {
+  GgufWriter w;
+  w.SetString("tokenizer.ggml.model", "gpt2");
+  w.SetStringArray("tokenizer.ggml.tokens", {"a", "b", "ab"});
+  w.SetStringArray("tokenizer.ggml.merges", {"a b"});
+  const std::string bytes = w.Serialize();
+  auto t = LoadTokenizer(**GgufFile::Parse(bytes, "v.gguf"));
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_NE((*t)->warning().find("names no pre-tokenizer (tokenizer.ggml.pre)"), std::string::npos);
+  auto ids = (*t)->Encode("ab", {});
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, std::vector<int32_t>{2});
+}
+
 TEST(TokenizerErrorsTest, MalformedByteTokenIsALoadError) {
   GgufWriter w;
   w.SetString("tokenizer.ggml.model", "llama");

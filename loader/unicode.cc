@@ -8,6 +8,10 @@ extern const CodepointRange kLetterRanges[];
 extern const size_t kLetterRangesSize;
 extern const CodepointRange kNumberRanges[];
 extern const size_t kNumberRangesSize;
+extern const CodepointRange kUppercaseRanges[], kLowercaseRanges[], kTitlecaseRanges[], kModifierLetterRanges[],
+    kOtherLetterRanges[], kMarkRanges[], kPunctuationRanges[], kSymbolRanges[];
+extern const size_t kUppercaseRangesSize, kLowercaseRangesSize, kTitlecaseRangesSize, kModifierLetterRangesSize,
+    kOtherLetterRangesSize, kMarkRangesSize, kPunctuationRangesSize, kSymbolRangesSize;
 
 namespace {
 
@@ -90,6 +94,23 @@ bool IsWhitespace(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
          (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
          cp == 0x3000;
+}
+
+bool InCategory(UnicodeCategory c, uint32_t cp) {
+  switch (c) {
+    case UnicodeCategory::kLetter: return IsLetter(cp);
+    case UnicodeCategory::kNumber: return IsNumber(cp);
+    case UnicodeCategory::kUppercase: return InRanges(kUppercaseRanges, kUppercaseRangesSize, cp);
+    case UnicodeCategory::kLowercase: return InRanges(kLowercaseRanges, kLowercaseRangesSize, cp);
+    case UnicodeCategory::kTitlecase: return InRanges(kTitlecaseRanges, kTitlecaseRangesSize, cp);
+    case UnicodeCategory::kModifierLetter: return InRanges(kModifierLetterRanges, kModifierLetterRangesSize, cp);
+    case UnicodeCategory::kOtherLetter: return InRanges(kOtherLetterRanges, kOtherLetterRangesSize, cp);
+    case UnicodeCategory::kMark: return InRanges(kMarkRanges, kMarkRangesSize, cp);
+    case UnicodeCategory::kPunctuation: return InRanges(kPunctuationRanges, kPunctuationRangesSize, cp);
+    case UnicodeCategory::kSymbol: return InRanges(kSymbolRanges, kSymbolRangesSize, cp);
+    case UnicodeCategory::kWhitespace: return IsWhitespace(cp);
+  }
+  return false;
 }
 
 }  // namespace ggrt

@@ -1,4 +1,5 @@
-// UTF-8 decoding and the Unicode classes the pre-tokenizers need (\p{L}, \p{N}, \s).
+// UTF-8 decoding and the Unicode classes the pre-tokenizers need (\p{L}, \p{N}, \s and the other general
+// categories their regexes name).
 #ifndef GGRT_LOADER_UNICODE_H_
 #define GGRT_LOADER_UNICODE_H_
 
@@ -32,6 +33,13 @@ int Utf8SequenceLength(uint8_t lead);
 bool IsLetter(uint32_t cp);
 bool IsNumber(uint32_t cp);
 bool IsWhitespace(uint32_t cp);  // Unicode White_Space.
+
+// The general categories the pre-tokenizer regexes name (\p{L}, \p{Lu}, ..., \s).
+enum class UnicodeCategory {
+  kLetter, kUppercase, kLowercase, kTitlecase, kModifierLetter, kOtherLetter, kMark, kNumber, kPunctuation,
+  kSymbol, kWhitespace,
+};
+bool InCategory(UnicodeCategory c, uint32_t cp);
 
 }  // namespace ggrt
 

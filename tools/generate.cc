@@ -77,6 +77,9 @@ absl::Status Main(int argc, char** argv) {
   options.cuda_graph = !flags.Has("--no-cuda-graph");
   ASSIGN_OR_RETURN(LoadedModel model, LoadModel(options));
   if (!model.note.empty()) std::fprintf(stderr, "note: %s\n", model.note.c_str());
+  if (!model.tokenizer->warning().empty()) {
+    std::fprintf(stderr, "warning: %s\n", model.tokenizer->warning().c_str());
+  }
 
   const std::string prompt = flags.Get("--prompt");
   const bool special = flags.Has("--special");
