@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt {
 namespace {
@@ -58,7 +59,13 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
   for (const Value* v : operands) RET_CHECK(v != nullptr, OpName(op), ": null operand");
   auto t = [&](int i) -> const TensorType& { return operands[i]->type; };
   auto is_matrix_f32 = [&](int i) { return t(i).dtype == DType::kF32 && t(i).shape.size() == 2; };
-  auto is_pos = [&](int i) { return t(i).dtype == DType::kI32 && t(i).shape == std::vector<int64_t>{1}; };
+  // The position, optionally followed by a block table (ops/kv_pages.h).
+  auto is_pos = [&](int i) { return t(i).dtype == DType::kI32 && t(i).shape.size() == 1 && t(i).shape[0] >= 1; };
+  // A KV-cache page pool: f16 or f32 rows; a block table after the position must cover it.
+  auto is_cache = [&](int i, int pos) {
+    return t(i).shape.size() == 2 && (t(i).dtype == DType::kF32 || t(i).dtype == DType::kF16) &&
+           (t(pos).shape[0] == 1 || (t(pos).shape[0] - 1) * kKvPageSize == t(i).shape[0]);
+  };
   auto is_weight = [&](int i) { return t(i).shape.size() == 2 && t(i).dtype != DType::kI32; };
   auto f32 = [](std::vector<int64_t> shape) { return TensorType{DType::kF32, std::move(shape)}; };
   auto check_freq_factors = [&](int i, const RopeAttrs& a) -> absl::Status {
@@ -105,15 +112,16 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
       EXPECT_SHAPE(is_matrix_f32(0) && t(0).shape[1] % a->head_dim == 0, "x must be f32[S,n*", a->head_dim,
                    "], got ", Describe(operands[0]));
       EXPECT_SHAPE(operands.size() == 2 || operands.size() == 3, "takes x, pos and optional frequency factors");
-      EXPECT_SHAPE(is_pos(1), "pos must be i32[1], got ", Describe(operands[1]));
+      EXPECT_SHAPE(is_pos(1), "pos must be i32[1 + pages], got ", Describe(operands[1]));
       if (operands.size() == 3) RETURN_IF_ERROR(check_freq_factors(2, *a));
       return std::vector<TensorType>{t(0)};
     }
     case OpKind::kKvWrite: {
-      EXPECT_SHAPE(is_matrix_f32(0) && is_matrix_f32(1) && t(0).shape[1] == t(1).shape[1] &&
+      EXPECT_SHAPE(is_pos(2), "pos must be i32[1 + pages], got ", Describe(operands[2]));
+      EXPECT_SHAPE(is_cache(0, 2) && is_matrix_f32(1) && t(0).shape[1] == t(1).shape[1] &&
                        t(1).shape[0] <= t(0).shape[0],
-                   "x ", Describe(operands[1]), " does not fit cache ", Describe(operands[0]));
-      EXPECT_SHAPE(is_pos(2), "pos must be i32[1], got ", Describe(operands[2]));
+                   "x ", Describe(operands[1]), " does not fit cache ", Describe(operands[0]), " with ",
+                   Describe(operands[2]));
       return std::vector<TensorType>{t(0)};
     }
     case OpKind::kAttention: {
@@ -122,13 +130,13 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
                    "needs attention attributes with heads a multiple of kv_heads");
       EXPECT_SHAPE(is_matrix_f32(0) && t(0).shape[1] == a->heads * a->head_dim, "q must be f32[S,",
                    a->heads * a->head_dim, "], got ", Describe(operands[0]));
+      EXPECT_SHAPE(is_pos(3), "pos must be i32[1 + pages], got ", Describe(operands[3]));
       for (int i : {1, 2}) {
-        EXPECT_SHAPE(is_matrix_f32(i) && t(i).shape[1] == a->kv_heads * a->head_dim, "cache must be f32[C,",
-                     a->kv_heads * a->head_dim, "], got ", Describe(operands[i]));
+        EXPECT_SHAPE(is_cache(i, 3) && t(i).shape[1] == a->kv_heads * a->head_dim, "cache must be f16 or f32[C,",
+                     a->kv_heads * a->head_dim, "] paged as ", Describe(operands[3]), ", got ", Describe(operands[i]));
       }
       EXPECT_SHAPE(t(1) == t(2), "k and v caches differ");
       EXPECT_SHAPE(a->softcap >= 0 && a->window >= 0, "softcap and window must not be negative");
-      EXPECT_SHAPE(is_pos(3), "pos must be i32[1], got ", Describe(operands[3]));
       return std::vector<TensorType>{t(0)};
     }
     case OpKind::kSwiglu:
@@ -183,9 +191,9 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
         EXPECT_SHAPE(is_matrix_f32(i) && t(i).shape[0] == t(0).shape[0] && t(i).shape[1] % a->head_dim == 0,
                      "q, k, v must be f32[S,n*", a->head_dim, "], got ", Describe(operands[i]));
       }
-      EXPECT_SHAPE(is_pos(3), "pos must be i32[1], got ", Describe(operands[3]));
+      EXPECT_SHAPE(is_pos(3), "pos must be i32[1 + pages], got ", Describe(operands[3]));
       for (int i : {1, 2}) {
-        EXPECT_SHAPE(is_matrix_f32(i + 3) && t(i + 3).shape[1] == t(i).shape[1],
+        EXPECT_SHAPE(is_cache(i + 3, 3) && t(i + 3).shape[1] == t(i).shape[1],
                      "cache ", Describe(operands[i + 3]), " does not fit ", Describe(operands[i]));
       }
       if (operands.size() % 3 == 1) RETURN_IF_ERROR(check_freq_factors(operands.size() - 1, *a));

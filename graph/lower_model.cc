@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt {
 namespace {
@@ -28,7 +29,10 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
   Graph g(s == 1 ? "decode" : absl::StrCat("prefill_", s));
 
   ASSIGN_OR_RETURN(Value * tokens, g.AddInput("tokens", {DType::kI32, {s}}));
-  ASSIGN_OR_RETURN(Value * pos, g.AddInput("pos", {DType::kI32, {1}}));
+  RET_CHECK(options.kv_type == DType::kF16 || options.kv_type == DType::kF32, "the KV cache is f16 or f32, not ",
+            DTypeName(options.kv_type));
+  const int64_t pages = KvPages(ctx);
+  ASSIGN_OR_RETURN(Value * pos, g.AddInput("pos", {DType::kI32, {1 + pages}}));
   auto w = [&](const std::string& name) { return Weight(g, f, name); };
   auto node = [&](OpKind op, const std::string& name, std::vector<Value*> operands,
                   Attrs attrs = {}) -> absl::StatusOr<Value*> {
@@ -48,8 +52,9 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
 
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
-    ASSIGN_OR_RETURN(Value * k_cache, g.AddState(p + "k_cache", {DType::kF32, {ctx, c.kv_dim()}}));
-    ASSIGN_OR_RETURN(Value * v_cache, g.AddState(p + "v_cache", {DType::kF32, {ctx, c.kv_dim()}}));
+    const TensorType pool{options.kv_type, {pages * kKvPageSize, c.kv_dim()}};
+    ASSIGN_OR_RETURN(Value * k_cache, g.AddState(p + "k_cache", pool));
+    ASSIGN_OR_RETURN(Value * v_cache, g.AddState(p + "v_cache", pool));
 
     ASSIGN_OR_RETURN(Value * h, node(OpKind::kRmsNorm, p + "attn_norm", {x, *w(p + "attn_norm.weight")}, norm));
     // Projections: q [S, H*D], k and v [S, KV*D], plus the biases where the model has them. A fused

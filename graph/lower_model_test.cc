@@ -7,6 +7,7 @@
 #include "graph/parser.h"
 #include "graph/printer.h"
 #include "graph/verifier.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt {
 namespace {
@@ -53,7 +54,13 @@ TEST(LowerModelTest, LlamaDecodeStep) {
   EXPECT_EQ(Count(*g, OpKind::kAdd), 5 * 2);  // Residuals only: llama has no QKV bias.
   EXPECT_EQ(Count(*g, OpKind::kLastRow), 0);
   EXPECT_EQ(g->outputs()[0]->name, "token");
-  EXPECT_EQ(g->FindValue("blk.4.k_cache")->type, (TensorType{DType::kF32, {64, 32}}));
+  // The page pool: f16 by default, whole pages of kKvPageSize; %pos carries the block table after the position.
+  EXPECT_EQ(g->FindValue("blk.4.k_cache")->type, (TensorType{DType::kF16, {64, 32}}));
+  EXPECT_EQ(g->FindValue("pos")->type, (TensorType{DType::kI32, {1 + 64 / kKvPageSize}}));
+  auto f32 = LowerModel(m.config, *m.file, {.seq_len = 1, .ctx_size = 40, .kv_type = DType::kF32});
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_EQ(f32->FindValue("blk.4.k_cache")->type, (TensorType{DType::kF32, {64, 32}}));  // 40 -> 2 pages.
+  EXPECT_FALSE(LowerModel(m.config, *m.file, {.kv_type = DType::kQ8_0}).ok());
   const std::string text = PrintGraph(*g);
   EXPECT_NE(text.find("%blk.0.attn_q_rope = rope[theta=10000, dims=8, head_dim=8, neox=false]"
                       "(%blk.0.attn_q, %pos) : f32[1,64]"),

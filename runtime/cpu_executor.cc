@@ -38,6 +38,8 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const GgufFile&
   ASSIGN_OR_RETURN(Prepared * decode, e->GetGraph(1));
   RET_CHECK(!decode->graph.states().empty(), "decode graph has no KV cache");
   e->ctx_size_ = Rows(decode->graph.states()[0]);
+  const int64_t pages = decode->graph.FindValue("pos")->type.shape[0] - 1;
+  for (int64_t i = 0; i < pages; ++i) e->block_table_.push_back(static_cast<int32_t>(pages - 1 - i));
   const Value* out = decode->graph.outputs()[0];
   e->n_vocab_ = out->type.dtype == DType::kF32 ? Cols(out) : 0;
   return e;
@@ -134,6 +136,11 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
     }
     return b;
   };
+  // The block table when the node's %pos carries one (hand-written graphs may give just the position).
+  auto table = [&](int pos_operand) -> const int32_t* {
+    return in[pos_operand]->type.shape[0] > 1 ? block_table_.data() : nullptr;
+  };
+  auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
   auto rope_params = [&](const RopeAttrs& a) -> absl::StatusOr<cpu::RopeParams> {
     cpu::RopeParams r{a.theta, a.dims, a.head_dim, a.neox, a.freq_scale, nullptr};
     if (const Value* factors = RopeFreqFactors(n)) {
@@ -232,7 +239,7 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
     }
     case OpKind::kKvWrite: {
       ASSIGN_OR_RETURN(const float* x, f(1));
-      cpu::KvWrite(x, Rows(in[1]), Cols(in[1]), pos, out(0));
+      cpu::KvWrite(x, Rows(in[1]), Cols(in[1]), pos, table(2), f16(0), out(0));
       return absl::OkStatus();
     }
     case OpKind::kFusedBiasRope: {
@@ -242,8 +249,7 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* v, f(2));
       ASSIGN_OR_RETURN(const auto bias, qkv_biases());
       ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a));
-      cpu::BiasRopeKv({r, Rows(in[0]), Cols(in[0]) / a.head_dim,
-                       Cols(in[1]) / a.head_dim, pos},
+      cpu::BiasRopeKv({r, Rows(in[0]), Cols(in[0]) / a.head_dim, Cols(in[1]) / a.head_dim, pos, table(3), f16(4)},
                       q, k, v, bias[0], bias[1], bias[2], out(0), out(1), out(2));
       return absl::OkStatus();
     }
@@ -256,10 +262,10 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const auto bias, qkv_biases());
       std::vector<float> q_rot(in[0]->type.elements());
       ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a.rope));
-      cpu::BiasRopeKv({r, Rows(in[0]), a.attention.heads, a.attention.kv_heads, pos}, q, k, v, bias[0], bias[1],
-                      bias[2], q_rot.data(), out(1), out(2));
+      cpu::BiasRopeKv({r, Rows(in[0]), a.attention.heads, a.attention.kv_heads, pos, table(3), f16(4)}, q, k, v,
+                      bias[0], bias[1], bias[2], q_rot.data(), out(1), out(2));
       cpu::Attention({Rows(in[0]), a.attention.heads, a.attention.kv_heads, a.attention.head_dim, pos,
-                      a.attention.scale, a.attention.softcap, a.attention.window},
+                      a.attention.scale, a.attention.softcap, a.attention.window, table(3)},
                      q_rot.data(), out(1), out(2), out(0));
       return absl::OkStatus();
     }
@@ -268,8 +274,8 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* q, f(0));
       ASSIGN_OR_RETURN(const float* kc, f(1));
       ASSIGN_OR_RETURN(const float* vc, f(2));
-      cpu::Attention({Rows(in[0]), a.heads, a.kv_heads, a.head_dim, pos, a.scale, a.softcap, a.window}, q, kc, vc,
-                     out(0));
+      cpu::Attention({Rows(in[0]), a.heads, a.kv_heads, a.head_dim, pos, a.scale, a.softcap, a.window, table(3)}, q,
+                     kc, vc, out(0));
       return absl::OkStatus();
     }
     case OpKind::kSwiglu: {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_map.h"
 #include "graph/memory_plan.h"
 #include "loader/gguf_file.h"
@@ -39,6 +40,13 @@ class CpuExecutor : public Executor {
 
   absl::string_view name() const override { return "cpu"; }
   int ctx_size() const override { return ctx_size_; }
+  absl::Status LimitContext(int ctx) override {
+    if (ctx < 1 || ctx > ctx_size_) {
+      return absl::InvalidArgumentError(absl::StrCat("context ", ctx, " exceeds the KV cache of ", ctx_size_));
+    }
+    ctx_size_ = ctx;
+    return absl::OkStatus();
+  }
   absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
 
@@ -64,6 +72,9 @@ class CpuExecutor : public Executor {
   absl::flat_hash_map<std::string, std::vector<float>> params_;
   absl::flat_hash_map<std::string, ZeroedFloats> states_;
   std::vector<int32_t> tokens_;  // The %tokens input of the running graph.
+  // The sequence's KV pages (the block table after the position in %pos). Handed out last page first, so
+  // that every run goes through a table that is not the identity.
+  std::vector<int32_t> block_table_;
 };
 
 }  // namespace ggrt

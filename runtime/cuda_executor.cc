@@ -162,7 +162,15 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
       if (n->op == OpKind::kEmbedding) embedding_rows_ = Rows(n->operands[1]);
     }
     ASSIGN_OR_RETURN(void* tokens, Allocate(ctx_size_ * sizeof(int32_t), "the token input", &memory_.scratch));
-    ASSIGN_OR_RETURN(void* pos, Allocate(sizeof(int32_t), "the position", &memory_.scratch));
+    // %pos: the position, then the sequence's block table, its pages handed out last first so that every run
+    // reads through a table that is not the identity (as pages from a shared pool will be).
+    const int64_t pages = p->graph.FindValue("pos")->type.shape[0] - 1;
+    std::vector<int32_t> pos_and_table = {0};
+    for (int64_t i = 0; i < pages; ++i) pos_and_table.push_back(static_cast<int32_t>(pages - 1 - i));
+    ASSIGN_OR_RETURN(void* pos, Allocate(pos_and_table.size() * sizeof(int32_t), "the position and block table",
+                                         &memory_.scratch));
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(pos, pos_and_table.data(), pos_and_table.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
     tokens_ = static_cast<int32_t*>(tokens);
     pos_ = static_cast<int32_t*>(pos);
     if (device_sampling_) {
@@ -310,6 +318,11 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   for (const Node* n : p.graph.nodes()) {
     label = std::string(OpName(n->op));
     const auto& in = n->operands;
+    // The block table when the node's %pos carries one (hand-written graphs may give just the position).
+    auto block_table = [&](int pos_operand) -> const int32_t* {
+      return in[pos_operand]->type.shape[0] > 1 ? pos_ + 1 : nullptr;
+    };
+    auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
     auto out = [&](int i) { return Buffer(p, n->results[i]); };
     auto act = [&](int i) { return Buffer(p, in[i]); };
     switch (n->op) {
@@ -408,7 +421,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         break;
       }
       case OpKind::kKvWrite: {
-        const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0)};
+        const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0), f16(0), block_table(2)};
         add([kv](cudaStream_t s) { return Check(cuda::LaunchKvWrite(kv, s), "kv_write"); });
         break;
       }
@@ -419,6 +432,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         cuda::BiasRopeKvParams b{shape, table, act(0), act(1), act(2), nullptr, nullptr,
                                  nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
                                  Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
+        b.f16_cache = f16(4);
+        b.block_table = block_table(3);
         RETURN_IF_ERROR(bind_biases(n, {&b.bq, &b.bk, &b.bv}, &b.bias_type));
         add([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
         break;
@@ -433,6 +448,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
                                  pos_, splits, partial};
         ap.softcap = a.softcap;
         ap.window = a.window;
+        ap.f16_cache = f16(4);
+        ap.block_table = block_table(3);
         const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
         ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, ra.rope));
         ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, table};
@@ -448,6 +465,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
                                  a.head_dim, a.scale, pos_, splits, partial};
         ap.softcap = a.softcap;
         ap.window = a.window;
+        ap.f16_cache = f16(1);
+        ap.block_table = block_table(3);
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });
         break;
       }

@@ -22,6 +22,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_map.h"
 #include "graph/memory_plan.h"
 #include "loader/gguf_file.h"
@@ -51,6 +52,13 @@ class CudaExecutor : public Executor {
 
   absl::string_view name() const override { return use_cuda_graph_ ? "cuda+graph" : "cuda"; }
   int ctx_size() const override { return ctx_size_; }
+  absl::Status LimitContext(int ctx) override {
+    if (ctx < 1 || ctx > ctx_size_) {
+      return absl::InvalidArgumentError(absl::StrCat("context ", ctx, " exceeds the KV cache of ", ctx_size_));
+    }
+    ctx_size_ = ctx;
+    return absl::OkStatus();
+  }
   absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
 

@@ -27,6 +27,9 @@ class Executor {
   virtual ~Executor() = default;
   virtual absl::string_view name() const = 0;
   virtual int ctx_size() const = 0;
+  // Accepts positions below `ctx` only: the KV pages hold whole pages, so the cache may have room for a few
+  // positions more than the context asked for. `ctx` must not exceed the cache.
+  virtual absl::Status LimitContext(int ctx) = 0;
   // Processes tokens at positions [pos, pos + tokens.size()).
   virtual absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) = 0;
   // One decode step: `token` at position `pos`.

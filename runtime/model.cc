@@ -12,6 +12,7 @@
 #include "base/status_macros.h"
 #include "graph/lower_model.h"
 #include "loader/load_tokenizer.h"
+#include "ops/kv_pages.h"
 #include "runtime/cpu_executor.h"
 #include "ops/cuda/cuda_status.h"
 #include "runtime/cuda_executor.h"
@@ -33,8 +34,9 @@ int64_t ResidentWeightBytes(const GgufFile& file, Backend backend) {
   return bytes;
 }
 
-int64_t KvCacheBytes(const ModelConfig& c, int64_t ctx) {
-  return 2 * static_cast<int64_t>(c.n_layers) * ctx * c.kv_dim() * static_cast<int64_t>(sizeof(float));
+int64_t KvCacheBytes(const ModelConfig& c, int64_t ctx, DType kv_type, Backend backend) {
+  const int64_t element = backend == Backend::kCuda && kv_type == DType::kF16 ? 2 : 4;
+  return 2 * static_cast<int64_t>(c.n_layers) * KvPages(ctx) * kKvPageSize * c.kv_dim() * element;
 }
 
 GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, const LowerOptions& lower,
@@ -66,6 +68,9 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   }
 
   RET_CHECK(options.ctx_size <= kMaxContext, "--ctx-size ", options.ctx_size, " is larger than ", kMaxContext);
+  RET_CHECK(options.kv_type == DType::kF16 || options.kv_type == DType::kF32, "the KV cache is f16 or f32, not ",
+            DTypeName(options.kv_type));
+  auto kv_bytes = [&](int64_t ctx) { return KvCacheBytes(m.config, ctx, options.kv_type, backend); };
 
   // What the weights and KV cache may take: free device memory less headroom for the CUDA context, cuBLAS
   // and scratch, or the host memory this process can still take less headroom for activations.
@@ -85,9 +90,9 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   if (options.ctx_size > 0) {
     m.ctx_size = options.ctx_size;
     RETURN_IF_ERROR(CheckFits(absl::StrCat("--ctx-size ", m.ctx_size, ": a KV cache of ", m.ctx_size, " tokens (",
-                                           FormatBytes(KvCacheBytes(m.config, m.ctx_size)), ") beside the weights (",
+                                           FormatBytes(kv_bytes(m.ctx_size)), ") beside the weights (",
                                            FormatBytes(weights), ")"),
-                              weights + KvCacheBytes(m.config, m.ctx_size), available, where));
+                              weights + kv_bytes(m.ctx_size), available, where));
   } else {
     m.ctx_size = std::min(m.config.n_ctx, kDefaultMaxContext);
     if (m.ctx_size < m.config.n_ctx) {
@@ -95,19 +100,20 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
                             " tokens; --ctx-size chooses another");
     }
     // A default context takes at most half of what is left after the weights.
-    const int64_t fits = (available - weights) / 2 / KvCacheBytes(m.config, 1);
+    const int64_t fits = (available - weights) / 2 / kv_bytes(kKvPageSize) * kKvPageSize;
     if (fits < m.ctx_size) {
       constexpr int kMinContext = 256;
       RETURN_IF_ERROR(CheckFits(absl::StrCat("a KV cache of ", kMinContext, " tokens beside the weights (",
                                              FormatBytes(weights), ")"),
-                                weights + 2 * KvCacheBytes(m.config, kMinContext), available, where));
+                                weights + 2 * kv_bytes(kMinContext), available, where));
       m.note = absl::StrCat("context capped from ", m.ctx_size, " to ", fits, " tokens to keep the KV cache within ",
                             "half ", where, " after the weights; --ctx-size chooses another");
       m.ctx_size = static_cast<int>(fits);
     }
   }
   GraphFactory factory = MakeGraphFactory(
-      *m.file, m.config, {.ctx_size = m.ctx_size, .greedy = options.greedy, .all_logits = options.all_logits},
+      *m.file, m.config,
+      {.ctx_size = m.ctx_size, .greedy = options.greedy, .all_logits = options.all_logits, .kv_type = options.kv_type},
       options.passes);
   if (backend == Backend::kCuda) {
     std::optional<cuda::SamplerConfig> device_sampling;
@@ -129,6 +135,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
   } else {
     ASSIGN_OR_RETURN(m.executor, CpuExecutor::Create(*m.file, std::move(factory)));
   }
+  RETURN_IF_ERROR(m.executor->LimitContext(m.ctx_size));
   return m;
 }
 

@@ -33,6 +33,7 @@ struct ModelOptions {
   PipelineSelection passes;
   bool greedy = false;     // Graphs end in argmax (only the token leaves the executor).
   bool all_logits = false; // Prefill returns the logits of every position ([S, V]), for perplexity.
+  DType kv_type = DType::kF16;  // KV-cache element type (--cache-type): f16 or f32.
   // Sampling settings for non-greedy runs: on CUDA they are applied on the device when the temperature is
   // above 0 and the penalty window is at most cuda::kMaxRepeatWindow tokens; otherwise on the host.
   std::optional<SamplerOptions> sampler;
@@ -58,8 +59,9 @@ GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, c
 // Bytes the backend holds for the weights: the tensors as stored on CUDA, dequantized to f32 on the CPU.
 int64_t ResidentWeightBytes(const GgufFile& file, Backend backend);
 
-// Bytes of the f32 KV cache for `ctx` positions.
-int64_t KvCacheBytes(const ModelConfig& config, int64_t ctx);
+// Bytes of the KV cache for `ctx` positions (whole pages) of `kv_type` on `backend` (the CPU reference keeps
+// an f16 cache's values in f32).
+int64_t KvCacheBytes(const ModelConfig& config, int64_t ctx, DType kv_type, Backend backend);
 
 }  // namespace ggrt
 

@@ -3,7 +3,8 @@
 // the card's measured copy bandwidth) and the device memory split.
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
 //         [-p 512] [-n 128] [-d 0] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
-//         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--no-pdl] [--prefill-graph]
+//         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--cache-type f16|f32] [--no-pdl]
+//         [--prefill-graph]
 //         [--temp T [--top-k K] [--repeat-penalty R]]  (decode sampled on the device instead of greedy)
 #include <algorithm>
 #include <chrono>
@@ -100,7 +101,7 @@ absl::Status Main(int argc, char** argv) {
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
                                {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}},
-                               {{"--repeat-penalty"}}}));
+                               {{"--repeat-penalty"}}, kCacheTypeFlags[0], kCacheTypeFlags[1], kCacheTypeFlags[2]}));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   int n_prompt = 512, n_gen = 128, reps = 5;
   RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt, 0, kMaxContext));
@@ -169,6 +170,7 @@ absl::Status Main(int argc, char** argv) {
   }
   int ctx = std::max(n_prompt, depth + n_gen) + 16;
   RETURN_IF_ERROR(flags.GetInt("--ctx-size", &ctx, 1, kMaxContext));
+  ASSIGN_OR_RETURN(const DType kv_type, CacheTypeFromFlags(flags));
   ASSIGN_OR_RETURN(const PipelineSelection passes,
                    PassSelectionFromFlags(flags.Has("--no-fuse"), std::nullopt, flags.GetOptional("--disable-passes")));
 
@@ -179,6 +181,7 @@ absl::Status Main(int argc, char** argv) {
   std::mt19937 rng(7);
   for (bool graph : modes) {
     ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = !sampled, .cuda_graph = graph};
+    o.kv_type = kv_type;
     if (sampled) {
       o.sampler = SamplerOptions{
           .temperature = temperature, .top_k = top_k, .repeat_penalty = repeat_penalty, .seed = 1};

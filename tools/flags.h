@@ -16,7 +16,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/status/statusor.h"
 #include "base/quote.h"
+#include "loader/dtype.h"
 
 namespace ggrt {
 
@@ -117,6 +119,27 @@ class Flags {
  private:
   std::map<std::string, std::string> values_;  // By the flag's last (long) name.
 };
+
+// The KV-cache type flags of the tools that run a model: --cache-type and llama.cpp's -ctk/-ctv (ggrt keeps K
+// and V in one type, so they must agree). Append kCacheTypeFlags to the tool's specs.
+inline const std::vector<Flags::Spec> kCacheTypeFlags = {
+    {{"--cache-type"}}, {{"-ctk", "--cache-type-k"}}, {{"-ctv", "--cache-type-v"}}};
+inline absl::StatusOr<DType> CacheTypeFromFlags(const Flags& flags) {
+  std::string type = "f16", given_by;
+  for (const char* name : {"--cache-type", "--cache-type-k", "--cache-type-v"}) {
+    if (!flags.Has(name)) continue;
+    const std::string v = flags.Get(name);
+    if (v != "f16" && v != "f32") {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", Quote(v), " is not one of f16, f32"));
+    }
+    if (!given_by.empty() && v != type) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " ", v, " differs from ", given_by, " ", type,
+                                                     "; ggrt keeps K and V in one type"));
+    }
+    type = v, given_by = name;
+  }
+  return type == "f16" ? DType::kF16 : DType::kF32;
+}
 
 // Runs a tool's body: a failed Status is printed as "error: ..." and exits 1.
 inline int RunTool(absl::Status (*body)(int, char**), int argc, char** argv) {

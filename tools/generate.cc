@@ -33,6 +33,7 @@ constexpr char kUsage[] = R"(usage: generate -m MODEL.gguf [options]
   --chat                    wrap the prompt in the model's chat template
   --special                 parse control-token texts (e.g. <|im_start|>) in the prompt as those tokens
   --ctx-size N              KV-cache size in tokens (default: the model's, at most 32768, capped to memory)
+  --cache-type f16|f32      KV-cache element type (default f16; llama.cpp's -ctk/-ctv accepted, equal)
   --backend cpu|cuda|auto   (default auto: CUDA when a GPU is present)
   --no-fuse                 run the unfused graph (no passes)
   --disable-passes a,b      run the default pipeline without these passes
@@ -48,7 +49,7 @@ absl::Status Main(int argc, char** argv) {
                                {{"--chat"}, false}, {{"--special"}, false}, {{"--ctx-size"}}, {{"--backend"}}, {{"--no-fuse"}, false},
                                {{"--disable-passes"}}, {{"--passes"}}, {{"--no-cuda-graph"}, false},
                                {{"--prompt-ids"}}, {{"--ignore-eos"}, false}, {{"--logits-out"}},
-                               {{"-h", "--help"}, false}}));
+                               {{"-h", "--help"}, false}, kCacheTypeFlags[0], kCacheTypeFlags[1], kCacheTypeFlags[2]}));
   if (flags.Has("--help") || !flags.Has("--model")) {
     std::fputs(kUsage, flags.Has("--help") ? stdout : stderr);
     return flags.Has("--help") ? absl::OkStatus() : absl::InvalidArgumentError("--model is required");
@@ -75,6 +76,7 @@ absl::Status Main(int argc, char** argv) {
   options.greedy = s.greedy() && !flags.Has("--logits-out");
   options.sampler = s;
   options.cuda_graph = !flags.Has("--no-cuda-graph");
+  ASSIGN_OR_RETURN(options.kv_type, CacheTypeFromFlags(flags));
   ASSIGN_OR_RETURN(LoadedModel model, LoadModel(options));
   if (!model.note.empty()) std::fprintf(stderr, "note: %s\n", model.note.c_str());
   if (!model.tokenizer->warning().empty()) {

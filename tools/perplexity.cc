@@ -25,6 +25,7 @@ constexpr char kUsage[] = R"(usage: perplexity -m MODEL.gguf -f TEXT [options]
   -b, --batch-size N          tokens per evaluation within a chunk (default 2048, at most the chunk)
   --chunks N                  score at most N chunks (default: all)
   --backend cpu|cuda|auto     (default auto)
+  --cache-type f16|f32        KV-cache element type (default f16, as llama.cpp; -ctk/-ctv accepted)
   --kl-divergence-base FILE   without --kl-divergence: save this model's log-probabilities to FILE
   --kl-divergence             compare this model against the log-probabilities in the base FILE
 )";
@@ -34,7 +35,8 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.Parse(argc, argv,
                               {{{"-m", "--model"}}, {{"-f", "--file"}}, {{"-c", "--ctx-size"}},
                                {{"-b", "--batch-size"}}, {{"--chunks"}}, {{"--backend"}},
-                               {{"--kl-divergence-base"}}, {{"--kl-divergence"}, false}, {{"-h", "--help"}, false}}));
+                               {{"--kl-divergence-base"}}, {{"--kl-divergence"}, false}, {{"-h", "--help"}, false},
+                               kCacheTypeFlags[0], kCacheTypeFlags[1], kCacheTypeFlags[2]}));
   if (flags.Has("--help")) {
     std::fputs(kUsage, stdout);
     return absl::OkStatus();
@@ -60,6 +62,7 @@ absl::Status Main(int argc, char** argv) {
 
   ModelOptions options{.path = flags.Get("--model"), .ctx_size = o.n_ctx, .all_logits = true};
   ASSIGN_OR_RETURN(options.backend, BackendFromName(flags.Get("--backend", "auto")));
+  ASSIGN_OR_RETURN(options.kv_type, CacheTypeFromFlags(flags));
   ASSIGN_OR_RETURN(LoadedModel model, LoadModel(options));
   if (model.tokenizer->add_bos()) o.bos_id = model.tokenizer->bos_id();
 

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "ops/kv_pages.h"
+
 namespace ggrt::cpu {
 
 void Attention(const AttentionParams& p, const float* q, const float* k_cache, const float* v_cache, float* out) {
@@ -19,7 +21,7 @@ void Attention(const AttentionParams& p, const float* q, const float* k_cache, c
       const int kvh = h / group;
       double max_score = -INFINITY;
       for (int t = first; t < n; ++t) {
-        const float* kt = k_cache + static_cast<long>(t) * kvd + kvh * d;
+        const float* kt = k_cache + KvSlot(p.block_table, t) * kvd + kvh * d;
         double dot = 0.0;
         for (int i = 0; i < d; ++i) dot += static_cast<double>(qh[i]) * kt[i];
         scores[t] = dot * p.scale;
@@ -31,7 +33,7 @@ void Attention(const AttentionParams& p, const float* q, const float* k_cache, c
       float* o = out + (static_cast<long>(s) * p.heads + h) * d;
       for (int i = 0; i < d; ++i) {
         double acc = 0.0;
-        for (int t = first; t < n; ++t) acc += scores[t] * v_cache[static_cast<long>(t) * kvd + kvh * d + i];
+        for (int t = first; t < n; ++t) acc += scores[t] * v_cache[KvSlot(p.block_table, t) * kvd + kvh * d + i];
         o[i] = static_cast<float>(acc / sum);
       }
     }

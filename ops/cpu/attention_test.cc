@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "ops/cpu/test_util.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt::cpu {
 namespace {
@@ -60,6 +61,28 @@ TEST(AttentionTest, CausalPrefillRowsMatchOneByOneAndIgnoreTheFuture) {
     Attention({1, heads, kv_heads, d, pos + s, 0.25f}, q.data() + s * heads * d, kc.data(), vc.data(), one.data());
     for (int i = 0; i < heads * d; ++i) EXPECT_FLOAT_EQ(one[i], all[s * heads * d + i]) << s;
   }
+}
+
+// Attention through a block table equals attention over the same positions laid out in order.
+TEST(AttentionTest, PagedCacheMatchesContiguous) {
+  std::mt19937 rng(8);
+  const int heads = 4, kv_heads = 2, d = 8, kvd = kv_heads * d, pages = 3, pos = 70;
+  auto q = RandomVector(2 * heads * d, rng), kc = RandomVector(pages * kKvPageSize * kvd, rng),
+       vc = RandomVector(pages * kKvPageSize * kvd, rng);
+  const int32_t table[] = {2, 0, 1};
+  std::vector<float> paged_k(kc.size()), paged_v(vc.size());
+  for (int t = 0; t < pages * kKvPageSize; ++t) {
+    for (int c = 0; c < kvd; ++c) {
+      paged_k[KvSlot(table, t) * kvd + c] = kc[t * kvd + c];
+      paged_v[KvSlot(table, t) * kvd + c] = vc[t * kvd + c];
+    }
+  }
+  std::vector<float> want(q.size()), got(q.size());
+  Attention({2, heads, kv_heads, d, pos, 0.3f}, q.data(), kc.data(), vc.data(), want.data());
+  AttentionParams p{2, heads, kv_heads, d, pos, 0.3f};
+  p.block_table = table;
+  Attention(p, q.data(), paged_k.data(), paged_v.data(), got.data());
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <cstring>
 #include <vector>
 
+#include "base/fp16.h"
+#include "ops/kv_pages.h"
+
 namespace ggrt::cpu {
 
 void Rope(const RopeParams& p, float* x, int rows, int heads, int pos) {
@@ -27,24 +30,31 @@ void Rope(const RopeParams& p, float* x, int rows, int heads, int pos) {
   }
 }
 
-void KvWrite(const float* x, int rows, int cols, int pos, float* cache) {
-  std::memcpy(cache + static_cast<long>(pos) * cols, x, static_cast<size_t>(rows) * cols * sizeof(float));
+void KvWrite(const float* x, int rows, int cols, int pos, const int32_t* block_table, bool f16, float* cache) {
+  for (int s = 0; s < rows; ++s) {
+    float* row = cache + KvSlot(block_table, pos + s) * cols;
+    for (int c = 0; c < cols; ++c) {
+      const float v = x[static_cast<long>(s) * cols + c];
+      row[c] = f16 ? Fp16ToFloat(FloatToFp16(v)) : v;
+    }
+  }
 }
 
 void BiasRopeKv(const BiasRopeParams& p, const float* q, const float* k, const float* v, const float* bq,
                 const float* bk, const float* bv, float* q_out, float* k_cache, float* v_cache) {
   const int qd = p.q_heads * p.rope.head_dim, kvd = p.kv_heads * p.rope.head_dim;
-  std::vector<float> k_rot(static_cast<size_t>(p.rows) * kvd);
+  std::vector<float> k_rot(static_cast<size_t>(p.rows) * kvd), v_biased(k_rot.size());
   for (int s = 0; s < p.rows; ++s) {
     for (int c = 0; c < qd; ++c) q_out[s * qd + c] = q[s * qd + c] + (bq ? bq[c] : 0.0f);
     for (int c = 0; c < kvd; ++c) {
       k_rot[s * kvd + c] = k[s * kvd + c] + (bk ? bk[c] : 0.0f);
-      v_cache[(static_cast<long>(p.pos) + s) * kvd + c] = v[s * kvd + c] + (bv ? bv[c] : 0.0f);
+      v_biased[s * kvd + c] = v[s * kvd + c] + (bv ? bv[c] : 0.0f);
     }
   }
   Rope(p.rope, q_out, p.rows, p.q_heads, p.pos);
   Rope(p.rope, k_rot.data(), p.rows, p.kv_heads, p.pos);
-  KvWrite(k_rot.data(), p.rows, kvd, p.pos, k_cache);
+  KvWrite(k_rot.data(), p.rows, kvd, p.pos, p.block_table, p.f16_cache, k_cache);
+  KvWrite(v_biased.data(), p.rows, kvd, p.pos, p.block_table, p.f16_cache, v_cache);
 }
 
 }  // namespace ggrt::cpu

@@ -6,6 +6,8 @@
 #ifndef GGRT_OPS_CPU_ROPE_H_
 #define GGRT_OPS_CPU_ROPE_H_
 
+#include <cstdint>
+
 namespace ggrt::cpu {
 
 struct RopeParams {
@@ -20,8 +22,9 @@ struct RopeParams {
 // In place on x [rows, heads * head_dim].
 void Rope(const RopeParams& p, float* x, int rows, int heads, int pos);
 
-// cache[pos + s, :] = x[s, :] for s < rows; cache rows have `cols` floats.
-void KvWrite(const float* x, int rows, int cols, int pos, float* cache);
+// The cache row of position pos + s (through the block table, ops/kv_pages.h) = x[s, :] for s < rows; cache
+// rows have `cols` floats. With `f16` the values are rounded to half precision, as an f16 cache holds them.
+void KvWrite(const float* x, int rows, int cols, int pos, const int32_t* block_table, bool f16, float* cache);
 
 // q_out = rope(q + bq); k_cache[pos..] = rope(k + bk); v_cache[pos..] = v + bv. Biases may be null.
 struct BiasRopeParams {
@@ -30,6 +33,8 @@ struct BiasRopeParams {
   int q_heads;
   int kv_heads;
   int pos;
+  const int32_t* block_table;
+  bool f16_cache;
 };
 void BiasRopeKv(const BiasRopeParams& p, const float* q, const float* k, const float* v, const float* bq,
                 const float* bk, const float* bv, float* q_out, float* k_cache, float* v_cache);

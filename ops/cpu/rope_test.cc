@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/test_util.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt::cpu {
 namespace {
@@ -68,7 +69,7 @@ TEST(RopeTest, FusedBiasRopeKvMatchesUnfused) {
        v = RandomVector(rows * hkv * d, rng);
   auto bq = RandomVector(hq * d, rng, 30), bk = RandomVector(hkv * d, rng, 30), bv = RandomVector(hkv * d, rng);
   std::vector<float> q_out(q.size()), kc(ctx * hkv * d, -1), vc(ctx * hkv * d, -1);
-  BiasRopeKv({rope, rows, hq, hkv, pos}, q.data(), k.data(), v.data(), bq.data(), bk.data(), bv.data(),
+  BiasRopeKv({rope, rows, hq, hkv, pos, nullptr, false}, q.data(), k.data(), v.data(), bq.data(), bk.data(), bv.data(),
              q_out.data(), kc.data(), vc.data());
   std::vector<float> rq(q.size()), rk(k.size()), rv(v.size()), rkc(kc.size(), -1), rvc(vc.size(), -1);
   AddBias(q.data(), bq.data(), rows, hq * d, rq.data());
@@ -76,12 +77,27 @@ TEST(RopeTest, FusedBiasRopeKvMatchesUnfused) {
   AddBias(v.data(), bv.data(), rows, hkv * d, rv.data());
   Rope(rope, rq.data(), rows, hq, pos);
   Rope(rope, rk.data(), rows, hkv, pos);
-  KvWrite(rk.data(), rows, hkv * d, pos, rkc.data());
-  KvWrite(rv.data(), rows, hkv * d, pos, rvc.data());
+  KvWrite(rk.data(), rows, hkv * d, pos, nullptr, false, rkc.data());
+  KvWrite(rv.data(), rows, hkv * d, pos, nullptr, false, rvc.data());
   EXPECT_EQ(q_out, rq);
   EXPECT_EQ(kc, rkc);
   EXPECT_EQ(vc, rvc);
   EXPECT_EQ(kc[(pos - 1) * hkv * d], -1) << "rows before pos are untouched";
+}
+
+// Rows go to the pages the block table names; an f16 cache holds half-precision values.
+TEST(RopeTest, KvWriteFollowsTheBlockTableAndRoundsForF16) {
+  const int cols = 2, pos = 30, rows = 4;  // Positions 30..33 straddle pages 0 and 1.
+  const int32_t table[] = {2, 0, 1};
+  std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 1.0001f};
+  std::vector<float> cache(3 * kKvPageSize * cols, -1);
+  KvWrite(x.data(), rows, cols, pos, table, /*f16=*/true, cache.data());
+  auto row = [&](int slot) { return std::vector<float>(cache.begin() + slot * cols, cache.begin() + slot * cols + 2); };
+  EXPECT_EQ(row(2 * kKvPageSize + 30), (std::vector<float>{1, 2}));
+  EXPECT_EQ(row(2 * kKvPageSize + 31), (std::vector<float>{3, 4}));
+  EXPECT_EQ(row(0), (std::vector<float>{5, 6}));
+  EXPECT_EQ(row(1), (std::vector<float>{7, 1.0f}));  // 1.0001 is 1 in half precision.
+  EXPECT_EQ(row(kKvPageSize), (std::vector<float>{-1, -1}));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 // position's rotated k and biased v from registers (the cache does not hold them yet), and one of them per
 // KV head writes them to the caches for later steps.
 #include <cfloat>
+#include <type_traits>
 
 #include "ops/cuda/attention.h"
 #include "ops/cuda/common.cuh"
@@ -69,34 +70,62 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
   return first ? xv * c - pv * s : pv * s + xv * c;
 }
 
-// Adds the positions [t0, t0 + 32) of the cache (those below `end`) to a warp's online softmax: lane j
-// scores position t0 + j against q (in shared memory, pre-scaled) with independent 16-byte loads of its K
-// row, then the value rows are folded in dimension-wise, each lane's weight broadcast by a shuffle. Every
-// load of a phase is independent of the others, so a tile costs a few memory latencies whatever its length.
-template <int kPerLane>
+// Adds the positions [t0, t0 + 32) (those below `end`) to a warp's online softmax: lane j finds position
+// t0 + j's row in its page and scores it against q (in shared memory, pre-scaled) with independent 16-byte
+// loads of its K row, then the value rows are folded in dimension-wise, each lane's weight and row broadcast
+// by shuffles. Every load of a phase is independent of the others, so a tile costs a few memory latencies
+// whatever its length. KV is the cache's element type (f32 or f16).
+template <int kPerLane, typename KV>
 __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int t0, int end,
                                         int64_t head_offset, float& m, float& l, float (&acc)[kPerLane]) {
   const int lane = threadIdx.x % 32;
   const int kv_width = p.kv_heads * p.head_dim;
   const int t = t0 + lane;
+  const long long slot = t < end ? KvSlot(p.block_table, t) : 0;
   float score = -FLT_MAX;
   if (t < end) {
-    const float4* k = reinterpret_cast<const float4*>(p.k_cache + static_cast<int64_t>(t) * kv_width + head_offset);
-    const float4* q4 = reinterpret_cast<const float4*>(q_s);
+    const KV* row = static_cast<const KV*>(p.k_cache) + slot * kv_width + head_offset;
     float sum = 0.0f;
-    constexpr int kChunk = 16;  // float4 loads in flight per lane.
+    if constexpr (std::is_same_v<KV, float>) {
+      const float4* k = reinterpret_cast<const float4*>(row);
+      const float4* q4 = reinterpret_cast<const float4*>(q_s);
+      constexpr int kChunk = 16;  // float4 loads in flight per lane.
 #pragma unroll
-    for (int c0 = 0; c0 < kPerLane * 8; c0 += kChunk) {
-      float4 kv[kChunk];
+      for (int c0 = 0; c0 < kPerLane * 8; c0 += kChunk) {
+        float4 kv[kChunk];
 #pragma unroll
-      for (int c = 0; c < kChunk; ++c) {
-        if (c0 + c < kPerLane * 8 && (c0 + c) * 4 < p.head_dim) kv[c] = k[c0 + c];
+        for (int c = 0; c < kChunk; ++c) {
+          if (c0 + c < kPerLane * 8 && (c0 + c) * 4 < p.head_dim) kv[c] = k[c0 + c];
+        }
+#pragma unroll
+        for (int c = 0; c < kChunk; ++c) {
+          if (c0 + c < kPerLane * 8 && (c0 + c) * 4 < p.head_dim) {
+            const float4 qv = q4[c0 + c];
+            sum += kv[c].x * qv.x + kv[c].y * qv.y + kv[c].z * qv.z + kv[c].w * qv.w;
+          }
+        }
       }
+    } else {
+      const uint4* k = reinterpret_cast<const uint4*>(row);  // 8 halves each
+      constexpr int kChunk = 8;
 #pragma unroll
-      for (int c = 0; c < kChunk; ++c) {
-        if (c0 + c < kPerLane * 8 && (c0 + c) * 4 < p.head_dim) {
-          const float4 qv = q4[c0 + c];
-          sum += kv[c].x * qv.x + kv[c].y * qv.y + kv[c].z * qv.z + kv[c].w * qv.w;
+      for (int c0 = 0; c0 < kPerLane * 4; c0 += kChunk) {
+        uint4 kv[kChunk];
+#pragma unroll
+        for (int c = 0; c < kChunk; ++c) {
+          if (c0 + c < kPerLane * 4 && (c0 + c) * 8 < p.head_dim) kv[c] = k[c0 + c];
+        }
+#pragma unroll
+        for (int c = 0; c < kChunk; ++c) {
+          if (c0 + c < kPerLane * 4 && (c0 + c) * 8 < p.head_dim) {
+            const __half2* h = reinterpret_cast<const __half2*>(&kv[c]);
+            const float* qv = q_s + (c0 + c) * 8;
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const float2 f = __half22float2(h[e]);
+              sum += f.x * qv[2 * e] + f.y * qv[2 * e + 1];
+            }
+          }
         }
       }
     }
@@ -110,7 +139,7 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
   for (int j = 0; j < kPerLane; ++j) acc[j] *= correction;
   m = m_new;
   const int count = min(32, end - t0);
-  const float* v0 = p.v_cache + static_cast<int64_t>(t0) * kv_width + head_offset;
+  const KV* values = static_cast<const KV*>(p.v_cache) + head_offset;
   constexpr int kRowsInFlight = kPerLane >= 32 ? 1 : 32 / kPerLane;
 #pragma unroll
   for (int j0 = 0; j0 < 32; j0 += kRowsInFlight) {
@@ -118,10 +147,11 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
     float v[kRowsInFlight][kPerLane];
 #pragma unroll
     for (int j = 0; j < kRowsInFlight; ++j) {
+      const long long row_slot = __shfl_sync(0xffffffffu, slot, (j0 + j) % 32);
 #pragma unroll
       for (int i = 0; i < kPerLane; ++i) {
         const int d = lane + 32 * i;
-        v[j][i] = j0 + j < count && d < p.head_dim ? v0[static_cast<int64_t>(j0 + j) * kv_width + d] : 0.0f;
+        v[j][i] = j0 + j < count && d < p.head_dim ? ToFloat(values[row_slot * kv_width + d]) : 0.0f;
       }
     }
 #pragma unroll
@@ -133,7 +163,7 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
   }
 }
 
-template <int kPerLane, bool kRope>
+template <int kPerLane, bool kRope, typename KV>
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKernel(AttentionParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
@@ -171,7 +201,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
   const int cache_end = kRope ? min(end, position) : end;
   for (int t0 = begin + warp * 32; t0 < cache_end; t0 += kWarps * 32) {
-    AddTile<kPerLane>(p, q_s, t0, cache_end, head_offset, m, l, acc);
+    AddTile<kPerLane, KV>(p, q_s, t0, cache_end, head_offset, m, l, acc);
   }
   if constexpr (kRope) {
     if (end > position && warp == 0) {
@@ -197,12 +227,13 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
       for (int j = 0; j < kPerLane; ++j) acc[j] = acc[j] * correction + weight * v_new[j];
       m = m_new;
       if (head % (p.heads / p.kv_heads) == 0) {  // One writer per KV head.
+        const int64_t row = KvSlot(p.block_table, position) * kv_width + head_offset;
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
           const int d = lane + 32 * j;
           if (d < p.head_dim) {
-            p.k_cache[static_cast<int64_t>(position) * kv_width + head_offset + d] = k_new[j];
-            p.v_cache[static_cast<int64_t>(position) * kv_width + head_offset + d] = v_new[j];
+            StoreAs(static_cast<KV*>(p.k_cache) + row + d, k_new[j]);
+            StoreAs(static_cast<KV*>(p.v_cache) + row + d, v_new[j]);
           }
         }
       }
@@ -299,24 +330,26 @@ int ChooseAttentionSplits(int ctx, int heads) {
   return max(1, min(splits, kMaxSplits));
 }
 
-cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
-  if (p.head_dim > 32 * kMaxPerLane || p.head_dim % 4 != 0 || p.heads % p.kv_heads != 0 || p.splits < 1 ||
-      p.splits > kMaxSplits) {
-    return cudaErrorInvalidValue;
-  }
+template <bool kRope, typename KV>
+cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
   const dim3 grid(p.splits, p.heads, p.rows);
   const int per_lane = (p.head_dim + 31) / 32;
+  if (per_lane == 1) return Launch(AttentionSplitKernel<1, kRope, KV>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane == 2) return Launch(AttentionSplitKernel<2, kRope, KV>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane <= 4) return Launch(AttentionSplitKernel<4, kRope, KV>, grid, kWarps * 32, 0, stream, p);
+  return Launch(AttentionSplitKernel<8, kRope, KV>, grid, kWarps * 32, 0, stream, p);
+}
+
+cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
+  if (p.head_dim > 32 * kMaxPerLane || p.head_dim % (p.f16_cache ? 8 : 4) != 0 || p.heads % p.kv_heads != 0 ||
+      p.splits < 1 || p.splits > kMaxSplits) {
+    return cudaErrorInvalidValue;
+  }
   if (p.rope.enabled) {
     if (p.rows != 1 || p.rope.shape.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
-    if (per_lane == 1) return Launch(AttentionSplitKernel<1, true>, grid, kWarps * 32, 0, stream, p);
-    if (per_lane == 2) return Launch(AttentionSplitKernel<2, true>, grid, kWarps * 32, 0, stream, p);
-    if (per_lane <= 4) return Launch(AttentionSplitKernel<4, true>, grid, kWarps * 32, 0, stream, p);
-    return Launch(AttentionSplitKernel<8, true>, grid, kWarps * 32, 0, stream, p);
+    return p.f16_cache ? LaunchFor<true, __half>(p, stream) : LaunchFor<true, float>(p, stream);
   }
-  if (per_lane == 1) return Launch(AttentionSplitKernel<1, false>, grid, kWarps * 32, 0, stream, p);
-  if (per_lane == 2) return Launch(AttentionSplitKernel<2, false>, grid, kWarps * 32, 0, stream, p);
-  if (per_lane <= 4) return Launch(AttentionSplitKernel<4, false>, grid, kWarps * 32, 0, stream, p);
-  return Launch(AttentionSplitKernel<8, false>, grid, kWarps * 32, 0, stream, p);
+  return p.f16_cache ? LaunchFor<false, __half>(p, stream) : LaunchFor<false, float>(p, stream);
 }
 
 }  // namespace ggrt::cuda

@@ -1,4 +1,4 @@
-// Launcher for causal grouped-query attention over the f32 KV cache, split over the KV length
+// Launcher for causal grouped-query attention over the paged f16 or f32 KV cache, split over the KV length
 // (flash-decoding) in one launch: blocks compute partial softmax sums per split, and the last block of each
 // (row, head) to finish combines them.
 #ifndef GGRT_OPS_CUDA_ATTENTION_H_
@@ -29,9 +29,9 @@ struct FusedRope {
 };
 
 struct AttentionParams {
-  const float* q;        // [rows, heads * head_dim]
-  float* k_cache;  // [ctx, kv_heads * head_dim]; written only with the RoPE folded in
-  float* v_cache;
+  const float* q;  // [rows, heads * head_dim]
+  void* k_cache;   // [slots, kv_heads * head_dim] of f32, or f16 with f16_cache; written only with the RoPE
+  void* v_cache;   // folded in
   float* out;  // [rows, heads * head_dim]
   int rows;
   int heads;
@@ -45,6 +45,8 @@ struct AttentionParams {
   FusedRope rope;      // Only with rows == 1.
   float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap).
   int window = 0;        // > 0: a row sees only its last `window` positions (sliding-window layers).
+  bool f16_cache = false;
+  const int32_t* block_table = nullptr;  // Pages of the sequence (ops/kv_pages.h); null: in order.
 };
 int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
 // A split count that keeps every SM busy at `ctx` positions without making splits trivially short.

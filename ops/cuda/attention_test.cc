@@ -6,6 +6,7 @@
 #include "ops/cpu/rope.h"
 #include "ops/cpu/test_util.h"
 #include "ops/cuda/test_util.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt::cuda {
 namespace {
@@ -48,6 +49,68 @@ TEST(AttentionTest, SplitAttentionMatchesReference) {
     out.Poison();
     ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
     EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "second launch";
+  }
+}
+
+// A cache [positions, width] laid into pages through a block table that hands the pages out last first, in
+// f16: the host values (rounded as the cache holds them), the device pool and the table.
+struct PagedF16Cache {
+  std::vector<int32_t> table;
+  std::vector<float> pool;  // [pages * kKvPageSize, width], rounded to f16
+  std::vector<uint16_t> halves;
+};
+PagedF16Cache PageAndRound(const std::vector<float>& cache, int width) {
+  const int positions = static_cast<int>(cache.size() / width);
+  const int pages = static_cast<int>(KvPages(positions));
+  PagedF16Cache c;
+  for (int i = 0; i < pages; ++i) c.table.push_back(pages - 1 - i);
+  c.pool.assign(static_cast<size_t>(pages) * kKvPageSize * width, 0.0f);
+  c.halves.assign(c.pool.size(), 0);
+  for (int t = 0; t < positions; ++t) {
+    for (int i = 0; i < width; ++i) {
+      const int64_t at = KvSlot(c.table.data(), t) * width + i;
+      c.halves[at] = FloatToFp16(cache[static_cast<size_t>(t) * width + i]);
+      c.pool[at] = Fp16ToFloat(c.halves[at]);
+    }
+  }
+  return c;
+}
+
+// The same cases over an f16 cache in non-contiguous pages.
+TEST(AttentionTest, PagedF16CacheMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(53);
+  struct Case {
+    int rows, heads, kv_heads, head_dim, pos, ctx, splits;
+    float softcap = 0.0f;
+    int window = 0;
+  };
+  const Case cases[] = {{1, 14, 2, 64, 0, 64, 8},          {1, 14, 2, 64, 127, 512, 38},
+                        {7, 14, 2, 64, 20, 64, 4},          {33, 12, 2, 128, 0, 64, 2},
+                        {1, 8, 1, 256, 1000, 1024, 16},     {1, 16, 4, 128, 2000, 2048, 20},
+                        {1, 14, 2, 64, 16383, 16384, 38},   {1, 8, 4, 256, 1000, 1024, 16, 2.0f, 300},
+                        {5, 4, 2, 96, 3000, 4096, 32, 0.0f, 129}, {3, 4, 1, 8, 40, 70, 4}};
+  for (const Case& c : cases) {
+    const int kw = c.kv_heads * c.head_dim;
+    const auto q = cpu::RandomVector(c.rows * c.heads * c.head_dim, rng);
+    const PagedF16Cache k = PageAndRound(cpu::RandomVector(static_cast<size_t>(c.ctx) * kw, rng), kw);
+    const PagedF16Cache v = PageAndRound(cpu::RandomVector(static_cast<size_t>(c.ctx) * kw, rng), kw);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    std::vector<float> ref(q.size());
+    cpu::Attention({c.rows, c.heads, c.kv_heads, c.head_dim, c.pos, scale, c.softcap, c.window, k.table.data()},
+                   q.data(), k.pool.data(), v.pool.data(), ref.data());
+    DeviceBuffer dq(q), dk(k.halves), dv(v.halves), dtable(k.table), out(q.size() * 4),
+        dpos(std::vector<int32_t>{c.pos}), scratch(AttentionScratchBytes(c.rows, c.heads, c.head_dim, c.splits));
+    ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(c.rows, c.heads, c.head_dim, c.splits)), cudaSuccess);
+    AttentionParams p{dq.as<float>(), dk.get(), dv.get(), out.as<float>(), c.rows, c.heads, c.kv_heads, c.head_dim,
+                      scale, dpos.as<int32_t>(), c.splits, scratch.get()};
+    p.softcap = c.softcap;
+    p.window = c.window;
+    p.f16_cache = true;
+    p.block_table = dtable.as<int32_t>();
+    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+    EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "rows=" << c.rows << " pos=" << c.pos
+                                                              << " head_dim=" << c.head_dim;
   }
 }
 

@@ -32,6 +32,9 @@ struct WeightTraits<WeightType::kBF16> {
 __device__ __forceinline__ float ToFloat(float x) { return x; }
 __device__ __forceinline__ float ToFloat(__half x) { return __half2float(x); }
 __device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
+// Stores a float as a KV-cache element (f32 or f16).
+__device__ __forceinline__ void StoreAs(float* dst, float v) { *dst = v; }
+__device__ __forceinline__ void StoreAs(__half* dst, float v) { *dst = __float2half(v); }
 
 // 16 bytes of streamed weights: read once, so they skip L1 (leaving it to the activations) and stay raw in
 // registers until the FMA converts them (half the registers of converted floats). `policy`: normally

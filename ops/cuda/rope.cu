@@ -15,8 +15,10 @@ namespace {
 
 constexpr int kThreads = 512;  // One pass over the pairs of a Qwen2.5 row (16 heads x 32 pairs).
 
-// Rotates pair `i` (i < dims/2) of every head of one row, reading from `in` and writing `out`.
-__device__ __forceinline__ void RotatePairs(const RopeShape& r, const RopeTable& table, const float* in, float* out,
+// Rotates pair `i` (i < dims/2) of every head of one row, reading from `in` and writing `out` (activations,
+// or a KV-cache row of f32 or f16).
+template <typename Out>
+__device__ __forceinline__ void RotatePairs(const RopeShape& r, const RopeTable& table, const float* in, Out* out,
                                            int heads, int position) {
   const int half = r.dims / 2;
   for (int t = threadIdx.x; t < heads * half; t += blockDim.x) {
@@ -26,14 +28,14 @@ __device__ __forceinline__ void RotatePairs(const RopeShape& r, const RopeTable&
     const int a = h * r.head_dim + (r.neox ? i : 2 * i);
     const int b = h * r.head_dim + (r.neox ? i + half : 2 * i + 1);
     const float x0 = in[a], x1 = in[b];
-    out[a] = x0 * c - x1 * s;
-    out[b] = x0 * s + x1 * c;
+    StoreAs(out + a, x0 * c - x1 * s);
+    StoreAs(out + b, x0 * s + x1 * c);
   }
   // Dimensions past `dims` pass through.
   const int rest = r.head_dim - r.dims;
   for (int t = threadIdx.x; t < heads * rest; t += blockDim.x) {
     const int idx = (t / rest) * r.head_dim + r.dims + t % rest;
-    out[idx] = in[idx];
+    StoreAs(out + idx, in[idx]);
   }
 }
 
@@ -46,16 +48,17 @@ __global__ void RopeKernel(RopeParams p) {
               p.heads, *p.pos + s);
 }
 
+template <typename KV>
 __global__ void KvWriteKernel(KvWriteParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
   const int s = blockIdx.x;
-  float* dst = p.cache + (static_cast<int64_t>(*p.pos) + s) * p.cols;
+  KV* dst = static_cast<KV*>(p.cache) + KvSlot(p.block_table, *p.pos + s) * p.cols;
   const float* src = p.x + static_cast<int64_t>(s) * p.cols;
-  for (int i = threadIdx.x; i < p.cols; i += blockDim.x) dst[i] = src[i];
+  for (int i = threadIdx.x; i < p.cols; i += blockDim.x) StoreAs(dst + i, src[i]);
 }
 
-template <WeightType T>
+template <WeightType T, typename KV>
 __global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
   using S = typename WeightTraits<T>::Scalar;
   extern __shared__ float biased[];  // q and k of this row with biases applied: [(q_heads + kv_heads) * hd]
@@ -73,11 +76,12 @@ __global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
   const S* bv = static_cast<const S*>(p.bv);
   for (int i = threadIdx.x; i < qw; i += blockDim.x) biased[i] = q[i] + (bq ? ToFloat(bq[i]) : 0.0f);
   for (int i = threadIdx.x; i < kw; i += blockDim.x) biased[qw + i] = k[i] + (bk ? ToFloat(bk[i]) : 0.0f);
-  float* v_row = p.v_cache + static_cast<int64_t>(position) * kw;
-  for (int i = threadIdx.x; i < kw; i += blockDim.x) v_row[i] = v[i] + (bv ? ToFloat(bv[i]) : 0.0f);
+  const int64_t slot = KvSlot(p.block_table, position);
+  KV* v_row = static_cast<KV*>(p.v_cache) + slot * kw;
+  for (int i = threadIdx.x; i < kw; i += blockDim.x) StoreAs(v_row + i, v[i] + (bv ? ToFloat(bv[i]) : 0.0f));
   __syncthreads();
   RotatePairs(p.rope, p.table, biased, p.q_out + static_cast<int64_t>(s) * qw, p.q_heads, position);
-  RotatePairs(p.rope, p.table, biased + qw, p.k_cache + static_cast<int64_t>(position) * kw, p.kv_heads, position);
+  RotatePairs(p.rope, p.table, biased + qw, static_cast<KV*>(p.k_cache) + slot * kw, p.kv_heads, position);
 }
 
 }  // namespace
@@ -97,14 +101,19 @@ cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream) {
-  return Launch(KvWriteKernel, p.rows, kThreads, 0, stream, p);
+  if (p.f16) return Launch(KvWriteKernel<__half>, p.rows, kThreads, 0, stream, p);
+  return Launch(KvWriteKernel<float>, p.rows, kThreads, 0, stream, p);
 }
 
 cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream) {
   if (p.rope.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
   const size_t smem = sizeof(float) * (p.q_heads + p.kv_heads) * p.rope.head_dim;
   cudaError_t e = cudaErrorInvalidValue;
-  GGRT_DISPATCH_WEIGHT(p.bias_type, T, e = Launch(BiasRopeKvKernel<T>, p.rows, kThreads, smem, stream, p));
+  if (p.f16_cache) {
+    GGRT_DISPATCH_WEIGHT(p.bias_type, T, e = Launch(BiasRopeKvKernel<T, __half>, p.rows, kThreads, smem, stream, p));
+  } else {
+    GGRT_DISPATCH_WEIGHT(p.bias_type, T, e = Launch(BiasRopeKvKernel<T, float>, p.rows, kThreads, smem, stream, p));
+  }
   return e;
 }
 

@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include "ops/cuda/types.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt::cuda {
 
@@ -55,7 +56,9 @@ struct KvWriteParams {
   int rows;
   int cols;
   const int32_t* pos;
-  float* cache;  // [ctx, cols]; rows *pos.. are written
+  void* cache;  // [slots, cols] of f32, or f16 with `f16`; positions *pos.. are written
+  bool f16;
+  const int32_t* block_table;  // Pages of the sequence (ops/kv_pages.h); null: in order.
 };
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
 
@@ -75,8 +78,10 @@ struct BiasRopeKvParams {
   int kv_heads;
   const int32_t* pos;
   float* q_out;
-  float* k_cache;  // [ctx, kv_heads * head_dim]
-  float* v_cache;
+  void* k_cache;  // [slots, kv_heads * head_dim], f32 or f16 with `f16_cache`
+  void* v_cache;
+  bool f16_cache;
+  const int32_t* block_table;  // Pages of the sequence (ops/kv_pages.h); null: in order.
 };
 cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream);
 

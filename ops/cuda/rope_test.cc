@@ -5,6 +5,7 @@
 #include "ops/cpu/rope.h"
 #include "ops/cpu/test_util.h"
 #include "ops/cuda/test_util.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt::cuda {
 namespace {
@@ -80,6 +81,23 @@ TEST(RopeTest, StandaloneRopeAndKvWrite) {
                        nullptr),
             cudaSuccess);
   EXPECT_LT(RelativeError(out.Download<float>(), scaled), 1e-5);
+  // Into an f16 pool through a block table: each row lands in its page, rounded to half precision.
+  {
+    const int width = heads * hd, pages = 2;
+    const std::vector<int32_t> table = {1, 0};
+    DeviceBuffer pool(pages * kKvPageSize * width * 2), dtable(table), at(std::vector<int32_t>{30});
+    ASSERT_EQ(cudaMemset(pool.get(), 0, pages * kKvPageSize * width * 2), cudaSuccess);
+    ASSERT_EQ(LaunchKvWrite({dx.as<float>(), rows, width, at.as<int32_t>(), pool.get(), true, dtable.as<int32_t>()},
+                            nullptr),
+              cudaSuccess);
+    const auto halves = pool.Download<uint16_t>();
+    for (int s = 0; s < rows; ++s) {
+      const int64_t slot = KvSlot(table.data(), 30 + s);
+      for (int i = 0; i < width; ++i) {
+        ASSERT_EQ(halves[slot * width + i], FloatToFp16(x[s * width + i])) << "row " << s << " dim " << i;
+      }
+    }
+  }
   DeviceBuffer cache((pos + rows) * heads * hd * 4);
   ASSERT_EQ(LaunchKvWrite({dx.as<float>(), rows, heads * hd, dpos.as<int32_t>(), cache.as<float>()}, nullptr),
             cudaSuccess);

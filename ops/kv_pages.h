@@ -1,0 +1,34 @@
+// The KV cache layout shared by every backend: per layer a pool of fixed-size pages of kKvPageSize positions
+// ([slots, kv_heads * head_dim] rows, f16 or f32), and per sequence a block table mapping its logical page
+// p / kKvPageSize to a physical page of the pool. Graphs receive the table after the position in their `pos`
+// input (i32[1 + pages]), so a captured decode step reads whatever pages a sequence owns, and several
+// sequences can share one pool (batched decode, the server).
+#ifndef GGRT_OPS_KV_PAGES_H_
+#define GGRT_OPS_KV_PAGES_H_
+
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define GGRT_HOST_DEVICE __host__ __device__
+#else
+#define GGRT_HOST_DEVICE
+#endif
+
+namespace ggrt {
+
+// 32 positions: one decode-attention tile per page, so a warp looks its page up once.
+constexpr int kKvPageSize = 32;
+
+// Row of the pool that holds `position` of the sequence whose table is `block_table`; a null table means
+// the pages in order (row = position), as kernel tests use.
+GGRT_HOST_DEVICE inline int64_t KvSlot(const int32_t* block_table, int position) {
+  if (block_table == nullptr) return position;
+  return static_cast<int64_t>(block_table[position / kKvPageSize]) * kKvPageSize + position % kKvPageSize;
+}
+
+// Pages that hold `positions` positions.
+GGRT_HOST_DEVICE inline int64_t KvPages(int64_t positions) { return (positions + kKvPageSize - 1) / kKvPageSize; }
+
+}  // namespace ggrt
+
+#endif  // GGRT_OPS_KV_PAGES_H_
