@@ -270,7 +270,10 @@ std::string TinyModelGguf(const TinyModelSpec& s) {
 absl::StatusOr<TinyModelSpec> TinyFamilySpec(absl::string_view family) {
   TinyModelSpec s;
   s.layers = 2, s.embd = 64, s.heads = 4, s.kv_heads = 2, s.ff = 128, s.ctx = 256, s.matrix_mean = 0.0f;
-  if (family == "llama3") {
+  if (family == "qwen2") {  // Head size 64, so CUDA prefill takes the flash-attention kernel.
+    s.arch = "qwen2", s.embd = 128, s.heads = 2, s.kv_heads = 1, s.qkv_bias = true, s.tied_output = true;
+    s.ctx = 32768;
+  } else if (family == "llama3") {
     s.rope_freqs = true, s.tied_output = true;
   } else if (family == "llama-linear") {
     s.rope_linear_factor = 4.0f;
@@ -285,7 +288,7 @@ absl::StatusOr<TinyModelSpec> TinyFamilySpec(absl::string_view family) {
     s.attn_softcap = 50.0f, s.final_softcap = 30.0f, s.layers = 3;
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown tiny family '", family,
-                                                   "' (llama3, llama-linear, qwen3, phi3, gemma2)"));
+                                                   "' (qwen2, llama3, llama-linear, qwen3, phi3, gemma2)"));
   }
   return s;
 }

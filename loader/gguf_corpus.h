@@ -48,7 +48,8 @@ struct TinyModelSpec {
 };
 std::string TinyModelGguf(const TinyModelSpec& spec = {});
 
-// A tiny model of each supported family with its distinguishing features switched on: "llama3" (rope_freqs,
+// A tiny model of each supported family with its distinguishing features switched on: "qwen2" (biases, tied,
+// head_dim 64 for the CUDA flash-attention prefill, a 32k context), "llama3" (rope_freqs,
 // tied output), "llama-linear" (linear RoPE scaling), "qwen3", "phi3" (fused matrices, sliding window) and
 // "gemma2" (soft-capping, sliding window, head_dim != embd / heads, untied). For golden IR, pass equivalence and
 // CPU/CUDA agreement tests.

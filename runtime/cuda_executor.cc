@@ -9,6 +9,7 @@
 #include "ops/cuda/attention.h"
 #include "ops/cuda/cuda_status.h"
 #include "ops/cuda/elementwise.h"
+#include "ops/cuda/flash_attention.h"
 #include "ops/cuda/gemv.h"
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
@@ -459,14 +460,15 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       case OpKind::kAttention: {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
-        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
-        ASSIGN_OR_RETURN(void* partial, attention_scratch(Rows(in[0]), a, splits));
         cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
-                                 a.head_dim, a.scale, pos_, splits, partial};
+                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, a.heads), nullptr};
         ap.softcap = a.softcap;
         ap.window = a.window;
         ap.f16_cache = f16(1);
         ap.block_table = block_table(3);
+        if (!cuda::FlashAttentionSupports(ap)) {  // Flash attention keeps no partials.
+          ASSIGN_OR_RETURN(ap.scratch, attention_scratch(Rows(in[0]), a, ap.splits));
+        }
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });
         break;
       }

@@ -14,6 +14,18 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 }  // namespace
 
+absl::StatusOr<StepOutput> PrefillInChunks(Executor& executor, absl::Span<const int32_t> tokens, int pos,
+                                           int chunk) {
+  RET_CHECK(!tokens.empty() && chunk >= 1, "prefill of ", tokens.size(), " tokens in chunks of ", chunk);
+  StepOutput out;
+  for (size_t at = 0; at < tokens.size(); at += chunk) {
+    const absl::Span<const int32_t> part = tokens.subspan(at, chunk);
+    const int where = pos + static_cast<int>(at);
+    ASSIGN_OR_RETURN(out, part.size() == 1 ? executor.Decode(part[0], where) : executor.Prefill(part, where));
+  }
+  return out;
+}
+
 absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
                       const GenerateOptions& options, const std::function<void(int32_t)>& on_token,
                       GenerateStats* stats) {
@@ -33,8 +45,7 @@ absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std:
   };
 
   auto start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(StepOutput out, prompt.size() == 1 ? executor.Decode(prompt[0], 0)
-                                                       : executor.Prefill(prompt, 0));
+  ASSIGN_OR_RETURN(StepOutput out, PrefillInChunks(executor, prompt, 0, options.prefill_chunk));
   int32_t token = pick(out);
   stats->prompt_tokens = static_cast<int>(prompt.size());
   stats->prefill_seconds = Seconds(start);

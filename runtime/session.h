@@ -14,10 +14,19 @@
 
 namespace ggrt {
 
+// Prompts longer than this are prefilled chunk by chunk, so activations and scratch are bounded by the chunk
+// rather than the prompt (the KV cache holds the earlier chunks).
+constexpr int kDefaultPrefillChunk = 2048;
+
+// Runs `tokens` at positions pos.. through the executor in chunks of at most `chunk` tokens (a chunk of one
+// token is a decode step); returns the output of the last chunk.
+absl::StatusOr<StepOutput> PrefillInChunks(Executor& executor, absl::Span<const int32_t> tokens, int pos, int chunk);
+
 struct GenerateOptions {
   int n_predict = 128;  // < 0: until end of generation or a full context.
   SamplerOptions sampler;
   bool stop_at_end_of_generation = true;
+  int prefill_chunk = kDefaultPrefillChunk;
   // When set, sees the logits each generated token is picked from (graphs that return logits only).
   std::function<void(absl::Span<const float>)> on_logits;
 };

@@ -7,7 +7,7 @@ bazel build //tools:dump_graph //tools:tiny_model
 dump=bazel-bin/tools/dump_graph
 $dump -m ../shared/models/stories260K-qwen2.gguf --greedy --ctx-size 256 > tests/golden/stories260K_qwen2_decode.ir
 $dump -m ../shared/models/stories260K.gguf --prefill 8 --ctx-size 256 > tests/golden/stories260K_prefill8.ir
-for family in llama3 llama-linear qwen3 phi3 gemma2; do
+for family in qwen2 llama3 llama-linear qwen3 phi3 gemma2; do
   model="$(mktemp --suffix=.gguf)"
   bazel-bin/tools/tiny_model "$family" "$model"
   $dump -m "$model" --greedy > "tests/golden/tiny_${family}_decode.ir"

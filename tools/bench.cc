@@ -1,8 +1,10 @@
-// llama-bench style throughput measurement: prefill (-p) and decode (-n) tokens/s over -r repetitions,
-// with the CUDA Graph decode path and without it, the decode roofline (weight bytes read per token over
-// the card's measured copy bandwidth) and the device memory split.
+// llama-bench style throughput measurement: prefill (-p, with the time to first token) and decode (-n, after
+// -d prompt tokens) tokens/s over -r repetitions, with the CUDA Graph decode path and without it, the
+// decode roofline (weight bytes read per token over the card's measured copy bandwidth) and the device
+// memory split. -p and -d take lists (-p 512,2048,8192).
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
-//         [-p 512] [-n 128] [-d 0] [-r 5] [--cuda-graph both|on|off] [--backend cuda|cpu] [--json]
+//         [-p 512] [-n 128] [-d 0] [-r 5] [--prefill-chunk 2048] [--cuda-graph both|on|off] [--backend cuda|cpu]
+//         [--json]
 //         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--cache-type f16|f32] [--no-pdl]
 //         [--prefill-graph]
 //         [--temp T [--top-k K] [--repeat-penalty R]]  (decode sampled on the device instead of greedy)
@@ -26,6 +28,7 @@
 #include "runtime/cuda_executor.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
+#include "runtime/session.h"
 #include "tools/flags.h"
 #include "loader/quantize.h"
 #include "tools/synthetic_model.h"
@@ -37,6 +40,7 @@ struct Sample {
   std::string test;   // "pp512" or "tg128"
   std::string graph;  // "on", "off" or "-"
   double mean = 0, sd = 0;
+  double ttft_ms = 0;  // Prefill: mean time to the first token.
 };
 
 std::pair<double, double> MeanSd(const std::vector<double>& v) {
@@ -101,14 +105,17 @@ absl::Status Main(int argc, char** argv) {
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
                                {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}},
-                               {{"--repeat-penalty"}}, kCacheTypeFlags[0], kCacheTypeFlags[1], kCacheTypeFlags[2]}));
+                               {{"--repeat-penalty"}}, {{"--prefill-chunk"}}, kCacheTypeFlags[0], kCacheTypeFlags[1],
+                               kCacheTypeFlags[2]}));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
-  int n_prompt = 512, n_gen = 128, reps = 5;
-  RETURN_IF_ERROR(flags.GetInt("-p", &n_prompt, 0, kMaxContext));
+  std::vector<int> n_prompts = {512};
+  int n_gen = 128, reps = 5, prefill_chunk = kDefaultPrefillChunk;
+  RETURN_IF_ERROR(flags.GetIntList("-p", &n_prompts, 0, kMaxContext));
   RETURN_IF_ERROR(flags.GetInt("-n", &n_gen, 0, kMaxContext));
-  int depth = 0;  // Decode after this many prompt tokens (llama-bench's -d): attention over a long cache.
-  RETURN_IF_ERROR(flags.GetInt("--depth", &depth, 0, kMaxContext));
+  std::vector<int> depths = {0};  // Decode after this many prompt tokens (llama-bench's -d): a long cache.
+  RETURN_IF_ERROR(flags.GetIntList("--depth", &depths, 0, kMaxContext));
   RETURN_IF_ERROR(flags.GetInt("-r", &reps, 1, 1000));
+  RETURN_IF_ERROR(flags.GetInt("--prefill-chunk", &prefill_chunk, 1, kMaxContext));
   float temperature = 0.0f;
   int top_k = 40;
   RETURN_IF_ERROR(flags.GetFloat("--temp", &temperature, 0.0f, 1e4f));
@@ -168,7 +175,9 @@ absl::Status Main(int argc, char** argv) {
     ASSIGN_OR_RETURN(bandwidth, CopyBandwidth());
     CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_before, &total_mem));
   }
-  int ctx = std::max(n_prompt, depth + n_gen) + 16;
+  int ctx = std::max(*std::max_element(n_prompts.begin(), n_prompts.end()),
+                     *std::max_element(depths.begin(), depths.end()) + n_gen) +
+            16;
   RETURN_IF_ERROR(flags.GetInt("--ctx-size", &ctx, 1, kMaxContext));
   ASSIGN_OR_RETURN(const DType kv_type, CacheTypeFromFlags(flags));
   ASSIGN_OR_RETURN(const PipelineSelection passes,
@@ -198,22 +207,27 @@ absl::Status Main(int argc, char** argv) {
       weight_bytes = DecodeWeightBytes(decode);
     }
     std::uniform_int_distribution<int32_t> token(0, m.config.n_vocab - 1);
-    if (n_prompt > 0 && graph == modes[0]) {
+    for (const int n_prompt : n_prompts) {
+      if (n_prompt == 0 || graph != modes[0]) continue;
       std::vector<int32_t> prompt(n_prompt);
-      std::vector<double> rates;
+      std::vector<double> rates, seconds;
       // Warm-up runs: graph build and cuBLASLt choices, then the capture when prefill graphs are captured.
       const bool capture = backend == Backend::kCuda && flags.Has("--prefill-graph");
       if (capture) static_cast<CudaExecutor&>(*m.executor).set_capture_prefill(true);
       for (int r = capture ? -2 : -1; r < reps; ++r) {
         for (int32_t& t : prompt) t = token(rng);
         const double t0 = Now();
-        RETURN_IF_ERROR(m.executor->Prefill(prompt, 0).status());
-        if (r >= 0) rates.push_back(n_prompt / (Now() - t0));
+        RETURN_IF_ERROR(PrefillInChunks(*m.executor, prompt, 0, prefill_chunk).status());
+        if (r >= 0) {
+          seconds.push_back(Now() - t0);
+          rates.push_back(n_prompt / seconds.back());
+        }
       }
       const auto [mean, sd] = MeanSd(rates);
-      samples.push_back({absl::StrCat("pp", n_prompt), capture ? "on" : "-", mean, sd});
+      samples.push_back({absl::StrCat("pp", n_prompt), capture ? "on" : "-", mean, sd, 1e3 * MeanSd(seconds).first});
     }
-    if (n_gen > 0) {
+    for (const int depth : depths) {
+      if (n_gen == 0) break;
       std::vector<double> rates;
       std::vector<int32_t> context(depth);
       // The token a step chose, or (when the executor returns logits, as the CPU one does) the host's draw.
@@ -223,7 +237,7 @@ absl::Status Main(int argc, char** argv) {
         int32_t t = token(rng);
         if (depth > 0) {
           for (int32_t& c : context) c = token(rng);
-          ASSIGN_OR_RETURN(StepOutput out, m.executor->Prefill(context, 0));
+          ASSIGN_OR_RETURN(StepOutput out, PrefillInChunks(*m.executor, context, 0, prefill_chunk));
           t = next(out);
         }
         const double t0 = Now();
@@ -278,17 +292,21 @@ absl::Status Main(int argc, char** argv) {
                 label.c_str(), card.c_str(), bandwidth / 1e9, weight_bytes, roofline_tps, peak_used, split.weights,
                 split.kv_cache, split.activations, split.scratch);
     for (size_t i = 0; i < samples.size(); ++i) {
-      std::printf("%s{\"test\": \"%s\", \"cuda_graph\": \"%s\", \"tokens_per_s\": %.2f, \"sd\": %.2f}", i ? ", " : "",
-                  samples[i].test.c_str(), samples[i].graph.c_str(), samples[i].mean, samples[i].sd);
+      std::printf("%s{\"test\": \"%s\", \"cuda_graph\": \"%s\", \"tokens_per_s\": %.2f, \"sd\": %.2f, "
+                  "\"ttft_ms\": %.3f}",
+                  i ? ", " : "", samples[i].test.c_str(), samples[i].graph.c_str(), samples[i].mean, samples[i].sd,
+                  samples[i].ttft_ms);
     }
     std::printf("]}\n");
     return absl::OkStatus();
   }
-  std::printf("| model | card | backend | test | cuda graph | t/s | roofline |\n|---|---|---|---|---|---|---|\n");
+  std::printf("| model | card | backend | test | cuda graph | t/s | first token | roofline |\n"
+              "|---|---|---|---|---|---|---|---|\n");
   for (const Sample& s : samples) {
     const bool decode = s.test.rfind("tg", 0) == 0;
-    std::printf("| %s | %s | %s | %s | %s | %.2f ± %.2f | %s |\n", label.c_str(), card.c_str(),
+    std::printf("| %s | %s | %s | %s | %s | %.2f ± %.2f | %s | %s |\n", label.c_str(), card.c_str(),
                 backend == Backend::kCuda ? "cuda" : "cpu", s.test.c_str(), s.graph.c_str(), s.mean, s.sd,
+                decode ? "" : absl::StrFormat("%.1f ms", s.ttft_ms).c_str(),
                 decode && roofline_tps > 0 ? absl::StrFormat("%.0f%%", 100 * s.mean / roofline_tps).c_str() : "");
   }
   if (backend == Backend::kCuda) {

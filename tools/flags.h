@@ -4,6 +4,7 @@
 #ifndef GGRT_TOOLS_FLAGS_H_
 #define GGRT_TOOLS_FLAGS_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -82,6 +83,26 @@ class Flags {
           absl::StrCat(name, ": ", Quote(Get(name)), " is not an integer from ", lo, " to ", hi));
     }
     *out = v;
+    return absl::OkStatus();
+  }
+  // Comma-separated integers, each in [lo, hi] (llama-bench's -p 512,2048); absent leaves `out` as is.
+  absl::Status GetIntList(const std::string& name, std::vector<int>* out, int lo, int hi) const {
+    if (!Has(name)) return absl::OkStatus();
+    std::vector<int> values;
+    const std::string text = Get(name);
+    size_t start = 0;
+    while (start <= text.size()) {
+      const size_t comma = std::min(text.find(',', start), text.size());
+      int v;
+      if (!absl::SimpleAtoi(text.substr(start, comma - start), &v) || v < lo || v > hi) {
+        return absl::InvalidArgumentError(absl::StrCat(name, ": ", Quote(text),
+                                                       " is not a comma-separated list of integers from ", lo,
+                                                       " to ", hi));
+      }
+      values.push_back(v);
+      start = comma + 1;
+    }
+    *out = std::move(values);
     return absl::OkStatus();
   }
   // Unsigned 64-bit integer, the whole range (seeds); a sign is an error.

@@ -21,6 +21,7 @@
 
 #include "ops/cuda/attention.h"
 #include "ops/cuda/common.cuh"
+#include "ops/cuda/flash_attention.h"
 
 namespace ggrt::cuda {
 namespace {
@@ -70,20 +71,23 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
   return first ? xv * c - pv * s : pv * s + xv * c;
 }
 
-// Adds the positions [t0, t0 + 32) (those below `end`) to a warp's online softmax: lane j finds position
-// t0 + j's row in its page and scores it against q (in shared memory, pre-scaled) with independent 16-byte
-// loads of its K row, then the value rows are folded in dimension-wise, each lane's weight and row broadcast
-// by shuffles. Every load of a phase is independent of the others, so a tile costs a few memory latencies
-// whatever its length. KV is the cache's element type (f32 or f16).
+// Adds the page of positions [t0, t0 + 32) (those in [first, end)) to a warp's online softmax: lane j scores
+// position t0 + j against q (in shared memory, pre-scaled) with independent 16-byte loads of its K row, then
+// the value rows are folded in dimension-wise, each lane's weight broadcast by a shuffle. Every load of a
+// phase is independent of the others, so a tile costs a few memory latencies whatever its length. A tile is
+// one page, so the block table is read once per tile. KV is the cache's element type (f32 or f16).
+static_assert(kKvPageSize == 32, "a decode-attention tile is one page");
 template <int kPerLane, typename KV>
-__device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int t0, int end,
+__device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int t0, int first, int end,
                                         int64_t head_offset, float& m, float& l, float (&acc)[kPerLane]) {
   const int lane = threadIdx.x % 32;
   const int kv_width = p.kv_heads * p.head_dim;
   const int t = t0 + lane;
-  const long long slot = t < end ? KvSlot(p.block_table, t) : 0;
+  const bool valid = t >= first && t < end;
+  const int64_t page = KvSlot(p.block_table, t0);  // Row of position t0; t0 + j is `page + j`.
   float score = -FLT_MAX;
-  if (t < end) {
+  if (valid) {
+    const int64_t slot = page + lane;
     const KV* row = static_cast<const KV*>(p.k_cache) + slot * kv_width + head_offset;
     float sum = 0.0f;
     if constexpr (std::is_same_v<KV, float>) {
@@ -133,13 +137,13 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
   }
   const float m_new = fmaxf(m, WarpMax(score));
   const float correction = __expf(m - m_new);
-  const float weight = t < end ? __expf(score - m_new) : 0.0f;
+  const float weight = valid ? __expf(score - m_new) : 0.0f;
   l = l * correction + WarpSum(weight);
 #pragma unroll
   for (int j = 0; j < kPerLane; ++j) acc[j] *= correction;
   m = m_new;
   const int count = min(32, end - t0);
-  const KV* values = static_cast<const KV*>(p.v_cache) + head_offset;
+  const KV* values = static_cast<const KV*>(p.v_cache) + page * kv_width + head_offset;
   constexpr int kRowsInFlight = kPerLane >= 32 ? 1 : 32 / kPerLane;
 #pragma unroll
   for (int j0 = 0; j0 < 32; j0 += kRowsInFlight) {
@@ -147,11 +151,10 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
     float v[kRowsInFlight][kPerLane];
 #pragma unroll
     for (int j = 0; j < kRowsInFlight; ++j) {
-      const long long row_slot = __shfl_sync(0xffffffffu, slot, (j0 + j) % 32);
 #pragma unroll
       for (int i = 0; i < kPerLane; ++i) {
         const int d = lane + 32 * i;
-        v[j][i] = j0 + j < count && d < p.head_dim ? ToFloat(values[row_slot * kv_width + d]) : 0.0f;
+        v[j][i] = j0 + j < count && d < p.head_dim ? ToFloat(values[static_cast<int64_t>(j0 + j) * kv_width + d]) : 0.0f;
       }
     }
 #pragma unroll
@@ -171,11 +174,14 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int length = *p.pos + row + 1;
   const int first = p.window > 0 ? max(0, length - p.window) : 0;
-  const int span = length - first;
-  const int active = min(p.splits, (span + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  // Splits and tiles start on page boundaries; positions before `first` in the first page are masked.
+  const int base = first / kKvPageSize * kKvPageSize;
+  const int span = length - base;
+  const int wanted = min(p.splits, (span + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  const int chunk = ((span + wanted - 1) / wanted + kKvPageSize - 1) / kKvPageSize * kKvPageSize;
+  const int active = (span + chunk - 1) / chunk;
   if (split >= active) return;
-  const int chunk = (span + active - 1) / active;
-  const int begin = first + split * chunk;
+  const int begin = base + split * chunk;
   const int end = min(length, begin + chunk);
   const int kv_head = head / (p.heads / p.kv_heads);
   const int kv_width = p.kv_heads * p.head_dim;
@@ -201,7 +207,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
   const int cache_end = kRope ? min(end, position) : end;
   for (int t0 = begin + warp * 32; t0 < cache_end; t0 += kWarps * 32) {
-    AddTile<kPerLane, KV>(p, q_s, t0, cache_end, head_offset, m, l, acc);
+    AddTile<kPerLane, KV>(p, q_s, t0, first, cache_end, head_offset, m, l, acc);
   }
   if constexpr (kRope) {
     if (end > position && warp == 0) {
@@ -341,6 +347,8 @@ cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
+  // Prefill over an f16 cache: the tensor-core kernel.
+  if (FlashAttentionSupports(p)) return LaunchFlashAttention(p, stream);
   if (p.head_dim > 32 * kMaxPerLane || p.head_dim % (p.f16_cache ? 8 : 4) != 0 || p.heads % p.kv_heads != 0 ||
       p.splits < 1 || p.splits > kMaxSplits) {
     return cudaErrorInvalidValue;

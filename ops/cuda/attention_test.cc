@@ -1,4 +1,5 @@
 #include "ops/cuda/attention.h"
+#include "ops/cuda/flash_attention.h"
 
 #include <random>
 
@@ -111,6 +112,48 @@ TEST(AttentionTest, PagedF16CacheMatchesReference) {
     ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
     EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "rows=" << c.rows << " pos=" << c.pos
                                                               << " head_dim=" << c.head_dim;
+  }
+}
+
+// Prefill over f16 pages on tensor cores (flash attention): from position 0 and after a cached prefix, with
+// GQA groups, head sizes 64/128/256, soft-capping and sliding windows. f16 q and probabilities bound the
+// error at about 1e-3.
+TEST(AttentionTest, FlashPrefillMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(54);
+  struct Case {
+    int rows, heads, kv_heads, head_dim, pos;
+    float softcap = 0.0f;
+    int window = 0;
+  };
+  const Case cases[] = {{17, 14, 2, 64, 0},        {17, 14, 2, 64, 300},      {1000, 4, 2, 128, 0},
+                        {1000, 4, 2, 128, 77},     {4097, 2, 1, 64, 0},       {4097, 2, 1, 128, 31},
+                        {40, 8, 4, 256, 5, 50.0f, 16}, {300, 6, 2, 128, 100, 0.0f, 64}, {2, 2, 2, 64, 0}};
+  for (const Case& c : cases) {
+    ASSERT_TRUE(FlashAttentionSupports({nullptr, nullptr, nullptr, nullptr, c.rows, c.heads, c.kv_heads,
+                                        c.head_dim, 1.0f, nullptr, 1, nullptr, {}, 0.0f, 0, true}));
+    const int kw = c.kv_heads * c.head_dim, ctx = c.pos + c.rows;
+    const auto q = cpu::RandomVector(c.rows * c.heads * c.head_dim, rng);
+    const PagedF16Cache k = PageAndRound(cpu::RandomVector(static_cast<size_t>(ctx) * kw, rng), kw);
+    const PagedF16Cache v = PageAndRound(cpu::RandomVector(static_cast<size_t>(ctx) * kw, rng), kw);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    std::vector<float> ref(q.size());
+    cpu::Attention({c.rows, c.heads, c.kv_heads, c.head_dim, c.pos, scale, c.softcap, c.window, k.table.data()},
+                   q.data(), k.pool.data(), v.pool.data(), ref.data());
+    DeviceBuffer dq(q), dk(k.halves), dv(v.halves), dtable(k.table), out(q.size() * 4),
+        dpos(std::vector<int32_t>{c.pos});
+    out.Poison();
+    AttentionParams p{dq.as<float>(), dk.get(), dv.get(), out.as<float>(), c.rows, c.heads, c.kv_heads, c.head_dim,
+                      scale, dpos.as<int32_t>(), 1, nullptr};
+    p.softcap = c.softcap;
+    p.window = c.window;
+    p.f16_cache = true;
+    p.block_table = dtable.as<int32_t>();
+    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(RelativeError(out.Download<float>(), ref), 2e-3)
+        << "rows=" << c.rows << " pos=" << c.pos << " heads=" << c.heads << "/" << c.kv_heads
+        << " head_dim=" << c.head_dim << " window=" << c.window;
   }
 }
 

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 targets=$(bazel query 'attr(tags, "gpu", tests(//...))' 2>/dev/null)
 tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize"
-families="llama3 llama-linear qwen3 phi3 gemma2"
+families="qwen2 llama3 llama-linear qwen3 phi3 gemma2"
 bazel build -c opt --define=ggrt_sm80=0 $targets $tools $(for f in $families; do echo "//tests:tiny_$f"; done)
 rm -rf .stage
 mkdir -p .stage/bin .stage/external/shared/models/tiny-qwen2-256 .stage/external/shared/tokenizer \
