@@ -110,8 +110,10 @@ TEST(AttentionTest, PagedF16CacheMatchesReference) {
     p.f16_cache = true;
     p.block_table = dtable.as<int32_t>();
     ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
-    EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-5) << "rows=" << c.rows << " pos=" << c.pos
-                                                              << " head_dim=" << c.head_dim;
+    // Several rows at head sizes 64/128/256 take the tensor-core kernel: f16 q and probabilities.
+    const double bound = FlashAttentionSupports(p) ? 2e-3 : 1e-5;
+    EXPECT_LT(RelativeError(out.Download<float>(), ref), bound) << "rows=" << c.rows << " pos=" << c.pos
+                                                                << " head_dim=" << c.head_dim;
   }
 }
 

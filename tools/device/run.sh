@@ -59,7 +59,14 @@ if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
       --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1 | grep -E "tg128|pp512|roofline|device memory"
   done | tee "$out/bench_qwen2.5-0.5b_quant.md"
   model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
-  for flags in "-d 4096" "--temp 0.8" "--temp 0.8 --repeat-penalty 1.1"; do
-    bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on $flags 2>&1 | grep tg128
-  done | tee "$out/bench_qwen2.5-0.5b_f16_more.md"
+  {
+    # Long prompts (chunked prefill, flash attention) and decode after them; a 32k prompt with its memory;
+    # the f32 cache for comparison; sampled decode.
+    bin/bench -m $model -p 2048,8192 -n 128 -d 4096,16384 -r 3 --cuda-graph on 2>&1 | grep -E "pp|tg"
+    bin/bench -m $model -p 32768 -n 0 -r 1 --ctx-size 32800 2>&1 | grep -E "pp|device memory"
+    bin/bench -m $model -p 0 -n 128 -d 0,4096 -r 3 --cuda-graph on --cache-type f32 2>&1 | grep tg
+    for flags in "--temp 0.8" "--temp 0.8 --repeat-penalty 1.1"; do
+      bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on $flags 2>&1 | grep tg128
+    done
+  } | tee "$out/bench_qwen2.5-0.5b_f16_more.md"
 fi
