@@ -64,7 +64,9 @@ if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
     # the f32 cache for comparison; sampled decode.
     bin/bench -m $model -p 2048,8192 -n 128 -d 4096,16384 -r 3 --cuda-graph on 2>&1 | grep -E "pp|tg"
     bin/bench -m $model -p 32768 -n 0 -r 1 --ctx-size 32800 2>&1 | grep -E "pp|device memory"
-    bin/bench -m $model -p 0 -n 128 -d 0,4096 -r 3 --cuda-graph on --cache-type f32 2>&1 | grep tg
+    for cache in f16 f32; do
+      bin/bench -m $model -p 0 -n 128 -d 0,4096 -r 3 --cuda-graph on --cache-type $cache 2>&1 | grep tg | sed "s/^/$cache /"
+    done
     for flags in "--temp 0.8" "--temp 0.8 --repeat-penalty 1.1"; do
       bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on $flags 2>&1 | grep tg128
     done
