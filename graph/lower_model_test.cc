@@ -129,7 +129,9 @@ TEST(LowerModelTest, FamiliesLowerTheirFeaturesAndRoundTrip) {
       EXPECT_EQ(attn.scale, gemma || family == "qwen3" ? 1.0f / std::sqrt(32.0f) : 0.25f);
       const Attrs& embd = g->FindValue("inp_embd")->producer->attrs;
       EXPECT_EQ(std::holds_alternative<EmbeddingAttrs>(embd), gemma);
-      if (gemma) EXPECT_EQ(std::get<EmbeddingAttrs>(embd).scale, 8.0f);
+      if (gemma) {
+        EXPECT_EQ(std::get<EmbeddingAttrs>(embd).scale, 8.0f);
+      }
     }
   }
 }

@@ -115,7 +115,9 @@ TEST_P(ChatFamilyTest, RendersTheFamilysFormat) {
       ApplyChatTemplate(*t, {{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}, {"user", "More"}}, true);
   EXPECT_EQ(JoinSegments(segments), c.rendered) << c.name;
   for (const TextSegment& s : segments) {
-    if (s.text == "Hi" || s.text == "Yo" || s.text == "More" || s.text == "S") EXPECT_FALSE(s.parse_special);
+    if (s.text == "Hi" || s.text == "Yo" || s.text == "More" || s.text == "S") {
+      EXPECT_FALSE(s.parse_special);
+    }
   }
 }
 
