@@ -443,7 +443,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         const auto& ra = std::get<RopeAttentionAttrs>(n->attrs);
         const AttentionAttrs& a = ra.attention;
         RET_CHECK(Rows(in[0]) == 1, "fused_rope_attention handles one token, got ", Rows(in[0]));
-        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.kv_heads);
+        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
         ASSIGN_OR_RETURN(void* partial, attention_scratch(1, a, splits));
         cuda::AttentionParams ap{act(0), out(1), out(2), out(0), 1, a.heads, a.kv_heads, a.head_dim, a.scale,
                                  pos_, splits, partial};
@@ -461,7 +461,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kAttention: {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
         cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
-                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, a.kv_heads), nullptr};
+                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, a.heads), nullptr};
         ap.softcap = a.softcap;
         ap.window = a.window;
         ap.f16_cache = f16(1);

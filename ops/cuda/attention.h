@@ -49,9 +49,8 @@ struct AttentionParams {
   const int32_t* block_table = nullptr;  // Pages of the sequence (ops/kv_pages.h); null: in order.
 };
 int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
-// A split count that keeps every SM busy at `ctx` positions without making splits trivially short; a split
-// has one block per KV head (the group's query heads share it).
-int ChooseAttentionSplits(int ctx, int kv_heads);
+// A split count that keeps every SM busy at `ctx` positions without making splits trivially short.
+int ChooseAttentionSplits(int ctx, int heads);
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream);
 
 }  // namespace ggrt::cuda
