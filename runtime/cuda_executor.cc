@@ -280,7 +280,9 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         w = tile;
       }
       const cuda::GemmParams g{input, w, type, rows, k, Rows(ws[i]), ys[i], residual};
-      add([this, g](cudaStream_t s) { return gemm_->Run(g, s); });
+      p.launches.push_back({absl::StrCat("gemm ", rows, "x", Rows(ws[i]), "x", k),
+                            [this, g](cudaStream_t s) { return gemm_->Run(g, s); },
+                            2.0 * rows * Rows(ws[i]) * k});
     }
     return absl::OkStatus();
   };
@@ -556,9 +558,10 @@ absl::Status CudaExecutor::Enqueue(Prepared& p) {
   for (size_t i = 0; i < p.launches.size(); ++i) {
     float ms = 0;
     CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
-    auto& [total, count] = profile_[p.launches[i].label];
-    total += ms;
-    ++count;
+    ProfileEntry& e = profile_[p.launches[i].label];
+    e.ms += ms;
+    ++e.launches;
+    e.flops += p.launches[i].flops;
   }
   for (cudaEvent_t e : events) cudaEventDestroy(e);
   return absl::OkStatus();

@@ -64,10 +64,17 @@ class CudaExecutor : public Executor {
 
   const CudaMemoryStats& memory() const { return memory_; }
 
-  // Per-op device time of eager steps (forces launches without the CUDA Graph while on): op name ->
-  // (total milliseconds, launches). For finding where a step's time goes, not for throughput numbers.
+  // Per-op device time of eager steps (forces launches without the CUDA Graph while on), by op name, and by
+  // shape for the prefill GEMMs ("gemm 512x4864x896": M x N x K) with their floating-point operations, for
+  // achieved TFLOP/s. For finding where a step's time goes, not for throughput numbers.
+  struct ProfileEntry {
+    double ms = 0;
+    int launches = 0;
+    double flops = 0;  // Total over the launches; 0 where not counted.
+  };
   void set_profiling(bool on) { profiling_ = on; }
-  const std::map<std::string, std::pair<double, int>>& profile() const { return profile_; }
+  void clear_profile() { profile_.clear(); }
+  const std::map<std::string, ProfileEntry>& profile() const { return profile_; }
   // Prefill graphs captured into a CUDA Graph on the second use of a prompt length and replayed after
   // that (default off: prompt lengths seldom repeat exactly; bench measures both).
   void set_capture_prefill(bool on) { capture_prefill_ = on; }
@@ -78,6 +85,7 @@ class CudaExecutor : public Executor {
   struct Launch {
     std::string label;  // The op it belongs to, for profiles.
     std::function<absl::Status(cudaStream_t)> run;
+    double flops = 0;
   };
   struct DeviceWeight {
     const void* ptr;
@@ -158,7 +166,7 @@ class CudaExecutor : public Executor {
   int device_pos_ = -1;
   bool profiling_ = false;
   bool capture_prefill_ = false;
-  std::map<std::string, std::pair<double, int>> profile_;
+  std::map<std::string, ProfileEntry> profile_;
 };
 
 // Whether a CUDA device is usable.

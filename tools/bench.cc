@@ -262,11 +262,28 @@ absl::Status Main(int argc, char** argv) {
       }
       cuda.set_profiling(false);
       double step_ms = 0;
-      for (const auto& [op, v] : cuda.profile()) step_ms += v.first / n_gen;
+      for (const auto& [op, v] : cuda.profile()) step_ms += v.ms / n_gen;
       std::fprintf(stderr, "decode profile (eager, per token): %.1f us\n", 1e3 * step_ms);
       for (const auto& [op, v] : cuda.profile()) {
-        std::fprintf(stderr, "  %-26s %8.1f us  %5.1f%%  %4d launches\n", op.c_str(), 1e3 * v.first / n_gen,
-                     100 * v.first / n_gen / step_ms, v.second / n_gen);
+        std::fprintf(stderr, "  %-26s %8.1f us  %5.1f%%  %4d launches\n", op.c_str(), 1e3 * v.ms / n_gen,
+                     100 * v.ms / n_gen / step_ms, v.launches / n_gen);
+      }
+      // One prefill of the first -p length: per op, and per GEMM shape with its achieved TFLOP/s.
+      if (!n_prompts.empty() && n_prompts[0] > 0) {
+        cuda.clear_profile();
+        cuda.set_profiling(true);
+        std::vector<int32_t> prompt(n_prompts[0]);
+        for (int32_t& t : prompt) t = token(rng);
+        RETURN_IF_ERROR(PrefillInChunks(cuda, prompt, 0, prefill_chunk).status());
+        cuda.set_profiling(false);
+        double total_ms = 0;
+        for (const auto& [op, v] : cuda.profile()) total_ms += v.ms;
+        std::fprintf(stderr, "prefill profile (pp%d, eager): %.2f ms\n", n_prompts[0], total_ms);
+        for (const auto& [op, v] : cuda.profile()) {
+          std::fprintf(stderr, "  %-26s %8.1f us  %5.1f%%  %4d launches%s\n", op.c_str(), 1e3 * v.ms,
+                       100 * v.ms / total_ms, v.launches,
+                       v.flops > 0 ? absl::StrFormat("  %.0f TFLOP/s", v.flops / (v.ms * 1e-3) / 1e12).c_str() : "");
+        }
       }
     }
     if (backend == Backend::kCuda) {
