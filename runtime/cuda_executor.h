@@ -147,7 +147,10 @@ class CudaExecutor : public Executor {
   absl::flat_hash_map<std::string, float*> states_;
   std::map<int, std::unique_ptr<Prepared>> graphs_;
   int32_t* tokens_ = nullptr;  // Device [ctx]: the %tokens input.
-  int32_t* pos_ = nullptr;     // Device: the %pos input.
+  // Device: the %pos input (the position, then the block table). Written only between steps (a copy before
+  // the launches, or the advance kernel that ends a step): the attention kernels read it before waiting on
+  // their predecessor.
+  int32_t* pos_ = nullptr;
   int32_t* history_ = nullptr;  // Device [ctx]: the token at each position, for the repetition penalty.
   int32_t* host_token_ = nullptr;  // Pinned.
   int32_t* host_ring_ = nullptr;   // Mapped pinned, two slots by position parity.

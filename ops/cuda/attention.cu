@@ -78,13 +78,13 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
 // one page, so the block table is read once per tile. KV is the cache's element type (f32 or f16).
 static_assert(kKvPageSize == 32, "a decode-attention tile is one page");
 template <int kPerLane, typename KV>
-__device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int t0, int first, int end,
-                                        int64_t head_offset, float& m, float& l, float (&acc)[kPerLane]) {
+__device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int t0, int64_t page, int first,
+                                        int end, int64_t head_offset, float& m, float& l, float (&acc)[kPerLane]) {
+  // `page`: the pool row of position t0 (looked up by the caller ahead of time); t0 + j is row page + j.
   const int lane = threadIdx.x % 32;
   const int kv_width = p.kv_heads * p.head_dim;
   const int t = t0 + lane;
   const bool valid = t >= first && t < end;
-  const int64_t page = KvSlot(p.block_table, t0);  // Row of position t0; t0 + j is `page + j`.
   float score = -FLT_MAX;
   if (valid) {
     const int64_t slot = page + lane;
@@ -169,7 +169,10 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
 template <int kPerLane, bool kRope, typename KV>
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKernel(AttentionParams p) {
   AllowDependentLaunch();
-  GridDependencyWait();
+  // The position and the block table are written only between steps (the executor's copy, or the previous
+  // step's advance kernel, which the stream or the graph boundary orders before this step's kernels), so
+  // they are read before waiting on the previous kernel: the splits a short context leaves idle exit
+  // without holding SM slots, and the first page is looked up while the predecessor finishes.
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int length = *p.pos + row + 1;
@@ -183,13 +186,17 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   if (split >= active) return;
   const int begin = base + split * chunk;
   const int end = min(length, begin + chunk);
+  const int position = length - 1;  // The newest position this row sees.
+  // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
+  const int cache_end = kRope ? min(end, position) : end;
+  int64_t page = begin + warp * 32 < cache_end ? KvSlot(p.block_table, begin + warp * 32) : 0;
+  GridDependencyWait();
   const int kv_head = head / (p.heads / p.kv_heads);
   const int kv_width = p.kv_heads * p.head_dim;
   const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 
   // q of this head, scaled (and rotated, with the RoPE folded in), for every lane's K rows.
   __shared__ __align__(16) float q_s[kMaxPerLane * 32];
-  const int position = length - 1;  // The newest position this row sees.
   for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
     const float qd = kRope ? Rotated(p.rope, p.q, p.rope.bq, head * p.head_dim, d, position) : q[d];
     q_s[d] = qd * p.scale;
@@ -204,10 +211,12 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   }
   float m = -FLT_MAX, l = 0.0f;
   const int64_t head_offset = kv_head * p.head_dim;
-  // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
-  const int cache_end = kRope ? min(end, position) : end;
   for (int t0 = begin + warp * 32; t0 < cache_end; t0 += kWarps * 32) {
-    AddTile<kPerLane, KV>(p, q_s, t0, first, cache_end, head_offset, m, l, acc);
+    // The next tile's page is requested before this tile's loads depend on anything.
+    const int next = t0 + kWarps * 32;
+    const int64_t next_page = next < cache_end ? KvSlot(p.block_table, next) : 0;
+    AddTile<kPerLane, KV>(p, q_s, t0, page, first, cache_end, head_offset, m, l, acc);
+    page = next_page;
   }
   if constexpr (kRope) {
     if (end > position && warp == 0) {
