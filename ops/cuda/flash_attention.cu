@@ -3,15 +3,15 @@
 //
 // Rows of the M dimension are (position, query head) pairs of one KV head's group, so every K/V tile loaded
 // serves all the query heads that share it (GQA). A block of 4 warps takes 64 such rows: it stages their q
-// (scaled, in f16) in shared memory once, then walks the keys its rows can see two pages (64 positions) at a
+// (scaled, in f16) in shared memory once, then walks the keys its rows can see one page (32 positions) at a
 // time: K and V rows of the page are copied to shared memory with 16-byte loads, each warp computes its 16
-// rows x 64 keys of scores with mma, masks them (causal, sliding window), soft-caps them when asked, updates
+// rows x 32 keys of scores with mma, masks them (causal, sliding window), soft-caps them when asked, updates
 // its running max and sum in registers, and multiplies the f16 probabilities by V with mma into an f32
 // accumulator of 16 x head_dim. Scores never reach memory, so the cost grows with the work (rows x keys)
 // rather than with rows x context traffic, as it does for the flash-decoding kernel.
 //
-// Shared memory: q [64][D + 8], K and V [64][D + 8] halves (the padding makes the fragment loads
-// conflict-free); for D = 256 that is 99 KiB, opted into at launch.
+// Shared memory: q [64][D + 8], K and V [32][D + 8] halves (the padding makes the fragment loads
+// conflict-free); for D = 256 that is 64 KiB, opted into at launch.
 #include <cfloat>
 
 #include "ops/cuda/common.cuh"
@@ -22,7 +22,7 @@ namespace {
 
 constexpr int kRowsPerBlock = 64;  // 4 warps x 16 rows
 constexpr int kWarps = 4;
-constexpr int kKeys = 2 * kKvPageSize;  // Keys per step: two pages (half the barriers of one).
+constexpr int kKeys = kKvPageSize;  // Keys per step: one page.
 constexpr float kLog2e = 1.4426950408889634f;
 
 __device__ __forceinline__ uint32_t Pack(float lo, float hi) {
@@ -44,8 +44,8 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
   constexpr int kStride = D + 8;  // halves per shared row
   extern __shared__ __align__(16) __half smem[];
   __half* q_s = smem;                                // [64][kStride]
-  __half* k_s = q_s + kRowsPerBlock * kStride;       // [kKeys][kStride]
-  __half* v_s = k_s + kKeys * kStride;               // [kKeys][kStride]
+  __half* k_s = q_s + kRowsPerBlock * kStride;       // [32][kStride]
+  __half* v_s = k_s + kKeys * kStride;               // [32][kStride]
   AllowDependentLaunch();
   GridDependencyWait();
 
@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
   const int last_row = min(total, row0 + kRowsPerBlock) - 1;
   const int first_position = pos0 + row0 / group, last_position = pos0 + last_row / group;
   int key_begin = 0;
-  if (p.window > 0) key_begin = max(0, first_position - p.window + 1) / kKvPageSize * kKvPageSize;
+  if (p.window > 0) key_begin = max(0, first_position - p.window + 1) / kKeys * kKeys;
   const int key_end = last_position + 1;
 
   // This thread's two rows (g and g + 8 of the warp's 16) and their positions.
@@ -94,13 +94,11 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
   const int kv_width = p.kv_heads * D;
   for (int key0 = key_begin; key0 < key_end; key0 += kKeys) {
     __syncthreads();  // q is staged / the previous page is consumed.
-    // The step's two pages (a step starts on a page boundary).
-    const int64_t page0 = KvSlot(p.block_table, key0);
-    const int64_t page1 = key0 + kKvPageSize < key_end ? KvSlot(p.block_table, key0 + kKvPageSize) : 0;
+    const int64_t page = KvSlot(p.block_table, key0);
     constexpr int kChunks = D / 8;  // 16-byte chunks per row
     for (int i = threadIdx.x; i < kKeys * kChunks; i += blockDim.x) {
       const int r = i / kChunks, c = 8 * (i % kChunks);
-      const int64_t at = ((r < kKvPageSize ? page0 : page1) + r % kKvPageSize) * kv_width + kv_head * D + c;
+      const int64_t at = (page + r) * kv_width + kv_head * D + c;
       const bool in = key0 + r < key_end;  // Rows past the newest position may be unwritten.
       const uint4 zero = {0, 0, 0, 0};
       *reinterpret_cast<uint4*>(k_s + r * kStride + c) = in ? *reinterpret_cast<const uint4*>(kc + at) : zero;
@@ -108,7 +106,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
     }
     __syncthreads();
 
-    // Scores of the warp's 16 rows x 64 keys.
+    // Scores of the warp's 16 rows x 32 keys.
     float s[kKeys / 8][4];
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
