@@ -7,7 +7,8 @@
 // time: K and V rows of the page are copied to shared memory with 16-byte loads, each warp computes its 16
 // rows x 32 keys of scores with mma, masks them (causal, sliding window), soft-caps them when asked, updates
 // its running max and sum in registers, and multiplies the f16 probabilities by V with mma into an f32
-// accumulator of 16 x head_dim. Scores never reach memory, so the cost grows with the work (rows x keys)
+// accumulator of 16 x head_dim (the V fragments come transposed out of shared memory by ldmatrix, four 8x8
+// blocks an instruction; q's fragments stay in registers up to head size 128). Scores never reach memory, so the cost grows with the work (rows x keys)
 // rather than with rows x context traffic, as it does for the flash-decoding kernel.
 //
 // Shared memory: q [64][D + 8], K and V [32][D + 8] halves (the padding makes the fragment loads
@@ -30,6 +31,16 @@ __device__ __forceinline__ uint32_t Pack(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+// Four 8x8 b16 matrices from shared memory, transposed: lanes 8i..8i+7 give the row addresses of matrix i, and
+// r[i] receives its elements (2 (lane % 4), lane / 4) and (2 (lane % 4) + 1, lane / 4): from a row-major
+// [key][dim] tile, the B fragments of two 8-dim column blocks over 16 keys.
+__device__ __forceinline__ void LoadMatrixX4Trans(const __half* row, uint32_t (&r)[4]) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
 // d[4] += a[4] (16x16, row) * b[2] (16x8, col).
 __device__ __forceinline__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
@@ -37,6 +48,14 @@ __device__ __forceinline__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint3
       "{%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The A fragment (16 rows x 16 dims from k0) of a warp's q rows, rows `stride` halves apart in shared memory.
+__device__ __forceinline__ void QFragment(const __half* qw, int stride, int k0, int g, int tig, uint32_t (&a)[4]) {
+  a[0] = *reinterpret_cast<const uint32_t*>(qw + g * stride + k0 + 2 * tig);
+  a[1] = *reinterpret_cast<const uint32_t*>(qw + (g + 8) * stride + k0 + 2 * tig);
+  a[2] = *reinterpret_cast<const uint32_t*>(qw + g * stride + k0 + 8 + 2 * tig);
+  a[3] = *reinterpret_cast<const uint32_t*>(qw + (g + 8) * stride + k0 + 8 + 2 * tig);
 }
 
 template <int D>
@@ -89,6 +108,16 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
 
+  // Up to head size 128 the warp's q fragments stay in registers for the whole key loop (64 registers at
+  // 256 would spill); they are read from shared memory per page otherwise.
+  constexpr bool kQInRegisters = D <= 128;
+  uint32_t q_frag[kQInRegisters ? D / 16 : 1][4];
+  if constexpr (kQInRegisters) {
+    __syncthreads();  // q is staged.
+#pragma unroll
+    for (int k0 = 0; k0 < D; k0 += 16) QFragment(q_s + (warp * 16) * kStride, kStride, k0, g, tig, q_frag[k0 / 16]);
+  }
+
   const __half* kc = static_cast<const __half*>(p.k_cache);
   const __half* vc = static_cast<const __half*>(p.v_cache);
   const int kv_width = p.kv_heads * D;
@@ -110,14 +139,15 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
     float s[kKeys / 8][4];
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-    const __half* qw = q_s + (warp * 16) * kStride;
 #pragma unroll
     for (int k0 = 0; k0 < D; k0 += 16) {
       uint32_t a[4];
-      a[0] = *reinterpret_cast<const uint32_t*>(qw + g * kStride + k0 + 2 * tig);
-      a[1] = *reinterpret_cast<const uint32_t*>(qw + (g + 8) * kStride + k0 + 2 * tig);
-      a[2] = *reinterpret_cast<const uint32_t*>(qw + g * kStride + k0 + 8 + 2 * tig);
-      a[3] = *reinterpret_cast<const uint32_t*>(qw + (g + 8) * kStride + k0 + 8 + 2 * tig);
+      if constexpr (kQInRegisters) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) a[e] = q_frag[k0 / 16][e];
+      } else {
+        QFragment(q_s + (warp * 16) * kStride, kStride, k0, g, tig, a);
+      }
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n) {
         const __half* kr = k_s + (n * 8 + g) * kStride + k0 + 2 * tig;
@@ -179,13 +209,14 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
       a[1] = Pack(s[2 * kb][2], s[2 * kb][3]);
       a[2] = Pack(s[2 * kb + 1][0], s[2 * kb + 1][1]);
       a[3] = Pack(s[2 * kb + 1][2], s[2 * kb + 1][3]);
-      const __half* v0 = v_s + (kb * 16 + 2 * tig) * kStride + g;
+      // Lane L addresses row L % 16 of the 16 keys, in the dim block n or n + 1 by L / 16.
+      const __half* v_row = v_s + (kb * 16 + lane % 16) * kStride + (lane / 16) * 8;
 #pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        const __half* vr = v0 + n * 8;
-        const __half2 b0 = __halves2half2(vr[0], vr[kStride]);
-        const __half2 b1 = __halves2half2(vr[8 * kStride], vr[9 * kStride]);
-        Mma(o[n], a, *reinterpret_cast<const uint32_t*>(&b0), *reinterpret_cast<const uint32_t*>(&b1));
+      for (int n = 0; n < D / 8; n += 2) {
+        uint32_t b[4];
+        LoadMatrixX4Trans(v_row + n * 8, b);
+        Mma(o[n], a, b[0], b[1]);
+        Mma(o[n + 1], a, b[2], b[3]);
       }
     }
   }
