@@ -124,6 +124,7 @@ constexpr char kQwen2Regex[] =
     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr char kBloomRegex[] = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+";
 constexpr char kCjkRegex[] = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+";
+constexpr char kSuperbpeCuts[] = "(?=(\\d{3})+(?!\\d))";
 constexpr char kGpt4oRegex[] =
     R"([^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
@@ -172,7 +173,7 @@ const std::vector<PreTokenizerType>& Types() {
         R"([\p{P}!-/:-@\[-`{-~])", kGpt2Regex},
        false, true},
       {{"gpt-4o", "llama4", "minimax-m2"}, {kGpt4oRegex}},
-      {{"superbpe"}, {"\\p{N}+", "(?=(\\d{3})+(?!\\d))"}},
+      {{"superbpe"}, {"\\p{N}+", kSuperbpeCuts}},
       {{"bailingmoe", "bailingmoe2", "llada-moe"},
        {R"('(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+)"}},
       {{"seed-coder"},
@@ -215,6 +216,8 @@ absl::StatusOr<PreTokenizer> PreTokenizer::Build(absl::string_view name, const s
       stage.fast = FastMatcher::kLlama3;
     } else if (text == kQwen2Regex) {
       stage.fast = FastMatcher::kQwen2;
+    } else if (text == kSuperbpeCuts) {
+      stage.fast = FastMatcher::kDigitTriples;
     } else {
       ASSIGN_OR_RETURN(UnicodeRegex compiled, UnicodeRegex::Compile(text));
       stage.regex = std::make_shared<const UnicodeRegex>(std::move(compiled));
@@ -262,6 +265,26 @@ std::vector<absl::string_view> PreTokenizer::Split(absl::string_view text) const
   for (const Stage& stage : stages_) {
     std::vector<absl::string_view> next;
     for (absl::string_view piece : pieces) {
+      if (stage.fast == FastMatcher::kDigitTriples) {
+        // Cut before each position (but the first) whose run of ASCII digits to its end is a positive multiple
+        // of three long. UTF-8 bytes of other characters are never '0'-'9', so bytes serve as positions.
+        size_t last = 0, run_end = piece.size();
+        std::vector<size_t> cuts;
+        for (size_t i = piece.size(); i-- > 0;) {
+          const bool digit = piece[i] >= '0' && piece[i] <= '9';
+          if (!digit) {
+            run_end = i;
+            continue;
+          }
+          if (i > 0 && (run_end - i) % 3 == 0) cuts.push_back(i);
+        }
+        for (auto it = cuts.rbegin(); it != cuts.rend(); ++it) {
+          next.push_back(piece.substr(last, *it - last));
+          last = *it;
+        }
+        next.push_back(piece.substr(last));
+        continue;
+      }
       if (stage.fast != FastMatcher::kNone) {
         const Text t(piece);
         for (size_t i = 0; i < t.size();) {

@@ -44,7 +44,9 @@ class PreTokenizer {
   std::vector<absl::string_view> Split(absl::string_view text) const;
 
  private:
-  enum class FastMatcher { kNone, kGpt2, kLlama3, kQwen2 };
+  // kDigitTriples: superbpe's (?=(\d{3})+(?!\d)), which cuts a run of digits into threes from its end; as a
+  // regex it rescans the rest of the run at every position (quadratic in the run).
+  enum class FastMatcher { kNone, kGpt2, kLlama3, kQwen2, kDigitTriples };
   struct Stage;
   static absl::StatusOr<PreTokenizer> Build(absl::string_view name, const std::vector<const char*>& regexes,
                                             bool ignore_merges, bool add_bos);

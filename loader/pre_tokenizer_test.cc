@@ -90,6 +90,14 @@ TEST(PreTokenizerTest, Chameleon) {
 
 TEST(PreTokenizerTest, SuperbpeGroupsDigitsInThreesFromTheRight) {
   EXPECT_EQ(Split("superbpe", "x1234567y"), (V{"x", "1", "234", "567", "y"}));
+  EXPECT_EQ(Split("superbpe", "123 12345"), (V{"123", " ", "12", "345"}));
+  // Numbers that are not ASCII digits are \p{N} (one piece) but not \d (no cuts).
+  EXPECT_EQ(Split("superbpe", "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4"), (V{"\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4"}));
+  // A million digits in linear time (the regex form rescans the run at every position).
+  const V groups = Split("superbpe", std::string(1000000, '7'));
+  EXPECT_EQ(groups.size(), 333334u);
+  EXPECT_EQ(groups.front(), "7");
+  EXPECT_EQ(groups.back(), "777");
 }
 
 TEST(PreTokenizerTest, BailingmoeAndSeedCoder) {
