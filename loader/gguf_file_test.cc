@@ -1,11 +1,14 @@
 #include "loader/gguf_file.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
 #include "gtest/gtest.h"
+#include "loader/dequantize.h"
 #include "loader/gguf_corpus.h"
 #include "loader/gguf_writer.h"
+#include "loader/quantize.h"
 
 namespace ggrt {
 namespace {
@@ -108,6 +111,39 @@ TEST(GgufFileTest, OpenMapsAFileAndReportsMissingOnes) {
   EXPECT_EQ(*(*f)->GetString("general.name"), "x");
   auto missing = GgufFile::Open(path + ".nope");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+// A row view shares the source's bytes: a quantized fused matrix split into projections dequantizes to the
+// source's rows; views out of range or over an existing name are errors.
+TEST(GgufFileTest, RowViewsShareTheSourceRows) {
+  const int cols = 64, rows = 6;
+  std::vector<float> values(rows * cols);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.37f * static_cast<float>(i));
+  std::string q8(rows * RowBytes(DType::kQ8_0, cols), '\0');
+  ASSERT_TRUE(QuantizeRow(DType::kQ8_0, values.data(), rows * cols, reinterpret_cast<uint8_t*>(q8.data())).ok());
+  GgufWriter w;
+  ASSERT_TRUE(w.AddTensor("blk.0.attn_qkv.weight", DType::kQ8_0, {cols, rows}, q8).ok());
+  const std::string bytes = w.Serialize();
+  auto f = GgufFile::Parse(bytes, "views.gguf");
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE((*f)->AddRowView("blk.0.attn_qkv.weight.k", "blk.0.attn_qkv.weight", 2, 3).ok());
+  const GgufTensorInfo* full = (*f)->FindTensor("blk.0.attn_qkv.weight");
+  const GgufTensorInfo* view = (*f)->FindTensor("blk.0.attn_qkv.weight.k");
+  ASSERT_NE(view, nullptr);
+  EXPECT_EQ(view->dims, (std::vector<int64_t>{cols, 3}));
+  EXPECT_EQ(view->dtype, DType::kQ8_0);
+  std::vector<float> all(rows * cols), part(3 * cols);
+  ASSERT_TRUE(DequantizeRow(DType::kQ8_0, full->data, all.data(), rows * cols).ok());
+  ASSERT_TRUE(DequantizeRow(DType::kQ8_0, view->data, part.data(), 3 * cols).ok());
+  EXPECT_EQ(part, std::vector<float>(all.begin() + 2 * cols, all.begin() + 5 * cols));
+  EXPECT_EQ((*f)->tensors().size(), 1u);  // Views are not listed.
+
+  const absl::Status past_end = (*f)->AddRowView("x", "blk.0.attn_qkv.weight", 4, 3);
+  EXPECT_NE(past_end.message().find("has no rows 4..6"), std::string::npos) << past_end;
+  const absl::Status twice = (*f)->AddRowView("blk.0.attn_qkv.weight.k", "blk.0.attn_qkv.weight", 0, 1);
+  EXPECT_NE(twice.message().find("exists already"), std::string::npos) << twice;
+  const absl::Status missing = (*f)->AddRowView("y", "nope", 0, 1);
+  EXPECT_NE(missing.message().find("'nope' not found"), std::string::npos) << missing;
 }
 
 }  // namespace
