@@ -94,5 +94,31 @@ TEST(CpuExecutorTest, GreedyFromBosMatchesTheReference) {
   EXPECT_EQ(got, std::vector<int32_t>(ref.begin(), ref.begin() + 256));
 }
 
+// Chunked prefill is the same computation: any chunk size gives the logits of one pass, and the cache it
+// leaves serves the next decode step the same way (f16 and f32 caches alike).
+TEST(CpuExecutorTest, ChunkedPrefillEqualsOnePass) {
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 100; ++i) prompt.push_back(1 + (i * 37) % 500);
+  for (DType kv : {DType::kF16, DType::kF32}) {
+    std::vector<std::vector<float>> results;
+    for (int chunk : {1000, 33, 7, 1}) {
+      auto m = LoadModel({.path = "external/shared/models/stories260K.gguf", .ctx_size = 128, .kv_type = kv});
+      ASSERT_TRUE(m.ok()) << m.status();
+      auto out = PrefillInChunks(*m->executor, prompt, 0, chunk);
+      ASSERT_TRUE(out.ok()) << out.status();
+      std::vector<float> logits(out->logits.begin(), out->logits.end());
+      auto next = m->executor->Decode(42, static_cast<int>(prompt.size()));
+      ASSERT_TRUE(next.ok()) << next.status();
+      logits.insert(logits.end(), next->logits.begin(), next->logits.end());
+      results.push_back(std::move(logits));
+    }
+    for (size_t i = 1; i < results.size(); ++i) EXPECT_EQ(results[i], results[0]) << "chunking " << i;
+  }
+  auto m = LoadModel({.path = "external/shared/models/stories260K.gguf", .ctx_size = 128});
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(PrefillInChunks(*m->executor, prompt, 0, 0).ok());
+  EXPECT_FALSE(PrefillInChunks(*m->executor, {}, 0, 16).ok());
+}
+
 }  // namespace
 }  // namespace ggrt
