@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_map.h"
 #include "graph/memory_plan.h"
 #include "loader/gguf_file.h"
@@ -39,14 +38,6 @@ class CpuExecutor : public Executor {
   static absl::StatusOr<std::unique_ptr<CpuExecutor>> Create(const GgufFile& weights, GraphFactory factory);
 
   absl::string_view name() const override { return "cpu"; }
-  int ctx_size() const override { return ctx_size_; }
-  absl::Status LimitContext(int ctx) override {
-    if (ctx < 1 || ctx > ctx_size_) {
-      return absl::InvalidArgumentError(absl::StrCat("context ", ctx, " exceeds the KV cache of ", ctx_size_));
-    }
-    ctx_size_ = ctx;
-    return absl::OkStatus();
-  }
   absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
 
@@ -66,7 +57,6 @@ class CpuExecutor : public Executor {
 
   const GgufFile& weights_;
   GraphFactory factory_;
-  int ctx_size_ = 0;
   int n_vocab_ = 0;
   std::map<int, std::unique_ptr<Prepared>> graphs_;  // By sequence length.
   absl::flat_hash_map<std::string, std::vector<float>> params_;

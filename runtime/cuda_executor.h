@@ -22,7 +22,6 @@
 
 #include <cuda_runtime_api.h>
 
-#include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_map.h"
 #include "graph/memory_plan.h"
 #include "loader/gguf_file.h"
@@ -51,14 +50,6 @@ class CudaExecutor : public Executor {
   ~CudaExecutor() override;
 
   absl::string_view name() const override { return use_cuda_graph_ ? "cuda+graph" : "cuda"; }
-  int ctx_size() const override { return ctx_size_; }
-  absl::Status LimitContext(int ctx) override {
-    if (ctx < 1 || ctx > ctx_size_) {
-      return absl::InvalidArgumentError(absl::StrCat("context ", ctx, " exceeds the KV cache of ", ctx_size_));
-    }
-    ctx_size_ = ctx;
-    return absl::OkStatus();
-  }
   absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
 
@@ -136,7 +127,6 @@ class CudaExecutor : public Executor {
   std::optional<cuda::SamplerConfig> device_sampling_;
   cuda::SamplerConfig* sampler_config_ = nullptr;  // Device copy of *device_sampling_.
   int32_t* sampled_token_ = nullptr;               // Device.
-  int ctx_size_ = 0;
   int n_vocab_ = 0;         // Logits per step (0 when the graph outputs a token).
   int embedding_rows_ = 0;  // Valid token ids.
   cudaStream_t stream_ = nullptr;
