@@ -115,6 +115,10 @@ int QkvBiasOperand(const Node& n);
 // The frequency divisors, or nullptr.
 const Value* RopeFreqFactors(const Node& n);
 
+// Pages of the block table a %pos value (i32[1 + pages]) carries after the position; 0 when it holds only the
+// position (hand-written graphs), which means the pages in order.
+inline int64_t BlockTablePages(const Value& pos) { return pos.type.shape[0] - 1; }
+
 class Graph {
  public:
   explicit Graph(std::string name) : name_(std::move(name)) {}

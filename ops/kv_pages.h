@@ -7,6 +7,7 @@
 #define GGRT_OPS_KV_PAGES_H_
 
 #include <cstdint>
+#include <vector>
 
 #ifdef __CUDACC__
 #define GGRT_HOST_DEVICE __host__ __device__
@@ -28,6 +29,14 @@ GGRT_HOST_DEVICE inline int64_t KvSlot(const int32_t* block_table, int position)
 
 // Pages that hold `positions` positions.
 GGRT_HOST_DEVICE inline int64_t KvPages(int64_t positions) { return (positions + kKvPageSize - 1) / kKvPageSize; }
+
+// The block table of a sequence that has a pool of `pages` pages to itself. Its pages are handed out last
+// first, so that every run goes through a table that is not the identity, as pages from a shared pool will be.
+inline std::vector<int32_t> LoneSequenceBlockTable(int64_t pages) {
+  std::vector<int32_t> table;
+  for (int64_t i = 0; i < pages; ++i) table.push_back(static_cast<int32_t>(pages - 1 - i));
+  return table;
+}
 
 }  // namespace ggrt
 

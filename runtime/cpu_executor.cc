@@ -12,6 +12,7 @@
 #include "ops/cpu/matmul.h"
 #include "ops/cpu/rms_norm.h"
 #include "ops/cpu/rope.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt {
 namespace {
@@ -38,8 +39,7 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const GgufFile&
   ASSIGN_OR_RETURN(Prepared * decode, e->GetGraph(1));
   RET_CHECK(!decode->graph.states().empty(), "decode graph has no KV cache");
   e->ctx_size_ = Rows(decode->graph.states()[0]);
-  const int64_t pages = decode->graph.FindValue("pos")->type.shape[0] - 1;
-  for (int64_t i = 0; i < pages; ++i) e->block_table_.push_back(static_cast<int32_t>(pages - 1 - i));
+  e->block_table_ = LoneSequenceBlockTable(BlockTablePages(*decode->graph.FindValue("pos")));
   const Value* out = decode->graph.outputs()[0];
   e->n_vocab_ = out->type.dtype == DType::kF32 ? Cols(out) : 0;
   return e;
@@ -138,7 +138,7 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
   };
   // The block table when the node's %pos carries one (hand-written graphs may give just the position).
   auto table = [&](int pos_operand) -> const int32_t* {
-    return in[pos_operand]->type.shape[0] > 1 ? block_table_.data() : nullptr;
+    return BlockTablePages(*in[pos_operand]) > 0 ? block_table_.data() : nullptr;
   };
   auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
   auto rope_params = [&](const RopeAttrs& a) -> absl::StatusOr<cpu::RopeParams> {

@@ -62,8 +62,7 @@ class CpuExecutor : public Executor {
   absl::flat_hash_map<std::string, std::vector<float>> params_;
   absl::flat_hash_map<std::string, ZeroedFloats> states_;
   std::vector<int32_t> tokens_;  // The %tokens input of the running graph.
-  // The sequence's KV pages (the block table after the position in %pos). Handed out last page first, so
-  // that every run goes through a table that is not the identity.
+  // The sequence's KV pages (the block table after the position in %pos; LoneSequenceBlockTable).
   std::vector<int32_t> block_table_;
 };
 

@@ -13,6 +13,7 @@
 #include "ops/cuda/gemv.h"
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt {
 namespace {
@@ -163,11 +164,10 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
       if (n->op == OpKind::kEmbedding) embedding_rows_ = Rows(n->operands[1]);
     }
     ASSIGN_OR_RETURN(void* tokens, Allocate(ctx_size_ * sizeof(int32_t), "the token input", &memory_.scratch));
-    // %pos: the position, then the sequence's block table, its pages handed out last first so that every run
-    // reads through a table that is not the identity (as pages from a shared pool will be).
-    const int64_t pages = p->graph.FindValue("pos")->type.shape[0] - 1;
+    // %pos: the position, then the sequence's block table.
     std::vector<int32_t> pos_and_table = {0};
-    for (int64_t i = 0; i < pages; ++i) pos_and_table.push_back(static_cast<int32_t>(pages - 1 - i));
+    const std::vector<int32_t> table = LoneSequenceBlockTable(BlockTablePages(*p->graph.FindValue("pos")));
+    pos_and_table.insert(pos_and_table.end(), table.begin(), table.end());
     ASSIGN_OR_RETURN(void* pos, Allocate(pos_and_table.size() * sizeof(int32_t), "the position and block table",
                                          &memory_.scratch));
     CUDA_RETURN_IF_ERROR(
@@ -323,7 +323,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     const auto& in = n->operands;
     // The block table when the node's %pos carries one (hand-written graphs may give just the position).
     auto block_table = [&](int pos_operand) -> const int32_t* {
-      return in[pos_operand]->type.shape[0] > 1 ? pos_ + 1 : nullptr;
+      return BlockTablePages(*in[pos_operand]) > 0 ? pos_ + 1 : nullptr;
     };
     auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
     auto out = [&](int i) { return Buffer(p, n->results[i]); };

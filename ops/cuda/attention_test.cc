@@ -53,7 +53,7 @@ TEST(AttentionTest, SplitAttentionMatchesReference) {
   }
 }
 
-// A cache [positions, width] laid into pages through a block table that hands the pages out last first, in
+// A cache [positions, width] laid into pages through the executors' block table (LoneSequenceBlockTable), in
 // f16: the host values (rounded as the cache holds them), the device pool and the table.
 struct PagedF16Cache {
   std::vector<int32_t> table;
@@ -64,7 +64,7 @@ PagedF16Cache PageAndRound(const std::vector<float>& cache, int width) {
   const int positions = static_cast<int>(cache.size() / width);
   const int pages = static_cast<int>(KvPages(positions));
   PagedF16Cache c;
-  for (int i = 0; i < pages; ++i) c.table.push_back(pages - 1 - i);
+  c.table = LoneSequenceBlockTable(pages);
   c.pool.assign(static_cast<size_t>(pages) * kKvPageSize * width, 0.0f);
   c.halves.assign(c.pool.size(), 0);
   for (int t = 0; t < positions; ++t) {
