@@ -99,14 +99,13 @@ int64_t DecodeWeightBytes(const Graph& decode) {
 absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv,
-                              {{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
+                              WithCacheTypeFlags({{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
                                {{"-n"}}, {{"-d", "--depth"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}},
                                {{"--json"}, false},
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
                                {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}},
-                               {{"--repeat-penalty"}}, {{"--prefill-chunk"}}, kCacheTypeFlags[0], kCacheTypeFlags[1],
-                               kCacheTypeFlags[2]}));
+                               {{"--repeat-penalty"}}, {{"--prefill-chunk"}}})));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   std::vector<int> n_prompts = {512};
   int n_gen = 128, reps = 5, prefill_chunk = kDefaultPrefillChunk;

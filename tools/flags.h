@@ -142,9 +142,13 @@ class Flags {
 };
 
 // The KV-cache type flags of the tools that run a model: --cache-type and llama.cpp's -ctk/-ctv (ggrt keeps K
-// and V in one type, so they must agree). Append kCacheTypeFlags to the tool's specs.
+// and V in one type, so they must agree). WithCacheTypeFlags appends them to a tool's specs.
 inline const std::vector<Flags::Spec> kCacheTypeFlags = {
     {{"--cache-type"}}, {{"-ctk", "--cache-type-k"}}, {{"-ctv", "--cache-type-v"}}};
+inline std::vector<Flags::Spec> WithCacheTypeFlags(std::vector<Flags::Spec> specs) {
+  specs.insert(specs.end(), kCacheTypeFlags.begin(), kCacheTypeFlags.end());
+  return specs;
+}
 inline absl::StatusOr<DType> CacheTypeFromFlags(const Flags& flags) {
   std::string type = "f16", given_by;
   for (const char* name : {"--cache-type", "--cache-type-k", "--cache-type-v"}) {

@@ -44,12 +44,12 @@ constexpr char kUsage[] = R"(usage: generate -m MODEL.gguf [options]
 absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv,
-                              {{{"-m", "--model"}}, {{"-p", "--prompt"}}, {{"-n", "--n-predict"}}, {{"--temp"}},
+                              WithCacheTypeFlags({{{"-m", "--model"}}, {{"-p", "--prompt"}}, {{"-n", "--n-predict"}}, {{"--temp"}},
                                {{"--top-k"}}, {{"--top-p"}}, {{"--min-p"}}, {{"--repeat-penalty"}}, {{"--seed"}},
                                {{"--chat"}, false}, {{"--special"}, false}, {{"--ctx-size"}}, {{"--backend"}}, {{"--no-fuse"}, false},
                                {{"--disable-passes"}}, {{"--passes"}}, {{"--no-cuda-graph"}, false},
                                {{"--prompt-ids"}}, {{"--ignore-eos"}, false}, {{"--logits-out"}},
-                               {{"-h", "--help"}, false}, kCacheTypeFlags[0], kCacheTypeFlags[1], kCacheTypeFlags[2]}));
+                               {{"-h", "--help"}, false}})));
   if (flags.Has("--help") || !flags.Has("--model")) {
     std::fputs(kUsage, flags.Has("--help") ? stdout : stderr);
     return flags.Has("--help") ? absl::OkStatus() : absl::InvalidArgumentError("--model is required");

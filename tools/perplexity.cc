@@ -33,10 +33,10 @@ constexpr char kUsage[] = R"(usage: perplexity -m MODEL.gguf -f TEXT [options]
 absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv,
-                              {{{"-m", "--model"}}, {{"-f", "--file"}}, {{"-c", "--ctx-size"}},
+                              WithCacheTypeFlags({{{"-m", "--model"}}, {{"-f", "--file"}}, {{"-c", "--ctx-size"}},
                                {{"-b", "--batch-size"}}, {{"--chunks"}}, {{"--backend"}},
-                               {{"--kl-divergence-base"}}, {{"--kl-divergence"}, false}, {{"-h", "--help"}, false},
-                               kCacheTypeFlags[0], kCacheTypeFlags[1], kCacheTypeFlags[2]}));
+                               {{"--kl-divergence-base"}}, {{"--kl-divergence"}, false},
+                               {{"-h", "--help"}, false}})));
   if (flags.Has("--help")) {
     std::fputs(kUsage, stdout);
     return absl::OkStatus();
