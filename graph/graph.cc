@@ -59,12 +59,18 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
   for (const Value* v : operands) RET_CHECK(v != nullptr, OpName(op), ": null operand");
   auto t = [&](int i) -> const TensorType& { return operands[i]->type; };
   auto is_matrix_f32 = [&](int i) { return t(i).dtype == DType::kF32 && t(i).shape.size() == 2; };
-  // The position, optionally followed by a block table (ops/kv_pages.h).
-  auto is_pos = [&](int i) { return t(i).dtype == DType::kI32 && t(i).shape.size() == 1 && t(i).shape[0] >= 1; };
-  // A KV-cache page pool: f16 or f32 rows; a block table after the position must cover it.
+  // The position, optionally followed by a block table (ops/kv_pages.h): one record for a sequence whose
+  // `rows` rows are consecutive positions, or one record per row (a batched decode step).
+  auto is_pos = [&](int i, int64_t rows) {
+    const TensorType& p = t(i);
+    if (p.dtype != DType::kI32 || p.shape.empty() || p.shape.back() < 1) return false;
+    return p.shape.size() == 1 || (p.shape.size() == 2 && p.shape[0] == rows);
+  };
+  // A KV-cache page pool: f16 or f32 rows, whole pages, at least as many as one block table addresses.
   auto is_cache = [&](int i, int pos) {
+    const int64_t pages = t(pos).shape.back() - 1;
     return t(i).shape.size() == 2 && (t(i).dtype == DType::kF32 || t(i).dtype == DType::kF16) &&
-           (t(pos).shape[0] == 1 || (t(pos).shape[0] - 1) * kKvPageSize == t(i).shape[0]);
+           (pages == 0 || (t(i).shape[0] % kKvPageSize == 0 && pages * kKvPageSize <= t(i).shape[0]));
   };
   auto is_weight = [&](int i) { return t(i).shape.size() == 2 && t(i).dtype != DType::kI32; };
   auto f32 = [](std::vector<int64_t> shape) { return TensorType{DType::kF32, std::move(shape)}; };
@@ -112,12 +118,14 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
       EXPECT_SHAPE(is_matrix_f32(0) && t(0).shape[1] % a->head_dim == 0, "x must be f32[S,n*", a->head_dim,
                    "], got ", Describe(operands[0]));
       EXPECT_SHAPE(operands.size() == 2 || operands.size() == 3, "takes x, pos and optional frequency factors");
-      EXPECT_SHAPE(is_pos(1), "pos must be i32[1 + pages], got ", Describe(operands[1]));
+      EXPECT_SHAPE(is_pos(1, t(0).shape[0]), "pos must be i32[1 + pages] or i32[S, 1 + pages], got ",
+                   Describe(operands[1]));
       if (operands.size() == 3) RETURN_IF_ERROR(check_freq_factors(2, *a));
       return std::vector<TensorType>{t(0)};
     }
     case OpKind::kKvWrite: {
-      EXPECT_SHAPE(is_pos(2), "pos must be i32[1 + pages], got ", Describe(operands[2]));
+      EXPECT_SHAPE(is_matrix_f32(1) && is_pos(2, t(1).shape[0]),
+                   "pos must be i32[1 + pages] or i32[S, 1 + pages], got ", Describe(operands[2]));
       EXPECT_SHAPE(is_cache(0, 2) && is_matrix_f32(1) && t(0).shape[1] == t(1).shape[1] &&
                        t(1).shape[0] <= t(0).shape[0],
                    "x ", Describe(operands[1]), " does not fit cache ", Describe(operands[0]), " with ",
@@ -130,7 +138,8 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
                    "needs attention attributes with heads a multiple of kv_heads");
       EXPECT_SHAPE(is_matrix_f32(0) && t(0).shape[1] == a->heads * a->head_dim, "q must be f32[S,",
                    a->heads * a->head_dim, "], got ", Describe(operands[0]));
-      EXPECT_SHAPE(is_pos(3), "pos must be i32[1 + pages], got ", Describe(operands[3]));
+      EXPECT_SHAPE(is_pos(3, t(0).shape[0]), "pos must be i32[1 + pages] or i32[S, 1 + pages], got ",
+                   Describe(operands[3]));
       for (int i : {1, 2}) {
         EXPECT_SHAPE(is_cache(i, 3) && t(i).shape[1] == a->kv_heads * a->head_dim, "cache must be f16 or f32[C,",
                      a->kv_heads * a->head_dim, "] paged as ", Describe(operands[3]), ", got ", Describe(operands[i]));
@@ -156,9 +165,8 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
       return std::vector<TensorType>{f32({1, t(0).shape[1]})};
     }
     case OpKind::kArgmax: {
-      EXPECT_SHAPE(is_matrix_f32(0) && t(0).shape[0] == 1, "logits must be f32[1,V], got ",
-                   Describe(operands[0]));
-      return std::vector<TensorType>{TensorType{DType::kI32, {1}}};
+      EXPECT_SHAPE(is_matrix_f32(0), "logits must be f32[R,V], got ", Describe(operands[0]));
+      return std::vector<TensorType>{TensorType{DType::kI32, {t(0).shape[0]}}};
     }
     case OpKind::kFusedResidualRmsNorm: {
       EXPECT_SHAPE(is_matrix_f32(0) && t(1) == t(0), "x and r must be equal f32 matrices, got ",
@@ -171,7 +179,8 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
     case OpKind::kFusedRopeAttention: {
       const auto* a = std::get_if<RopeAttentionAttrs>(&attrs);
       EXPECT_SHAPE(a != nullptr && a->rope.head_dim == a->attention.head_dim, "needs rope_attention attributes");
-      EXPECT_SHAPE(t(0).shape.size() == 2 && t(0).shape[0] == 1, "handles one token; q is ", Describe(operands[0]));
+      EXPECT_SHAPE(t(0).shape.size() == 2 && (t(0).shape[0] == 1 || t(3).shape.size() == 2),
+                   "handles one token per sequence; q is ", Describe(operands[0]), " with pos ", Describe(operands[3]));
       ASSIGN_OR_RETURN(std::vector<TensorType> rope,
                        InferResultTypes(OpKind::kFusedBiasRope, operands, a->rope));
       // The attention sees the rotated q and the caches; its pos is the same operand.
@@ -191,7 +200,8 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
         EXPECT_SHAPE(is_matrix_f32(i) && t(i).shape[0] == t(0).shape[0] && t(i).shape[1] % a->head_dim == 0,
                      "q, k, v must be f32[S,n*", a->head_dim, "], got ", Describe(operands[i]));
       }
-      EXPECT_SHAPE(is_pos(3), "pos must be i32[1 + pages], got ", Describe(operands[3]));
+      EXPECT_SHAPE(is_pos(3, t(0).shape[0]), "pos must be i32[1 + pages] or i32[S, 1 + pages], got ",
+                   Describe(operands[3]));
       for (int i : {1, 2}) {
         EXPECT_SHAPE(is_cache(i + 3, 3) && t(i + 3).shape[1] == t(i).shape[1],
                      "cache ", Describe(operands[i + 3]), " does not fit ", Describe(operands[i]));

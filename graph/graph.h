@@ -115,9 +115,15 @@ int QkvBiasOperand(const Node& n);
 // The frequency divisors, or nullptr.
 const Value* RopeFreqFactors(const Node& n);
 
-// Pages of the block table a %pos value (i32[1 + pages]) carries after the position; 0 when it holds only the
+// A prefill's %pos is i32[1 + pages]: one sequence, whose rows are consecutive positions from the first. A
+// decode step's is i32[B, 1 + pages], the batch axis: row b is its own sequence, with its own record of
+// position and block table (ops/kv_pages.h RowPosition); B = 1 is the smallest bucket.
+inline bool IsBatchedPos(const Value& pos) { return pos.type.shape.size() == 2; }
+// Pages of the block table each record of a %pos carries after the position; 0 when it holds only the
 // position (hand-written graphs), which means the pages in order.
-inline int64_t BlockTablePages(const Value& pos) { return pos.type.shape[0] - 1; }
+inline int64_t BlockTablePages(const Value& pos) { return pos.type.shape.back() - 1; }
+// Ints from one row's record to the next in a batched %pos; 0 for a prefill's.
+inline int PosStride(const Value& pos) { return IsBatchedPos(pos) ? static_cast<int>(pos.type.shape[1]) : 0; }
 
 class Graph {
  public:

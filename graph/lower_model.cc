@@ -24,15 +24,23 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
   const int64_t ctx = options.ctx_size > 0 ? options.ctx_size : c.n_ctx;
   RET_CHECK(s >= 1 && s <= ctx, "sequence length ", s, " must be between 1 and the context size ", ctx);
   RET_CHECK(!(options.greedy && options.all_logits), "a graph outputs either the greedy token or all logits");
+  RET_CHECK(options.batch >= 1 && (options.batch == 1 || s == 1), "a batch of ", options.batch,
+            " sequences is a decode step (one position each), not a ", s, "-position prefill");
   RET_CHECK(!c.fused_qkv || f.FindTensor(LayerTensorName(0, "attn_qkv.weight.q")) != nullptr,
             "the fused matrices' views are not registered (AddFusedTensorViews)");
-  Graph g(s == 1 ? "decode" : absl::StrCat("prefill_", s));
+  const int64_t b = options.batch;
+  const bool decode = s == 1;
+  Graph g(!decode ? absl::StrCat("prefill_", s) : b == 1 ? "decode" : absl::StrCat("decode_b", b));
 
-  ASSIGN_OR_RETURN(Value * tokens, g.AddInput("tokens", {DType::kI32, {s}}));
+  ASSIGN_OR_RETURN(Value * tokens, g.AddInput("tokens", {DType::kI32, {s * b}}));
   RET_CHECK(options.kv_type == DType::kF16 || options.kv_type == DType::kF32, "the KV cache is f16 or f32, not ",
             DTypeName(options.kv_type));
   const int64_t pages = KvPages(ctx);
-  ASSIGN_OR_RETURN(Value * pos, g.AddInput("pos", {DType::kI32, {1 + pages}}));
+  const int64_t pool_pages = options.kv_pool_pages > 0 ? options.kv_pool_pages : pages;
+  RET_CHECK(pool_pages >= pages, "a KV pool of ", pool_pages, " pages cannot hold one sequence's ", pages);
+  std::vector<int64_t> pos_shape = {1 + pages};
+  if (decode) pos_shape.insert(pos_shape.begin(), b);  // The batch axis: a record per sequence.
+  ASSIGN_OR_RETURN(Value * pos, g.AddInput("pos", {DType::kI32, pos_shape}));
   auto w = [&](const std::string& name) { return Weight(g, f, name); };
   auto node = [&](OpKind op, const std::string& name, std::vector<Value*> operands,
                   Attrs attrs = {}) -> absl::StatusOr<Value*> {
@@ -52,7 +60,7 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
 
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
-    const TensorType pool{options.kv_type, {pages * kKvPageSize, c.kv_dim()}};
+    const TensorType pool{options.kv_type, {pool_pages * kKvPageSize, c.kv_dim()}};
     ASSIGN_OR_RETURN(Value * k_cache, g.AddState(p + "k_cache", pool));
     ASSIGN_OR_RETURN(Value * v_cache, g.AddState(p + "v_cache", pool));
 

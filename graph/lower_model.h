@@ -11,16 +11,21 @@ namespace ggrt {
 
 struct LowerOptions {
   int seq_len = 1;          // Token positions per run: 1 is the decode step, N a prefill.
-  int ctx_size = 0;         // KV-cache rows; 0 takes the model's context length.
+  int batch = 1;            // Sequences per decode step (seq_len 1): its batch-size bucket.
+  int ctx_size = 0;         // Positions one sequence may use; 0 takes the model's context length.
+  int kv_pool_pages = 0;    // Pages in the KV pool shared by all sequences; 0: one sequence's context.
   bool greedy = false;      // Output the argmax token id instead of the logits.
   bool all_logits = false;  // Output the logits of every position ([S, V]; perplexity) instead of the last.
   DType kv_type = DType::kF16;  // KV-cache element type: f16 or f32.
 };
 
-// Inputs: %tokens i32[S] and %pos i32[1 + pages]: the position of the first token, then the sequence's block
-// table (ops/kv_pages.h). States: %blk.N.k_cache and %blk.N.v_cache, the page pools
-// kv_type[pages * kKvPageSize, n_kv_heads * head_dim] with pages = ceil(ctx / kKvPageSize). Output: %logits f32[1,V] of the last position, or
-// %token i32[1] when greedy, or %logits f32[S,V] of every position with all_logits.
+// A prefill ("prefill_S"): inputs %tokens i32[S] and %pos i32[1 + pages], the position of the first token, then
+// the sequence's block table (ops/kv_pages.h), pages = ceil(ctx / kKvPageSize). Output: %logits f32[1,V] of the
+// last position, or %token i32[1] when greedy, or %logits f32[S,V] of every position with all_logits.
+// A decode step ("decode", or "decode_bB" for B > 1): %tokens i32[B] and %pos i32[B, 1 + pages], a record per
+// sequence; output %logits f32[B,V] or %token i32[B].
+// States: %blk.N.k_cache and %blk.N.v_cache, the page pools kv_type[kv_pool_pages * kKvPageSize,
+// n_kv_heads * head_dim].
 absl::StatusOr<Graph> LowerModel(const ModelConfig& config, const GgufFile& weights, const LowerOptions& options);
 
 }  // namespace ggrt

@@ -54,9 +54,10 @@ TEST(LowerModelTest, LlamaDecodeStep) {
   EXPECT_EQ(Count(*g, OpKind::kAdd), 5 * 2);  // Residuals only: llama has no QKV bias.
   EXPECT_EQ(Count(*g, OpKind::kLastRow), 0);
   EXPECT_EQ(g->outputs()[0]->name, "token");
-  // The page pool: f16 by default, whole pages of kKvPageSize; %pos carries the block table after the position.
+  // The page pool: f16 by default, whole pages of kKvPageSize; %pos carries the block table after the position,
+  // one record per sequence: the decode step has the batch axis, B = 1 here.
   EXPECT_EQ(g->FindValue("blk.4.k_cache")->type, (TensorType{DType::kF16, {64, 32}}));
-  EXPECT_EQ(g->FindValue("pos")->type, (TensorType{DType::kI32, {1 + 64 / kKvPageSize}}));
+  EXPECT_EQ(g->FindValue("pos")->type, (TensorType{DType::kI32, {1, 1 + 64 / kKvPageSize}}));
   auto f32 = LowerModel(m.config, *m.file, {.seq_len = 1, .ctx_size = 40, .kv_type = DType::kF32});
   ASSERT_TRUE(f32.ok()) << f32.status();
   EXPECT_EQ(f32->FindValue("blk.4.k_cache")->type, (TensorType{DType::kF32, {64, 32}}));  // 40 -> 2 pages.
@@ -68,6 +69,26 @@ TEST(LowerModelTest, LlamaDecodeStep) {
   auto parsed = ParseGraph(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(PrintGraph(*parsed), text);
+}
+
+TEST(LowerModelTest, BatchedDecodeStepHasARecordPerSequenceAndASharedPool) {
+  Loaded m = Load("stories260K-qwen2.gguf");
+  auto g = LowerModel(m.config, *m.file, {.batch = 16, .ctx_size = 64, .kv_pool_pages = 40, .greedy = true});
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_TRUE(VerifyGraph(*g).ok()) << VerifyGraph(*g);
+  EXPECT_EQ(g->name(), "decode_b16");
+  EXPECT_EQ(g->FindValue("tokens")->type, (TensorType{DType::kI32, {16}}));
+  EXPECT_EQ(g->FindValue("pos")->type, (TensorType{DType::kI32, {16, 1 + 64 / kKvPageSize}}));
+  EXPECT_EQ(g->FindValue("blk.0.v_cache")->type, (TensorType{DType::kF16, {40 * kKvPageSize, 32}}));
+  EXPECT_EQ(g->FindValue("blk.0.attn_q")->type, (TensorType{DType::kF32, {16, 64}}));
+  EXPECT_EQ(g->outputs()[0]->type, (TensorType{DType::kI32, {16}}));  // A token per sequence.
+  auto parsed = ParseGraph(PrintGraph(*g));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  // A prefill has no batch axis, and a pool smaller than one sequence's context is refused.
+  auto bad = LowerModel(m.config, *m.file, {.seq_len = 4, .batch = 2, .ctx_size = 64});
+  EXPECT_NE(bad.status().message().find("decode step"), std::string::npos) << bad.status();
+  bad = LowerModel(m.config, *m.file, {.ctx_size = 64, .kv_pool_pages = 1});
+  EXPECT_NE(bad.status().message().find("cannot hold"), std::string::npos) << bad.status();
 }
 
 TEST(LowerModelTest, Qwen2PrefillHasBiasesTiedOutputAndLastRow) {

@@ -1,8 +1,10 @@
 // Every op of the IR, listed once. Enum, names, arity, fused-ness and aliasing all come from this list, so
 // adding an op is one line here plus its shape rule (graph.cc) and its kernels.
 //
-// Shapes are row-major [rows, cols]; S is the number of token positions the graph processes (1 for a decode
-// step, N for a prefill). Weights are [out, in], i.e. GGUF dims reversed.
+// Shapes are row-major [rows, cols]; S is the number of rows the graph processes: N consecutive positions of
+// one sequence for a prefill (pos i32[1 + pages]), or one token of each of B sequences for a batched decode
+// step (pos i32[B, 1 + pages], a position and block table per row). Weights are [out, in], i.e. GGUF dims
+// reversed.
 #ifndef GGRT_GRAPH_OP_KIND_H_
 #define GGRT_GRAPH_OP_KIND_H_
 
@@ -17,14 +19,15 @@ namespace ggrt {
 //                                                                on its own (Qwen3's q and k norms)
 //   matmul(x [S,K], w [N,K]) -> [S,N]
 //   add(a [S,N], b [S,N] | [N]) -> [S,N]                      residual add, or bias add when b is [N]
-//   rope(x [S,n*D], pos i32[1] [, freq_factors [dims/2]]) -> [S,n*D]  row s rotated for position pos + s
-//   kv_write(cache [C,M], x [S,M], pos) -> cache               rows pos..pos+S-1 written in place
-//   attention(q [S,H*D], k_cache, v_cache, pos) -> [S,H*D]     causal GQA over positions 0..pos+s
+//   rope(x [S,n*D], pos [, freq_factors [dims/2]]) -> [S,n*D]  each row rotated for its position
+//   kv_write(cache [C,M], x [S,M], pos) -> cache               each row written at its position, in place
+//   attention(q [S,H*D], k_cache, v_cache, pos) -> [S,H*D]     causal GQA: each row over its sequence's
+//                                                                positions up to its own
 //   swiglu(gate [S,F], up [S,F]) -> silu(gate) * up
 //   geglu(gate [S,F], up [S,F]) -> gelu(gate) * up             gelu with the tanh approximation
 //   softcap(x [S,N]) -> cap * tanh(x / cap)                      Gemma 2's final logit soft-capping
 //   last_row(x [S,E]) -> [1,E]
-//   argmax(logits [1,V]) -> i32[1]
+//   argmax(logits [R,V]) -> i32[R]                             per row
 //   fused_residual_rms_norm(x, r, w) -> (x + r, rms_norm(x + r, w))
 //   fused_bias_rope(q, k, v, pos, k_cache, v_cache [, bq, bk, bv] [, freq_factors])
 //                   -> (rope(q + bq), k_cache, v_cache)

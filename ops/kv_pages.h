@@ -27,6 +27,18 @@ GGRT_HOST_DEVICE inline int64_t KvSlot(const int32_t* block_table, int position)
   return static_cast<int64_t>(block_table[position / kKvPageSize]) * kKvPageSize + position % kKvPageSize;
 }
 
+// Where row `row` of a graph's activations sits. With `stride` 0 (a prefill) every row belongs to one sequence,
+// at consecutive positions from pos[0], and `block_table` is that sequence's. With `stride` > 0 (a batched
+// decode step) row r is its own sequence, whose record of `stride` ints starts at pos[r * stride]: its position,
+// then its block table; `block_table` then points at row 0's table (null: pages in order). A negative position
+// marks a row that pads a batch-size bucket: kernels leave it alone.
+GGRT_HOST_DEVICE inline int RowPosition(const int32_t* pos, int stride, int row) {
+  return stride > 0 ? pos[static_cast<int64_t>(row) * stride] : pos[0] + row;
+}
+GGRT_HOST_DEVICE inline const int32_t* RowBlockTable(const int32_t* block_table, int stride, int row) {
+  return block_table != nullptr && stride > 0 ? block_table + static_cast<int64_t>(row) * stride : block_table;
+}
+
 // Pages that hold `positions` positions.
 GGRT_HOST_DEVICE inline int64_t KvPages(int64_t positions) { return (positions + kKvPageSize - 1) / kKvPageSize; }
 

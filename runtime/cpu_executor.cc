@@ -36,19 +36,18 @@ absl::StatusOr<ZeroedFloats> ZeroedFloats::Allocate(int64_t elements, absl::stri
 
 absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const GgufFile& weights, GraphFactory factory) {
   std::unique_ptr<CpuExecutor> e(new CpuExecutor(weights, std::move(factory)));
-  ASSIGN_OR_RETURN(Prepared * decode, e->GetGraph(1));
-  RET_CHECK(!decode->graph.states().empty(), "decode graph has no KV cache");
-  e->ctx_size_ = Rows(decode->graph.states()[0]);
-  e->block_table_ = LoneSequenceBlockTable(BlockTablePages(*decode->graph.FindValue("pos")));
-  const Value* out = decode->graph.outputs()[0];
-  e->n_vocab_ = out->type.dtype == DType::kF32 ? Cols(out) : 0;
+  ASSIGN_OR_RETURN(Prepared * decode, e->GetGraph(1, 1));
+  RETURN_IF_ERROR(e->InitShapes(decode->graph));
+  for (const Node* n : decode->graph.nodes()) {
+    if (n->op == OpKind::kEmbedding) e->embedding_rows_ = Rows(n->operands[1]);
+  }
   return e;
 }
 
-absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len) {
-  auto it = graphs_.find(seq_len);
+absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len, int batch) {
+  auto it = graphs_.find({seq_len, batch});
   if (it != graphs_.end()) return it->second.get();
-  ASSIGN_OR_RETURN(Graph g, factory_(seq_len));
+  ASSIGN_OR_RETURN(Graph g, factory_(seq_len, batch));
   auto p = std::make_unique<Prepared>(Prepared{std::move(g), {}, {}});
   ASSIGN_OR_RETURN(p->plan, PlanMemory(p->graph, sizeof(float)));
   int64_t new_bytes = p->plan.arena_bytes;
@@ -67,7 +66,7 @@ absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len) {
     RET_CHECK(buf.elements() == s->type.elements(), "state %", s->name, " has different shapes in different graphs");
   }
   Prepared* raw = p.get();
-  graphs_[seq_len] = std::move(p);
+  graphs_[{seq_len, batch}] = std::move(p);
   return raw;
 }
 
@@ -86,28 +85,48 @@ float* CpuExecutor::Buffer(Prepared& p, const Value* v) {
   return p.arena.data() + p.plan.offsets.at(owner) / sizeof(float);
 }
 
-absl::StatusOr<StepOutput> CpuExecutor::Prefill(absl::Span<const int32_t> tokens, int pos) {
+absl::StatusOr<StepOutput> CpuExecutor::PrefillSequence(absl::Span<const int32_t> tokens, int pos,
+                                                        absl::Span<const int32_t> block_table) {
   RET_CHECK(!tokens.empty(), "prefill of zero tokens");
-  ASSIGN_OR_RETURN(Prepared * p, GetGraph(static_cast<int>(tokens.size())));
-  return Run(*p, tokens, pos);
+  RETURN_IF_ERROR(CheckSequence(pos, static_cast<int>(tokens.size()), block_table));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(static_cast<int>(tokens.size()), 1));
+  tokens_.assign(tokens.begin(), tokens.end());
+  pos_.assign(1 + max_sequence_pages_, 0);
+  pos_[0] = pos;
+  std::copy(block_table.begin(), block_table.end(), pos_.begin() + 1);
+  RETURN_IF_ERROR(Run(*p));
+  return Output(*p);
 }
 
 absl::StatusOr<StepOutput> CpuExecutor::Decode(int32_t token, int pos) {
-  ASSIGN_OR_RETURN(Prepared * p, GetGraph(1));
-  return Run(*p, absl::MakeConstSpan(&token, 1), pos);
+  return PrefillSequence(absl::MakeConstSpan(&token, 1), pos, lone_table_);
 }
 
-absl::StatusOr<StepOutput> CpuExecutor::Run(Prepared& p, absl::Span<const int32_t> tokens, int pos) {
-  if (pos < 0 || pos + static_cast<int64_t>(tokens.size()) > ctx_size_) {
-    return absl::OutOfRangeError(absl::StrCat("positions ", pos, "..", pos + tokens.size() - 1,
-                                              " do not fit the context of ", ctx_size_, " tokens"));
+absl::StatusOr<BatchOutput> CpuExecutor::DecodeBatch(absl::Span<const SequenceStep> rows) {
+  RETURN_IF_ERROR(BuildBatchInputs(rows, embedding_rows_, &pos_, &tokens_));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, static_cast<int>(tokens_.size())));
+  RETURN_IF_ERROR(Run(*p));
+  const Value* out = p->graph.outputs()[0];
+  const float* data = Buffer(*p, out);
+  BatchOutput result;
+  if (greedy_) {
+    result.tokens = absl::MakeConstSpan(reinterpret_cast<const int32_t*>(data), rows.size());
+  } else {
+    result.logits = absl::MakeConstSpan(data, rows.size() * Cols(out));
   }
-  tokens_.assign(tokens.begin(), tokens.end());
+  return result;
+}
+
+absl::Status CpuExecutor::Run(Prepared& p) {
   for (const Node* n : p.graph.nodes()) {
-    if (absl::Status s = RunNode(p, *n, pos); !s.ok()) {
+    if (absl::Status s = RunNode(p, *n); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("node '%", n->name(), "': ", s.message()));
     }
   }
+  return absl::OkStatus();
+}
+
+StepOutput CpuExecutor::Output(Prepared& p) {
   const Value* out = p.graph.outputs()[0];
   StepOutput result;
   if (out->type.dtype == DType::kI32) {
@@ -118,7 +137,7 @@ absl::StatusOr<StepOutput> CpuExecutor::Run(Prepared& p, absl::Span<const int32_
   return result;
 }
 
-absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
+absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n) {
   const auto& in = n.operands;
   auto f = [&](int i) -> absl::StatusOr<const float*> {
     const Value* v = in[i];
@@ -136,9 +155,19 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
     }
     return b;
   };
-  // The block table when the node's %pos carries one (hand-written graphs may give just the position).
-  auto table = [&](int pos_operand) -> const int32_t* {
-    return BlockTablePages(*in[pos_operand]) > 0 ? block_table_.data() : nullptr;
+  // Calls fn(first_row, rows, position, block_table) for each sequence among the node's `rows` rows: once
+  // for a prefill, once per live row of a batched step (RowPosition). The table is null when %pos carries
+  // only the position (hand-written graphs).
+  auto for_each_sequence = [&](int pos_operand, int rows, auto fn) -> absl::Status {
+    const Value& pos = *in[pos_operand];
+    const int stride = PosStride(pos);
+    const int32_t* table = BlockTablePages(pos) > 0 ? pos_.data() + 1 : nullptr;
+    if (stride == 0) return fn(0, rows, pos_[0], table);
+    for (int r = 0; r < rows; ++r) {
+      const int position = RowPosition(pos_.data(), stride, r);
+      if (position >= 0) RETURN_IF_ERROR(fn(r, 1, position, RowBlockTable(table, stride, r)));
+    }
+    return absl::OkStatus();
   };
   auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
   auto rope_params = [&](const RopeAttrs& a) -> absl::StatusOr<cpu::RopeParams> {
@@ -234,13 +263,19 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       float* y = out(0);
       std::copy(x, x + in[0]->type.elements(), y);
       ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a));
-      cpu::Rope(r, y, Rows(in[0]), Cols(in[0]) / a.head_dim, pos);
-      return absl::OkStatus();
+      const int cols = Cols(in[0]);
+      return for_each_sequence(1, Rows(in[0]), [&](int row, int rows, int pos, const int32_t*) {
+        cpu::Rope(r, y + static_cast<int64_t>(row) * cols, rows, cols / a.head_dim, pos);
+        return absl::OkStatus();
+      });
     }
     case OpKind::kKvWrite: {
       ASSIGN_OR_RETURN(const float* x, f(1));
-      cpu::KvWrite(x, Rows(in[1]), Cols(in[1]), pos, table(2), f16(0), out(0));
-      return absl::OkStatus();
+      const int cols = Cols(in[1]);
+      return for_each_sequence(2, Rows(in[1]), [&](int row, int rows, int pos, const int32_t* table) {
+        cpu::KvWrite(x + static_cast<int64_t>(row) * cols, rows, cols, pos, table, f16(0), out(0));
+        return absl::OkStatus();
+      });
     }
     case OpKind::kFusedBiasRope: {
       const auto& a = std::get<RopeAttrs>(n.attrs);
@@ -249,9 +284,13 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const float* v, f(2));
       ASSIGN_OR_RETURN(const auto bias, qkv_biases());
       ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a));
-      cpu::BiasRopeKv({r, Rows(in[0]), Cols(in[0]) / a.head_dim, Cols(in[1]) / a.head_dim, pos, table(3), f16(4)},
-                      q, k, v, bias[0], bias[1], bias[2], out(0), out(1), out(2));
-      return absl::OkStatus();
+      const int q_cols = Cols(in[0]), kv_cols = Cols(in[1]);
+      return for_each_sequence(3, Rows(in[0]), [&](int row, int rows, int pos, const int32_t* table) {
+        const int64_t qo = static_cast<int64_t>(row) * q_cols, kvo = static_cast<int64_t>(row) * kv_cols;
+        cpu::BiasRopeKv({r, rows, q_cols / a.head_dim, kv_cols / a.head_dim, pos, table, f16(4)}, q + qo, k + kvo,
+                        v + kvo, bias[0], bias[1], bias[2], out(0) + qo, out(1), out(2));
+        return absl::OkStatus();
+      });
     }
     case OpKind::kFusedRopeAttention: {
       // The reference: the bias + RoPE + cache write, then attention over the caches.
@@ -262,21 +301,30 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
       ASSIGN_OR_RETURN(const auto bias, qkv_biases());
       std::vector<float> q_rot(in[0]->type.elements());
       ASSIGN_OR_RETURN(const cpu::RopeParams r, rope_params(a.rope));
-      cpu::BiasRopeKv({r, Rows(in[0]), a.attention.heads, a.attention.kv_heads, pos, table(3), f16(4)}, q, k, v,
-                      bias[0], bias[1], bias[2], q_rot.data(), out(1), out(2));
-      cpu::Attention({Rows(in[0]), a.attention.heads, a.attention.kv_heads, a.attention.head_dim, pos,
-                      a.attention.scale, a.attention.softcap, a.attention.window, table(3)},
-                     q_rot.data(), out(1), out(2), out(0));
-      return absl::OkStatus();
+      const int q_cols = Cols(in[0]), kv_cols = Cols(in[1]);
+      return for_each_sequence(3, Rows(in[0]), [&](int row, int rows, int pos, const int32_t* table) {
+        RET_CHECK(rows == 1, "fused_rope_attention handles one token per sequence");
+        const int64_t qo = static_cast<int64_t>(row) * q_cols, kvo = static_cast<int64_t>(row) * kv_cols;
+        cpu::BiasRopeKv({r, 1, a.attention.heads, a.attention.kv_heads, pos, table, f16(4)}, q + qo, k + kvo, v + kvo,
+                        bias[0], bias[1], bias[2], q_rot.data() + qo, out(1), out(2));
+        cpu::Attention({1, a.attention.heads, a.attention.kv_heads, a.attention.head_dim, pos, a.attention.scale,
+                        a.attention.softcap, a.attention.window, table},
+                       q_rot.data() + qo, out(1), out(2), out(0) + qo);
+        return absl::OkStatus();
+      });
     }
     case OpKind::kAttention: {
       const auto& a = std::get<AttentionAttrs>(n.attrs);
       ASSIGN_OR_RETURN(const float* q, f(0));
       ASSIGN_OR_RETURN(const float* kc, f(1));
       ASSIGN_OR_RETURN(const float* vc, f(2));
-      cpu::Attention({Rows(in[0]), a.heads, a.kv_heads, a.head_dim, pos, a.scale, a.softcap, a.window, table(3)}, q,
-                     kc, vc, out(0));
-      return absl::OkStatus();
+      const int cols = Cols(in[0]);
+      return for_each_sequence(3, Rows(in[0]), [&](int row, int rows, int pos, const int32_t* table) {
+        const int64_t o = static_cast<int64_t>(row) * cols;
+        cpu::Attention({rows, a.heads, a.kv_heads, a.head_dim, pos, a.scale, a.softcap, a.window, table}, q + o, kc,
+                       vc, out(0) + o);
+        return absl::OkStatus();
+      });
     }
     case OpKind::kSwiglu: {
       ASSIGN_OR_RETURN(const float* g, f(0));
@@ -303,7 +351,10 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n, int pos) {
     }
     case OpKind::kArgmax: {
       ASSIGN_OR_RETURN(const float* x, f(0));
-      *reinterpret_cast<int32_t*>(out(0)) = cpu::Argmax(x, Cols(in[0]));
+      const int cols = Cols(in[0]);
+      for (int r = 0; r < Rows(in[0]); ++r) {
+        reinterpret_cast<int32_t*>(out(0))[r] = cpu::Argmax(x + static_cast<int64_t>(r) * cols, cols);
+      }
       return absl::OkStatus();
     }
     case OpKind::kFusedOutputArgmax: {

@@ -38,8 +38,10 @@ class CpuExecutor : public Executor {
   static absl::StatusOr<std::unique_ptr<CpuExecutor>> Create(const GgufFile& weights, GraphFactory factory);
 
   absl::string_view name() const override { return "cpu"; }
-  absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
+  absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
+                                             absl::Span<const int32_t> block_table) override;
+  absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows) override;
 
  private:
   struct Prepared {
@@ -49,21 +51,23 @@ class CpuExecutor : public Executor {
   };
 
   CpuExecutor(const GgufFile& weights, GraphFactory factory) : weights_(weights), factory_(std::move(factory)) {}
-  absl::StatusOr<Prepared*> GetGraph(int seq_len);
-  absl::StatusOr<StepOutput> Run(Prepared& p, absl::Span<const int32_t> tokens, int pos);
-  absl::Status RunNode(Prepared& p, const Node& n, int pos);
+  absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch);
+  // Runs the graph over tokens_ and pos_ (its %tokens and %pos inputs).
+  absl::Status Run(Prepared& p);
+  absl::Status RunNode(Prepared& p, const Node& n);
+  StepOutput Output(Prepared& p);
   absl::StatusOr<const float*> Param(const Value* v);
   float* Buffer(Prepared& p, const Value* v);
 
   const GgufFile& weights_;
   GraphFactory factory_;
-  int n_vocab_ = 0;
-  std::map<int, std::unique_ptr<Prepared>> graphs_;  // By sequence length.
+  int embedding_rows_ = 0;  // Valid token ids.
+  std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
   absl::flat_hash_map<std::string, std::vector<float>> params_;
   absl::flat_hash_map<std::string, ZeroedFloats> states_;
-  std::vector<int32_t> tokens_;  // The %tokens input of the running graph.
-  // The sequence's KV pages (the block table after the position in %pos; LoneSequenceBlockTable).
-  std::vector<int32_t> block_table_;
+  // The running graph's %tokens and %pos inputs.
+  std::vector<int32_t> tokens_;
+  std::vector<int32_t> pos_;
 };
 
 }  // namespace ggrt

@@ -120,5 +120,34 @@ TEST(CpuExecutorTest, ChunkedPrefillEqualsOnePass) {
   EXPECT_FALSE(PrefillInChunks(*m->executor, {}, 0, 16).ok());
 }
 
+// A batched step's rows are checked before anything runs: each names its row and what is wrong.
+TEST(CpuExecutorTest, BatchedStepRefusesBadRows) {
+  auto m = LoadModel({.path = "external/shared/models/stories260K.gguf", .ctx_size = 64, .kv_pool_tokens = 256});
+  ASSERT_TRUE(m.ok()) << m.status();
+  Executor& e = *m->executor;
+  EXPECT_EQ(e.kv_pool_pages(), 8);
+  EXPECT_EQ(e.max_sequence_pages(), 2);
+  const std::vector<int32_t> a = {0, 1}, b = {2, 3}, outside = {8}, long_table = {4, 5, 6};
+  auto expect_error = [&](std::vector<SequenceStep> rows, const std::string& text) {
+    auto out = e.DecodeBatch(rows);
+    ASSERT_FALSE(out.ok());
+    EXPECT_NE(out.status().message().find(text), std::string::npos) << out.status();
+  };
+  expect_error({}, "a decode step of 0 sequences");
+  expect_error({{1, 0, a}, {1, 0, a}}, "row 1 writes the KV slot of another row");
+  expect_error({{1, 0, a}, {1, 3, outside}}, "row 1: block table names page 8 of a KV pool of 8");
+  expect_error({{1, 40, {a.data(), 1}}}, "a block table of 1 pages for positions up to 40");
+  expect_error({{1, 0, long_table}}, "at most 2 pages");
+  expect_error({{1, 64, a}}, "do not fit the context of 64");
+  expect_error({{1, 0, a}, {600, 0, b}}, "row 1: token id 600 is outside the vocabulary");
+  // Three rows run in the bucket of four; the padding row changes nothing.
+  auto three = e.DecodeBatch({{1, 0, a}, {1, 0, b}, {1, 0, std::vector<int32_t>{7}}});
+  ASSERT_TRUE(three.ok()) << three.status();
+  EXPECT_EQ(three->logits.size(), 3u * 512);
+  for (int r = 1; r < 3; ++r) {
+    for (int v = 0; v < 512; ++v) EXPECT_EQ(three->logits[r * 512 + v], three->logits[v]);
+  }
+}
+
 }  // namespace
 }  // namespace ggrt

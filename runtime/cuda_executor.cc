@@ -80,11 +80,13 @@ CudaExecutor::~CudaExecutor() {
   for (void* p : allocations_) cudaFree(p);
   if (host_token_) cudaFreeHost(host_token_);
   if (host_ring_) cudaFreeHost(host_ring_);
+  if (host_inputs_) cudaFreeHost(host_inputs_);
   for (cudaEvent_t e : step_done_) {
     if (e) cudaEventDestroy(e);
   }
   for (const auto& [seq_len, p] : graphs_) {
     if (p->host_logits) cudaFreeHost(p->host_logits);
+    if (p->host_tokens) cudaFreeHost(p->host_tokens);
   }
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -122,7 +124,7 @@ absl::Status CudaExecutor::Init() {
         cudaMemcpy(sampler_config_, &*device_sampling_, sizeof(cuda::SamplerConfig), cudaMemcpyHostToDevice));
   }
   memory_.scratch += 32 << 20;  // The cuBLASLt workspace.
-  ASSIGN_OR_RETURN(Prepared * decode, GetGraph(1));
+  ASSIGN_OR_RETURN(Prepared * decode, GetGraph(1, 1));
   (void)decode;
   CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_token_, sizeof(int32_t)));
   return absl::OkStatus();
@@ -143,11 +145,12 @@ float* CudaExecutor::Buffer(Prepared& p, const Value* v) {
   return reinterpret_cast<float*>(p.arena + p.plan.offsets.at(owner));
 }
 
-absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
-  if (auto it = graphs_.find(seq_len); it != graphs_.end()) return it->second.get();
-  ASSIGN_OR_RETURN(Graph g, factory_(seq_len));
+absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int batch) {
+  if (auto it = graphs_.find({seq_len, batch}); it != graphs_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(Graph g, factory_(seq_len, batch));
   auto p = std::make_unique<Prepared>(std::move(g));
   p->seq_len = seq_len;
+  p->batch = batch;
   ASSIGN_OR_RETURN(p->plan, PlanMemory(p->graph, 256));
   ASSIGN_OR_RETURN(void* arena, Allocate(p->plan.arena_bytes, absl::StrCat("the activations of graph '",
                                                                            p->graph.name(), "'"),
@@ -156,24 +159,25 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
   p->output = p->graph.outputs()[0];
   p->greedy = p->output->type.dtype == DType::kI32;
   if (!p->greedy) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_logits, Elements(p->output) * sizeof(float)));
-  if (ctx_size_ == 0) {
-    RET_CHECK(!p->graph.states().empty(), "graph has no KV cache");
-    ctx_size_ = Rows(p->graph.states()[0]);
+  if (batch > 1 && p->greedy) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_tokens, batch * sizeof(int32_t)));
+  if (pos_ == nullptr) {  // The first graph, the lone decode step, gives the shapes.
+    RETURN_IF_ERROR(InitShapes(p->graph));
     n_vocab_ = p->greedy ? 0 : Cols(p->output);
     for (const Node* n : p->graph.nodes()) {
       if (n->op == OpKind::kEmbedding) embedding_rows_ = Rows(n->operands[1]);
     }
-    ASSIGN_OR_RETURN(void* tokens, Allocate(ctx_size_ * sizeof(int32_t), "the token input", &memory_.scratch));
-    // %pos: the position, then the sequence's block table.
-    std::vector<int32_t> pos_and_table = {0};
-    const std::vector<int32_t> table = LoneSequenceBlockTable(BlockTablePages(*p->graph.FindValue("pos")));
-    pos_and_table.insert(pos_and_table.end(), table.begin(), table.end());
-    ASSIGN_OR_RETURN(void* pos, Allocate(pos_and_table.size() * sizeof(int32_t), "the position and block table",
+    const int64_t token_slots = std::max(ctx_size_, kMaxBatch);
+    ASSIGN_OR_RETURN(void* tokens, Allocate(token_slots * sizeof(int32_t), "the token input", &memory_.scratch));
+    // %pos: a record (the position, then the block table) per sequence of the largest batch.
+    const int64_t pos_slots = int64_t{kMaxBatch} * (1 + max_sequence_pages_);
+    ASSIGN_OR_RETURN(void* pos, Allocate(pos_slots * sizeof(int32_t), "the positions and block tables",
                                          &memory_.scratch));
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpy(pos, pos_and_table.data(), pos_and_table.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+    CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_inputs_, (pos_slots + token_slots) * sizeof(int32_t)));
     tokens_ = static_cast<int32_t*>(tokens);
     pos_ = static_cast<int32_t*>(pos);
+    std::vector<int32_t> record = {0};
+    record.insert(record.end(), lone_table_.begin(), lone_table_.end());
+    RETURN_IF_ERROR(Upload(record, {}));
     if (device_sampling_) {
       ASSIGN_OR_RETURN(void* history, Allocate(ctx_size_ * sizeof(int32_t), "the token history", &memory_.scratch));
       CUDA_RETURN_IF_ERROR(cudaMemset(history, 0, ctx_size_ * sizeof(int32_t)));
@@ -188,7 +192,7 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len) {
   }
   RETURN_IF_ERROR(BuildLaunches(*p));
   Prepared* raw = p.get();
-  graphs_[seq_len] = std::move(p);
+  graphs_[{seq_len, batch}] = std::move(p);
   return raw;
 }
 
@@ -325,6 +329,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     auto block_table = [&](int pos_operand) -> const int32_t* {
       return BlockTablePages(*in[pos_operand]) > 0 ? pos_ + 1 : nullptr;
     };
+    auto pos_stride = [&](int pos_operand) { return PosStride(*in[pos_operand]); };
     auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
     auto out = [&](int i) { return Buffer(p, n->results[i]); };
     auto act = [&](int i) { return Buffer(p, in[i]); };
@@ -419,12 +424,14 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         const auto& r = std::get<RopeAttrs>(n->attrs);
         const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
         ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
-        const cuda::RopeParams rp{shape, table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_};
+        const cuda::RopeParams rp{shape, table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_,
+                                  pos_stride(1)};
         add([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
         break;
       }
       case OpKind::kKvWrite: {
-        const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0), f16(0), block_table(2)};
+        const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0), f16(0), block_table(2),
+                                     pos_stride(2)};
         add([kv](cudaStream_t s) { return Check(cuda::LaunchKvWrite(kv, s), "kv_write"); });
         break;
       }
@@ -437,6 +444,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
                                  Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
         b.f16_cache = f16(4);
         b.block_table = block_table(3);
+        b.pos_stride = pos_stride(3);
         RETURN_IF_ERROR(bind_biases(n, {&b.bq, &b.bk, &b.bv}, &b.bias_type));
         add([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
         break;
@@ -444,15 +452,16 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kFusedRopeAttention: {
         const auto& ra = std::get<RopeAttentionAttrs>(n->attrs);
         const AttentionAttrs& a = ra.attention;
-        RET_CHECK(Rows(in[0]) == 1, "fused_rope_attention handles one token, got ", Rows(in[0]));
-        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
-        ASSIGN_OR_RETURN(void* partial, attention_scratch(1, a, splits));
-        cuda::AttentionParams ap{act(0), out(1), out(2), out(0), 1, a.heads, a.kv_heads, a.head_dim, a.scale,
+        const int rows = Rows(in[0]);  // One token per sequence.
+        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads * rows);
+        ASSIGN_OR_RETURN(void* partial, attention_scratch(rows, a, splits));
+        cuda::AttentionParams ap{act(0), out(1), out(2), out(0), rows, a.heads, a.kv_heads, a.head_dim, a.scale,
                                  pos_, splits, partial};
         ap.softcap = a.softcap;
         ap.window = a.window;
         ap.f16_cache = f16(4);
         ap.block_table = block_table(3);
+        ap.pos_stride = pos_stride(3);
         const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
         ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, ra.rope));
         ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, table};
@@ -462,12 +471,15 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       case OpKind::kAttention: {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
+        // A batched step's rows are sequences of their own: fewer splits each keep the grid one wave.
+        const int split_heads = pos_stride(3) > 0 ? a.heads * Rows(in[0]) : a.heads;
         cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
-                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, a.heads), nullptr};
+                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, split_heads), nullptr};
         ap.softcap = a.softcap;
         ap.window = a.window;
         ap.f16_cache = f16(1);
         ap.block_table = block_table(3);
+        ap.pos_stride = pos_stride(3);
         if (!cuda::FlashAttentionSupports(ap)) {  // Flash attention keeps no partials.
           ASSIGN_OR_RETURN(ap.scratch, attention_scratch(Rows(in[0]), a, ap.splits));
         }
@@ -498,7 +510,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         break;
       }
       case OpKind::kArgmax: {
-        const cuda::ArgmaxParams am{act(0), nullptr, Cols(in[0]), reinterpret_cast<int32_t*>(out(0))};
+        const cuda::ArgmaxParams am{act(0), nullptr, Cols(in[0]), reinterpret_cast<int32_t*>(out(0)), Rows(in[0])};
         add([am](cudaStream_t s) { return Check(cuda::LaunchArgmax(am, s), "argmax"); });
         break;
       }
@@ -513,6 +525,19 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         break;
       }
     }
+  }
+  if (p.batch > 1) {
+    // A batched step: the host uploads every row's token and record before each step, and takes all rows'
+    // tokens or logits back.
+    label = "copy";
+    const void* result = Buffer(p, p.output);
+    void* dst = p.greedy ? static_cast<void*>(p.host_tokens) : static_cast<void*>(p.host_logits);
+    const size_t bytes = p.output->type.bytes();
+    add([result, dst, bytes](cudaStream_t s) {
+      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, bytes, cudaMemcpyDeviceToHost, s));
+      return absl::OkStatus();
+    });
+    return absl::OkStatus();
   }
   // The step's tail: advance the device-side token and position, and hand the result to the host: the
   // greedy decode step writes its token into the mapped ring, other graphs copy to pinned memory.
@@ -597,21 +622,40 @@ absl::Status CudaExecutor::LaunchDecodeStep(Prepared& p, int pos) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<StepOutput> CudaExecutor::Prefill(absl::Span<const int32_t> tokens, int pos) {
+absl::Status CudaExecutor::Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens) {
+  // host_inputs_ is free: every upload waits for its copies.
+  const int64_t pos_slots = int64_t{kMaxBatch} * (1 + max_sequence_pages_);
+  RET_CHECK(static_cast<int64_t>(pos.size()) <= pos_slots && tokens.size() <= static_cast<size_t>(std::max(ctx_size_, kMaxBatch)),
+            "inputs larger than their device buffers");
+  int32_t* host_pos = host_inputs_;
+  int32_t* host_tokens = host_inputs_ + pos_slots;
+  std::copy(pos.begin(), pos.end(), host_pos);
+  std::copy(tokens.begin(), tokens.end(), host_tokens);
+  if (!pos.empty()) {
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(pos_, host_pos, pos.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  }
+  if (!tokens.empty()) {
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(tokens_, host_tokens, tokens.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  }
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepOutput> CudaExecutor::PrefillSequence(absl::Span<const int32_t> tokens, int pos,
+                                                         absl::Span<const int32_t> block_table) {
   RET_CHECK(!tokens.empty(), "prefill of zero tokens");
   RETURN_IF_ERROR(DrainSpeculation());
-  if (pos < 0 || pos + static_cast<int64_t>(tokens.size()) > ctx_size_) {
-    return absl::OutOfRangeError(absl::StrCat("positions ", pos, "..", pos + tokens.size() - 1,
-                                              " do not fit the context of ", ctx_size_, " tokens"));
-  }
-  ASSIGN_OR_RETURN(Prepared * p, GetGraph(static_cast<int>(tokens.size())));
+  RETURN_IF_ERROR(CheckSequence(pos, static_cast<int>(tokens.size()), block_table));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(static_cast<int>(tokens.size()), 1));
   for (int32_t t : tokens) {
     RET_CHECK(t >= 0 && t < embedding_rows_, "token id ", t, " is outside the vocabulary of ", embedding_rows_);
   }
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens_, tokens.data(), tokens.size() * sizeof(int32_t),
-                                       cudaMemcpyHostToDevice, stream_));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pos_, &pos, sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));  // The host sources are stack memory.
+  std::vector<int32_t> record = {pos};
+  record.insert(record.end(), block_table.begin(), block_table.end());
+  RETURN_IF_ERROR(Upload(record, tokens));
+  lone_table_on_device_ = block_table.data() == lone_table_.data();
   if (capture_prefill_ && !profiling_ && p->runs++ > 0) {
     // Captured after one eager run, which makes every allocation and cuBLASLt choice.
     if (p->captured == nullptr) {
@@ -629,7 +673,7 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
     return absl::OutOfRangeError(absl::StrCat("position ", pos, " does not fit the context of ", ctx_size_,
                                               " tokens"));
   }
-  ASSIGN_OR_RETURN(Prepared * p, GetGraph(1));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, 1));
   const bool replay = use_cuda_graph_ && decode_graph_ != nullptr && !profiling_ && p->uses_ring;
   if (replay && speculated_ && pos == speculated_pos_ && token == speculated_input_) {
     // Already running: speculate the step after it, then wait for this one.
@@ -637,13 +681,17 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
     return FinishSpeculated(*p, pos);
   }
   RETURN_IF_ERROR(DrainSpeculation());
-  if (token != device_token_ || pos != device_pos_) {
+  if (!lone_table_on_device_) {
     RET_CHECK(token >= 0 && token < embedding_rows_, "token id ", token, " is outside the vocabulary of ",
               embedding_rows_);
-    const int32_t pair[2] = {token, pos};
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens_, &pair[0], sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pos_, &pair[1], sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    std::vector<int32_t> record = {pos};
+    record.insert(record.end(), lone_table_.begin(), lone_table_.end());
+    RETURN_IF_ERROR(Upload(record, absl::MakeConstSpan(&token, 1)));
+    lone_table_on_device_ = true;
+  } else if (token != device_token_ || pos != device_pos_) {
+    RET_CHECK(token >= 0 && token < embedding_rows_, "token id ", token, " is outside the vocabulary of ",
+              embedding_rows_);
+    RETURN_IF_ERROR(Upload(absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&token, 1)));
   }
   if (!use_cuda_graph_ || !decode_warmed_up_ || profiling_) {
     // Without graphs, and for the warm-up step that makes every allocation and handle before capture.
@@ -660,6 +708,61 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
     RETURN_IF_ERROR(decode_graph_->Launch(stream_));
   }
   return Finish(*p, pos);
+}
+
+absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceStep> rows) {
+  RET_CHECK(!device_sampling_.has_value(),
+            "a batched step samples on the host; this executor was made to sample its lone sequence on the device");
+  std::vector<int32_t> pos, tokens;
+  RETURN_IF_ERROR(BuildBatchInputs(rows, embedding_rows_, &pos, &tokens));
+  const int bucket = static_cast<int>(tokens.size());
+  BatchOutput result;
+  if (bucket == 1) {
+    // The lone decode graph serves one sequence as well: it is the B = 1 bucket. It runs without run-ahead,
+    // since the next step's table and token come from the caller.
+    RETURN_IF_ERROR(DrainSpeculation());
+    ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, 1));
+    RETURN_IF_ERROR(Upload(pos, tokens));
+    lone_table_on_device_ = false;
+    if (!use_cuda_graph_ || !decode_warmed_up_ || profiling_) {
+      RETURN_IF_ERROR(Enqueue(*p));
+      decode_warmed_up_ = true;
+    } else {
+      if (decode_graph_ == nullptr) {
+        ASSIGN_OR_RETURN(decode_graph_, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
+      }
+      RETURN_IF_ERROR(LaunchDecodeStep(*p, rows[0].pos));
+    }
+    ASSIGN_OR_RETURN(StepOutput out, Finish(*p, rows[0].pos));
+    device_token_ = -1, device_pos_ = -1;  // The lone sequence's next step uploads its own.
+    batch_token_ = out.token;
+    if (greedy_) {
+      result.tokens = absl::MakeConstSpan(&batch_token_, 1);
+    } else {
+      result.logits = out.logits;
+    }
+    return result;
+  }
+  RETURN_IF_ERROR(DrainSpeculation());
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, bucket));
+  RETURN_IF_ERROR(Upload(pos, tokens));
+  lone_table_on_device_ = false;
+  device_token_ = -1, device_pos_ = -1;
+  if (!use_cuda_graph_ || p->runs++ == 0 || profiling_) {
+    RETURN_IF_ERROR(Enqueue(*p));  // The first run makes every allocation and cuBLASLt choice.
+  } else {
+    if (p->captured == nullptr) {
+      ASSIGN_OR_RETURN(p->captured, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
+    }
+    RETURN_IF_ERROR(p->captured->Launch(stream_));
+  }
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  if (greedy_) {
+    result.tokens = absl::MakeConstSpan(p->host_tokens, rows.size());
+  } else {
+    result.logits = absl::MakeConstSpan(p->host_logits, rows.size() * n_vocab_);
+  }
+  return result;
 }
 
 absl::StatusOr<StepOutput> CudaExecutor::FinishSpeculated(Prepared& p, int pos) {

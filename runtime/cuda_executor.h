@@ -50,8 +50,10 @@ class CudaExecutor : public Executor {
   ~CudaExecutor() override;
 
   absl::string_view name() const override { return use_cuda_graph_ ? "cuda+graph" : "cuda"; }
-  absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) override;
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
+  absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
+                                             absl::Span<const int32_t> block_table) override;
+  absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows) override;
 
   const CudaMemoryStats& memory() const { return memory_; }
 
@@ -92,6 +94,7 @@ class CudaExecutor : public Executor {
     absl::flat_hash_map<std::string, std::pair<void*, int64_t>> scratch;
     std::vector<Launch> launches;
     int seq_len = 0;
+    int batch = 1;               // Sequences of a decode step.
     bool greedy = false;         // The graph itself ends in argmax.
     bool returns_token = false;  // Greedy, or sampled on the device: only a token leaves the GPU.
     bool uses_ring = false;      // The token reaches the host through host_ring_ (the decode step).
@@ -99,8 +102,9 @@ class CudaExecutor : public Executor {
     // Pinned copy of the logits output ([rows, n_vocab]); per graph, since a captured graph's copy keeps
     // its destination.
     float* host_logits = nullptr;
-    int runs = 0;                        // Prefill: times enqueued.
-    std::unique_ptr<CudaGraph> captured;  // Prefill, with capture_prefill_.
+    int32_t* host_tokens = nullptr;      // Pinned [batch]: the tokens of a batched step.
+    int runs = 0;                        // Times enqueued.
+    std::unique_ptr<CudaGraph> captured;  // Prefill with capture_prefill_, and batched decode steps.
   };
 
   CudaExecutor(const GgufFile& weights, GraphFactory factory, bool use_cuda_graph,
@@ -110,7 +114,9 @@ class CudaExecutor : public Executor {
         use_cuda_graph_(use_cuda_graph),
         device_sampling_(device_sampling) {}
   absl::Status Init();
-  absl::StatusOr<Prepared*> GetGraph(int seq_len);
+  absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch);
+  // Copies a %pos record (position, then block table) and `tokens` to the device inputs.
+  absl::Status Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens);
   absl::Status BuildLaunches(Prepared& p);
   absl::StatusOr<DeviceWeight> Weight(const Value* v);
   float* Buffer(Prepared& p, const Value* v);
@@ -135,12 +141,16 @@ class CudaExecutor : public Executor {
   CudaMemoryStats memory_;
   absl::flat_hash_map<std::string, DeviceWeight> device_weights_;
   absl::flat_hash_map<std::string, float*> states_;
-  std::map<int, std::unique_ptr<Prepared>> graphs_;
-  int32_t* tokens_ = nullptr;  // Device [ctx]: the %tokens input.
+  std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
+  int32_t* tokens_ = nullptr;  // Device [max(ctx, kMaxBatch)]: the %tokens input.
   // Device: the %pos input (the position, then the block table). Written only between steps (a copy before
   // the launches, or the advance kernel that ends a step): the attention kernels read it before waiting on
   // their predecessor.
-  int32_t* pos_ = nullptr;
+  int32_t* pos_ = nullptr;  // [kMaxBatch, 1 + max_sequence_pages_]
+  // Pinned staging of the uploads (a copy from pageable memory would not be ordered with the stream).
+  int32_t* host_inputs_ = nullptr;
+  // Whether pos_ holds the lone sequence's block table (the other calls upload their own).
+  bool lone_table_on_device_ = true;
   int32_t* history_ = nullptr;  // Device [ctx]: the token at each position, for the repetition penalty.
   int32_t* host_token_ = nullptr;  // Pinned.
   int32_t* host_ring_ = nullptr;   // Mapped pinned, two slots by position parity.
@@ -157,6 +167,7 @@ class CudaExecutor : public Executor {
   // What the device holds after the last step, so Decode uploads nothing when they already agree.
   int32_t device_token_ = -1;
   int device_pos_ = -1;
+  int32_t batch_token_ = -1;  // The token of a one-row batched step.
   bool profiling_ = false;
   bool capture_prefill_ = false;
   std::map<std::string, ProfileEntry> profile_;

@@ -1,20 +1,23 @@
-// What a backend offers the generation loop: run the prefill graph over a prompt and the decode-step graph
-// over one token, each at a position in the KV cache the executor owns.
+// What a backend offers the generation loop and the batching engine: the prefill graph over a prompt chunk of
+// one sequence, and the decode step over one token of each of B sequences, all in the KV page pool the
+// executor owns. Which pages a sequence uses is the caller's choice (its block table); the lone-sequence
+// calls use a table the executor keeps for that purpose.
 #ifndef GGRT_RUNTIME_EXECUTOR_H_
 #define GGRT_RUNTIME_EXECUTOR_H_
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "graph/graph.h"
 
 namespace ggrt {
 
-// Builds the optimised graph that processes `seq_len` positions (lowering + pass pipeline).
-using GraphFactory = std::function<absl::StatusOr<Graph>(int seq_len)>;
+// Builds the optimised graph that processes `seq_len` positions of one sequence, or (seq_len 1) one position
+// of each of `batch` sequences (lowering + pass pipeline).
+using GraphFactory = std::function<absl::StatusOr<Graph>(int seq_len, int batch)>;
 
 // Output of the last position: the token id when the graph samples greedily on its own, else the logits
 // (valid until the next call).
@@ -23,28 +26,69 @@ struct StepOutput {
   absl::Span<const float> logits;
 };
 
+// One sequence's row of a batched decode step: `token` goes to position `pos` of the sequence whose KV pages
+// are `block_table` (logical page i is pool page block_table[i]; it must cover pos).
+struct SequenceStep {
+  int32_t token = 0;
+  int pos = 0;
+  absl::Span<const int32_t> block_table;
+};
+
+// Per row of a batched step, in the order given: the next token (greedy graphs), or the logits
+// ([rows, n_vocab], row-major). Valid until the next call.
+struct BatchOutput {
+  absl::Span<const int32_t> tokens;
+  absl::Span<const float> logits;
+};
+
+// Decode steps run at batch-size buckets 1, 2, 4, ..., kMaxBatch: a step of B sequences runs the smallest
+// bucket that holds them, its extra rows masked, so each bucket's graph is built (and captured) once.
+constexpr int kMaxBatch = 256;
+int BatchBucket(int rows);
+
 class Executor {
  public:
   virtual ~Executor() = default;
   virtual absl::string_view name() const = 0;
-  // Positions the executor accepts: the KV cache's, until LimitContext.
+  // Positions one sequence may use: the context, until LimitContext.
   int ctx_size() const { return ctx_size_; }
   // Accepts positions below `ctx` only: the KV pages hold whole pages, so the cache may have room for a few
   // positions more than the context asked for. `ctx` must not exceed the cache.
-  absl::Status LimitContext(int ctx) {
-    if (ctx < 1 || ctx > ctx_size_) {
-      return absl::InvalidArgumentError(absl::StrCat("context ", ctx, " exceeds the KV cache of ", ctx_size_));
-    }
-    ctx_size_ = ctx;
-    return absl::OkStatus();
+  absl::Status LimitContext(int ctx);
+  // Pages in the KV pool that all sequences share (ops/kv_pages.h), and the most one block table holds.
+  int kv_pool_pages() const { return kv_pool_pages_; }
+  int max_sequence_pages() const { return max_sequence_pages_; }
+  // Whether decode steps output tokens (the graphs end in argmax) rather than logits.
+  bool greedy() const { return greedy_; }
+
+  // The lone sequence (generate, perplexity): positions [pos, pos + tokens.size()) in the executor's own pages.
+  absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) {
+    return PrefillSequence(tokens, pos, lone_table_);
   }
-  // Processes tokens at positions [pos, pos + tokens.size()).
-  virtual absl::StatusOr<StepOutput> Prefill(absl::Span<const int32_t> tokens, int pos) = 0;
-  // One decode step: `token` at position `pos`.
+  // One decode step of the lone sequence: `token` at position `pos`.
   virtual absl::StatusOr<StepOutput> Decode(int32_t token, int pos) = 0;
 
+  // Positions [pos, pos + tokens.size()) of the sequence whose pages are `block_table`.
+  virtual absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
+                                                     absl::Span<const int32_t> block_table) = 0;
+  // One decode step of 1..kMaxBatch sequences, each at its own position. No two rows may write one KV slot.
+  virtual absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows) = 0;
+
  protected:
-  int ctx_size_ = 0;  // Set by the executor from its KV cache when it prepares its first graph.
+  // Takes the shapes of the first decode graph: context, pool, and the lone sequence's pages.
+  absl::Status InitShapes(const Graph& decode);
+  // Checks a prefill's positions and table against the context and the pool.
+  absl::Status CheckSequence(int pos, int count, absl::Span<const int32_t> block_table) const;
+  // Checks a batched step (positions, tables, tokens below `vocab`, distinct slots) and writes the %pos
+  // records ([bucket, 1 + max_sequence_pages]; padding rows at position -1) and the %tokens of its bucket.
+  absl::Status BuildBatchInputs(absl::Span<const SequenceStep> rows, int vocab, std::vector<int32_t>* pos,
+                                std::vector<int32_t>* tokens) const;
+
+  int ctx_size_ = 0;
+  int kv_pool_pages_ = 0;
+  int max_sequence_pages_ = 0;
+  bool greedy_ = false;
+  std::vector<int32_t> lone_table_;  // LoneSequenceBlockTable: the lone sequence's pages.
 };
 
 }  // namespace ggrt

@@ -41,9 +41,10 @@ int64_t KvCacheBytes(const ModelConfig& c, int64_t ctx, DType kv_type, Backend b
 
 GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, const LowerOptions& lower,
                               const PipelineSelection& passes) {
-  return [&file, config, lower, passes](int seq_len) -> absl::StatusOr<Graph> {
+  return [&file, config, lower, passes](int seq_len, int batch) -> absl::StatusOr<Graph> {
     LowerOptions options = lower;
     options.seq_len = seq_len;
+    options.batch = batch;
     ASSIGN_OR_RETURN(Graph g, LowerModel(config, file, options));
     ASSIGN_OR_RETURN(PassPipeline pipeline, BuildPipeline(passes));
     RETURN_IF_ERROR(pipeline.Run(g));
@@ -111,10 +112,27 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options) {
       m.ctx_size = static_cast<int>(fits);
     }
   }
-  GraphFactory factory = MakeGraphFactory(
-      *m.file, m.config,
-      {.ctx_size = m.ctx_size, .greedy = options.greedy, .all_logits = options.all_logits, .kv_type = options.kv_type},
-      options.passes);
+  RET_CHECK(options.kv_pool_tokens >= 0 && options.kv_pool_tokens <= kMaxContext, "--kv-pool ",
+            options.kv_pool_tokens, " is out of range (0..", kMaxContext, ")");
+  int kv_pool_pages = 0;
+  if (options.kv_pool_tokens > 0) {
+    RET_CHECK(options.kv_pool_tokens >= m.ctx_size, "--kv-pool ", options.kv_pool_tokens,
+              " is smaller than the context of ", m.ctx_size, " tokens");
+    // The pool beyond one context must fit too.
+    const int64_t extra = kv_bytes(options.kv_pool_tokens) - kv_bytes(m.ctx_size);
+    RETURN_IF_ERROR(CheckFits(absl::StrCat("--kv-pool ", options.kv_pool_tokens, ": a KV pool of ",
+                                           FormatBytes(kv_bytes(options.kv_pool_tokens)), " beside the weights (",
+                                           FormatBytes(weights), ")"),
+                              weights + kv_bytes(m.ctx_size) + extra, available, where));
+    kv_pool_pages = static_cast<int>(KvPages(options.kv_pool_tokens));
+  }
+  GraphFactory factory = MakeGraphFactory(*m.file, m.config,
+                                          {.ctx_size = m.ctx_size,
+                                           .kv_pool_pages = kv_pool_pages,
+                                           .greedy = options.greedy,
+                                           .all_logits = options.all_logits,
+                                           .kv_type = options.kv_type},
+                                          options.passes);
   if (backend == Backend::kCuda) {
     std::optional<cuda::SamplerConfig> device_sampling;
     if (!options.greedy && options.sampler && options.sampler->temperature > 0 &&

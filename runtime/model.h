@@ -30,6 +30,9 @@ struct ModelOptions {
   // 0: the model's context length, at most kDefaultMaxContext and capped to what memory holds. A size the
   // memory cannot hold next to the weights is an error that says how much it needs.
   int ctx_size = 0;
+  // Positions in the KV page pool that all sequences share (batched decode); 0: one sequence's context. At
+  // least the context.
+  int64_t kv_pool_tokens = 0;
   PipelineSelection passes;
   bool greedy = false;     // Graphs end in argmax (only the token leaves the executor).
   bool all_logits = false; // Prefill returns the logits of every position ([S, V]), for perplexity.
@@ -51,8 +54,8 @@ struct LoadedModel {
 
 absl::StatusOr<LoadedModel> LoadModel(const ModelOptions& options);
 
-// The graph factory LoadModel gives executors: lower `config` for a sequence length (`lower` gives the rest
-// of the options), then run the passes.
+// The graph factory LoadModel gives executors: lower `config` for a sequence length and batch (`lower` gives
+// the rest of the options), then run the passes.
 GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, const LowerOptions& lower,
                               const PipelineSelection& passes);
 

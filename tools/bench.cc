@@ -8,6 +8,9 @@
 //         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--cache-type f16|f32] [--no-pdl]
 //         [--prefill-graph]
 //         [--temp T [--top-k K] [--repeat-penalty R]]  (decode sampled on the device instead of greedy)
+//         [--batch 1,4,16,64,128]  (llama-batched-bench style: B sequences of -p prompt tokens and -n new
+//                                   tokens each through the batching engine, per B: prefill and aggregate
+//                                   decode tokens/s; -p defaults to 128 there)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,7 +28,9 @@
 #include "graph/lower_model.h"
 #include "ops/cuda/cuda_status.h"
 #include "ops/cuda/launch.h"
+#include "ops/kv_pages.h"
 #include "runtime/cuda_executor.h"
+#include "runtime/engine.h"
 #include "runtime/model.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
@@ -96,6 +101,55 @@ int64_t DecodeWeightBytes(const Graph& decode) {
   return total;
 }
 
+struct BatchedSample {
+  int batch = 0;
+  double prefill_tps = 0, decode_tps = 0, step_ms = 0;
+};
+
+// llama-batched-bench's measurement through the engine: `batch` sequences of `n_prompt` random tokens each
+// generate `n_gen` tokens (no stop), all admitted at once. Prefill: from adding them to the last one's first
+// token (their prompts prefilled one after another); decode: the batched steps after that, every sequence's
+// tokens counted. One warm-up run per batch size builds and captures its graphs.
+absl::StatusOr<BatchedSample> RunBatched(Executor& executor, int batch, int n_prompt, int n_gen, int reps,
+                                         int n_vocab, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> token(0, n_vocab - 1);
+  std::vector<double> prefill, decode, steps;
+  for (int r = -1; r < reps; ++r) {
+    ASSIGN_OR_RETURN(auto engine, Engine::Create(executor, {.max_batch = batch, .prefill_budget = batch * n_prompt}));
+    for (int i = 0; i < batch; ++i) {
+      std::vector<int32_t> prompt(n_prompt);
+      for (int32_t& t : prompt) t = token(rng);
+      RETURN_IF_ERROR(engine->Add(std::move(prompt), {.max_new_tokens = n_gen, .stop_at_end_of_generation = false})
+                          .status());
+    }
+    const double t0 = Now();
+    // The first step prefills every prompt (the budget holds them all), then runs the first decode step.
+    double t_prefilled = 0;
+    int decoded = 0, n_steps = 0;
+    bool first = true;
+    while (!engine->idle()) {
+      ASSIGN_OR_RETURN(std::vector<SequenceEvent> events, engine->Step());
+      if (first) {
+        // Prefill time: this step less one decode step, which the later steps measure.
+        t_prefilled = Now();
+        first = false;
+        decoded += static_cast<int>(events.size()) - batch;
+        continue;
+      }
+      decoded += static_cast<int>(events.size());
+      ++n_steps;
+    }
+    const double t_end = Now();
+    if (r < 0) continue;
+    const double step = (t_end - t_prefilled) / std::max(n_steps, 1);
+    prefill.push_back(batch * n_prompt / (t_prefilled - t0 - step));
+    // Decoded tokens over the decode steps' time, the first step's decode part estimated as one step.
+    decode.push_back(decoded / (t_end - t_prefilled + step));
+    steps.push_back(1e3 * step);
+  }
+  return BatchedSample{batch, MeanSd(prefill).first, MeanSd(decode).first, MeanSd(steps).first};
+}
+
 absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv,
@@ -105,7 +159,7 @@ absl::Status Main(int argc, char** argv) {
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
                                {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}},
-                               {{"--repeat-penalty"}}, {{"--prefill-chunk"}}})));
+                               {{"--repeat-penalty"}}, {{"--prefill-chunk"}}, {{"--batch"}}})));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   std::vector<int> n_prompts = {512};
   int n_gen = 128, reps = 5, prefill_chunk = kDefaultPrefillChunk;
@@ -182,11 +236,64 @@ absl::Status Main(int argc, char** argv) {
   ASSIGN_OR_RETURN(const PipelineSelection passes,
                    PassSelectionFromFlags(flags.Has("--no-fuse"), std::nullopt, flags.GetOptional("--disable-passes")));
 
+  std::mt19937 rng(7);
+  if (flags.Has("--batch")) {
+    std::vector<int> batches;
+    RETURN_IF_ERROR(flags.GetIntList("--batch", &batches, 1, kMaxBatch));
+    const int n_prompt = flags.Has("-p") ? n_prompts[0] : 128;
+    RET_CHECK(n_prompt >= 1 && n_gen >= 2, "--batch needs -p >= 1 and -n >= 2");
+    const int seq_ctx = n_prompt + n_gen + 16;
+    const int max_batch = *std::max_element(batches.begin(), batches.end());
+    ModelOptions o{.path = path, .backend = backend, .ctx_size = seq_ctx,
+                   .kv_pool_tokens = static_cast<int64_t>(max_batch) * KvPages(seq_ctx) * kKvPageSize,
+                   .greedy = true};
+    o.kv_type = kv_type;
+    o.passes = passes;
+    ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));
+    std::vector<BatchedSample> rows;
+    for (int b : batches) {
+      ASSIGN_OR_RETURN(BatchedSample row, RunBatched(*m.executor, b, n_prompt, n_gen, reps, m.config.n_vocab, rng));
+      rows.push_back(row);
+    }
+    int64_t peak = 0;
+    CudaMemoryStats mem;
+    if (backend == Backend::kCuda) {
+      size_t free_now = 0, total = 0;
+      CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_now, &total));
+      peak = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_now);
+      mem = static_cast<CudaExecutor&>(*m.executor).memory();
+    }
+    if (flags.Has("--json")) {
+      std::printf("{\"model\": \"%s\", \"card\": \"%s\", \"prompt\": %d, \"generated\": %d, "
+                  "\"peak_device_bytes\": %ld, \"results\": [",
+                  label.c_str(), card.c_str(), n_prompt, n_gen, peak);
+      for (size_t i = 0; i < rows.size(); ++i) {
+        std::printf("%s{\"sequences\": %d, \"prefill_tokens_per_s\": %.1f, \"decode_tokens_per_s\": %.1f, "
+                    "\"step_ms\": %.3f}",
+                    i ? ", " : "", rows[i].batch, rows[i].prefill_tps, rows[i].decode_tps, rows[i].step_ms);
+      }
+      std::printf("]}\n");
+      return absl::OkStatus();
+    }
+    std::printf("| model | card | prompt | generated | sequences | prefill t/s | decode t/s (aggregate) | "
+                "per sequence t/s | decode step |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (const BatchedSample& r : rows) {
+      std::printf("| %s | %s | %d | %d | %d | %.0f | %.0f | %.1f | %.3f ms |\n", label.c_str(), card.c_str(), n_prompt,
+                  n_gen, r.batch, r.prefill_tps, r.decode_tps, r.decode_tps / r.batch, r.step_ms);
+    }
+    if (backend == Backend::kCuda) {
+      std::printf("\ndevice memory: %.1f MB used at peak = weights %.1f MB + KV pool %.1f MB + activations %.1f MB + "
+                  "scratch %.1f MB (+ %.1f MB outside the executor's allocations)\n",
+                  peak / 1e6, mem.weights / 1e6, mem.kv_cache / 1e6, mem.activations / 1e6, mem.scratch / 1e6,
+                  (peak - mem.weights - mem.kv_cache - mem.activations - mem.scratch) / 1e6);
+    }
+    return absl::OkStatus();
+  }
+
   std::vector<Sample> samples;
   int64_t weight_bytes = 0, peak_used = 0, used_at_load = 0;
   CudaMemoryStats split;
   size_t graph_nodes = 0;
-  std::mt19937 rng(7);
   for (bool graph : modes) {
     ModelOptions o{.path = path, .backend = backend, .ctx_size = ctx, .greedy = !sampled, .cuda_graph = graph};
     o.kv_type = kv_type;
@@ -202,7 +309,7 @@ absl::Status Main(int argc, char** argv) {
       used_at_load = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_now);
     }
     if (weight_bytes == 0) {
-      ASSIGN_OR_RETURN(Graph decode, MakeGraphFactory(*m.file, m.config, {.ctx_size = ctx, .greedy = true}, o.passes)(1));
+      ASSIGN_OR_RETURN(Graph decode, MakeGraphFactory(*m.file, m.config, {.ctx_size = ctx, .greedy = true}, o.passes)(1, 1));
       weight_bytes = DecodeWeightBytes(decode);
     }
     std::uniform_int_distribution<int32_t> token(0, m.config.n_vocab - 1);

@@ -1,6 +1,6 @@
 // Prints the IR of a model after the pass pipeline (text or Graphviz), or before and after each pass.
 //   dump_graph -m FILE.gguf [--passes=a,b | --no-fuse | --disable-passes=a,b] [--format=text|dot]
-//              [--prefill N] [--greedy] [--ctx-size N] [--dump-each]
+//              [--prefill N | --batch B] [--greedy] [--ctx-size N] [--kv-pool N] [--dump-each]
 #include <cstdio>
 
 #include "base/status_macros.h"
@@ -10,6 +10,8 @@
 #include "graph/passes/registry.h"
 #include "graph/printer.h"
 #include "loader/model_config.h"
+#include "ops/kv_pages.h"
+#include "runtime/executor.h"
 #include "tools/flags.h"
 
 namespace ggrt {
@@ -19,14 +21,20 @@ absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv,
                               {{{"-m", "--model"}}, {{"--passes"}}, {{"--no-fuse"}, false}, {{"--disable-passes"}},
-                               {{"--format"}}, {{"--prefill"}}, {{"--greedy"}, false}, {{"--ctx-size"}},
-                               {{"--dump-each"}, false}}));
+                               {{"--format"}}, {{"--prefill"}}, {{"--batch"}}, {{"--greedy"}, false}, {{"--ctx-size"}},
+                               {{"--kv-pool"}}, {{"--dump-each"}, false}}));
   RET_CHECK(flags.Has("--model"), "usage: dump_graph -m FILE.gguf [--passes=a,b|--no-fuse|--disable-passes=a,b] "
-                                  "[--format=text|dot] [--prefill N] [--greedy] [--ctx-size N] [--dump-each]");
+                                  "[--format=text|dot] [--prefill N | --batch B] [--greedy] [--ctx-size N] "
+                                  "[--kv-pool N] [--dump-each]");
   ASSIGN_OR_RETURN(const std::string format, flags.GetChoice("--format", {"text", "dot"}));
   LowerOptions lower{.greedy = flags.Has("--greedy")};
   RETURN_IF_ERROR(flags.GetInt("--prefill", &lower.seq_len, 1, kMaxContext));
+  RETURN_IF_ERROR(flags.GetInt("--batch", &lower.batch, 1, kMaxBatch));
   RETURN_IF_ERROR(flags.GetInt("--ctx-size", &lower.ctx_size, 1, kMaxContext));
+  int kv_pool = 0;  // Positions.
+  RETURN_IF_ERROR(flags.GetInt("--kv-pool", &kv_pool, 1, kMaxContext));
+  lower.kv_pool_pages = static_cast<int>(KvPages(kv_pool));
+  RET_CHECK(lower.seq_len == 1 || lower.batch == 1, "--prefill and --batch exclude each other");
   ASSIGN_OR_RETURN(PipelineSelection selection,
                    PassSelectionFromFlags(flags.Has("--no-fuse"), flags.GetOptional("--passes"),
                                           flags.GetOptional("--disable-passes")));

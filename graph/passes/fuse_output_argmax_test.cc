@@ -39,5 +39,15 @@ TEST(FuseOutputArgmaxTest, DoesNotFuseWhenLogitsAreAlsoAnOutput) {
   EXPECT_EQ(r->text, text);
 }
 
+TEST(FuseOutputArgmaxTest, DoesNotFuseABatchedStep) {
+  FuseOutputArgmaxPass pass;
+  const std::string text = absl::StrReplaceAll(kHead, {{"f32[1,8]", "f32[4,8]"}, {"f32[1,32]", "f32[4,32]"},
+                                                       {"i32[1]", "i32[4]"}});
+  auto r = RunPassOnText(pass, text);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->changed);
+  EXPECT_EQ(r->text, text);
+}
+
 }  // namespace
 }  // namespace ggrt

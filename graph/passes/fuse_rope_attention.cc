@@ -9,7 +9,11 @@ absl::StatusOr<bool> FuseRopeAttentionPass::Run(Graph& g) {
   bool changed = false;
   const std::vector<Node*> nodes = g.nodes();
   for (Node* attn : nodes) {
-    if (attn->op != OpKind::kAttention || attn->operands[0]->type.shape[0] != 1) continue;
+    // One token per sequence (a decode step of any batch): a prefill's rows need each other's keys.
+    if (attn->op != OpKind::kAttention ||
+        (attn->operands[0]->type.shape[0] != 1 && !IsBatchedPos(*attn->operands[3]))) {
+      continue;
+    }
     Node* rope = ProducedBy(attn->operands[0], OpKind::kFusedBiasRope);
     if (rope == nullptr || attn->operands[1] != rope->results[1] || attn->operands[2] != rope->results[2] ||
         attn->operands[3] != rope->operands[3]) {

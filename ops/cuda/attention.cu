@@ -1,7 +1,8 @@
 // Causal GQA attention, flash-decoding style, in one kernel.
 //
 // Grid (splits, heads, rows): each block takes a contiguous slice of the positions its row may see
-// (length *pos + s + 1, read from device memory, so one captured graph serves every step) and its 4 warps
+// (length position + 1, read from device memory, so one captured graph serves every step: *pos + s in a
+// prefill, the row's own record in a batched decode step, ops/kv_pages.h RowPosition) and its 4 warps
 // walk that slice in tiles of 32 positions with an online softmax: lane j scores position j of the tile
 // (a whole K row per lane, all loads in flight at once), then the tile's value rows are added dimension-wise.
 // A tile thus costs a few memory latencies, not 32 dependent steps, which is what keeps long contexts
@@ -175,7 +176,10 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   // without holding SM slots, and the first page is looked up while the predecessor finishes.
   const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int length = *p.pos + row + 1;
+  const int row_position = RowPosition(p.pos, p.pos_stride, row);
+  if (row_position < 0) return;  // A padding row of a batch bucket.
+  const int length = row_position + 1;
+  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row);
   const int first = p.window > 0 ? max(0, length - p.window) : 0;
   // Splits and tiles start on page boundaries; positions before `first` in the first page are masked.
   const int base = first / kKvPageSize * kKvPageSize;
@@ -189,7 +193,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   const int position = length - 1;  // The newest position this row sees.
   // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
   const int cache_end = kRope ? min(end, position) : end;
-  int64_t page = begin + warp * 32 < cache_end ? KvSlot(p.block_table, begin + warp * 32) : 0;
+  int64_t page = begin + warp * 32 < cache_end ? KvSlot(table, begin + warp * 32) : 0;
   GridDependencyWait();
   const int kv_head = head / (p.heads / p.kv_heads);
   const int kv_width = p.kv_heads * p.head_dim;
@@ -198,7 +202,9 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   // q of this head, scaled (and rotated, with the RoPE folded in), for every lane's K rows.
   __shared__ __align__(16) float q_s[kMaxPerLane * 32];
   for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    const float qd = kRope ? Rotated(p.rope, p.q, p.rope.bq, head * p.head_dim, d, position) : q[d];
+    const float qd = kRope ? Rotated(p.rope, p.q + static_cast<int64_t>(row) * p.heads * p.head_dim, p.rope.bq,
+                                     head * p.head_dim, d, position)
+                           : q[d];
     q_s[d] = qd * p.scale;
   }
   __syncthreads();
@@ -214,7 +220,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   for (int t0 = begin + warp * 32; t0 < cache_end; t0 += kWarps * 32) {
     // The next tile's page is requested before this tile's loads depend on anything.
     const int next = t0 + kWarps * 32;
-    const int64_t next_page = next < cache_end ? KvSlot(p.block_table, next) : 0;
+    const int64_t next_page = next < cache_end ? KvSlot(table, next) : 0;
     AddTile<kPerLane, KV>(p, q_s, t0, page, first, cache_end, head_offset, m, l, acc);
     page = next_page;
   }
@@ -223,13 +229,15 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
       // This block's slice holds the newest position: rotate its k and bias its v here.
       float k_new[kPerLane], v_new[kPerLane];
       float sum = 0.0f;
+      const float* k_raw = p.rope.k + static_cast<int64_t>(row) * kv_width;
+      const float* v_raw = p.rope.v + static_cast<int64_t>(row) * kv_width;
 #pragma unroll
       for (int j = 0; j < kPerLane; ++j) {
         const int d = lane + 32 * j;
         k_new[j] = v_new[j] = 0.0f;
         if (d < p.head_dim) {
-          k_new[j] = Rotated(p.rope, p.rope.k, p.rope.bk, static_cast<int>(head_offset), d, position);
-          v_new[j] = p.rope.v[head_offset + d] + BiasAt(p.rope.bv, p.rope.bias_type, static_cast<int>(head_offset) + d);
+          k_new[j] = Rotated(p.rope, k_raw, p.rope.bk, static_cast<int>(head_offset), d, position);
+          v_new[j] = v_raw[head_offset + d] + BiasAt(p.rope.bv, p.rope.bias_type, static_cast<int>(head_offset) + d);
           sum += qv[j] * k_new[j];
         }
       }
@@ -242,13 +250,13 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
       for (int j = 0; j < kPerLane; ++j) acc[j] = acc[j] * correction + weight * v_new[j];
       m = m_new;
       if (head % (p.heads / p.kv_heads) == 0) {  // One writer per KV head.
-        const int64_t row = KvSlot(p.block_table, position) * kv_width + head_offset;
+        const int64_t slot = KvSlot(table, position) * kv_width + head_offset;
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
           const int d = lane + 32 * j;
           if (d < p.head_dim) {
-            StoreAs(static_cast<KV*>(p.k_cache) + row + d, k_new[j]);
-            StoreAs(static_cast<KV*>(p.v_cache) + row + d, v_new[j]);
+            StoreAs(static_cast<KV*>(p.k_cache) + slot + d, k_new[j]);
+            StoreAs(static_cast<KV*>(p.v_cache) + slot + d, v_new[j]);
           }
         }
       }
@@ -363,7 +371,7 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   }
   if (p.rope.enabled) {
-    if (p.rows != 1 || p.rope.shape.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
+    if ((p.rows != 1 && p.pos_stride == 0) || p.rope.shape.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
     return p.f16_cache ? LaunchFor<true, __half>(p, stream) : LaunchFor<true, float>(p, stream);
   }
   return p.f16_cache ? LaunchFor<false, __half>(p, stream) : LaunchFor<false, float>(p, stream);

@@ -42,11 +42,14 @@ struct AttentionParams {
   int splits;          // Most parts the KV length is cut into (fixed at capture; fewer run at short lengths).
   void* scratch;       // AttentionScratchBytes(...) bytes, zero-filled once before the first launch; the
                        // kernel leaves it reusable.
-  FusedRope rope;      // Only with rows == 1.
+  FusedRope rope;      // Rows of a batched step or a single row, not a prefill.
   float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap).
   int window = 0;        // > 0: a row sees only its last `window` positions (sliding-window layers).
   bool f16_cache = false;
   const int32_t* block_table = nullptr;  // Pages of the sequence (ops/kv_pages.h); null: in order.
+  // > 0: a batched decode step, each row its own sequence at its own position with its own table
+  // (ops/kv_pages.h RowPosition, RowBlockTable); padding rows (negative positions) are skipped.
+  int pos_stride = 0;
 };
 int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
 // A split count that keeps every SM busy at `ctx` positions without making splits trivially short.

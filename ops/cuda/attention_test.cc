@@ -1,6 +1,7 @@
 #include "ops/cuda/attention.h"
 #include "ops/cuda/flash_attention.h"
 
+#include <algorithm>
 #include <random>
 
 #include "ops/cpu/attention.h"
@@ -216,6 +217,89 @@ TEST(AttentionTest, FusedRopeAttentionMatchesReference) {
       ASSERT_EQ(got_v[at], ref_vc[at]) << "v cache row pos, " << i;
     }
     EXPECT_TRUE(std::isnan(got_k[static_cast<size_t>(c.pos + 1) * kw - 1 + kw])) << "row pos + 1 written";
+  }
+}
+
+// A batched decode step: each row a sequence at its own position with its own pages of one shared f16 pool,
+// the last row a padding row (position -1) that nothing may touch. With the RoPE folded in, each row's rotated
+// k and biased v land in its own slot.
+TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(55);
+  const int heads = 14, kv_heads = 2, head_dim = 64, kw = kv_heads * head_dim, qw = heads * head_dim;
+  const std::vector<int> positions = {0, 31, 32, 700, 5, 2000, 64, -1};
+  const int rows = static_cast<int>(positions.size()), max_pages = 64, stride = 1 + max_pages;
+  // Pool pages dealt out to the rows in a shuffled order.
+  int pool_pages = 0;
+  for (int p : positions) pool_pages += static_cast<int>(KvPages(p + 1));
+  std::vector<int32_t> order(pool_pages);
+  for (int i = 0; i < pool_pages; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<int32_t> records(static_cast<size_t>(rows) * stride, 0);
+  std::vector<std::vector<int32_t>> tables(rows);
+  for (int r = 0, next = 0; r < rows; ++r) {
+    records[r * stride] = positions[r];
+    for (int i = 0; i < KvPages(positions[r] + 1); ++i) tables[r].push_back(order[next++]);
+    std::copy(tables[r].begin(), tables[r].end(), records.begin() + r * stride + 1);
+  }
+  const size_t pool_size = static_cast<size_t>(pool_pages) * kKvPageSize * kw;
+  std::vector<float> k_pool(pool_size), v_pool(pool_size);
+  std::vector<uint16_t> k_halves(pool_size), v_halves(pool_size);
+  for (size_t i = 0; i < pool_size; ++i) {
+    k_halves[i] = FloatToFp16(std::uniform_real_distribution<float>(-1, 1)(rng));
+    v_halves[i] = FloatToFp16(std::uniform_real_distribution<float>(-1, 1)(rng));
+    k_pool[i] = Fp16ToFloat(k_halves[i]);
+    v_pool[i] = Fp16ToFloat(v_halves[i]);
+  }
+  const auto q = cpu::RandomVector(rows * qw, rng), k = cpu::RandomVector(rows * kw, rng),
+             v = cpu::RandomVector(rows * kw, rng), bq = cpu::RandomVector(qw, rng), bk = cpu::RandomVector(kw, rng),
+             bv = cpu::RandomVector(kw, rng);
+  const float scale = 0.125f;
+  const RopeShape shape{1e6f, head_dim, head_dim, true};
+  for (bool rope : {false, true}) {
+    // The reference, sequence by sequence.
+    std::vector<float> ref(rows * qw, 0.0f), ref_k = k_pool, ref_v = v_pool, q_rot(qw);
+    for (int r = 0; r + 1 < rows; ++r) {
+      const float* qr = q.data() + r * qw;
+      if (rope) {
+        cpu::BiasRopeKv({{1e6f, head_dim, head_dim, true}, 1, heads, kv_heads, positions[r], tables[r].data(), true},
+                        qr, k.data() + r * kw, v.data() + r * kw, bq.data(), bk.data(), bv.data(), q_rot.data(),
+                        ref_k.data(), ref_v.data());
+        qr = q_rot.data();
+      }
+      cpu::Attention({1, heads, kv_heads, head_dim, positions[r], scale, 0.0f, 0, tables[r].data()}, qr,
+                     ref_k.data(), ref_v.data(), ref.data() + r * qw);
+    }
+    DeviceBuffer dq(q), dk(k), dv(v), dbq(bq), dbk(bk), dbv(bv), dkc(k_halves), dvc(v_halves), dpos(records),
+        out(rows * qw * 4);
+    const int splits = ChooseAttentionSplits(2048, heads * rows);
+    DeviceBuffer scratch(AttentionScratchBytes(rows, heads, head_dim, splits));
+    ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(rows, heads, head_dim, splits)), cudaSuccess);
+    AttentionParams p{dq.as<float>(), dkc.get(), dvc.get(), out.as<float>(), rows, heads, kv_heads, head_dim, scale,
+                      dpos.as<int32_t>(), splits, scratch.get()};
+    p.f16_cache = true;
+    p.block_table = dpos.as<int32_t>() + 1;
+    p.pos_stride = stride;
+    if (rope) {
+      p.rope = {true, dk.as<float>(), dv.as<float>(), dbq.get(), dbk.get(), dbv.get(), WeightType::kF32, shape,
+                MakeRopeTable(shape)};
+    }
+    EXPECT_FALSE(FlashAttentionSupports(p));  // Rows of different sequences are the decode kernel's.
+    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+    const auto got = out.Download<float>();
+    const std::vector<float> live(got.begin(), got.begin() + (rows - 1) * qw), ref_live(ref.begin(), ref.end() - qw);
+    EXPECT_LT(RelativeError(live, ref_live), 1e-5) << "rope=" << rope;
+    for (int i = (rows - 1) * qw; i < rows * qw; ++i) ASSERT_TRUE(std::isnan(got[i])) << "the padding row was written";
+    if (rope) {  // Each live row's new k and v, in its own slot, rounded to f16.
+      const auto got_k = dkc.Download<uint16_t>(), got_v = dvc.Download<uint16_t>();
+      for (int r = 0; r + 1 < rows; ++r) {
+        const int64_t slot = KvSlot(tables[r].data(), positions[r]) * kw;
+        for (int i = 0; i < kw; ++i) {
+          ASSERT_NEAR(Fp16ToFloat(got_k[slot + i]), ref_k[slot + i], 2e-3f * (1 + std::abs(ref_k[slot + i])));
+          ASSERT_NEAR(Fp16ToFloat(got_v[slot + i]), ref_v[slot + i], 2e-3f * (1 + std::abs(ref_v[slot + i])));
+        }
+      }
+    }
   }
 }
 

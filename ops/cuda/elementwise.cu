@@ -117,10 +117,12 @@ __device__ __forceinline__ void Better(float& v, int& i, float v2, int i2) {
 __global__ void ArgmaxKernel(ArgmaxParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
+  // One block per row.
+  const float* values = p.values + static_cast<int64_t>(blockIdx.x) * p.n;
   float best = -FLT_MAX;
   int best_i = INT_MAX;
   for (int j = threadIdx.x; j < p.n; j += blockDim.x) {
-    Better(best, best_i, p.values[j], p.indices ? p.indices[j] : j);
+    Better(best, best_i, values[j], p.indices ? p.indices[j] : j);
   }
   for (int o = 16; o > 0; o >>= 1) {
     Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
@@ -136,7 +138,7 @@ __global__ void ArgmaxKernel(ArgmaxParams p) {
     for (int o = 16; o > 0; o >>= 1) {
       Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
     }
-    if (lane == 0) *p.token = best_i;
+    if (lane == 0) p.token[blockIdx.x] = best_i;
   }
 }
 
@@ -220,7 +222,8 @@ cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t str
 }
 
 cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream) {
-  return Launch(ArgmaxKernel, 1, 1024, 0, stream, p);
+  if (p.rows < 1 || (p.rows > 1 && p.indices != nullptr)) return cudaErrorInvalidValue;
+  return Launch(ArgmaxKernel, p.rows, 1024, 0, stream, p);
 }
 
 cudaError_t LaunchConvert(const float* src, int64_t n, WeightType type, void* dst, cudaStream_t stream) {

@@ -60,10 +60,11 @@ cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t str
 
 // Index of the largest of n values (first on ties), written to *token. One block.
 struct ArgmaxParams {
-  const float* values;
-  const int32_t* indices;  // Optional: the index each value stands for (partials of a split argmax).
+  const float* values;     // [rows, n]
+  const int32_t* indices;  // Optional: the index each value stands for (partials of a split argmax; one row).
   int n;
-  int32_t* token;
+  int32_t* token;          // [rows]
+  int rows = 1;
 };
 cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream);
 

@@ -249,7 +249,7 @@ cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
 }  // namespace
 
 bool FlashAttentionSupports(const AttentionParams& p) {
-  return p.rows > 1 && p.f16_cache && !p.rope.enabled && p.heads % p.kv_heads == 0 &&
+  return p.rows > 1 && p.pos_stride == 0 && p.f16_cache && !p.rope.enabled && p.heads % p.kv_heads == 0 &&
          (p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256);
 }
 

@@ -47,7 +47,8 @@ struct RopeParams {
   float* out;      // may equal x
   int rows;
   int heads;
-  const int32_t* pos;  // Row s is at position *pos + s.
+  const int32_t* pos;  // Row s is at position *pos + s,
+  int pos_stride = 0;  // or, when > 0, at its own (ops/kv_pages.h RowPosition).
 };
 cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream);
 
@@ -56,9 +57,10 @@ struct KvWriteParams {
   int rows;
   int cols;
   const int32_t* pos;
-  void* cache;  // [slots, cols] of f32, or f16 with `f16`; positions *pos.. are written
+  void* cache;  // [slots, cols] of f32, or f16 with `f16`; each row is written at its position
   bool f16;
   const int32_t* block_table;  // Pages of the sequence (ops/kv_pages.h); null: in order.
+  int pos_stride = 0;          // > 0: each row is its own sequence (RowPosition, RowBlockTable).
 };
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
 
@@ -82,6 +84,7 @@ struct BiasRopeKvParams {
   void* v_cache;
   bool f16_cache;
   const int32_t* block_table;  // Pages of the sequence (ops/kv_pages.h); null: in order.
+  int pos_stride = 0;          // > 0: each row is its own sequence (RowPosition, RowBlockTable).
 };
 cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT when set (the device tool brings them back), else to ./out.
-#   bash .stage/run.sh [tests|parity|bench|all]
+#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|all]
 set -uo pipefail
 cd "$(dirname "$0")"
 out="${OUT:-out}"
@@ -49,6 +49,29 @@ fi
 if [[ $what == parity || $what == all ]]; then
   # Every family against Hugging Face transformers (tokens and logits, CUDA and CPU).
   python3 tools/hf_parity.py --generate bin/generate --out "$out" 2>&1 | tee "$out/hf_parity.log"
+fi
+if [[ $what == sanitize ]]; then
+  # Out-of-bounds accesses and shared-memory races in the kernels, through their tests (small cases).
+  san=/usr/local/cuda/bin/compute-sanitizer
+  for t in attention_test elementwise_test rope_test; do
+    for tool in memcheck racecheck; do
+      $san --tool $tool --error-exitcode 1 bin/$t > "$out/sanitize_${t}_$tool.log" 2>&1 \
+        && echo "PASS $tool $t" || { echo "FAIL $tool $t"; tail -20 "$out/sanitize_${t}_$tool.log"; }
+    done
+  done
+  for t in family_test engine_test; do
+    $san --tool memcheck --error-exitcode 1 bin/$t > "$out/sanitize_${t}_memcheck.log" 2>&1 \
+      && echo "PASS memcheck $t" || { echo "FAIL memcheck $t"; tail -20 "$out/sanitize_${t}_memcheck.log"; }
+  done
+fi
+if [[ $what == batch || $what == all ]] && [[ -x bin/bench ]]; then
+  # Batched decode through the engine (llama-batched-bench's shape: 128-token prompts, 128 new tokens).
+  for dtype in f16 q4_k_m; do
+    batches=1,4,16,64,128
+    [[ $dtype == f16 ]] || batches=16,64
+    bin/bench --synthetic=qwen2.5-0.5b --dtype=$dtype --batch $batches -p 128 -n 128 -r 2 \
+      --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1 | tee "$out/bench_batched_$dtype.md"
+  done
 fi
 if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \

@@ -1,0 +1,156 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "ops/kv_pages.h"
+
+namespace ggrt {
+
+absl::string_view FinishReasonName(FinishReason r) {
+  switch (r) {
+    case FinishReason::kNone: return "none";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Executor& executor, EngineOptions options) {
+  RET_CHECK(options.max_batch >= 1 && options.max_batch <= kMaxBatch, "a batch of ", options.max_batch,
+            " sequences (1..", kMaxBatch, ")");
+  RET_CHECK(options.prefill_budget >= 1, "a prefill budget of ", options.prefill_budget, " tokens per step");
+  return std::unique_ptr<Engine>(new Engine(executor, std::move(options)));
+}
+
+int Engine::PagesFor(const Sequence& s) const {
+  // Every prompt token and every generated token but the last enters the KV cache, within the context.
+  const int64_t positions =
+      std::min<int64_t>(static_cast<int64_t>(s.prompt.size()) + s.options.max_new_tokens - 1, executor_.ctx_size());
+  return static_cast<int>(KvPages(positions));
+}
+
+absl::StatusOr<int64_t> Engine::Add(std::vector<int32_t> prompt, const SequenceOptions& options) {
+  if (prompt.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  if (static_cast<int64_t>(prompt.size()) >= executor_.ctx_size()) {
+    return absl::OutOfRangeError(absl::StrCat("the prompt is ", prompt.size(),
+                                              " tokens long, which leaves no room to generate in the context of ",
+                                              executor_.ctx_size(), " tokens"));
+  }
+  if (options.max_new_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_new_tokens is ", options.max_new_tokens, "; it must be >= 1"));
+  }
+  if (executor_.greedy() && !options.sampler.greedy()) {
+    return absl::FailedPreconditionError(
+        "the executor's graphs pick tokens greedily on the device; load the model without greedy graphs to sample");
+  }
+  auto s = std::make_unique<Sequence>();
+  s->id = next_id_++;
+  s->prompt = std::move(prompt);
+  s->options = options;
+  if (PagesFor(*s) > pool_.total_pages()) {
+    return absl::ResourceExhaustedError(absl::StrCat("the sequence needs ", PagesFor(*s), " KV pages; the pool has ",
+                                                     pool_.total_pages()));
+  }
+  s->sampler = std::make_unique<Sampler>(options.sampler);
+  for (int32_t t : s->prompt) s->sampler->Accept(t);
+  const int64_t id = s->id;
+  waiting_.push_back(std::move(s));
+  return id;
+}
+
+absl::Status Engine::Cancel(int64_t id) {
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    if ((*it)->id == id) {
+      waiting_.erase(it);
+      return absl::OkStatus();
+    }
+  }
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if ((*it)->id == id) {
+      Release(**it);
+      running_.erase(it);
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no sequence ", id));
+}
+
+void Engine::Release(Sequence& s) {
+  pool_.Return(s.pages);
+  s.pages.clear();
+}
+
+void Engine::Admit() {
+  // In order of arrival: a sequence that does not fit holds back the ones behind it, so none starves.
+  while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.max_batch) {
+    Sequence& s = *waiting_.front();
+    auto pages = pool_.Take(PagesFor(s));
+    if (!pages.ok()) break;
+    s.pages = *std::move(pages);
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+}
+
+void Engine::Accept(Sequence& s, int32_t token, absl::Span<const float> logits, std::vector<SequenceEvent>* events) {
+  if (token < 0) token = s.sampler->Sample(logits);
+  s.sampler->Accept(token);
+  s.next = token;
+  ++s.generated;
+  SequenceEvent e{s.id, token, FinishReason::kNone};
+  if (s.options.stop_at_end_of_generation && options_.end_of_generation && options_.end_of_generation(token)) {
+    e.finish = FinishReason::kStop;
+  } else if (s.generated >= s.options.max_new_tokens || s.pos >= executor_.ctx_size()) {
+    e.finish = FinishReason::kLength;
+  }
+  if (e.finish != FinishReason::kNone) Release(s);
+  events->push_back(e);
+}
+
+absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
+  Admit();
+  std::vector<SequenceEvent> events;
+  auto finished = [](const Sequence& s) { return s.pages.empty(); };
+
+  // Prompt chunks of the new sequences, within the step's budget; a finished prompt yields its first token.
+  int budget = options_.prefill_budget;
+  for (auto& s : running_) {
+    const int remaining = static_cast<int>(s->prompt.size()) - s->prefilled;
+    if (remaining == 0 || budget == 0) continue;
+    const int n = std::min(remaining, budget);
+    ASSIGN_OR_RETURN(StepOutput out,
+                     executor_.PrefillSequence(absl::MakeConstSpan(s->prompt).subspan(s->prefilled, n), s->prefilled,
+                                               s->pages));
+    s->prefilled += n;
+    s->pos = s->prefilled;
+    budget -= n;
+    if (s->prefilled == static_cast<int>(s->prompt.size())) Accept(*s, out.token, out.logits, &events);
+  }
+
+  // One decode step over every sequence with a token to feed.
+  std::vector<Sequence*> decoding;
+  std::vector<SequenceStep> rows;
+  for (auto& s : running_) {
+    if (finished(*s) || s->prefilled < static_cast<int>(s->prompt.size())) continue;
+    decoding.push_back(s.get());
+    rows.push_back({s->next, s->pos, s->pages});
+  }
+  if (!rows.empty()) {
+    ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows));
+    const size_t vocab = out.logits.size() / rows.size();
+    for (size_t r = 0; r < decoding.size(); ++r) {
+      Sequence& s = *decoding[r];
+      ++s.pos;
+      Accept(s, out.tokens.empty() ? -1 : out.tokens[r],
+             out.logits.empty() ? absl::Span<const float>() : out.logits.subspan(r * vocab, vocab), &events);
+    }
+  }
+  running_.erase(std::remove_if(running_.begin(), running_.end(), [&](const auto& s) { return finished(*s); }),
+                 running_.end());
+  return events;
+}
+
+}  // namespace ggrt

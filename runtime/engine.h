@@ -1,0 +1,101 @@
+// The batching engine: many sequences share one executor and its KV page pool. Each step admits waiting
+// sequences whose pages the pool can give, prefills a chunk of each new prompt, and runs one batched decode
+// step over every sequence that is generating; tokens come back per sequence as they are made. A finished
+// or cancelled sequence's pages return to the pool at once.
+//
+// A sequence reserves the pages of its prompt plus its token budget when admitted (so a running sequence
+// never waits for memory); when the pool cannot give them, it waits in order of arrival. Tokens are picked
+// on the host from each row's logits with the sequence's own sampler, or on the device when the executor's
+// graphs end in argmax (greedy sequences only).
+#ifndef GGRT_RUNTIME_ENGINE_H_
+#define GGRT_RUNTIME_ENGINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "runtime/executor.h"
+#include "runtime/kv_pool.h"
+#include "runtime/sampler.h"
+
+namespace ggrt {
+
+struct SequenceOptions {
+  int max_new_tokens = 128;
+  SamplerOptions sampler{.temperature = 0.0f};  // Greedy unless asked otherwise.
+  bool stop_at_end_of_generation = true;
+};
+
+enum class FinishReason { kNone, kStop, kLength, kCancelled };
+absl::string_view FinishReasonName(FinishReason r);  // "stop", "length", "cancelled"
+
+// What a step did for one sequence: a new token (-1 when none) and, on its last event, why it finished.
+struct SequenceEvent {
+  int64_t id = 0;
+  int32_t token = -1;
+  FinishReason finish = FinishReason::kNone;
+};
+
+struct EngineOptions {
+  int max_batch = 64;        // Sequences generating at once (1..kMaxBatch).
+  int prefill_budget = 512;  // Prompt tokens prefilled per step, over all new sequences (chunks).
+  std::function<bool(int32_t)> end_of_generation;  // Optional: tokens that stop a sequence.
+};
+
+class Engine {
+ public:
+  // `executor` must outlive the engine, and the engine must be its only user (it owns the executor's pool).
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(Executor& executor, EngineOptions options);
+
+  // Queues a sequence; its id. Errors name what cannot be served: an empty prompt, one that leaves no room
+  // to generate in the context, a budget below 1, sampling on an executor that only picks greedily, or a
+  // sequence larger than the whole pool.
+  absl::StatusOr<int64_t> Add(std::vector<int32_t> prompt, const SequenceOptions& options);
+  // Ends a sequence now (waiting or running): its pages return to the pool. NotFound for unknown ids.
+  absl::Status Cancel(int64_t id);
+  // One step; the events of every sequence that got a token or finished.
+  absl::StatusOr<std::vector<SequenceEvent>> Step();
+
+  bool idle() const { return running_.empty() && waiting_.empty(); }
+  int running() const { return static_cast<int>(running_.size()); }
+  int waiting() const { return static_cast<int>(waiting_.size()); }
+  const KvPool& pool() const { return pool_; }
+
+ private:
+  struct Sequence {
+    int64_t id = 0;
+    std::vector<int32_t> prompt;
+    SequenceOptions options;
+    std::unique_ptr<Sampler> sampler;
+    std::vector<int32_t> pages;  // Its block table.
+    int prefilled = 0;           // Prompt tokens in the KV cache.
+    int pos = 0;                 // Tokens in the KV cache.
+    int generated = 0;
+    int32_t next = -1;           // The last token made, not yet in the KV cache.
+  };
+
+  Engine(Executor& executor, EngineOptions options)
+      : executor_(executor), options_(std::move(options)), pool_(executor.kv_pool_pages()) {}
+  int PagesFor(const Sequence& s) const;
+  void Admit();
+  // Picks a token for `s` from one row's output, records it, and reports it (finishing `s` if it is done).
+  void Accept(Sequence& s, int32_t token_or_minus_one, absl::Span<const float> logits,
+              std::vector<SequenceEvent>* events);
+  void Release(Sequence& s);
+
+  Executor& executor_;
+  EngineOptions options_;
+  KvPool pool_;
+  int64_t next_id_ = 1;
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> running_;  // In order of admission.
+};
+
+}  // namespace ggrt
+
+#endif  // GGRT_RUNTIME_ENGINE_H_

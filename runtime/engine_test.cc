@@ -1,0 +1,176 @@
+// The batching engine on both backends (CUDA skips without a device): the stories260K reference through the
+// engine, each sequence's tokens the same alone and among 63 others (greedy and seeded sampling), waiting
+// for pages, cancelling, and the requests it refuses.
+#include "runtime/engine.h"
+
+#include <map>
+
+#include "gtest/gtest.h"
+#include "runtime/cuda_executor.h"
+#include "runtime/model.h"
+#include "tests/reference.h"
+
+namespace ggrt {
+namespace {
+
+constexpr char kModel[] = "external/shared/models/stories260K.gguf";
+
+struct Result {
+  std::vector<int32_t> tokens;
+  FinishReason finish = FinishReason::kNone;
+};
+
+class EngineTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::kCuda && !CudaAvailable()) GTEST_SKIP() << "no CUDA device";
+  }
+  LoadedModel Load(bool greedy, int ctx, int64_t pool) {
+    auto m = LoadModel({.path = kModel, .backend = GetParam(), .ctx_size = ctx, .kv_pool_tokens = pool,
+                        .greedy = greedy});
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? *std::move(m) : LoadedModel{};
+  }
+};
+
+// Steps until idle (at most `max_steps`); each sequence's tokens and finish.
+std::map<int64_t, Result> RunAll(Engine& engine, int* max_running = nullptr, int max_steps = 10000) {
+  std::map<int64_t, Result> results;
+  for (int step = 0; !engine.idle() && step < max_steps; ++step) {
+    auto events = engine.Step();
+    EXPECT_TRUE(events.ok()) << events.status();
+    if (!events.ok()) break;
+    if (max_running != nullptr) *max_running = std::max(*max_running, engine.running());
+    for (const SequenceEvent& e : *events) {
+      if (e.token >= 0) results[e.id].tokens.push_back(e.token);
+      if (e.finish != FinishReason::kNone) results[e.id].finish = e.finish;
+    }
+  }
+  EXPECT_TRUE(engine.idle());
+  EXPECT_EQ(engine.pool().used_pages(), 0);  // Every finished sequence gave its pages back.
+  return results;
+}
+
+// Sequence i of the mixed workload: BOS plus a slice of the reference text, and a budget, both varied.
+std::vector<int32_t> Prompt(int i) {
+  std::vector<int32_t> p = {1};
+  const std::vector<int32_t> ref = ReferenceIds();
+  p.insert(p.end(), ref.begin() + i % 5, ref.begin() + i % 5 + (i * 7) % 40);
+  return p;
+}
+int Budget(int i) { return 8 + (i * 13) % 60; }
+
+Result Alone(Executor& executor, const std::vector<int32_t>& prompt, const SequenceOptions& options) {
+  auto engine = Engine::Create(executor, {.max_batch = 1, .prefill_budget = 64});
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  auto id = (*engine)->Add(prompt, options);
+  EXPECT_TRUE(id.ok()) << id.status();
+  return RunAll(**engine)[*id];
+}
+
+TEST_P(EngineTest, GreedySequencesMatchTheReferenceAndTheirSoloRunsAmong63Others) {
+  LoadedModel m = Load(/*greedy=*/true, 320, 64 * 320);
+  ASSERT_NE(m.executor, nullptr);
+  // A prefill budget below most prompts: prompts are prefilled over several steps between decode steps.
+  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_budget = 24});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  std::vector<int64_t> ids;
+  auto reference_id = (*engine)->Add({1}, {.max_new_tokens = 256, .stop_at_end_of_generation = false});
+  ASSERT_TRUE(reference_id.ok()) << reference_id.status();
+  for (int i = 1; i < 64; ++i) {
+    auto id = (*engine)->Add(Prompt(i), {.max_new_tokens = Budget(i), .stop_at_end_of_generation = false});
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  int max_running = 0;
+  std::map<int64_t, Result> results = RunAll(**engine, &max_running);
+  EXPECT_EQ(max_running, 64);
+  EXPECT_EQ(results[*reference_id].tokens, ReferenceIds(256));
+  EXPECT_EQ(results[*reference_id].finish, FinishReason::kLength);
+  for (int i = 1; i < 64; ++i) {
+    const Result solo = Alone(*m.executor, Prompt(i), {.max_new_tokens = Budget(i), .stop_at_end_of_generation = false});
+    EXPECT_EQ(results[ids[i - 1]].tokens, solo.tokens) << "sequence " << i;
+    EXPECT_EQ(results[ids[i - 1]].tokens.size(), static_cast<size_t>(Budget(i)));
+  }
+}
+
+TEST_P(EngineTest, SeededSamplingIsTheSameAloneAndInABatch) {
+  LoadedModel m = Load(/*greedy=*/false, 128, 64 * 128);
+  ASSERT_NE(m.executor, nullptr);
+  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_budget = 32});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto options = [](int i) {
+    SequenceOptions o{.max_new_tokens = Budget(i), .stop_at_end_of_generation = false};
+    if (i % 2 == 1) {  // Every other sequence samples, each with its own seed and settings.
+      o.sampler = {.temperature = 0.7f + 0.05f * (i % 5), .top_k = 20 + i, .top_p = 0.9f, .min_p = 0.02f,
+                   .repeat_penalty = i % 3 == 0 ? 1.1f : 1.0f, .repeat_last_n = 16, .seed = 1000u + i};
+    }
+    return o;
+  };
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 64; ++i) {
+    auto id = (*engine)->Add(Prompt(i), options(i));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(*id);
+  }
+  std::map<int64_t, Result> results = RunAll(**engine);
+  for (int i = 0; i < 64; i += 3) {  // A third of them alone, both kinds.
+    EXPECT_EQ(results[ids[i]].tokens, Alone(*m.executor, Prompt(i), options(i)).tokens) << "sequence " << i;
+  }
+  // Different seeds give different texts: the sampling is not greedy in disguise.
+  EXPECT_NE(results[ids[1]].tokens, Alone(*m.executor, Prompt(1), options(3)).tokens);
+}
+
+TEST_P(EngineTest, SequencesWaitForPagesAndCancellingFreesThemAtOnce) {
+  // A pool of 4 pages (128 positions); each sequence below reserves 2 (1 + 39 positions).
+  LoadedModel m = Load(/*greedy=*/true, 64, 128);
+  ASSERT_NE(m.executor, nullptr);
+  auto engine = Engine::Create(*m.executor, {.max_batch = 8});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  Engine& e = **engine;
+  const SequenceOptions options{.max_new_tokens = 40, .stop_at_end_of_generation = false};
+  auto a = e.Add({1}, options), b = e.Add({1}, options), c = e.Add({1}, options);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  auto first = e.Step();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(e.running(), 2);
+  EXPECT_EQ(e.waiting(), 1);
+  EXPECT_EQ(e.pool().free_pages(), 0);
+  ASSERT_TRUE(e.Cancel(*a).ok());
+  EXPECT_EQ(e.pool().free_pages(), 2);
+  EXPECT_EQ(e.Cancel(*a).code(), absl::StatusCode::kNotFound);
+  std::map<int64_t, Result> results = RunAll(e);
+  std::vector<int32_t> b_tokens;
+  for (const SequenceEvent& event : *first) {
+    EXPECT_NE(event.id, *c);  // It waited.
+    if (event.id == *b) b_tokens.push_back(event.token);
+  }
+  b_tokens.insert(b_tokens.end(), results[*b].tokens.begin(), results[*b].tokens.end());
+  EXPECT_EQ(b_tokens, ReferenceIds(40));
+  EXPECT_EQ(results[*c].tokens, ReferenceIds(40));  // Admitted when a's pages came back.
+  EXPECT_EQ(results[*c].finish, FinishReason::kLength);
+}
+
+TEST_P(EngineTest, RefusesWhatItCannotServe) {
+  LoadedModel m = Load(/*greedy=*/true, 64, 128);
+  ASSERT_NE(m.executor, nullptr);
+  auto engine = Engine::Create(*m.executor, {});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  Engine& e = **engine;
+  EXPECT_EQ(e.Add({}, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(e.Add(std::vector<int32_t>(64, 1), {}).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(e.Add({1}, {.max_new_tokens = 0}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(e.Add({1}, {.sampler = {.temperature = 0.8f}}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(e.Add({9999}, {}).status().code(), absl::StatusCode::kOk);  // Checked when it runs:
+  auto step = e.Step();
+  EXPECT_FALSE(step.ok());
+  EXPECT_NE(step.status().message().find("outside the vocabulary"), std::string::npos) << step.status();
+  EXPECT_FALSE(Engine::Create(*m.executor, {.max_batch = 0}).ok());
+  EXPECT_FALSE(Engine::Create(*m.executor, {.max_batch = kMaxBatch + 1}).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EngineTest, ::testing::Values(Backend::kCpu, Backend::kCuda),
+                         [](const auto& info) { return info.param == Backend::kCpu ? "cpu" : "cuda"; });
+
+}  // namespace
+}  // namespace ggrt

@@ -1,0 +1,89 @@
+#include "runtime/executor.h"
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "ops/kv_pages.h"
+
+namespace ggrt {
+
+int BatchBucket(int rows) {
+  int bucket = 1;
+  while (bucket < rows) bucket *= 2;
+  return bucket;
+}
+
+absl::Status Executor::LimitContext(int ctx) {
+  if (ctx < 1 || ctx > ctx_size_) {
+    return absl::InvalidArgumentError(absl::StrCat("context ", ctx, " exceeds the KV cache of ", ctx_size_));
+  }
+  ctx_size_ = ctx;
+  return absl::OkStatus();
+}
+
+absl::Status Executor::InitShapes(const Graph& decode) {
+  RET_CHECK(!decode.states().empty(), "decode graph has no KV cache");
+  const Value* pos = decode.FindValue("pos");
+  RET_CHECK(pos != nullptr && IsBatchedPos(*pos), "decode graph has no batched %pos input");
+  kv_pool_pages_ = static_cast<int>(decode.states()[0]->type.shape[0] / kKvPageSize);
+  max_sequence_pages_ = static_cast<int>(BlockTablePages(*pos));
+  RET_CHECK(max_sequence_pages_ >= 1 && max_sequence_pages_ <= kv_pool_pages_, "a block table of ",
+            max_sequence_pages_, " pages over a pool of ", kv_pool_pages_);
+  ctx_size_ = max_sequence_pages_ * kKvPageSize;
+  lone_table_ = LoneSequenceBlockTable(max_sequence_pages_);
+  greedy_ = decode.outputs()[0]->type.dtype == DType::kI32;
+  return absl::OkStatus();
+}
+
+absl::Status Executor::CheckSequence(int pos, int count, absl::Span<const int32_t> block_table) const {
+  if (pos < 0 || static_cast<int64_t>(pos) + count > ctx_size_) {
+    return absl::OutOfRangeError(absl::StrCat("positions ", pos, "..", static_cast<int64_t>(pos) + count - 1,
+                                              " do not fit the context of ", ctx_size_, " tokens"));
+  }
+  if (block_table.size() < static_cast<size_t>(KvPages(static_cast<int64_t>(pos) + count)) ||
+      block_table.size() > static_cast<size_t>(max_sequence_pages_)) {
+    return absl::InvalidArgumentError(absl::StrCat("a block table of ", block_table.size(), " pages for positions up to ",
+                                                   pos + count - 1, " (at most ", max_sequence_pages_, " pages)"));
+  }
+  for (int32_t page : block_table) {
+    if (page < 0 || page >= kv_pool_pages_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("block table names page ", page, " of a KV pool of ", kv_pool_pages_));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, int vocab, std::vector<int32_t>* pos,
+                                        std::vector<int32_t>* tokens) const {
+  if (rows.empty() || rows.size() > static_cast<size_t>(kMaxBatch)) {
+    return absl::InvalidArgumentError(absl::StrCat("a decode step of ", rows.size(), " sequences (1..", kMaxBatch,
+                                                   ")"));
+  }
+  const int bucket = BatchBucket(static_cast<int>(rows.size()));
+  const int stride = 1 + max_sequence_pages_;
+  pos->assign(static_cast<size_t>(bucket) * stride, 0);
+  tokens->assign(bucket, 0);
+  absl::flat_hash_set<int64_t> slots;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const SequenceStep& row = rows[r];
+    if (absl::Status s = CheckSequence(row.pos, 1, row.block_table); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("row ", r, ": ", s.message()));
+    }
+    if (row.token < 0 || row.token >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", r, ": token id ", row.token, " is outside the vocabulary of ", vocab));
+    }
+    if (!slots.insert(KvSlot(row.block_table.data(), row.pos)).second) {
+      return absl::InvalidArgumentError(absl::StrCat("row ", r, " writes the KV slot of another row"));
+    }
+    int32_t* record = pos->data() + r * stride;
+    record[0] = row.pos;
+    std::copy(row.block_table.begin(), row.block_table.end(), record + 1);
+    (*tokens)[r] = row.token;
+  }
+  for (size_t r = rows.size(); r < static_cast<size_t>(bucket); ++r) (*pos)[r * stride] = -1;  // Padding.
+  return absl::OkStatus();
+}
+
+}  // namespace ggrt
