@@ -13,6 +13,7 @@
 #include "ops/cuda/gemv.h"
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
+#include "ops/cuda/small_batch_gemm.h"
 #include "ops/kv_pages.h"
 
 namespace ggrt {
@@ -230,10 +231,65 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   std::string label;  // Op of the launches being added.
   auto add = [&](std::function<absl::Status(cudaStream_t)> run) { p.launches.push_back({label, std::move(run)}); };
 
+  // A batched decode step's products on the small-batch tensor-core kernel, which reads each weight once
+  // for all rows and keeps every row's result independent of the batch; false when it does not take them.
+  auto small_batch = [&](const Value* x, const std::vector<const Value*>& ws, const std::vector<float*>& ys,
+                         cuda::NormPrologue norm, const float* residual, bool swiglu) -> absl::StatusOr<bool> {
+    if (p.batch == 1 || ws.size() > 3) return false;
+    cuda::SmallBatchGemmParams g{Buffer(p, x), Rows(x), Cols(x), WeightType::kF32, static_cast<int>(ws.size()),
+                                 {}, {}, {}, norm, residual, swiglu};
+    for (size_t i = 0; i < ws.size(); ++i) {
+      ASSIGN_OR_RETURN(DeviceWeight d, Weight(ws[i]));
+      RET_CHECK(i == 0 || d.type == g.type, "weights of one product differ in dtype");
+      g.type = d.type;
+      g.w[i] = d.ptr;
+      g.n[i] = Rows(ws[i]);
+      if (i < ys.size()) g.y[i] = ys[i];
+    }
+    if (!cuda::SmallBatchGemmSupports(g)) {
+      // Shapes the kernel does not tile (tiny models) and f32 weights: the decode GEMV once per row, which
+      // keeps each row's result independent of the batch too. Block formats take the general path.
+      if (cuda::IsQuantized(g.type)) return false;
+      for (int b = 0; b < g.rows; ++b) {
+        const float* xb = g.x + static_cast<int64_t>(b) * g.k;
+        if (swiglu) {
+          const cuda::GateUpParams gu{xb, g.k, g.type, g.w[0], g.w[1], g.n[0], g.y[0] + static_cast<int64_t>(b) * g.n[0],
+                                      norm};
+          add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+          continue;
+        }
+        cuda::GemvParams gv{xb, g.k, g.type, g.count, {}, {}, {}, norm,
+                            residual != nullptr ? residual + static_cast<int64_t>(b) * g.n[0] : nullptr};
+        for (int i = 0; i < g.count; ++i) {
+          gv.w[i] = g.w[i];
+          gv.y[i] = g.y[i] + static_cast<int64_t>(b) * g.n[i];
+          gv.n[i] = g.n[i];
+        }
+        add([gv](cudaStream_t s) { return Check(cuda::LaunchGemv(gv, s), "gemv"); });
+      }
+      return true;
+    }
+    if (const int64_t bytes = cuda::SmallBatchGemmScratchBytes(g); bytes > 0) {
+      // Partials of k split over blocks, and counters zeroed once (each launch leaves them at zero).
+      ASSIGN_OR_RETURN(g.scratch, scratch(bytes, "small-batch GEMM partials"));
+      CUDA_RETURN_IF_ERROR(cudaMemset(g.scratch, 0, bytes));
+    }
+    double flops = 0;
+    for (size_t i = 0; i < ws.size(); ++i) flops += 2.0 * g.rows * g.n[i] * g.k;
+    int n_total = 0;
+    for (size_t i = 0; i < ws.size(); ++i) n_total += g.n[i];
+    p.launches.push_back({absl::StrCat("small-batch gemm ", g.rows, "x", n_total, "x", g.k),
+                          [g](cudaStream_t s) { return Check(cuda::LaunchSmallBatchGemm(g, s), "small-batch gemm"); },
+                          flops});
+    return true;
+  };
+
   // Products of x [rows, k] (normalised first when `norm` has a weight) with each weight, into each
   // output, plus `residual` when given (single weight only).
   auto matmuls = [&](const Value* x, std::vector<const Value*> ws, std::vector<float*> ys,
                      cuda::NormPrologue norm = {}, const float* residual = nullptr) -> absl::Status {
+    ASSIGN_OR_RETURN(const bool batched, small_batch(x, ws, ys, norm, residual, /*swiglu=*/false));
+    if (batched) return absl::OkStatus();
     std::vector<DeviceWeight> dw;
     for (const Value* w : ws) {
       ASSIGN_OR_RETURN(DeviceWeight d, Weight(w));
@@ -364,6 +420,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         break;
       }
       case OpKind::kFusedGateUpSwiglu: {
+        ASSIGN_OR_RETURN(const bool batched, small_batch(in[0], {in[1], in[2]}, {out(0)}, {}, nullptr, true));
+        if (batched) break;
         if (Rows(in[0]) == 1) {
           ASSIGN_OR_RETURN(DeviceWeight g, Weight(in[1]));
           ASSIGN_OR_RETURN(DeviceWeight u, Weight(in[2]));
@@ -389,7 +447,11 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           std::vector<float*> ys;
           for (size_t i = 0; i < n->results.size(); ++i) ys.push_back(out(i));
           RETURN_IF_ERROR(matmuls(in[0], ws, ys, norm));
-        } else if (Rows(in[0]) == 1) {
+          break;
+        }
+        ASSIGN_OR_RETURN(const bool batched, small_batch(in[0], ws, {out(0)}, norm, nullptr, true));
+        if (batched) break;
+        if (Rows(in[0]) == 1) {
           ASSIGN_OR_RETURN(DeviceWeight wg, Weight(in[2]));
           ASSIGN_OR_RETURN(DeviceWeight wu, Weight(in[3]));
           const cuda::GateUpParams gu{act(0), Cols(in[0]), wg.type, wg.ptr, wu.ptr, Rows(in[2]), out(0), norm};
@@ -452,8 +514,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kFusedRopeAttention: {
         const auto& ra = std::get<RopeAttentionAttrs>(n->attrs);
         const AttentionAttrs& a = ra.attention;
-        const int rows = Rows(in[0]);  // One token per sequence.
-        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads * rows);
+        const int rows = Rows(in[0]);  // One token per sequence; the split as for one.
+        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
         ASSIGN_OR_RETURN(void* partial, attention_scratch(rows, a, splits));
         cuda::AttentionParams ap{act(0), out(1), out(2), out(0), rows, a.heads, a.kv_heads, a.head_dim, a.scale,
                                  pos_, splits, partial};
@@ -471,10 +533,10 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       case OpKind::kAttention: {
         const auto& a = std::get<AttentionAttrs>(n->attrs);
-        // A batched step's rows are sequences of their own: fewer splits each keep the grid one wave.
-        const int split_heads = pos_stride(3) > 0 ? a.heads * Rows(in[0]) : a.heads;
+        // The split of the KV length depends on the context alone, so a batched row's result does not depend
+        // on the batch.
         cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
-                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, split_heads), nullptr};
+                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, a.heads), nullptr};
         ap.softcap = a.softcap;
         ap.window = a.window;
         ap.f16_cache = f16(1);
@@ -717,32 +779,6 @@ absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceS
   RETURN_IF_ERROR(BuildBatchInputs(rows, embedding_rows_, &pos, &tokens));
   const int bucket = static_cast<int>(tokens.size());
   BatchOutput result;
-  if (bucket == 1) {
-    // The lone decode graph serves one sequence as well: it is the B = 1 bucket. It runs without run-ahead,
-    // since the next step's table and token come from the caller.
-    RETURN_IF_ERROR(DrainSpeculation());
-    ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, 1));
-    RETURN_IF_ERROR(Upload(pos, tokens));
-    lone_table_on_device_ = false;
-    if (!use_cuda_graph_ || !decode_warmed_up_ || profiling_) {
-      RETURN_IF_ERROR(Enqueue(*p));
-      decode_warmed_up_ = true;
-    } else {
-      if (decode_graph_ == nullptr) {
-        ASSIGN_OR_RETURN(decode_graph_, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
-      }
-      RETURN_IF_ERROR(LaunchDecodeStep(*p, rows[0].pos));
-    }
-    ASSIGN_OR_RETURN(StepOutput out, Finish(*p, rows[0].pos));
-    device_token_ = -1, device_pos_ = -1;  // The lone sequence's next step uploads its own.
-    batch_token_ = out.token;
-    if (greedy_) {
-      result.tokens = absl::MakeConstSpan(&batch_token_, 1);
-    } else {
-      result.logits = out.logits;
-    }
-    return result;
-  }
   RETURN_IF_ERROR(DrainSpeculation());
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, bucket));
   RETURN_IF_ERROR(Upload(pos, tokens));

@@ -167,7 +167,6 @@ class CudaExecutor : public Executor {
   // What the device holds after the last step, so Decode uploads nothing when they already agree.
   int32_t device_token_ = -1;
   int device_pos_ = -1;
-  int32_t batch_token_ = -1;  // The token of a one-row batched step.
   bool profiling_ = false;
   bool capture_prefill_ = false;
   std::map<std::string, ProfileEntry> profile_;

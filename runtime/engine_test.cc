@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "absl/types/span.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda_executor.h"
 #include "runtime/model.h"
@@ -13,7 +14,9 @@
 namespace ggrt {
 namespace {
 
-constexpr char kModel[] = "external/shared/models/stories260K.gguf";
+constexpr char kModel[] = "external/shared/models/stories260K-f16.gguf";
+// Rows that are whole tensor-core tiles: every product of a CUDA batched step takes the small-batch kernel.
+constexpr char kTiledModel[] = "external/shared/models/tiny-qwen2-256/tiny-qwen2-256-f16.gguf";
 
 struct Result {
   std::vector<int32_t> tokens;
@@ -25,8 +28,8 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
   void SetUp() override {
     if (GetParam() == Backend::kCuda && !CudaAvailable()) GTEST_SKIP() << "no CUDA device";
   }
-  LoadedModel Load(bool greedy, int ctx, int64_t pool) {
-    auto m = LoadModel({.path = kModel, .backend = GetParam(), .ctx_size = ctx, .kv_pool_tokens = pool,
+  LoadedModel Load(bool greedy, int ctx, int64_t pool, const char* path = kModel) {
+    auto m = LoadModel({.path = path, .backend = GetParam(), .ctx_size = ctx, .kv_pool_tokens = pool,
                         .greedy = greedy});
     EXPECT_TRUE(m.ok()) << m.status();
     return m.ok() ? *std::move(m) : LoadedModel{};
@@ -91,6 +94,39 @@ TEST_P(EngineTest, GreedySequencesMatchTheReferenceAndTheirSoloRunsAmong63Others
     const Result solo = Alone(*m.executor, Prompt(i), {.max_new_tokens = Budget(i), .stop_at_end_of_generation = false});
     EXPECT_EQ(results[ids[i - 1]].tokens, solo.tokens) << "sequence " << i;
     EXPECT_EQ(results[ids[i - 1]].tokens.size(), static_cast<size_t>(Budget(i)));
+  }
+}
+
+// The logits of a sequence's step are bit-identical alone (the smallest bucket) and as row 0 of 64 other
+// sequences at other positions: no kernel of a batched step mixes rows or sizes its sums by the batch.
+TEST_P(EngineTest, LogitsAreBitIdenticalAloneAndInABatch) {
+  LoadedModel m = Load(/*greedy=*/false, 128, 65 * 128, kTiledModel);
+  ASSERT_NE(m.executor, nullptr);
+  Executor& e = *m.executor;
+  std::vector<std::vector<int32_t>> tables;
+  for (int s = 0; s < 65; ++s) {
+    std::vector<int32_t> pages;
+    for (int i = 0; i < 4; ++i) pages.push_back(4 * s + (i + s) % 4);
+    tables.push_back(pages);
+  }
+  // Sequence 0 has a 40-token history; the others 1 to 64 tokens.
+  for (int s = 0; s < 65; ++s) {
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < (s == 0 ? 40 : s); ++i) prompt.push_back((7 * i + 3 * s) % 500);
+    ASSERT_TRUE(e.PrefillSequence(prompt, 0, tables[s]).ok());
+  }
+  auto row = [&](int s) { return SequenceStep{static_cast<int32_t>(11 * s % 500), s == 0 ? 40 : s, tables[s]}; };
+  auto alone = e.DecodeBatch({row(0)});
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  const std::vector<float> alone_logits(alone->logits.begin(), alone->logits.end());
+  std::vector<SequenceStep> rows;
+  for (int s = 0; s < 65; ++s) rows.push_back(row(s));
+  for (size_t n : {2u, 3u, 17u, 64u, 65u}) {
+    auto batch = e.DecodeBatch(absl::MakeConstSpan(rows).subspan(0, n));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_EQ(batch->logits.size(), n * alone_logits.size());
+    const std::vector<float> first(batch->logits.begin(), batch->logits.begin() + alone_logits.size());
+    EXPECT_EQ(first, alone_logits) << "in a batch of " << n;
   }
 }
 

@@ -8,7 +8,7 @@
 namespace ggrt {
 
 int BatchBucket(int rows) {
-  int bucket = 1;
+  int bucket = kMinBatchBucket;
   while (bucket < rows) bucket *= 2;
   return bucket;
 }

@@ -41,8 +41,11 @@ struct BatchOutput {
   absl::Span<const float> logits;
 };
 
-// Decode steps run at batch-size buckets 1, 2, 4, ..., kMaxBatch: a step of B sequences runs the smallest
-// bucket that holds them, its extra rows masked, so each bucket's graph is built (and captured) once.
+// Batched decode steps run at batch-size buckets 2, 4, ..., kMaxBatch: a step of B sequences runs the smallest
+// bucket that holds them, its extra rows masked, so each bucket's graph is built (and captured) once. The
+// lone decode step is the IR's B = 1; a batched step of one sequence still takes the bucket of 2, so that a
+// sequence runs the same kernels (and gets the same logits) alone as among others.
+constexpr int kMinBatchBucket = 2;
 constexpr int kMaxBatch = 256;
 int BatchBucket(int rows);
 

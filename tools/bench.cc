@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -111,7 +112,8 @@ struct BatchedSample {
 // token (their prompts prefilled one after another); decode: the batched steps after that, every sequence's
 // tokens counted. One warm-up run per batch size builds and captures its graphs.
 absl::StatusOr<BatchedSample> RunBatched(Executor& executor, int batch, int n_prompt, int n_gen, int reps,
-                                         int n_vocab, std::mt19937& rng) {
+                                         int n_vocab, std::mt19937& rng,
+                                         const std::function<void()>& after_first_step = nullptr) {
   std::uniform_int_distribution<int32_t> token(0, n_vocab - 1);
   std::vector<double> prefill, decode, steps;
   for (int r = -1; r < reps; ++r) {
@@ -133,6 +135,7 @@ absl::StatusOr<BatchedSample> RunBatched(Executor& executor, int batch, int n_pr
         // Prefill time: this step less one decode step, which the later steps measure.
         t_prefilled = Now();
         first = false;
+        if (after_first_step) after_first_step();
         decoded += static_cast<int>(events.size()) - batch;
         continue;
       }
@@ -254,6 +257,21 @@ absl::Status Main(int argc, char** argv) {
     for (int b : batches) {
       ASSIGN_OR_RETURN(BatchedSample row, RunBatched(*m.executor, b, n_prompt, n_gen, reps, m.config.n_vocab, rng));
       rows.push_back(row);
+      if (backend == Backend::kCuda && flags.Has("--profile")) {
+        // Per-op device time of 16 eager batched decode steps (the first step, with the prefills, is left out).
+        auto& cuda = static_cast<CudaExecutor&>(*m.executor);
+        cuda.set_profiling(true);
+        RETURN_IF_ERROR(RunBatched(*m.executor, b, 1, 18, 0, m.config.n_vocab, rng, [&] { cuda.clear_profile(); })
+                            .status());
+        cuda.set_profiling(false);
+        double step_ms = 0;
+        for (const auto& [op, v] : cuda.profile()) step_ms += v.ms / 16;
+        std::fprintf(stderr, "batch %d profile (eager, per step): %.1f us\n", b, 1e3 * step_ms);
+        for (const auto& [op, v] : cuda.profile()) {
+          std::fprintf(stderr, "  %-26s %8.1f us  %5.1f%%  %4d launches\n", op.c_str(), 1e3 * v.ms / 16,
+                       100 * v.ms / 16 / step_ms, v.launches / 16);
+        }
+      }
     }
     int64_t peak = 0;
     CudaMemoryStats mem;

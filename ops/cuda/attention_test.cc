@@ -288,7 +288,9 @@ TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
     ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
     const auto got = out.Download<float>();
     const std::vector<float> live(got.begin(), got.begin() + (rows - 1) * qw), ref_live(ref.begin(), ref.end() - qw);
-    EXPECT_LT(RelativeError(live, ref_live), 1e-5) << "rope=" << rope;
+    // With the RoPE folded in, the newest position's k and v enter from registers in f32, while the reference
+    // reads them back from its f16 cache.
+    EXPECT_LT(RelativeError(live, ref_live), rope ? 1e-3 : 1e-5) << "rope=" << rope;
     for (int i = (rows - 1) * qw; i < rows * qw; ++i) ASSERT_TRUE(std::isnan(got[i])) << "the padding row was written";
     if (rope) {  // Each live row's new k and v, in its own slot, rounded to f16.
       const auto got_k = dkc.Download<uint16_t>(), got_v = dvc.Download<uint16_t>();

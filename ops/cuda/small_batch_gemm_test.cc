@@ -1,0 +1,160 @@
+// The batched decode products against the CPU reference (plain, residual, fused QKV, norm prologue, gate/up
+// SwiGLU; f16 and bf16; 1 to 256 rows), and the property batched decode relies on: a row's result is
+// bit-identical whatever the other rows and however many there are.
+#include "ops/cuda/small_batch_gemm.h"
+
+#include <random>
+
+#include "ops/cpu/matmul.h"
+#include "ops/cpu/rms_norm.h"
+#include "ops/cpu/test_util.h"
+#include "ops/cuda/test_util.h"
+
+namespace ggrt::cuda {
+namespace {
+
+// x is rounded to the weights' type before the product (f16: 2^-11, bf16: 2^-8 relative per element).
+double Bound(WeightType t) { return t == WeightType::kF16 ? 2e-3 : 1.2e-2; }
+
+struct Case {
+  int rows, k;
+  std::vector<int> n;
+  bool norm = false, residual = false, swiglu = false;
+};
+
+class SmallBatchGemmTest : public ::testing::Test {
+ protected:
+  void SetUp() override { SKIP_WITHOUT_GPU(); }
+};
+
+// Runs a case on the device: the outputs, one vector per weight (one with SwiGLU).
+std::vector<std::vector<float>> RunOnDevice(const Case& c, WeightType type, const std::vector<float>& x,
+                                            const std::vector<TypedWeights>& w, const TypedWeights* g,
+                                            const std::vector<float>& residual) {
+  SmallBatchGemmParams p{nullptr, c.rows, c.k, type, static_cast<int>(c.n.size()), {}, {}, {}};
+  DeviceBuffer dx(x);
+  p.x = dx.as<float>();
+  std::vector<std::unique_ptr<DeviceBuffer>> dw, dy;
+  const int outputs = c.swiglu ? 1 : static_cast<int>(c.n.size());
+  for (size_t i = 0; i < c.n.size(); ++i) {
+    dw.push_back(std::make_unique<DeviceBuffer>(w[i].bytes));
+    p.w[i] = dw[i]->get();
+    p.n[i] = c.n[i];
+  }
+  for (int i = 0; i < outputs; ++i) {
+    dy.push_back(std::make_unique<DeviceBuffer>(static_cast<size_t>(c.rows) * c.n[i] * 4));
+    p.y[i] = dy[i]->as<float>();
+  }
+  std::unique_ptr<DeviceBuffer> dg, dr;
+  if (g != nullptr) {
+    dg = std::make_unique<DeviceBuffer>(g->bytes);
+    p.norm = {dg->get(), type, 1e-5f};
+  }
+  if (c.residual) {
+    dr = std::make_unique<DeviceBuffer>(residual);
+    p.residual = dr->as<float>();
+  }
+  p.swiglu = c.swiglu;
+  EXPECT_TRUE(SmallBatchGemmSupports(p));
+  const int64_t scratch_bytes = std::max<int64_t>(SmallBatchGemmScratchBytes(p), 1);
+  DeviceBuffer scratch(scratch_bytes);
+  EXPECT_EQ(cudaMemset(scratch.get(), 0, scratch_bytes), cudaSuccess);
+  p.scratch = scratch.get();
+  std::vector<std::vector<float>> out;
+  for (int launch = 0; launch < 2; ++launch) {  // The split counters are left reusable (graph replay).
+    for (auto& y : dy) y->Poison();
+    EXPECT_EQ(LaunchSmallBatchGemm(p, nullptr), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<std::vector<float>> got;
+    for (auto& y : dy) got.push_back(y->Download<float>());
+    if (launch == 1) {
+      EXPECT_EQ(got, out) << "a second launch differs";
+    }
+    out = std::move(got);
+  }
+  return out;
+}
+
+TEST_F(SmallBatchGemmTest, MatchesReference) {
+  std::mt19937 rng(61);
+  const Case cases[] = {
+      {1, 896, {896}},
+      {5, 896, {128}, false, true},
+      {64, 4864, {896}, false, true},               // The down projection: k split over blocks.
+      {16, 896, {896, 128, 128}, true},             // Fused QKV with the norm prologue.
+      {130, 896, {1152}},                            // Two column tiles.
+      {33, 896, {4864, 4864}, true, false, true},   // Gate/up SwiGLU with the norm prologue.
+      {200, 64, {176, 176}, false, false, true},
+      {128, 896, {15200}, true},                     // Logits-like: many row tiles, no split.
+      {256, 160, {48}},
+      {7, 12800, {64}, true},                        // A long k: staged in parts.
+  };
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
+    for (const Case& c : cases) {
+      const auto x = cpu::RandomVector(static_cast<size_t>(c.rows) * c.k, rng, c.norm ? 20.0f : 1.0f);
+      std::vector<TypedWeights> w;
+      for (int n : c.n) w.push_back(MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * c.k, rng, 0.05f), type));
+      std::unique_ptr<TypedWeights> g;
+      std::vector<float> h = x;
+      if (c.norm) {
+        g = std::make_unique<TypedWeights>(MakeWeights(cpu::RandomVector(c.k, rng), type));
+        cpu::RmsNorm(x.data(), g->values.data(), c.rows, c.k, 1e-5f, h.data());
+      }
+      const auto residual = cpu::RandomVector(static_cast<size_t>(c.rows) * c.n[0], rng);
+      std::vector<std::vector<float>> ref;
+      if (c.swiglu) {
+        ref.emplace_back(static_cast<size_t>(c.rows) * c.n[0]);
+        cpu::GateUpSwiglu(h.data(), w[0].values.data(), w[1].values.data(), c.rows, c.k, c.n[0], ref[0].data());
+      } else {
+        for (size_t i = 0; i < c.n.size(); ++i) {
+          ref.emplace_back(static_cast<size_t>(c.rows) * c.n[i]);
+          cpu::Matmul(h.data(), w[i].values.data(), c.rows, c.k, c.n[i], ref[i].data());
+        }
+        if (c.residual) {
+          for (size_t i = 0; i < ref[0].size(); ++i) ref[0][i] += residual[i];
+        }
+      }
+      const auto got = RunOnDevice(c, type, x, w, g.get(), residual);
+      ASSERT_EQ(got.size(), ref.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        EXPECT_LT(RelativeError(got[i], ref[i]), Bound(type))
+            << TypeName(type) << " rows=" << c.rows << " k=" << c.k << " n=" << c.n[i] << " output " << i;
+      }
+      // Each of a few rows alone: exactly the row it was in the batch.
+      for (int row : {0, c.rows / 2, c.rows - 1}) {
+        Case alone = c;
+        alone.rows = 1;
+        const std::vector<float> x1(x.begin() + static_cast<size_t>(row) * c.k, x.begin() + (row + 1) * c.k);
+        const std::vector<float> r1(residual.begin() + static_cast<size_t>(row) * c.n[0],
+                                    residual.begin() + static_cast<size_t>(row + 1) * c.n[0]);
+        const auto single = RunOnDevice(alone, type, x1, w, g.get(), r1);
+        for (size_t i = 0; i < single.size(); ++i) {
+          const std::vector<float> in_batch(got[i].begin() + static_cast<size_t>(row) * c.n[i],
+                                            got[i].begin() + static_cast<size_t>(row + 1) * c.n[i]);
+          ASSERT_EQ(single[i], in_batch) << TypeName(type) << " rows=" << c.rows << " row " << row;
+        }
+      }
+    }
+  }
+}
+
+TEST(SmallBatchGemmSupportTest, RefusesWhatItDoesNotTake) {
+  SmallBatchGemmParams p{nullptr, 4, 896, WeightType::kF16, 1, {}, {}, {896}};
+  EXPECT_TRUE(SmallBatchGemmSupports(p));
+  p.k = 172;  // Not whole 32-wide chunks.
+  EXPECT_FALSE(SmallBatchGemmSupports(p));
+  p.k = 896;
+  p.n[0] = 172;
+  EXPECT_FALSE(SmallBatchGemmSupports(p));
+  p.n[0] = 896;
+  p.rows = kSmallBatchMaxRows + 1;
+  EXPECT_FALSE(SmallBatchGemmSupports(p));
+  p.rows = 4;
+  p.type = WeightType::kF32;
+  EXPECT_FALSE(SmallBatchGemmSupports(p));
+  p.type = WeightType::kQ4_K;
+  EXPECT_FALSE(SmallBatchGemmSupports(p));
+}
+
+}  // namespace
+}  // namespace ggrt::cuda
