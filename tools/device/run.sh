@@ -53,7 +53,7 @@ fi
 if [[ $what == sanitize ]]; then
   # Out-of-bounds accesses and shared-memory races in the kernels, through their tests (small cases).
   san=/usr/local/cuda/bin/compute-sanitizer
-  for t in attention_test elementwise_test rope_test; do
+  for t in attention_test elementwise_test rope_test small_batch_gemm_test; do
     for tool in memcheck racecheck; do
       $san --tool $tool --error-exitcode 1 bin/$t > "$out/sanitize_${t}_$tool.log" 2>&1 \
         && echo "PASS $tool $t" || { echo "FAIL $tool $t"; tail -20 "$out/sanitize_${t}_$tool.log"; }
