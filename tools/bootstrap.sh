@@ -3,7 +3,9 @@
 # already there. Needs root (or sudo) for apt.
 set -euo pipefail
 
-packages=(bazel-bootstrap libabsl-dev libgtest-dev g++ clang)
+# cpp-httplib's header needs the OpenSSL, zlib and Brotli headers its library was built with.
+packages=(bazel-bootstrap libabsl-dev libgtest-dev g++ clang libcpp-httplib-dev nlohmann-json3-dev libssl-dev
+          zlib1g-dev libbrotli-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,554 @@
+#include "runtime/server.h"
+
+#include <chrono>
+#include <random>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+
+namespace ggrt {
+
+using json = nlohmann::json;
+
+// One request's channel between its HTTP handler and the scheduler.
+struct Server::Request {
+  std::vector<int32_t> prompt;
+  SequenceOptions options;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<SequenceEvent> events;  // Tokens and the finish, in order.
+  absl::Status error;                // Set (with done) when the engine refused or failed it.
+  bool done = false;
+  std::atomic<bool> cancel{false};   // Set by the handler: a stop string matched, or the client left.
+};
+
+namespace {
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// An OpenAI-style error body.
+std::string ErrorBody(const std::string& message, const std::string& type, const std::string& param = "",
+                      const std::string& code = "") {
+  json e = {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
+  if (!param.empty()) e["param"] = param;
+  if (!code.empty()) e["code"] = code;
+  return json{{"error", e}}.dump();
+}
+
+void SendError(httplib::Response& res, int status, const std::string& message, const std::string& type,
+               const std::string& param = "", const std::string& code = "") {
+  res.status = status;
+  res.set_content(ErrorBody(message, type, param, code), "application/json");
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Bytes of `text` that end on a whole UTF-8 character (a token may end inside one).
+size_t CompleteUtf8Prefix(const std::string& text) {
+  size_t end = text.size();
+  for (size_t back = 1; back <= 3 && back <= text.size(); ++back) {
+    const unsigned char c = text[text.size() - back];
+    if ((c & 0xC0) == 0x80) continue;  // A continuation byte: look further back for the lead.
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (need > back) end = text.size() - back;
+    break;
+  }
+  return end;
+}
+
+// The generated text of one request: decodes the tokens so far and releases what can no longer change:
+// never a prefix of a stop string that the next token might complete, never half a UTF-8 character.
+class TextStream {
+ public:
+  TextStream(const Tokenizer& tokenizer, std::vector<std::string> stops)
+      : tokenizer_(tokenizer), stops_(std::move(stops)) {}
+
+  // Adds a token; the text now safe to send.
+  std::string Add(int32_t id) {
+    ids_.push_back(id);
+    text_ = tokenizer_.Decode(ids_);
+    for (const std::string& s : stops_) {
+      const size_t from = sent_ >= s.size() ? sent_ - s.size() + 1 : 0;
+      const size_t at = text_.find(s, from);
+      if (at != std::string::npos && (stop_at_ == std::string::npos || at < stop_at_)) stop_at_ = at;
+    }
+    if (stopped()) return Release(stop_at_);
+    size_t safe = CompleteUtf8Prefix(text_);
+    for (const std::string& s : stops_) {
+      for (size_t k = std::min(s.size() - 1, text_.size()); k > 0; --k) {
+        if (text_.compare(text_.size() - k, k, s, 0, k) == 0) {
+          safe = std::min(safe, text_.size() - k);
+          break;
+        }
+      }
+    }
+    return Release(safe);
+  }
+  // At the end: whatever was held back (the text is final).
+  std::string Flush() { return stopped() ? "" : Release(text_.size()); }
+  bool stopped() const { return stop_at_ != std::string::npos; }
+  int tokens() const { return static_cast<int>(ids_.size()); }
+
+ private:
+  std::string Release(size_t upto) {
+    if (upto <= sent_) return "";
+    std::string out = text_.substr(sent_, upto - sent_);
+    sent_ = upto;
+    return out;
+  }
+
+  const Tokenizer& tokenizer_;
+  std::vector<std::string> stops_;
+  std::vector<int32_t> ids_;
+  std::string text_;
+  size_t sent_ = 0;
+  size_t stop_at_ = std::string::npos;
+};
+
+// A request's parameters, checked. Errors carry the HTTP status and the parameter at fault.
+struct Params {
+  bool chat = false;
+  std::string prompt;                 // Completions.
+  std::vector<ChatMessage> messages;  // Chat.
+  int max_tokens = -1;                // -1: the default (16 for completions, the rest of the context for chat).
+  SamplerOptions sampler{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f};
+  bool seeded = false;
+  std::vector<std::string> stops;
+  bool stream = false;
+};
+
+struct ParseError {
+  int status;
+  std::string message, param, code, type = "invalid_request_error";
+};
+
+// Reads the body into Params; nullopt and *error when it is not a valid request.
+std::optional<Params> ParseParams(const std::string& body, bool chat, const std::string& model_name,
+                                  ParseError* error) {
+  auto fail = [&](int status, std::string message, std::string param = "", std::string code = "") {
+    *error = {status, std::move(message), std::move(param), std::move(code)};
+    return std::nullopt;
+  };
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail(400, "the body is not valid JSON");
+  if (!j.is_object()) return fail(400, "the body must be a JSON object");
+  Params p;
+  p.chat = chat;
+  if (j.contains("model")) {
+    if (!j["model"].is_string()) return fail(400, "'model' must be a string", "model");
+    if (j["model"] != model_name) {
+      return fail(404, absl::StrCat("the model '", j["model"].get<std::string>(), "' does not exist; this server has '",
+                                    model_name, "'"),
+                  "model", "model_not_found");
+    }
+  }
+  if (chat) {
+    if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
+      return fail(400, "'messages' must be a non-empty array", "messages");
+    }
+    for (const json& m : j["messages"]) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+          !m["content"].is_string()) {
+        return fail(400, "each message must be an object with string 'role' and 'content'", "messages");
+      }
+      const std::string role = m["role"];
+      if (role != "system" && role != "user" && role != "assistant") {
+        return fail(400, absl::StrCat("unknown message role '", role, "' (system, user or assistant)"), "messages");
+      }
+      p.messages.push_back({role, m["content"]});
+    }
+  } else {
+    if (!j.contains("prompt") || !j["prompt"].is_string()) return fail(400, "'prompt' must be a string", "prompt");
+    p.prompt = j["prompt"];
+    if (p.prompt.empty()) return fail(400, "'prompt' is empty", "prompt");
+  }
+  auto number = [&](const char* name, float lo, float hi, float* out) -> bool {
+    if (!j.contains(name) || j[name].is_null()) return true;
+    if (!j[name].is_number()) return false;
+    const double v = j[name];
+    if (!(v >= lo && v <= hi)) return false;
+    *out = static_cast<float>(v);
+    return true;
+  };
+  if (j.contains("max_tokens") && !j["max_tokens"].is_null()) {
+    if (!j["max_tokens"].is_number_integer()) return fail(400, "'max_tokens' must be an integer", "max_tokens");
+    const int64_t v = j["max_tokens"];
+    if (v < 1) return fail(400, absl::StrCat("'max_tokens' is ", v, "; it must be at least 1"), "max_tokens");
+    p.max_tokens = static_cast<int>(std::min<int64_t>(v, 1 << 30));
+  }
+  if (!number("temperature", 0.0f, 100.0f, &p.sampler.temperature)) {
+    return fail(400, "'temperature' must be a number from 0 to 100", "temperature");
+  }
+  if (!number("top_p", 0.0f, 1.0f, &p.sampler.top_p)) return fail(400, "'top_p' must be a number from 0 to 1", "top_p");
+  if (!number("min_p", 0.0f, 1.0f, &p.sampler.min_p)) return fail(400, "'min_p' must be a number from 0 to 1", "min_p");
+  if (!number("repeat_penalty", 0.01f, 100.0f, &p.sampler.repeat_penalty)) {
+    return fail(400, "'repeat_penalty' must be a number from 0.01 to 100", "repeat_penalty");
+  }
+  if (j.contains("top_k") && !j["top_k"].is_null()) {
+    if (!j["top_k"].is_number_integer() || j["top_k"] < 0) return fail(400, "'top_k' must be an integer >= 0", "top_k");
+    p.sampler.top_k = static_cast<int>(std::min<int64_t>(j["top_k"].get<int64_t>(), 1 << 30));
+  }
+  if (j.contains("seed") && !j["seed"].is_null()) {
+    if (!j["seed"].is_number_integer()) return fail(400, "'seed' must be an integer", "seed");
+    p.sampler.seed = static_cast<uint64_t>(j["seed"].get<int64_t>());
+    p.seeded = true;
+  }
+  if (j.contains("stop") && !j["stop"].is_null()) {
+    const json& s = j["stop"];
+    if (s.is_string()) {
+      p.stops.push_back(s);
+    } else if (s.is_array() && s.size() <= 16) {
+      for (const json& x : s) {
+        if (!x.is_string()) return fail(400, "'stop' must be a string or an array of strings", "stop");
+        p.stops.push_back(x);
+      }
+    } else {
+      return fail(400, "'stop' must be a string or an array of at most 16 strings", "stop");
+    }
+    for (const std::string& x : p.stops) {
+      if (x.empty()) return fail(400, "a stop string is empty", "stop");
+    }
+  }
+  if (j.contains("stream") && !j["stream"].is_null()) {
+    if (!j["stream"].is_boolean()) return fail(400, "'stream' must be a boolean", "stream");
+    p.stream = j["stream"];
+  }
+  return p;
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options) : options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+  http_->set_payload_max_length(options_.max_body_bytes);
+  Routes();
+}
+
+Server::~Server() {
+  Shutdown();
+  if (scheduler_.joinable()) scheduler_.join();
+}
+
+absl::StatusOr<int> Server::Bind() {
+  const int port = options_.port == 0 ? http_->bind_to_any_port(options_.host)
+                                      : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  if (port < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
+  }
+  return port;
+}
+
+void Server::Serve() { http_->listen_after_bind(); }
+
+absl::Status Server::Attach(std::unique_ptr<LoadedModel> model) {
+  RET_CHECK(model != nullptr && model->executor != nullptr, "no model");
+  RET_CHECK(!model->executor->greedy(), "the server samples per request: load the model without greedy graphs");
+  model_ = std::move(model);
+  const Tokenizer* tokenizer = model_->tokenizer.get();
+  EngineOptions engine_options = options_.engine;
+  engine_options.end_of_generation = [tokenizer](int32_t id) { return tokenizer->IsEndOfGeneration(id); };
+  ASSIGN_OR_RETURN(engine_, Engine::Create(*model_->executor, engine_options));
+  // A model without a chat template is chatted with through its messages' plain contents.
+  absl::StatusOr<ChatTemplate> chat = DetectChatTemplate(*model_->file, *model_->tokenizer);
+  chat_ = chat.ok() ? *chat
+                    : ChatTemplate{ChatFormat::kRaw, "", absl::StrCat("no chat template: ", chat.status().message())};
+  kv_total_ = engine_->pool().total_pages();
+  scheduler_ = std::thread([this] { SchedulerLoop(); });
+  ready_ = true;
+  return absl::OkStatus();
+}
+
+void Server::Shutdown() {
+  if (stopping_.exchange(true)) return;
+  // In-flight requests finish; new ones get 503 meanwhile.
+  while (in_flight_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_.notify_all();
+  }
+  http_->stop();
+}
+
+bool Server::Submit(const std::shared_ptr<Request>& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || static_cast<int>(pending_.size()) + waiting_ >= options_.max_queue) return false;
+  pending_.push_back(r);
+  wake_.notify_all();
+  return true;
+}
+
+void Server::SchedulerLoop() {
+  absl::flat_hash_map<int64_t, std::shared_ptr<Request>> active;  // By sequence id.
+  auto finish = [](Request& r, absl::Status error) {
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.error = std::move(error);
+    r.done = true;
+    r.cv.notify_all();
+  };
+  auto publish = [&] {  // The engine's state for /metrics.
+    std::lock_guard<std::mutex> lock(mu_);
+    running_ = engine_->running();
+    waiting_ = engine_->waiting();
+    kv_used_ = engine_->pool().used_pages();
+  };
+  while (true) {
+    std::deque<std::shared_ptr<Request>> incoming;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, std::chrono::milliseconds(active.empty() ? 100 : 0),
+                     [&] { return !pending_.empty() || !active.empty() || stopping_; });
+      if (stopping_ && pending_.empty() && active.empty()) return;
+      incoming.swap(pending_);
+    }
+    for (auto& r : incoming) {
+      absl::StatusOr<int64_t> id = engine_->Add(r->prompt, r->options);
+      if (!id.ok()) {
+        finish(*r, id.status());
+        continue;
+      }
+      active[*id] = r;
+    }
+    // Stop strings and departed clients end their sequences now.
+    for (auto it = active.begin(); it != active.end();) {
+      if (it->second->cancel) {
+        (void)engine_->Cancel(it->first);
+        finish(*it->second, absl::OkStatus());
+        active.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    if (engine_->idle()) {
+      publish();
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::StatusOr<std::vector<SequenceEvent>> events = engine_->Step();
+    metrics_.steps++;
+    metrics_.step_nanos += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+                               .count();
+    if (!events.ok()) {
+      // The engine's state is no longer known: every request in it fails.
+      for (auto& [id, r] : active) {
+        (void)engine_->Cancel(id);
+        finish(*r, events.status());
+      }
+      active.clear();
+      continue;
+    }
+    publish();  // Before any client hears that its request finished.
+    for (const SequenceEvent& e : *events) {
+      auto it = active.find(e.id);
+      if (it == active.end()) continue;
+      Request& r = *it->second;
+      if (e.token >= 0) metrics_.generated_tokens++;
+      {
+        std::lock_guard<std::mutex> lock(r.mu);
+        r.events.push_back(e);
+        if (e.finish != FinishReason::kNone) r.done = true;
+        r.cv.notify_all();
+      }
+      if (e.finish != FinishReason::kNone) active.erase(it);
+    }
+  }
+}
+
+std::string Server::MetricsText() const {
+  int running, waiting, kv_used;
+  {
+    std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+    running = running_, waiting = waiting_ + static_cast<int>(pending_.size()), kv_used = kv_used_;
+  }
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, double value) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ", value, "\n");
+  };
+  metric("ggrt_requests_total", "counter", "Completion requests accepted.", metrics_.requests);
+  metric("ggrt_requests_failed_total", "counter", "Requests refused or failed (any error status).", metrics_.failed);
+  metric("ggrt_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", metrics_.prompt_tokens);
+  metric("ggrt_generated_tokens_total", "counter", "Tokens generated.", metrics_.generated_tokens);
+  metric("ggrt_sequences_running", "gauge", "Sequences in the batch.", running);
+  metric("ggrt_sequences_waiting", "gauge", "Requests waiting for a place in the batch.", waiting);
+  metric("ggrt_kv_blocks_used", "gauge", "KV cache pages held by sequences.", kv_used);
+  metric("ggrt_kv_blocks_total", "gauge", "KV cache pages in the pool.", kv_total_);
+  metric("ggrt_steps_total", "counter", "Engine steps.", metrics_.steps);
+  metric("ggrt_step_seconds_total", "counter", "Time spent in engine steps.", metrics_.step_nanos * 1e-9);
+  return out;
+}
+
+void Server::Routes() {
+  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    if (!ready_) {
+      res.status = 503;
+      res.set_content(R"({"status":"loading"})", "application/json");
+    } else {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    }
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(MetricsText(), "text/plain; version=0.0.4");
+  });
+  http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    json model = {{"id", options_.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "ggrt"}};
+    res.set_content(Dump({{"object", "list"}, {"data", json::array({model})}}), "application/json");
+  });
+
+  auto complete = [this](bool chat, const httplib::Request& req, httplib::Response& res) {
+    if (!ready_) return SendError(res, 503, "the model is loading", "server_error", "", "loading");
+    if (stopping_) return SendError(res, 503, "the server is shutting down", "server_error", "", "shutting_down");
+    ParseError error;
+    std::optional<Params> p = ParseParams(req.body, chat, options_.model_name, &error);
+    auto refuse = [&](int status, const std::string& message, const std::string& param = "",
+                      const std::string& code = "") {
+      metrics_.failed++;
+      SendError(res, status, message, status >= 500 ? "server_error" : "invalid_request_error", param, code);
+    };
+    if (!p) return refuse(error.status, error.message, error.param, error.code);
+    const Tokenizer& tokenizer = *model_->tokenizer;
+    absl::StatusOr<std::vector<int32_t>> prompt =
+        chat ? tokenizer.Encode(ApplyChatTemplate(chat_, p->messages, /*add_generation_prompt=*/true), tokenizer.add_bos())
+             : tokenizer.Encode(p->prompt, {.add_bos = tokenizer.add_bos()});
+    if (!prompt.ok()) return refuse(400, std::string(prompt.status().message()), chat ? "messages" : "prompt");
+    const int ctx = model_->executor->ctx_size();
+    if (prompt->empty()) return refuse(400, "the prompt encodes to no tokens", chat ? "messages" : "prompt");
+    if (static_cast<int>(prompt->size()) >= ctx) {
+      return refuse(400,
+                    absl::StrCat("the prompt is ", prompt->size(), " tokens; the context holds ", ctx,
+                                 " with room for one generated token"),
+                    chat ? "messages" : "prompt", "context_length_exceeded");
+    }
+    auto r = std::make_shared<Request>();
+    r->prompt = *std::move(prompt);
+    r->options.sampler = p->sampler;
+    if (!p->seeded) r->options.sampler.seed = std::random_device{}();
+    const int room = ctx - static_cast<int>(r->prompt.size());
+    r->options.max_new_tokens = std::min(p->max_tokens > 0 ? p->max_tokens : (chat ? room : 16), room);
+    if (!Submit(r)) return refuse(503, "the server is busy: the request queue is full", "", "queue_full");
+    metrics_.requests++;
+    metrics_.prompt_tokens += static_cast<int64_t>(r->prompt.size());
+    in_flight_++;
+
+    const std::string id = absl::StrCat(chat ? "chatcmpl-" : "cmpl-", next_id_++);
+    const int64_t created = NowSeconds();
+    const int prompt_tokens = static_cast<int>(r->prompt.size());
+    auto text = std::make_shared<TextStream>(tokenizer, p->stops);
+    // Waits for the request's next events; returns the new text, and sets *finish when it ended.
+    auto next = [r, text](std::string* finish, absl::Status* status) {
+      std::unique_lock<std::mutex> lock(r->mu);
+      r->cv.wait(lock, [&] { return !r->events.empty() || r->done; });
+      std::string out;
+      while (!r->events.empty()) {
+        const SequenceEvent e = r->events.front();
+        r->events.pop_front();
+        if (e.token >= 0 && !text->stopped()) out += text->Add(e.token);
+        if (e.finish == FinishReason::kStop) *finish = "stop";
+        if (e.finish == FinishReason::kLength || e.finish == FinishReason::kCancelled) *finish = "length";
+      }
+      if (text->stopped()) {
+        *finish = "stop";
+        r->cancel = true;  // The scheduler ends the sequence.
+      } else if (r->done && finish->empty()) {
+        *status = r->error.ok() ? absl::InternalError("the request ended without a finish") : r->error;
+      }
+      if (!finish->empty()) out += text->Flush();
+      return out;
+    };
+    auto usage = [prompt_tokens, text] {
+      return json{{"prompt_tokens", prompt_tokens},
+                  {"completion_tokens", text->tokens()},
+                  {"total_tokens", prompt_tokens + text->tokens()}};
+    };
+    const std::string model_name = options_.model_name;
+    auto chunk = [=](const std::string& delta, const std::string& finish, bool first) {
+      json choice = {{"index", 0}, {"finish_reason", finish.empty() ? json(nullptr) : json(finish)}};
+      if (chat) {
+        json d = json::object();
+        if (first) d["role"] = "assistant";
+        if (!delta.empty()) d["content"] = delta;
+        choice["delta"] = d;
+      } else {
+        choice["text"] = delta;
+        choice["logprobs"] = nullptr;
+      }
+      json c = {{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
+                {"model", model_name}, {"choices", json::array({choice})}};
+      if (!finish.empty()) c["usage"] = usage();
+      return c;
+    };
+
+    if (!p->stream) {
+      std::string all, finish;
+      absl::Status status;
+      while (finish.empty() && status.ok()) all += next(&finish, &status);
+      in_flight_--;
+      if (!status.ok()) {
+        metrics_.failed++;
+        return SendError(res, 500, std::string(status.message()), "server_error");
+      }
+      json choice = {{"index", 0}, {"finish_reason", finish}};
+      if (chat) {
+        choice["message"] = {{"role", "assistant"}, {"content", all}};
+      } else {
+        choice["text"] = all;
+        choice["logprobs"] = nullptr;
+      }
+      res.set_content(Dump({{"id", id},
+                            {"object", chat ? "chat.completion" : "text_completion"},
+                            {"created", created},
+                            {"model", model_name},
+                            {"choices", json::array({choice})},
+                            {"usage", usage()}}),
+                      "application/json");
+      return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, r, next, chunk, chat](size_t, httplib::DataSink& sink) {
+          auto send = [&](const std::string& data) {
+            const std::string event = absl::StrCat("data: ", data, "\n\n");
+            return sink.write(event.data(), event.size());
+          };
+          bool first = chat, ok = true;
+          if (chat) ok = send(Dump(chunk("", "", true)));  // The role comes first.
+          first = false;
+          std::string finish;
+          absl::Status status;
+          while (ok && finish.empty() && status.ok()) {
+            const std::string delta = next(&finish, &status);
+            if (!status.ok()) break;
+            if (!delta.empty() || !finish.empty()) ok = send(Dump(chunk(delta, finish, first)));
+          }
+          if (!ok) {
+            r->cancel = true;  // The client is gone: its sequence ends at the next step.
+          } else if (!status.ok()) {
+            metrics_.failed++;
+            send(ErrorBody(std::string(status.message()), "server_error"));
+          } else {
+            send("[DONE]");
+          }
+          sink.done();
+          return true;
+        },
+        [this](bool) { in_flight_--; });
+  };
+  http_->Post("/v1/completions",
+              [complete](const httplib::Request& req, httplib::Response& res) { complete(false, req, res); });
+  http_->Post("/v1/chat/completions",
+              [complete](const httplib::Request& req, httplib::Response& res) { complete(true, req, res); });
+  http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      SendError(res, 413, "the request body is too large", "invalid_request_error", "", "payload_too_large");
+    } else if (res.status == 404) {
+      SendError(res, 404, "no such endpoint", "invalid_request_error", "", "not_found");
+    }
+  });
+}
+
+}  // namespace ggrt

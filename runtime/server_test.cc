@@ -1,0 +1,291 @@
+// The HTTP server end to end on the CPU backend (stories260K, 127.0.0.1, an ephemeral port): completions and
+// chat, streamed and not, stop strings, max_tokens, every kind of bad request, a client that leaves
+// mid-stream, 16 concurrent greedy requests each equal to its solo output, and /metrics that add up.
+#include "runtime/server.h"
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "runtime/session.h"
+
+namespace ggrt {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kModel[] = "external/shared/models/stories260K.gguf";
+constexpr int kContext = 256;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.port = 0;
+    options.model_name = "stories";
+    options.max_body_bytes = 64 << 10;
+    options.engine.max_batch = 16;
+    server_ = std::make_unique<Server>(options);
+    auto port = server_->Bind();
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
+    serving_ = std::thread([this] { server_->Serve(); });
+    auto model = LoadModel({.path = kModel, .backend = Backend::kCpu, .ctx_size = kContext,
+                            .kv_pool_tokens = 16 * kContext});
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_TRUE(server_->Attach(std::make_unique<LoadedModel>(*std::move(model))).ok());
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    if (serving_.joinable()) serving_.join();
+  }
+
+  httplib::Client Client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(60, 0);
+    return c;
+  }
+  // POSTs `body`; the status and the parsed body (null when it is not JSON).
+  std::pair<int, json> Post(const std::string& path, const std::string& body) {
+    httplib::Client c = Client();
+    auto res = c.Post(path, body, "application/json");
+    if (!res) return {-1, nullptr};
+    return {res->status, json::parse(res->body, nullptr, false)};
+  }
+  // A streamed request's events (the JSON chunks, then "[DONE]" as a string).
+  std::vector<json> Stream(const std::string& path, json body) {
+    body["stream"] = true;
+    httplib::Client c = Client();
+    auto res = c.Post(path, body.dump(), "application/json");
+    std::vector<json> events;
+    if (!res || res->status != 200) return events;
+    EXPECT_NE(res->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+    for (absl::string_view block : absl::StrSplit(res->body, "\n\n", absl::SkipEmpty())) {
+      EXPECT_TRUE(absl::ConsumePrefix(&block, "data: ")) << block;
+      events.push_back(block == "[DONE]" ? json("[DONE]") : json::parse(block, nullptr, false));
+    }
+    return events;
+  }
+  // The server's /metrics as name -> value.
+  std::map<std::string, double> Metrics() {
+    httplib::Client c = Client();
+    auto res = c.Get("/metrics");
+    std::map<std::string, double> m;
+    if (!res) return m;
+    for (absl::string_view line : absl::StrSplit(res->body, '\n', absl::SkipEmpty())) {
+      if (line[0] == '#') continue;
+      std::vector<std::string> parts = absl::StrSplit(line, ' ');
+      double v = 0;
+      if (parts.size() == 2 && absl::SimpleAtod(parts[1], &v)) m[parts[0]] = v;
+    }
+    return m;
+  }
+
+  std::unique_ptr<Server> server_;
+  std::thread serving_;
+  int port_ = 0;
+};
+
+json Completion(const std::string& prompt, int max_tokens) {
+  return {{"prompt", prompt}, {"max_tokens", max_tokens}, {"temperature", 0}};
+}
+
+TEST_F(ServerTest, HealthModelsAndUnknownPaths) {
+  httplib::Client c = Client();
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto models = c.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "stories");
+  auto missing = c.Get("/v1/nothing");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(json::parse(missing->body)["error"]["code"], "not_found");
+}
+
+TEST_F(ServerTest, GreedyCompletionMatchesTheGenerationLoop) {
+  auto [status, body] = Post("/v1/completions", Completion("Once upon a time", 24).dump());
+  ASSERT_EQ(status, 200) << body;
+  EXPECT_EQ(body["object"], "text_completion");
+  EXPECT_EQ(body["model"], "stories");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(body["usage"]["completion_tokens"], 24);
+  // The same prompt through Generate on a separate executor.
+  auto m = LoadModel({.path = kModel, .backend = Backend::kCpu, .ctx_size = kContext, .greedy = true});
+  ASSERT_TRUE(m.ok());
+  auto prompt = m->tokenizer->Encode("Once upon a time", {.add_bos = m->tokenizer->add_bos()});
+  ASSERT_TRUE(prompt.ok());
+  EXPECT_EQ(body["usage"]["prompt_tokens"], prompt->size());
+  std::vector<int32_t> ids;
+  GenerateStats stats;
+  ASSERT_TRUE(Generate(*m->executor, *m->tokenizer, *prompt, {.n_predict = 24, .sampler = {.temperature = 0}},
+                       [&](int32_t t) { ids.push_back(t); }, &stats)
+                  .ok());
+  EXPECT_EQ(body["choices"][0]["text"], m->tokenizer->Decode(ids));
+}
+
+TEST_F(ServerTest, StreamingGivesTheSameTextInChunksEndingWithDone) {
+  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
+    const bool chat = std::string(path).find("chat") != std::string::npos;
+    json request = chat ? json{{"messages", {{{"role", "user"}, {"content", "Tell me a story"}}}},
+                               {"max_tokens", 20},
+                               {"temperature", 0}}
+                        : Completion("The cat", 20);
+    auto [status, whole] = Post(path, request.dump());
+    ASSERT_EQ(status, 200) << whole;
+    const std::vector<json> events = Stream(path, request);
+    ASSERT_GE(events.size(), 3u);
+    EXPECT_EQ(events.back(), "[DONE]");
+    std::string text;
+    for (size_t i = 0; i + 1 < events.size(); ++i) {
+      const json& choice = events[i]["choices"][0];
+      EXPECT_EQ(events[i]["object"], chat ? "chat.completion.chunk" : "text_completion");
+      text += chat ? choice["delta"].value("content", "") : choice["text"].get<std::string>();
+      EXPECT_EQ(choice["finish_reason"].is_null(), i + 2 < events.size()) << "only the last chunk finishes";
+    }
+    if (chat) EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
+    const json& last = events[events.size() - 2];
+    EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(last["usage"]["completion_tokens"], 20);
+    EXPECT_EQ(text, chat ? whole["choices"][0]["message"]["content"].get<std::string>()
+                         : whole["choices"][0]["text"].get<std::string>());
+  }
+}
+
+TEST_F(ServerTest, StopStringsEndTheTextBeforeThem) {
+  auto [status, full] = Post("/v1/completions", Completion("Once upon a time", 40).dump());
+  ASSERT_EQ(status, 200);
+  const std::string text = full["choices"][0]["text"];
+  // A stop string from the middle of the text: the answer ends just before it, streamed or not.
+  const size_t at = text.find(' ', text.size() / 2);
+  ASSERT_NE(at, std::string::npos);
+  const std::string stop = text.substr(at, 4);
+  json request = Completion("Once upon a time", 40);
+  request["stop"] = {"zzzz-never", stop};
+  auto [stop_status, stopped] = Post("/v1/completions", request.dump());
+  ASSERT_EQ(stop_status, 200) << stopped;
+  EXPECT_EQ(stopped["choices"][0]["text"], text.substr(0, text.find(stop)));
+  EXPECT_EQ(stopped["choices"][0]["finish_reason"], "stop");
+  std::string streamed;
+  const std::vector<json> events = Stream("/v1/completions", request);
+  ASSERT_GE(events.size(), 2u);
+  for (size_t i = 0; i + 1 < events.size(); ++i) streamed += events[i]["choices"][0]["text"].get<std::string>();
+  EXPECT_EQ(streamed, text.substr(0, text.find(stop)));
+  EXPECT_EQ(events[events.size() - 2]["choices"][0]["finish_reason"], "stop");
+}
+
+TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string param;
+  };
+  const std::string long_prompt(4000, 'a');  // Far more tokens than the 256-token context.
+  const std::vector<Case> cases = {
+      {"/v1/completions", "{not json", 400, ""},
+      {"/v1/completions", "[1, 2]", 400, ""},
+      {"/v1/completions", R"({"prompt": 7})", 400, "prompt"},
+      {"/v1/completions", R"({"prompt": ""})", 400, "prompt"},
+      {"/v1/completions", json{{"prompt", long_prompt}}.dump(), 400, "prompt"},
+      {"/v1/completions", R"({"prompt": "a", "max_tokens": 0})", 400, "max_tokens"},
+      {"/v1/completions", R"({"prompt": "a", "max_tokens": -3})", 400, "max_tokens"},
+      {"/v1/completions", R"({"prompt": "a", "max_tokens": "8"})", 400, "max_tokens"},
+      {"/v1/completions", R"({"prompt": "a", "temperature": "hot"})", 400, "temperature"},
+      {"/v1/completions", R"({"prompt": "a", "top_p": 2})", 400, "top_p"},
+      {"/v1/completions", R"({"prompt": "a", "stream": "yes"})", 400, "stream"},
+      {"/v1/completions", R"({"prompt": "a", "stop": [1]})", 400, "stop"},
+      {"/v1/completions", R"({"prompt": "a", "model": "gpt-4"})", 404, "model"},
+      {"/v1/chat/completions", R"({"messages": []})", 400, "messages"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400, "messages"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user"}]})", 400, "messages"},
+      {"/v1/completions", json{{"prompt", std::string(100 << 10, 'a')}}.dump(), 413, ""},
+  };
+  for (const Case& c : cases) {
+    auto [status, body] = Post(c.path, c.body);
+    EXPECT_EQ(status, c.status) << c.body.substr(0, 80);
+    ASSERT_TRUE(body.is_object() && body.contains("error")) << c.body.substr(0, 80) << " -> " << body;
+    EXPECT_TRUE(body["error"]["message"].is_string());
+    EXPECT_TRUE(body["error"]["type"].is_string());
+    if (!c.param.empty()) {
+      EXPECT_EQ(body["error"]["param"], c.param) << c.body.substr(0, 80);
+    }
+  }
+  EXPECT_EQ(Post("/v1/completions", json{{"prompt", long_prompt}}.dump()).second["error"]["code"],
+            "context_length_exceeded");
+  // The server still serves, and counted none of them as accepted requests.
+  auto [status, body] = Post("/v1/completions", Completion("Hello", 4).dump());
+  EXPECT_EQ(status, 200);
+  const auto m = Metrics();
+  EXPECT_EQ(m.at("ggrt_requests_total"), 1);
+  EXPECT_GE(m.at("ggrt_requests_failed_total"), cases.size() - 1);  // 413 never reaches the handler.
+}
+
+TEST_F(ServerTest, AClientThatLeavesMidStreamFreesItsSequence) {
+  httplib::Client c = Client();
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  json body = Completion("Once upon a time", 200);
+  body["stream"] = true;
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  int chunks = 0;
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+  auto res = c.send(req);
+  EXPECT_FALSE(res);  // We hung up.
+  // Within a few seconds the sequence is gone and its pages are back, long before 200 tokens.
+  std::map<std::string, double> m;
+  for (int i = 0; i < 200; ++i) {
+    m = Metrics();
+    if (m["ggrt_sequences_running"] == 0 && m["ggrt_kv_blocks_used"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(m["ggrt_sequences_running"], 0);
+  EXPECT_EQ(m["ggrt_kv_blocks_used"], 0);
+  EXPECT_LT(m["ggrt_generated_tokens_total"], 200);
+  auto [status, after] = Post("/v1/completions", Completion("Hello", 4).dump());
+  EXPECT_EQ(status, 200);
+}
+
+TEST_F(ServerTest, ConcurrentGreedyRequestsEqualTheirSoloOutputsAndMetricsAddUp) {
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 16; ++i) prompts.push_back(absl::StrCat("Once upon a time ", std::string(i % 5, '.'), i));
+  std::vector<std::string> solo;
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+  for (int i = 0; i < 16; ++i) {
+    auto [status, body] = Post("/v1/completions", Completion(prompts[i], 10 + i).dump());
+    ASSERT_EQ(status, 200) << body;
+    solo.push_back(body["choices"][0]["text"]);
+    prompt_tokens += body["usage"]["prompt_tokens"].get<int64_t>();
+    completion_tokens += body["usage"]["completion_tokens"].get<int64_t>();
+  }
+  std::vector<json> together(16);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&, i] { together[i] = Post("/v1/completions", Completion(prompts[i], 10 + i).dump()).second; });
+  }
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(together[i].contains("choices")) << together[i];
+    EXPECT_EQ(together[i]["choices"][0]["text"], solo[i]) << "request " << i;
+    prompt_tokens += together[i]["usage"]["prompt_tokens"].get<int64_t>();
+    completion_tokens += together[i]["usage"]["completion_tokens"].get<int64_t>();
+  }
+  const auto m = Metrics();
+  EXPECT_EQ(m.at("ggrt_requests_total"), 32);
+  EXPECT_EQ(m.at("ggrt_requests_failed_total"), 0);
+  EXPECT_EQ(m.at("ggrt_prompt_tokens_total"), prompt_tokens);
+  EXPECT_EQ(m.at("ggrt_generated_tokens_total"), completion_tokens);
+  EXPECT_EQ(m.at("ggrt_sequences_running"), 0);
+  EXPECT_EQ(m.at("ggrt_kv_blocks_used"), 0);
+  EXPECT_GT(m.at("ggrt_steps_total"), 0);
+}
+
+}  // namespace
+}  // namespace ggrt

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The server binary end to end: start on 127.0.0.1 (an ephemeral port), wait for /health, run the load
+# generator (16 streaming chat requests from 4 clients, bounded in time), then SIGTERM, which must finish and
+# exit 0. Usage: server_loadgen_test.sh SERVER LOADGEN MODEL
+set -uo pipefail
+server="$1" loadgen="$2" model="$3"
+log="${TEST_TMPDIR:-/tmp}/server.log"
+"$server" -m "$model" --port 0 --backend cpu --parallel 4 --ctx-size 256 > "$log" 2>&1 &
+pid=$!
+trap 'kill -9 $pid 2>/dev/null' EXIT
+port=""
+for _ in $(seq 100); do
+  port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$log")
+  [[ -n $port ]] && python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1])' \
+    "http://127.0.0.1:$port/health" 2> /dev/null && break
+  sleep 0.1
+done
+[[ -n $port ]] || { echo "the server did not start:"; cat "$log"; exit 1; }
+timeout 60 python3 "$loadgen" --url "http://127.0.0.1:$port" --clients 4 --prompt-tokens 24 --max-tokens 24 \
+  --requests 16 --duration 30 || { echo "loadgen failed"; cat "$log"; exit 1; }
+kill -TERM $pid
+for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then echo "the server did not exit on SIGTERM"; exit 1; fi
+wait $pid
+rc=$?
+[[ $rc -eq 0 ]] || { echo "the server exited with $rc"; cat "$log"; exit 1; }
+echo "ok"

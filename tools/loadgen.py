@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Load generator for an OpenAI-compatible server (ggrt's //tools:server, llama-server, vLLM).
+
+N concurrent clients each send streaming chat requests with a prompt of about --prompt-tokens tokens and
+--max-tokens generated tokens (no stop), one after another, until --requests have been sent or --duration
+seconds have passed. Reports requests/s, aggregate output tokens/s, time to first token and inter-token
+latency (p50/p99), and failed requests. Python standard library only; bounded in requests and time.
+
+  tools/loadgen.py --url http://127.0.0.1:8080 --clients 64 --prompt-tokens 128 --max-tokens 128 --requests 256
+"""
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, int(round(p / 100.0 * (len(values) - 1)))))
+    return values[k]
+
+
+def one_request(url, prompt, max_tokens, timeout):
+    """Streams one chat completion; returns (ttft, [inter-token gaps], tokens) or raises."""
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    body = json.dumps({"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+                       "temperature": 0, "stream": True})
+    start = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise RuntimeError("HTTP %d: %s" % (resp.status, resp.read()[:200]))
+    ttft, last, gaps, tokens, done = None, None, [], 0, False
+    buffer = b""
+    while not done:
+        data = resp.read1(65536) if hasattr(resp, "read1") else resp.read(1)
+        if not data:
+            break
+        buffer += data
+        while b"\n\n" in buffer:
+            event, buffer = buffer.split(b"\n\n", 1)
+            if not event.startswith(b"data: "):
+                continue
+            payload = event[6:]
+            if payload == b"[DONE]":
+                done = True
+                break
+            chunk = json.loads(payload)
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"]["message"])
+            delta = chunk["choices"][0].get("delta", {})
+            if "content" in delta:
+                now = time.perf_counter()
+                if ttft is None:
+                    ttft = now - start
+                else:
+                    gaps.append(now - last)
+                last = now
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+    conn.close()
+    if not done:
+        raise RuntimeError("the stream ended without [DONE]")
+    return ttft if ttft is not None else time.perf_counter() - start, gaps, tokens
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--prompt-tokens", type=int, default=128, help="approximate: one word per token")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--requests", type=int, default=64, help="total requests (upper bound)")
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds (upper bound)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    words = "once upon a time there was a little robot who liked to count the stars at night".split()
+    lock = threading.Lock()
+    sent = [0]
+    ttfts, gaps, tokens, failures = [], [], [0], []
+    deadline = time.perf_counter() + args.duration
+
+    def client(index):
+        while True:
+            with lock:
+                if sent[0] >= args.requests or time.perf_counter() >= deadline:
+                    return
+                n = sent[0]
+                sent[0] += 1
+            prompt = " ".join(words[(n + i) % len(words)] for i in range(max(1, args.prompt_tokens - 8)))
+            try:
+                t, g, k = one_request(args.url, prompt, args.max_tokens, args.timeout)
+                with lock:
+                    ttfts.append(t)
+                    gaps.extend(g)
+                    tokens[0] += k
+            except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+                with lock:
+                    failures.append(str(e))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    done = len(ttfts)
+    report = {
+        "clients": args.clients, "prompt_tokens": args.prompt_tokens, "max_tokens": args.max_tokens,
+        "requests": done, "failed": len(failures), "seconds": round(elapsed, 3),
+        "requests_per_s": round(done / elapsed, 3), "output_tokens_per_s": round(tokens[0] / elapsed, 1),
+        "ttft_ms_p50": round(1e3 * percentile(ttfts, 50), 2), "ttft_ms_p99": round(1e3 * percentile(ttfts, 99), 2),
+        "itl_ms_p50": round(1e3 * percentile(gaps, 50), 3), "itl_ms_p99": round(1e3 * percentile(gaps, 99), 3),
+        "itl_ms_mean": round(1e3 * statistics.mean(gaps), 3) if gaps else float("nan"),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print("%-20s %s" % (key, value))
+        for f in failures[:5]:
+            print("failure:", f, file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+// OpenAI-compatible HTTP server (runtime/server.h): continuous batching over the engine.
+//   server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--backend auto|cpu|cuda]
+//          [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]
+// /health answers 503 while the model loads. Ctrl-C or SIGTERM finishes the in-flight responses and exits.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "base/status_macros.h"
+#include "runtime/model.h"
+#include "runtime/server.h"
+#include "tools/flags.h"
+
+namespace ggrt {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] "
+    "[--backend auto|cpu|cuda] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]";
+
+absl::Status Main(int argc, char** argv) {
+  Flags flags;
+  RETURN_IF_ERROR(flags.Parse(argc, argv,
+                              WithCacheTypeFlags({{{"-m", "--model"}}, {{"--host"}}, {{"--port"}}, {{"-np", "--parallel"}},
+                                                  {{"-c", "--ctx-size"}}, {{"--backend"}}, {{"--queue"}}, {{"-a", "--alias"}},
+                                                  {{"--no-fuse"}, false}})));
+  RET_CHECK(flags.Has("--model"), kUsage);
+  ServerOptions options;
+  options.host = flags.Get("--host", "127.0.0.1");
+  RETURN_IF_ERROR(flags.GetInt("--port", &options.port, 0, 65535));
+  RETURN_IF_ERROR(flags.GetInt("--parallel", &options.engine.max_batch, 1, kMaxBatch));
+  RETURN_IF_ERROR(flags.GetInt("--queue", &options.max_queue, 1, 1 << 20));
+  const std::string path = flags.Get("--model");
+  options.model_name = flags.Get("--alias", path.substr(path.find_last_of('/') + 1));
+
+  ModelOptions model_options{.path = path};
+  ASSIGN_OR_RETURN(model_options.backend, BackendFromName(flags.Get("--backend", "auto")));
+  RETURN_IF_ERROR(flags.GetInt("--ctx-size", &model_options.ctx_size, 0, kMaxContext));
+  ASSIGN_OR_RETURN(model_options.kv_type, CacheTypeFromFlags(flags));
+  ASSIGN_OR_RETURN(model_options.passes, PassSelectionFromFlags(flags.Has("--no-fuse"), std::nullopt, std::nullopt));
+
+  // SIGINT and SIGTERM are taken by one thread (sigwait) rather than a handler, so shutdown runs as code.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Server server(options);
+  ASSIGN_OR_RETURN(const int port, server.Bind());
+  std::thread http([&] { server.Serve(); });
+  std::fprintf(stderr, "listening on http://%s:%d (loading %s)\n", options.host.c_str(), port, path.c_str());
+  std::thread watcher([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "signal %d: finishing in-flight requests\n", sig);
+    server.Shutdown();
+  });
+
+  // Every sequence may use the whole context: the pool holds --parallel of them.
+  absl::Status attached = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(LoadedModel model, LoadModel(model_options));
+    if (!model.note.empty()) std::fprintf(stderr, "note: %s\n", model.note.c_str());
+    if (options.engine.max_batch > 1) {
+      model_options.ctx_size = model.ctx_size;
+      model_options.kv_pool_tokens = static_cast<int64_t>(model.ctx_size) * options.engine.max_batch;
+      model = LoadedModel{};  // Free the first executor's memory before the pooled one is made.
+      ASSIGN_OR_RETURN(model, LoadModel(model_options));
+    }
+    std::fprintf(stderr, "ready: %s, context %d, %d sequences at once, backend %s\n", options.model_name.c_str(),
+                 model.ctx_size, options.engine.max_batch, std::string(model.executor->name()).c_str());
+    return server.Attach(std::make_unique<LoadedModel>(std::move(model)));
+  }();
+  if (!attached.ok()) {
+    server.Shutdown();
+    pthread_kill(watcher.native_handle(), SIGTERM);
+  }
+  http.join();
+  watcher.join();
+  return attached;
+}
+
+}  // namespace
+}  // namespace ggrt
+
+int main(int argc, char** argv) { return ggrt::RunTool(ggrt::Main, argc, argv); }
