@@ -82,6 +82,7 @@ CudaExecutor::~CudaExecutor() {
   if (host_token_) cudaFreeHost(host_token_);
   if (host_ring_) cudaFreeHost(host_ring_);
   if (host_inputs_) cudaFreeHost(host_inputs_);
+  if (host_sampling_) cudaFreeHost(host_sampling_);
   for (cudaEvent_t e : step_done_) {
     if (e) cudaEventDestroy(e);
   }
@@ -160,7 +161,7 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
   p->output = p->graph.outputs()[0];
   p->greedy = p->output->type.dtype == DType::kI32;
   if (!p->greedy) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_logits, Elements(p->output) * sizeof(float)));
-  if (batch > 1 && p->greedy) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_tokens, batch * sizeof(int32_t)));
+  if (batch > 1) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_tokens, batch * sizeof(int32_t)));
   if (pos_ == nullptr) {  // The first graph, the lone decode step, gives the shapes.
     RETURN_IF_ERROR(InitShapes(p->graph));
     n_vocab_ = p->greedy ? 0 : Cols(p->output);
@@ -174,6 +175,20 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
     ASSIGN_OR_RETURN(void* pos, Allocate(pos_slots * sizeof(int32_t), "the positions and block tables",
                                          &memory_.scratch));
     CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_inputs_, (pos_slots + token_slots) * sizeof(int32_t)));
+    if (!p->greedy) {
+      const int64_t config_bytes = int64_t{kMaxBatch} * sizeof(cuda::SamplerConfig);
+      const int64_t window_bytes = int64_t{kMaxBatch} * (cuda::kBatchRepeatWindow + 1) * sizeof(int32_t);
+      ASSIGN_OR_RETURN(void* configs, Allocate(config_bytes, "the batched sampler settings", &memory_.scratch));
+      ASSIGN_OR_RETURN(void* windows, Allocate(window_bytes, "the batched sampler windows", &memory_.scratch));
+      ASSIGN_OR_RETURN(void* sampled, Allocate(kMaxBatch * sizeof(int32_t), "the sampled tokens", &memory_.scratch));
+      // Zeros until the first upload: no penalty windows, so a graph run without settings reads nothing.
+      CUDA_RETURN_IF_ERROR(cudaMemset(configs, 0, config_bytes));
+      CUDA_RETURN_IF_ERROR(cudaMemset(windows, 0, window_bytes));
+      batch_configs_ = static_cast<cuda::SamplerConfig*>(configs);
+      batch_windows_ = static_cast<int32_t*>(windows);
+      batch_sampled_ = static_cast<int32_t*>(sampled);
+      CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_sampling_, config_bytes + window_bytes));
+    }
     tokens_ = static_cast<int32_t*>(tokens);
     pos_ = static_cast<int32_t*>(pos);
     std::vector<int32_t> record = {0};
@@ -589,16 +604,22 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     }
   }
   if (p.batch > 1) {
-    // A batched step: the host uploads every row's token and record before each step, and takes all rows'
-    // tokens or logits back.
-    label = "copy";
-    const void* result = Buffer(p, p.output);
-    void* dst = p.greedy ? static_cast<void*>(p.host_tokens) : static_cast<void*>(p.host_logits);
-    const size_t bytes = p.output->type.bytes();
-    add([result, dst, bytes](cudaStream_t s) {
-      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, bytes, cudaMemcpyDeviceToHost, s));
-      return absl::OkStatus();
-    });
+    // A batched step: the host uploads every row's token and record before each step, and takes the rows'
+    // tokens or logits back after it (DecodeBatch, outside the captured graph: only what it needs). Graphs
+    // that return logits also sample every row on the device, with the settings of the last upload.
+    if (!p.greedy) {
+      label = "sample";
+      const int vocab = Cols(p.output);
+      ASSIGN_OR_RETURN(void* candidates,
+                       scratch(cuda::SampleScratchBytes(vocab) * p.batch, "batched sampler candidates"));
+      cuda::SampleParams sp{Buffer(p, p.output), vocab, batch_configs_, pos_, batch_sampled_, candidates,
+                            nullptr, 1, nullptr};
+      sp.rows = p.batch;
+      sp.pos_stride = PosStride(*p.graph.FindValue("pos"));
+      sp.windows = batch_windows_;
+      sp.window_lens = batch_windows_ + int64_t{kMaxBatch} * cuda::kBatchRepeatWindow;
+      add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
+    }
     return absl::OkStatus();
   }
   // The step's tail: advance the device-side token and position, and hand the result to the host: the
@@ -781,7 +802,35 @@ absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceS
   BatchOutput result;
   RETURN_IF_ERROR(DrainSpeculation());
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, bucket));
-  RETURN_IF_ERROR(Upload(pos, tokens));
+  // Sampled on the device when every row says how (and its penalty window fits the device's).
+  bool sample = !greedy_;
+  for (const SequenceStep& row : rows) {
+    sample &= row.sampler != nullptr && row.recent.size() <= static_cast<size_t>(cuda::kBatchRepeatWindow) &&
+              (row.sampler->repeat_penalty == 1.0f || row.sampler->repeat_last_n <= cuda::kBatchRepeatWindow);
+  }
+  if (sample) {
+    auto* configs = reinterpret_cast<cuda::SamplerConfig*>(host_sampling_);
+    auto* windows = reinterpret_cast<int32_t*>(host_sampling_ + int64_t{kMaxBatch} * sizeof(cuda::SamplerConfig));
+    int32_t* lens = windows + int64_t{kMaxBatch} * cuda::kBatchRepeatWindow;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const SamplerOptions& o = *rows[r].sampler;
+      // Greedy is the top-1 draw (the penalty still applies first, as on the host).
+      configs[r] = o.temperature > 0
+                       ? cuda::SamplerConfig{o.temperature, o.top_k, o.top_p, o.min_p, o.seed, o.repeat_penalty,
+                                             o.repeat_last_n}
+                       : cuda::SamplerConfig{1.0f, 1, 1.0f, 0.0f, o.seed, o.repeat_penalty, o.repeat_last_n};
+      std::copy(rows[r].recent.begin(), rows[r].recent.end(), windows + r * cuda::kBatchRepeatWindow);
+      lens[r] = static_cast<int32_t>(rows[r].recent.size());
+    }
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(batch_configs_, configs, rows.size() * sizeof(cuda::SamplerConfig),
+                                         cudaMemcpyHostToDevice, stream_));
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(batch_windows_, windows,
+                                         rows.size() * cuda::kBatchRepeatWindow * sizeof(int32_t),
+                                         cudaMemcpyHostToDevice, stream_));
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(batch_windows_ + int64_t{kMaxBatch} * cuda::kBatchRepeatWindow, lens,
+                                         rows.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  }
+  RETURN_IF_ERROR(Upload(pos, tokens));  // Waits for the copies above too.
   lone_table_on_device_ = false;
   device_token_ = -1, device_pos_ = -1;
   if (!use_cuda_graph_ || p->runs++ == 0 || profiling_) {
@@ -792,10 +841,16 @@ absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceS
     }
     RETURN_IF_ERROR(p->captured->Launch(stream_));
   }
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-  if (greedy_) {
+  if (greedy_ || sample) {
+    const void* src = greedy_ ? static_cast<const void*>(Buffer(*p, p->output)) : batch_sampled_;
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(p->host_tokens, src, rows.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
     result.tokens = absl::MakeConstSpan(p->host_tokens, rows.size());
   } else {
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(p->host_logits, Buffer(*p, p->output), rows.size() * n_vocab_ * sizeof(float),
+                                         cudaMemcpyDeviceToHost, stream_));
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
     result.logits = absl::MakeConstSpan(p->host_logits, rows.size() * n_vocab_);
   }
   return result;

@@ -149,6 +149,12 @@ class CudaExecutor : public Executor {
   int32_t* pos_ = nullptr;  // [kMaxBatch, 1 + max_sequence_pages_]
   // Pinned staging of the uploads (a copy from pageable memory would not be ordered with the stream).
   int32_t* host_inputs_ = nullptr;
+  // Batched steps sampled on the device: per row its settings, its recent tokens and their count (device,
+  // uploaded with each step from the pinned staging), and the chosen tokens.
+  cuda::SamplerConfig* batch_configs_ = nullptr;
+  int32_t* batch_windows_ = nullptr;  // [kMaxBatch, kBatchRepeatWindow] then [kMaxBatch] lengths.
+  int32_t* batch_sampled_ = nullptr;
+  char* host_sampling_ = nullptr;     // Pinned staging of the configs, windows and lengths.
   // Whether pos_ holds the lone sequence's block table (the other calls upload their own).
   bool lone_table_on_device_ = true;
   int32_t* history_ = nullptr;  // Device [ctx]: the token at each position, for the repetition penalty.

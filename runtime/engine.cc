@@ -21,7 +21,8 @@ absl::string_view FinishReasonName(FinishReason r) {
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Executor& executor, EngineOptions options) {
   RET_CHECK(options.max_batch >= 1 && options.max_batch <= kMaxBatch, "a batch of ", options.max_batch,
             " sequences (1..", kMaxBatch, ")");
-  RET_CHECK(options.prefill_budget >= 1, "a prefill budget of ", options.prefill_budget, " tokens per step");
+  RET_CHECK(options.prefill_budget >= 1 && options.prefill_chunk >= 1, "a prefill budget of ",
+            options.prefill_budget, " tokens per step in chunks of ", options.prefill_chunk);
   return std::unique_ptr<Engine>(new Engine(executor, std::move(options)));
 }
 
@@ -56,6 +57,7 @@ absl::StatusOr<int64_t> Engine::Add(std::vector<int32_t> prompt, const SequenceO
   }
   s->sampler = std::make_unique<Sampler>(options.sampler);
   for (int32_t t : s->prompt) s->sampler->Accept(t);
+  s->tokens = s->prompt;
   const int64_t id = s->id;
   waiting_.push_back(std::move(s));
   return id;
@@ -98,6 +100,7 @@ void Engine::Admit() {
 void Engine::Accept(Sequence& s, int32_t token, absl::Span<const float> logits, std::vector<SequenceEvent>* events) {
   if (token < 0) token = s.sampler->Sample(logits);
   s.sampler->Accept(token);
+  s.tokens.push_back(token);
   s.next = token;
   ++s.generated;
   SequenceEvent e{s.id, token, FinishReason::kNone};
@@ -117,16 +120,19 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
 
   // Prompt chunks of the new sequences, within the step's budget; a finished prompt yields its first token.
   int budget = options_.prefill_budget;
+  bool first_chunk = true;
   for (auto& s : running_) {
     const int remaining = static_cast<int>(s->prompt.size()) - s->prefilled;
-    if (remaining == 0 || budget == 0) continue;
-    const int n = std::min(remaining, budget);
+    if (remaining == 0) continue;
+    const int n = std::min(remaining, options_.prefill_chunk);
+    if (n > budget && !first_chunk) break;  // In order of admission: later prompts wait for the next step.
+    first_chunk = false;
     ASSIGN_OR_RETURN(StepOutput out,
                      executor_.PrefillSequence(absl::MakeConstSpan(s->prompt).subspan(s->prefilled, n), s->prefilled,
                                                s->pages));
     s->prefilled += n;
     s->pos = s->prefilled;
-    budget -= n;
+    budget = std::max(0, budget - n);
     if (s->prefilled == static_cast<int>(s->prompt.size())) Accept(*s, out.token, out.logits, &events);
   }
 
@@ -136,7 +142,9 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
   for (auto& s : running_) {
     if (finished(*s) || s->prefilled < static_cast<int>(s->prompt.size())) continue;
     decoding.push_back(s.get());
-    rows.push_back({s->next, s->pos, s->pages});
+    const size_t recent = std::min<size_t>(s->tokens.size(), static_cast<size_t>(kMaxRecentTokens));
+    rows.push_back({s->next, s->pos, s->pages, &s->options.sampler,
+                    absl::MakeConstSpan(s->tokens).subspan(s->tokens.size() - recent)});
   }
   if (!rows.empty()) {
     ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows));

@@ -43,7 +43,11 @@ struct SequenceEvent {
 
 struct EngineOptions {
   int max_batch = 64;        // Sequences generating at once (1..kMaxBatch).
-  int prefill_budget = 512;  // Prompt tokens prefilled per step, over all new sequences (chunks).
+  // A prompt is prefilled in chunks of prefill_chunk tokens from its start, whatever else runs, so that its
+  // KV cache (and so its tokens) does not depend on the other sequences. A step prefills whole chunks while
+  // they fit in prefill_budget tokens, and always at least one.
+  int prefill_chunk = 512;
+  int prefill_budget = 512;
   std::function<bool(int32_t)> end_of_generation;  // Optional: tokens that stop a sequence.
 };
 
@@ -73,6 +77,7 @@ class Engine {
     SequenceOptions options;
     std::unique_ptr<Sampler> sampler;
     std::vector<int32_t> pages;  // Its block table.
+    std::vector<int32_t> tokens; // Prompt and generated tokens, for the device sampler's penalty window.
     int prefilled = 0;           // Prompt tokens in the KV cache.
     int pos = 0;                 // Tokens in the KV cache.
     int generated = 0;

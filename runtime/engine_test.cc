@@ -64,7 +64,7 @@ std::vector<int32_t> Prompt(int i) {
 int Budget(int i) { return 8 + (i * 13) % 60; }
 
 Result Alone(Executor& executor, const std::vector<int32_t>& prompt, const SequenceOptions& options) {
-  auto engine = Engine::Create(executor, {.max_batch = 1, .prefill_budget = 64});
+  auto engine = Engine::Create(executor, {.max_batch = 1, .prefill_chunk = 16, .prefill_budget = 64});
   EXPECT_TRUE(engine.ok()) << engine.status();
   auto id = (*engine)->Add(prompt, options);
   EXPECT_TRUE(id.ok()) << id.status();
@@ -74,8 +74,9 @@ Result Alone(Executor& executor, const std::vector<int32_t>& prompt, const Seque
 TEST_P(EngineTest, GreedySequencesMatchTheReferenceAndTheirSoloRunsAmong63Others) {
   LoadedModel m = Load(/*greedy=*/true, 320, 64 * 320);
   ASSERT_NE(m.executor, nullptr);
-  // A prefill budget below most prompts: prompts are prefilled over several steps between decode steps.
-  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_budget = 24});
+  // Chunks and a budget below most prompts: prompts are prefilled over several steps between decode steps,
+  // in the same chunks as alone.
+  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_chunk = 16, .prefill_budget = 24});
   ASSERT_TRUE(engine.ok()) << engine.status();
   std::vector<int64_t> ids;
   auto reference_id = (*engine)->Add({1}, {.max_new_tokens = 256, .stop_at_end_of_generation = false});
@@ -133,7 +134,7 @@ TEST_P(EngineTest, LogitsAreBitIdenticalAloneAndInABatch) {
 TEST_P(EngineTest, SeededSamplingIsTheSameAloneAndInABatch) {
   LoadedModel m = Load(/*greedy=*/false, 128, 64 * 128);
   ASSERT_NE(m.executor, nullptr);
-  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_budget = 32});
+  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_chunk = 16, .prefill_budget = 32});
   ASSERT_TRUE(engine.ok()) << engine.status();
   auto options = [](int i) {
     SequenceOptions o{.max_new_tokens = Budget(i), .stop_at_end_of_generation = false};

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "graph/graph.h"
+#include "runtime/sampler.h"
 
 namespace ggrt {
 
@@ -32,10 +33,15 @@ struct SequenceStep {
   int32_t token = 0;
   int pos = 0;
   absl::Span<const int32_t> block_table;
+  // Optional: how to pick the row's next token, and the sequence's most recent tokens (ending with `token`)
+  // for the repetition penalty. When every row has them, an executor that can samples on the device and
+  // returns tokens instead of logits.
+  const SamplerOptions* sampler = nullptr;
+  absl::Span<const int32_t> recent;
 };
 
-// Per row of a batched step, in the order given: the next token (greedy graphs), or the logits
-// ([rows, n_vocab], row-major). Valid until the next call.
+// Per row of a batched step, in the order given: the next token (greedy graphs, or sampled on the device),
+// or the logits ([rows, n_vocab], row-major). Valid until the next call.
 struct BatchOutput {
   absl::Span<const int32_t> tokens;
   absl::Span<const float> logits;
@@ -46,6 +52,8 @@ struct BatchOutput {
 // lone decode step is the IR's B = 1; a batched step of one sequence still takes the bucket of 2, so that a
 // sequence runs the same kernels (and gets the same logits) alone as among others.
 constexpr int kMinBatchBucket = 2;
+// The most recent tokens a SequenceStep carries for the device sampler's repetition window.
+constexpr int kMaxRecentTokens = 256;
 constexpr int kMaxBatch = 256;
 int BatchBucket(int rows);
 

@@ -149,7 +149,9 @@ TEST_F(ServerTest, StreamingGivesTheSameTextInChunksEndingWithDone) {
       text += chat ? choice["delta"].value("content", "") : choice["text"].get<std::string>();
       EXPECT_EQ(choice["finish_reason"].is_null(), i + 2 < events.size()) << "only the last chunk finishes";
     }
-    if (chat) EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
+    if (chat) {
+      EXPECT_EQ(events[0]["choices"][0]["delta"]["role"], "assistant");
+    }
     const json& last = events[events.size() - 2];
     EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
     EXPECT_EQ(last["usage"]["completion_tokens"], 20);

@@ -117,7 +117,9 @@ absl::StatusOr<BatchedSample> RunBatched(Executor& executor, int batch, int n_pr
   std::uniform_int_distribution<int32_t> token(0, n_vocab - 1);
   std::vector<double> prefill, decode, steps;
   for (int r = -1; r < reps; ++r) {
-    ASSIGN_OR_RETURN(auto engine, Engine::Create(executor, {.max_batch = batch, .prefill_budget = batch * n_prompt}));
+    ASSIGN_OR_RETURN(auto engine, Engine::Create(executor, {.max_batch = batch,
+                                                           .prefill_chunk = n_prompt,
+                                                           .prefill_budget = batch * n_prompt}));
     for (int i = 0; i < batch; ++i) {
       std::vector<int32_t> prompt(n_prompt);
       for (int32_t& t : prompt) t = token(rng);

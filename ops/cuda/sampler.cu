@@ -15,6 +15,7 @@
 
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/sampler.h"
+#include "ops/kv_pages.h"
 
 namespace ggrt::cuda {
 namespace {
@@ -25,6 +26,9 @@ static_assert(kMaxSampleCandidates == kThreads, "one candidate per thread in the
 __host__ __device__ inline int Blocks(int n) { return (n + kThreads - 1) / kThreads; }
 __host__ __device__ inline int64_t CandidateSlots(int n) {
   return static_cast<int64_t>(Blocks(n)) * kMaxSampleCandidates;
+}
+__host__ __device__ inline int64_t SampleScratchBytesOf(int n) {
+  return CandidateSlots(n) * (sizeof(float) + sizeof(int32_t));
 }
 
 // Larger float -> larger key.
@@ -131,28 +135,51 @@ __host__ __device__ constexpr int SliceFor(int k) { return kThreads * ((8 * k + 
 
 // Stage 1, one block per slice of the logits: each slice's own top k, padded to k entries with -inf. The
 // global top k is among these candidates.
+// Row `row`'s inputs of a batched step (row 0 of a lone one is the whole of p).
+struct Row {
+  const float* logits;
+  const SamplerConfig* config;
+  int position;  // Negative: a padding row.
+  int32_t* token;
+  void* scratch;
+};
+__device__ __forceinline__ Row RowOf(const SampleParams& p, int row) {
+  if (p.rows == 1 && p.pos_stride == 0) return {p.logits, p.config, *p.pos, p.token, p.scratch};
+  return {p.logits + static_cast<int64_t>(row) * p.n, p.config + row, RowPosition(p.pos, p.pos_stride, row),
+          p.token + row, static_cast<char*>(p.scratch) + row * SampleScratchBytesOf(p.n)};
+}
+
 __global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
-  const int k = EffectiveK(*p.config, p.n);
+  const Row row = RowOf(p, blockIdx.y);
+  if (row.position < 0) return;
+  const int k = EffectiveK(*row.config, p.n);
   const int slice = SliceFor(k);
   const int begin = blockIdx.x * slice;
   if (begin >= p.n) return;
   const int len = min(slice, p.n - begin);
   const int local_k = min(k, len);
-  const SamplerConfig& c = *p.config;
-  const int pos = *p.pos;
+  const SamplerConfig& c = *row.config;
+  const int pos = row.position;
+  const bool batched = p.windows != nullptr;
   // The slice in shared memory, where the repetition penalty applies to it.
   __shared__ float logits[SliceFor(kMaxSampleCandidates)];
-  for (int i = threadIdx.x; i < len; i += blockDim.x) logits[i] = p.logits[begin + i];
+  for (int i = threadIdx.x; i < len; i += blockDim.x) logits[i] = row.logits[begin + i];
   if (c.repeat_penalty != 1.0f) {
     // The window: the tokens at the last n positions up to the newest consumed one.
     __shared__ int32_t window[kMaxRepeatWindow];
     const int end = pos + p.seq_len;
-    const int n = min(min(c.repeat_last_n, kMaxRepeatWindow), end);
+    const int n = batched ? min(min(c.repeat_last_n, kBatchRepeatWindow), p.window_lens[blockIdx.y])
+                          : min(min(c.repeat_last_n, kMaxRepeatWindow), end);
+    const int32_t* own = batched ? p.windows + static_cast<int64_t>(blockIdx.y) * kBatchRepeatWindow : nullptr;
     for (int w = threadIdx.x; w < n; w += blockDim.x) {
-      const int q = end - n + w;
-      window[w] = q >= pos ? p.tokens[q - pos] : p.history[q];
+      if (batched) {
+        window[w] = own[p.window_lens[blockIdx.y] - n + w];
+      } else {
+        const int q = end - n + w;
+        window[w] = q >= pos ? p.tokens[q - pos] : p.history[q];
+      }
     }
     __syncthreads();
     for (int w = threadIdx.x; w < n; w += blockDim.x) {
@@ -167,11 +194,11 @@ __global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
   }
   __syncthreads();
   // Other blocks read the history only below pos, so block 0 can record this step's tokens now.
-  if (blockIdx.x == 0) {
+  if (blockIdx.x == 0 && !batched) {
     for (int i = threadIdx.x; i < p.seq_len; i += blockDim.x) p.history[pos + i] = p.tokens[i];
   }
-  float* values = static_cast<float*>(p.scratch) + static_cast<int64_t>(blockIdx.x) * k;
-  int32_t* ids = reinterpret_cast<int32_t*>(static_cast<float*>(p.scratch) + CandidateSlots(p.n)) +
+  float* values = static_cast<float*>(row.scratch) + static_cast<int64_t>(blockIdx.x) * k;
+  int32_t* ids = reinterpret_cast<int32_t*>(static_cast<float*>(row.scratch) + CandidateSlots(p.n)) +
                  static_cast<int64_t>(blockIdx.x) * k;
   BlockTopK(logits, nullptr, begin, len, local_k, values, ids);
   for (int i = local_k + threadIdx.x; i < k; i += blockDim.x) values[i] = -INFINITY, ids[i] = 0;
@@ -181,14 +208,16 @@ __global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
 __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
-  const SamplerConfig c = *p.config;
+  const Row row = RowOf(p, blockIdx.x);
+  if (row.position < 0) return;
+  const SamplerConfig c = *row.config;
   const int k = EffectiveK(c, p.n);
   const int tid = threadIdx.x;
   const int slice = SliceFor(k);
   const int candidates = (p.n + slice - 1) / slice * k;
-  const float* cand_values = static_cast<const float*>(p.scratch);
+  const float* cand_values = static_cast<const float*>(row.scratch);
   const int32_t* cand_ids =
-      reinterpret_cast<const int32_t*>(static_cast<const float*>(p.scratch) + CandidateSlots(p.n));
+      reinterpret_cast<const int32_t*>(static_cast<const float*>(row.scratch) + CandidateSlots(p.n));
   __shared__ float values[kThreads];
   __shared__ int indices[kThreads];
   values[tid] = -FLT_MAX;
@@ -245,25 +274,27 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
   if (tid == keep - 1) weights = through_w;
   if (tid == 0) chosen = keep - 1;
   __syncthreads();
-  const double u = ToUniform(Philox(c.seed, static_cast<uint32_t>(*p.pos))) * weights;
+  const double u = ToUniform(Philox(c.seed, static_cast<uint32_t>(row.position))) * weights;
   if (tid < keep && u < through_w) atomicMin(&chosen, tid);
   __syncthreads();
-  if (tid == 0) *p.token = indices[chosen];
+  if (tid == 0) *row.token = indices[chosen];
 }
 
 }  // namespace
 
 float SampleUniform(uint64_t seed, uint32_t position) { return ToUniform(Philox(seed, position)); }
 
-int64_t SampleScratchBytes(int n) { return CandidateSlots(n) * (sizeof(float) + sizeof(int32_t)); }
+int64_t SampleScratchBytes(int n) { return SampleScratchBytesOf(n); }
 
 cudaError_t LaunchSample(const SampleParams& p, cudaStream_t stream) {
-  if (p.n < 1 || p.scratch == nullptr || p.tokens == nullptr || p.history == nullptr || p.seq_len < 1) {
+  const bool batched = p.windows != nullptr;
+  if (p.n < 1 || p.scratch == nullptr || p.rows < 1 || p.seq_len < 1 ||
+      (batched ? p.window_lens == nullptr || p.pos_stride < 1 : p.tokens == nullptr || p.history == nullptr)) {
     return cudaErrorInvalidValue;
   }
-  const cudaError_t e = Launch(CandidatesKernel, Blocks(p.n), kThreads, 0, stream, p);
+  const cudaError_t e = Launch(CandidatesKernel, dim3(Blocks(p.n), p.rows), kThreads, 0, stream, p);
   if (e != cudaSuccess) return e;
-  return Launch(SampleKernel, 1, kThreads, 0, stream, p);
+  return Launch(SampleKernel, p.rows, kThreads, 0, stream, p);
 }
 
 }  // namespace ggrt::cuda

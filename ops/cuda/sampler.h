@@ -37,7 +37,18 @@ struct SampleParams {
   const int32_t* tokens;
   int seq_len;
   int32_t* history;  // [context length]
+  // A batched decode step: `rows` sequences, row r sampling logits[r] with config[r] into token[r], keyed by
+  // its own position (ops/kv_pages.h RowPosition with `pos_stride`); padding rows (negative positions) are
+  // skipped. Its repetition window is windows[r * kBatchRepeatWindow ..] (window_lens[r] tokens, oldest
+  // first) instead of tokens/history. Each row has its own SampleScratchBytes(n) of scratch.
+  int rows = 1;
+  int pos_stride = 0;
+  const int32_t* windows = nullptr;
+  const int32_t* window_lens = nullptr;
 };
+
+// The most recent tokens a batched step's row penalises repetitions of.
+constexpr int kBatchRepeatWindow = 256;
 
 // Scratch for n logits: kMaxSampleCandidates value/id slots per 1024 logits.
 int64_t SampleScratchBytes(int n);

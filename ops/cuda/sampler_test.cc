@@ -175,6 +175,65 @@ TEST(SamplerTest, RepetitionPenaltyMatchesTheHostRule) {
   }
 }
 
+// A batched step's rows: each row draws from its own logits with its own settings, keyed by its own position
+// and penalised by its own window, exactly as the lone sampler draws that row; padding rows are left alone.
+TEST(SamplerTest, BatchedRowsDrawAsTheLoneSamplerDoes) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(71);
+  const int n = 3000, rows = 6, stride = 3;  // A %pos record per row: position, then two table entries.
+  const std::vector<int> positions = {0, 17, 5, 900, 33, -1};
+  const auto logits = cpu::RandomVector(static_cast<size_t>(rows) * n, rng, 3.0f);
+  std::vector<SamplerConfig> configs = {
+      {1.0f, 1, 1.0f, 0.0f, 9},                     // Greedy: the top-1 draw.
+      {0.8f, 40, 0.95f, 0.05f, 1234},
+      {1.3f, 0, 1.0f, 0.0f, 77},
+      {0.7f, 5, 1.0f, 0.0f, 5, 1.5f, 4},            // With the repetition penalty over a 4-token window.
+      {1.0f, 1, 1.0f, 0.0f, 3, 2.0f, 8},            // Greedy with the penalty.
+      {0.9f, 40, 0.9f, 0.0f, 1}};
+  std::vector<int32_t> records(rows * stride, 0), windows(rows * kBatchRepeatWindow, 0), lens(rows, 0);
+  for (int r = 0; r < rows; ++r) {
+    records[r * stride] = positions[r];
+    lens[r] = std::min(positions[r] + 1, 8);
+    for (int w = 0; w < std::max(lens[r], 0); ++w) {
+      // Recent tokens: the row's largest logits, so the penalty changes the outcome.
+      windows[r * kBatchRepeatWindow + w] = static_cast<int32_t>(
+          std::max_element(logits.begin() + r * n, logits.begin() + (r + 1) * n) - (logits.begin() + r * n)) + w;
+    }
+  }
+  DeviceBuffer dl(logits), dc(configs.size() * sizeof(SamplerConfig)), dpos(records), dw(windows), dlens(lens),
+      tokens(std::vector<int32_t>(rows, -7)), scratch(SampleScratchBytes(n) * rows);
+  ASSERT_EQ(cudaMemcpy(dc.get(), configs.data(), configs.size() * sizeof(SamplerConfig), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  SampleParams p{dl.as<float>(), n, static_cast<SamplerConfig*>(dc.get()), dpos.as<int32_t>(), tokens.as<int32_t>(),
+                 scratch.get(), nullptr, 1, nullptr};
+  p.rows = rows;
+  p.pos_stride = stride;
+  p.windows = dw.as<int32_t>();
+  p.window_lens = dlens.as<int32_t>();
+  ASSERT_EQ(LaunchSample(p, nullptr), cudaSuccess);
+  const auto got = tokens.Download<int32_t>();
+  EXPECT_EQ(got[rows - 1], -7) << "the padding row was written";
+  for (int r = 0; r + 1 < rows; ++r) {
+    // The lone sampler on the same row: logits, settings, position key; its history holds the window, the
+    // consumed token being the window's last.
+    const std::vector<float> row(logits.begin() + r * n, logits.begin() + (r + 1) * n);
+    std::vector<int32_t> history(positions[r] + 1, -1);
+    for (int w = 0; w < lens[r]; ++w) history[positions[r] + 1 - lens[r] + w] = windows[r * kBatchRepeatWindow + w];
+    DeviceBuffer l1(row), c1(sizeof(SamplerConfig)), p1(std::vector<int32_t>{positions[r]}), t1(sizeof(int32_t)),
+        s1(SampleScratchBytes(n)), in1(std::vector<int32_t>{history.back()}), h1(history);
+    SamplerConfig c = configs[r];
+    c.repeat_last_n = std::min(c.repeat_last_n, lens[r]);  // The lone window looks back no further.
+    ASSERT_EQ(cudaMemcpy(c1.get(), &c, sizeof(c), cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(LaunchSample({l1.as<float>(), n, static_cast<SamplerConfig*>(c1.get()), p1.as<int32_t>(),
+                            t1.as<int32_t>(), s1.get(), in1.as<int32_t>(), 1, h1.as<int32_t>()},
+                           nullptr),
+              cudaSuccess);
+    EXPECT_EQ(got[r], t1.Download<int32_t>()[0]) << "row " << r;
+  }
+  // Row 0 is greedy without a penalty: the argmax.
+  EXPECT_EQ(got[0], std::max_element(logits.begin(), logits.begin() + n) - logits.begin());
+}
+
 TEST(SamplerTest, PhiloxIsDeterministicAndSpread) {
   // Random123's known answer for Philox4x32-10 with counter and key zero: first word 0x6627e8d5.
   EXPECT_EQ(SampleUniform(0, 0), (0x6627e8d5u >> 8) / 16777216.0f);
