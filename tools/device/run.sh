@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT when set (the device tool brings them back), else to ./out.
-#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|all]
+#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|all]
 set -uo pipefail
 cd "$(dirname "$0")"
 out="${OUT:-out}"
@@ -72,6 +72,25 @@ if [[ $what == batch || $what == all ]] && [[ -x bin/bench ]]; then
     bin/bench --synthetic=qwen2.5-0.5b --dtype=$dtype --batch $batches -p 128 -n 128 -r 2 \
       --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1 | tee "$out/bench_batched_$dtype.md"
   done
+fi
+if [[ $what == serve ]]; then
+  # The HTTP server on the synthetic Qwen2.5-0.5B F16 with the load generator: 64 streaming clients
+  # (128-token prompts, 128 tokens each), then one client alone against generate's tokens/s.
+  model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
+  [[ -f $model ]] || bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 0 -n 2 -r 1 --cuda-graph on \
+    --vocab external/shared/models/qwen2.5-vocab.gguf > /dev/null 2>&1
+  LD_LIBRARY_PATH=lib bin/server -m $model --port 18080 --parallel 64 --ctx-size 512 > "$out/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 300); do
+    python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:18080/health")' 2>/dev/null && break
+    sleep 0.2
+  done
+  for clients in 64 1; do
+    timeout 120 python3 tools/loadgen.py --url http://127.0.0.1:18080 --clients $clients --prompt-tokens 128 \
+      --max-tokens 128 --requests $((clients * 2)) --duration 90 2>&1 | sed "s/^/[$clients clients] /"
+  done | tee "$out/serve.txt"
+  kill -TERM $server; wait $server; echo "server exit $?"
+  bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on 2>&1 | grep tg128 | tee -a "$out/serve.txt"
 fi
 if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \

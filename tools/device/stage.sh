@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 targets=$(bazel query 'attr(tags, "gpu", tests(//...))' 2>/dev/null)
-tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize"
+tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize //tools:server"
 families="qwen2 llama3 llama-linear qwen3 phi3 gemma2"
 bazel build -c opt --define=ggrt_sm80=0 $targets $tools $(for f in $families; do echo "//tests:tiny_$f"; done)
 rm -rf .stage
@@ -26,6 +26,13 @@ for f in $families; do cp "bazel-bin/tests/tiny-$f.gguf" .stage/tests/; done
 # The Hugging Face parity harness (run.sh parity) and its GGUF writer.
 cp tools/device/hf_parity.py tools/device/gguf_writer.py .stage/tools/
 strip .stage/bin/*  # Host symbols only; the GPU code stays.
+# Debian ships cpp-httplib only as a shared library: it travels with its non-glibc dependencies, for
+# LD_LIBRARY_PATH=lib (run.sh), with the load generator.
+mkdir -p .stage/lib
+for lib in $(ldd .stage/bin/server | awk '/libcpp-httplib|libssl|libcrypto|libbrotli|libz\./ {print $3}'); do
+  cp -L "$lib" .stage/lib/
+done
+cp tools/loadgen.py .stage/tools/
 cp tools/device/run.sh .stage/
 # Only libc, libstdc++ and the CUDA toolkit's cuBLAS may be dynamic: abseil and GoogleTest are static.
 for b in .stage/bin/*; do
