@@ -1,5 +1,9 @@
 #include "runtime/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <random>
 
@@ -226,6 +230,14 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
 
 Server::Server(ServerOptions options) : options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
   http_->set_payload_max_length(options_.max_body_bytes);
+  // A request holds its handler thread until its last byte: one per sequence in the batch and per queued
+  // request, and a few for the quick endpoints (httplib's default is about one per core).
+  const int threads = std::min(options_.engine.max_batch + options_.max_queue + 8, 4096);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // A loaded machine may take seconds to get to a queued connection or a slow reader; httplib's 5 s would
+  // drop them.
+  http_->set_read_timeout(60, 0);
+  http_->set_write_timeout(60, 0);
   Routes();
 }
 
@@ -239,6 +251,22 @@ absl::StatusOr<int> Server::Bind() {
                                       : (http_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
   if (port < 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
+  }
+  // Debian's cpp-httplib 0.11 listens with a compiled-in backlog of 5, which resets connections when many
+  // clients connect at once (16 concurrent clients lose one every few runs). The listening socket is not
+  // exposed, so it is found by its port and given the system's maximum backlog.
+  for (int fd = 0; fd < 4096; ++fd) {
+    int listening = 0;
+    socklen_t size = sizeof(listening);
+    sockaddr_storage address{};
+    socklen_t address_size = sizeof(address);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || !listening ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_size) != 0) {
+      continue;
+    }
+    const int bound = address.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port)
+                                                     : ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+    if (bound == port) listen(fd, SOMAXCONN);
   }
   return port;
 }

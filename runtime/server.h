@@ -4,7 +4,8 @@
 // One scheduler thread owns the engine: requests join the running batch at its next step and leave it as
 // soon as they finish, hit a stop string or their client goes away (their KV pages return to the pool at
 // once). Requests beyond the engine's batch wait in a bounded queue; a full queue answers 503. HTTP handler
-// threads only parse, wait for their request's tokens, and write. Bad requests get OpenAI-style JSON
+// threads (one per running or queued request, plus a few) only parse, wait for their request's tokens, and
+// write. Bad requests get OpenAI-style JSON
 // errors ({"error": {"message", "type", "param", "code"}}) and never reach the engine.
 #ifndef GGRT_RUNTIME_SERVER_H_
 #define GGRT_RUNTIME_SERVER_H_

@@ -3,6 +3,7 @@
 // mid-stream, 16 concurrent greedy requests each equal to its solo output, and /metrics that add up.
 #include "runtime/server.h"
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -24,19 +25,26 @@ constexpr int kContext = 256;
 
 class ServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  // The server's shape: 16 sequences of 256 positions.
+  virtual ServerOptions Options() {
     ServerOptions options;
     options.port = 0;
     options.model_name = "stories";
     options.max_body_bytes = 64 << 10;
     options.engine.max_batch = 16;
+    return options;
+  }
+  virtual int Context() { return kContext; }
+
+  void SetUp() override {
+    const ServerOptions options = Options();
     server_ = std::make_unique<Server>(options);
     auto port = server_->Bind();
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
     serving_ = std::thread([this] { server_->Serve(); });
-    auto model = LoadModel({.path = kModel, .backend = Backend::kCpu, .ctx_size = kContext,
-                            .kv_pool_tokens = 16 * kContext});
+    auto model = LoadModel({.path = kModel, .backend = Backend::kCpu, .ctx_size = Context(),
+                            .kv_pool_tokens = int64_t{options.engine.max_batch} * Context()});
     ASSERT_TRUE(model.ok()) << model.status();
     ASSERT_TRUE(server_->Attach(std::make_unique<LoadedModel>(*std::move(model))).ok());
   }
@@ -54,7 +62,7 @@ class ServerTest : public ::testing::Test {
   std::pair<int, json> Post(const std::string& path, const std::string& body) {
     httplib::Client c = Client();
     auto res = c.Post(path, body, "application/json");
-    if (!res) return {-1, nullptr};
+    if (!res) return {-1, json{{"client_error", httplib::to_string(res.error())}}};
     return {res->status, json::parse(res->body, nullptr, false)};
   }
   // A streamed request's events (the JSON chunks, then "[DONE]" as a string).
@@ -287,6 +295,54 @@ TEST_F(ServerTest, ConcurrentGreedyRequestsEqualTheirSoloOutputsAndMetricsAddUp)
   EXPECT_EQ(m.at("ggrt_sequences_running"), 0);
   EXPECT_EQ(m.at("ggrt_kv_blocks_used"), 0);
   EXPECT_GT(m.at("ggrt_steps_total"), 0);
+}
+
+// One sequence at a time and a queue of one: a third request while one runs and one waits gets 503, and the
+// waiting one runs as soon as the first client leaves.
+class BusyServerTest : public ServerTest {
+ protected:
+  ServerOptions Options() override {
+    ServerOptions options = ServerTest::Options();
+    options.engine.max_batch = 1;
+    options.max_queue = 1;
+    return options;
+  }
+  int Context() override { return 16384; }  // A long first request: many seconds of generation on the CPU.
+};
+
+TEST_F(BusyServerTest, AFullQueueAnswers503AndTheWaitingRequestRunsLater) {
+  auto wait_for = [&](const std::string& metric, double value) {
+    for (int i = 0; i < 250; ++i) {
+      if (Metrics()[metric] == value) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  std::atomic<bool> leave{false};
+  std::thread first([&] {
+    httplib::Client c = Client();
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    json body = Completion("Once upon a time", 16000);
+    body["stream"] = true;
+    req.body = body.dump();
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return !leave.load(); };
+    c.send(req);
+  });
+  ASSERT_TRUE(wait_for("ggrt_sequences_running", 1));
+  std::pair<int, json> second;
+  std::thread waiting([&] { second = Post("/v1/completions", Completion("Hello", 4).dump()); });
+  ASSERT_TRUE(wait_for("ggrt_sequences_waiting", 1));
+  auto [status, third] = Post("/v1/completions", Completion("Hi", 4).dump());
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(third["error"]["code"], "queue_full");
+  leave = true;  // The first client hangs up; its place goes to the waiting request.
+  first.join();
+  waiting.join();
+  EXPECT_EQ(second.first, 200) << second.second;
+  EXPECT_EQ(second.second["usage"]["completion_tokens"], 4);
 }
 
 }  // namespace
