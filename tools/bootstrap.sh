@@ -3,9 +3,10 @@
 # already there. Needs root (or sudo) for apt.
 set -euo pipefail
 
-# cpp-httplib's header needs the OpenSSL, zlib and Brotli headers its library was built with.
+# cpp-httplib's header needs the OpenSSL, zlib and Brotli headers its library was built with; python3 runs
+# the load generator (tests/server_loadgen_test).
 packages=(bazel-bootstrap libabsl-dev libgtest-dev g++ clang libcpp-httplib-dev nlohmann-json3-dev libssl-dev
-          zlib1g-dev libbrotli-dev)
+          zlib1g-dev libbrotli-dev python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
