@@ -236,33 +236,6 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
   EXPECT_GE(m.at("ggrt_requests_failed_total"), cases.size() - 1);  // 413 never reaches the handler.
 }
 
-TEST_F(ServerTest, AClientThatLeavesMidStreamFreesItsSequence) {
-  httplib::Client c = Client();
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/v1/completions";
-  json body = Completion("Once upon a time", 200);
-  body["stream"] = true;
-  req.body = body.dump();
-  req.set_header("Content-Type", "application/json");
-  int chunks = 0;
-  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
-  auto res = c.send(req);
-  EXPECT_FALSE(res);  // We hung up.
-  // Within a few seconds the sequence is gone and its pages are back, long before 200 tokens.
-  std::map<std::string, double> m;
-  for (int i = 0; i < 200; ++i) {
-    m = Metrics();
-    if (m["ggrt_sequences_running"] == 0 && m["ggrt_kv_blocks_used"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_EQ(m["ggrt_sequences_running"], 0);
-  EXPECT_EQ(m["ggrt_kv_blocks_used"], 0);
-  EXPECT_LT(m["ggrt_generated_tokens_total"], 200);
-  auto [status, after] = Post("/v1/completions", Completion("Hello", 4).dump());
-  EXPECT_EQ(status, 200);
-}
-
 TEST_F(ServerTest, ConcurrentGreedyRequestsEqualTheirSoloOutputsAndMetricsAddUp) {
   std::vector<std::string> prompts;
   for (int i = 0; i < 16; ++i) prompts.push_back(absl::StrCat("Once upon a time ", std::string(i % 5, '.'), i));
@@ -343,6 +316,35 @@ TEST_F(BusyServerTest, AFullQueueAnswers503AndTheWaitingRequestRunsLater) {
   waiting.join();
   EXPECT_EQ(second.first, 200) << second.second;
   EXPECT_EQ(second.second["usage"]["completion_tokens"], 4);
+}
+
+TEST_F(BusyServerTest, AClientThatLeavesMidStreamFreesItsSequence) {
+  {  // The client's socket closes at the end of this scope.
+    httplib::Client c = Client();
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    json body = Completion("Once upon a time", 16000);
+    body["stream"] = true;
+    req.body = body.dump();
+    req.set_header("Content-Type", "application/json");
+    int chunks = 0;
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+    auto res = c.send(req);
+    EXPECT_FALSE(res);  // We hung up.
+  }
+  // Within a few seconds the sequence is gone and its pages are back, long before its 16000 tokens.
+  std::map<std::string, double> m;
+  for (int i = 0; i < 200; ++i) {
+    m = Metrics();
+    if (m["ggrt_sequences_running"] == 0 && m["ggrt_kv_blocks_used"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(m["ggrt_sequences_running"], 0);
+  EXPECT_EQ(m["ggrt_kv_blocks_used"], 0);
+  EXPECT_LT(m["ggrt_generated_tokens_total"], 16000);
+  auto [status, after] = Post("/v1/completions", Completion("Hello", 4).dump());
+  EXPECT_EQ(status, 200);
 }
 
 }  // namespace
