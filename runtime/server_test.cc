@@ -285,7 +285,7 @@ class BusyServerTest : public ServerTest {
 
 TEST_F(BusyServerTest, AFullQueueAnswers503AndTheWaitingRequestRunsLater) {
   auto wait_for = [&](const std::string& metric, double value) {
-    for (int i = 0; i < 250; ++i) {
+    for (int i = 0; i < 750; ++i) {
       if (Metrics()[metric] == value) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -304,16 +304,27 @@ TEST_F(BusyServerTest, AFullQueueAnswers503AndTheWaitingRequestRunsLater) {
     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return !leave.load(); };
     c.send(req);
   });
-  ASSERT_TRUE(wait_for("ggrt_sequences_running", 1));
   std::pair<int, json> second;
-  std::thread waiting([&] { second = Post("/v1/completions", Completion("Hello", 4).dump()); });
-  ASSERT_TRUE(wait_for("ggrt_sequences_waiting", 1));
-  auto [status, third] = Post("/v1/completions", Completion("Hi", 4).dump());
-  EXPECT_EQ(status, 503);
-  EXPECT_EQ(third["error"]["code"], "queue_full");
-  leave = true;  // The first client hangs up; its place goes to the waiting request.
-  first.join();
-  waiting.join();
+  std::thread waiting;
+  {
+    // Whatever fails below, the first client leaves and both threads are joined.
+    struct Leave {
+      std::atomic<bool>& leave;
+      std::thread& first;
+      std::thread& waiting;
+      ~Leave() {
+        leave = true;  // The first client hangs up; its place goes to the waiting request.
+        first.join();
+        if (waiting.joinable()) waiting.join();
+      }
+    } cleanup{leave, first, waiting};
+    ASSERT_TRUE(wait_for("ggrt_sequences_running", 1));
+    waiting = std::thread([&] { second = Post("/v1/completions", Completion("Hello", 4).dump()); });
+    ASSERT_TRUE(wait_for("ggrt_sequences_waiting", 1));
+    auto [status, third] = Post("/v1/completions", Completion("Hi", 4).dump());
+    EXPECT_EQ(status, 503);
+    EXPECT_EQ(third["error"]["code"], "queue_full");
+  }
   EXPECT_EQ(second.first, 200) << second.second;
   EXPECT_EQ(second.second["usage"]["completion_tokens"], 4);
 }

@@ -1,7 +1,8 @@
 // OpenAI-compatible HTTP server (runtime/server.h): continuous batching over the engine.
 //   server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--backend auto|cpu|cuda]
-//          [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]
+//          [--kv-pool N] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]
 // /health answers 503 while the model loads. Ctrl-C or SIGTERM finishes the in-flight responses and exits.
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -16,14 +17,14 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] "
-    "[--backend auto|cpu|cuda] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]";
+    "[--backend auto|cpu|cuda] [--kv-pool N] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]";
 
 absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv,
                               WithCacheTypeFlags({{{"-m", "--model"}}, {{"--host"}}, {{"--port"}}, {{"-np", "--parallel"}},
                                                   {{"-c", "--ctx-size"}}, {{"--backend"}}, {{"--queue"}}, {{"-a", "--alias"}},
-                                                  {{"--no-fuse"}, false}})));
+                                                  {{"--kv-pool"}}, {{"--no-fuse"}, false}})));
   RET_CHECK(flags.Has("--model"), kUsage);
   ServerOptions options;
   options.host = flags.Get("--host", "127.0.0.1");
@@ -38,6 +39,9 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.GetInt("--ctx-size", &model_options.ctx_size, 0, kMaxContext));
   ASSIGN_OR_RETURN(model_options.kv_type, CacheTypeFromFlags(flags));
   ASSIGN_OR_RETURN(model_options.passes, PassSelectionFromFlags(flags.Has("--no-fuse"), std::nullopt, std::nullopt));
+  // Positions in the KV pool all sequences share; by default every sequence may fill the whole context.
+  int kv_pool = 0;
+  RETURN_IF_ERROR(flags.GetInt("--kv-pool", &kv_pool, 1, kMaxContext));
 
   // SIGINT and SIGTERM are taken by one thread (sigwait) rather than a handler, so shutdown runs as code.
   sigset_t signals;
@@ -50,20 +54,21 @@ absl::Status Main(int argc, char** argv) {
   ASSIGN_OR_RETURN(const int port, server.Bind());
   std::thread http([&] { server.Serve(); });
   std::fprintf(stderr, "listening on http://%s:%d (loading %s)\n", options.host.c_str(), port, path.c_str());
+  std::atomic<bool> failed{false};
   std::thread watcher([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    std::fprintf(stderr, "signal %d: finishing in-flight requests\n", sig);
+    if (!failed) std::fprintf(stderr, "signal %d: finishing in-flight requests\n", sig);
     server.Shutdown();
   });
 
-  // Every sequence may use the whole context: the pool holds --parallel of them.
   absl::Status attached = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(LoadedModel model, LoadModel(model_options));
     if (!model.note.empty()) std::fprintf(stderr, "note: %s\n", model.note.c_str());
-    if (options.engine.max_batch > 1) {
+    if (options.engine.max_batch > 1 || kv_pool > 0) {
       model_options.ctx_size = model.ctx_size;
-      model_options.kv_pool_tokens = static_cast<int64_t>(model.ctx_size) * options.engine.max_batch;
+      model_options.kv_pool_tokens =
+          kv_pool > 0 ? kv_pool : static_cast<int64_t>(model.ctx_size) * options.engine.max_batch;
       model = LoadedModel{};  // Free the first executor's memory before the pooled one is made.
       ASSIGN_OR_RETURN(model, LoadModel(model_options));
     }
@@ -72,8 +77,9 @@ absl::Status Main(int argc, char** argv) {
     return server.Attach(std::make_unique<LoadedModel>(std::move(model)));
   }();
   if (!attached.ok()) {
+    failed = true;
     server.Shutdown();
-    pthread_kill(watcher.native_handle(), SIGTERM);
+    pthread_kill(watcher.native_handle(), SIGTERM);  // Ends the watcher's wait.
   }
   http.join();
   watcher.join();
