@@ -304,7 +304,7 @@ void Server::Shutdown() {
 
 bool Server::Submit(const std::shared_ptr<Request>& r) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_ || static_cast<int>(pending_.size()) + waiting_ >= options_.max_queue) return false;
+  if (stopping_ || static_cast<int>(pending_.size()) + admitting_ + waiting_ >= options_.max_queue) return false;
   pending_.push_back(r);
   wake_.notify_all();
   return true;
@@ -318,10 +318,11 @@ void Server::SchedulerLoop() {
     r.done = true;
     r.cv.notify_all();
   };
-  auto publish = [&] {  // The engine's state for /metrics.
+  auto publish = [&] {  // The engine's state, for /metrics and the queue bound.
     std::lock_guard<std::mutex> lock(mu_);
     running_ = engine_->running();
     waiting_ = engine_->waiting();
+    admitting_ = 0;
     kv_used_ = engine_->pool().used_pages();
   };
   while (true) {
@@ -332,6 +333,7 @@ void Server::SchedulerLoop() {
                      [&] { return !pending_.empty() || !active.empty() || stopping_; });
       if (stopping_ && pending_.empty() && active.empty()) return;
       incoming.swap(pending_);
+      admitting_ = static_cast<int>(incoming.size());  // Still queued until publish() counts them.
     }
     for (auto& r : incoming) {
       absl::StatusOr<int64_t> id = engine_->Add(r->prompt, r->options);
@@ -341,6 +343,7 @@ void Server::SchedulerLoop() {
       }
       active[*id] = r;
     }
+    if (!incoming.empty()) publish();
     // Stop strings and departed clients end their sequences now.
     for (auto it = active.begin(); it != active.end();) {
       if (it->second->cancel) {
@@ -390,7 +393,7 @@ std::string Server::MetricsText() const {
   int running, waiting, kv_used;
   {
     std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
-    running = running_, waiting = waiting_ + static_cast<int>(pending_.size()), kv_used = kv_used_;
+    running = running_, waiting = waiting_ + admitting_ + static_cast<int>(pending_.size()), kv_used = kv_used_;
   }
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, double value) {
