@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Executor& executor, Engin
 int Engine::PagesFor(const Sequence& s) const {
   // Every prompt token and every generated token but the last enters the KV cache, within the context.
   const int64_t positions =
-      std::min<int64_t>(static_cast<int64_t>(s.prompt.size()) + s.options.max_new_tokens - 1, executor_.ctx_size());
+      std::min<int64_t>(static_cast<int64_t>(s.prompt_size) + s.options.max_new_tokens - 1, executor_.ctx_size());
   return static_cast<int>(KvPages(positions));
 }
 
@@ -49,15 +49,15 @@ absl::StatusOr<int64_t> Engine::Add(std::vector<int32_t> prompt, const SequenceO
   }
   auto s = std::make_unique<Sequence>();
   s->id = next_id_++;
-  s->prompt = std::move(prompt);
+  s->prompt_size = static_cast<int>(prompt.size());
+  s->tokens = std::move(prompt);
   s->options = options;
   if (PagesFor(*s) > pool_.total_pages()) {
     return absl::ResourceExhaustedError(absl::StrCat("the sequence needs ", PagesFor(*s), " KV pages; the pool has ",
                                                      pool_.total_pages()));
   }
   s->sampler = std::make_unique<Sampler>(options.sampler);
-  for (int32_t t : s->prompt) s->sampler->Accept(t);
-  s->tokens = s->prompt;
+  for (int32_t t : s->tokens) s->sampler->Accept(t);
   const int64_t id = s->id;
   waiting_.push_back(std::move(s));
   return id;
@@ -101,12 +101,12 @@ void Engine::Accept(Sequence& s, int32_t token, absl::Span<const float> logits, 
   if (token < 0) token = s.sampler->Sample(logits);
   s.sampler->Accept(token);
   s.tokens.push_back(token);
-  s.next = token;
-  ++s.generated;
   SequenceEvent e{s.id, token, FinishReason::kNone};
+  // The new token would be fed at position tokens.size() - 1.
   if (s.options.stop_at_end_of_generation && options_.end_of_generation && options_.end_of_generation(token)) {
     e.finish = FinishReason::kStop;
-  } else if (s.generated >= s.options.max_new_tokens || s.pos >= executor_.ctx_size()) {
+  } else if (s.generated() >= s.options.max_new_tokens ||
+             static_cast<int64_t>(s.tokens.size()) - 1 >= executor_.ctx_size()) {
     e.finish = FinishReason::kLength;
   }
   if (e.finish != FinishReason::kNone) Release(s);
@@ -122,28 +122,27 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
   int budget = options_.prefill_budget;
   bool first_chunk = true;
   for (auto& s : running_) {
-    const int remaining = static_cast<int>(s->prompt.size()) - s->prefilled;
+    const int remaining = s->prompt_size - s->prefilled;
     if (remaining == 0) continue;
     const int n = std::min(remaining, options_.prefill_chunk);
     if (n > budget && !first_chunk) break;  // In order of admission: later prompts wait for the next step.
     first_chunk = false;
     ASSIGN_OR_RETURN(StepOutput out,
-                     executor_.PrefillSequence(absl::MakeConstSpan(s->prompt).subspan(s->prefilled, n), s->prefilled,
+                     executor_.PrefillSequence(absl::MakeConstSpan(s->tokens).subspan(s->prefilled, n), s->prefilled,
                                                s->pages));
     s->prefilled += n;
-    s->pos = s->prefilled;
     budget = std::max(0, budget - n);
-    if (s->prefilled == static_cast<int>(s->prompt.size())) Accept(*s, out.token, out.logits, &events);
+    if (s->prompt_done()) Accept(*s, out.token, out.logits, &events);
   }
 
   // One decode step over every sequence with a token to feed.
   std::vector<Sequence*> decoding;
   std::vector<SequenceStep> rows;
   for (auto& s : running_) {
-    if (finished(*s) || s->prefilled < static_cast<int>(s->prompt.size())) continue;
+    if (finished(*s) || !s->prompt_done()) continue;
     decoding.push_back(s.get());
     const size_t recent = std::min<size_t>(s->tokens.size(), static_cast<size_t>(kMaxRecentTokens));
-    rows.push_back({s->next, s->pos, s->pages, &s->options.sampler,
+    rows.push_back({s->tokens.back(), static_cast<int>(s->tokens.size()) - 1, s->pages, &s->options.sampler,
                     absl::MakeConstSpan(s->tokens).subspan(s->tokens.size() - recent)});
   }
   if (!rows.empty()) {
@@ -151,7 +150,6 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
     const size_t vocab = out.logits.size() / rows.size();
     for (size_t r = 0; r < decoding.size(); ++r) {
       Sequence& s = *decoding[r];
-      ++s.pos;
       Accept(s, out.tokens.empty() ? -1 : out.tokens[r],
              out.logits.empty() ? absl::Span<const float>() : out.logits.subspan(r * vocab, vocab), &events);
     }

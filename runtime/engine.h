@@ -73,15 +73,16 @@ class Engine {
  private:
   struct Sequence {
     int64_t id = 0;
-    std::vector<int32_t> prompt;
     SequenceOptions options;
     std::unique_ptr<Sampler> sampler;
-    std::vector<int32_t> pages;  // Its block table.
-    std::vector<int32_t> tokens; // Prompt and generated tokens, for the device sampler's penalty window.
-    int prefilled = 0;           // Prompt tokens in the KV cache.
-    int pos = 0;                 // Tokens in the KV cache.
-    int generated = 0;
-    int32_t next = -1;           // The last token made, not yet in the KV cache.
+    std::vector<int32_t> pages;   // Its block table.
+    // The prompt, then the generated tokens: token i sits at position i. Once the prompt is in the KV cache,
+    // every token but the last is too, and the last is the next decode step's input.
+    std::vector<int32_t> tokens;
+    int prompt_size = 0;
+    int prefilled = 0;            // Prompt tokens in the KV cache.
+    bool prompt_done() const { return prefilled == prompt_size; }
+    int generated() const { return static_cast<int>(tokens.size()) - prompt_size; }
   };
 
   Engine(Executor& executor, EngineOptions options)
