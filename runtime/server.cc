@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "httplib.h"
+#include "loader/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace ggrt {
@@ -36,13 +37,16 @@ int64_t NowSeconds() {
       .count();
 }
 
+// JSON text; invalid UTF-8 (generated text can hold any bytes) is replaced rather than thrown on.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 // An OpenAI-style error body.
 std::string ErrorBody(const std::string& message, const std::string& type, const std::string& param = "",
                       const std::string& code = "") {
   json e = {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
   if (!param.empty()) e["param"] = param;
   if (!code.empty()) e["code"] = code;
-  return json{{"error", e}}.dump();
+  return Dump(json{{"error", e}});
 }
 
 void SendError(httplib::Response& res, int status, const std::string& message, const std::string& type,
@@ -51,39 +55,25 @@ void SendError(httplib::Response& res, int status, const std::string& message, c
   res.set_content(ErrorBody(message, type, param, code), "application/json");
 }
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Bytes of `text` that end on a whole UTF-8 character (a token may end inside one).
-size_t CompleteUtf8Prefix(const std::string& text) {
-  size_t end = text.size();
-  for (size_t back = 1; back <= 3 && back <= text.size(); ++back) {
-    const unsigned char c = text[text.size() - back];
-    if ((c & 0xC0) == 0x80) continue;  // A continuation byte: look further back for the lead.
-    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    if (need > back) end = text.size() - back;
-    break;
-  }
-  return end;
-}
-
-// The generated text of one request: decodes the tokens so far and releases what can no longer change:
-// never a prefix of a stop string that the next token might complete, never half a UTF-8 character.
+// The generated text of one request, decoded token by token, and released as soon as it can no longer
+// change: never half a UTF-8 character (the decoder holds it back), never a prefix of a stop string that the
+// next token might complete.
 class TextStream {
  public:
   TextStream(const Tokenizer& tokenizer, std::vector<std::string> stops)
-      : tokenizer_(tokenizer), stops_(std::move(stops)) {}
+      : decoder_(tokenizer), stops_(std::move(stops)) {}
 
   // Adds a token; the text now safe to send.
   std::string Add(int32_t id) {
-    ids_.push_back(id);
-    text_ = tokenizer_.Decode(ids_);
+    ++tokens_;
+    text_ += decoder_.Push(id);
     for (const std::string& s : stops_) {
       const size_t from = sent_ >= s.size() ? sent_ - s.size() + 1 : 0;
       const size_t at = text_.find(s, from);
       if (at != std::string::npos && (stop_at_ == std::string::npos || at < stop_at_)) stop_at_ = at;
     }
     if (stopped()) return Release(stop_at_);
-    size_t safe = CompleteUtf8Prefix(text_);
+    size_t safe = text_.size();
     for (const std::string& s : stops_) {
       for (size_t k = std::min(s.size() - 1, text_.size()); k > 0; --k) {
         if (text_.compare(text_.size() - k, k, s, 0, k) == 0) {
@@ -95,9 +85,13 @@ class TextStream {
     return Release(safe);
   }
   // At the end: whatever was held back (the text is final).
-  std::string Flush() { return stopped() ? "" : Release(text_.size()); }
+  std::string Flush() {
+    if (stopped()) return "";
+    text_ += decoder_.Flush();
+    return Release(text_.size());
+  }
   bool stopped() const { return stop_at_ != std::string::npos; }
-  int tokens() const { return static_cast<int>(ids_.size()); }
+  int tokens() const { return tokens_; }
 
  private:
   std::string Release(size_t upto) {
@@ -107,9 +101,9 @@ class TextStream {
     return out;
   }
 
-  const Tokenizer& tokenizer_;
+  TokenStreamDecoder decoder_;
   std::vector<std::string> stops_;
-  std::vector<int32_t> ids_;
+  int tokens_ = 0;
   std::string text_;
   size_t sent_ = 0;
   size_t stop_at_ = std::string::npos;
@@ -392,7 +386,7 @@ void Server::SchedulerLoop() {
 std::string Server::MetricsText() const {
   int running, waiting, kv_used;
   {
-    std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(mu_));
+    std::lock_guard<std::mutex> lock(mu_);
     running = running_, waiting = waiting_ + admitting_ + static_cast<int>(pending_.size()), kv_used = kv_used_;
   }
   std::string out;

@@ -79,7 +79,7 @@ class Server {
   std::atomic<int> in_flight_{0};  // Requests between parse and their last byte.
   std::thread scheduler_;
 
-  std::mutex mu_;  // Guards pending_, and the engine's counters read by /metrics.
+  mutable std::mutex mu_;  // Guards pending_, and the engine's counters read by /metrics.
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Request>> pending_;
   int running_ = 0, waiting_ = 0, kv_used_ = 0, kv_total_ = 0;  // Engine state after the last step.
