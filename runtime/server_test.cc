@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -78,6 +79,27 @@ class ServerTest : public ::testing::Test {
       events.push_back(block == "[DONE]" ? json("[DONE]") : json::parse(block, nullptr, false));
     }
     return events;
+  }
+  // Whether /metrics shows `value` for `metric` within `seconds`.
+  bool WaitForMetric(const std::string& metric, double value, int seconds) {
+    for (int i = 0; i < 50 * seconds; ++i) {
+      if (Metrics()[metric] == value) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  // Streams a long completion and reads it while keep_reading() holds; the connection is closed on return.
+  // Whether the response was read to its end.
+  bool StreamWhile(const std::function<bool()>& keep_reading) {
+    httplib::Client c = Client();
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    json body = {{"prompt", "Once upon a time"}, {"max_tokens", 16000}, {"temperature", 0}, {"stream", true}};
+    req.body = body.dump();
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return keep_reading(); };
+    return static_cast<bool>(c.send(req));
   }
   // The server's /metrics as name -> value.
   std::map<std::string, double> Metrics() {
@@ -284,26 +306,8 @@ class BusyServerTest : public ServerTest {
 };
 
 TEST_F(BusyServerTest, AFullQueueAnswers503AndTheWaitingRequestRunsLater) {
-  auto wait_for = [&](const std::string& metric, double value) {
-    for (int i = 0; i < 750; ++i) {
-      if (Metrics()[metric] == value) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  };
   std::atomic<bool> leave{false};
-  std::thread first([&] {
-    httplib::Client c = Client();
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/completions";
-    json body = Completion("Once upon a time", 16000);
-    body["stream"] = true;
-    req.body = body.dump();
-    req.set_header("Content-Type", "application/json");
-    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return !leave.load(); };
-    c.send(req);
-  });
+  std::thread first([&] { StreamWhile([&] { return !leave.load(); }); });
   std::pair<int, json> second;
   std::thread waiting;
   {
@@ -318,9 +322,9 @@ TEST_F(BusyServerTest, AFullQueueAnswers503AndTheWaitingRequestRunsLater) {
         if (waiting.joinable()) waiting.join();
       }
     } cleanup{leave, first, waiting};
-    ASSERT_TRUE(wait_for("ggrt_sequences_running", 1));
+    ASSERT_TRUE(WaitForMetric("ggrt_sequences_running", 1, 15));
     waiting = std::thread([&] { second = Post("/v1/completions", Completion("Hello", 4).dump()); });
-    ASSERT_TRUE(wait_for("ggrt_sequences_waiting", 1));
+    ASSERT_TRUE(WaitForMetric("ggrt_sequences_waiting", 1, 15));
     auto [status, third] = Post("/v1/completions", Completion("Hi", 4).dump());
     EXPECT_EQ(status, 503);
     EXPECT_EQ(third["error"]["code"], "queue_full");
@@ -330,28 +334,11 @@ TEST_F(BusyServerTest, AFullQueueAnswers503AndTheWaitingRequestRunsLater) {
 }
 
 TEST_F(BusyServerTest, AClientThatLeavesMidStreamFreesItsSequence) {
-  {  // The client's socket closes at the end of this scope.
-    httplib::Client c = Client();
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/completions";
-    json body = Completion("Once upon a time", 16000);
-    body["stream"] = true;
-    req.body = body.dump();
-    req.set_header("Content-Type", "application/json");
-    int chunks = 0;
-    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
-    auto res = c.send(req);
-    EXPECT_FALSE(res);  // We hung up.
-  }
+  int chunks = 0;
+  EXPECT_FALSE(StreamWhile([&] { return ++chunks < 3; }));  // We hung up.
   // Within a few seconds the sequence is gone and its pages are back, long before its 16000 tokens.
-  std::map<std::string, double> m;
-  for (int i = 0; i < 200; ++i) {
-    m = Metrics();
-    if (m["ggrt_sequences_running"] == 0 && m["ggrt_kv_blocks_used"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_EQ(m["ggrt_sequences_running"], 0);
+  EXPECT_TRUE(WaitForMetric("ggrt_sequences_running", 0, 4));
+  auto m = Metrics();  // Published with the running count.
   EXPECT_EQ(m["ggrt_kv_blocks_used"], 0);
   EXPECT_LT(m["ggrt_generated_tokens_total"], 16000);
   auto [status, after] = Post("/v1/completions", Completion("Hello", 4).dump());
