@@ -3,7 +3,9 @@
 // launch and the bandwidth of the bytes it must move.
 // Weights rotate over copies that together exceed the L2 cache, as in a real step where each matrix is
 // read once from HBM.
-//   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--ctx N]   (weights in f16)
+//   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--ctx N] [--batch B,...]   (weights in f16)
+// --batch times the batched decode step's products (ops/cuda/small_batch_gemm) at each batch size instead.
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -12,6 +14,7 @@
 
 #include <cuda_runtime.h>
 
+#include "absl/strings/str_cat.h"
 #include "base/fp16.h"
 #include "base/status_macros.h"
 #include "ops/cuda/attention.h"
@@ -21,6 +24,7 @@
 #include "ops/cuda/gemv.h"
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
+#include "ops/cuda/small_batch_gemm.h"
 #include "tools/flags.h"
 #include "tools/synthetic_model.h"
 
@@ -55,8 +59,9 @@ class Bench {
     return static_cast<T*>(p);
   }
 
-  absl::Status Time(const std::string& name, double bytes,
-                    const std::function<cudaError_t(cudaStream_t, int)>& launch) {
+  // One table row: the name, then `extra` as a column of its own when given.
+  absl::Status Time(const std::string& name, double bytes, const std::function<cudaError_t(cudaStream_t, int)>& launch,
+                    const std::string& extra = "") {
     constexpr int kLaunches = 200;
     cudaStream_t s;
     CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -79,7 +84,8 @@ class Bench {
     float ms = 0;
     cudaEventElapsedTime(&ms, a, b);
     const double us = 1e3 * ms / (5 * kLaunches);
-    std::printf("| %-34s | %8.2f | %8.1f |\n", name.c_str(), us, bytes > 0 ? bytes / us / 1e3 : 0.0);
+    std::printf("| %-34s |%s %8.2f | %8.1f |\n", name.c_str(), extra.empty() ? "" : (" " + extra + " |").c_str(), us,
+                bytes > 0 ? bytes / us / 1e3 : 0.0);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
     cudaStreamDestroy(s);
@@ -90,10 +96,88 @@ class Bench {
   std::vector<void*> allocations_;
 };
 
+// The five products of a batched layer and the logits, as the batched decode graph runs them, per batch size.
+absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches) {
+  const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
+  const int vocab = 151936, most = *std::max_element(batches.begin(), batches.end());
+  const WeightType f16 = WeightType::kF16;
+  Bench b;
+  float* x = static_cast<float*>(b.Random(4l * most * std::max(ff, e)));
+  float* y = b.Zeros<float>(static_cast<size_t>(most) * std::max(vocab, 2 * ff));
+  float* y2 = b.Zeros<float>(static_cast<size_t>(most) * kv);
+  float* y3 = b.Zeros<float>(static_cast<size_t>(most) * kv);
+  float* resid = static_cast<float*>(b.Random(4l * most * e));
+  void* norm_w = b.Random(4 * e);
+  constexpr int kCopies = 12;  // Past the L2 cache, as in kernel_bench's one-row table.
+  struct Layer {
+    void *wqkv, *wo, *wg, *wu, *wd;
+  };
+  std::vector<Layer> layers;
+  for (int c = 0; c < kCopies; ++c) {
+    layers.push_back({b.Random(2l * (q + 2 * kv) * e), b.Random(2l * e * q), b.Random(2l * ff * e),
+                      b.Random(2l * ff * e), b.Random(2l * e * ff)});
+  }
+  auto L = [&](int i) -> const Layer& { return layers[i % kCopies]; };
+  void* wout = b.Random(2l * vocab * e);
+  const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
+  std::printf("%s f16, batched decode products (small-batch kernel)\n\n| product | batch | us | GB/s |\n|---|---|---|---|\n",
+              p.name.c_str());
+  for (int rows : batches) {
+    struct Product {
+      std::string name;
+      double bytes;
+      std::function<cuda::SmallBatchGemmParams(int)> params;
+    };
+    const Product products[] = {
+        {"norm+qkv", 2.0 * (q + 2 * kv) * e,
+         [&](int i) {
+           const char* w = static_cast<const char*>(L(i).wqkv);
+           return cuda::SmallBatchGemmParams{x, rows, e, f16, 3, {w, w + 2l * q * e, w + 2l * (q + kv) * e},
+                                             {y, y2, y3}, {q, kv, kv}, norm};
+         }},
+        {"attn_out + residual", 2.0 * e * q,
+         [&](int i) {
+           cuda::SmallBatchGemmParams g{x, rows, q, f16, 1, {L(i).wo}, {y}, {e}};
+           g.residual = resid;
+           return g;
+         }},
+        {"norm+gate_up+swiglu", 4.0 * ff * e,
+         [&](int i) {
+           cuda::SmallBatchGemmParams g{x, rows, e, f16, 2, {L(i).wg, L(i).wu}, {y}, {ff, ff}, norm};
+           g.swiglu = true;
+           return g;
+         }},
+        {"ffn_down + residual", 2.0 * e * ff,
+         [&](int i) {
+           cuda::SmallBatchGemmParams g{x, rows, ff, f16, 1, {L(i).wd}, {y}, {e}};
+           g.residual = resid;
+           return g;
+         }},
+        {"output (logits)", 2.0 * vocab * e,
+         [&](int) { return cuda::SmallBatchGemmParams{x, rows, e, f16, 1, {wout}, {y}, {vocab}}; }},
+    };
+    for (const Product& product : products) {
+      cuda::SmallBatchGemmParams g = product.params(0);
+      void* scratch = b.Zeros<char>(std::max<int64_t>(cuda::SmallBatchGemmScratchBytes(g), 4));
+      RETURN_IF_ERROR(b.Time(product.name, product.bytes, [&](cudaStream_t s, int i) {
+        cuda::SmallBatchGemmParams launch = product.params(i);
+        launch.scratch = scratch;
+        return cuda::LaunchSmallBatchGemm(launch, s);
+      }, absl::StrCat(rows)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Main(int argc, char** argv) {
   Flags flags;
-  RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}}));
+  RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}, {{"--batch"}}}));
   ASSIGN_OR_RETURN(SyntheticPreset p, FindSyntheticPreset(flags.Get("--preset", "qwen2.5-0.5b")));
+  if (flags.Has("--batch")) {
+    std::vector<int> batches;
+    RETURN_IF_ERROR(flags.GetIntList("--batch", &batches, 1, cuda::kSmallBatchMaxRows));
+    return BatchedProducts(p, batches);
+  }
   int ctx = 128;
   RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx, 1, 1 << 20));
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;

@@ -34,7 +34,7 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kChunk = 32;     // k per 16-byte load of 8 halves by each of 4 lanes.
 constexpr int kStagingBytes = 96 * 1024;  // Two blocks per SM where the registers allow.
 
-constexpr int kMaxSlice = 512;  // k per block when k is split over blocks: staged at once at any batch.
+constexpr int kMaxSlice = 2048;  // k per block when k is split over blocks.
 
 struct Plan {
   int group_rows;  // Row groups of 16 per block (RW); the other factor of the 8 warps splits k (KW).
@@ -65,6 +65,10 @@ int SmCount() {
 // fewer for the widest tile, whose accumulators fill the registers.
 __host__ __device__ constexpr int Ring(int cols) { return cols <= 8 ? 8 : cols >= 64 ? 2 : 4; }
 
+// Halves between staged rows: rows 64 bytes apart modulo 128, so that the 16-byte fragment reads of a
+// quarter-warp fall in distinct banks.
+__host__ __device__ constexpr int StagingStride(int stage) { return (stage + 63) / 64 * 64 + 32; }
+
 Plan MakePlan(const SmallBatchGemmParams& p) {
   Plan plan{};
   int rows = 0;
@@ -81,25 +85,23 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   while (nt < 16 && 8 * nt < p.rows) nt *= 2;
   plan.cols = 8 * nt;
   plan.col_tiles = (p.rows + plan.cols - 1) / plan.cols;
-  // Narrow products also split k over blocks: every SM then streams, and each block stages only its slice of
-  // x (a block's x is read from L2 at a few tens of GB/s, so the slice bounds its time at large batches).
   const int unit = kChunk * plan.k_groups;  // One chunk per warp.
+  // Narrow products (a row tile for at most every other SM) also split k over blocks, to about two blocks per
+  // SM: every SM then streams, and a block's slice stays long enough (several chunks per warp) for its ring
+  // of loads. Wider products run whole (kernel_bench --batch: splitting them was slower at every batch).
   plan.splits = 1;
   plan.slice = p.k;
-  if (plan.row_tiles < SmCount()) {
-    const int wanted = std::max(SmCount() / plan.row_tiles, (p.k + kMaxSlice - 1) / kMaxSlice);
-    plan.slice = std::min(((p.k + wanted - 1) / wanted + unit - 1) / unit * unit, kMaxSlice / unit * unit);
+  if (2 * plan.row_tiles <= SmCount()) {
+    const int wanted = std::max(2 * SmCount() / plan.row_tiles, (p.k + kMaxSlice - 1) / kMaxSlice);
+    plan.slice = ((p.k + wanted - 1) / wanted + unit - 1) / unit * unit;
     plan.splits = (p.k + plan.slice - 1) / plan.slice;
   }
-  if (plan.splits > 1) {
-    plan.stage = plan.slice;
-  } else {
-    const int step = unit * Ring(plan.cols);
-    const int fit = (kStagingBytes / (plan.cols * 2) - 32) / step * step;
-    plan.stage = std::max(step, std::min(fit, (p.k + step - 1) / step * step));
-  }
+  // x is staged in parts of whole ring turns (or the block's only part) that fit the staging area.
+  const int step = unit * Ring(plan.cols);
+  const int fit = std::max(step, (kStagingBytes / (plan.cols * 2) - 32) / step * step);
+  plan.stage = plan.slice <= fit ? plan.slice : fit;
   // The staged x, or the warps' partial tiles and their sum (the epilogue's tile).
-  plan.smem = std::max(plan.cols * (plan.stage + 32) * 2, (kWarps * 16 * plan.cols + 128 * (plan.cols + 1)) * 4);
+  plan.smem = std::max(plan.cols * StagingStride(plan.stage) * 2, (kWarps * 16 * plan.cols + 128 * (plan.cols + 1)) * 4);
   return plan;
 }
 
@@ -197,7 +199,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   // x is staged in T, times the norm weight, `plan.stage` columns at a time; each row's sum of squares is
   // kept per lane (lane l always takes the float4 columns = l mod 32, in order, so the sum does not depend on
   // the staging) for the norm's scale.
-  const int stride = plan.stage + 32;  // Halves: rows 64 bytes apart modulo 128, for conflict-free reads.
+  const int stride = StagingStride(plan.stage);
   T* xs = reinterpret_cast<T*>(smem);
   __shared__ float ss[kCols];
   const int b0 = col_tile * kCols;
