@@ -102,7 +102,7 @@ absl::StatusOr<StepOutput> CpuExecutor::Decode(int32_t token, int pos) {
   return PrefillSequence(absl::MakeConstSpan(&token, 1), pos, lone_table_);
 }
 
-absl::StatusOr<BatchOutput> CpuExecutor::DecodeBatch(absl::Span<const SequenceStep> rows) {
+absl::StatusOr<BatchOutput> CpuExecutor::DecodeBatch(absl::Span<const SequenceStep> rows, bool /*run_ahead*/) {
   RETURN_IF_ERROR(BuildBatchInputs(rows, embedding_rows_, &pos_, &tokens_));
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, static_cast<int>(tokens_.size())));
   RETURN_IF_ERROR(Run(*p));

@@ -41,7 +41,7 @@ class CpuExecutor : public Executor {
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
   absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
                                              absl::Span<const int32_t> block_table) override;
-  absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows) override;
+  absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) override;  // Never runs ahead.
 
  private:
   struct Prepared {

@@ -129,7 +129,7 @@ TEST(CpuExecutorTest, BatchedStepRefusesBadRows) {
   EXPECT_EQ(e.max_sequence_pages(), 2);
   const std::vector<int32_t> a = {0, 1}, b = {2, 3}, outside = {8}, long_table = {4, 5, 6};
   auto expect_error = [&](std::vector<SequenceStep> rows, const std::string& text) {
-    auto out = e.DecodeBatch(rows);
+    auto out = e.DecodeBatch(rows, false);
     ASSERT_FALSE(out.ok());
     EXPECT_NE(out.status().message().find(text), std::string::npos) << out.status();
   };
@@ -141,7 +141,7 @@ TEST(CpuExecutorTest, BatchedStepRefusesBadRows) {
   expect_error({{1, 64, a}}, "do not fit the context of 64");
   expect_error({{1, 0, a}, {600, 0, b}}, "row 1: token id 600 is outside the vocabulary");
   // Three rows run in the bucket of four; the padding row changes nothing.
-  auto three = e.DecodeBatch({{1, 0, a}, {1, 0, b}, {1, 0, std::vector<int32_t>{7}}});
+  auto three = e.DecodeBatch({{1, 0, a}, {1, 0, b}, {1, 0, std::vector<int32_t>{7}}}, false);
   ASSERT_TRUE(three.ok()) << three.status();
   EXPECT_EQ(three->logits.size(), 3u * 512);
   for (int r = 1; r < 3; ++r) {

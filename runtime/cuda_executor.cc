@@ -81,9 +81,13 @@ CudaExecutor::~CudaExecutor() {
   for (void* p : allocations_) cudaFree(p);
   if (host_token_) cudaFreeHost(host_token_);
   if (host_ring_) cudaFreeHost(host_ring_);
+  if (batch_ring_) cudaFreeHost(batch_ring_);
   if (host_inputs_) cudaFreeHost(host_inputs_);
   if (host_sampling_) cudaFreeHost(host_sampling_);
   for (cudaEvent_t e : step_done_) {
+    if (e) cudaEventDestroy(e);
+  }
+  for (cudaEvent_t e : batch_done_) {
     if (e) cudaEventDestroy(e);
   }
   for (const auto& [seq_len, p] : graphs_) {
@@ -116,6 +120,12 @@ absl::Status CudaExecutor::Init() {
   CUDA_RETURN_IF_ERROR(cudaHostAlloc(&host_ring_, 2 * sizeof(int32_t), cudaHostAllocMapped));
   CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer(reinterpret_cast<void**>(&device_ring_), host_ring_, 0));
   for (cudaEvent_t& e : step_done_) CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  CUDA_RETURN_IF_ERROR(cudaHostAlloc(&batch_ring_, 2 * kMaxBatch * sizeof(int32_t), cudaHostAllocMapped));
+  CUDA_RETURN_IF_ERROR(cudaHostGetDevicePointer(reinterpret_cast<void**>(&device_batch_ring_), batch_ring_, 0));
+  for (cudaEvent_t& e : batch_done_) CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  ASSIGN_OR_RETURN(void* steps, Allocate(sizeof(int32_t), "the batched step count", &memory_.scratch));
+  CUDA_RETURN_IF_ERROR(cudaMemset(steps, 0, sizeof(int32_t)));
+  batch_steps_on_device_ = static_cast<int32_t*>(steps);
   ASSIGN_OR_RETURN(gemm_, cuda::CublasLtGemm::Create());
   if (device_sampling_) {
     ASSIGN_OR_RETURN(void* config, Allocate(sizeof(cuda::SamplerConfig), "the sampler settings", &memory_.scratch));
@@ -604,9 +614,10 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     }
   }
   if (p.batch > 1) {
-    // A batched step: the host uploads every row's token and record before each step, and takes the rows'
-    // tokens or logits back after it (DecodeBatch, outside the captured graph: only what it needs). Graphs
-    // that return logits also sample every row on the device, with the settings of the last upload.
+    // A batched step: the host uploads every row's token and record when the rows change, and takes the
+    // rows' tokens from the mapped ring (or their logits, DecodeBatch, outside the captured graph). Graphs
+    // that return logits also sample every row on the device, with the settings of the last upload. The
+    // step ends by moving every row on, so that it can replay itself (DecodeBatch's run-ahead).
     if (!p.greedy) {
       label = "sample";
       const int vocab = Cols(p.output);
@@ -620,6 +631,16 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       sp.window_lens = batch_windows_ + int64_t{kMaxBatch} * cuda::kBatchRepeatWindow;
       add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
     }
+    label = "advance";
+    cuda::BatchAdvanceParams adv{p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : batch_sampled_,
+                                 tokens_, pos_, static_cast<int>(PosStride(*p.graph.FindValue("pos"))), p.batch,
+                                 device_batch_ring_, kMaxBatch, batch_steps_on_device_};
+    if (!p.greedy) {
+      adv.windows = batch_windows_;
+      adv.window_lens = batch_windows_ + int64_t{kMaxBatch} * cuda::kBatchRepeatWindow;
+      adv.window = cuda::kBatchRepeatWindow;
+    }
+    add([adv](cudaStream_t s) { return Check(cuda::LaunchBatchAdvance(adv, s), "batch advance"); });
     return absl::OkStatus();
   }
   // The step's tail: advance the device-side token and position, and hand the result to the host: the
@@ -690,12 +711,17 @@ absl::StatusOr<StepOutput> CudaExecutor::Finish(Prepared& p, int pos) {
 }
 
 absl::Status CudaExecutor::DrainSpeculation() {
-  if (!speculated_) return absl::OkStatus();
-  // The step ran ahead for nothing: wait for it. It only filled a cache row a later step rewrites.
+  if (!speculated_ && !batch_ahead_.has_value()) return absl::OkStatus();
+  // The step ran ahead for nothing: wait for it. It only filled cache slots of its own sequences' pages at
+  // positions a later step rewrites (or, for a sequence that has finished, that no one reads before its
+  // pages are written again: the stream runs the later writes after it).
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-  speculated_ = false;
-  device_pos_ = speculated_pos_ + 1;
-  device_token_ = -1;  // Whatever it picked; the next step uploads the caller's token.
+  if (speculated_) {
+    speculated_ = false;
+    device_pos_ = speculated_pos_ + 1;
+    device_token_ = -1;  // Whatever it picked; the next step uploads the caller's token.
+  }
+  batch_ahead_.reset();
   return absl::OkStatus();
 }
 
@@ -793,14 +819,58 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
   return Finish(*p, pos);
 }
 
-absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceStep> rows) {
+bool CudaExecutor::BatchAhead::Continues(absl::Span<const SequenceStep> next, int ctx) const {
+  if (next.size() != rows.size()) return false;
+  for (size_t r = 0; r < next.size(); ++r) {
+    const SequenceStep& n = next[r];
+    const Row& a = rows[r];
+    // The device moved the row on only where its table has the page (else it masked the row).
+    if (n.pos != a.pos || n.token != a.token || n.pos >= ctx || n.block_table.data() != a.table ||
+        n.block_table.size() != a.table_size || n.block_table.size() <= static_cast<size_t>(n.pos / kKvPageSize) ||
+        (n.sampler != nullptr) != a.sampler.has_value() || n.recent.size() != a.recent) {
+      return false;
+    }
+    if (n.sampler != nullptr) {
+      const SamplerOptions& x = *n.sampler;
+      const SamplerOptions& y = *a.sampler;
+      if (x.temperature != y.temperature || x.top_k != y.top_k || x.top_p != y.top_p || x.min_p != y.min_p ||
+          x.repeat_penalty != y.repeat_penalty || x.repeat_last_n != y.repeat_last_n || x.seed != y.seed) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+absl::Status CudaExecutor::LaunchBatch(Prepared& p) {
+  if (!use_cuda_graph_ || p.runs++ == 0 || profiling_) {
+    RETURN_IF_ERROR(Enqueue(p));  // The first run makes every allocation and cuBLASLt choice.
+  } else {
+    if (p.captured == nullptr) {
+      ASSIGN_OR_RETURN(p.captured, CudaGraph::Capture(stream_, [&] { return Enqueue(p); }));
+    }
+    RETURN_IF_ERROR(p.captured->Launch(stream_));
+  }
+  CUDA_RETURN_IF_ERROR(cudaEventRecord(batch_done_[batch_steps_ & 1], stream_));
+  ++batch_steps_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) {
   RET_CHECK(!device_sampling_.has_value(),
             "a batched step samples on the host; this executor was made to sample its lone sequence on the device");
+  if (batch_ahead_.has_value() && batch_ahead_->Continues(rows, ctx_size_)) {
+    // The step already runs: the one the last call started ahead.
+    Prepared& p = *batch_ahead_->graph;
+    const int64_t step = batch_ahead_->step;
+    batch_ahead_.reset();
+    ++batch_steps_ahead_used_;
+    return FinishBatch(p, rows, step, run_ahead);
+  }
+  RETURN_IF_ERROR(DrainSpeculation());
   std::vector<int32_t> pos, tokens;
   RETURN_IF_ERROR(BuildBatchInputs(rows, embedding_rows_, &pos, &tokens));
   const int bucket = static_cast<int>(tokens.size());
-  BatchOutput result;
-  RETURN_IF_ERROR(DrainSpeculation());
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, bucket));
   // Sampled on the device when every row says how (and its penalty window fits the device's).
   bool sample = !greedy_;
@@ -819,8 +889,13 @@ absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceS
                        ? cuda::SamplerConfig{o.temperature, o.top_k, o.top_p, o.min_p, o.seed, o.repeat_penalty,
                                              o.repeat_last_n}
                        : cuda::SamplerConfig{1.0f, 1, 1.0f, 0.0f, o.seed, o.repeat_penalty, o.repeat_last_n};
-      std::copy(rows[r].recent.begin(), rows[r].recent.end(), windows + r * cuda::kBatchRepeatWindow);
-      lens[r] = static_cast<int32_t>(rows[r].recent.size());
+      // The window ring, keyed by position (ops/cuda/sampler.h): recent ends at the row's own position.
+      const int len = static_cast<int>(rows[r].recent.size());
+      for (int i = 0; i < len; ++i) {
+        const int q = rows[r].pos - len + 1 + i;
+        windows[r * cuda::kBatchRepeatWindow + q % cuda::kBatchRepeatWindow] = rows[r].recent[i];
+      }
+      lens[r] = len;
     }
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(batch_configs_, configs, rows.size() * sizeof(cuda::SamplerConfig),
                                          cudaMemcpyHostToDevice, stream_));
@@ -833,26 +908,42 @@ absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceS
   RETURN_IF_ERROR(Upload(pos, tokens));  // Waits for the copies above too.
   lone_table_on_device_ = false;
   device_token_ = -1, device_pos_ = -1;
-  if (!use_cuda_graph_ || p->runs++ == 0 || profiling_) {
-    RETURN_IF_ERROR(Enqueue(*p));  // The first run makes every allocation and cuBLASLt choice.
-  } else {
-    if (p->captured == nullptr) {
-      ASSIGN_OR_RETURN(p->captured, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
+  RETURN_IF_ERROR(LaunchBatch(*p));
+  if (greedy_ || sample) return FinishBatch(*p, rows, batch_steps_ - 1, run_ahead);
+  BatchOutput result;
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(p->host_logits, Buffer(*p, p->output), rows.size() * n_vocab_ * sizeof(float),
+                                       cudaMemcpyDeviceToHost, stream_));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  result.logits = absl::MakeConstSpan(p->host_logits, rows.size() * n_vocab_);
+  return result;
+}
+
+absl::StatusOr<BatchOutput> CudaExecutor::FinishBatch(Prepared& p, absl::Span<const SequenceStep> rows, int64_t step,
+                                                      bool run_ahead) {
+  // Step `step` of these rows is in flight. Where asked, queue the next one behind it before waiting: the
+  // captured graph feeds itself (tokens, positions, sampler windows), so the GPU goes on while the host
+  // reads the tokens.
+  if (run_ahead && use_cuda_graph_ && p.captured != nullptr && !profiling_) {
+    BatchAhead ahead;
+    ahead.graph = &p;
+    ahead.step = batch_steps_;
+    for (const SequenceStep& row : rows) {
+      BatchAhead::Row a{row.pos + 1, -1, row.block_table.data(), row.block_table.size(), std::nullopt,
+                        row.recent.empty() ? 0 : std::min(row.recent.size() + 1, size_t{cuda::kBatchRepeatWindow})};
+      if (row.sampler != nullptr) a.sampler = *row.sampler;
+      ahead.rows.push_back(a);
     }
-    RETURN_IF_ERROR(p->captured->Launch(stream_));
+    RETURN_IF_ERROR(LaunchBatch(p));
+    batch_ahead_ = std::move(ahead);
   }
-  if (greedy_ || sample) {
-    const void* src = greedy_ ? static_cast<const void*>(Buffer(*p, p->output)) : batch_sampled_;
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(p->host_tokens, src, rows.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-    result.tokens = absl::MakeConstSpan(p->host_tokens, rows.size());
-  } else {
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(p->host_logits, Buffer(*p, p->output), rows.size() * n_vocab_ * sizeof(float),
-                                         cudaMemcpyDeviceToHost, stream_));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-    result.logits = absl::MakeConstSpan(p->host_logits, rows.size() * n_vocab_);
+  CUDA_RETURN_IF_ERROR(cudaEventSynchronize(batch_done_[step & 1]));
+  const volatile int32_t* slot = batch_ring_ + (step & 1) * kMaxBatch;
+  for (size_t r = 0; r < rows.size(); ++r) p.host_tokens[r] = slot[r];
+  if (batch_ahead_.has_value()) {
+    for (size_t r = 0; r < rows.size(); ++r) batch_ahead_->rows[r].token = p.host_tokens[r];
   }
+  BatchOutput result;
+  result.tokens = absl::MakeConstSpan(p.host_tokens, rows.size());
   return result;
 }
 

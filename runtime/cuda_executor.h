@@ -53,7 +53,7 @@ class CudaExecutor : public Executor {
   absl::StatusOr<StepOutput> Decode(int32_t token, int pos) override;
   absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
                                              absl::Span<const int32_t> block_table) override;
-  absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows) override;
+  absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) override;
 
   const CudaMemoryStats& memory() const { return memory_; }
 
@@ -71,6 +71,8 @@ class CudaExecutor : public Executor {
   // Prefill graphs captured into a CUDA Graph on the second use of a prompt length and replayed after
   // that (default off: prompt lengths seldom repeat exactly; bench measures both).
   void set_capture_prefill(bool on) { capture_prefill_ = on; }
+  // Batched steps that ran ahead of the host and were used (DecodeBatch's run_ahead).
+  int64_t batch_steps_ahead_used() const { return batch_steps_ahead_used_; }
   // Kernel nodes in the captured decode graph (0 before the first capture).
   size_t decode_graph_nodes() const { return decode_graph_ ? decode_graph_->node_count() : 0; }
 
@@ -126,6 +128,11 @@ class CudaExecutor : public Executor {
   absl::StatusOr<StepOutput> FinishSpeculated(Prepared& p, int pos);
   absl::Status DrainSpeculation();
   absl::StatusOr<StepOutput> Finish(Prepared& p, int pos);
+  // Enqueues a batched step (eager the first time, then its captured graph) and marks its end.
+  absl::Status LaunchBatch(Prepared& p);
+  // Waits for batched step `step` of `rows` and takes its tokens, first starting the next step when asked.
+  absl::StatusOr<BatchOutput> FinishBatch(Prepared& p, absl::Span<const SequenceStep> rows, int64_t step,
+                                          bool run_ahead);
 
   const GgufFile& weights_;
   GraphFactory factory_;
@@ -167,6 +174,31 @@ class CudaExecutor : public Executor {
   bool speculated_ = false;
   int speculated_pos_ = -1;
   int32_t speculated_input_ = -1;  // The token the speculated step consumed.
+
+  // Batched steps hand their tokens to the host through a mapped ring, two slots of kMaxBatch by the parity
+  // of the step's number (batch_steps_: steps enqueued; the device keeps its own count).
+  int32_t* batch_ring_ = nullptr;
+  int32_t* device_batch_ring_ = nullptr;
+  int32_t* batch_steps_on_device_ = nullptr;
+  int64_t batch_steps_ = 0;
+  cudaEvent_t batch_done_[2] = {nullptr, nullptr};  // By step parity.
+  // A batched step started ahead of the host's call: what that call must ask for to use it.
+  struct BatchAhead {
+    struct Row {
+      int pos;
+      int32_t token;  // The previous step's token for this row.
+      const int32_t* table;
+      size_t table_size;
+      std::optional<SamplerOptions> sampler;
+      size_t recent;  // The window length the device advanced to.
+    };
+    bool Continues(absl::Span<const SequenceStep> next, int ctx) const;
+    Prepared* graph = nullptr;
+    int64_t step = 0;
+    std::vector<Row> rows;
+  };
+  std::optional<BatchAhead> batch_ahead_;
+  int64_t batch_steps_ahead_used_ = 0;
 
   std::unique_ptr<CudaGraph> decode_graph_;
   bool decode_warmed_up_ = false;

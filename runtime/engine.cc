@@ -113,6 +113,20 @@ void Engine::Accept(Sequence& s, int32_t token, absl::Span<const float> logits, 
   events->push_back(e);
 }
 
+bool Engine::NextStepContinues(const std::vector<Sequence*>& decoding) const {
+  // Every running sequence decodes now, none reaches its budget or the context with this token, and no
+  // waiting one could be admitted: the next step is these rows again unless one stops at an end token or
+  // is cancelled.
+  if (!options_.run_ahead || decoding.size() != running_.size()) return false;
+  for (const Sequence* s : decoding) {
+    if (s->generated() + 1 >= s->options.max_new_tokens || static_cast<int64_t>(s->tokens.size()) >= executor_.ctx_size()) {
+      return false;
+    }
+  }
+  return waiting_.empty() || static_cast<int>(running_.size()) >= options_.max_batch ||
+         PagesFor(*waiting_.front()) > pool_.free_pages();
+}
+
 absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
   Admit();
   std::vector<SequenceEvent> events;
@@ -146,7 +160,7 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
                     absl::MakeConstSpan(s->tokens).subspan(s->tokens.size() - recent)});
   }
   if (!rows.empty()) {
-    ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows));
+    ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows, NextStepContinues(decoding)));
     const size_t vocab = out.logits.size() / rows.size();
     for (size_t r = 0; r < decoding.size(); ++r) {
       Sequence& s = *decoding[r];

@@ -49,6 +49,9 @@ struct EngineOptions {
   int prefill_chunk = 512;
   int prefill_budget = 512;
   std::function<bool(int32_t)> end_of_generation;  // Optional: tokens that stop a sequence.
+  // Let the executor start the next decode step before the host has read this one's tokens, when the next
+  // step is known to decode the same sequences (Executor::DecodeBatch). Changes no token.
+  bool run_ahead = true;
 };
 
 class Engine {
@@ -93,6 +96,8 @@ class Engine {
   void Accept(Sequence& s, int32_t token_or_minus_one, absl::Span<const float> logits,
               std::vector<SequenceEvent>* events);
   void Release(Sequence& s);
+  // Whether the step after this one will decode exactly `decoding` again (the executor may run it ahead).
+  bool NextStepContinues(const std::vector<Sequence*>& decoding) const;
 
   Executor& executor_;
   EngineOptions options_;

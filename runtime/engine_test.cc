@@ -117,13 +117,13 @@ TEST_P(EngineTest, LogitsAreBitIdenticalAloneAndInABatch) {
     ASSERT_TRUE(e.PrefillSequence(prompt, 0, tables[s]).ok());
   }
   auto row = [&](int s) { return SequenceStep{static_cast<int32_t>(11 * s % 500), s == 0 ? 40 : s, tables[s]}; };
-  auto alone = e.DecodeBatch({row(0)});
+  auto alone = e.DecodeBatch({row(0)}, false);
   ASSERT_TRUE(alone.ok()) << alone.status();
   const std::vector<float> alone_logits(alone->logits.begin(), alone->logits.end());
   std::vector<SequenceStep> rows;
   for (int s = 0; s < 65; ++s) rows.push_back(row(s));
   for (size_t n : {2u, 3u, 17u, 64u, 65u}) {
-    auto batch = e.DecodeBatch(absl::MakeConstSpan(rows).subspan(0, n));
+    auto batch = e.DecodeBatch(absl::MakeConstSpan(rows).subspan(0, n), false);
     ASSERT_TRUE(batch.ok()) << batch.status();
     ASSERT_EQ(batch->logits.size(), n * alone_logits.size());
     const std::vector<float> first(batch->logits.begin(), batch->logits.begin() + alone_logits.size());
@@ -156,6 +156,36 @@ TEST_P(EngineTest, SeededSamplingIsTheSameAloneAndInABatch) {
   }
   // Different seeds give different texts: the sampling is not greedy in disguise.
   EXPECT_NE(results[ids[1]].tokens, Alone(*m.executor, Prompt(1), options(3)).tokens);
+}
+
+// Steps started ahead (the device moves tokens, positions and sampler windows on by itself) give the same
+// tokens as steps uploaded one by one: greedy and sampled sequences with repetition penalties, finishing at
+// different steps (each finish changes the rows and discards a step that ran ahead).
+TEST_P(EngineTest, RunningAheadChangesNoToken) {
+  LoadedModel m = Load(/*greedy=*/false, 128, 8 * 128);
+  ASSERT_NE(m.executor, nullptr);
+  std::map<int64_t, Result> runs[2];
+  for (bool ahead : {false, true}) {
+    auto engine = Engine::Create(*m.executor, {.max_batch = 8, .prefill_chunk = 16, .prefill_budget = 64,
+                                               .run_ahead = ahead});
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    for (int i = 0; i < 8; ++i) {
+      SequenceOptions o{.max_new_tokens = 20 + 9 * i, .stop_at_end_of_generation = false};
+      if (i % 2 == 1) {
+        o.sampler = {.temperature = 0.9f, .top_k = 30, .top_p = 0.95f, .repeat_penalty = 1.3f, .repeat_last_n = 8,
+                     .seed = 7u + i};
+      }
+      ASSERT_TRUE((*engine)->Add(Prompt(i + 3), o).ok());
+    }
+    runs[ahead] = RunAll(**engine);
+  }
+  if (auto* cuda = dynamic_cast<CudaExecutor*>(m.executor.get()); cuda != nullptr) {
+    EXPECT_GT(cuda->batch_steps_ahead_used(), 40) << "the steps did not run ahead";
+  }
+  ASSERT_EQ(runs[0].size(), 8u);
+  for (const auto& [id, result] : runs[0]) {
+    EXPECT_EQ(runs[1][id].tokens, result.tokens) << "sequence " << id;
+  }
 }
 
 TEST_P(EngineTest, SequencesWaitForPagesAndCancellingFreesThemAtOnce) {

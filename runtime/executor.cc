@@ -62,7 +62,8 @@ absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, int
   }
   const int bucket = BatchBucket(static_cast<int>(rows.size()));
   const int stride = 1 + max_sequence_pages_;
-  pos->assign(static_cast<size_t>(bucket) * stride, 0);
+  // -1 past each table (and in the padding rows' records): a page no sequence has.
+  pos->assign(static_cast<size_t>(bucket) * stride, -1);
   tokens->assign(bucket, 0);
   absl::flat_hash_set<int64_t> slots;
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -82,7 +83,6 @@ absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, int
     std::copy(row.block_table.begin(), row.block_table.end(), record + 1);
     (*tokens)[r] = row.token;
   }
-  for (size_t r = rows.size(); r < static_cast<size_t>(bucket); ++r) (*pos)[r * stride] = -1;  // Padding.
   return absl::OkStatus();
 }
 

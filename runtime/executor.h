@@ -83,7 +83,10 @@ class Executor {
   virtual absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
                                                      absl::Span<const int32_t> block_table) = 0;
   // One decode step of 1..kMaxBatch sequences, each at its own position. No two rows may write one KV slot.
-  virtual absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows) = 0;
+  // `run_ahead` says the caller expects to continue exactly these rows next (each at pos + 1 with the token
+  // this step returns, the same tables, settings and windows): an executor may then start that step before
+  // returning, and a next call that asks for something else waits for it and discards it.
+  virtual absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) = 0;
 
  protected:
   // Takes the shapes of the first decode graph: context, pool, and the lone sequence's pages.
@@ -91,7 +94,8 @@ class Executor {
   // Checks a prefill's positions and table against the context and the pool.
   absl::Status CheckSequence(int pos, int count, absl::Span<const int32_t> block_table) const;
   // Checks a batched step (positions, tables, tokens below `vocab`, distinct slots) and writes the %pos
-  // records ([bucket, 1 + max_sequence_pages]; padding rows at position -1) and the %tokens of its bucket.
+  // records ([bucket, 1 + max_sequence_pages]; -1 past each table, padding rows at position -1) and the
+  // %tokens of its bucket.
   absl::Status BuildBatchInputs(absl::Span<const SequenceStep> rows, int vocab, std::vector<int32_t>* pos,
                                 std::vector<int32_t>* tokens) const;
 

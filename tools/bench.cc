@@ -8,9 +8,9 @@
 //         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--cache-type f16|f32] [--no-pdl]
 //         [--prefill-graph]
 //         [--temp T [--top-k K] [--repeat-penalty R]]  (decode sampled on the device instead of greedy)
-//         [--batch 1,4,16,64,128]  (llama-batched-bench style: B sequences of -p prompt tokens and -n new
-//                                   tokens each through the batching engine, per B: prefill and aggregate
-//                                   decode tokens/s; -p defaults to 128 there)
+//         [--batch 1,4,16,64,128 [--no-run-ahead]]  (llama-batched-bench style: B sequences of -p prompt
+//                                   tokens and -n new tokens each through the batching engine, per B: prefill
+//                                   and aggregate decode tokens/s; -p defaults to 128 there)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -112,14 +112,15 @@ struct BatchedSample {
 // token (their prompts prefilled one after another); decode: the batched steps after that, every sequence's
 // tokens counted. One warm-up run per batch size builds and captures its graphs.
 absl::StatusOr<BatchedSample> RunBatched(Executor& executor, int batch, int n_prompt, int n_gen, int reps,
-                                         int n_vocab, std::mt19937& rng,
+                                         int n_vocab, bool run_ahead, std::mt19937& rng,
                                          const std::function<void()>& after_first_step = nullptr) {
   std::uniform_int_distribution<int32_t> token(0, n_vocab - 1);
   std::vector<double> prefill, decode, steps;
   for (int r = -1; r < reps; ++r) {
     ASSIGN_OR_RETURN(auto engine, Engine::Create(executor, {.max_batch = batch,
                                                            .prefill_chunk = n_prompt,
-                                                           .prefill_budget = batch * n_prompt}));
+                                                           .prefill_budget = batch * n_prompt,
+                                                           .run_ahead = run_ahead}));
     for (int i = 0; i < batch; ++i) {
       std::vector<int32_t> prompt(n_prompt);
       for (int32_t& t : prompt) t = token(rng);
@@ -164,7 +165,8 @@ absl::Status Main(int argc, char** argv) {
                                {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
                                {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}},
-                               {{"--repeat-penalty"}}, {{"--prefill-chunk"}}, {{"--batch"}}})));
+                               {{"--repeat-penalty"}}, {{"--prefill-chunk"}}, {{"--batch"}},
+                               {{"--no-run-ahead"}, false}})));
   if (flags.Has("--no-pdl")) cuda::SetProgrammaticLaunch(false);  // Kernels strictly one after another.
   std::vector<int> n_prompts = {512};
   int n_gen = 128, reps = 5, prefill_chunk = kDefaultPrefillChunk;
@@ -257,13 +259,14 @@ absl::Status Main(int argc, char** argv) {
     ASSIGN_OR_RETURN(LoadedModel m, LoadModel(o));
     std::vector<BatchedSample> rows;
     for (int b : batches) {
-      ASSIGN_OR_RETURN(BatchedSample row, RunBatched(*m.executor, b, n_prompt, n_gen, reps, m.config.n_vocab, rng));
+      ASSIGN_OR_RETURN(BatchedSample row, RunBatched(*m.executor, b, n_prompt, n_gen, reps, m.config.n_vocab,
+                                                                     !flags.Has("--no-run-ahead"), rng));
       rows.push_back(row);
       if (backend == Backend::kCuda && flags.Has("--profile")) {
         // Per-op device time of 16 eager batched decode steps (the first step, with the prefills, is left out).
         auto& cuda = static_cast<CudaExecutor&>(*m.executor);
         cuda.set_profiling(true);
-        RETURN_IF_ERROR(RunBatched(*m.executor, b, 1, 18, 0, m.config.n_vocab, rng, [&] { cuda.clear_profile(); })
+        RETURN_IF_ERROR(RunBatched(*m.executor, b, 1, 18, 0, m.config.n_vocab, false, rng, [&] { cuda.clear_profile(); })
                             .status());
         cuda.set_profiling(false);
         double step_ms = 0;

@@ -6,6 +6,7 @@
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/quant.cuh"
+#include "ops/kv_pages.h"
 
 namespace ggrt::cuda {
 namespace {
@@ -171,6 +172,35 @@ __global__ void AdvanceKernel(AdvanceParams p) {
   *p.pos = pos + p.step;
 }
 
+__global__ void BatchAdvanceKernel(BatchAdvanceParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
+  const int slot = *p.steps & 1;
+  __syncthreads();  // Every thread has read the count before it moves on.
+  for (int r = threadIdx.x; r < p.rows; r += blockDim.x) {
+    const int32_t token = p.next_tokens[r];
+    reinterpret_cast<volatile int32_t*>(p.ring)[slot * p.ring_stride + r] = token;
+    int32_t* record = p.pos + static_cast<int64_t>(r) * p.pos_stride;
+    const int32_t pos = record[0];
+    if (pos < 0) continue;
+    const int32_t next = pos + 1;
+    const int page = next / kKvPageSize;
+    if (page >= p.pos_stride - 1 || record[1 + page] < 0) {
+      record[0] = -1;
+      continue;
+    }
+    record[0] = next;
+    p.tokens[r] = token;
+    if (p.windows != nullptr) {
+      p.windows[static_cast<int64_t>(r) * p.window + next % p.window] = token;
+      p.window_lens[r] = min(p.window_lens[r] + 1, p.window);
+    }
+  }
+  __threadfence_system();
+  __syncthreads();
+  if (threadIdx.x == 0) *p.steps += 1;
+}
+
 int Blocks(int64_t n, int threads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<int>(b < 4096 ? (b < 1 ? 1 : b) : 4096);
@@ -238,6 +268,14 @@ cudaError_t LaunchConvert(const float* src, int64_t n, WeightType type, void* ds
 
 cudaError_t LaunchAdvance(const AdvanceParams& p, cudaStream_t stream) {
   return Launch(AdvanceKernel, 1, 1, 0, stream, p);
+}
+
+cudaError_t LaunchBatchAdvance(const BatchAdvanceParams& p, cudaStream_t stream) {
+  if (p.rows < 1 || p.rows > 1024 || p.pos_stride < 2 || p.ring_stride < p.rows ||
+      (p.windows != nullptr && (p.window_lens == nullptr || p.window < 1))) {
+    return cudaErrorInvalidValue;
+  }
+  return Launch(BatchAdvanceKernel, 1, std::min(1024, (p.rows + 31) / 32 * 32), 0, stream, p);
 }
 
 }  // namespace ggrt::cuda

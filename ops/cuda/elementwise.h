@@ -83,6 +83,27 @@ struct AdvanceParams {
 };
 cudaError_t LaunchAdvance(const AdvanceParams& p, cudaStream_t stream);
 
+// The same after a batched decode step (rows ops/kv_pages.h records of `pos_stride` ints): each live row's
+// token becomes its next input at its next position, and enters its sampler window (sampler.h's ring keyed
+// by position), so that the captured step can run again with no upload. A row whose next position has no
+// page in its table (entries past the sequence's pages are -1) is masked instead (position -1). Every row's
+// token is also written to ring[slot * ring_stride + r] (mapped pinned memory), the slot being the parity of
+// *steps, which the launch then advances: the host reads step s's tokens while step s + 1 runs. One block.
+struct BatchAdvanceParams {
+  const int32_t* next_tokens;  // [rows]
+  int32_t* tokens;             // [rows]: the step's %tokens input
+  int32_t* pos;                // [rows, pos_stride]: the %pos records
+  int pos_stride;
+  int rows;                    // <= 1024
+  int32_t* ring;               // [2, ring_stride]
+  int ring_stride;
+  int32_t* steps;              // Device: batched steps run so far.
+  int32_t* windows = nullptr;  // Optional: [rows, window] rings and [rows] lengths (sampler.h)
+  int32_t* window_lens = nullptr;
+  int window = 0;
+};
+cudaError_t LaunchBatchAdvance(const BatchAdvanceParams& p, cudaStream_t stream);
+
 }  // namespace ggrt::cuda
 
 #endif  // GGRT_OPS_CUDA_ELEMENTWISE_H_

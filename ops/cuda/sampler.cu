@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
     const int32_t* own = batched ? p.windows + static_cast<int64_t>(blockIdx.y) * kBatchRepeatWindow : nullptr;
     for (int w = threadIdx.x; w < n; w += blockDim.x) {
       if (batched) {
-        window[w] = own[p.window_lens[blockIdx.y] - n + w];
+        window[w] = own[(pos - n + 1 + w) % kBatchRepeatWindow];
       } else {
         const int q = end - n + w;
         window[w] = q >= pos ? p.tokens[q - pos] : p.history[q];

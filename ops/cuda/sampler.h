@@ -39,8 +39,10 @@ struct SampleParams {
   int32_t* history;  // [context length]
   // A batched decode step: `rows` sequences, row r sampling logits[r] with config[r] into token[r], keyed by
   // its own position (ops/kv_pages.h RowPosition with `pos_stride`); padding rows (negative positions) are
-  // skipped. Its repetition window is windows[r * kBatchRepeatWindow ..] (window_lens[r] tokens, oldest
-  // first) instead of tokens/history. Each row has its own SampleScratchBytes(n) of scratch.
+  // skipped. Its repetition window is a ring keyed by position instead of tokens/history: the token at
+  // position q sits at windows[r * kBatchRepeatWindow + q % kBatchRepeatWindow], and the last window_lens[r]
+  // positions up to the row's own are filled (so a step that moves a row on writes one entry, never shifts).
+  // Each row has its own SampleScratchBytes(n) of scratch.
   int rows = 1;
   int pos_stride = 0;
   const int32_t* windows = nullptr;

@@ -196,7 +196,7 @@ TEST(SamplerTest, BatchedRowsDrawAsTheLoneSamplerDoes) {
     lens[r] = std::min(positions[r] + 1, 8);
     for (int w = 0; w < std::max(lens[r], 0); ++w) {
       // Recent tokens: the row's largest logits, so the penalty changes the outcome.
-      windows[r * kBatchRepeatWindow + w] = static_cast<int32_t>(
+      windows[r * kBatchRepeatWindow + (positions[r] + 1 - lens[r] + w) % kBatchRepeatWindow] = static_cast<int32_t>(
           std::max_element(logits.begin() + r * n, logits.begin() + (r + 1) * n) - (logits.begin() + r * n)) + w;
     }
   }
@@ -218,7 +218,10 @@ TEST(SamplerTest, BatchedRowsDrawAsTheLoneSamplerDoes) {
     // consumed token being the window's last.
     const std::vector<float> row(logits.begin() + r * n, logits.begin() + (r + 1) * n);
     std::vector<int32_t> history(positions[r] + 1, -1);
-    for (int w = 0; w < lens[r]; ++w) history[positions[r] + 1 - lens[r] + w] = windows[r * kBatchRepeatWindow + w];
+    for (int w = 0; w < lens[r]; ++w) {
+      const int q = positions[r] + 1 - lens[r] + w;
+      history[q] = windows[r * kBatchRepeatWindow + q % kBatchRepeatWindow];
+    }
     DeviceBuffer l1(row), c1(sizeof(SamplerConfig)), p1(std::vector<int32_t>{positions[r]}), t1(sizeof(int32_t)),
         s1(SampleScratchBytes(n)), in1(std::vector<int32_t>{history.back()}), h1(history);
     SamplerConfig c = configs[r];

@@ -72,6 +72,9 @@ if [[ $what == batch || $what == all ]] && [[ -x bin/bench ]]; then
     bin/bench --synthetic=qwen2.5-0.5b --dtype=$dtype --batch $batches -p 128 -n 128 -r 2 \
       --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1 | tee "$out/bench_batched_$dtype.md"
   done
+  # The same F16 steps uploaded one by one (no run-ahead), for comparison in the same call.
+  bin/bench -m /tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf --batch 1,4,16 -p 128 -n 128 -r 2 --no-run-ahead 2>&1 \
+    | tee "$out/bench_batched_f16_no_run_ahead.md"
 fi
 if [[ $what == serve ]]; then
   # The HTTP server on the synthetic Qwen2.5-0.5B F16 with the load generator: 64 streaming clients
