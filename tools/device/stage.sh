@@ -39,6 +39,7 @@ for b in .stage/bin/*; do
   if ldd "$b" | grep -qE 'absl|gtest|gmock'; then echo "stage: $b links abseil/gtest dynamically" >&2; exit 1; fi
 done
 du -sh .stage
-# The device tool carries at most 64 MiB: the binaries travel packed (see the README's device notes).
-tar -C .stage -czf .stage.tgz .
-du -sh .stage.tgz
+# The device tool carries at most 64 MiB: the binaries travel packed with xz (each embeds every kernel, and
+# gzip no longer fits them; see the README's device notes).
+tar -C .stage -cf - . | xz -T2 -6 > .stage.txz
+du -sh .stage.txz
