@@ -25,6 +25,7 @@
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
 #include "ops/cuda/small_batch_gemm.h"
+#include "ops/kv_pages.h"
 #include "tools/flags.h"
 #include "tools/synthetic_model.h"
 
@@ -97,7 +98,7 @@ class Bench {
 };
 
 // The five products of a batched layer and the logits, as the batched decode graph runs them, per batch size.
-absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches) {
+absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches, int ctx) {
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
   const int vocab = 151936, most = *std::max_element(batches.begin(), batches.end());
   const WeightType f16 = WeightType::kF16;
@@ -165,6 +166,37 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
         return cuda::LaunchSmallBatchGemm(launch, s);
       }, absl::StrCat(rows)));
     }
+    // The step's other per-layer kernel: RoPE-fused decode attention over each row's own pages (f16 cache,
+    // `ctx` positions per row), and the greedy step's argmax over the logits.
+    const int pages = static_cast<int>(KvPages(ctx)), stride = 1 + pages;
+    std::vector<int32_t> records(static_cast<size_t>(rows) * stride);
+    for (int r = 0; r < rows; ++r) {
+      records[r * stride] = ctx - 1;
+      for (int i = 0; i < pages; ++i) records[r * stride + 1 + i] = r * pages + (i * 7 + r) % pages;
+    }
+    int32_t* pos = b.Zeros<int32_t>(records.size());
+    cudaMemcpy(pos, records.data(), records.size() * 4, cudaMemcpyHostToDevice);
+    void* kc = b.Random(2l * rows * pages * kKvPageSize * kv);
+    void* vc = b.Random(2l * rows * pages * kKvPageSize * kv);
+    const int splits = cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads);
+    void* scratch = b.Zeros<char>(cuda::AttentionScratchBytes(rows, p.n_heads, hd, splits));
+    const cuda::RopeShape shape{p.rope_theta, hd, hd, true};
+    cuda::AttentionParams ap{x, kc, vc, y, rows, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch};
+    ap.f16_cache = true;
+    ap.block_table = pos + 1;
+    ap.pos_stride = stride;
+    ap.rope = {true, resid, resid, nullptr, nullptr, nullptr, WeightType::kF32, shape, cuda::MakeRopeTable(shape)};
+    for (int group : {1, p.n_heads / p.n_kv_heads}) {
+      ap.group = group;
+      RETURN_IF_ERROR(b.Time(absl::StrCat("rope+attention, ", ctx, " positions, ", group, " heads a block"),
+                             4.0 * rows * ctx * kv, [&](cudaStream_t s, int) { return cuda::LaunchAttention(ap, s); },
+                             absl::StrCat(rows)));
+    }
+    int32_t* tokens = b.Zeros<int32_t>(rows);
+    cuda::ArgmaxParams am{y, nullptr, vocab, tokens, rows};
+    am.scratch = b.Zeros<char>(cuda::ArgmaxScratchBytes(rows, vocab));
+    RETURN_IF_ERROR(b.Time("argmax of the logits", 4.0 * rows * vocab,
+                           [&](cudaStream_t s, int) { return cuda::LaunchArgmax(am, s); }, absl::StrCat(rows)));
   }
   return absl::OkStatus();
 }
@@ -173,13 +205,13 @@ absl::Status Main(int argc, char** argv) {
   Flags flags;
   RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}, {{"--batch"}}}));
   ASSIGN_OR_RETURN(SyntheticPreset p, FindSyntheticPreset(flags.Get("--preset", "qwen2.5-0.5b")));
+  int ctx = 128;
+  RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx, 1, 1 << 20));
   if (flags.Has("--batch")) {
     std::vector<int> batches;
     RETURN_IF_ERROR(flags.GetIntList("--batch", &batches, 1, cuda::kSmallBatchMaxRows));
-    return BatchedProducts(p, batches);
+    return BatchedProducts(p, batches, ctx);
   }
-  int ctx = 128;
-  RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx, 1, 1 << 20));
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
   const int vocab = 151936;
   const WeightType f16 = WeightType::kF16;

@@ -72,28 +72,33 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
   return first ? xv * c - pv * s : pv * s + xv * c;
 }
 
-// Adds the page of positions [t0, t0 + 32) (those in [first, end)) to a warp's online softmax: lane j scores
-// position t0 + j against q (in shared memory, pre-scaled) with independent 16-byte loads of its K row, then
-// the value rows are folded in dimension-wise, each lane's weight broadcast by a shuffle. Every load of a
-// phase is independent of the others, so a tile costs a few memory latencies whatever its length. A tile is
-// one page, so the block table is read once per tile. KV is the cache's element type (f32 or f16).
+// Adds the page of positions [t0, t0 + 32) (those in [first, end)) to a warp's online softmax, for each of
+// the `group` query heads of the block (q in shared memory, pre-scaled, kQStride floats apart): lane j scores
+// position t0 + j with independent 16-byte loads of its K row, then the value rows are folded in
+// dimension-wise, each lane's weight broadcast by a shuffle. Every load of a phase is independent of the
+// others, so a tile costs a few memory latencies whatever its length; the K and V rows are loaded once for
+// the whole group. A tile is one page, so the block table is read once per tile. KV is the cache's element
+// type (f32 or f16). Each head's arithmetic is the same whatever the group: grouping changes no result.
 static_assert(kKvPageSize == 32, "a decode-attention tile is one page");
-template <int kPerLane, typename KV>
-__device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int t0, int64_t page, int first,
-                                        int end, int64_t head_offset, float& m, float& l, float (&acc)[kPerLane]) {
+constexpr int kQStride = kMaxPerLane * 32;
+template <int kPerLane, typename KV, int kGroup>
+__device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q_s, int group, int t0, int64_t page,
+                                        int first, int end, int64_t head_offset, float (&m)[kGroup],
+                                        float (&l)[kGroup], float (&acc)[kGroup][kPerLane]) {
   // `page`: the pool row of position t0 (looked up by the caller ahead of time); t0 + j is row page + j.
   const int lane = threadIdx.x % 32;
   const int kv_width = p.kv_heads * p.head_dim;
   const int t = t0 + lane;
   const bool valid = t >= first && t < end;
-  float score = -FLT_MAX;
+  float score[kGroup];
+#pragma unroll
+  for (int h = 0; h < kGroup; ++h) score[h] = -FLT_MAX;
   if (valid) {
     const int64_t slot = page + lane;
     const KV* row = static_cast<const KV*>(p.k_cache) + slot * kv_width + head_offset;
-    float sum = 0.0f;
+    float sum[kGroup] = {};
     if constexpr (std::is_same_v<KV, float>) {
       const float4* k = reinterpret_cast<const float4*>(row);
-      const float4* q4 = reinterpret_cast<const float4*>(q_s);
       constexpr int kChunk = 16;  // float4 loads in flight per lane.
 #pragma unroll
       for (int c0 = 0; c0 < kPerLane * 8; c0 += kChunk) {
@@ -105,8 +110,12 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
 #pragma unroll
         for (int c = 0; c < kChunk; ++c) {
           if (c0 + c < kPerLane * 8 && (c0 + c) * 4 < p.head_dim) {
-            const float4 qv = q4[c0 + c];
-            sum += kv[c].x * qv.x + kv[c].y * qv.y + kv[c].z * qv.z + kv[c].w * qv.w;
+#pragma unroll
+            for (int h = 0; h < kGroup; ++h) {
+              if (h >= group) break;
+              const float4 qv = reinterpret_cast<const float4*>(q_s + h * kQStride)[c0 + c];
+              sum[h] += kv[c].x * qv.x + kv[c].y * qv.y + kv[c].z * qv.z + kv[c].w * qv.w;
+            }
           }
         }
       }
@@ -123,26 +132,36 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
 #pragma unroll
         for (int c = 0; c < kChunk; ++c) {
           if (c0 + c < kPerLane * 4 && (c0 + c) * 8 < p.head_dim) {
-            const __half2* h = reinterpret_cast<const __half2*>(&kv[c]);
-            const float* qv = q_s + (c0 + c) * 8;
+            const __half2* hk = reinterpret_cast<const __half2*>(&kv[c]);
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const float2 f = __half22float2(h[e]);
-              sum += f.x * qv[2 * e] + f.y * qv[2 * e + 1];
+            for (int h = 0; h < kGroup; ++h) {
+              if (h >= group) break;
+              const float* qv = q_s + h * kQStride + (c0 + c) * 8;
+#pragma unroll
+              for (int e = 0; e < 4; ++e) {
+                const float2 f = __half22float2(hk[e]);
+                sum[h] += f.x * qv[2 * e] + f.y * qv[2 * e + 1];
+              }
             }
           }
         }
       }
     }
-    score = p.softcap > 0.0f ? p.softcap * tanhf(sum / p.softcap) : sum;
-  }
-  const float m_new = fmaxf(m, WarpMax(score));
-  const float correction = __expf(m - m_new);
-  const float weight = valid ? __expf(score - m_new) : 0.0f;
-  l = l * correction + WarpSum(weight);
 #pragma unroll
-  for (int j = 0; j < kPerLane; ++j) acc[j] *= correction;
-  m = m_new;
+    for (int h = 0; h < kGroup; ++h) score[h] = p.softcap > 0.0f ? p.softcap * tanhf(sum[h] / p.softcap) : sum[h];
+  }
+  float weight[kGroup];
+#pragma unroll
+  for (int h = 0; h < kGroup; ++h) {
+    if (h >= group) break;
+    const float m_new = fmaxf(m[h], WarpMax(score[h]));
+    const float correction = __expf(m[h] - m_new);
+    weight[h] = valid ? __expf(score[h] - m_new) : 0.0f;
+    l[h] = l[h] * correction + WarpSum(weight[h]);
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) acc[h][j] *= correction;
+    m[h] = m_new;
+  }
   const int count = min(32, end - t0);
   const KV* values = static_cast<const KV*>(p.v_cache) + page * kv_width + head_offset;
   constexpr int kRowsInFlight = kPerLane >= 32 ? 1 : 32 / kPerLane;
@@ -160,21 +179,29 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
     }
 #pragma unroll
     for (int j = 0; j < kRowsInFlight; ++j) {
-      const float w = __shfl_sync(0xffffffffu, weight, j0 + j);
 #pragma unroll
-      for (int i = 0; i < kPerLane; ++i) acc[i] += w * v[j][i];
+      for (int h = 0; h < kGroup; ++h) {
+        if (h >= group) break;
+        const float w = __shfl_sync(0xffffffffu, weight[h], j0 + j);
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) acc[h][i] += w * v[j][i];
+      }
     }
   }
 }
 
-template <int kPerLane, bool kRope, typename KV>
+// Grid (splits, heads / group, rows): a block serves `group` query heads of one KV head (1, or all of them:
+// p.group), each with the arithmetic of a block of its own.
+template <int kPerLane, bool kRope, typename KV, int kGroup>
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKernel(AttentionParams p) {
   AllowDependentLaunch();
   // The position and the block table are written only between steps (the executor's copy, or the previous
   // step's advance kernel, which the stream or the graph boundary orders before this step's kernels), so
   // they are read before waiting on the previous kernel: the splits a short context leaves idle exit
   // without holding SM slots, and the first page is looked up while the predecessor finishes.
-  const int split = blockIdx.x, head = blockIdx.y, row = blockIdx.z;
+  const int split = blockIdx.x, row = blockIdx.z;
+  const int group = kGroup == 1 ? 1 : p.group;
+  const int head0 = blockIdx.y * group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row_position = RowPosition(p.pos, p.pos_stride, row);
   if (row_position < 0) return;  // A padding row of a batch bucket.
@@ -195,40 +222,40 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   const int cache_end = kRope ? min(end, position) : end;
   int64_t page = begin + warp * 32 < cache_end ? KvSlot(table, begin + warp * 32) : 0;
   GridDependencyWait();
-  const int kv_head = head / (p.heads / p.kv_heads);
+  const int kv_head = head0 / (p.heads / p.kv_heads);
   const int kv_width = p.kv_heads * p.head_dim;
-  const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 
-  // q of this head, scaled (and rotated, with the RoPE folded in), for every lane's K rows.
-  __shared__ __align__(16) float q_s[kMaxPerLane * 32];
-  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    const float qd = kRope ? Rotated(p.rope, p.q + static_cast<int64_t>(row) * p.heads * p.head_dim, p.rope.bq,
-                                     head * p.head_dim, d, position)
-                           : q[d];
-    q_s[d] = qd * p.scale;
+  // q of each head, scaled (and rotated, with the RoPE folded in), for every lane's K rows.
+  __shared__ __align__(16) float q_s[kGroup * kQStride];
+  for (int h = 0; h < group; ++h) {
+    const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head0 + h) * p.head_dim;
+    for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+      const float qd = kRope ? Rotated(p.rope, p.q + static_cast<int64_t>(row) * p.heads * p.head_dim, p.rope.bq,
+                                       (head0 + h) * p.head_dim, d, position)
+                             : q[d];
+      q_s[h * kQStride + d] = qd * p.scale;
+    }
   }
   __syncthreads();
-  float qv[kPerLane], acc[kPerLane];
+  float m[kGroup], l[kGroup], acc[kGroup][kPerLane];
 #pragma unroll
-  for (int j = 0; j < kPerLane; ++j) {
-    const int d = lane + 32 * j;
-    qv[j] = d < p.head_dim ? q_s[d] : 0.0f;
-    acc[j] = 0.0f;
+  for (int h = 0; h < kGroup; ++h) {
+    m[h] = -FLT_MAX, l[h] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) acc[h][j] = 0.0f;
   }
-  float m = -FLT_MAX, l = 0.0f;
   const int64_t head_offset = kv_head * p.head_dim;
   for (int t0 = begin + warp * 32; t0 < cache_end; t0 += kWarps * 32) {
     // The next tile's page is requested before this tile's loads depend on anything.
     const int next = t0 + kWarps * 32;
     const int64_t next_page = next < cache_end ? KvSlot(table, next) : 0;
-    AddTile<kPerLane, KV>(p, q_s, t0, page, first, cache_end, head_offset, m, l, acc);
+    AddTile<kPerLane, KV, kGroup>(p, q_s, group, t0, page, first, cache_end, head_offset, m, l, acc);
     page = next_page;
   }
   if constexpr (kRope) {
     if (end > position && warp == 0) {
       // This block's slice holds the newest position: rotate its k and bias its v here.
       float k_new[kPerLane], v_new[kPerLane];
-      float sum = 0.0f;
       const float* k_raw = p.rope.k + static_cast<int64_t>(row) * kv_width;
       const float* v_raw = p.rope.v + static_cast<int64_t>(row) * kv_width;
 #pragma unroll
@@ -238,18 +265,27 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
         if (d < p.head_dim) {
           k_new[j] = Rotated(p.rope, k_raw, p.rope.bk, static_cast<int>(head_offset), d, position);
           v_new[j] = v_raw[head_offset + d] + BiasAt(p.rope.bv, p.rope.bias_type, static_cast<int>(head_offset) + d);
-          sum += qv[j] * k_new[j];
         }
       }
-      const float s_new = p.softcap > 0.0f ? p.softcap * tanhf(WarpSum(sum) / p.softcap) : WarpSum(sum);
-      const float m_new = fmaxf(m, s_new);
-      const float correction = __expf(m - m_new);
-      const float weight = __expf(s_new - m_new);
-      l = l * correction + weight;
 #pragma unroll
-      for (int j = 0; j < kPerLane; ++j) acc[j] = acc[j] * correction + weight * v_new[j];
-      m = m_new;
-      if (head % (p.heads / p.kv_heads) == 0) {  // One writer per KV head.
+      for (int h = 0; h < kGroup; ++h) {
+        if (h >= group) break;
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) {
+          const int d = lane + 32 * j;
+          if (d < p.head_dim) sum += q_s[h * kQStride + d] * k_new[j];
+        }
+        const float s_new = p.softcap > 0.0f ? p.softcap * tanhf(WarpSum(sum) / p.softcap) : WarpSum(sum);
+        const float m_new = fmaxf(m[h], s_new);
+        const float correction = __expf(m[h] - m_new);
+        const float weight = __expf(s_new - m_new);
+        l[h] = l[h] * correction + weight;
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) acc[h][j] = acc[h][j] * correction + weight * v_new[j];
+        m[h] = m_new;
+      }
+      if (head0 % (p.heads / p.kv_heads) == 0) {  // One writer per KV head.
         const int64_t slot = KvSlot(table, position) * kv_width + head_offset;
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
@@ -263,71 +299,81 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
     }
   }
 
-  // Merge the warps of the block.
+  // Merge the warps of the block, head by head.
   __shared__ float ms[kWarps], ls[kWarps];
   __shared__ float accs[kWarps][kMaxPerLane * 32];
-  if (lane == 0) ms[warp] = m, ls[warp] = l;
 #pragma unroll
-  for (int j = 0; j < kPerLane; ++j) accs[warp][lane + 32 * j] = acc[j];
-  __syncthreads();
-  float* dst = PartialAt(p, row, head, split);
-  if (warp == 0) {
-    float m_all = -FLT_MAX;
-    for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, ms[w]);
-    float l_all = 0.0f;
-    float out[kPerLane] = {};
-    for (int w = 0; w < kWarps; ++w) {
-      const float f = ls[w] > 0.0f ? __expf(ms[w] - m_all) : 0.0f;
-      l_all += ls[w] * f;
+  for (int h = 0; h < kGroup; ++h) {
+    if (h >= group) break;
+    if (h > 0) __syncthreads();  // Warp 0 has merged the previous head.
+    if (lane == 0) ms[warp] = m[h], ls[warp] = l[h];
 #pragma unroll
-      for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][lane + 32 * j] * f;
-    }
-    if (active == 1) {
-      // The only split (short contexts): the block's result is final, no partials to combine.
-      float* o = p.out + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
+    for (int j = 0; j < kPerLane; ++j) accs[warp][lane + 32 * j] = acc[h][j];
+    __syncthreads();
+    if (warp == 0) {
+      const int head = head0 + h;
+      float m_all = -FLT_MAX;
+      for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, ms[w]);
+      float l_all = 0.0f;
+      float out[kPerLane] = {};
+      for (int w = 0; w < kWarps; ++w) {
+        const float f = ls[w] > 0.0f ? __expf(ms[w] - m_all) : 0.0f;
+        l_all += ls[w] * f;
 #pragma unroll
-      for (int j = 0; j < kPerLane; ++j) {
-        const int d = lane + 32 * j;
-        if (d < p.head_dim) o[d] = out[j] / l_all;
+        for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][lane + 32 * j] * f;
       }
-    } else {
-      if (lane == 0) dst[0] = m_all, dst[1] = l_all;
+      if (active == 1) {
+        // The only split (short contexts): the block's result is final, no partials to combine.
+        float* o = p.out + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 #pragma unroll
-      for (int j = 0; j < kPerLane; ++j) {
-        const int d = lane + 32 * j;
-        if (d < p.head_dim) dst[2 + d] = out[j];
+        for (int j = 0; j < kPerLane; ++j) {
+          const int d = lane + 32 * j;
+          if (d < p.head_dim) o[d] = out[j] / l_all;
+        }
+      } else {
+        float* dst = PartialAt(p, row, head, split);
+        if (lane == 0) dst[0] = m_all, dst[1] = l_all;
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) {
+          const int d = lane + 32 * j;
+          if (d < p.head_dim) dst[2 + d] = out[j];
+        }
       }
     }
   }
   if (active == 1) return;
 
-  // The last block of this (row, head) to finish combines all active splits.
+  // The last block of this (row, head group) to finish combines all active splits, head by head.
   __shared__ bool last;
   __threadfence();
-  if (threadIdx.x == 0) last = atomicAdd(Counter(p, row, head), 1) == active - 1;
+  if (threadIdx.x == 0) last = atomicAdd(Counter(p, row, head0), 1) == active - 1;
   __syncthreads();
   if (!last) return;
   __threadfence();
   // Every split's (max, sum) in one round of loads, one per thread; then each output dimension sums its
   // splits with the loads unrolled, so the combine costs a few latencies, not one per split.
   __shared__ float weights[kMaxSplits];
-  float m_s = -FLT_MAX, l_s = 0.0f;
-  if (threadIdx.x < active) {
-    const float* part = PartialAt(p, row, head, threadIdx.x);
-    m_s = __ldcg(part);
-    l_s = __ldcg(part + 1);
-  }
-  const float m_all = BlockMax(m_s);
-  const float f = l_s > 0.0f ? __expf(m_s - m_all) : 0.0f;
-  if (threadIdx.x < active) weights[threadIdx.x] = f;
-  const float l_all = BlockSum(l_s * f);  // Its barriers also publish `weights`.
-  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    float acc = 0.0f;
+  for (int h = 0; h < group; ++h) {
+    const int head = head0 + h;
+    float m_s = -FLT_MAX, l_s = 0.0f;
+    if (threadIdx.x < active) {
+      const float* part = PartialAt(p, row, head, threadIdx.x);
+      m_s = __ldcg(part);
+      l_s = __ldcg(part + 1);
+    }
+    const float m_all = BlockMax(m_s);
+    const float f = l_s > 0.0f ? __expf(m_s - m_all) : 0.0f;
+    if (threadIdx.x < active) weights[threadIdx.x] = f;
+    const float l_all = BlockSum(l_s * f);  // Its barriers also publish `weights`.
+    for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+      float acc_d = 0.0f;
 #pragma unroll 16
-    for (int s = 0; s < active; ++s) acc += __ldcg(PartialAt(p, row, head, s) + 2 + d) * weights[s];
-    p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc / l_all;
+      for (int s = 0; s < active; ++s) acc_d += __ldcg(PartialAt(p, row, head, s) + 2 + d) * weights[s];
+      p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc_d / l_all;
+    }
+    __syncthreads();  // `weights` is the next head's.
   }
-  if (threadIdx.x == 0) *Counter(p, row, head) = 0;
+  if (threadIdx.x == 0) *Counter(p, row, head0) = 0;
 }
 
 }  // namespace
@@ -353,21 +399,33 @@ int ChooseAttentionSplits(int ctx, int heads) {
   return max(1, min(splits, kMaxSplits));
 }
 
+template <bool kRope, typename KV, int kGroup>
+cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
+  const dim3 grid(p.splits, p.heads / p.group, p.rows);
+  const int per_lane = (p.head_dim + 31) / 32;
+  if (per_lane == 1) return Launch(AttentionSplitKernel<1, kRope, KV, kGroup>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane == 2) return Launch(AttentionSplitKernel<2, kRope, KV, kGroup>, grid, kWarps * 32, 0, stream, p);
+  if (per_lane <= 4) return Launch(AttentionSplitKernel<4, kRope, KV, kGroup>, grid, kWarps * 32, 0, stream, p);
+  if constexpr (kGroup == 1) return Launch(AttentionSplitKernel<8, kRope, KV, 1>, grid, kWarps * 32, 0, stream, p);
+  return cudaErrorInvalidValue;
+}
+
 template <bool kRope, typename KV>
 cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
-  const dim3 grid(p.splits, p.heads, p.rows);
-  const int per_lane = (p.head_dim + 31) / 32;
-  if (per_lane == 1) return Launch(AttentionSplitKernel<1, kRope, KV>, grid, kWarps * 32, 0, stream, p);
-  if (per_lane == 2) return Launch(AttentionSplitKernel<2, kRope, KV>, grid, kWarps * 32, 0, stream, p);
-  if (per_lane <= 4) return Launch(AttentionSplitKernel<4, kRope, KV>, grid, kWarps * 32, 0, stream, p);
-  return Launch(AttentionSplitKernel<8, kRope, KV>, grid, kWarps * 32, 0, stream, p);
+  return p.group == 1 ? LaunchFor<kRope, KV, 1>(p, stream) : LaunchFor<kRope, KV, kMaxAttentionGroup>(p, stream);
+}
+
+bool AttentionGroupSupported(int heads, int kv_heads, int head_dim) {
+  const int group = heads / kv_heads;
+  return heads % kv_heads == 0 && group >= 2 && group <= kMaxAttentionGroup && head_dim <= 4 * 32;
 }
 
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
   // Prefill over an f16 cache: the tensor-core kernel.
   if (FlashAttentionSupports(p)) return LaunchFlashAttention(p, stream);
   if (p.head_dim > 32 * kMaxPerLane || p.head_dim % (p.f16_cache ? 8 : 4) != 0 || p.heads % p.kv_heads != 0 ||
-      p.splits < 1 || p.splits > kMaxSplits) {
+      p.splits < 1 || p.splits > kMaxSplits ||
+      (p.group != 1 && (p.group != p.heads / p.kv_heads || !AttentionGroupSupported(p.heads, p.kv_heads, p.head_dim)))) {
     return cudaErrorInvalidValue;
   }
   if (p.rope.enabled) {

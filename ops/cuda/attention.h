@@ -50,7 +50,12 @@ struct AttentionParams {
   // > 0: a batched decode step, each row its own sequence at its own position with its own table
   // (ops/kv_pages.h RowPosition, RowBlockTable); padding rows (negative positions) are skipped.
   int pos_stride = 0;
+  // Query heads per block: 1, or heads / kv_heads (AttentionGroupSupported), when each K/V tile then serves
+  // the whole group (fewer, fuller blocks: a batched step's many rows). Every result is the same either way.
+  int group = 1;
 };
+constexpr int kMaxAttentionGroup = 8;
+bool AttentionGroupSupported(int heads, int kv_heads, int head_dim);
 int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
 // A split count that keeps every SM busy at `ctx` positions without making splits trivially short.
 int ChooseAttentionSplits(int ctx, int heads);

@@ -270,36 +270,50 @@ TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
       cpu::Attention({1, heads, kv_heads, head_dim, positions[r], scale, 0.0f, 0, tables[r].data()}, qr,
                      ref_k.data(), ref_v.data(), ref.data() + r * qw);
     }
-    DeviceBuffer dq(q), dk(k), dv(v), dbq(bq), dbk(bk), dbv(bv), dkc(k_halves), dvc(v_halves), dpos(records),
-        out(rows * qw * 4);
-    const int splits = ChooseAttentionSplits(2048, heads * rows);
-    DeviceBuffer scratch(AttentionScratchBytes(rows, heads, head_dim, splits));
-    ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(rows, heads, head_dim, splits)), cudaSuccess);
-    AttentionParams p{dq.as<float>(), dkc.get(), dvc.get(), out.as<float>(), rows, heads, kv_heads, head_dim, scale,
-                      dpos.as<int32_t>(), splits, scratch.get()};
-    p.f16_cache = true;
-    p.block_table = dpos.as<int32_t>() + 1;
-    p.pos_stride = stride;
-    if (rope) {
-      p.rope = {true, dk.as<float>(), dv.as<float>(), dbq.get(), dbk.get(), dbv.get(), WeightType::kF32, shape,
-                MakeRopeTable(shape)};
-    }
-    EXPECT_FALSE(FlashAttentionSupports(p));  // Rows of different sequences are the decode kernel's.
-    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
-    const auto got = out.Download<float>();
-    const std::vector<float> live(got.begin(), got.begin() + (rows - 1) * qw), ref_live(ref.begin(), ref.end() - qw);
-    // With the RoPE folded in, the newest position's k and v enter from registers in f32, while the reference
-    // reads them back from its f16 cache.
-    EXPECT_LT(RelativeError(live, ref_live), rope ? 1e-3 : 1e-5) << "rope=" << rope;
-    for (int i = (rows - 1) * qw; i < rows * qw; ++i) ASSERT_TRUE(std::isnan(got[i])) << "the padding row was written";
-    if (rope) {  // Each live row's new k and v, in its own slot, rounded to f16.
+    // A block per head, then a block per KV head serving its group of 7: bit-identical results.
+    std::vector<float> ungrouped;
+    std::vector<uint16_t> ungrouped_k;
+    ASSERT_TRUE(AttentionGroupSupported(heads, kv_heads, head_dim));
+    for (int group : {1, heads / kv_heads}) {
+      SCOPED_TRACE(::testing::Message() << "group " << group);
+      DeviceBuffer dq(q), dk(k), dv(v), dbq(bq), dbk(bk), dbv(bv), dkc(k_halves), dvc(v_halves), dpos(records),
+          out(rows * qw * 4);
+      const int splits = ChooseAttentionSplits(2048, heads * rows);
+      DeviceBuffer scratch(AttentionScratchBytes(rows, heads, head_dim, splits));
+      ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(rows, heads, head_dim, splits)), cudaSuccess);
+      AttentionParams p{dq.as<float>(), dkc.get(), dvc.get(), out.as<float>(), rows, heads, kv_heads, head_dim, scale,
+                        dpos.as<int32_t>(), splits, scratch.get()};
+      p.f16_cache = true;
+      p.block_table = dpos.as<int32_t>() + 1;
+      p.pos_stride = stride;
+      p.group = group;
+      if (rope) {
+        p.rope = {true, dk.as<float>(), dv.as<float>(), dbq.get(), dbk.get(), dbv.get(), WeightType::kF32, shape,
+                  MakeRopeTable(shape)};
+      }
+      EXPECT_FALSE(FlashAttentionSupports(p));  // Rows of different sequences are the decode kernel's.
+      ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+      const auto got = out.Download<float>();
+      const std::vector<float> live(got.begin(), got.begin() + (rows - 1) * qw), ref_live(ref.begin(), ref.end() - qw);
+      // With the RoPE folded in, the newest position's k and v enter from registers in f32, while the reference
+      // reads them back from its f16 cache.
+      EXPECT_LT(RelativeError(live, ref_live), rope ? 1e-3 : 1e-5) << "rope=" << rope;
+      for (int i = (rows - 1) * qw; i < rows * qw; ++i) ASSERT_TRUE(std::isnan(got[i])) << "the padding row was written";
       const auto got_k = dkc.Download<uint16_t>(), got_v = dvc.Download<uint16_t>();
-      for (int r = 0; r + 1 < rows; ++r) {
-        const int64_t slot = KvSlot(tables[r].data(), positions[r]) * kw;
-        for (int i = 0; i < kw; ++i) {
-          ASSERT_NEAR(Fp16ToFloat(got_k[slot + i]), ref_k[slot + i], 2e-3f * (1 + std::abs(ref_k[slot + i])));
-          ASSERT_NEAR(Fp16ToFloat(got_v[slot + i]), ref_v[slot + i], 2e-3f * (1 + std::abs(ref_v[slot + i])));
+      if (rope) {  // Each live row's new k and v, in its own slot, rounded to f16.
+        for (int r = 0; r + 1 < rows; ++r) {
+          const int64_t slot = KvSlot(tables[r].data(), positions[r]) * kw;
+          for (int i = 0; i < kw; ++i) {
+            ASSERT_NEAR(Fp16ToFloat(got_k[slot + i]), ref_k[slot + i], 2e-3f * (1 + std::abs(ref_k[slot + i])));
+            ASSERT_NEAR(Fp16ToFloat(got_v[slot + i]), ref_v[slot + i], 2e-3f * (1 + std::abs(ref_v[slot + i])));
+          }
         }
+      }
+      if (group == 1) {
+        ungrouped = live, ungrouped_k = got_k;
+      } else {
+        EXPECT_EQ(live, ungrouped) << "rope=" << rope;
+        EXPECT_EQ(got_k, ungrouped_k) << "rope=" << rope;
       }
     }
   }

@@ -115,6 +115,26 @@ __device__ __forceinline__ void Better(float& v, int& i, float v2, int i2) {
   if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
 }
 
+// The best (value, index) of the block, in thread 0.
+__device__ __forceinline__ void BlockBest(float& best, int& best_i) {
+  for (int o = 16; o > 0; o >>= 1) {
+    Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
+  }
+  __shared__ float vs[32];
+  __shared__ int is[32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();  // vs/is may still be read from a previous call.
+  if (lane == 0) vs[warp] = best, is[warp] = best_i;
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < blockDim.x / 32 ? vs[lane] : -FLT_MAX;
+    best_i = lane < blockDim.x / 32 ? is[lane] : INT_MAX;
+    for (int o = 16; o > 0; o >>= 1) {
+      Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
+    }
+  }
+}
+
 __global__ void ArgmaxKernel(ArgmaxParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
@@ -125,21 +145,62 @@ __global__ void ArgmaxKernel(ArgmaxParams p) {
   for (int j = threadIdx.x; j < p.n; j += blockDim.x) {
     Better(best, best_i, values[j], p.indices ? p.indices[j] : j);
   }
-  for (int o = 16; o > 0; o >>= 1) {
-    Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
-  }
-  __shared__ float vs[32];
-  __shared__ int is[32];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) vs[warp] = best, is[warp] = best_i;
-  __syncthreads();
-  if (warp == 0) {
-    best = lane < blockDim.x / 32 ? vs[lane] : -FLT_MAX;
-    best_i = lane < blockDim.x / 32 ? is[lane] : INT_MAX;
-    for (int o = 16; o > 0; o >>= 1) {
-      Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
+  BlockBest(best, best_i);
+  if (threadIdx.x == 0) p.token[blockIdx.x] = best_i;
+}
+
+// Values a block of the split argmax scans: 8 float4 per thread.
+constexpr int kArgmaxThreads = 256;
+constexpr int kArgmaxSlice = kArgmaxThreads * 32;
+__host__ __device__ constexpr int ArgmaxSplits(int n) { return (n + kArgmaxSlice - 1) / kArgmaxSlice; }
+
+// Block (x, row) scans slice x of the row; the last block of the row to finish (a fenced counter it resets)
+// picks among the slices' winners. Scratch: [rows] counters, then [rows, splits] values and indices.
+__global__ void __launch_bounds__(kArgmaxThreads) SplitArgmaxKernel(ArgmaxParams p) {
+  AllowDependentLaunch();
+  GridDependencyWait();
+  const int splits = gridDim.x, row = blockIdx.y;
+  const float* values = p.values + static_cast<int64_t>(row) * p.n;
+  const int begin = blockIdx.x * kArgmaxSlice, end = min(p.n, begin + kArgmaxSlice);
+  float best = -FLT_MAX;
+  int best_i = INT_MAX;
+  if (p.n % 4 == 0) {
+    float4 v[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int j = begin + 4 * (threadIdx.x + u * kArgmaxThreads);
+      v[u] = j < end ? *reinterpret_cast<const float4*>(values + j) : make_float4(-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX);
     }
-    if (lane == 0) p.token[blockIdx.x] = best_i;
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int j = begin + 4 * (threadIdx.x + u * kArgmaxThreads);
+      if (j < end) {
+        Better(best, best_i, v[u].x, j), Better(best, best_i, v[u].y, j + 1);
+        Better(best, best_i, v[u].z, j + 2), Better(best, best_i, v[u].w, j + 3);
+      }
+    }
+  } else {
+    for (int j = begin + threadIdx.x; j < end; j += kArgmaxThreads) Better(best, best_i, values[j], j);
+  }
+  BlockBest(best, best_i);
+  int* counter = static_cast<int*>(p.scratch) + row;
+  float* part_v = reinterpret_cast<float*>(static_cast<int*>(p.scratch) + p.rows) + static_cast<int64_t>(row) * splits;
+  int* part_i = reinterpret_cast<int*>(part_v + static_cast<int64_t>(p.rows) * splits);
+  __shared__ bool last;
+  if (threadIdx.x == 0) {
+    part_v[blockIdx.x] = best, part_i[blockIdx.x] = best_i;
+    __threadfence();
+    last = atomicAdd(counter, 1) == splits - 1;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  best = -FLT_MAX, best_i = INT_MAX;
+  for (int s = threadIdx.x; s < splits; s += kArgmaxThreads) Better(best, best_i, __ldcg(part_v + s), __ldcg(part_i + s));
+  BlockBest(best, best_i);
+  if (threadIdx.x == 0) {
+    p.token[row] = best_i;
+    *counter = 0;
   }
 }
 
@@ -251,8 +312,16 @@ cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t str
   return Launch(CopyKernel, Blocks(n, 256), 256, 0, stream, src, n, dst);
 }
 
+int64_t ArgmaxScratchBytes(int rows, int n) { return int64_t{rows} * (1 + 2 * ArgmaxSplits(n)) * 4; }
+
 cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream) {
-  if (p.rows < 1 || (p.rows > 1 && p.indices != nullptr)) return cudaErrorInvalidValue;
+  if (p.rows < 1 || p.n < 1 || (p.indices != nullptr && (p.rows > 1 || p.scratch != nullptr)) ||
+      p.rows > 65535) {
+    return cudaErrorInvalidValue;
+  }
+  if (p.scratch != nullptr) {
+    return Launch(SplitArgmaxKernel, dim3(ArgmaxSplits(p.n), p.rows), kArgmaxThreads, 0, stream, p);
+  }
   return Launch(ArgmaxKernel, p.rows, 1024, 0, stream, p);
 }
 

@@ -58,14 +58,18 @@ cudaError_t LaunchSoftcap(const float* x, int64_t n, float cap, float* out, cuda
 // Copies `n` floats (e.g. the last row of a prefill's residual stream).
 cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream);
 
-// Index of the largest of n values (first on ties), written to *token. One block.
+// Index of the largest of n values (first on ties), written to token[row]. One block per row, or, with
+// `scratch`, a row split over blocks whose last one to finish picks among their winners (a batched step's
+// logits: one block would read a whole 150k-entry row alone). The winner does not depend on the split.
 struct ArgmaxParams {
   const float* values;     // [rows, n]
   const int32_t* indices;  // Optional: the index each value stands for (partials of a split argmax; one row).
   int n;
   int32_t* token;          // [rows]
   int rows = 1;
+  void* scratch = nullptr;  // ArgmaxScratchBytes(rows, n), zero-filled once; left reusable. Not with indices.
 };
+int64_t ArgmaxScratchBytes(int rows, int n);
 cudaError_t LaunchArgmax(const ArgmaxParams& p, cudaStream_t stream);
 
 // f32 activations -> f16/bf16 (the cuBLASLt A/B type of the weights).

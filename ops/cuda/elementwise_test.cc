@@ -99,6 +99,52 @@ TEST(ElementwiseTest, ArgmaxTakesTheFirstMaximumAndAdvanceMovesTheStep) {
   EXPECT_EQ(pos.Download<int32_t>()[0], 42);
 }
 
+// Rows split over blocks give the row's first maximum whatever slice it falls in: ties across slices, a
+// maximum in the last partial slice, a length that is not a multiple of 4; run twice, as the scratch is reused.
+TEST(ElementwiseTest, SplitArgmaxOverRows) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(25);
+  for (int n : {151936, 8193, 1001}) {
+    const int rows = 5;
+    auto v = cpu::RandomVector(static_cast<size_t>(rows) * n, rng);
+    std::vector<int32_t> want = {n - 1, 3, 8192 % n, n / 2, 0};
+    for (int r = 0; r < rows; ++r) v[static_cast<size_t>(r) * n + want[r]] = 50.0f;
+    v[static_cast<size_t>(1) * n + n - 2] = 50.0f;  // A tie later in the row: the first one wins.
+    DeviceBuffer dv(v), tokens(rows * sizeof(int32_t)), scratch(ArgmaxScratchBytes(rows, n));
+    ASSERT_EQ(cudaMemset(scratch.get(), 0, ArgmaxScratchBytes(rows, n)), cudaSuccess);
+    for (int run = 0; run < 2; ++run) {
+      ArgmaxParams p{dv.as<float>(), nullptr, n, tokens.as<int32_t>(), rows};
+      p.scratch = scratch.get();
+      ASSERT_EQ(LaunchArgmax(p, nullptr), cudaSuccess);
+      EXPECT_EQ(tokens.Download<int32_t>(), want) << "n " << n << ", run " << run;
+    }
+  }
+}
+
+// A batched step's tail: live rows move on with their token (window ring keyed by position), a row whose
+// next position has no page is masked, padding stays masked, and the tokens land in the step's ring slot.
+TEST(ElementwiseTest, BatchAdvanceMovesRowsOn) {
+  SKIP_WITHOUT_GPU();
+  const int stride = 3, window = 4;  // Two pages per table.
+  // Row 0 at 10 (next 11, page 0), row 1 at 31 (next 32: page 1 is -1 -> masked), row 2 padding, row 3 at
+  // 40 (next 41, page 1).
+  DeviceBuffer next(std::vector<int32_t>{7, 8, 9, 10}), tokens(std::vector<int32_t>{0, 0, 0, 0}),
+      pos(std::vector<int32_t>{10, 4, 5, 31, 6, -1, -1, -1, -1, 40, 2, 3}), ring(std::vector<int32_t>(8, -5)),
+      steps(std::vector<int32_t>{3}), windows(std::vector<int32_t>(4 * window, 0)),
+      lens(std::vector<int32_t>{2, 4, 0, 4});
+  BatchAdvanceParams p{next.as<int32_t>(), tokens.as<int32_t>(), pos.as<int32_t>(), stride, 4, ring.as<int32_t>(), 4,
+                       steps.as<int32_t>(), windows.as<int32_t>(), lens.as<int32_t>(), window};
+  ASSERT_EQ(LaunchBatchAdvance(p, nullptr), cudaSuccess);
+  EXPECT_EQ(tokens.Download<int32_t>(), (std::vector<int32_t>{7, 0, 0, 10}));
+  EXPECT_EQ(pos.Download<int32_t>(), (std::vector<int32_t>{11, 4, 5, -1, 6, -1, -1, -1, -1, 41, 2, 3}));
+  EXPECT_EQ(ring.Download<int32_t>(), (std::vector<int32_t>{-5, -5, -5, -5, 7, 8, 9, 10}));  // Step 3: slot 1.
+  EXPECT_EQ(steps.Download<int32_t>()[0], 4);
+  const auto w = windows.Download<int32_t>();
+  EXPECT_EQ(w[0 * window + 11 % window], 7);
+  EXPECT_EQ(w[3 * window + 41 % window], 10);
+  EXPECT_EQ(lens.Download<int32_t>(), (std::vector<int32_t>{3, 4, 0, 4}));
+}
+
 TEST(ElementwiseTest, ConvertToHalfTypes) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(24);
