@@ -38,9 +38,6 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const GgufFile&
   std::unique_ptr<CpuExecutor> e(new CpuExecutor(weights, std::move(factory)));
   ASSIGN_OR_RETURN(Prepared * decode, e->GetGraph(1, 1));
   RETURN_IF_ERROR(e->InitShapes(decode->graph));
-  for (const Node* n : decode->graph.nodes()) {
-    if (n->op == OpKind::kEmbedding) e->embedding_rows_ = Rows(n->operands[1]);
-  }
   return e;
 }
 
@@ -103,7 +100,7 @@ absl::StatusOr<StepOutput> CpuExecutor::Decode(int32_t token, int pos) {
 }
 
 absl::StatusOr<BatchOutput> CpuExecutor::DecodeBatch(absl::Span<const SequenceStep> rows, bool /*run_ahead*/) {
-  RETURN_IF_ERROR(BuildBatchInputs(rows, embedding_rows_, &pos_, &tokens_));
+  RETURN_IF_ERROR(BuildBatchInputs(rows, &pos_, &tokens_));
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, static_cast<int>(tokens_.size())));
   RETURN_IF_ERROR(Run(*p));
   const Value* out = p->graph.outputs()[0];

@@ -61,7 +61,6 @@ class CpuExecutor : public Executor {
 
   const GgufFile& weights_;
   GraphFactory factory_;
-  int embedding_rows_ = 0;  // Valid token ids.
   std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
   absl::flat_hash_map<std::string, std::vector<float>> params_;
   absl::flat_hash_map<std::string, ZeroedFloats> states_;

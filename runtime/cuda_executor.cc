@@ -187,16 +187,13 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
   if (pos_ == nullptr) {  // The first graph, the lone decode step, gives the shapes.
     RETURN_IF_ERROR(InitShapes(p->graph));
     n_vocab_ = p->greedy ? 0 : Cols(p->output);
-    for (const Node* n : p->graph.nodes()) {
-      if (n->op == OpKind::kEmbedding) embedding_rows_ = Rows(n->operands[1]);
-    }
-    const int64_t token_slots = std::max(ctx_size_, kMaxBatch);
-    ASSIGN_OR_RETURN(void* tokens, Allocate(token_slots * sizeof(int32_t), "the token input", &memory_.scratch));
+    token_slots_ = std::max(ctx_size_, kMaxBatch);
+    ASSIGN_OR_RETURN(void* tokens, Allocate(token_slots_ * sizeof(int32_t), "the token input", &memory_.scratch));
     // %pos: a record (the position, then the block table) per sequence of the largest batch.
-    const int64_t pos_slots = int64_t{kMaxBatch} * (1 + max_sequence_pages_);
-    ASSIGN_OR_RETURN(void* pos, Allocate(pos_slots * sizeof(int32_t), "the positions and block tables",
+    pos_slots_ = int64_t{kMaxBatch} * (1 + max_sequence_pages_);
+    ASSIGN_OR_RETURN(void* pos, Allocate(pos_slots_ * sizeof(int32_t), "the positions and block tables",
                                          &memory_.scratch));
-    CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_inputs_, (pos_slots + token_slots) * sizeof(int32_t)));
+    CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_inputs_, (pos_slots_ + token_slots_) * sizeof(int32_t)));
     if (!p->greedy) {
       const int64_t config_bytes = int64_t{kMaxBatch} * sizeof(cuda::SamplerConfig);
       const int64_t window_bytes = int64_t{kMaxBatch} * (cuda::kBatchRepeatWindow + 1) * sizeof(int32_t);
@@ -213,9 +210,7 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
     }
     tokens_ = static_cast<int32_t*>(tokens);
     pos_ = static_cast<int32_t*>(pos);
-    std::vector<int32_t> record = {0};
-    record.insert(record.end(), lone_table_.begin(), lone_table_.end());
-    RETURN_IF_ERROR(Upload(record, {}));
+    RETURN_IF_ERROR(Upload(PositionRecord(0, lone_table_), {}));
     if (device_sampling_) {
       ASSIGN_OR_RETURN(void* history, Allocate(ctx_size_ * sizeof(int32_t), "the token history", &memory_.scratch));
       CUDA_RETURN_IF_ERROR(cudaMemset(history, 0, ctx_size_ * sizeof(int32_t)));
@@ -311,13 +306,11 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       ASSIGN_OR_RETURN(g.scratch, scratch(bytes, "small-batch GEMM partials"));
       CUDA_RETURN_IF_ERROR(cudaMemset(g.scratch, 0, bytes));
     }
-    double flops = 0;
-    for (size_t i = 0; i < ws.size(); ++i) flops += 2.0 * g.rows * g.n[i] * g.k;
     int n_total = 0;
-    for (size_t i = 0; i < ws.size(); ++i) n_total += g.n[i];
+    for (int i = 0; i < g.count; ++i) n_total += g.n[i];
     p.launches.push_back({absl::StrCat("small-batch gemm ", g.rows, "x", n_total, "x", g.k),
                           [g](cudaStream_t s) { return Check(cuda::LaunchSmallBatchGemm(g, s), "small-batch gemm"); },
-                          flops});
+                          2.0 * g.rows * n_total * g.k});
     return true;
   };
 
@@ -750,11 +743,10 @@ absl::Status CudaExecutor::LaunchDecodeStep(Prepared& p, int pos) {
 
 absl::Status CudaExecutor::Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens) {
   // host_inputs_ is free: every upload waits for its copies.
-  const int64_t pos_slots = int64_t{kMaxBatch} * (1 + max_sequence_pages_);
-  RET_CHECK(static_cast<int64_t>(pos.size()) <= pos_slots && tokens.size() <= static_cast<size_t>(std::max(ctx_size_, kMaxBatch)),
+  RET_CHECK(static_cast<int64_t>(pos.size()) <= pos_slots_ && static_cast<int64_t>(tokens.size()) <= token_slots_,
             "inputs larger than their device buffers");
   int32_t* host_pos = host_inputs_;
-  int32_t* host_tokens = host_inputs_ + pos_slots;
+  int32_t* host_tokens = host_inputs_ + pos_slots_;
   std::copy(pos.begin(), pos.end(), host_pos);
   std::copy(tokens.begin(), tokens.end(), host_tokens);
   if (!pos.empty()) {
@@ -775,22 +767,10 @@ absl::StatusOr<StepOutput> CudaExecutor::PrefillSequence(absl::Span<const int32_
   RETURN_IF_ERROR(DrainSpeculation());
   RETURN_IF_ERROR(CheckSequence(pos, static_cast<int>(tokens.size()), block_table));
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(static_cast<int>(tokens.size()), 1));
-  for (int32_t t : tokens) {
-    RET_CHECK(t >= 0 && t < embedding_rows_, "token id ", t, " is outside the vocabulary of ", embedding_rows_);
-  }
-  std::vector<int32_t> record = {pos};
-  record.insert(record.end(), block_table.begin(), block_table.end());
-  RETURN_IF_ERROR(Upload(record, tokens));
+  RETURN_IF_ERROR(CheckTokens(tokens));
+  RETURN_IF_ERROR(Upload(PositionRecord(pos, block_table), tokens));
   lone_table_on_device_ = block_table.data() == lone_table_.data();
-  if (capture_prefill_ && !profiling_ && p->runs++ > 0) {
-    // Captured after one eager run, which makes every allocation and cuBLASLt choice.
-    if (p->captured == nullptr) {
-      ASSIGN_OR_RETURN(p->captured, CudaGraph::Capture(stream_, [&] { return Enqueue(*p); }));
-    }
-    RETURN_IF_ERROR(p->captured->Launch(stream_));
-  } else {
-    RETURN_IF_ERROR(Enqueue(*p));
-  }
+  RETURN_IF_ERROR(Run(*p, capture_prefill_));
   return Finish(*p, pos);
 }
 
@@ -808,15 +788,11 @@ absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {
   }
   RETURN_IF_ERROR(DrainSpeculation());
   if (!lone_table_on_device_) {
-    RET_CHECK(token >= 0 && token < embedding_rows_, "token id ", token, " is outside the vocabulary of ",
-              embedding_rows_);
-    std::vector<int32_t> record = {pos};
-    record.insert(record.end(), lone_table_.begin(), lone_table_.end());
-    RETURN_IF_ERROR(Upload(record, absl::MakeConstSpan(&token, 1)));
+    RETURN_IF_ERROR(CheckTokens(absl::MakeConstSpan(&token, 1)));
+    RETURN_IF_ERROR(Upload(PositionRecord(pos, lone_table_), absl::MakeConstSpan(&token, 1)));
     lone_table_on_device_ = true;
   } else if (token != device_token_ || pos != device_pos_) {
-    RET_CHECK(token >= 0 && token < embedding_rows_, "token id ", token, " is outside the vocabulary of ",
-              embedding_rows_);
+    RETURN_IF_ERROR(CheckTokens(absl::MakeConstSpan(&token, 1)));
     RETURN_IF_ERROR(Upload(absl::MakeConstSpan(&pos, 1), absl::MakeConstSpan(&token, 1)));
   }
   if (!use_cuda_graph_ || !decode_warmed_up_ || profiling_) {
@@ -859,15 +835,17 @@ bool CudaExecutor::BatchAhead::Continues(absl::Span<const SequenceStep> next, in
   return true;
 }
 
-absl::Status CudaExecutor::LaunchBatch(Prepared& p) {
-  if (!use_cuda_graph_ || p.runs++ == 0 || profiling_) {
-    RETURN_IF_ERROR(Enqueue(p));  // The first run makes every allocation and cuBLASLt choice.
-  } else {
-    if (p.captured == nullptr) {
-      ASSIGN_OR_RETURN(p.captured, CudaGraph::Capture(stream_, [&] { return Enqueue(p); }));
-    }
-    RETURN_IF_ERROR(p.captured->Launch(stream_));
+absl::Status CudaExecutor::Run(Prepared& p, bool capture) {
+  if (!capture || profiling_ || p.runs++ == 0) return Enqueue(p);
+  // Captured after one eager run, which makes every allocation and cuBLASLt choice.
+  if (p.captured == nullptr) {
+    ASSIGN_OR_RETURN(p.captured, CudaGraph::Capture(stream_, [&] { return Enqueue(p); }));
   }
+  return p.captured->Launch(stream_);
+}
+
+absl::Status CudaExecutor::LaunchBatch(Prepared& p) {
+  RETURN_IF_ERROR(Run(p, use_cuda_graph_));
   CUDA_RETURN_IF_ERROR(cudaEventRecord(batch_done_[batch_steps_ & 1], stream_));
   ++batch_steps_;
   return absl::OkStatus();
@@ -886,7 +864,7 @@ absl::StatusOr<BatchOutput> CudaExecutor::DecodeBatch(absl::Span<const SequenceS
   }
   RETURN_IF_ERROR(DrainSpeculation());
   std::vector<int32_t> pos, tokens;
-  RETURN_IF_ERROR(BuildBatchInputs(rows, embedding_rows_, &pos, &tokens));
+  RETURN_IF_ERROR(BuildBatchInputs(rows, &pos, &tokens));
   const int bucket = static_cast<int>(tokens.size());
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, bucket));
   // Sampled on the device when every row says how (and its penalty window fits the device's).

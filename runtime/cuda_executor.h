@@ -124,6 +124,9 @@ class CudaExecutor : public Executor {
   float* Buffer(Prepared& p, const Value* v);
   absl::StatusOr<void*> Allocate(int64_t bytes, const std::string& what, int64_t* counter);
   absl::Status Enqueue(Prepared& p);
+  // Enqueues `p`: launched kernel by kernel, or with `capture` (and not profiling) from its CUDA Graph,
+  // captured on its second run (the first makes every allocation and cuBLASLt choice).
+  absl::Status Run(Prepared& p, bool capture);
   absl::Status LaunchDecodeStep(Prepared& p, int pos);
   absl::StatusOr<StepOutput> FinishSpeculated(Prepared& p, int pos);
   absl::Status DrainSpeculation();
@@ -141,7 +144,6 @@ class CudaExecutor : public Executor {
   cuda::SamplerConfig* sampler_config_ = nullptr;  // Device copy of *device_sampling_.
   int32_t* sampled_token_ = nullptr;               // Device.
   int n_vocab_ = 0;         // Logits per step (0 when the graph outputs a token).
-  int embedding_rows_ = 0;  // Valid token ids.
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   std::vector<void*> allocations_;
@@ -149,11 +151,13 @@ class CudaExecutor : public Executor {
   absl::flat_hash_map<std::string, DeviceWeight> device_weights_;
   absl::flat_hash_map<std::string, float*> states_;
   std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
-  int32_t* tokens_ = nullptr;  // Device [max(ctx, kMaxBatch)]: the %tokens input.
+  int32_t* tokens_ = nullptr;  // Device [token_slots_]: the %tokens input.
+  int64_t token_slots_ = 0;    // max(ctx, kMaxBatch)
   // Device: the %pos input (the position, then the block table). Written only between steps (a copy before
   // the launches, or the advance kernel that ends a step): the attention kernels read it before waiting on
   // their predecessor.
-  int32_t* pos_ = nullptr;  // [kMaxBatch, 1 + max_sequence_pages_]
+  int32_t* pos_ = nullptr;  // [kMaxBatch, 1 + max_sequence_pages_]: pos_slots_
+  int64_t pos_slots_ = 0;
   // Pinned staging of the uploads (a copy from pageable memory would not be ordered with the stream).
   int32_t* host_inputs_ = nullptr;
   // Batched steps sampled on the device: per row its settings, its recent tokens and their count (device,

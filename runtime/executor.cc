@@ -32,7 +32,27 @@ absl::Status Executor::InitShapes(const Graph& decode) {
   ctx_size_ = max_sequence_pages_ * kKvPageSize;
   lone_table_ = LoneSequenceBlockTable(max_sequence_pages_);
   greedy_ = decode.outputs()[0]->type.dtype == DType::kI32;
+  for (const Node* n : decode.nodes()) {
+    if (n->op == OpKind::kEmbedding) embedding_rows_ = static_cast<int>(n->operands[1]->type.shape[0]);
+  }
+  RET_CHECK(embedding_rows_ > 0, "decode graph has no embedding");
   return absl::OkStatus();
+}
+
+absl::Status Executor::CheckTokens(absl::Span<const int32_t> tokens) const {
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= embedding_rows_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", t, " is outside the vocabulary of ", embedding_rows_));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<int32_t> PositionRecord(int pos, absl::Span<const int32_t> block_table) {
+  std::vector<int32_t> record = {pos};
+  record.insert(record.end(), block_table.begin(), block_table.end());
+  return record;
 }
 
 absl::Status Executor::CheckSequence(int pos, int count, absl::Span<const int32_t> block_table) const {
@@ -54,7 +74,7 @@ absl::Status Executor::CheckSequence(int pos, int count, absl::Span<const int32_
   return absl::OkStatus();
 }
 
-absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, int vocab, std::vector<int32_t>* pos,
+absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, std::vector<int32_t>* pos,
                                         std::vector<int32_t>* tokens) const {
   if (rows.empty() || rows.size() > static_cast<size_t>(kMaxBatch)) {
     return absl::InvalidArgumentError(absl::StrCat("a decode step of ", rows.size(), " sequences (1..", kMaxBatch,
@@ -71,9 +91,8 @@ absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, int
     if (absl::Status s = CheckSequence(row.pos, 1, row.block_table); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("row ", r, ": ", s.message()));
     }
-    if (row.token < 0 || row.token >= vocab) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("row ", r, ": token id ", row.token, " is outside the vocabulary of ", vocab));
+    if (absl::Status s = CheckTokens(absl::MakeConstSpan(&row.token, 1)); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("row ", r, ": ", s.message()));
     }
     if (!slots.insert(KvSlot(row.block_table.data(), row.pos)).second) {
       return absl::InvalidArgumentError(absl::StrCat("row ", r, " writes the KV slot of another row"));

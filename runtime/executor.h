@@ -56,6 +56,8 @@ constexpr int kMinBatchBucket = 2;
 constexpr int kMaxRecentTokens = 256;
 constexpr int kMaxBatch = 256;
 int BatchBucket(int rows);
+// A sequence's %pos record: its position, then its block table.
+std::vector<int32_t> PositionRecord(int pos, absl::Span<const int32_t> block_table);
 
 class Executor {
  public:
@@ -93,15 +95,17 @@ class Executor {
   absl::Status InitShapes(const Graph& decode);
   // Checks a prefill's positions and table against the context and the pool.
   absl::Status CheckSequence(int pos, int count, absl::Span<const int32_t> block_table) const;
-  // Checks a batched step (positions, tables, tokens below `vocab`, distinct slots) and writes the %pos
-  // records ([bucket, 1 + max_sequence_pages]; -1 past each table, padding rows at position -1) and the
-  // %tokens of its bucket.
-  absl::Status BuildBatchInputs(absl::Span<const SequenceStep> rows, int vocab, std::vector<int32_t>* pos,
+  // Checks that token ids are in the vocabulary (the embedding's rows).
+  absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
+  // Checks a batched step (positions, tables, tokens, distinct slots) and writes the %pos records ([bucket,
+  // 1 + max_sequence_pages]; -1 past each table, padding rows at position -1) and the %tokens of its bucket.
+  absl::Status BuildBatchInputs(absl::Span<const SequenceStep> rows, std::vector<int32_t>* pos,
                                 std::vector<int32_t>* tokens) const;
 
   int ctx_size_ = 0;
   int kv_pool_pages_ = 0;
   int max_sequence_pages_ = 0;
+  int embedding_rows_ = 0;  // Valid token ids.
   bool greedy_ = false;
   std::vector<int32_t> lone_table_;  // LoneSequenceBlockTable: the lone sequence's pages.
 };
