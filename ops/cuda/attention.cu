@@ -18,6 +18,7 @@
 // position's rotated k and biased v from registers (the cache does not hold them yet), and one of them per
 // KV head writes them to the caches for later steps.
 #include <cfloat>
+#include <cstring>
 #include <type_traits>
 
 #include "ops/cuda/attention.h"
@@ -70,6 +71,45 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
   float s, c;
   RopeSinCos(r.table, i, position, &s, &c);
   return first ? xv * c - pv * s : pv * s + xv * c;
+}
+
+// Dimension j of lane `lane`'s part of a head: each lane holds kPerLane adjacent dimensions, so that its
+// part of a value row is one vector load.
+template <int kPerLane>
+__device__ __forceinline__ int LaneDim(int lane, int j) {
+  return kPerLane * lane + j;
+}
+
+// kWords 32-bit words from 4-byte-aligned memory (kWords * 4-byte aligned for 2 and 4; 16 for 8).
+template <int kWords>
+__device__ __forceinline__ void LoadWords(const void* src, uint32_t (&w)[kWords]) {
+  if constexpr (kWords == 1) {
+    w[0] = *static_cast<const uint32_t*>(src);
+  } else if constexpr (kWords == 2) {
+    const uint2 v = *static_cast<const uint2*>(src);
+    w[0] = v.x, w[1] = v.y;
+  } else {
+#pragma unroll
+    for (int i = 0; i < kWords; i += 4) {
+      const uint4 v = static_cast<const uint4*>(src)[i / 4];
+      w[i] = v.x, w[i + 1] = v.y, w[i + 2] = v.z, w[i + 3] = v.w;
+    }
+  }
+}
+
+// The first kPerLane elements of KV packed in words, as floats.
+template <typename KV, int kPerLane, int kWords>
+__device__ __forceinline__ void UnpackWords(const uint32_t (&w)[kWords], float (&out)[kPerLane]) {
+  if constexpr (std::is_same_v<KV, float>) {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) out[i] = __uint_as_float(w[i]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      const __half2 pair = *reinterpret_cast<const __half2*>(&w[i / 2]);
+      out[i] = i % 2 == 0 ? __low2float(pair) : __high2float(pair);
+    }
+  }
 }
 
 // Adds the page of positions [t0, t0 + 32) (those in [first, end)) to a warp's online softmax, for each of
@@ -162,29 +202,43 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
     for (int j = 0; j < kPerLane; ++j) acc[h][j] *= correction;
     m[h] = m_new;
   }
+  // The value rows: lane l holds dimensions kPerLane * l .. + kPerLane - 1 of each, loaded as one vector
+  // and kept raw (32 registers of rows in flight), so a tile's rows take one or two rounds of loads.
   const int count = min(32, end - t0);
   const KV* values = static_cast<const KV*>(p.v_cache) + page * kv_width + head_offset;
-  constexpr int kRowsInFlight = kPerLane >= 32 ? 1 : 32 / kPerLane;
+  constexpr int kWords = (kPerLane * sizeof(KV) + 3) / 4;  // 32-bit words of a lane's part of a row.
+  constexpr int kRowsInFlight = 32 / kWords;
+  const int d0 = LaneDim<kPerLane>(lane, 0);
+  const bool whole = d0 + kPerLane <= p.head_dim && kPerLane * sizeof(KV) >= 4;
 #pragma unroll
   for (int j0 = 0; j0 < 32; j0 += kRowsInFlight) {
     if (j0 >= count) break;
-    float v[kRowsInFlight][kPerLane];
+    uint32_t raw[kRowsInFlight][kWords];
 #pragma unroll
     for (int j = 0; j < kRowsInFlight; ++j) {
+      const KV* row = values + static_cast<int64_t>(j0 + j) * kv_width + d0;
+      if (j0 + j < count && whole) {
+        LoadWords<kWords>(row, raw[j]);
+      } else {
+        // A short row end (or a lane past head_dim): element by element, zeros past it.
+        KV part[kWords * 4 / sizeof(KV)] = {};
 #pragma unroll
-      for (int i = 0; i < kPerLane; ++i) {
-        const int d = lane + 32 * i;
-        v[j][i] = j0 + j < count && d < p.head_dim ? ToFloat(values[static_cast<int64_t>(j0 + j) * kv_width + d]) : 0.0f;
+        for (int i = 0; i < kPerLane; ++i) {
+          if (j0 + j < count && d0 + i < p.head_dim) part[i] = row[i];
+        }
+        memcpy(raw[j], part, sizeof(raw[j]));
       }
     }
 #pragma unroll
     for (int j = 0; j < kRowsInFlight; ++j) {
+      float v[kPerLane];
+      UnpackWords<KV, kPerLane>(raw[j], v);
 #pragma unroll
       for (int h = 0; h < kGroup; ++h) {
         if (h >= group) break;
         const float w = __shfl_sync(0xffffffffu, weight[h], j0 + j);
 #pragma unroll
-        for (int i = 0; i < kPerLane; ++i) acc[h][i] += w * v[j][i];
+        for (int i = 0; i < kPerLane; ++i) acc[h][i] += w * v[i];
       }
     }
   }
@@ -260,7 +314,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
       const float* v_raw = p.rope.v + static_cast<int64_t>(row) * kv_width;
 #pragma unroll
       for (int j = 0; j < kPerLane; ++j) {
-        const int d = lane + 32 * j;
+        const int d = LaneDim<kPerLane>(lane, j);
         k_new[j] = v_new[j] = 0.0f;
         if (d < p.head_dim) {
           k_new[j] = Rotated(p.rope, k_raw, p.rope.bk, static_cast<int>(head_offset), d, position);
@@ -273,7 +327,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
         float sum = 0.0f;
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
-          const int d = lane + 32 * j;
+          const int d = LaneDim<kPerLane>(lane, j);
           if (d < p.head_dim) sum += q_s[h * kQStride + d] * k_new[j];
         }
         const float s_new = p.softcap > 0.0f ? p.softcap * tanhf(WarpSum(sum) / p.softcap) : WarpSum(sum);
@@ -289,7 +343,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
         const int64_t slot = KvSlot(table, position) * kv_width + head_offset;
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
-          const int d = lane + 32 * j;
+          const int d = LaneDim<kPerLane>(lane, j);
           if (d < p.head_dim) {
             StoreAs(static_cast<KV*>(p.k_cache) + slot + d, k_new[j]);
             StoreAs(static_cast<KV*>(p.v_cache) + slot + d, v_new[j]);
@@ -308,7 +362,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
     if (h > 0) __syncthreads();  // Warp 0 has merged the previous head.
     if (lane == 0) ms[warp] = m[h], ls[warp] = l[h];
 #pragma unroll
-    for (int j = 0; j < kPerLane; ++j) accs[warp][lane + 32 * j] = acc[h][j];
+    for (int j = 0; j < kPerLane; ++j) accs[warp][LaneDim<kPerLane>(lane, j)] = acc[h][j];
     __syncthreads();
     if (warp == 0) {
       const int head = head0 + h;
@@ -320,14 +374,14 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
         const float f = ls[w] > 0.0f ? __expf(ms[w] - m_all) : 0.0f;
         l_all += ls[w] * f;
 #pragma unroll
-        for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][lane + 32 * j] * f;
+        for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][LaneDim<kPerLane>(lane, j)] * f;
       }
       if (active == 1) {
         // The only split (short contexts): the block's result is final, no partials to combine.
         float* o = p.out + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
-          const int d = lane + 32 * j;
+          const int d = LaneDim<kPerLane>(lane, j);
           if (d < p.head_dim) o[d] = out[j] / l_all;
         }
       } else {
@@ -335,7 +389,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
         if (lane == 0) dst[0] = m_all, dst[1] = l_all;
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
-          const int d = lane + 32 * j;
+          const int d = LaneDim<kPerLane>(lane, j);
           if (d < p.head_dim) dst[2 + d] = out[j];
         }
       }
