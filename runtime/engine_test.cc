@@ -17,6 +17,8 @@ namespace {
 constexpr char kModel[] = "external/shared/models/stories260K-f16.gguf";
 // Rows that are whole tensor-core tiles: every product of a CUDA batched step takes the small-batch kernel.
 constexpr char kTiledModel[] = "external/shared/models/tiny-qwen2-256/tiny-qwen2-256-f16.gguf";
+constexpr char kTiledQ4KM[] = "external/shared/models/tiny-qwen2-256/tiny-qwen2-256-Q4_K_M.gguf";
+constexpr char kTiledQ50[] = "external/shared/models/tiny-qwen2-256/tiny-qwen2-256-Q5_0.gguf";
 
 struct Result {
   std::vector<int32_t> tokens;
@@ -33,6 +35,36 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
                         .greedy = greedy});
     EXPECT_TRUE(m.ok()) << m.status();
     return m.ok() ? *std::move(m) : LoadedModel{};
+  }
+  void ExpectBitIdenticalAloneAndInABatch(const char* model) {
+    LoadedModel m = Load(/*greedy=*/false, 128, 65 * 128, model);
+    ASSERT_NE(m.executor, nullptr);
+    Executor& e = *m.executor;
+    std::vector<std::vector<int32_t>> tables;
+    for (int s = 0; s < 65; ++s) {
+      std::vector<int32_t> pages;
+      for (int i = 0; i < 4; ++i) pages.push_back(4 * s + (i + s) % 4);
+      tables.push_back(pages);
+    }
+    // Sequence 0 has a 40-token history; the others 1 to 64 tokens.
+    for (int s = 0; s < 65; ++s) {
+      std::vector<int32_t> prompt;
+      for (int i = 0; i < (s == 0 ? 40 : s); ++i) prompt.push_back((7 * i + 3 * s) % 500);
+      ASSERT_TRUE(e.PrefillSequence(prompt, 0, tables[s]).ok());
+    }
+    auto row = [&](int s) { return SequenceStep{static_cast<int32_t>(11 * s % 500), s == 0 ? 40 : s, tables[s]}; };
+    auto alone = e.DecodeBatch({row(0)}, false);
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    const std::vector<float> alone_logits(alone->logits.begin(), alone->logits.end());
+    std::vector<SequenceStep> rows;
+    for (int s = 0; s < 65; ++s) rows.push_back(row(s));
+    for (size_t n : {2u, 3u, 17u, 64u, 65u}) {
+      auto batch = e.DecodeBatch(absl::MakeConstSpan(rows).subspan(0, n), false);
+      ASSERT_TRUE(batch.ok()) << batch.status();
+      ASSERT_EQ(batch->logits.size(), n * alone_logits.size());
+      const std::vector<float> first(batch->logits.begin(), batch->logits.begin() + alone_logits.size());
+      EXPECT_EQ(first, alone_logits) << "in a batch of " << n;
+    }
   }
 };
 
@@ -100,34 +132,12 @@ TEST_P(EngineTest, GreedySequencesMatchTheReferenceAndTheirSoloRunsAmong63Others
 
 // The logits of a sequence's step are bit-identical alone (the smallest bucket) and as row 0 of 64 other
 // sequences at other positions: no kernel of a batched step mixes rows or sizes its sums by the batch.
+// F16 weights, and block formats (llama-quantize's Q4_K_M and Q5_0 of the same model: the products decode
+// their blocks on the way to the tensor cores).
 TEST_P(EngineTest, LogitsAreBitIdenticalAloneAndInABatch) {
-  LoadedModel m = Load(/*greedy=*/false, 128, 65 * 128, kTiledModel);
-  ASSERT_NE(m.executor, nullptr);
-  Executor& e = *m.executor;
-  std::vector<std::vector<int32_t>> tables;
-  for (int s = 0; s < 65; ++s) {
-    std::vector<int32_t> pages;
-    for (int i = 0; i < 4; ++i) pages.push_back(4 * s + (i + s) % 4);
-    tables.push_back(pages);
-  }
-  // Sequence 0 has a 40-token history; the others 1 to 64 tokens.
-  for (int s = 0; s < 65; ++s) {
-    std::vector<int32_t> prompt;
-    for (int i = 0; i < (s == 0 ? 40 : s); ++i) prompt.push_back((7 * i + 3 * s) % 500);
-    ASSERT_TRUE(e.PrefillSequence(prompt, 0, tables[s]).ok());
-  }
-  auto row = [&](int s) { return SequenceStep{static_cast<int32_t>(11 * s % 500), s == 0 ? 40 : s, tables[s]}; };
-  auto alone = e.DecodeBatch({row(0)}, false);
-  ASSERT_TRUE(alone.ok()) << alone.status();
-  const std::vector<float> alone_logits(alone->logits.begin(), alone->logits.end());
-  std::vector<SequenceStep> rows;
-  for (int s = 0; s < 65; ++s) rows.push_back(row(s));
-  for (size_t n : {2u, 3u, 17u, 64u, 65u}) {
-    auto batch = e.DecodeBatch(absl::MakeConstSpan(rows).subspan(0, n), false);
-    ASSERT_TRUE(batch.ok()) << batch.status();
-    ASSERT_EQ(batch->logits.size(), n * alone_logits.size());
-    const std::vector<float> first(batch->logits.begin(), batch->logits.begin() + alone_logits.size());
-    EXPECT_EQ(first, alone_logits) << "in a batch of " << n;
+  for (const char* model : {kTiledModel, kTiledQ4KM, kTiledQ50}) {
+    SCOPED_TRACE(model);
+    ExpectBitIdenticalAloneAndInABatch(model);
   }
 }
 

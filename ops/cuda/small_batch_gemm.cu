@@ -16,6 +16,11 @@
 // summed in a fixed order in shared memory, and the epilogue writes the outputs along n (coalesced) with the
 // residual, or with gate and up meeting for SwiGLU.
 //
+// Weights in GGUF block formats (Q8_0 ... Q6_K) take the same path with one change: instead of raw loads, a
+// warp decodes each run of two chunks of its 16 rows to f16 in shared memory (quant.cuh's DecodeChunk, the
+// function every kernel that reads blocks shares; one chunk of one row per lane) and reads its fragments
+// from there. Each weight byte is still read once per step, whatever the batch.
+//
 // The tile shape and every sum's order follow from n and k alone, never from B, and a column's products never
 // touch another column: a sequence's result is the same alone or in any batch.
 #include "ops/cuda/small_batch_gemm.h"
@@ -25,6 +30,7 @@
 
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/gemv_common.cuh"
+#include "ops/cuda/quant.cuh"
 
 namespace ggrt::cuda {
 namespace {
@@ -70,6 +76,11 @@ constexpr int kRun = 2;
 // fewer for the widest tile, whose accumulators fill the registers.
 __host__ __device__ constexpr int Ring(int cols) { return cols <= 8 ? 8 : cols >= 64 ? 2 : 4; }
 
+// Block formats: each warp decodes the kRun chunks of a run for its 16 rows into f16 in shared memory
+// (ops/cuda/quant.cuh's DecodeChunk, one chunk of one row per lane), and takes its fragments from there.
+constexpr int kDecodedStride = kChunk + 8;  // Halves: 80-byte rows, 16-byte aligned.
+constexpr int kDecodedBytes = kRun * 16 * kDecodedStride * 2;
+
 // Halves between staged rows: rows 64 bytes apart modulo 128, so that the 16-byte fragment reads of a
 // quarter-warp fall in distinct banks.
 __host__ __device__ constexpr int StagingStride(int stage) { return (stage + 63) / 64 * 64 + 32; }
@@ -105,8 +116,10 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   const int step = unit * Ring(plan.cols);
   const int fit = std::max(step, (kStagingBytes / (plan.cols * 2) - 32) / step * step);
   plan.stage = plan.slice <= fit ? plan.slice : fit;
-  // The staged x, or the warps' partial tiles and their sum (the epilogue's tile).
-  plan.smem = std::max(plan.cols * StagingStride(plan.stage) * 2, (kWarps * 16 * plan.cols + 128 * (plan.cols + 1)) * 4);
+  // The staged x (and, for block formats, each warp's decoded weight tiles), or the warps' partial tiles and
+  // their sum (the epilogue's tile).
+  plan.smem = std::max(plan.cols * StagingStride(plan.stage) * 2 + (IsQuantized(p.type) ? kWarps * kDecodedBytes : 0),
+                       (kWarps * 16 * plan.cols + 128 * (plan.cols + 1)) * 4);
   return plan;
 }
 
@@ -157,7 +170,18 @@ __device__ __forceinline__ uint2 Pack4(const float4& x) {
   return r;
 }
 
-template <typename T, int NT>
+// The geometry of a block format (runtime type): elements and bytes of a block.
+__device__ __forceinline__ void BlockShape(WeightType type, int* elements, int* bytes) {
+  GGRT_DISPATCH_QUANT(type, Q, *elements = QuantTraits<Q>::kElements; *bytes = QuantTraits<Q>::kBytes);
+}
+
+// Chunk `chunk` (32 elements) of a block of the runtime type into w.
+__device__ __forceinline__ void DecodeChunkOf(WeightType type, const uint8_t* block, int chunk, float (&w)[32]) {
+  GGRT_DISPATCH_QUANT(type, Q, DecodeChunk<Q>(block, chunk, w));
+}
+
+// T: the weights' type (kQuant: block formats, decoded to f16, T = __half).
+template <typename T, int NT, bool kQuant>
 __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKernel(SmallBatchGemmParams p, Plan plan) {
   extern __shared__ __align__(16) unsigned char smem[];
   AllowDependentLaunch();
@@ -183,7 +207,11 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
     }
   }
   const bool valid = wi < p.count && r0 < Pick(p.n, wi);
-  const T* w = valid ? static_cast<const T*>(Pick(p.w, wi)) + static_cast<int64_t>(r0) * p.k : nullptr;
+  const T* w = !kQuant && valid ? static_cast<const T*>(Pick(p.w, wi)) + static_cast<int64_t>(r0) * p.k : nullptr;
+  int block_elements = 1, block_bytes = 0;
+  if constexpr (kQuant) BlockShape(p.type, &block_elements, &block_bytes);
+  const int64_t row_bytes = static_cast<int64_t>(p.k / block_elements) * block_bytes;
+  const uint8_t* wq = kQuant && valid ? static_cast<const uint8_t*>(Pick(p.w, wi)) + r0 * row_bytes : nullptr;
 
   // The warp takes runs of kRun adjacent k chunks: run kg, kg + KW, kg + 2 KW, ... (so each of its rows is
   // read kRun * 64 contiguous bytes at a time); slot u of a ring turn holds chunk Offset(u) of the turn. Its
@@ -193,6 +221,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   const uint64_t policy = EvictFirstPolicy();
   uint4 a[kRing][2];
   auto load = [&](int u, int c) {
+    if constexpr (kQuant) return;  // Decoded when consumed.
     if (valid && c < ke) {
       a[u][0] = LoadStreaming16(w + static_cast<int64_t>(g) * p.k + c + 8 * t, policy);
       a[u][1] = LoadStreaming16(w + static_cast<int64_t>(g + 8) * p.k + c + 8 * t, policy);
@@ -209,6 +238,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   // the staging) for the norm's scale.
   const int stride = StagingStride(plan.stage);
   T* xs = reinterpret_cast<T*>(smem);
+  __half* decoded = reinterpret_cast<__half*>(smem + plan.cols * stride * 2) + warp * (kDecodedBytes / 2);
   __shared__ float ss[kCols];
   const int b0 = col_tile * kCols;
   const bool norm = p.norm.weight != nullptr;
@@ -258,11 +288,40 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
 #pragma unroll
       for (int u = 0; u < kRing; ++u) {
         const int c = c0 + offset(u);
+        uint4 rows_g, rows_g8;  // k 8t..8t+7 of chunk c, rows g and g + 8.
+        if constexpr (kQuant) {
+          if (u % kRun == 0) {
+            // Lane l decodes chunk c + 32 (l / 16) of row l % 16 (the run's chunks are adjacent).
+            __syncwarp();  // The previous run's fragments are read.
+            const int row = lane % 16, kc = c + kChunk * (lane / 16);
+            float v[32];
+            if (valid && kc < s1) {
+              DecodeChunkOf(p.type, wq + row * row_bytes + static_cast<int64_t>(kc / block_elements) * block_bytes,
+                            (kc % block_elements) / kChunk, v);
+            } else {
+#pragma unroll
+              for (int i = 0; i < 32; ++i) v[i] = 0.0f;
+            }
+            uint4* dst = reinterpret_cast<uint4*>(decoded + ((lane / 16) * 16 + row) * kDecodedStride);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              const uint2 lo8 = Pack4<__half>(make_float4(v[8 * i], v[8 * i + 1], v[8 * i + 2], v[8 * i + 3]));
+              const uint2 hi8 = Pack4<__half>(make_float4(v[8 * i + 4], v[8 * i + 5], v[8 * i + 6], v[8 * i + 7]));
+              dst[i] = make_uint4(lo8.x, lo8.y, hi8.x, hi8.y);
+            }
+            __syncwarp();
+          }
+          const __half* src = decoded + (u % kRun) * 16 * kDecodedStride + 8 * t;
+          rows_g = *reinterpret_cast<const uint4*>(src + g * kDecodedStride);
+          rows_g8 = *reinterpret_cast<const uint4*>(src + (g + 8) * kDecodedStride);
+        } else {
+          rows_g = a[u][0], rows_g8 = a[u][1];
+        }
         if (c < s1) {
           // Lane (g, t) holds k 8t..8t+7 of rows g and g + 8: the first four halves are its fragments for one
           // mma step, the last four for the next (x's fragments below are permuted the same way).
-          const uint32_t* lo = reinterpret_cast<const uint32_t*>(&a[u][0]);
-          const uint32_t* hi = reinterpret_cast<const uint32_t*>(&a[u][1]);
+          const uint32_t* lo = reinterpret_cast<const uint32_t*>(&rows_g);
+          const uint32_t* hi = reinterpret_cast<const uint32_t*>(&rows_g8);
           const uint32_t step0[4] = {lo[0], hi[0], lo[1], hi[1]};
           const uint32_t step1[4] = {lo[2], hi[2], lo[3], hi[3]};
 #pragma unroll
@@ -369,35 +428,43 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   }
 }
 
-template <typename T, int NT>
+template <typename T, int NT, bool kQuant>
 cudaError_t LaunchFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
   static bool configured = false;  // The opt-in above 48 KB, once per instantiation.
   if (!configured) {
-    const cudaError_t e = cudaFuncSetAttribute(SmallBatchGemmKernel<T, NT>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024);
+    const cudaError_t e = cudaFuncSetAttribute(SmallBatchGemmKernel<T, NT, kQuant>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, 180 * 1024);
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  return Launch(SmallBatchGemmKernel<T, NT>, dim3(plan.row_tiles, plan.splits, plan.col_tiles), kThreads, plan.smem,
-                stream, p, plan);
+  return Launch(SmallBatchGemmKernel<T, NT, kQuant>, dim3(plan.row_tiles, plan.splits, plan.col_tiles), kThreads,
+                plan.smem, stream, p, plan);
 }
 
-template <typename T>
+template <typename T, bool kQuant = false>
 cudaError_t LaunchTyped(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
   switch (plan.cols) {
-    case 8: return LaunchFor<T, 1>(p, plan, stream);
-    case 16: return LaunchFor<T, 2>(p, plan, stream);
-    case 32: return LaunchFor<T, 4>(p, plan, stream);
-    case 64: return LaunchFor<T, 8>(p, plan, stream);
-    default: return LaunchFor<T, 16>(p, plan, stream);
+    case 8: return LaunchFor<T, 1, kQuant>(p, plan, stream);
+    case 16: return LaunchFor<T, 2, kQuant>(p, plan, stream);
+    case 32: return LaunchFor<T, 4, kQuant>(p, plan, stream);
+    case 64: return LaunchFor<T, 8, kQuant>(p, plan, stream);
+    default: return LaunchFor<T, 16, kQuant>(p, plan, stream);
   }
+}
+
+// Elements of a block of t (1 for the float types).
+int BlockElements(WeightType t) {
+  int elements = 1;
+  GGRT_DISPATCH_QUANT(t, Q, elements = QuantTraits<Q>::kElements);
+  return elements;
 }
 
 }  // namespace
 
 bool SmallBatchGemmSupports(const SmallBatchGemmParams& p) {
   if (p.rows < 1 || p.rows > kSmallBatchMaxRows || p.k < kChunk || p.k % kChunk != 0) return false;
-  if (p.type != WeightType::kF16 && p.type != WeightType::kBF16) return false;
+  if (p.type != WeightType::kF16 && p.type != WeightType::kBF16 && !IsQuantized(p.type)) return false;
+  if (p.k % BlockElements(p.type) != 0) return false;
   if (p.count < 1 || p.count > 3 || (p.swiglu && (p.count != 2 || p.n[0] != p.n[1]))) return false;
   if (p.residual != nullptr && p.count != 1) return false;
   for (int i = 0; i < p.count; ++i) {
@@ -417,6 +484,7 @@ cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t str
   if (!SmallBatchGemmSupports(p)) return cudaErrorInvalidValue;
   const Plan plan = MakePlan(p);
   if (plan.splits > 1 && p.scratch == nullptr) return cudaErrorInvalidValue;
+  if (IsQuantized(p.type)) return LaunchTyped<__half, true>(p, plan, stream);
   return p.type == WeightType::kF16 ? LaunchTyped<__half>(p, plan, stream) : LaunchTyped<__nv_bfloat16>(p, plan, stream);
 }
 

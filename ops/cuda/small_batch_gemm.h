@@ -1,8 +1,8 @@
 // Launcher for the batched decode step's matrix products: Y_i = X W_i^T for a few activation rows (one per
-// sequence, 1..256) against f16 or bf16 weights [n, k], on tensor cores, reading every weight once per step
-// whatever the batch. It carries the decode GEMV's fusions, so a batched layer takes as many launches as a
-// lone one: up to three weights sharing X (fused QKV), an RMSNorm prologue, a residual epilogue, and gate/up
-// with SwiGLU.
+// sequence, 1..256) against f16, bf16 or block-format weights [n, k], on tensor cores, reading every weight
+// once per step whatever the batch. It carries the decode GEMV's fusions, so a batched layer takes as many
+// launches as a lone one: up to three weights sharing X (fused QKV), an RMSNorm prologue, a residual
+// epilogue, and gate/up with SwiGLU.
 //
 // Row b of the result does not depend on the other rows, nor on how many there are: the tiling and the order
 // of every sum are fixed by (n, k) alone, so a sequence gets bit-identical logits alone or in any batch.
@@ -24,7 +24,7 @@ struct SmallBatchGemmParams {
   const float* x;  // [rows, k]
   int rows;        // 1..kSmallBatchMaxRows
   int k;           // A multiple of 32.
-  WeightType type;  // f16 or bf16
+  WeightType type;  // f16, bf16, or a GGUF block format (k whole blocks; decoded to f16 as it streams)
   int count;        // Weights sharing x: 1..3 (2 with swiglu).
   const void* w[3];  // [n_i, k], n_i a multiple of 16
   float* y[3];       // [rows, n_i]; with swiglu only y[0], [rows, n_0]

@@ -1,5 +1,5 @@
 // The batched decode products against the CPU reference (plain, residual, fused QKV, norm prologue, gate/up
-// SwiGLU; f16 and bf16; 1 to 256 rows), and the property batched decode relies on: a row's result is
+// SwiGLU; f16, bf16 and every GGUF block format; 1 to 256 rows), and the property batched decode relies on: a row's result is
 // bit-identical whatever the other rows and however many there are.
 #include "ops/cuda/small_batch_gemm.h"
 
@@ -15,6 +15,9 @@ namespace {
 
 // x is rounded to the weights' type before the product (f16: 2^-11, bf16: 2^-8 relative per element).
 double Bound(WeightType t) { return t == WeightType::kF16 ? 2e-3 : 1.2e-2; }
+
+// Norm weights are never in a block format (GGUF files keep them in f32).
+WeightType NormType(WeightType weights) { return IsQuantized(weights) ? WeightType::kF32 : weights; }
 
 struct Case {
   int rows, k;
@@ -48,7 +51,7 @@ std::vector<std::vector<float>> RunOnDevice(const Case& c, WeightType type, cons
   std::unique_ptr<DeviceBuffer> dg, dr;
   if (g != nullptr) {
     dg = std::make_unique<DeviceBuffer>(g->bytes);
-    p.norm = {dg->get(), type, 1e-5f};
+    p.norm = {dg->get(), NormType(type), 1e-5f};
   }
   if (c.residual) {
     dr = std::make_unique<DeviceBuffer>(residual);
@@ -75,6 +78,54 @@ std::vector<std::vector<float>> RunOnDevice(const Case& c, WeightType type, cons
   return out;
 }
 
+// One case against the CPU reference (from the weights' own values), then a few of its rows alone: exactly
+// the rows they were in the batch.
+void CheckCase(const Case& c, WeightType type, double bound, std::mt19937& rng) {
+  const auto x = cpu::RandomVector(static_cast<size_t>(c.rows) * c.k, rng, c.norm ? 20.0f : 1.0f);
+  std::vector<TypedWeights> w;
+  for (int n : c.n) w.push_back(MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * c.k, rng, 0.05f), type));
+  std::unique_ptr<TypedWeights> g;
+  std::vector<float> h = x;
+  if (c.norm) {
+    g = std::make_unique<TypedWeights>(MakeWeights(cpu::RandomVector(c.k, rng), NormType(type)));
+    cpu::RmsNorm(x.data(), g->values.data(), c.rows, c.k, 1e-5f, h.data());
+  }
+  const auto residual = cpu::RandomVector(static_cast<size_t>(c.rows) * c.n[0], rng);
+  std::vector<std::vector<float>> ref;
+  if (c.swiglu) {
+    ref.emplace_back(static_cast<size_t>(c.rows) * c.n[0]);
+    cpu::GateUpSwiglu(h.data(), w[0].values.data(), w[1].values.data(), c.rows, c.k, c.n[0], ref[0].data());
+  } else {
+    for (size_t i = 0; i < c.n.size(); ++i) {
+      ref.emplace_back(static_cast<size_t>(c.rows) * c.n[i]);
+      cpu::Matmul(h.data(), w[i].values.data(), c.rows, c.k, c.n[i], ref[i].data());
+    }
+    if (c.residual) {
+      for (size_t i = 0; i < ref[0].size(); ++i) ref[0][i] += residual[i];
+    }
+  }
+  const auto got = RunOnDevice(c, type, x, w, g.get(), residual);
+  ASSERT_EQ(got.size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_LT(RelativeError(got[i], ref[i]), bound)
+        << TypeName(type) << " rows=" << c.rows << " k=" << c.k << " n=" << c.n[i] << " output " << i;
+  }
+  // Each of a few rows alone: exactly the row it was in the batch.
+  for (int row : {0, c.rows / 2, c.rows - 1}) {
+    Case alone = c;
+    alone.rows = 1;
+    const std::vector<float> x1(x.begin() + static_cast<size_t>(row) * c.k, x.begin() + (row + 1) * c.k);
+    const std::vector<float> r1(residual.begin() + static_cast<size_t>(row) * c.n[0],
+                                residual.begin() + static_cast<size_t>(row + 1) * c.n[0]);
+    const auto single = RunOnDevice(alone, type, x1, w, g.get(), r1);
+    for (size_t i = 0; i < single.size(); ++i) {
+      const std::vector<float> in_batch(got[i].begin() + static_cast<size_t>(row) * c.n[i],
+                                        got[i].begin() + static_cast<size_t>(row + 1) * c.n[i]);
+      ASSERT_EQ(single[i], in_batch) << TypeName(type) << " rows=" << c.rows << " row " << row;
+    }
+  }
+}
+
 TEST_F(SmallBatchGemmTest, MatchesReference) {
   std::mt19937 rng(61);
   const Case cases[] = {
@@ -90,51 +141,25 @@ TEST_F(SmallBatchGemmTest, MatchesReference) {
       {7, 12800, {64}, true},                        // A long k: staged in parts.
   };
   for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
-    for (const Case& c : cases) {
-      const auto x = cpu::RandomVector(static_cast<size_t>(c.rows) * c.k, rng, c.norm ? 20.0f : 1.0f);
-      std::vector<TypedWeights> w;
-      for (int n : c.n) w.push_back(MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * c.k, rng, 0.05f), type));
-      std::unique_ptr<TypedWeights> g;
-      std::vector<float> h = x;
-      if (c.norm) {
-        g = std::make_unique<TypedWeights>(MakeWeights(cpu::RandomVector(c.k, rng), type));
-        cpu::RmsNorm(x.data(), g->values.data(), c.rows, c.k, 1e-5f, h.data());
-      }
-      const auto residual = cpu::RandomVector(static_cast<size_t>(c.rows) * c.n[0], rng);
-      std::vector<std::vector<float>> ref;
-      if (c.swiglu) {
-        ref.emplace_back(static_cast<size_t>(c.rows) * c.n[0]);
-        cpu::GateUpSwiglu(h.data(), w[0].values.data(), w[1].values.data(), c.rows, c.k, c.n[0], ref[0].data());
-      } else {
-        for (size_t i = 0; i < c.n.size(); ++i) {
-          ref.emplace_back(static_cast<size_t>(c.rows) * c.n[i]);
-          cpu::Matmul(h.data(), w[i].values.data(), c.rows, c.k, c.n[i], ref[i].data());
-        }
-        if (c.residual) {
-          for (size_t i = 0; i < ref[0].size(); ++i) ref[0][i] += residual[i];
-        }
-      }
-      const auto got = RunOnDevice(c, type, x, w, g.get(), residual);
-      ASSERT_EQ(got.size(), ref.size());
-      for (size_t i = 0; i < ref.size(); ++i) {
-        EXPECT_LT(RelativeError(got[i], ref[i]), Bound(type))
-            << TypeName(type) << " rows=" << c.rows << " k=" << c.k << " n=" << c.n[i] << " output " << i;
-      }
-      // Each of a few rows alone: exactly the row it was in the batch.
-      for (int row : {0, c.rows / 2, c.rows - 1}) {
-        Case alone = c;
-        alone.rows = 1;
-        const std::vector<float> x1(x.begin() + static_cast<size_t>(row) * c.k, x.begin() + (row + 1) * c.k);
-        const std::vector<float> r1(residual.begin() + static_cast<size_t>(row) * c.n[0],
-                                    residual.begin() + static_cast<size_t>(row + 1) * c.n[0]);
-        const auto single = RunOnDevice(alone, type, x1, w, g.get(), r1);
-        for (size_t i = 0; i < single.size(); ++i) {
-          const std::vector<float> in_batch(got[i].begin() + static_cast<size_t>(row) * c.n[i],
-                                            got[i].begin() + static_cast<size_t>(row + 1) * c.n[i]);
-          ASSERT_EQ(single[i], in_batch) << TypeName(type) << " rows=" << c.rows << " row " << row;
-        }
-      }
-    }
+    for (const Case& c : cases) CheckCase(c, type, Bound(type), rng);
+  }
+}
+
+// GGUF block formats, decoded to f16 as they stream: the reference multiplies by the dequantized values, so
+// the bound is f16's (the decoded weights and x are both rounded to f16). Whole blocks: k = 768 holds three
+// k-quant super-blocks, 4864 nineteen (split over blocks of the grid).
+TEST_F(SmallBatchGemmTest, BlockFormatsMatchReference) {
+  std::mt19937 rng(62);
+  for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_1, WeightType::kQ5_0,
+                          WeightType::kQ5_1, WeightType::kQ2_K, WeightType::kQ3_K, WeightType::kQ4_K,
+                          WeightType::kQ5_K, WeightType::kQ6_K}) {
+    const Case cases[] = {
+        {3, 768, {256}},
+        {16, 768, {512, 128, 128}, true},            // Fused QKV with the norm prologue.
+        {33, 768, {1024, 1024}, true, false, true},  // Gate/up SwiGLU with the norm prologue.
+        {64, 4864, {128}, false, true},              // k split over blocks, with the residual.
+    };
+    for (const Case& c : cases) CheckCase(c, type, 3e-3, rng);
   }
 }
 
@@ -152,8 +177,10 @@ TEST(SmallBatchGemmSupportTest, RefusesWhatItDoesNotTake) {
   p.rows = 4;
   p.type = WeightType::kF32;
   EXPECT_FALSE(SmallBatchGemmSupports(p));
-  p.type = WeightType::kQ4_K;
+  p.type = WeightType::kQ4_K;  // 896 is not whole 256-element super-blocks.
   EXPECT_FALSE(SmallBatchGemmSupports(p));
+  p.k = 768;
+  EXPECT_TRUE(SmallBatchGemmSupports(p));
 }
 
 }  // namespace
