@@ -1,11 +1,14 @@
-// Runs graphs on an NVIDIA GPU.
+// Runs graphs on an NVIDIA GPU. cuda_executor.cc holds device memory (weights, the KV pool, arenas,
+// scratch, inputs) and stepping (prefill, the lone decode step and batched steps, their CUDA Graphs and
+// run-ahead); cuda_lowering.cc turns each op of a graph into its kernel launches (BuildLaunches).
 //
-// Weights are uploaded once in their file dtype (F32, F16, BF16); the KV cache (the graphs' states) and the
-// token and position inputs live in device memory shared by all graphs; each graph's intermediates live in
-// one device arena laid out by its static memory plan. Every graph ends with a kernel that writes the
-// chosen token into the token input and advances the position, so the decode step feeds itself: it is run
-// eagerly once (warm-up), captured once into a CUDA Graph, and replayed for every later token with no
-// re-capture, no parameter updates and no host-to-device copy unless the host picked the token itself.
+// Weights are uploaded once in their file dtype (F32, F16, BF16 or a GGUF block format); the KV cache (the
+// graphs' states) and the token and position inputs live in device memory shared by all graphs; each
+// graph's intermediates live in one device arena laid out by its static memory plan. Every graph ends with
+// a kernel that writes the chosen token into the token input and advances the position, so the decode step
+// feeds itself: it is run eagerly once (warm-up), captured once into a CUDA Graph, and replayed for every
+// later token with no re-capture, no parameter updates and no host-to-device copy unless the host picked
+// the token itself. Batched steps do the same per row (DecodeBatch's run-ahead).
 // Greedy replays run one step ahead: step pos + 1 is queued before the host waits for step pos, whose
 // token arrives in mapped pinned memory; a request that does not continue the sequence drains it.
 // Prefill graphs (one per prompt length) are launched directly unless capture is asked for.

@@ -1,0 +1,498 @@
+// Lowering: each op of a prepared graph becomes its kernel launches (a launcher's params bound to the
+// graph's buffers, weights and scratch), in graph order, for CudaExecutor to enqueue or capture.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/quote.h"
+#include "base/status_macros.h"
+#include "loader/dequantize.h"
+#include "ops/cuda/attention.h"
+#include "ops/cuda/cuda_status.h"
+#include "ops/cuda/elementwise.h"
+#include "ops/cuda/flash_attention.h"
+#include "ops/cuda/gemv.h"
+#include "ops/cuda/rms_norm.h"
+#include "ops/cuda/rope.h"
+#include "ops/cuda/small_batch_gemm.h"
+#include "ops/kv_pages.h"
+#include "runtime/cuda_executor.h"
+#include "runtime/cuda_values.h"
+
+namespace ggrt {
+namespace {
+
+using cuda::WeightType;
+
+// Wraps a kernel launcher's cudaError_t.
+absl::Status Check(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return absl::OkStatus();
+  return cuda::CudaError(e, what);
+}
+
+// Query heads per attention block: a batched step of many rows has blocks enough to give each one a whole
+// GQA group (each K/V tile loaded once for it); fewer rows keep a block per head to fill the SMs. The
+// results are the same either way (ops/cuda/attention.h), so the choice may follow the batch. kernel_bench
+// --batch (H200, 192 positions, Qwen2.5-0.5B's 7 heads a group), us per launch, a block per head vs per
+// group: 2 rows 10.7 vs 34.9, 16 rows 13.6 vs 35.0, 64 rows 24.9 vs 38.3, 128 rows 47.3 vs 38.7.
+int AttentionGroup(const cuda::AttentionParams& p) {
+  constexpr int kGroupedRows = 128;
+  const bool grouped = p.pos_stride > 0 && p.rows >= kGroupedRows &&
+                       cuda::AttentionGroupSupported(p.heads, p.kv_heads, p.head_dim);
+  return grouped ? p.heads / p.kv_heads : 1;
+}
+
+}  // namespace
+
+absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
+  // A temporary for `what`, shared with the graph's other nodes that ask for the same purpose.
+  auto scratch = [&](int64_t bytes, const std::string& what) -> absl::StatusOr<void*> {
+    auto& [ptr, size] = p.scratch[what];
+    if (size < bytes) {  // Only the first request in practice: a graph's layers have equal shapes.
+      ASSIGN_OR_RETURN(ptr, Allocate(bytes, what, &memory_.scratch));
+      size = bytes;
+    }
+    return ptr;
+  };
+  // One f16/bf16 copy of a matmul input for cuBLASLt, sized for the widest input of the graph.
+  int64_t widest_input = 0;
+  for (const Node* n : p.graph.nodes()) {
+    switch (n->op) {
+      case OpKind::kMatmul:
+      case OpKind::kMultiMatmul:
+      case OpKind::kFusedGateUpSwiglu:
+      case OpKind::kFusedNormMatmul:
+      case OpKind::kFusedNormGateUpSwiglu:
+      case OpKind::kFusedMatmulResidual:
+        if (Rows(n->operands[0]) > 1) widest_input = std::max(widest_input, Elements(n->operands[0]));
+        break;
+      default:
+        break;
+    }
+  }
+  void* converted = nullptr;
+  if (widest_input > 0) {
+    ASSIGN_OR_RETURN(converted, scratch(widest_input * 4, "GEMM inputs"));
+  }
+
+  std::string label;  // Op of the launches being added.
+  auto add = [&](std::function<absl::Status(cudaStream_t)> run) { p.launches.push_back({label, std::move(run)}); };
+
+  // A batched decode step's products on the small-batch tensor-core kernel, which reads each weight once
+  // for all rows and keeps every row's result independent of the batch; false when it does not take them.
+  auto small_batch = [&](const Value* x, const std::vector<const Value*>& ws, const std::vector<float*>& ys,
+                         cuda::NormPrologue norm, const float* residual, bool swiglu) -> absl::StatusOr<bool> {
+    if (p.batch == 1 || ws.size() > 3) return false;
+    cuda::SmallBatchGemmParams g{Buffer(p, x), Rows(x), Cols(x), WeightType::kF32, static_cast<int>(ws.size()),
+                                 {}, {}, {}, norm, residual, swiglu};
+    for (size_t i = 0; i < ws.size(); ++i) {
+      ASSIGN_OR_RETURN(DeviceWeight d, Weight(ws[i]));
+      RET_CHECK(i == 0 || d.type == g.type, "weights of one product differ in dtype");
+      g.type = d.type;
+      g.w[i] = d.ptr;
+      g.n[i] = Rows(ws[i]);
+      if (i < ys.size()) g.y[i] = ys[i];
+    }
+    if (!cuda::SmallBatchGemmSupports(g)) {
+      // Shapes the kernel does not tile (tiny models) and f32 weights: the decode GEMV once per row, which
+      // keeps each row's result independent of the batch too. Block formats take the general path.
+      if (cuda::IsQuantized(g.type)) return false;
+      for (int b = 0; b < g.rows; ++b) {
+        const float* xb = g.x + static_cast<int64_t>(b) * g.k;
+        if (swiglu) {
+          const cuda::GateUpParams gu{xb, g.k, g.type, g.w[0], g.w[1], g.n[0], g.y[0] + static_cast<int64_t>(b) * g.n[0],
+                                      norm};
+          add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+          continue;
+        }
+        cuda::GemvParams gv{xb, g.k, g.type, g.count, {}, {}, {}, norm,
+                            residual != nullptr ? residual + static_cast<int64_t>(b) * g.n[0] : nullptr};
+        for (int i = 0; i < g.count; ++i) {
+          gv.w[i] = g.w[i];
+          gv.y[i] = g.y[i] + static_cast<int64_t>(b) * g.n[i];
+          gv.n[i] = g.n[i];
+        }
+        add([gv](cudaStream_t s) { return Check(cuda::LaunchGemv(gv, s), "gemv"); });
+      }
+      return true;
+    }
+    if (const int64_t bytes = cuda::SmallBatchGemmScratchBytes(g); bytes > 0) {
+      // Partials of k split over blocks, and counters zeroed once (each launch leaves them at zero).
+      ASSIGN_OR_RETURN(g.scratch, scratch(bytes, "small-batch GEMM partials"));
+      CUDA_RETURN_IF_ERROR(cudaMemset(g.scratch, 0, bytes));
+    }
+    int n_total = 0;
+    for (int i = 0; i < g.count; ++i) n_total += g.n[i];
+    p.launches.push_back({absl::StrCat("small-batch gemm ", g.rows, "x", n_total, "x", g.k),
+                          [g](cudaStream_t s) { return Check(cuda::LaunchSmallBatchGemm(g, s), "small-batch gemm"); },
+                          2.0 * g.rows * n_total * g.k});
+    return true;
+  };
+
+  // Products of x [rows, k] (normalised first when `norm` has a weight) with each weight, into each
+  // output, plus `residual` when given (single weight only).
+  auto matmuls = [&](const Value* x, std::vector<const Value*> ws, std::vector<float*> ys,
+                     cuda::NormPrologue norm = {}, const float* residual = nullptr) -> absl::Status {
+    ASSIGN_OR_RETURN(const bool batched, small_batch(x, ws, ys, norm, residual, /*swiglu=*/false));
+    if (batched) return absl::OkStatus();
+    std::vector<DeviceWeight> dw;
+    for (const Value* w : ws) {
+      ASSIGN_OR_RETURN(DeviceWeight d, Weight(w));
+      RET_CHECK(dw.empty() || d.type == dw[0].type, "weights of one product differ in dtype");
+      dw.push_back(d);
+    }
+    const float* xp = Buffer(p, x);
+    const int rows = Rows(x), k = Cols(x);
+    if (rows == 1) {
+      for (size_t i = 0; i < ws.size(); i += 3) {
+        cuda::GemvParams g{xp, k, dw[0].type, 0, {}, {}, {}, norm, residual};
+        for (size_t j = i; j < ws.size() && j < i + 3; ++j) {
+          g.w[g.count] = dw[j].ptr;
+          g.y[g.count] = ys[j];
+          g.n[g.count++] = Rows(ws[j]);
+        }
+        add([g](cudaStream_t s) { return Check(cuda::LaunchGemv(g, s), "gemv"); });
+      }
+      return absl::OkStatus();
+    }
+    // Block formats: each weight is decoded to f16 in scratch just before its product (no dequantized copy
+    // of the model is kept), and the product runs in f16.
+    const bool quantized = cuda::IsQuantized(dw[0].type);
+    const WeightType type = quantized ? WeightType::kF16 : dw[0].type;
+    if (norm.weight != nullptr) {
+      // Prefill: normalise into scratch, then the products read that.
+      ASSIGN_OR_RETURN(void* normed, scratch(static_cast<int64_t>(rows) * k * 4, "normalised GEMM input"));
+      const cuda::RmsNormParams r{xp, nullptr, nullptr, norm.weight, norm.type, rows, k, norm.eps,
+                                  static_cast<float*>(normed)};
+      add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
+      xp = static_cast<const float*>(normed);
+    }
+    const void* input = xp;
+    if (type != WeightType::kF32) {
+      RET_CHECK(converted != nullptr, "no scratch for the converted input of a ", rows, "-row product");
+      input = converted;
+      const int64_t n = static_cast<int64_t>(rows) * k;
+      add([xp, n, type, converted](cudaStream_t s) {
+        return Check(cuda::LaunchConvert(xp, n, type, converted, s), "convert");
+      });
+    }
+    for (size_t i = 0; i < ws.size(); ++i) {
+      const void* w = dw[i].ptr;
+      if (quantized) {
+        ASSIGN_OR_RETURN(void* tile, scratch(Elements(ws[i]) * 2, "dequantized weight"));
+        const cuda::DequantizeParams d{w, dw[i].type, Rows(ws[i]), k, tile};
+        add([d](cudaStream_t s) { return Check(cuda::LaunchDequantize(d, s), "dequantize"); });
+        w = tile;
+      }
+      const cuda::GemmParams g{input, w, type, rows, k, Rows(ws[i]), ys[i], residual};
+      p.launches.push_back({absl::StrCat("gemm ", rows, "x", Rows(ws[i]), "x", k),
+                            [this, g](cudaStream_t s) { return gemm_->Run(g, s); },
+                            2.0 * rows * Rows(ws[i]) * k});
+    }
+    return absl::OkStatus();
+  };
+
+  // Binds the optional Q, K, V biases of fused_bias_rope and fused_rope_attention.
+  auto bind_biases = [&](const Node* n, const void** const (&slots)[3], WeightType* type) -> absl::Status {
+    const int first = QkvBiasOperand(*n);
+    if (first < 0) return absl::OkStatus();
+    for (int i = 0; i < 3; ++i) {
+      ASSIGN_OR_RETURN(DeviceWeight w, Weight(n->operands[first + i]));
+      RET_CHECK(i == 0 || w.type == *type, "QKV biases differ in dtype");
+      *slots[i] = w.ptr;
+      *type = w.type;
+    }
+    return absl::OkStatus();
+  };
+  // The angles' frequency table of a rope node, with its scaling and frequency divisors (read on the host).
+  auto rope_table = [&](const Node* n, const RopeAttrs& r) -> absl::StatusOr<cuda::RopeTable> {
+    const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+    const Value* factors = RopeFreqFactors(*n);
+    if (factors == nullptr) return cuda::MakeRopeTable(shape, r.freq_scale);
+    ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(factors->name));
+    std::vector<float> values(t->elements());
+    RETURN_IF_ERROR(DequantizeRow(t->dtype, t->data, values.data(), t->elements()));
+    return cuda::MakeRopeTable(shape, r.freq_scale, values.data());
+  };
+  // Attention partials for `rows` rows, zeroed once: the split counters must start at zero (each launch
+  // leaves them at zero again, so the nodes can share them).
+  auto attention_scratch = [&](int rows, const AttentionAttrs& a, int splits) -> absl::StatusOr<void*> {
+    const int64_t bytes = cuda::AttentionScratchBytes(rows, a.heads, a.head_dim, splits);
+    ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
+    CUDA_RETURN_IF_ERROR(cudaMemset(partial, 0, bytes));
+    return partial;
+  };
+
+  for (const Node* n : p.graph.nodes()) {
+    label = std::string(OpName(n->op));
+    const auto& in = n->operands;
+    // The block table when the node's %pos carries one (hand-written graphs may give just the position).
+    auto block_table = [&](int pos_operand) -> const int32_t* {
+      return BlockTablePages(*in[pos_operand]) > 0 ? pos_ + 1 : nullptr;
+    };
+    auto pos_stride = [&](int pos_operand) { return PosStride(*in[pos_operand]); };
+    auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
+    auto out = [&](int i) { return Buffer(p, n->results[i]); };
+    auto act = [&](int i) { return Buffer(p, in[i]); };
+    switch (n->op) {
+      case OpKind::kEmbedding: {
+        ASSIGN_OR_RETURN(DeviceWeight t, Weight(in[1]));
+        const auto* a = std::get_if<EmbeddingAttrs>(&n->attrs);
+        const cuda::EmbeddingParams e{tokens_, Rows(n->results[0]), t.ptr,   t.type,
+                                      Cols(in[1]), out(0),           a != nullptr ? a->scale : 1.0f};
+        add([e](cudaStream_t s) { return Check(cuda::LaunchEmbedding(e, s), "embedding"); });
+        break;
+      }
+      case OpKind::kRmsNorm:
+      case OpKind::kFusedResidualRmsNorm: {
+        const bool fused = n->op == OpKind::kFusedResidualRmsNorm;
+        const Value* weight = in[fused ? 2 : 1];
+        ASSIGN_OR_RETURN(DeviceWeight w, Weight(weight));
+        // A weight narrower than the row normalises each head-wide slice on its own: more, shorter rows.
+        const int width = static_cast<int>(weight->type.shape[0]);
+        const cuda::RmsNormParams r{act(0), fused ? act(1) : nullptr, fused ? out(0) : nullptr, w.ptr, w.type,
+                                    Rows(in[0]) * (Cols(in[0]) / width), width,
+                                    std::get<RmsNormAttrs>(n->attrs).eps, out(fused ? 1 : 0)};
+        add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
+        break;
+      }
+      case OpKind::kMatmul:
+      case OpKind::kMultiMatmul: {
+        std::vector<const Value*> ws(in.begin() + 1, in.end());
+        std::vector<float*> ys;
+        for (size_t i = 0; i < n->results.size(); ++i) ys.push_back(out(i));
+        RETURN_IF_ERROR(matmuls(in[0], ws, ys));
+        break;
+      }
+      case OpKind::kFusedGateUpSwiglu: {
+        ASSIGN_OR_RETURN(const bool batched, small_batch(in[0], {in[1], in[2]}, {out(0)}, {}, nullptr, true));
+        if (batched) break;
+        if (Rows(in[0]) == 1) {
+          ASSIGN_OR_RETURN(DeviceWeight g, Weight(in[1]));
+          ASSIGN_OR_RETURN(DeviceWeight u, Weight(in[2]));
+          RET_CHECK(g.type == u.type, "gate and up weights differ in dtype");
+          const cuda::GateUpParams gu{act(0), Cols(in[0]), g.type, g.ptr, u.ptr, Rows(in[1]), out(0)};
+          add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+        } else {
+          const int64_t count = Elements(n->results[0]);
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, "prefill gate"));
+          ASSIGN_OR_RETURN(void* up, scratch(count * 4, "prefill up"));
+          RETURN_IF_ERROR(matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), static_cast<float*>(up)}));
+          const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
+          add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+        }
+        break;
+      }
+      case OpKind::kFusedNormMatmul:
+      case OpKind::kFusedNormGateUpSwiglu: {
+        ASSIGN_OR_RETURN(DeviceWeight g, Weight(in[1]));
+        const cuda::NormPrologue norm{g.ptr, g.type, std::get<RmsNormAttrs>(n->attrs).eps};
+        std::vector<const Value*> ws(in.begin() + 2, in.end());
+        if (n->op == OpKind::kFusedNormMatmul) {
+          std::vector<float*> ys;
+          for (size_t i = 0; i < n->results.size(); ++i) ys.push_back(out(i));
+          RETURN_IF_ERROR(matmuls(in[0], ws, ys, norm));
+          break;
+        }
+        ASSIGN_OR_RETURN(const bool batched, small_batch(in[0], ws, {out(0)}, norm, nullptr, true));
+        if (batched) break;
+        if (Rows(in[0]) == 1) {
+          ASSIGN_OR_RETURN(DeviceWeight wg, Weight(in[2]));
+          ASSIGN_OR_RETURN(DeviceWeight wu, Weight(in[3]));
+          const cuda::GateUpParams gu{act(0), Cols(in[0]), wg.type, wg.ptr, wu.ptr, Rows(in[2]), out(0), norm};
+          add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+        } else {
+          const int64_t count = Elements(n->results[0]);
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, "prefill gate"));
+          ASSIGN_OR_RETURN(void* up, scratch(count * 4, "prefill up"));
+          RETURN_IF_ERROR(matmuls(in[0], ws, {static_cast<float*>(gate), static_cast<float*>(up)}, norm));
+          const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
+          add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+        }
+        break;
+      }
+      case OpKind::kFusedMatmulResidual:
+        RETURN_IF_ERROR(matmuls(in[0], {in[1]}, {out(0)}, {}, act(2)));
+        break;
+      case OpKind::kAdd: {
+        const bool bias = in[1]->type.shape.size() == 1;
+        cuda::AddParams a{act(0), nullptr, bias, WeightType::kF32, Rows(in[0]), Cols(in[0]), out(0)};
+        if (bias) {
+          ASSIGN_OR_RETURN(DeviceWeight b, Weight(in[1]));
+          a.b = b.ptr;
+          a.bias_type = b.type;
+        } else {
+          a.b = act(1);
+        }
+        add([a](cudaStream_t s) { return Check(cuda::LaunchAdd(a, s), "add"); });
+        break;
+      }
+      case OpKind::kRope: {
+        const auto& r = std::get<RopeAttrs>(n->attrs);
+        const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
+        const cuda::RopeParams rp{shape, table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_,
+                                  pos_stride(1)};
+        add([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
+        break;
+      }
+      case OpKind::kKvWrite: {
+        const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0), f16(0), block_table(2),
+                                     pos_stride(2)};
+        add([kv](cudaStream_t s) { return Check(cuda::LaunchKvWrite(kv, s), "kv_write"); });
+        break;
+      }
+      case OpKind::kFusedBiasRope: {
+        const auto& r = std::get<RopeAttrs>(n->attrs);
+        const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
+        cuda::BiasRopeKvParams b{shape, table, act(0), act(1), act(2), nullptr, nullptr,
+                                 nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
+                                 Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
+        b.f16_cache = f16(4);
+        b.block_table = block_table(3);
+        b.pos_stride = pos_stride(3);
+        RETURN_IF_ERROR(bind_biases(n, {&b.bq, &b.bk, &b.bv}, &b.bias_type));
+        add([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
+        break;
+      }
+      case OpKind::kFusedRopeAttention: {
+        const auto& ra = std::get<RopeAttentionAttrs>(n->attrs);
+        const AttentionAttrs& a = ra.attention;
+        const int rows = Rows(in[0]);  // One token per sequence; the split as for one.
+        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
+        ASSIGN_OR_RETURN(void* partial, attention_scratch(rows, a, splits));
+        cuda::AttentionParams ap{act(0), out(1), out(2), out(0), rows, a.heads, a.kv_heads, a.head_dim, a.scale,
+                                 pos_, splits, partial};
+        ap.softcap = a.softcap;
+        ap.window = a.window;
+        ap.f16_cache = f16(4);
+        ap.block_table = block_table(3);
+        ap.pos_stride = pos_stride(3);
+        ap.group = AttentionGroup(ap);
+        const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
+        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, ra.rope));
+        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, table};
+        RETURN_IF_ERROR(bind_biases(n, {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv}, &ap.rope.bias_type));
+        add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "rope_attention"); });
+        break;
+      }
+      case OpKind::kAttention: {
+        const auto& a = std::get<AttentionAttrs>(n->attrs);
+        // The split of the KV length depends on the context alone, so a batched row's result does not depend
+        // on the batch.
+        cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
+                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, a.heads), nullptr};
+        ap.softcap = a.softcap;
+        ap.window = a.window;
+        ap.f16_cache = f16(1);
+        ap.block_table = block_table(3);
+        ap.pos_stride = pos_stride(3);
+        ap.group = AttentionGroup(ap);
+        if (!cuda::FlashAttentionSupports(ap)) {  // Flash attention keeps no partials.
+          ASSIGN_OR_RETURN(ap.scratch, attention_scratch(Rows(in[0]), a, ap.splits));
+        }
+        add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "attention"); });
+        break;
+      }
+      case OpKind::kSwiglu:
+      case OpKind::kGeglu: {
+        const cuda::SwigluParams sw{act(0), act(1), Elements(in[0]), out(0), n->op == OpKind::kGeglu};
+        add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "glu"); });
+        break;
+      }
+      case OpKind::kSoftcap: {
+        const float* x = act(0);
+        float* y = out(0);
+        const int64_t count = Elements(in[0]);
+        const float cap = std::get<SoftcapAttrs>(n->attrs).cap;
+        add([x, count, cap, y](cudaStream_t s) { return Check(cuda::LaunchSoftcap(x, count, cap, y, s), "softcap"); });
+        break;
+      }
+      case OpKind::kLastRow: {
+        const int cols = Cols(in[0]);
+        const float* src = act(0) + static_cast<int64_t>(Rows(in[0]) - 1) * cols;
+        float* dst = out(0);
+        add([src, cols, dst](cudaStream_t s) {
+          return Check(cuda::LaunchCopy(src, cols, dst, s), "last_row");
+        });
+        break;
+      }
+      case OpKind::kArgmax: {
+        cuda::ArgmaxParams am{act(0), nullptr, Cols(in[0]), reinterpret_cast<int32_t*>(out(0)), Rows(in[0])};
+        const int64_t bytes = cuda::ArgmaxScratchBytes(am.rows, am.n);
+        ASSIGN_OR_RETURN(am.scratch, scratch(bytes, "argmax partials"));
+        CUDA_RETURN_IF_ERROR(cudaMemset(am.scratch, 0, bytes));
+        add([am](cudaStream_t s) { return Check(cuda::LaunchArgmax(am, s), "argmax"); });
+        break;
+      }
+      case OpKind::kFusedOutputArgmax: {
+        ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[1]));
+        const int vocab = Rows(in[1]);
+        ASSIGN_OR_RETURN(void* values, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partial values"));
+        ASSIGN_OR_RETURN(void* indices, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partial indices"));
+        const cuda::OutputArgmaxParams o{act(0), Cols(in[0]), w.type, w.ptr, vocab, static_cast<float*>(values),
+                                         static_cast<int32_t*>(indices), reinterpret_cast<int32_t*>(out(0))};
+        add([o](cudaStream_t s) { return Check(cuda::LaunchOutputArgmax(o, s), "output_argmax"); });
+        break;
+      }
+    }
+  }
+  if (p.batch > 1) {
+    // A batched step: the host uploads every row's token and record when the rows change, and takes the
+    // rows' tokens from the mapped ring (or their logits, DecodeBatch, outside the captured graph). Graphs
+    // that return logits also sample every row on the device, with the settings of the last upload. The
+    // step ends by moving every row on, so that it can replay itself (DecodeBatch's run-ahead).
+    if (!p.greedy) {
+      label = "sample";
+      const int vocab = Cols(p.output);
+      ASSIGN_OR_RETURN(void* candidates,
+                       scratch(cuda::SampleScratchBytes(vocab) * p.batch, "batched sampler candidates"));
+      cuda::SampleParams sp{Buffer(p, p.output), vocab, batch_configs_, pos_, batch_sampled_, candidates,
+                            nullptr, 1, nullptr};
+      sp.rows = p.batch;
+      sp.pos_stride = PosStride(*p.graph.FindValue("pos"));
+      sp.windows = batch_windows_;
+      sp.window_lens = batch_windows_ + int64_t{kMaxBatch} * cuda::kBatchRepeatWindow;
+      add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
+    }
+    label = "advance";
+    cuda::BatchAdvanceParams adv{p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : batch_sampled_,
+                                 tokens_, pos_, static_cast<int>(PosStride(*p.graph.FindValue("pos"))), p.batch,
+                                 device_batch_ring_, kMaxBatch, batch_steps_on_device_};
+    if (!p.greedy) {
+      adv.windows = batch_windows_;
+      adv.window_lens = batch_windows_ + int64_t{kMaxBatch} * cuda::kBatchRepeatWindow;
+      adv.window = cuda::kBatchRepeatWindow;
+    }
+    add([adv](cudaStream_t s) { return Check(cuda::LaunchBatchAdvance(adv, s), "batch advance"); });
+    return absl::OkStatus();
+  }
+  // The step's tail: advance the device-side token and position, and hand the result to the host: the
+  // greedy decode step writes its token into the mapped ring, other graphs copy to pinned memory.
+  const bool sample = !p.greedy && device_sampling_.has_value();
+  p.returns_token = p.greedy || sample;
+  p.uses_ring = p.returns_token && p.seq_len == 1;
+  const int32_t* token = p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : sampled_token_;
+  if (sample) {
+    label = "sample";
+    ASSIGN_OR_RETURN(void* candidates, scratch(cuda::SampleScratchBytes(Cols(p.output)), "sampler candidates"));
+    const cuda::SampleParams sp{Buffer(p, p.output), Cols(p.output), sampler_config_, pos_, sampled_token_,
+                                candidates, tokens_, p.seq_len, history_};
+    add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
+  }
+  label = "advance+copy";
+  const cuda::AdvanceParams adv{p.returns_token ? token : nullptr, tokens_, pos_, p.seq_len,
+                                p.uses_ring ? device_ring_ : nullptr};
+  add([adv](cudaStream_t s) { return Check(cuda::LaunchAdvance(adv, s), "advance"); });
+  if (p.uses_ring) return absl::OkStatus();
+  const void* result = p.returns_token ? static_cast<const void*>(token) : Buffer(p, p.output);
+  const size_t result_bytes = p.returns_token ? sizeof(int32_t) : p.output->type.bytes();
+  add([this, result, result_bytes, returns_token = p.returns_token, logits = p.host_logits](cudaStream_t s) {
+    void* dst = returns_token ? static_cast<void*>(host_token_) : static_cast<void*>(logits);
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, result_bytes, cudaMemcpyDeviceToHost, s));
+    return absl::OkStatus();
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace ggrt
