@@ -140,7 +140,8 @@ TEST_F(ServerTest, HealthModelsAndUnknownPaths) {
 }
 
 TEST_F(ServerTest, GreedyCompletionMatchesTheGenerationLoop) {
-  auto [status, body] = Post("/v1/completions", Completion("Once upon a time", 24).dump());
+  // The model goes on with " there": the first generated piece starts with SPM's space.
+  auto [status, body] = Post("/v1/completions", Completion("Once upon a time,", 24).dump());
   ASSERT_EQ(status, 200) << body;
   EXPECT_EQ(body["object"], "text_completion");
   EXPECT_EQ(body["model"], "stories");
@@ -149,7 +150,7 @@ TEST_F(ServerTest, GreedyCompletionMatchesTheGenerationLoop) {
   // The same prompt through Generate on a separate executor.
   auto m = LoadModel({.path = kModel, .backend = Backend::kCpu, .ctx_size = kContext, .greedy = true});
   ASSERT_TRUE(m.ok());
-  auto prompt = m->tokenizer->Encode("Once upon a time", {.add_bos = m->tokenizer->add_bos()});
+  auto prompt = m->tokenizer->Encode("Once upon a time,", {.add_bos = m->tokenizer->add_bos()});
   ASSERT_TRUE(prompt.ok());
   EXPECT_EQ(body["usage"]["prompt_tokens"], prompt->size());
   std::vector<int32_t> ids;
@@ -157,7 +158,14 @@ TEST_F(ServerTest, GreedyCompletionMatchesTheGenerationLoop) {
   ASSERT_TRUE(Generate(*m->executor, *m->tokenizer, *prompt, {.n_predict = 24, .sampler = {.temperature = 0}},
                        [&](int32_t t) { ids.push_back(t); }, &stats)
                   .ok());
-  EXPECT_EQ(body["choices"][0]["text"], m->tokenizer->Decode(ids));
+  // The completion continues the prompt's text: prompt + completion is the decoded whole (with SPM, the
+  // first generated piece keeps its leading space).
+  std::vector<int32_t> whole = *prompt;
+  whole.insert(whole.end(), ids.begin(), ids.end());
+  const std::string head = m->tokenizer->Decode(*prompt), all = m->tokenizer->Decode(whole);
+  ASSERT_EQ(all.substr(0, head.size()), head);
+  EXPECT_EQ(body["choices"][0]["text"], all.substr(head.size()));
+  EXPECT_EQ(std::string(body["choices"][0]["text"]).substr(0, 7), " there ");
 }
 
 TEST_F(ServerTest, StreamingGivesTheSameTextInChunksEndingWithDone) {
