@@ -60,10 +60,10 @@ void SendError(httplib::Response& res, int status, const std::string& message, c
 // next token might complete.
 class TextStream {
  public:
-  // `at_start`: no text precedes the generated tokens (an empty prompt); otherwise the first one's SPM
-  // leading space is kept, so that the prompt and the completion read as the model's one text.
-  TextStream(const Tokenizer& tokenizer, bool at_start, std::vector<std::string> stops)
-      : decoder_(tokenizer, at_start), stops_(std::move(stops)) {}
+  // A prompt always precedes the generated tokens (an empty one is refused), so the first one's SPM leading
+  // space is kept: the prompt and the completion read as the model's one text.
+  TextStream(const Tokenizer& tokenizer, std::vector<std::string> stops)
+      : decoder_(tokenizer, /*at_start=*/false), stops_(std::move(stops)) {}
 
   // Adds a token; the text now safe to send.
   std::string Add(int32_t id) {
@@ -463,7 +463,7 @@ void Server::Routes() {
     const std::string id = absl::StrCat(chat ? "chatcmpl-" : "cmpl-", next_id_++);
     const int64_t created = NowSeconds();
     const int prompt_tokens = static_cast<int>(r->prompt.size());
-    auto text = std::make_shared<TextStream>(tokenizer, /*at_start=*/!chat && p->prompt.empty(), p->stops);
+    auto text = std::make_shared<TextStream>(tokenizer, p->stops);
     // Waits for the request's next events; returns the new text, and sets *finish when it ended.
     auto next = [r, text](std::string* finish, absl::Status* status) {
       std::unique_lock<std::mutex> lock(r->mu);
