@@ -5,7 +5,7 @@
 set -uo pipefail
 server="$1" loadgen="$2" model="$3"
 log="${TEST_TMPDIR:-/tmp}/server.log"
-"$server" -m "$model" --port 0 --backend cpu --parallel 4 --ctx-size 256 > "$log" 2>&1 &
+"$server" -m "$model" --port 0 --backend cpu --parallel 4 --ctx-size 256 -b 64 -ub 32 > "$log" 2>&1 &
 pid=$!
 trap 'kill -9 $pid 2>/dev/null' EXIT
 port=""
