@@ -310,16 +310,9 @@ bool CudaExecutor::BatchAhead::Continues(absl::Span<const SequenceStep> next, in
     // The device moved the row on only where its table has the page (else it masked the row).
     if (n.pos != a.pos || n.token != a.token || n.pos >= ctx || n.block_table.data() != a.table ||
         n.block_table.size() != a.table_size || n.block_table.size() <= static_cast<size_t>(n.pos / kKvPageSize) ||
-        (n.sampler != nullptr) != a.sampler.has_value() || n.recent.size() != a.recent) {
+        (n.sampler != nullptr) != a.sampler.has_value() || n.recent.size() != a.recent ||
+        (n.sampler != nullptr && *n.sampler != *a.sampler)) {
       return false;
-    }
-    if (n.sampler != nullptr) {
-      const SamplerOptions& x = *n.sampler;
-      const SamplerOptions& y = *a.sampler;
-      if (x.temperature != y.temperature || x.top_k != y.top_k || x.top_p != y.top_p || x.min_p != y.min_p ||
-          x.repeat_penalty != y.repeat_penalty || x.repeat_last_n != y.repeat_last_n || x.seed != y.seed) {
-        return false;
-      }
     }
   }
   return true;

@@ -22,6 +22,7 @@ struct SamplerOptions {
   uint64_t seed = 0;
 
   bool greedy() const { return temperature <= 0.0f && repeat_penalty == 1.0f; }
+  bool operator==(const SamplerOptions&) const = default;
 };
 
 class Sampler {
