@@ -85,12 +85,17 @@ void Engine::Release(Sequence& s) {
   s.pages.clear();
 }
 
+bool Engine::CanAdmit() const {
+  return !waiting_.empty() && static_cast<int>(running_.size()) < options_.max_batch &&
+         PagesFor(*waiting_.front()) <= pool_.free_pages();
+}
+
 void Engine::Admit() {
   // In order of arrival: a sequence that does not fit holds back the ones behind it, so none starves.
-  while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.max_batch) {
+  while (CanAdmit()) {
     Sequence& s = *waiting_.front();
     auto pages = pool_.Take(PagesFor(s));
-    if (!pages.ok()) break;
+    if (!pages.ok()) break;  // Not reached: CanAdmit saw the pages free.
     s.pages = *std::move(pages);
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
@@ -123,8 +128,7 @@ bool Engine::NextStepContinues(const std::vector<Sequence*>& decoding) const {
       return false;
     }
   }
-  return waiting_.empty() || static_cast<int>(running_.size()) >= options_.max_batch ||
-         PagesFor(*waiting_.front()) > pool_.free_pages();
+  return !CanAdmit();
 }
 
 absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {

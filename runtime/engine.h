@@ -91,6 +91,8 @@ class Engine {
   Engine(Executor& executor, EngineOptions options)
       : executor_(executor), options_(std::move(options)), pool_(executor.kv_pool_pages()) {}
   int PagesFor(const Sequence& s) const;
+  // Whether the first waiting sequence fits now (a running slot and the pages of its prompt and budget).
+  bool CanAdmit() const;
   void Admit();
   // Picks a token for `s` from one row's output, records it, and reports it (finishing `s` if it is done).
   void Accept(Sequence& s, int32_t token_or_minus_one, absl::Span<const float> logits,
