@@ -218,11 +218,21 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b,
     default: break;                                                                                  \
   }
 
+// Elements and bytes of one block of a runtime quantized type (zeros for other types).
+struct BlockShape {
+  int elements = 0;
+  int bytes = 0;
+};
+__host__ __device__ inline BlockShape BlockShapeOf(WeightType t) {
+  BlockShape s;
+  GGRT_DISPATCH_QUANT(t, T, s = BlockShape{QuantTraits<T>::kElements, QuantTraits<T>::kBytes});
+  return s;
+}
+
 // Bytes of a row of k elements (k whole blocks) of quantized type t; 0 for other types.
-inline int64_t RowBytesOf(WeightType t, int k) {
-  int64_t bytes = 0;
-  GGRT_DISPATCH_QUANT(t, T, bytes = static_cast<int64_t>(k) / QuantTraits<T>::kElements * QuantTraits<T>::kBytes);
-  return bytes;
+__host__ __device__ inline int64_t RowBytesOf(WeightType t, int k) {
+  const BlockShape s = BlockShapeOf(t);
+  return s.elements == 0 ? 0 : static_cast<int64_t>(k) / s.elements * s.bytes;
 }
 
 }  // namespace ggrt::cuda

@@ -170,11 +170,6 @@ __device__ __forceinline__ uint2 Pack4(const float4& x) {
   return r;
 }
 
-// The geometry of a block format (runtime type): elements and bytes of a block.
-__device__ __forceinline__ void BlockShape(WeightType type, int* elements, int* bytes) {
-  GGRT_DISPATCH_QUANT(type, Q, *elements = QuantTraits<Q>::kElements; *bytes = QuantTraits<Q>::kBytes);
-}
-
 // Chunk `chunk` (32 elements) of a block of the runtime type into w.
 __device__ __forceinline__ void DecodeChunkOf(WeightType type, const uint8_t* block, int chunk, float (&w)[32]) {
   GGRT_DISPATCH_QUANT(type, Q, DecodeChunk<Q>(block, chunk, w));
@@ -208,9 +203,9 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   }
   const bool valid = wi < p.count && r0 < Pick(p.n, wi);
   const T* w = !kQuant && valid ? static_cast<const T*>(Pick(p.w, wi)) + static_cast<int64_t>(r0) * p.k : nullptr;
-  int block_elements = 1, block_bytes = 0;
-  if constexpr (kQuant) BlockShape(p.type, &block_elements, &block_bytes);
-  const int64_t row_bytes = static_cast<int64_t>(p.k / block_elements) * block_bytes;
+  const BlockShape block = kQuant ? BlockShapeOf(p.type) : BlockShape{1, 0};
+  const int block_elements = block.elements, block_bytes = block.bytes;
+  const int64_t row_bytes = RowBytesOf(p.type, p.k);
   const uint8_t* wq = kQuant && valid ? static_cast<const uint8_t*>(Pick(p.w, wi)) + r0 * row_bytes : nullptr;
 
   // The warp takes runs of kRun adjacent k chunks: run kg, kg + KW, kg + 2 KW, ... (so each of its rows is
@@ -452,19 +447,12 @@ cudaError_t LaunchTyped(const SmallBatchGemmParams& p, const Plan& plan, cudaStr
   }
 }
 
-// Elements of a block of t (1 for the float types).
-int BlockElements(WeightType t) {
-  int elements = 1;
-  GGRT_DISPATCH_QUANT(t, Q, elements = QuantTraits<Q>::kElements);
-  return elements;
-}
-
 }  // namespace
 
 bool SmallBatchGemmSupports(const SmallBatchGemmParams& p) {
   if (p.rows < 1 || p.rows > kSmallBatchMaxRows || p.k < kChunk || p.k % kChunk != 0) return false;
   if (p.type != WeightType::kF16 && p.type != WeightType::kBF16 && !IsQuantized(p.type)) return false;
-  if (p.k % BlockElements(p.type) != 0) return false;
+  if (IsQuantized(p.type) && p.k % BlockShapeOf(p.type).elements != 0) return false;
   if (p.count < 1 || p.count > 3 || (p.swiglu && (p.count != 2 || p.n[0] != p.n[1]))) return false;
   if (p.residual != nullptr && p.count != 1) return false;
   for (int i = 0; i < p.count; ++i) {
