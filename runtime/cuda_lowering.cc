@@ -29,6 +29,8 @@ absl::Status Check(cudaError_t e, const char* what) {
   return cuda::CudaError(e, what);
 }
 
+cuda::RopeShape RopeShapeOf(const RopeAttrs& r) { return {r.theta, r.dims, r.head_dim, r.neox}; }
+
 // Query heads per attention block: a batched step of many rows has blocks enough to give each one a whole
 // GQA group (each K/V tile loaded once for it); fewer rows keep a block per head to fill the SMs. The
 // results are the same either way (ops/cuda/attention.h), so the choice may follow the batch. kernel_bench
@@ -205,7 +207,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   };
   // The angles' frequency table of a rope node, with its scaling and frequency divisors (read on the host).
   auto rope_table = [&](const Node* n, const RopeAttrs& r) -> absl::StatusOr<cuda::RopeTable> {
-    const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+    const cuda::RopeShape shape = RopeShapeOf(r);
     const Value* factors = RopeFreqFactors(*n);
     if (factors == nullptr) return cuda::MakeRopeTable(shape, r.freq_scale);
     ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(factors->name));
@@ -328,7 +330,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       case OpKind::kRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
-        const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+        const cuda::RopeShape shape = RopeShapeOf(r);
         ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
         const cuda::RopeParams rp{shape, table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_,
                                   pos_stride(1)};
@@ -343,7 +345,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       case OpKind::kFusedBiasRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
-        const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
+        const cuda::RopeShape shape = RopeShapeOf(r);
         ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
         cuda::BiasRopeKvParams b{shape, table, act(0), act(1), act(2), nullptr, nullptr,
                                  nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
@@ -369,7 +371,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         ap.block_table = block_table(3);
         ap.pos_stride = pos_stride(3);
         ap.group = AttentionGroup(ap);
-        const cuda::RopeShape shape{ra.rope.theta, ra.rope.dims, ra.rope.head_dim, ra.rope.neox};
+        const cuda::RopeShape shape = RopeShapeOf(ra.rope);
         ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, ra.rope));
         ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, table};
         RETURN_IF_ERROR(bind_biases(n, {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv}, &ap.rope.bias_type));
