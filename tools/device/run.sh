@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT when set (the device tool brings them back), else to ./out.
-#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|all]
+#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|all], or several joined with commas
 set -uo pipefail
 cd "$(dirname "$0")"
 out="${OUT:-out}"
 mkdir -p "$out"
 what="${1:-all}"
+# Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize and serve.
+want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve ]]; }; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 passed=0 failed=0
 fixtures=external/shared/models/tiny-qwen2-256
 for q in Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K; do
   [[ -f $fixtures/tiny-qwen2-256-$q.gguf ]] || bin/quantize $fixtures/tiny-qwen2-256-f16.gguf $fixtures/tiny-qwen2-256-$q.gguf $q 2>/dev/null
 done
-if [[ $what == tests || $what == all ]]; then
+if want tests; then
   for t in bin/*_test; do
     if "$t" > "$out/$(basename "$t").log" 2>&1; then
       passed=$((passed + 1)); echo "PASS $(basename "$t")"
@@ -46,11 +48,11 @@ if [[ $what == tests || $what == all ]]; then
   } 2>&1 | tee "$out/perplexity_cuda.txt"
   echo "$passed passed, $failed failed" | tee "$out/tests_summary.txt"
 fi
-if [[ $what == parity || $what == all ]]; then
+if want parity; then
   # Every family against Hugging Face transformers (tokens and logits, CUDA and CPU).
   python3 tools/hf_parity.py --generate bin/generate --out "$out" 2>&1 | tee "$out/hf_parity.log"
 fi
-if [[ $what == sanitize ]]; then
+if want sanitize; then
   # Out-of-bounds accesses and shared-memory races in the kernels, through their tests (small cases).
   san=/usr/local/cuda/bin/compute-sanitizer
   for t in attention_test elementwise_test rope_test small_batch_gemm_test; do
@@ -59,12 +61,12 @@ if [[ $what == sanitize ]]; then
         && echo "PASS $tool $t" || { echo "FAIL $tool $t"; tail -20 "$out/sanitize_${t}_$tool.log"; }
     done
   done
-  for t in family_test engine_test; do
+  for t in family_test engine_test sampler_test; do
     $san --tool memcheck --error-exitcode 1 bin/$t > "$out/sanitize_${t}_memcheck.log" 2>&1 \
       && echo "PASS memcheck $t" || { echo "FAIL memcheck $t"; tail -20 "$out/sanitize_${t}_memcheck.log"; }
   done
 fi
-if [[ $what == batch || $what == all ]] && [[ -x bin/bench ]]; then
+if want batch && [[ -x bin/bench ]]; then
   # Batched decode through the engine (llama-batched-bench's shape: 128-token prompts, 128 new tokens).
   for dtype in f16 q4_k_m; do
     batches=1,4,16,64,128
@@ -76,7 +78,7 @@ if [[ $what == batch || $what == all ]] && [[ -x bin/bench ]]; then
   bin/bench -m /tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf --batch 1,4,16 -p 128 -n 128 -r 2 --no-run-ahead 2>&1 \
     | tee "$out/bench_batched_f16_no_run_ahead.md"
 fi
-if [[ $what == serve ]]; then
+if want serve; then
   # The HTTP server on the synthetic Qwen2.5-0.5B F16 with the load generator: 64 streaming clients
   # (128-token prompts, 128 tokens each), then one client alone against generate's tokens/s.
   model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
@@ -95,7 +97,7 @@ if [[ $what == serve ]]; then
   kill -TERM $server; wait $server; echo "server exit $?"
   bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on 2>&1 | grep tg128 | tee -a "$out/serve.txt"
 fi
-if [[ $what == bench || $what == all ]] && [[ -x bin/bench ]]; then
+if want bench && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \
     2>&1 | tee "$out/bench_qwen2.5-0.5b_f16.md"
   # The same model (written by the run above) after a long prompt, and sampled on the device.
