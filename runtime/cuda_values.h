@@ -4,12 +4,14 @@
 #define GGRT_RUNTIME_CUDA_VALUES_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "base/quote.h"
 #include "graph/graph.h"
 #include "ops/cuda/types.h"
+#include "ops/cuda/weight_type_of.h"
 
 namespace ggrt {
 
@@ -18,25 +20,10 @@ inline int Cols(const Value* v) { return static_cast<int>(v->type.shape[1]); }
 inline int64_t Elements(const Value* v) { return v->type.elements(); }
 
 inline absl::StatusOr<cuda::WeightType> ToWeightType(const Value* v) {
-  switch (v->type.dtype) {
-    case DType::kF32: return cuda::WeightType::kF32;
-    case DType::kF16: return cuda::WeightType::kF16;
-    case DType::kBF16: return cuda::WeightType::kBF16;
-    case DType::kQ8_0: return cuda::WeightType::kQ8_0;
-    case DType::kQ4_0: return cuda::WeightType::kQ4_0;
-    case DType::kQ4_1: return cuda::WeightType::kQ4_1;
-    case DType::kQ5_0: return cuda::WeightType::kQ5_0;
-    case DType::kQ5_1: return cuda::WeightType::kQ5_1;
-    case DType::kQ2_K: return cuda::WeightType::kQ2_K;
-    case DType::kQ3_K: return cuda::WeightType::kQ3_K;
-    case DType::kQ4_K: return cuda::WeightType::kQ4_K;
-    case DType::kQ5_K: return cuda::WeightType::kQ5_K;
-    case DType::kQ6_K: return cuda::WeightType::kQ6_K;
-    default:
-      return absl::UnimplementedError(absl::StrCat("tensor ", Quote(v->name), " is ", DTypeName(v->type.dtype),
-                                                   "; the CUDA backend reads f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
-                                                   "q5_1, q2_k, q3_k, q4_k, q5_k and q6_k weights"));
-  }
+  if (const std::optional<cuda::WeightType> t = cuda::WeightTypeOf(v->type.dtype)) return *t;
+  return absl::UnimplementedError(absl::StrCat("tensor ", Quote(v->name), " is ", DTypeName(v->type.dtype),
+                                               "; the CUDA backend reads f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, "
+                                               "q5_1, q2_k, q3_k, q4_k, q5_k and q6_k weights"));
 }
 
 }  // namespace ggrt

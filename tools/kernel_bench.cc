@@ -3,11 +3,13 @@
 // launch and the bandwidth of the bytes it must move.
 // Weights rotate over copies that together exceed the L2 cache, as in a real step where each matrix is
 // read once from HBM.
-//   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--ctx N] [--batch B,...]   (weights in f16)
+//   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--ctx N] [--batch B,...] [--dtype q8_0|q4_k|...]
+// --dtype times the one-row products with weights in that GGUF block format instead.
 // --batch times the batched decode step's products (ops/cuda/small_batch_gemm) at each batch size instead.
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/fp16.h"
 #include "base/status_macros.h"
+#include "loader/dtype.h"
+#include "loader/quantize.h"
 #include "ops/cuda/attention.h"
 #include "ops/cuda/cuda_status.h"
 #include "ops/cuda/elementwise.h"
@@ -25,6 +29,7 @@
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
 #include "ops/cuda/small_batch_gemm.h"
+#include "ops/cuda/weight_type_of.h"
 #include "ops/kv_pages.h"
 #include "tools/flags.h"
 #include "tools/synthetic_model.h"
@@ -48,6 +53,24 @@ class Bench {
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) std::abort();
     cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice);
+    allocations_.push_back(p);
+    return p;
+  }
+  // An [n, k] matrix in block format t: random rows quantized on the host (a few MB of them, repeated).
+  void* Quantized(DType t, int64_t n, int64_t k) {
+    const int64_t row_bytes = RowBytes(t, k), distinct = std::max<int64_t>(1, std::min<int64_t>(n, (1 << 22) / k));
+    std::vector<uint8_t> host(n * row_bytes);
+    std::vector<float> row(k);
+    std::mt19937 rng(allocations_.size());
+    std::uniform_real_distribution<float> d(-0.05f, 0.05f);
+    for (int64_t r = 0; r < distinct; ++r) {
+      for (float& v : row) v = d(rng);
+      if (!QuantizeRow(t, row.data(), k, host.data() + r * row_bytes).ok()) std::abort();
+    }
+    for (int64_t r = distinct; r < n; ++r) std::copy_n(host.data() + (r % distinct) * row_bytes, row_bytes, host.data() + r * row_bytes);
+    void* p = nullptr;
+    if (cudaMalloc(&p, host.size()) != cudaSuccess) std::abort();
+    cudaMemcpy(p, host.data(), host.size(), cudaMemcpyHostToDevice);
     allocations_.push_back(p);
     return p;
   }
@@ -201,9 +224,72 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
   return absl::OkStatus();
 }
 
+// The one-row decode products with weights in a GGUF block format (products whose rows are not whole
+// blocks of it are skipped, as llama-quantize would not give them that type).
+absl::Status QuantizedProducts(const SyntheticPreset& p, const std::string& name) {
+  ASSIGN_OR_RETURN(const DType dtype, DTypeFromName(name));
+  const std::optional<WeightType> type = cuda::WeightTypeOf(dtype);
+  if (!CanQuantize(dtype) || !type.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("--dtype ", name, ": not a block format quantize writes"));
+  }
+  const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
+  const int vocab = 151936;
+  Bench b;
+  float* x = static_cast<float*>(b.Random(4 * std::max(ff, e)));
+  float* y = b.Zeros<float>(std::max(vocab, 2 * ff));
+  float* y2 = b.Zeros<float>(kv);
+  float* y3 = b.Zeros<float>(kv);
+  float* resid = static_cast<float*>(b.Random(4 * e));
+  void* norm_w = b.Random(4 * e);
+  const bool whole_e = e % BlockElements(dtype) == 0, whole_ff = ff % BlockElements(dtype) == 0;
+  constexpr int kCopies = 12;  // Past the L2 cache, as in the f16 table.
+  struct Layer {
+    void *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *wg = nullptr, *wu = nullptr, *wd = nullptr;
+  };
+  std::vector<Layer> layers(kCopies);
+  for (Layer& l : layers) {
+    if (whole_e) {
+      l = {b.Quantized(dtype, q, e), b.Quantized(dtype, kv, e), b.Quantized(dtype, kv, e), b.Quantized(dtype, e, q),
+           b.Quantized(dtype, ff, e), b.Quantized(dtype, ff, e)};
+    }
+    if (whole_ff) l.wd = b.Quantized(dtype, e, ff);
+  }
+  auto L = [&](int i) -> const Layer& { return layers[i % kCopies]; };
+  auto bytes = [&](int64_t n, int64_t k) { return static_cast<double>(n * RowBytes(dtype, k)); };
+  std::printf("%s %s, one-row decode products\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(), name.c_str());
+  const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
+  if (whole_e) {
+    RETURN_IF_ERROR(b.Time("norm+qkv gemv", bytes(q + 2 * kv, e), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGemv({x, e, *type, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}, norm}, s);
+    }));
+    RETURN_IF_ERROR(b.Time("attn_out gemv + residual", bytes(e, q), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGemv({x, q, *type, 1, {L(i).wo}, {y}, {e}, {}, resid}, s);
+    }));
+    RETURN_IF_ERROR(b.Time("norm+gate_up+swiglu gemv", bytes(2 * ff, e), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGateUpSwiglu({x, e, *type, L(i).wg, L(i).wu, ff, y, norm}, s);
+    }));
+    void* wout = b.Quantized(dtype, vocab, e);
+    float* pv = b.Zeros<float>(cuda::OutputArgmaxPartials(vocab));
+    int32_t* pi = b.Zeros<int32_t>(cuda::OutputArgmaxPartials(vocab));
+    int32_t* tok = b.Zeros<int32_t>(1);
+    RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels)", bytes(vocab, e), [&](cudaStream_t s, int) {
+      return cuda::LaunchOutputArgmax({x, e, *type, wout, vocab, pv, pi, tok}, s);
+    }));
+    RETURN_IF_ERROR(b.Time("output gemv (logits)", bytes(vocab, e), [&](cudaStream_t s, int) {
+      return cuda::LaunchGemv({x, e, *type, 1, {wout}, {y}, {vocab}}, s);
+    }));
+  }
+  if (whole_ff) {
+    RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", bytes(e, ff), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGemv({x, ff, *type, 1, {L(i).wd}, {y}, {e}, {}, resid}, s);
+    }));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Main(int argc, char** argv) {
   Flags flags;
-  RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}, {{"--batch"}}}));
+  RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}, {{"--batch"}}, {{"--dtype"}}}));
   ASSIGN_OR_RETURN(SyntheticPreset p, FindSyntheticPreset(flags.Get("--preset", "qwen2.5-0.5b")));
   int ctx = 128;
   RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx, 1, 1 << 20));
@@ -212,6 +298,7 @@ absl::Status Main(int argc, char** argv) {
     RETURN_IF_ERROR(flags.GetIntList("--batch", &batches, 1, cuda::kSmallBatchMaxRows));
     return BatchedProducts(p, batches, ctx);
   }
+  if (flags.Has("--dtype")) return QuantizedProducts(p, flags.Get("--dtype", ""));
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
   const int vocab = 151936;
   const WeightType f16 = WeightType::kF16;

@@ -288,7 +288,8 @@ cudaError_t LaunchOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream)
     });
   }
   if (e != cudaSuccess) return e;
-  return LaunchArgmax({p.partial_values, p.partial_indices, OutputArgmaxPartials(p.n), p.token}, stream);
+  const int partials = IsQuantized(p.type) ? QuantOutputArgmaxPartials(p) : OutputArgmaxPartials(p.n);
+  return LaunchArgmax({p.partial_values, p.partial_indices, partials, p.token}, stream);
 }
 
 }  // namespace ggrt::cuda

@@ -41,24 +41,34 @@ __device__ __forceinline__ float StageX(const float* x, int k, const NormPrologu
   return scale;
 }
 
-// Sums the `parts` warps' shares of each row through shared memory; true for the thread that holds a
-// finished row's value in `*dot`.
-template <int P>
-__device__ __forceinline__ bool CombineParts(float* dot) {
+// Sums the `parts` warps' shares of each of a tile's M row values through shared memory; true for the
+// thread that holds the finished rows in `dots`. Every thread of the block must call it when P > 1.
+template <int P, int M>
+__device__ __forceinline__ bool CombineRowParts(float (&dots)[M]) {
   if constexpr (P == 1) {
     return threadIdx.x % 32 == 0;
   } else {
-    __shared__ float shares[kWarps];
+    __shared__ float shares[kWarps][M];
     const int warp = threadIdx.x / 32;
-    if (threadIdx.x % 32 == 0) shares[warp] = *dot;
+    if (threadIdx.x % 32 == 0) {
+#pragma unroll
+      for (int r = 0; r < M; ++r) shares[warp][r] = dots[r];
+    }
     __syncthreads();
     if (threadIdx.x % 32 != 0 || warp % P != 0) return false;
-    float total = 0.0f;
 #pragma unroll
-    for (int j = 0; j < P; ++j) total += shares[warp + j];
-    *dot = total;
+    for (int r = 0; r < M; ++r) {
+      float total = 0.0f;
+#pragma unroll
+      for (int j = 0; j < P; ++j) total += shares[warp + j][r];
+      dots[r] = total;
+    }
     return true;
   }
+}
+template <int P>
+__device__ __forceinline__ bool CombineParts(float* dot) {
+  return CombineRowParts<P>(*reinterpret_cast<float(*)[1]>(dot));
 }
 
 // Which of the multi-output product's weights global row `*row` belongs to (p.count when past the end),
@@ -102,8 +112,10 @@ __device__ __forceinline__ A Pick(const A (&a)[3], int i) {
 // format (gemv_quant.cu).
 cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream);
 cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream);
-// Writes the per-block partials only; LaunchOutputArgmax reduces them.
+// Writes the per-block partials only (QuantOutputArgmaxPartials of them, at most OutputArgmaxPartials);
+// LaunchOutputArgmax reduces them.
 cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream);
+int QuantOutputArgmaxPartials(const OutputArgmaxParams& p);
 
 }  // namespace ggrt::cuda
 

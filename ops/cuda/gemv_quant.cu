@@ -1,20 +1,30 @@
 // Decode-step GEMV over weights in GGUF block formats (Q8_0 ... Q6_K): y = W x with W [n, k] stored as the
 // file stores it, x and y in f32.
 //
-// A row streams through its warp in segments of 32 chunks of 32 elements (32 legacy blocks or 4 k-quant
-// super-blocks). The warp copies a segment with contiguous 2-byte loads (blocks are only 2-byte aligned;
-// per-lane block reads would scatter every load over the whole span) into its slice of shared memory, then
-// lane l decodes chunk l with the type's DecodeChunk (ops/cuda/quant.cuh, shared with every kernel that
-// reads blocks) and dots it with x. The next segment's loads are in flight while the current one is
-// decoded, and the first segment is requested before the kernel waits for its predecessor (programmatic
-// dependent launch), as the float kernels do with their first round. Long rows are split over up to 8
-// warps (whole blocks each) so that no warp walks more than two segments; the parts are summed in shared
-// memory. Only the weights' own bytes move: no dequantized copy exists.
+// Memory pipeline. A warp owns a tile of M rows (2 or 4, fewer bytes per element -> more rows) by a range
+// of whole blocks, and walks it in rounds of 32 chunks of 32 elements per row. A round's bytes of each row
+// are contiguous in the file; blocks are only 2-byte aligned (Q8_0 is 34 bytes), so the warp copies the
+// 16-byte-aligned span around them into its shared-memory slot with 16-byte cp.async (LDGSTS, L1 bypassed,
+// L2 evict-first, the span's ends zero-filled rather than read past), and decodes from there at the
+// offset the alignment left. Both rounds' copies are issued before the kernel waits for its predecessor
+// (programmatic dependent launch), so a warp has all of its tile's bytes in flight at once -- the
+// 2-byte-load design this replaces had one segment of one row in flight per warp and reached 0.75 TB/s
+// on the output projection.
 //
-// x is read in place (L1) unless the product normalises it (RMSNorm prologue): then the block stages the
-// normalised x in shared memory once, and the row scale is applied at the end, as in the float family. The
-// same fusions as the float kernels: up to three weights sharing x (fused QKV), a residual epilogue,
-// gate/up with SwiGLU, and the output projection reduced to per-block argmax partials.
+// Compute. Lane l takes chunk column l of the round for all M rows: it loads the 32 x values once and
+// reuses them M times, through the type's DotChunk (ops/cuda/quant.cuh, shared with the other kernels that
+// read blocks). Long rows are split over up to 8 warps of a block (whole blocks each, summed in shared
+// memory) so that a warp walks at most a round or two and the grid fills the GPU. Only the weights' own
+// bytes move: no dequantized copy exists.
+//
+// x. Lane l reads 32 consecutive floats, so a warp's x load touches 32 different 128-byte lines: read from
+// L1 that is 32 wavefronts per instruction, and it was what held the output projection to 0.8 TB/s. The
+// block therefore stages x (normalised, when the product has an RMSNorm prologue; the row scale is
+// applied at the end, as in the float family) in shared memory with each 32-float chunk padded to 36, which
+// spreads the lanes' 16-byte reads over all banks. x longer than kMaxQuantStagedK is read in place. The
+// same fusions as the float kernels: up to three weights sharing x (fused QKV, a tile's rows may span two
+// of them), a residual epilogue, gate/up with SwiGLU, and the output projection reduced to per-block argmax
+// partials.
 #include <cfloat>
 
 #include "ops/cuda/gemv_common.cuh"
@@ -23,107 +33,143 @@
 namespace ggrt::cuda {
 namespace {
 
-// x staged beside the segment buffers (at most 17 KB) within the default 48 KB of shared memory.
+// x staged in shared memory (at most 27 KB, padded) before the warps' slots.
 constexpr int kMaxQuantStagedK = 6144;
+constexpr int kMaxStages = 2;
+
+// Staged x: chunk c's 32 floats start at float 36 c.
+constexpr int kPaddedChunk = 36;
+__host__ __device__ constexpr int StagedXBytes(int k) { return k / 32 * kPaddedChunk * 4; }
+
+// Rows per warp tile: enough that one x chunk's 128 bytes are amortised over at least ~64 weight bytes.
+template <WeightType T>
+constexpr int RowsPerTile() {
+  return QuantTraits<T>::kBytes * 32 / QuantTraits<T>::kElements >= 26 ? 2 : 4;
+}
 
 template <WeightType T>
-struct Segment {
+struct Round {
   using Q = QuantTraits<T>;
-  static constexpr int kBytes = 32 / Q::kChunks * Q::kBytes;  // Bytes of 32 chunks.
-  static constexpr int kLoads = (kBytes / 2 + 31) / 32;        // 2-byte loads per lane.
-  uint16_t raw[kLoads];
-
-  __device__ __forceinline__ void Load(const uint8_t* src, int bytes) {
-    const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
-#pragma unroll
-    for (int i = 0; i < kLoads; ++i) {
-      const int at = i * 32 + threadIdx.x % 32;
-      raw[i] = at < bytes / 2 ? __ldg(s + at) : 0;
-    }
-  }
-  __device__ __forceinline__ void Store(uint16_t* dst) const {
-#pragma unroll
-    for (int i = 0; i < kLoads; ++i) {
-      const int at = i * 32 + threadIdx.x % 32;
-      if (at < kBytes / 2) dst[at] = raw[i];
-    }
-  }
+  static constexpr int kBytes = 32 / Q::kChunks * Q::kBytes;  // One row's bytes of 32 chunks.
+  static constexpr int kSlot = (kBytes + 15 + 15) / 16 * 16;  // Plus up to 15 bytes of alignment slack.
 };
 
-// One warp's walk over its share of R rows (gate and up: 2, read side by side). Start() requests the first
-// segment (weights only: legal before the dependency wait); Finish() dots the share with x.
-template <WeightType T, int R>
-struct RowWalk {
+// Chunks of each part when rows of k elements are split into `parts` of whole blocks.
+template <WeightType T>
+__host__ __device__ inline int ShareChunks(int k, int parts) {
   using Q = QuantTraits<T>;
-  const uint8_t* rows[R];
-  int begin, end;  // Chunks of this warp's share.
-  Segment<T> next[R];
+  return (k / 32 / Q::kChunks + parts - 1) / parts * Q::kChunks;
+}
+// Slots a warp cycles through: two when its share takes more than one round, so the next round's copy
+// overlaps the current one's decode.
+template <WeightType T>
+__host__ __device__ inline int StagesFor(int k, int parts) {
+  return ShareChunks<T>(k, parts) > 32 ? kMaxStages : 1;
+}
+// The block's slot bytes (kWarps warps of RowsPerTile rows).
+template <WeightType T>
+size_t SlotBytes(int k, int parts) {
+  return static_cast<size_t>(kWarps) * StagesFor<T>(k, parts) * RowsPerTile<T>() * Round<T>::kSlot;
+}
 
-  __device__ __forceinline__ int Bytes(int first) const { return min(32, end - first) / Q::kChunks * Q::kBytes; }
+__device__ __forceinline__ void CopyAsync16(void* smem, const void* global, int bytes, uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
+               "l"(global), "r"(bytes), "l"(policy));
+}
+__device__ __forceinline__ void CopyAsyncCommit() { asm volatile("cp.async.commit_group;"); }
+__device__ __forceinline__ void CopyAsyncWaitAllButOne() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
+
+// One warp's tile: M row pointers and a chunk range [begin, end) of whole blocks, walked in rounds.
+template <WeightType T, int M>
+struct TileWalk {
+  using Q = QuantTraits<T>;
+  const uint8_t* rows[M];
+  int begin, end;
+  int stages;
+  uint8_t* slots;  // [stages][M][Round<T>::kSlot], this warp's.
+  uint64_t policy;
+
+  // Issues the first rounds' copies; one commit group per round plus, with a single stage, an empty one,
+  // so that "all groups but the newest" is always the round being decoded.
+  __device__ __forceinline__ void Start(const uint8_t* const (&row_ptrs)[M], int k, int part, int parts,
+                                        uint8_t* warp_slots) {
+    const int row_chunks = k / 32, share = ShareChunks<T>(k, parts);
+    begin = min(row_chunks, part * share);
+    end = min(row_chunks, begin + share);
+    stages = StagesFor<T>(k, parts);
+#pragma unroll
+    for (int r = 0; r < M; ++r) rows[r] = row_ptrs[r];
+    slots = warp_slots;
+    policy = EvictFirstPolicy();
+    Issue(0);
+    if (stages == 2) {
+      Issue(1);
+    } else {
+      CopyAsyncCommit();
+    }
+  }
+  __device__ __forceinline__ int First(int round) const { return begin + 32 * round; }
   __device__ __forceinline__ const uint8_t* Source(int r, int first) const {
     return rows[r] + static_cast<int64_t>(first / Q::kChunks) * Q::kBytes;
   }
-
-  __device__ __forceinline__ void Start(const uint8_t* const (&row_ptrs)[R], int k, int part, int parts) {
-    const int row_chunks = k / 32;
-    const int share = (row_chunks / Q::kChunks + parts - 1) / parts * Q::kChunks;  // Whole blocks.
-    begin = min(row_chunks, part * share);
-    end = min(row_chunks, begin + share);
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      rows[r] = row_ptrs[r];
-      if (begin < end) next[r].Load(Source(r, begin), Bytes(begin));
-    }
+  __device__ __forceinline__ uint8_t* Slot(int round, int r) const {
+    return slots + ((stages == 1 ? 0 : round & 1) * M + r) * Round<T>::kSlot;
   }
 
-  // This lane's share of dot(row_r, x') into acc[r]. kNormInline: x' = x * norm weight read in place
-  // (unstaged normalisation); otherwise x' = x as given (in place, or staged and normalised).
-  template <WeightType N, bool kNormInline>
-  __device__ __forceinline__ void Finish(const float* x, const NormPrologue& norm, uint16_t (*slices)[Segment<T>::kBytes / 2],
-                                         float (&acc)[R]) {
+  // Copies round `round`'s bytes of every row (nothing past the tile) and commits them as one group
+  // (empty when the tile has no such round, so that the group count stays one per round).
+  __device__ __forceinline__ void Issue(int round) {
+    const int first = First(round);
+    if (first < end) {
+      const int bytes = min(32, end - first) / Q::kChunks * Q::kBytes;
+#pragma unroll
+      for (int r = 0; r < M; ++r) {
+        const uint8_t* start = Source(r, first);
+        const uint8_t* aligned = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(start) & ~uintptr_t{15});
+        const int span = static_cast<int>(start + bytes - aligned);
+        for (int w = threadIdx.x % 32; 16 * w < span; w += 32) {
+          CopyAsync16(Slot(round, r) + 16 * w, aligned + 16 * w, min(16, span - 16 * w), policy);
+        }
+      }
+    }
+    CopyAsyncCommit();
+  }
+
+  // Adds this lane's share of dot(row_r, x') to acc[r] over the whole tile. kStaged: x' is staged (padded
+  // chunks); otherwise x is read in place, and kNormInline multiplies it by the norm weight.
+  template <bool kStaged, bool kNormInline>
+  __device__ __forceinline__ void Dot(const float* x, const NormPrologue& norm, float (&acc)[M]) {
     const int lane = threadIdx.x % 32;
 #pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-    for (int first = begin; first < end; first += 32) {
-#pragma unroll
-      for (int r = 0; r < R; ++r) next[r].Store(slices[r]);
+    for (int r = 0; r < M; ++r) acc[r] = 0.0f;
+    for (int round = 0; First(round) < end; ++round) {
+      CopyAsyncWaitAllButOne();  // This round's group; the next round's may still be in flight.
       __syncwarp();
-      if (first + 32 < end) {
-#pragma unroll
-        for (int r = 0; r < R; ++r) next[r].Load(Source(r, first + 32), Bytes(first + 32));
-      }
-      const int c = first + lane;
+      const int first = First(round), c = first + lane;
       if (c < end) {
-        float w[R][32];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          DecodeChunk<T>(reinterpret_cast<const uint8_t*>(slices[r]) + (lane / Q::kChunks) * Q::kBytes,
-                         lane % Q::kChunks, w[r]);
-        }
+        float xv[32];
 #pragma unroll
         for (int i = 0; i < 32; i += 4) {
-          float4 xv = *reinterpret_cast<const float4*>(x + 32 * c + i);
+          float4 v = *reinterpret_cast<const float4*>(x + (kStaged ? kPaddedChunk : 32) * c + i);
           if constexpr (kNormInline) {
             const float4 g = *reinterpret_cast<const float4*>(static_cast<const float*>(norm.weight) + 32 * c + i);
-            xv.x *= g.x, xv.y *= g.y, xv.z *= g.z, xv.w *= g.w;
+            v.x *= g.x, v.y *= g.y, v.z *= g.z, v.w *= g.w;
           }
+          xv[i] = v.x, xv[i + 1] = v.y, xv[i + 2] = v.z, xv[i + 3] = v.w;
+        }
+        const int block = (c - first) / Q::kChunks;
 #pragma unroll
-          for (int r = 0; r < R; ++r) {
-            acc[r] += w[r][i] * xv.x + w[r][i + 1] * xv.y + w[r][i + 2] * xv.z + w[r][i + 3] * xv.w;
-          }
+        for (int r = 0; r < M; ++r) {
+          const int offset = static_cast<int>(reinterpret_cast<uintptr_t>(Source(r, first)) & 15);
+          acc[r] += DotChunk<T>(Slot(round, r) + offset + block * Q::kBytes, c % Q::kChunks, xv);
         }
       }
-      __syncwarp();  // The slices are refilled next round.
+      __syncwarp();  // The slot is refilled next.
+      Issue(round + stages);
     }
   }
 };
-
-// This warp's R segment buffers.
-template <WeightType T, int R>
-__device__ __forceinline__ uint16_t (*WarpSlices())[Segment<T>::kBytes / 2] {
-  __shared__ uint16_t slices[kWarps * R][Segment<T>::kBytes / 2];
-  return slices + (threadIdx.x / 32) * R;
-}
 
 template <WeightType T>
 __device__ __forceinline__ const uint8_t* RowOf(const void* w, int row, int k) {
@@ -132,14 +178,26 @@ __device__ __forceinline__ const uint8_t* RowOf(const void* w, int row, int k) {
 }
 
 // After the dependency wait: x for the dot products and the norm's row scale. With kStaged the block
-// stages x normalised in shared memory (every thread must call this); otherwise x stays in place and a
-// norm, if any, is applied inline (its scale computed by each warp).
+// stages x (normalised) in padded chunks in shared memory (every thread must call this); otherwise x stays
+// in place and a norm, if any, is applied inline (its scale computed by each warp).
 template <bool kStaged>
 __device__ __forceinline__ const float* PrepareX(const float* x, int k, const NormPrologue& norm, float* smem,
                                                  float* scale) {
   GridDependencyWait();  // x is the previous kernel's output.
   if constexpr (kStaged) {
-    *scale = StageX<WeightType::kF32>(x, k, norm, smem);
+    float ss = 0.0f;
+    for (int i = 4 * threadIdx.x; i < k; i += 4 * blockDim.x) {
+      float4 v = *reinterpret_cast<const float4*>(x + i);
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      if (norm.weight != nullptr) {
+        const float4 g = *reinterpret_cast<const float4*>(static_cast<const float*>(norm.weight) + i);
+        v.x *= g.x, v.y *= g.y, v.z *= g.z, v.w *= g.w;
+      }
+      *reinterpret_cast<float4*>(smem + i / 32 * kPaddedChunk + i % 32) = v;
+    }
+    *scale = 1.0f;
+    if (norm.weight != nullptr) *scale = rsqrtf(BlockSum(ss) / k + norm.eps);
+    __syncthreads();
     return smem;
   } else {
     *scale = norm.weight != nullptr ? NormScale(x, k, norm.eps) : 1.0f;
@@ -147,85 +205,121 @@ __device__ __forceinline__ const float* PrepareX(const float* x, int k, const No
   }
 }
 
-template <WeightType T, int R, bool kStaged>
-__device__ __forceinline__ void Dots(RowWalk<T, R>& walk, const float* x_in, int k, const NormPrologue& norm,
-                                     float* smem, float (&dots)[R]) {
+// The tile's M row dot products (warp sums, times the norm's row scale), every lane holding them.
+template <WeightType T, int M, bool kStaged>
+__device__ __forceinline__ void Dots(TileWalk<T, M>& walk, const float* x_in, int k, const NormPrologue& norm,
+                                     float* smem, float (&dots)[M]) {
   float scale;
   const float* x = PrepareX<kStaged>(x_in, k, norm, smem, &scale);
-  float acc[R];
   if (!kStaged && norm.weight != nullptr) {
-    walk.template Finish<WeightType::kF32, true>(x, norm, WarpSlices<T, R>(), acc);
+    walk.template Dot<false, true>(x, norm, dots);
   } else {
-    walk.template Finish<WeightType::kF32, false>(x, norm, WarpSlices<T, R>(), acc);
+    walk.template Dot<kStaged, false>(x, norm, dots);
   }
 #pragma unroll
-  for (int r = 0; r < R; ++r) dots[r] = WarpSum(acc[r]) * scale;
+  for (int r = 0; r < M; ++r) dots[r] = WarpSum(dots[r]) * scale;
+}
+
+// This warp's slots, after the staged x.
+template <WeightType T, int M, bool kStaged>
+__device__ __forceinline__ uint8_t* WarpSlots(uint8_t* smem, int k, int parts) {
+  return smem + (kStaged ? StagedXBytes(k) : 0) + (threadIdx.x / 32) * StagesFor<T>(k, parts) * M * Round<T>::kSlot;
 }
 
 template <WeightType T, bool kStaged, int P>
 __global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
-  extern __shared__ float4 smem[];
+  constexpr int M = RowsPerTile<T>();
+  extern __shared__ float4 smem4[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>(smem4);
   const int warp = threadIdx.x / 32;
-  int row = blockIdx.x * (kWarps / P) + warp / P;
-  int seg = LocateRow(p, &row);
-  // Rows past the end walk row 0 of weight 0 to the end: CombineParts synchronises the block.
-  const bool valid = seg < p.count;
-  if (!valid) seg = 0, row = 0;
-  RowWalk<T, 1> walk;
-  const uint8_t* rows[1] = {RowOf<T>(Pick(p.w, seg), row, p.k)};
-  walk.Start(rows, p.k, warp % P, P);
+  const int tile = blockIdx.x * (kWarps / P) + warp / P;
+  // Rows past the end walk row 0 of weight 0 (the block's barriers need every warp) and are not stored.
+  int seg[M], row[M];
+  const uint8_t* rows[M];
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    row[r] = tile * M + r;
+    seg[r] = LocateRow(p, &row[r]);
+    rows[r] = seg[r] < p.count ? RowOf<T>(Pick(p.w, seg[r]), row[r], p.k) : RowOf<T>(p.w[0], 0, p.k);
+  }
+  TileWalk<T, M> walk;
+  walk.Start(rows, p.k, warp % P, P, WarpSlots<T, M, kStaged>(smem, p.k, P));
   AllowDependentLaunch();
-  float dot[1];
-  Dots<T, 1, kStaged>(walk, p.x, p.k, p.norm, reinterpret_cast<float*>(smem), dot);
-  if (!CombineParts<P>(&dot[0]) || !valid) return;
-  Pick(p.y, seg)[row] = p.residual != nullptr ? dot[0] + p.residual[row] : dot[0];
+  float dot[M];
+  Dots<T, M, kStaged>(walk, p.x, p.k, p.norm, reinterpret_cast<float*>(smem), dot);
+  if (!CombineRowParts<P>(dot)) return;
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    if (seg[r] < p.count) Pick(p.y, seg[r])[row[r]] = p.residual != nullptr ? dot[r] + p.residual[row[r]] : dot[r];
+  }
 }
 
+// Gate rows 0..M/2-1 and the same up rows M/2..M-1 of the tile.
 template <WeightType T, bool kStaged, int P>
 __global__ void __launch_bounds__(kWarps * 32) QuantGateUpKernel(GateUpParams p) {
-  extern __shared__ float4 smem[];
+  constexpr int M = RowsPerTile<T>(), H = M / 2;
+  extern __shared__ float4 smem4[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>(smem4);
   const int warp = threadIdx.x / 32;
-  const int row = blockIdx.x * (kWarps / P) + warp / P;
-  const bool valid = row < p.n;
-  const int safe_row = valid ? row : 0;
-  RowWalk<T, 2> walk;
-  const uint8_t* rows[2] = {RowOf<T>(p.w_gate, safe_row, p.k), RowOf<T>(p.w_up, safe_row, p.k)};
-  walk.Start(rows, p.k, warp % P, P);
+  const int tile = blockIdx.x * (kWarps / P) + warp / P;
+  const uint8_t* rows[M];
+#pragma unroll
+  for (int r = 0; r < H; ++r) {
+    const int row = min(tile * H + r, p.n - 1);
+    rows[r] = RowOf<T>(p.w_gate, row, p.k);
+    rows[H + r] = RowOf<T>(p.w_up, row, p.k);
+  }
+  TileWalk<T, M> walk;
+  walk.Start(rows, p.k, warp % P, P, WarpSlots<T, M, kStaged>(smem, p.k, P));
   AllowDependentLaunch();
-  float gu[2];
-  Dots<T, 2, kStaged>(walk, p.x, p.k, p.norm, reinterpret_cast<float*>(smem), gu);
-  const bool done = CombineParts<P>(&gu[0]);
-  if constexpr (P > 1) __syncthreads();  // The shares buffer is reused for u.
-  CombineParts<P>(&gu[1]);
-  if (done && valid) p.y[row] = Silu(gu[0]) * gu[1];
+  float gu[M];
+  Dots<T, M, kStaged>(walk, p.x, p.k, p.norm, reinterpret_cast<float*>(smem), gu);
+  if (!CombineRowParts<P>(gu)) return;
+#pragma unroll
+  for (int r = 0; r < H; ++r) {
+    if (tile * H + r < p.n) p.y[tile * H + r] = Silu(gu[r]) * gu[H + r];
+  }
 }
 
-// A warp per row (the partials are sized by OutputArgmaxPartials: kWarps rows a block).
-template <WeightType T>
+// Tiles of M rows, one (value, index) partial per block of kWarps tiles.
+template <WeightType T, bool kStaged>
 __global__ void __launch_bounds__(kWarps * 32) QuantOutputArgmaxKernel(OutputArgmaxParams p) {
-  const int row = blockIdx.x * kWarps + threadIdx.x / 32;
-  const bool valid = row < p.n;
-  RowWalk<T, 1> walk;
-  const uint8_t* rows[1] = {RowOf<T>(p.w, valid ? row : 0, p.k)};
-  walk.Start(rows, p.k, 0, 1);
+  constexpr int M = RowsPerTile<T>();
+  extern __shared__ float4 smem4[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>(smem4);
+  const int first = (blockIdx.x * kWarps + threadIdx.x / 32) * M;
+  const uint8_t* rows[M];
+#pragma unroll
+  for (int r = 0; r < M; ++r) rows[r] = RowOf<T>(p.w, min(first + r, p.n - 1), p.k);
+  TileWalk<T, M> walk;
+  walk.Start(rows, p.k, 0, 1, WarpSlots<T, M, kStaged>(smem, p.k, 1));
   AllowDependentLaunch();
-  float dot[1];
-  Dots<T, 1, false>(walk, p.x, p.k, NormPrologue{}, nullptr, dot);
-  BlockArgmaxPartial(valid ? dot[0] : -FLT_MAX, row, p);
+  float dot[M];
+  Dots<T, M, kStaged>(walk, p.x, p.k, NormPrologue{}, reinterpret_cast<float*>(smem), dot);
+  float best = -FLT_MAX;
+  int best_row = first;
+#pragma unroll
+  for (int r = 0; r < M; ++r) {
+    if (first + r < p.n && dot[r] > best) best = dot[r], best_row = first + r;  // Ties keep the first row.
+  }
+  BlockArgmaxPartial(best, best_row, p);
 }
 
-// Rows must be whole blocks.
+// Rows must be whole blocks, and the weights 16-byte aligned (the copies read aligned spans).
 template <WeightType T>
-bool WholeBlocks(int k) {
+bool Readable(int k, std::initializer_list<const void*> weights) {
+  for (const void* w : weights) {
+    if (reinterpret_cast<uintptr_t>(w) % 16 != 0) return false;
+  }
   return k > 0 && k % QuantTraits<T>::kElements == 0;
 }
 
-// Warps per row: enough that no warp walks more than two 32-chunk segments, within whole blocks.
+// Warps per row: enough that no warp walks more than one round, within whole blocks.
 template <WeightType T>
 int QuantPartsFor(int k) {
   const int blocks_per_row = k / QuantTraits<T>::kElements;
   int parts = 1;
-  while (parts < kWarps && parts * 2 <= blocks_per_row && k / 32 / parts > 64) parts *= 2;
+  while (parts < kWarps && parts * 2 <= blocks_per_row && k / 32 / parts > 32) parts *= 2;
   return parts;
 }
 
@@ -239,45 +333,74 @@ void ByParts(int parts, F&& go) {
   }
 }
 
-// Instantiates `kernel` for the quantized type, staging (only with a norm, for x up to kMaxQuantStagedK
-// floats) and warps per row. Norm weights are f32 (as GGUF files store them).
-#define GGRT_LAUNCH_QUANT_FAMILY(kernel, params, rows)                                                      \
-  GGRT_DISPATCH_QUANT(params.type, T, {                                                                     \
-    if (!WholeBlocks<T>(params.k)) return cudaErrorInvalidValue;                                            \
-    if (params.norm.weight != nullptr && params.norm.type != WeightType::kF32) return cudaErrorInvalidValue; \
-    const bool staged = params.norm.weight != nullptr && params.k <= kMaxQuantStagedK;                      \
-    ByParts(QuantPartsFor<T>(params.k), [&](auto parts_tag) {                                               \
-      constexpr int P = decltype(parts_tag)::value;                                                         \
-      const int blocks = (rows + kWarps / P - 1) / (kWarps / P);                                            \
-      launched = staged ? Launch(kernel<T, true, P>, blocks, kWarps * 32, params.k * sizeof(float), stream,  \
-                                 params)                                                                    \
-                        : Launch(kernel<T, false, P>, blocks, kWarps * 32, 0, stream, params);              \
-    });                                                                                                     \
+// Launches with `smem` bytes of dynamic shared memory. The default limit is 48 KB including the kernel's
+// static shared memory (a few hundred bytes here), so the limit is raised a little before that.
+template <typename Kernel, typename Params>
+cudaError_t LaunchWithSmem(Kernel kernel, int blocks, size_t smem, cudaStream_t stream, const Params& p) {
+  if (smem + 1024 > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+  }
+  return Launch(kernel, blocks, kWarps * 32, smem, stream, p);
+}
+
+// Instantiates `kernel` for the quantized type, staging (x up to kMaxQuantStagedK floats) and warps per
+// row (`parts`), over `tiles` tiles of the type's RowsPerTile rows.
+#define GGRT_LAUNCH_QUANT_FAMILY(kernel, params, tiles_of_m, parts, ...)                                       \
+  GGRT_DISPATCH_QUANT(params.type, T, {                                                                        \
+    if (!Readable<T>(params.k, {__VA_ARGS__})) return cudaErrorInvalidValue;                                   \
+    const bool staged = params.k <= kMaxQuantStagedK;                                                          \
+    constexpr int M = RowsPerTile<T>();                                                                        \
+    const int tiles = tiles_of_m(M);                                                                           \
+    ByParts(parts, [&](auto parts_tag) {                                                                       \
+      constexpr int P = decltype(parts_tag)::value;                                                            \
+      const int blocks = (tiles + kWarps / P - 1) / (kWarps / P);                                              \
+      const size_t slots = SlotBytes<T>(params.k, P);                                                          \
+      launched = staged ? LaunchWithSmem(kernel<T, true, P>, blocks, slots + StagedXBytes(params.k), stream,   \
+                                         params)                                                               \
+                        : LaunchWithSmem(kernel<T, false, P>, blocks, slots, stream, params);                  \
+    });                                                                                                        \
   })
 
 }  // namespace
 
+// Norm weights are f32, as GGUF files store them.
 cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
+  if (p.norm.weight != nullptr && p.norm.type != WeightType::kF32) return cudaErrorInvalidValue;
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
   cudaError_t launched = cudaErrorInvalidValue;
-  GGRT_LAUNCH_QUANT_FAMILY(QuantGemvKernel, p, rows);
+  GGRT_LAUNCH_QUANT_FAMILY(QuantGemvKernel, p, [&](int m) { return (rows + m - 1) / m; },
+                           QuantPartsFor<T>(p.k), p.w[0], p.count > 1 ? p.w[1] : nullptr,
+                           p.count > 2 ? p.w[2] : nullptr);
   return launched;
 }
 
 cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) {
+  if (p.norm.weight != nullptr && p.norm.type != WeightType::kF32) return cudaErrorInvalidValue;
   cudaError_t launched = cudaErrorInvalidValue;
-  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, p, p.n);
+  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, p, [&](int m) { return (p.n + m / 2 - 1) / (m / 2); },
+                           QuantPartsFor<T>(p.k), p.w_gate, p.w_up);
   return launched;
 }
 
+int QuantOutputArgmaxPartials(const OutputArgmaxParams& p) {
+  int blocks = 0;
+  GGRT_DISPATCH_QUANT(p.type, T, blocks = (p.n + kWarps * RowsPerTile<T>() - 1) / (kWarps * RowsPerTile<T>()));
+  return blocks;
+}
+
 cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream) {
-  cudaError_t e = cudaErrorInvalidValue;
+  cudaError_t launched = cudaErrorInvalidValue;
   GGRT_DISPATCH_QUANT(p.type, T, {
-    if (!WholeBlocks<T>(p.k)) return cudaErrorInvalidValue;
-    e = Launch(QuantOutputArgmaxKernel<T>, OutputArgmaxPartials(p.n), kWarps * 32, 0, stream, p);
+    if (!Readable<T>(p.k, {p.w})) return cudaErrorInvalidValue;
+    const int blocks = QuantOutputArgmaxPartials(p);
+    launched = p.k <= kMaxQuantStagedK
+                   ? LaunchWithSmem(QuantOutputArgmaxKernel<T, true>, blocks, SlotBytes<T>(p.k, 1) + StagedXBytes(p.k),
+                                    stream, p)
+                   : LaunchWithSmem(QuantOutputArgmaxKernel<T, false>, blocks, SlotBytes<T>(p.k, 1), stream, p);
   });
-  return e;
+  return launched;
 }
 
 }  // namespace ggrt::cuda

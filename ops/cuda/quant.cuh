@@ -2,7 +2,8 @@
 // (a legacy block is one chunk, a 256-element k-quant super-block eight) into floats, with the same
 // formulas as the CPU dequantizers (loader/dequantize.cc). Every kernel that reads quantized weights -- the
 // decode GEMVs, the embedding lookup, the prefill dequantization, later the batched products -- goes
-// through DecodeChunk, so a type is added or fixed in one place.
+// through DecodeChunk (or DotChunk, its inner product with 32 floats), so a type is added or fixed in one
+// place.
 //
 // Blocks are only 2-byte aligned (e.g. Q8_0 is 34 bytes), so reads are 16-bit or bytes. Scale-and-offset
 // formats multiply and add with separate roundings (no fused multiply-add), so the decoded values equal the
@@ -200,6 +201,72 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b,
     const int q = (((ql[l] >> shift) & 0x0f) | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
     w[l] = d * sc[l / 16] * q;
   }
+}
+
+// dot(chunk c of block b, x): the decode GEMVs' inner product. The generic form decodes with DecodeChunk;
+// the common legacy types instead turn integers into floats with the exponent trick (the integer u in the
+// mantissa of 2^23: float bits 0x4B000000 | u = 2^23 + u, exact) -- a byte permute or a mask and one
+// subtraction on the full-rate pipes, where an int-to-float conversion runs at a quarter rate -- and apply
+// the block scale once to the sum.
+template <WeightType T>
+__device__ __forceinline__ float DotChunk(const uint8_t* b, int c, const float (&x)[32]) {
+  float w[32];
+  DecodeChunk<T>(b, c, w);
+  float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 32; i += 2) s0 = fmaf(w[i], x[i], s0), s1 = fmaf(w[i + 1], x[i + 1], s1);
+  return s0 + s1;
+}
+
+constexpr float kTwo23 = 8388608.0f;
+__device__ __forceinline__ float MantissaInt(uint32_t u) { return __uint_as_float(0x4B000000u | u); }
+
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const float (&x)[32]) {
+  float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    // Bytes biased to unsigned (q + 128), each moved under the exponent of 2^23 by a byte permute.
+    const uint32_t two = reinterpret_cast<const uint16_t*>(b + 2)[i] ^ 0x8080u;
+    s0 = fmaf(__uint_as_float(__byte_perm(two, 0x4B000000u, 0x7440)) - (kTwo23 + 128.0f), x[2 * i], s0);
+    s1 = fmaf(__uint_as_float(__byte_perm(two, 0x4B000000u, 0x7441)) - (kTwo23 + 128.0f), x[2 * i + 1], s1);
+  }
+  return LoadHalf(b) * (s0 + s1);
+}
+
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ4_0>(const uint8_t* b, int, const float (&x)[32]) {
+  float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t two = reinterpret_cast<const uint16_t*>(b + 2)[i];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const uint32_t q = two >> (8 * j);
+      s0 = fmaf(MantissaInt(q & 0x0f) - (kTwo23 + 8.0f), x[2 * i + j], s0);
+      s1 = fmaf(MantissaInt((q >> 4) & 0x0f) - (kTwo23 + 8.0f), x[2 * i + j + 16], s1);
+    }
+  }
+  return LoadHalf(b) * (s0 + s1);
+}
+
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ5_0>(const uint8_t* b, int, const float (&x)[32]) {
+  const uint32_t qh = LoadU32Unaligned(b + 2);
+  float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t two = reinterpret_cast<const uint16_t*>(b + 6)[i];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int e = 2 * i + j;
+      const uint32_t q = two >> (8 * j);
+      const uint32_t lo = (q & 0x0f) | (((qh >> e) & 1) << 4), hi = ((q >> 4) & 0x0f) | (((qh >> (e + 16)) & 1) << 4);
+      s0 = fmaf(MantissaInt(lo) - (kTwo23 + 16.0f), x[e], s0);
+      s1 = fmaf(MantissaInt(hi) - (kTwo23 + 16.0f), x[e + 16], s1);
+    }
+  }
+  return LoadHalf(b) * (s0 + s1);
 }
 
 // Dispatches a runtime quantized WeightType to a template instantiation.
