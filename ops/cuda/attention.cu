@@ -439,15 +439,7 @@ int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits) {
 int ChooseAttentionSplits(int ctx, int heads) {
   // As many blocks as can be resident at once at one row: one more would start a second wave (38 splits x
   // 14 heads on 132 SMs cost 20% at 16384 positions). A split has at least one tile per warp.
-  static const int sms = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      cudaGetLastError();
-      return 132;  // An H100/H200; only the speed depends on it.
-    }
-    return count;
-  }();
+  const int sms = SmCount();
   int splits = max(1, kBlocksPerSm * sms / heads);
   splits = min(splits, max(1, ctx / kPositionsPerSplit));
   return max(1, min(splits, kMaxSplits));

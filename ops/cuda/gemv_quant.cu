@@ -5,17 +5,17 @@
 // of whole blocks, and walks it in rounds of 32 chunks of 32 elements per row. A round's bytes of each row
 // are contiguous in the file; blocks are only 2-byte aligned (Q8_0 is 34 bytes), so the warp copies the
 // 16-byte-aligned span around them into its shared-memory slot with 16-byte cp.async (LDGSTS, L1 bypassed,
-// L2 evict-first, the span's ends zero-filled rather than read past), and decodes from there at the
-// offset the alignment left. Both rounds' copies are issued before the kernel waits for its predecessor
-// (programmatic dependent launch), so a warp has all of its tile's bytes in flight at once -- the
-// 2-byte-load design this replaces had one segment of one row in flight per warp and reached 0.75 TB/s
-// on the output projection.
+// L2 evict-first, the span's partial last word zero-filled rather than read past the row), and decodes
+// from there at the offset the alignment left. Both rounds' copies are issued before the kernel waits for
+// its predecessor (programmatic dependent launch), so a warp has all of its tile's bytes in flight at
+// once -- the 2-byte-load design this replaces had one segment of one row in flight per warp and reached
+// 0.75 TB/s on the output projection.
 //
 // Compute. Lane l takes chunk column l of the round for all M rows: it loads the 32 x values once and
 // reuses them M times, through the type's DotChunk (ops/cuda/quant.cuh, shared with the other kernels that
 // read blocks). Long rows are split over up to 8 warps of a block (whole blocks each, summed in shared
-// memory) so that a warp walks at most a round or two and the grid fills the GPU. Only the weights' own
-// bytes move: no dequantized copy exists.
+// memory) so that a warp walks at most a round or two. Only the weights' own bytes move: no dequantized
+// copy exists.
 //
 // x. Lane l reads 32 consecutive floats, so a warp's x load touches 32 different 128-byte lines: read from
 // L1 that is 32 wavefronts per instruction, and it was what held the output projection to 0.8 TB/s. The
@@ -72,6 +72,12 @@ size_t SlotBytes(int k, int parts) {
   return static_cast<size_t>(kWarps) * StagesFor<T>(k, parts) * RowsPerTile<T>() * Round<T>::kSlot;
 }
 
+// 16 bytes at `global` (16-byte aligned) into shared memory, only the first `bytes` of them read (the rest
+// zero-filled). compute-sanitizer's memcheck counts the whole 16 as read: it reports the zero-filled tail
+// of a weight whose size is not a multiple of 16 as out of bounds, though no byte past `bytes` is
+// fetched (and the aligned 16 bytes never cross a page). Copying that last word with 2-byte loads and the
+// others with a constant size 16 instead faulted as an illegal instruction on an H200 (not investigated;
+// see PERF_NOTES.md).
 __device__ __forceinline__ void CopyAsync16(void* smem, const void* global, int bytes, uint64_t policy) {
   asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;" ::"r"(
                    static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
@@ -117,7 +123,7 @@ struct TileWalk {
     return slots + ((stages == 1 ? 0 : round & 1) * M + r) * Round<T>::kSlot;
   }
 
-  // Copies round `round`'s bytes of every row (nothing past the tile) and commits them as one group
+  // Copies round `round`'s bytes of every row (nothing past the round) and commits them as one group
   // (empty when the tile has no such round, so that the group count stays one per round).
   __device__ __forceinline__ void Issue(int round) {
     const int first = First(round);
@@ -314,7 +320,9 @@ bool Readable(int k, std::initializer_list<const void*> weights) {
   return k > 0 && k % QuantTraits<T>::kElements == 0;
 }
 
-// Warps per row: enough that no warp walks more than one round, within whole blocks.
+// Warps per row: enough that no warp walks more than one round, within whole blocks. (Splitting further so
+// that small products fill every multiprocessor was slower: 896 x 896 Q8_0 2.3 -> 4.0 us on an H200, the
+// block barrier of the split and a whole staged x per block costing more than the idle SMs.)
 template <WeightType T>
 int QuantPartsFor(int k) {
   const int blocks_per_row = k / QuantTraits<T>::kElements;

@@ -25,4 +25,17 @@ bool ProgrammaticLaunchEnabled() {
   return e == 1;
 }
 
+int SmCount() {
+  static const int sms = [] {
+    int device = 0, count = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      cudaGetLastError();
+      return 132;  // An H100/H200; only the speed depends on it.
+    }
+    return count;
+  }();
+  return sms;
+}
+
 }  // namespace ggrt::cuda

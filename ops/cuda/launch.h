@@ -15,6 +15,9 @@ namespace ggrt::cuda {
 void SetProgrammaticLaunch(bool enabled);
 bool ProgrammaticLaunchEnabled();
 
+// Multiprocessors of the current device (asked once; kernels size their grids by it).
+int SmCount();
+
 template <typename... KernelArgs, typename... Args>
 cudaError_t Launch(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                    Args&&... args) {

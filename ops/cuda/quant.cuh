@@ -204,10 +204,10 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b,
 }
 
 // dot(chunk c of block b, x): the decode GEMVs' inner product. The generic form decodes with DecodeChunk;
-// the common legacy types instead turn integers into floats with the exponent trick (the integer u in the
-// mantissa of 2^23: float bits 0x4B000000 | u = 2^23 + u, exact) -- a byte permute or a mask and one
-// subtraction on the full-rate pipes, where an int-to-float conversion runs at a quarter rate -- and apply
-// the block scale once to the sum.
+// the common types instead take four weights' integer parts at once with byte-wise masks on a 32-bit word,
+// turn each byte u into a float with the exponent trick (float bits 0x4B000000 | u = 2^23 + u, exact: a
+// byte permute and one subtraction on the full-rate pipes, where an int-to-float conversion runs at a
+// quarter rate), and apply the block's scale (and min) to the sums.
 template <WeightType T>
 __device__ __forceinline__ float DotChunk(const uint8_t* b, int c, const float (&x)[32]) {
   float w[32];
@@ -218,55 +218,131 @@ __device__ __forceinline__ float DotChunk(const uint8_t* b, int c, const float (
   return s0 + s1;
 }
 
-constexpr float kTwo23 = 8388608.0f;
-__device__ __forceinline__ float MantissaInt(uint32_t u) { return __uint_as_float(0x4B000000u | u); }
+// acc + sum_j (byte j of v - bias) * x[j].
+__device__ __forceinline__ float DotBytes4(uint32_t v, float bias, const float* x, float acc) {
+  const float base = 8388608.0f + bias;
+  acc = fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7440)) - base, x[0], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7441)) - base, x[1], acc);
+  acc = fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7442)) - base, x[2], acc);
+  return fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7443)) - base, x[3], acc);
+}
+// Bits 0..3 of `bits` to bit 4 of bytes 0..3 (the fifth bit of four 5-bit values).
+__device__ __forceinline__ uint32_t FifthBits4(uint32_t bits) {
+  return ((bits & 0x0f) * 0x00204081u & 0x01010101u) << 4;  // Bit j to bit 8 j (no carries), then to 8 j + 4.
+}
+__device__ __forceinline__ float SumX(const float (&x)[32]) {
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 32; ++i) s += x[i];
+  return s;
+}
 
 template <>
 __device__ __forceinline__ float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const float (&x)[32]) {
   float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    // Bytes biased to unsigned (q + 128), each moved under the exponent of 2^23 by a byte permute.
-    const uint32_t two = reinterpret_cast<const uint16_t*>(b + 2)[i] ^ 0x8080u;
-    s0 = fmaf(__uint_as_float(__byte_perm(two, 0x4B000000u, 0x7440)) - (kTwo23 + 128.0f), x[2 * i], s0);
-    s1 = fmaf(__uint_as_float(__byte_perm(two, 0x4B000000u, 0x7441)) - (kTwo23 + 128.0f), x[2 * i + 1], s1);
+  for (int i = 0; i < 8; i += 2) {
+    s0 = DotBytes4(LoadU32Unaligned(b + 2 + 4 * i) ^ 0x80808080u, 128.0f, x + 4 * i, s0);  // Biased to unsigned.
+    s1 = DotBytes4(LoadU32Unaligned(b + 6 + 4 * i) ^ 0x80808080u, 128.0f, x + 4 * i + 4, s1);
   }
   return LoadHalf(b) * (s0 + s1);
 }
 
+// Q4_0/Q4_1/Q5_0/Q5_1: sum_i (q_i - bias) x_i, where byte i at qs holds element i (low nibble) and i + 16
+// (high nibble), and with kFifthBit bit i of the 32-bit mask at qh is element i's fifth bit.
+template <bool kFifthBit>
+__device__ __forceinline__ float NibbleDot(const uint8_t* qs, const uint8_t* qh, float bias, const float (&x)[32]) {
+  const uint32_t fifth = kFifthBit ? LoadU32Unaligned(qh) : 0;
+  float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t q = LoadU32Unaligned(qs + 4 * i);
+    uint32_t low = q & 0x0f0f0f0fu, high = (q >> 4) & 0x0f0f0f0fu;
+    if constexpr (kFifthBit) low |= FifthBits4(fifth >> (4 * i)), high |= FifthBits4(fifth >> (16 + 4 * i));
+    s0 = DotBytes4(low, bias, x + 4 * i, s0);
+    s1 = DotBytes4(high, bias, x + 16 + 4 * i, s1);
+  }
+  return s0 + s1;
+}
 template <>
 __device__ __forceinline__ float DotChunk<WeightType::kQ4_0>(const uint8_t* b, int, const float (&x)[32]) {
-  float s0 = 0.0f, s1 = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const uint32_t two = reinterpret_cast<const uint16_t*>(b + 2)[i];
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const uint32_t q = two >> (8 * j);
-      s0 = fmaf(MantissaInt(q & 0x0f) - (kTwo23 + 8.0f), x[2 * i + j], s0);
-      s1 = fmaf(MantissaInt((q >> 4) & 0x0f) - (kTwo23 + 8.0f), x[2 * i + j + 16], s1);
-    }
-  }
-  return LoadHalf(b) * (s0 + s1);
+  return LoadHalf(b) * NibbleDot<false>(b + 2, nullptr, 8.0f, x);
 }
-
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ4_1>(const uint8_t* b, int, const float (&x)[32]) {
+  return LoadHalf(b) * NibbleDot<false>(b + 4, nullptr, 0.0f, x) + LoadHalf(b + 2) * SumX(x);
+}
 template <>
 __device__ __forceinline__ float DotChunk<WeightType::kQ5_0>(const uint8_t* b, int, const float (&x)[32]) {
-  const uint32_t qh = LoadU32Unaligned(b + 2);
+  return LoadHalf(b) * NibbleDot<true>(b + 6, b + 2, 16.0f, x);
+}
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ5_1>(const uint8_t* b, int, const float (&x)[32]) {
+  return LoadHalf(b) * NibbleDot<true>(b + 8, b + 4, 0.0f, x) + LoadHalf(b + 2) * SumX(x);
+}
+
+// Q4_K/Q5_K: d * sc * sum(q x) - dmin * mn * sum(x) over the sub-block.
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ4_K>(const uint8_t* b, int c, const float (&x)[32]) {
+  int sc, mn;
+  ScaleMinK4(c, b + 4, &sc, &mn);
+  const uint8_t* q = b + 16 + 32 * (c / 2);
+  const int shift = 4 * (c % 2);
+  float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; i += 2) {
+    s0 = DotBytes4((LoadU32Unaligned(q + 4 * i) >> shift) & 0x0f0f0f0fu, 0.0f, x + 4 * i, s0);
+    s1 = DotBytes4((LoadU32Unaligned(q + 4 * i + 4) >> shift) & 0x0f0f0f0fu, 0.0f, x + 4 * i + 4, s1);
+  }
+  return LoadHalf(b) * sc * (s0 + s1) - LoadHalf(b + 2) * mn * SumX(x);
+}
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ5_K>(const uint8_t* b, int c, const float (&x)[32]) {
+  int sc, mn;
+  ScaleMinK4(c, b + 4, &sc, &mn);
+  const uint8_t* qh = b + 16;
+  const uint8_t* ql = b + 48 + 32 * (c / 2);
+  const int shift = 4 * (c % 2);
   float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const uint32_t two = reinterpret_cast<const uint16_t*>(b + 6)[i];
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int e = 2 * i + j;
-      const uint32_t q = two >> (8 * j);
-      const uint32_t lo = (q & 0x0f) | (((qh >> e) & 1) << 4), hi = ((q >> 4) & 0x0f) | (((qh >> (e + 16)) & 1) << 4);
-      s0 = fmaf(MantissaInt(lo) - (kTwo23 + 16.0f), x[e], s0);
-      s1 = fmaf(MantissaInt(hi) - (kTwo23 + 16.0f), x[e + 16], s1);
+    // Bit c of qh bytes 4i..4i+3 to bit 4 of each byte.
+    const uint32_t high = ((LoadU32Unaligned(qh + 4 * i) >> c) & 0x01010101u) << 4;
+    const uint32_t v = ((LoadU32Unaligned(ql + 4 * i) >> shift) & 0x0f0f0f0fu) | high;
+    if (i % 2 == 0) {
+      s0 = DotBytes4(v, 0.0f, x + 4 * i, s0);
+    } else {
+      s1 = DotBytes4(v, 0.0f, x + 4 * i, s1);
     }
   }
-  return LoadHalf(b) * (s0 + s1);
+  return LoadHalf(b) * sc * (s0 + s1) - LoadHalf(b + 2) * mn * SumX(x);
+}
+
+// Q6_K: a scale per 16 elements.
+template <>
+__device__ __forceinline__ float DotChunk<WeightType::kQ6_K>(const uint8_t* b, int c, const float (&x)[32]) {
+  const int n = c / 4, k = c % 4;
+  const uint8_t* ql = b + 64 * n + 32 * (k % 2);
+  const uint8_t* qh = b + 128 + 32 * n;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192) + 8 * n + 2 * k;
+  const int shift = k < 2 ? 0 : 4;
+  float half[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+    for (int i = 4 * h; i < 4 * h + 4; ++i) {
+      const uint32_t v = ((LoadU32Unaligned(ql + 4 * i) >> shift) & 0x0f0f0f0fu) |
+                         (((LoadU32Unaligned(qh + 4 * i) >> (2 * k)) & 0x03030303u) << 4);
+      if (i % 2 == 0) {
+        s0 = DotBytes4(v, 32.0f, x + 4 * i, s0);
+      } else {
+        s1 = DotBytes4(v, 32.0f, x + 4 * i, s1);
+      }
+    }
+    half[h] = sc[h] * (s0 + s1);
+  }
+  return LoadHalf(b + 208) * (half[0] + half[1]);
 }
 
 // Dispatches a runtime quantized WeightType to a template instantiation.

@@ -54,19 +54,6 @@ struct Plan {
   int smem;        // Bytes of the staging / reduction area.
 };
 
-int SmCount() {
-  static const int sms = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      cudaGetLastError();
-      return 132;
-    }
-    return count;
-  }();
-  return sms;
-}
-
 // Adjacent k chunks a warp takes in turn: each row is then read in whole 128-byte lines (kernel_bench
 // --batch, H200: gate/up at B = 2 11.6 -> 9.3 us, ffn_down 7.7 -> 6.1). A constant, never the ring, so that
 // every sum's order follows from n and k alone.
