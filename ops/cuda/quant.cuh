@@ -13,11 +13,53 @@
 
 #include <cstdint>
 
+#include <math.h>
+
+#include <cstring>
+
 #include <cuda_fp16.h>
 
 #include "ops/cuda/types.h"
 
 namespace ggrt::cuda {
+
+// Host and device: the CPU test (quant_test.cc) runs these same functions against the CPU dequantizers.
+#define GGRT_QUANT_FN __host__ __device__ __forceinline__
+
+// The device intrinsics used here, with their host equivalents.
+GGRT_QUANT_FN float MulRn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;  // Host code is built without floating-point contraction.
+#endif
+}
+GGRT_QUANT_FN float AddRn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+GGRT_QUANT_FN uint32_t BytePerm(uint32_t x, uint32_t y, uint32_t selector) {
+#ifdef __CUDA_ARCH__
+  return __byte_perm(x, y, selector);
+#else
+  const uint64_t bytes = (static_cast<uint64_t>(y) << 32) | x;
+  uint32_t r = 0;
+  for (int i = 0; i < 4; ++i) r |= static_cast<uint32_t>(bytes >> (8 * ((selector >> (4 * i)) & 7)) & 0xff) << (8 * i);
+  return r;
+#endif
+}
+GGRT_QUANT_FN float AsFloat(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
 
 template <WeightType T>
 struct QuantTraits;
@@ -40,19 +82,19 @@ GGRT_QUANT_TRAITS(kQ5_K, 256, 176)
 GGRT_QUANT_TRAITS(kQ6_K, 256, 210)
 #undef GGRT_QUANT_TRAITS
 
-__device__ __forceinline__ float LoadHalf(const uint8_t* p) {
+GGRT_QUANT_FN float LoadHalf(const uint8_t* p) {
   return __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(p)));
 }
 // a * q + m, rounded after the product as the CPU computes it.
-__device__ __forceinline__ float MulAdd(float a, float q, float m) { return __fadd_rn(__fmul_rn(a, q), m); }
+GGRT_QUANT_FN float MulAdd(float a, float q, float m) { return AddRn(MulRn(a, q), m); }
 
-__device__ __forceinline__ uint32_t LoadU32Unaligned(const uint8_t* p) {  // p 2-byte aligned.
+GGRT_QUANT_FN uint32_t LoadU32Unaligned(const uint8_t* p) {  // p 2-byte aligned.
   const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
   return h[0] | (static_cast<uint32_t>(h[1]) << 16);
 }
 
 // 6-bit scale and min j of a Q4_K/Q5_K super-block's 12 packed bytes.
-__device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
+GGRT_QUANT_FN void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
   if (j < 4) {
     *scale = q[j] & 63, *min = q[j + 4] & 63;
   } else {
@@ -63,10 +105,10 @@ __device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* scale, 
 
 // Elements 32c .. 32c+31 of block `b` into w.
 template <WeightType T>
-__device__ __forceinline__ void DecodeChunk(const uint8_t* b, int c, float (&w)[32]);
+GGRT_QUANT_FN void DecodeChunk(const uint8_t* b, int c, float (&w)[32]);
 
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ8_0>(const uint8_t* b, int, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ8_0>(const uint8_t* b, int, float (&w)[32]) {
   const float d = LoadHalf(b);
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
@@ -78,7 +120,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ8_0>(const uint8_t* b,
 
 // Q4_0/Q4_1: nibbles, low ones are elements 0..15, high ones 16..31.
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ4_0>(const uint8_t* b, int, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ4_0>(const uint8_t* b, int, float (&w)[32]) {
   const float d = LoadHalf(b);
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
@@ -88,7 +130,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ4_0>(const uint8_t* b,
   }
 }
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ4_1>(const uint8_t* b, int, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ4_1>(const uint8_t* b, int, float (&w)[32]) {
   const float d = LoadHalf(b), m = LoadHalf(b + 2);
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
@@ -99,7 +141,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ4_1>(const uint8_t* b,
 }
 // Q5_0/Q5_1: the fifth bits in a 32-bit mask before the nibbles.
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ5_0>(const uint8_t* b, int, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ5_0>(const uint8_t* b, int, float (&w)[32]) {
   const float d = LoadHalf(b);
   const uint32_t qh = LoadU32Unaligned(b + 2);
 #pragma unroll
@@ -110,7 +152,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ5_0>(const uint8_t* b,
   }
 }
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ5_1>(const uint8_t* b, int, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ5_1>(const uint8_t* b, int, float (&w)[32]) {
   const float d = LoadHalf(b), m = LoadHalf(b + 2);
   const uint32_t qh = LoadU32Unaligned(b + 4);
 #pragma unroll
@@ -124,7 +166,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ5_1>(const uint8_t* b,
 // Q2_K: chunk c = 32 elements of plane (c % 4) of half c / 4: two 16-element groups with their own scale
 // and min (low/high nibble of scales[2c], scales[2c + 1]).
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ2_K>(const uint8_t* b, int c, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ2_K>(const uint8_t* b, int c, float (&w)[32]) {
   const float d = LoadHalf(b + 80), dmin = LoadHalf(b + 82);
   const uint8_t* q = b + 16 + 32 * (c / 4);
   const int shift = 2 * (c % 4);
@@ -140,7 +182,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ2_K>(const uint8_t* b,
 // Q3_K: as Q2_K's layout for the low bits, the high bit of element i in hmask byte i % 32 at bit i / 32,
 // 6-bit signed scales (offset 32) per 16 elements.
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ3_K>(const uint8_t* b, int c, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ3_K>(const uint8_t* b, int c, float (&w)[32]) {
   const uint8_t* hm = b;
   const uint8_t* q = b + 32 + 32 * (c / 4);
   const uint8_t* packed = b + 96;
@@ -163,7 +205,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ3_K>(const uint8_t* b,
 
 // Q4_K: chunk c = sub-block c: the low (c even) or high nibbles of qs[32 (c / 2) ...].
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ4_K>(const uint8_t* b, int c, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ4_K>(const uint8_t* b, int c, float (&w)[32]) {
   int sc, mn;
   ScaleMinK4(c, b + 4, &sc, &mn);
   const float d = LoadHalf(b) * sc, m = LoadHalf(b + 2) * mn;
@@ -175,7 +217,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ4_K>(const uint8_t* b,
 
 // Q5_K: Q4_K plus a fifth bit: qh byte l, bit c.
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ5_K>(const uint8_t* b, int c, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ5_K>(const uint8_t* b, int c, float (&w)[32]) {
   int sc, mn;
   ScaleMinK4(c, b + 4, &sc, &mn);
   const float d = LoadHalf(b) * sc, m = LoadHalf(b + 2) * mn;
@@ -189,7 +231,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ5_K>(const uint8_t* b,
 // Q6_K: half n = c / 4, quarter k = c % 4: low nibbles of ql[64n + 32 (k % 2) ...] (high nibbles for
 // k >= 2), two bits of qh[32n ...] at 2k; scales per 16 elements.
 template <>
-__device__ __forceinline__ void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b, int c, float (&w)[32]) {
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b, int c, float (&w)[32]) {
   const int n = c / 4, k = c % 4;
   const uint8_t* ql = b + 64 * n + 32 * (k % 2);
   const uint8_t* qh = b + 128 + 32 * n;
@@ -209,7 +251,7 @@ __device__ __forceinline__ void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b,
 // byte permute and one subtraction on the full-rate pipes, where an int-to-float conversion runs at a
 // quarter rate), and apply the block's scale (and min) to the sums.
 template <WeightType T>
-__device__ __forceinline__ float DotChunk(const uint8_t* b, int c, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk(const uint8_t* b, int c, const float (&x)[32]) {
   float w[32];
   DecodeChunk<T>(b, c, w);
   float s0 = 0.0f, s1 = 0.0f;
@@ -219,18 +261,18 @@ __device__ __forceinline__ float DotChunk(const uint8_t* b, int c, const float (
 }
 
 // acc + sum_j (byte j of v - bias) * x[j].
-__device__ __forceinline__ float DotBytes4(uint32_t v, float bias, const float* x, float acc) {
+GGRT_QUANT_FN float DotBytes4(uint32_t v, float bias, const float* x, float acc) {
   const float base = 8388608.0f + bias;
-  acc = fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7440)) - base, x[0], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7441)) - base, x[1], acc);
-  acc = fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7442)) - base, x[2], acc);
-  return fmaf(__uint_as_float(__byte_perm(v, 0x4B000000u, 0x7443)) - base, x[3], acc);
+  acc = fmaf(AsFloat(BytePerm(v, 0x4B000000u, 0x7440)) - base, x[0], acc);
+  acc = fmaf(AsFloat(BytePerm(v, 0x4B000000u, 0x7441)) - base, x[1], acc);
+  acc = fmaf(AsFloat(BytePerm(v, 0x4B000000u, 0x7442)) - base, x[2], acc);
+  return fmaf(AsFloat(BytePerm(v, 0x4B000000u, 0x7443)) - base, x[3], acc);
 }
 // Bits 0..3 of `bits` to bit 4 of bytes 0..3 (the fifth bit of four 5-bit values).
-__device__ __forceinline__ uint32_t FifthBits4(uint32_t bits) {
+GGRT_QUANT_FN uint32_t FifthBits4(uint32_t bits) {
   return ((bits & 0x0f) * 0x00204081u & 0x01010101u) << 4;  // Bit j to bit 8 j (no carries), then to 8 j + 4.
 }
-__device__ __forceinline__ float SumX(const float (&x)[32]) {
+GGRT_QUANT_FN float SumX(const float (&x)[32]) {
   float s = 0.0f;
 #pragma unroll
   for (int i = 0; i < 32; ++i) s += x[i];
@@ -238,7 +280,7 @@ __device__ __forceinline__ float SumX(const float (&x)[32]) {
 }
 
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const float (&x)[32]) {
   float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
   for (int i = 0; i < 8; i += 2) {
@@ -251,7 +293,7 @@ __device__ __forceinline__ float DotChunk<WeightType::kQ8_0>(const uint8_t* b, i
 // Q4_0/Q4_1/Q5_0/Q5_1: sum_i (q_i - bias) x_i, where byte i at qs holds element i (low nibble) and i + 16
 // (high nibble), and with kFifthBit bit i of the 32-bit mask at qh is element i's fifth bit.
 template <bool kFifthBit>
-__device__ __forceinline__ float NibbleDot(const uint8_t* qs, const uint8_t* qh, float bias, const float (&x)[32]) {
+GGRT_QUANT_FN float NibbleDot(const uint8_t* qs, const uint8_t* qh, float bias, const float (&x)[32]) {
   const uint32_t fifth = kFifthBit ? LoadU32Unaligned(qh) : 0;
   float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
@@ -265,25 +307,25 @@ __device__ __forceinline__ float NibbleDot(const uint8_t* qs, const uint8_t* qh,
   return s0 + s1;
 }
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ4_0>(const uint8_t* b, int, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ4_0>(const uint8_t* b, int, const float (&x)[32]) {
   return LoadHalf(b) * NibbleDot<false>(b + 2, nullptr, 8.0f, x);
 }
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ4_1>(const uint8_t* b, int, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ4_1>(const uint8_t* b, int, const float (&x)[32]) {
   return LoadHalf(b) * NibbleDot<false>(b + 4, nullptr, 0.0f, x) + LoadHalf(b + 2) * SumX(x);
 }
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ5_0>(const uint8_t* b, int, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ5_0>(const uint8_t* b, int, const float (&x)[32]) {
   return LoadHalf(b) * NibbleDot<true>(b + 6, b + 2, 16.0f, x);
 }
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ5_1>(const uint8_t* b, int, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ5_1>(const uint8_t* b, int, const float (&x)[32]) {
   return LoadHalf(b) * NibbleDot<true>(b + 8, b + 4, 0.0f, x) + LoadHalf(b + 2) * SumX(x);
 }
 
 // Q4_K/Q5_K: d * sc * sum(q x) - dmin * mn * sum(x) over the sub-block.
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ4_K>(const uint8_t* b, int c, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ4_K>(const uint8_t* b, int c, const float (&x)[32]) {
   int sc, mn;
   ScaleMinK4(c, b + 4, &sc, &mn);
   const uint8_t* q = b + 16 + 32 * (c / 2);
@@ -297,7 +339,7 @@ __device__ __forceinline__ float DotChunk<WeightType::kQ4_K>(const uint8_t* b, i
   return LoadHalf(b) * sc * (s0 + s1) - LoadHalf(b + 2) * mn * SumX(x);
 }
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ5_K>(const uint8_t* b, int c, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ5_K>(const uint8_t* b, int c, const float (&x)[32]) {
   int sc, mn;
   ScaleMinK4(c, b + 4, &sc, &mn);
   const uint8_t* qh = b + 16;
@@ -320,7 +362,7 @@ __device__ __forceinline__ float DotChunk<WeightType::kQ5_K>(const uint8_t* b, i
 
 // Q6_K: a scale per 16 elements.
 template <>
-__device__ __forceinline__ float DotChunk<WeightType::kQ6_K>(const uint8_t* b, int c, const float (&x)[32]) {
+GGRT_QUANT_FN float DotChunk<WeightType::kQ6_K>(const uint8_t* b, int c, const float (&x)[32]) {
   const int n = c / 4, k = c % 4;
   const uint8_t* ql = b + 64 * n + 32 * (k % 2);
   const uint8_t* qh = b + 128 + 32 * n;
