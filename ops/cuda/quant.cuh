@@ -1,9 +1,9 @@
 // GGUF block formats on the device: one function per type that decodes one 32-element chunk of a block
 // (a legacy block is one chunk, a 256-element k-quant super-block eight) into floats, with the same
-// formulas as the CPU dequantizers (loader/dequantize.cc). Every kernel that reads quantized weights -- the
-// decode GEMVs, the embedding lookup, the prefill dequantization, later the batched products -- goes
-// through DecodeChunk (or DotChunk, its inner product with 32 floats), so a type is added or fixed in one
-// place.
+// formulas as the CPU dequantizers (loader/dequantize.cc), and one that dots such a chunk with 32 floats
+// (DotChunk, the decode GEMVs' inner product). Every kernel that reads quantized weights -- the decode
+// GEMVs, the embedding lookup, the prefill dequantization, the batched products -- goes through these, so a
+// type is added or fixed in this file; quant_test runs both on the host against the CPU dequantizers.
 //
 // Blocks are only 2-byte aligned (e.g. Q8_0 is 34 bytes), so reads are 16-bit or bytes. Scale-and-offset
 // formats multiply and add with separate roundings (no fused multiply-add), so the decoded values equal the
@@ -103,6 +103,13 @@ GGRT_QUANT_FN void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
   }
 }
 
+// Signed 6-bit scale j (of 16) of a Q3_K super-block's 12 packed bytes.
+GGRT_QUANT_FN int ScaleK3(int j, const uint8_t* packed) {
+  const int low = j < 8 ? packed[j] & 0x0f : packed[j - 8] >> 4;
+  const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
 // Elements 32c .. 32c+31 of block `b` into w.
 template <WeightType T>
 GGRT_QUANT_FN void DecodeChunk(const uint8_t* b, int c, float (&w)[32]);
@@ -192,9 +199,7 @@ GGRT_QUANT_FN void DecodeChunk<WeightType::kQ3_K>(const uint8_t* b, int c, float
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int j = 2 * c + half;
-    const int low = j < 8 ? packed[j] & 0x0f : packed[j - 8] >> 4;
-    const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
-    const float dl = d * ((low | (high << 4)) - 32);
+    const float dl = d * ScaleK3(j, packed);
 #pragma unroll
     for (int l = 0; l < 16; ++l) {
       const int k = 16 * half + l;
@@ -245,20 +250,13 @@ GGRT_QUANT_FN void DecodeChunk<WeightType::kQ6_K>(const uint8_t* b, int c, float
   }
 }
 
-// dot(chunk c of block b, x): the decode GEMVs' inner product. The generic form decodes with DecodeChunk;
-// the common types instead take four weights' integer parts at once with byte-wise masks on a 32-bit word,
-// turn each byte u into a float with the exponent trick (float bits 0x4B000000 | u = 2^23 + u, exact: a
-// byte permute and one subtraction on the full-rate pipes, where an int-to-float conversion runs at a
-// quarter rate), and apply the block's scale (and min) to the sums.
+// dot(chunk c of block b, x): the decode GEMVs' inner product, one per type. Each takes four weights'
+// integer parts at once with byte-wise masks on a 32-bit word, turns each byte u into a float with the
+// exponent trick (float bits 0x4B000000 | u = 2^23 + u, exact: a byte permute and one subtraction on the
+// full-rate pipes, where an int-to-float conversion runs at a quarter rate), and applies the block's scales
+// (and mins) to the sums. quant_test checks each against DecodeChunk's values.
 template <WeightType T>
-GGRT_QUANT_FN float DotChunk(const uint8_t* b, int c, const float (&x)[32]) {
-  float w[32];
-  DecodeChunk<T>(b, c, w);
-  float s0 = 0.0f, s1 = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 32; i += 2) s0 = fmaf(w[i], x[i], s0), s1 = fmaf(w[i + 1], x[i + 1], s1);
-  return s0 + s1;
-}
+GGRT_QUANT_FN float DotChunk(const uint8_t* b, int c, const float (&x)[32]);
 
 // acc + sum_j (byte j of v - bias) * x[j].
 GGRT_QUANT_FN float DotBytes4(uint32_t v, float bias, const float* x, float acc) {
@@ -272,10 +270,10 @@ GGRT_QUANT_FN float DotBytes4(uint32_t v, float bias, const float* x, float acc)
 GGRT_QUANT_FN uint32_t FifthBits4(uint32_t bits) {
   return ((bits & 0x0f) * 0x00204081u & 0x01010101u) << 4;  // Bit j to bit 8 j (no carries), then to 8 j + 4.
 }
-GGRT_QUANT_FN float SumX(const float (&x)[32]) {
+GGRT_QUANT_FN float SumX(const float (&x)[32], int from = 0, int count = 32) {
   float s = 0.0f;
 #pragma unroll
-  for (int i = 0; i < 32; ++i) s += x[i];
+  for (int i = 0; i < count; ++i) s += x[from + i];
   return s;
 }
 
@@ -321,6 +319,45 @@ GGRT_QUANT_FN float DotChunk<WeightType::kQ5_0>(const uint8_t* b, int, const flo
 template <>
 GGRT_QUANT_FN float DotChunk<WeightType::kQ5_1>(const uint8_t* b, int, const float (&x)[32]) {
   return LoadHalf(b) * NibbleDot<true>(b + 8, b + 4, 0.0f, x) + LoadHalf(b + 2) * SumX(x);
+}
+
+// Q2_K/Q3_K: two 16-element halves per chunk, each with its own scale (and, for Q2_K, min). The sum over
+// half `half` of chunk c's 2-bit plane at q; with kHighBit, bit c of the hmask bytes makes Q3_K's 3-bit
+// value, biased by 4.
+template <bool kHighBit>
+GGRT_QUANT_FN float PlaneHalfDot(const uint8_t* q, const uint8_t* hmask, int c, int half, const float (&x)[32]) {
+  const int shift = 2 * (c % 4);
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 4 * half; i < 4 * half + 4; ++i) {
+    uint32_t v = (LoadU32Unaligned(q + 4 * i) >> shift) & 0x03030303u;
+    if constexpr (kHighBit) v |= ((LoadU32Unaligned(hmask + 4 * i) >> c) & 0x01010101u) << 2;
+    s = DotBytes4(v, kHighBit ? 4.0f : 0.0f, x + 4 * i, s);
+  }
+  return s;
+}
+template <>
+GGRT_QUANT_FN float DotChunk<WeightType::kQ2_K>(const uint8_t* b, int c, const float (&x)[32]) {
+  const float d = LoadHalf(b + 80), dmin = LoadHalf(b + 82);
+  float sum = 0.0f;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t sc = b[2 * c + half];
+    sum += d * (sc & 0x0f) * PlaneHalfDot<false>(b + 16 + 32 * (c / 4), nullptr, c, half, x) -
+           dmin * (sc >> 4) * SumX(x, 16 * half, 16);
+  }
+  return sum;
+}
+template <>
+GGRT_QUANT_FN float DotChunk<WeightType::kQ3_K>(const uint8_t* b, int c, const float (&x)[32]) {
+  const uint8_t* packed = b + 96;
+  float sum = 0.0f;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int j = 2 * c + half;
+    sum += ScaleK3(j, packed) * PlaneHalfDot<true>(b + 32 + 32 * (c / 4), b, c, half, x);
+  }
+  return LoadHalf(b + 108) * sum;
 }
 
 // Q4_K/Q5_K: d * sc * sum(q x) - dmin * mn * sum(x) over the sub-block.
