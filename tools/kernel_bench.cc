@@ -4,7 +4,8 @@
 // Weights rotate over copies that together exceed the L2 cache, as in a real step where each matrix is
 // read once from HBM.
 //   kernel_bench [--preset qwen2.5-0.5b|qwen2.5-1.5b] [--ctx N] [--batch B,...] [--dtype q8_0|q4_k|...]
-// --dtype times the one-row products with weights in that GGUF block format instead.
+// --dtype times the one-row products with weights in that GGUF block format instead (with --batch, the
+// batched products).
 // --batch times the batched decode step's products (ops/cuda/small_batch_gemm) at each batch size instead.
 #include <algorithm>
 #include <cstdio>
@@ -120,11 +121,51 @@ class Bench {
   std::vector<void*> allocations_;
 };
 
+// One layer's decode weights in `dtype` (f16 or a block format quantize writes), kCopies times so that
+// together they exceed L2, as in a real step where each matrix is read once from HBM, and the output
+// matrix. Matrices whose rows are not whole blocks of the type are null (llama-quantize would not give
+// them that type): their products are skipped.
+struct DecodeWeights {
+  static constexpr int kCopies = 12;
+  static constexpr int kVocab = 151936;
+  struct Layer {
+    void *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *wg = nullptr, *wu = nullptr, *wd = nullptr;
+  };
+  DType dtype;
+  WeightType type;
+  std::vector<Layer> layers;
+  void* wout = nullptr;
+
+  static absl::StatusOr<DecodeWeights> Make(Bench& b, const SyntheticPreset& p, const std::string& name) {
+    DecodeWeights w;
+    absl::StatusOr<DType> dtype = DTypeFromName(name);
+    if (!dtype.ok()) return absl::InvalidArgumentError(absl::StrCat("--dtype: ", dtype.status().message()));
+    w.dtype = *dtype;
+    const std::optional<WeightType> type = cuda::WeightTypeOf(w.dtype);
+    if (!type.has_value() || (w.dtype != DType::kF16 && !CanQuantize(w.dtype))) {
+      return absl::InvalidArgumentError(absl::StrCat("--dtype ", name, ": not f16 or a block format quantize writes"));
+    }
+    w.type = *type;
+    const int e = p.n_embd, q = p.n_heads * (e / p.n_heads), kv = p.n_kv_heads * (e / p.n_heads), ff = p.n_ff;
+    auto make = [&](int64_t n, int64_t k) -> void* {
+      if (k % BlockElements(w.dtype) != 0) return nullptr;
+      return w.dtype == DType::kF16 ? b.Random(2 * n * k) : b.Quantized(w.dtype, n, k);
+    };
+    for (int c = 0; c < kCopies; ++c) {
+      w.layers.push_back({make(q, e), make(kv, e), make(kv, e), make(e, q), make(ff, e), make(ff, e), make(e, ff)});
+    }
+    w.wout = make(kVocab, e);
+    return w;
+  }
+  const Layer& L(int i) const { return layers[i % kCopies]; }
+  double Bytes(int64_t n, int64_t k) const { return static_cast<double>(n * RowBytes(dtype, k)); }
+};
+
 // The five products of a batched layer and the logits, as the batched decode graph runs them, per batch size.
-absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches, int ctx) {
+absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches, int ctx,
+                             const std::string& dtype) {
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
-  const int vocab = 151936, most = *std::max_element(batches.begin(), batches.end());
-  const WeightType f16 = WeightType::kF16;
+  const int vocab = DecodeWeights::kVocab, most = *std::max_element(batches.begin(), batches.end());
   Bench b;
   float* x = static_cast<float*>(b.Random(4l * most * std::max(ff, e)));
   float* y = b.Zeros<float>(static_cast<size_t>(most) * std::max(vocab, 2 * ff));
@@ -132,56 +173,48 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
   float* y3 = b.Zeros<float>(static_cast<size_t>(most) * kv);
   float* resid = static_cast<float*>(b.Random(4l * most * e));
   void* norm_w = b.Random(4 * e);
-  constexpr int kCopies = 12;  // Past the L2 cache, as in kernel_bench's one-row table.
-  struct Layer {
-    void *wqkv, *wo, *wg, *wu, *wd;
-  };
-  std::vector<Layer> layers;
-  for (int c = 0; c < kCopies; ++c) {
-    layers.push_back({b.Random(2l * (q + 2 * kv) * e), b.Random(2l * e * q), b.Random(2l * ff * e),
-                      b.Random(2l * ff * e), b.Random(2l * e * ff)});
-  }
-  auto L = [&](int i) -> const Layer& { return layers[i % kCopies]; };
-  void* wout = b.Random(2l * vocab * e);
+  ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
+  auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
   const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
-  std::printf("%s f16, batched decode products (small-batch kernel)\n\n| product | batch | us | GB/s |\n|---|---|---|---|\n",
-              p.name.c_str());
+  std::printf("%s %s, batched decode products (small-batch kernel)\n\n| product | batch | us | GB/s |\n|---|---|---|---|\n",
+              p.name.c_str(), dtype.c_str());
   for (int rows : batches) {
     struct Product {
       std::string name;
       double bytes;
       std::function<cuda::SmallBatchGemmParams(int)> params;
     };
+    const WeightType t = w.type;
     const Product products[] = {
-        {"norm+qkv", 2.0 * (q + 2 * kv) * e,
+        {"norm+qkv", w.Bytes(q + 2 * kv, e),
          [&](int i) {
-           const char* w = static_cast<const char*>(L(i).wqkv);
-           return cuda::SmallBatchGemmParams{x, rows, e, f16, 3, {w, w + 2l * q * e, w + 2l * (q + kv) * e},
-                                             {y, y2, y3}, {q, kv, kv}, norm};
+           return cuda::SmallBatchGemmParams{x, rows, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv},
+                                             norm};
          }},
-        {"attn_out + residual", 2.0 * e * q,
+        {"attn_out + residual", w.Bytes(e, q),
          [&](int i) {
-           cuda::SmallBatchGemmParams g{x, rows, q, f16, 1, {L(i).wo}, {y}, {e}};
+           cuda::SmallBatchGemmParams g{x, rows, q, t, 1, {L(i).wo}, {y}, {e}};
            g.residual = resid;
            return g;
          }},
-        {"norm+gate_up+swiglu", 4.0 * ff * e,
+        {"norm+gate_up+swiglu", w.Bytes(2 * ff, e),
          [&](int i) {
-           cuda::SmallBatchGemmParams g{x, rows, e, f16, 2, {L(i).wg, L(i).wu}, {y}, {ff, ff}, norm};
+           cuda::SmallBatchGemmParams g{x, rows, e, t, 2, {L(i).wg, L(i).wu}, {y}, {ff, ff}, norm};
            g.swiglu = true;
            return g;
          }},
-        {"ffn_down + residual", 2.0 * e * ff,
+        {"ffn_down + residual", w.Bytes(e, ff),
          [&](int i) {
-           cuda::SmallBatchGemmParams g{x, rows, ff, f16, 1, {L(i).wd}, {y}, {e}};
+           cuda::SmallBatchGemmParams g{x, rows, ff, t, 1, {L(i).wd}, {y}, {e}};
            g.residual = resid;
            return g;
          }},
-        {"output (logits)", 2.0 * vocab * e,
-         [&](int) { return cuda::SmallBatchGemmParams{x, rows, e, f16, 1, {wout}, {y}, {vocab}}; }},
+        {"output (logits)", w.Bytes(vocab, e),
+         [&](int) { return cuda::SmallBatchGemmParams{x, rows, e, t, 1, {w.wout}, {y}, {vocab}}; }},
     };
     for (const Product& product : products) {
       cuda::SmallBatchGemmParams g = product.params(0);
+      if (g.w[0] == nullptr) continue;  // Rows not whole blocks of the type.
       void* scratch = b.Zeros<char>(std::max<int64_t>(cuda::SmallBatchGemmScratchBytes(g), 4));
       RETURN_IF_ERROR(b.Time(product.name, product.bytes, [&](cudaStream_t s, int i) {
         cuda::SmallBatchGemmParams launch = product.params(i);
@@ -224,64 +257,46 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
   return absl::OkStatus();
 }
 
-// The one-row decode products with weights in a GGUF block format (products whose rows are not whole
-// blocks of it are skipped, as llama-quantize would not give them that type).
-absl::Status QuantizedProducts(const SyntheticPreset& p, const std::string& name) {
-  ASSIGN_OR_RETURN(const DType dtype, DTypeFromName(name));
-  const std::optional<WeightType> type = cuda::WeightTypeOf(dtype);
-  if (!CanQuantize(dtype) || !type.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat("--dtype ", name, ": not a block format quantize writes"));
-  }
+// The one-row decode products (products whose rows are not whole blocks of the weights' type are skipped).
+absl::Status OneRowProducts(Bench& b, const SyntheticPreset& p, const DecodeWeights& w, const std::string& name) {
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
-  const int vocab = 151936;
-  Bench b;
+  const int vocab = DecodeWeights::kVocab;
   float* x = static_cast<float*>(b.Random(4 * std::max(ff, e)));
   float* y = b.Zeros<float>(std::max(vocab, 2 * ff));
   float* y2 = b.Zeros<float>(kv);
   float* y3 = b.Zeros<float>(kv);
   float* resid = static_cast<float*>(b.Random(4 * e));
   void* norm_w = b.Random(4 * e);
-  const bool whole_e = e % BlockElements(dtype) == 0, whole_ff = ff % BlockElements(dtype) == 0;
-  constexpr int kCopies = 12;  // Past the L2 cache, as in the f16 table.
-  struct Layer {
-    void *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *wg = nullptr, *wu = nullptr, *wd = nullptr;
-  };
-  std::vector<Layer> layers(kCopies);
-  for (Layer& l : layers) {
-    if (whole_e) {
-      l = {b.Quantized(dtype, q, e), b.Quantized(dtype, kv, e), b.Quantized(dtype, kv, e), b.Quantized(dtype, e, q),
-           b.Quantized(dtype, ff, e), b.Quantized(dtype, ff, e)};
-    }
-    if (whole_ff) l.wd = b.Quantized(dtype, e, ff);
-  }
-  auto L = [&](int i) -> const Layer& { return layers[i % kCopies]; };
-  auto bytes = [&](int64_t n, int64_t k) { return static_cast<double>(n * RowBytes(dtype, k)); };
+  auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
+  const WeightType t = w.type;
   std::printf("%s %s, one-row decode products\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(), name.c_str());
   const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
-  if (whole_e) {
-    RETURN_IF_ERROR(b.Time("norm+qkv gemv", bytes(q + 2 * kv, e), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGemv({x, e, *type, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}, norm}, s);
+  if (w.wout != nullptr) {  // Rows of n_embd are whole blocks.
+    RETURN_IF_ERROR(b.Time("norm+qkv gemv", w.Bytes(q + 2 * kv, e), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGemv({x, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}, norm}, s);
     }));
-    RETURN_IF_ERROR(b.Time("attn_out gemv + residual", bytes(e, q), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGemv({x, q, *type, 1, {L(i).wo}, {y}, {e}, {}, resid}, s);
+    RETURN_IF_ERROR(b.Time("qkv gemv (no norm)", w.Bytes(q + 2 * kv, e), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGemv({x, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}}, s);
     }));
-    RETURN_IF_ERROR(b.Time("norm+gate_up+swiglu gemv", bytes(2 * ff, e), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGateUpSwiglu({x, e, *type, L(i).wg, L(i).wu, ff, y, norm}, s);
+    RETURN_IF_ERROR(b.Time("attn_out gemv + residual", w.Bytes(e, q), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGemv({x, q, t, 1, {L(i).wo}, {y}, {e}, {}, resid}, s);
     }));
-    void* wout = b.Quantized(dtype, vocab, e);
+    RETURN_IF_ERROR(b.Time("norm+gate_up+swiglu gemv", w.Bytes(2 * ff, e), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGateUpSwiglu({x, e, t, L(i).wg, L(i).wu, ff, y, norm}, s);
+    }));
     float* pv = b.Zeros<float>(cuda::OutputArgmaxPartials(vocab));
     int32_t* pi = b.Zeros<int32_t>(cuda::OutputArgmaxPartials(vocab));
     int32_t* tok = b.Zeros<int32_t>(1);
-    RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels)", bytes(vocab, e), [&](cudaStream_t s, int) {
-      return cuda::LaunchOutputArgmax({x, e, *type, wout, vocab, pv, pi, tok}, s);
+    RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels)", w.Bytes(vocab, e), [&](cudaStream_t s, int) {
+      return cuda::LaunchOutputArgmax({x, e, t, w.wout, vocab, pv, pi, tok}, s);
     }));
-    RETURN_IF_ERROR(b.Time("output gemv (logits)", bytes(vocab, e), [&](cudaStream_t s, int) {
-      return cuda::LaunchGemv({x, e, *type, 1, {wout}, {y}, {vocab}}, s);
+    RETURN_IF_ERROR(b.Time("output gemv (logits)", w.Bytes(vocab, e), [&](cudaStream_t s, int) {
+      return cuda::LaunchGemv({x, e, t, 1, {w.wout}, {y}, {vocab}}, s);
     }));
   }
-  if (whole_ff) {
-    RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", bytes(e, ff), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGemv({x, ff, *type, 1, {L(i).wd}, {y}, {e}, {}, resid}, s);
+  if (L(0).wd != nullptr) {
+    RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", w.Bytes(e, ff), [&](cudaStream_t s, int i) {
+      return cuda::LaunchGemv({x, ff, t, 1, {L(i).wd}, {y}, {e}, {}, resid}, s);
     }));
   }
   return absl::OkStatus();
@@ -293,62 +308,35 @@ absl::Status Main(int argc, char** argv) {
   ASSIGN_OR_RETURN(SyntheticPreset p, FindSyntheticPreset(flags.Get("--preset", "qwen2.5-0.5b")));
   int ctx = 128;
   RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx, 1, 1 << 20));
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    return absl::FailedPreconditionError("kernel_bench times CUDA kernels: no CUDA device is present");
+  }
   if (flags.Has("--batch")) {
     std::vector<int> batches;
     RETURN_IF_ERROR(flags.GetIntList("--batch", &batches, 1, cuda::kSmallBatchMaxRows));
-    return BatchedProducts(p, batches, ctx);
+    return BatchedProducts(p, batches, ctx, flags.Get("--dtype", "f16"));
   }
-  if (flags.Has("--dtype")) return QuantizedProducts(p, flags.Get("--dtype", ""));
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
-  const int vocab = 151936;
+  const int vocab = DecodeWeights::kVocab;
   const WeightType f16 = WeightType::kF16;
   Bench b;
+  const std::string dtype = flags.Get("--dtype", "f16");
+  ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
+  RETURN_IF_ERROR(OneRowProducts(b, p, w, dtype));
+  if (w.dtype != DType::kF16) return absl::OkStatus();
+  auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
+  // The step's other kernels, which do not depend on the weights' type.
   float* x = static_cast<float*>(b.Random(4 * std::max(ff, e)));
   float* y = b.Zeros<float>(std::max(vocab, 2 * ff));
   float* y2 = b.Zeros<float>(kv);
   float* y3 = b.Zeros<float>(kv);
   float* resid = static_cast<float*>(b.Random(4 * e));
   void* norm_w = b.Random(4 * e);
-  // One layer's weights per copy; enough copies to exceed L2 (about 17.5 MB of FFN weights per layer).
-  constexpr int kCopies = 12;
-  struct Layer {
-    void *wq, *wk, *wv, *wo, *wg, *wu, *wd;
-  };
-  std::vector<Layer> layers;
-  for (int c = 0; c < kCopies; ++c) {
-    layers.push_back({b.Random(2l * q * e), b.Random(2l * kv * e), b.Random(2l * kv * e), b.Random(2l * e * q),
-                      b.Random(2l * ff * e), b.Random(2l * ff * e), b.Random(2l * e * ff)});
-  }
-  auto L = [&](int i) -> const Layer& { return layers[i % kCopies]; };
-  void* wout = b.Random(2l * vocab * e);
   int32_t* pos = b.Zeros<int32_t>(1);
   cudaMemcpy(pos, &ctx, 4, cudaMemcpyHostToDevice);
   --ctx;  // Position of the newest token; the KV cache holds ctx + 1 rows.
-
-  std::printf("%s f16, attention over %d positions\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(),
-              ctx + 1);
-  const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
-  RETURN_IF_ERROR(b.Time("norm+qkv gemv", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
-    return cuda::LaunchGemv({x, e, f16, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}, norm}, s);
-  }));
-  RETURN_IF_ERROR(b.Time("qkv gemv (no norm)", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
-    return cuda::LaunchGemv({x, e, f16, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}}, s);
-  }));
-  RETURN_IF_ERROR(b.Time("attn_out gemv + residual", 2.0 * e * q, [&](cudaStream_t s, int i) {
-    return cuda::LaunchGemv({x, q, f16, 1, {L(i).wo}, {y}, {e}, {}, resid}, s);
-  }));
-  RETURN_IF_ERROR(b.Time("norm+gate_up+swiglu gemv", 4.0 * ff * e, [&](cudaStream_t s, int i) {
-    return cuda::LaunchGateUpSwiglu({x, e, f16, L(i).wg, L(i).wu, ff, y, norm}, s);
-  }));
-  RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", 2.0 * e * ff, [&](cudaStream_t s, int i) {
-    return cuda::LaunchGemv({x, ff, f16, 1, {L(i).wd}, {y}, {e}, {}, resid}, s);
-  }));
-  float* pv = b.Zeros<float>(cuda::OutputArgmaxPartials(vocab));
-  int32_t* pi = b.Zeros<int32_t>(cuda::OutputArgmaxPartials(vocab));
-  int32_t* tok = b.Zeros<int32_t>(1);
-  RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels)", 2.0 * vocab * e, [&](cudaStream_t s, int) {
-    return cuda::LaunchOutputArgmax({x, e, f16, wout, vocab, pv, pi, tok}, s);
-  }));
+  std::printf("\nattention over %d positions\n\n| kernel | us | GB/s |\n|---|---|---|\n", ctx + 1);
   float* kc = static_cast<float*>(b.Random(4l * (ctx + 1) * kv));
   float* vc = static_cast<float*>(b.Random(4l * (ctx + 1) * kv));
   const int splits = cuda::ChooseAttentionSplits(ctx + 1, p.n_heads);
@@ -396,8 +384,8 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(b.Time("ffn_down + residual", 2.0 * e * ff, [&](cudaStream_t s, int i) {
     return run({x16, L(i).wd, f16, 1, ff, e, y, resid}, s);
   }));
-  RETURN_IF_ERROR(b.Time("output (logits, no argmax)", 2.0 * vocab * e, [&](cudaStream_t s, int) {
-    return run({x16, wout, f16, 1, e, vocab, y}, s);
+  RETURN_IF_ERROR(b.Time("output (logits, no argmax)", w.Bytes(vocab, e), [&](cudaStream_t s, int) {
+    return run({x16, w.wout, f16, 1, e, vocab, y}, s);
   }));
   return absl::OkStatus();
 }
