@@ -93,6 +93,10 @@ struct Value {
   std::vector<Node*> users;  // One entry per use (a node using a value twice appears twice).
 };
 
+// The executors' view of a matrix value: rows (first dimension) and columns (second).
+inline int Rows(const Value* v) { return static_cast<int>(v->type.shape[0]); }
+inline int Cols(const Value* v) { return static_cast<int>(v->type.shape[1]); }
+
 struct Node {
   int id = 0;
   OpKind op;

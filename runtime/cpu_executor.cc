@@ -15,12 +15,6 @@
 #include "ops/kv_pages.h"
 
 namespace ggrt {
-namespace {
-
-int Rows(const Value* v) { return static_cast<int>(v->type.shape[0]); }
-int Cols(const Value* v) { return static_cast<int>(v->type.shape[1]); }
-
-}  // namespace
 
 absl::StatusOr<ZeroedFloats> ZeroedFloats::Allocate(int64_t elements, absl::string_view what) {
   ZeroedFloats z;

@@ -15,8 +15,6 @@
 
 namespace ggrt {
 
-inline int Rows(const Value* v) { return static_cast<int>(v->type.shape[0]); }
-inline int Cols(const Value* v) { return static_cast<int>(v->type.shape[1]); }
 inline int64_t Elements(const Value* v) { return v->type.elements(); }
 
 inline absl::StatusOr<cuda::WeightType> ToWeightType(const Value* v) {
