@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT when set (the device tool brings them back), else to ./out.
-#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|all], or several joined with commas
+#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|all], or several joined with commas
 set -uo pipefail
 cd "$(dirname "$0")"
 out="${OUT:-out}"
 mkdir -p "$out"
 what="${1:-all}"
-# Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize and serve.
-want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve ]]; }; }
+# Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize, serve and kernels.
+want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve && $1 != kernels ]]; }; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 passed=0 failed=0
 fixtures=external/shared/models/tiny-qwen2-256
@@ -82,6 +82,17 @@ if want batch && [[ -x bin/bench ]]; then
   # The same F16 steps uploaded one by one (no run-ahead), for comparison in the same call.
   bin/bench -m /tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf --batch 1,4,16 -p 128 -n 128 -r 2 --no-run-ahead 2>&1 \
     | tee "$out/bench_batched_f16_no_run_ahead.md"
+fi
+if want kernels && [[ -x bin/kernel_bench ]]; then
+  # Each decode kernel alone (f16 and block formats, one row and batched), then Nsight Compute's full set on
+  # the quantized gate/up GEMV (one launch) for its stall reasons.
+  {
+    bin/kernel_bench
+    for t in q8_0 q5_0 q4_0 q4_k q6_k; do bin/kernel_bench --dtype $t; done
+    bin/kernel_bench --batch 1,16,64 --dtype q4_k
+  } 2>&1 | tee "$out/kernel_bench.md"
+  timeout 300 /usr/local/cuda/bin/ncu --kernel-name regex:QuantGateUp --launch-count 1 --set full \
+    bin/kernel_bench --dtype q8_0 > "$out/ncu_quant_gate_up.txt" 2>&1 || echo "ncu: see $out/ncu_quant_gate_up.txt"
 fi
 if want serve; then
   # The HTTP server on the synthetic Qwen2.5-0.5B F16 with the load generator: 64 streaming clients
