@@ -6,10 +6,10 @@
 // are contiguous in the file; blocks are only 2-byte aligned (Q8_0 is 34 bytes), so the warp copies the
 // 16-byte-aligned span around them into its shared-memory slot with 16-byte cp.async (LDGSTS, L1 bypassed,
 // L2 evict-first, the span's partial last word zero-filled rather than read past the row), and decodes
-// from there at the offset the alignment left. Both rounds' copies are issued before the kernel waits for
-// its predecessor (programmatic dependent launch), so a warp has all of its tile's bytes in flight at
-// once -- the 2-byte-load design this replaces had one segment of one row in flight per warp and reached
-// 0.75 TB/s on the output projection.
+// from there at the offset the alignment left. The first two rounds' copies (a slot each) are issued
+// before the kernel waits for its predecessor (programmatic dependent launch), so a warp of a one- or
+// two-round tile has all of its bytes in flight at once -- the 2-byte-load design this replaces had one
+// segment of one row in flight per warp and reached 0.75 TB/s on the output projection.
 //
 // Compute. Lane l takes chunk column l of the round for all M rows: it loads the 32 x values once and
 // reuses them M times, through the type's DotChunk (ops/cuda/quant.cuh, shared with the other kernels that
