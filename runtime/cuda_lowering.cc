@@ -29,7 +29,11 @@ absl::Status Check(cudaError_t e, const char* what) {
   return cuda::CudaError(e, what);
 }
 
-cuda::RopeShape RopeShapeOf(const RopeAttrs& r) { return {r.theta, r.dims, r.head_dim, r.neox}; }
+// A rope node's shape and its frequency table (which the shape determines, with the scaling attributes).
+struct RopeSetup {
+  cuda::RopeShape shape;
+  cuda::RopeTable table;
+};
 
 // Query heads per attention block: a batched step of many rows has blocks enough to give each one a whole
 // GQA group (each K/V tile loaded once for it); fewer rows keep a block per head to fill the SMs. The
@@ -206,14 +210,14 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     return absl::OkStatus();
   };
   // The angles' frequency table of a rope node, with its scaling and frequency divisors (read on the host).
-  auto rope_table = [&](const Node* n, const RopeAttrs& r) -> absl::StatusOr<cuda::RopeTable> {
-    const cuda::RopeShape shape = RopeShapeOf(r);
+  auto rope_setup = [&](const Node* n, const RopeAttrs& r) -> absl::StatusOr<RopeSetup> {
+    const cuda::RopeShape shape{r.theta, r.dims, r.head_dim, r.neox};
     const Value* factors = RopeFreqFactors(*n);
-    if (factors == nullptr) return cuda::MakeRopeTable(shape, r.freq_scale);
+    if (factors == nullptr) return RopeSetup{shape, cuda::MakeRopeTable(shape, r.freq_scale)};
     ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(factors->name));
     std::vector<float> values(t->elements());
     RETURN_IF_ERROR(DequantizeRow(t->dtype, t->data, values.data(), t->elements()));
-    return cuda::MakeRopeTable(shape, r.freq_scale, values.data());
+    return RopeSetup{shape, cuda::MakeRopeTable(shape, r.freq_scale, values.data())};
   };
   // Attention partials for `rows` rows, zeroed once: the split counters must start at zero (each launch
   // leaves them at zero again, so the nodes can share them).
@@ -330,9 +334,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       case OpKind::kRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
-        const cuda::RopeShape shape = RopeShapeOf(r);
-        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
-        const cuda::RopeParams rp{shape, table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_,
+        ASSIGN_OR_RETURN(const RopeSetup rope, rope_setup(n, r));
+        const cuda::RopeParams rp{rope.shape, rope.table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_,
                                   pos_stride(1)};
         add([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
         break;
@@ -345,9 +348,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       case OpKind::kFusedBiasRope: {
         const auto& r = std::get<RopeAttrs>(n->attrs);
-        const cuda::RopeShape shape = RopeShapeOf(r);
-        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, r));
-        cuda::BiasRopeKvParams b{shape, table, act(0), act(1), act(2), nullptr, nullptr,
+        ASSIGN_OR_RETURN(const RopeSetup rope, rope_setup(n, r));
+        cuda::BiasRopeKvParams b{rope.shape, rope.table, act(0), act(1), act(2), nullptr, nullptr,
                                  nullptr, WeightType::kF32, Rows(in[0]), Cols(in[0]) / r.head_dim,
                                  Cols(in[1]) / r.head_dim, pos_, out(0), out(1), out(2)};
         b.f16_cache = f16(4);
@@ -371,9 +373,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         ap.block_table = block_table(3);
         ap.pos_stride = pos_stride(3);
         ap.group = AttentionGroup(ap);
-        const cuda::RopeShape shape = RopeShapeOf(ra.rope);
-        ASSIGN_OR_RETURN(const cuda::RopeTable table, rope_table(n, ra.rope));
-        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, shape, table};
+        ASSIGN_OR_RETURN(const RopeSetup rope, rope_setup(n, ra.rope));
+        ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, rope.shape, rope.table};
         RETURN_IF_ERROR(bind_biases(n, {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv}, &ap.rope.bias_type));
         add([ap](cudaStream_t s) { return Check(cuda::LaunchAttention(ap, s), "rope_attention"); });
         break;
