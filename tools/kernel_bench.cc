@@ -51,11 +51,7 @@ class Bench {
     std::mt19937 rng(allocations_.size());
     std::uniform_real_distribution<float> d(-0.05f, 0.05f);
     for (uint16_t& h : host) h = FloatToFp16(d(rng));
-    void* p = nullptr;
-    if (cudaMalloc(&p, bytes) != cudaSuccess) std::abort();
-    cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice);
-    allocations_.push_back(p);
-    return p;
+    return Upload(host.data(), bytes);
   }
   // An [n, k] matrix in block format t: random rows quantized on the host (a few MB of them, repeated).
   void* Quantized(DType t, int64_t n, int64_t k) {
@@ -68,12 +64,10 @@ class Bench {
       for (float& v : row) v = d(rng);
       if (!QuantizeRow(t, row.data(), k, host.data() + r * row_bytes).ok()) std::abort();
     }
-    for (int64_t r = distinct; r < n; ++r) std::copy_n(host.data() + (r % distinct) * row_bytes, row_bytes, host.data() + r * row_bytes);
-    void* p = nullptr;
-    if (cudaMalloc(&p, host.size()) != cudaSuccess) std::abort();
-    cudaMemcpy(p, host.data(), host.size(), cudaMemcpyHostToDevice);
-    allocations_.push_back(p);
-    return p;
+    for (int64_t r = distinct; r < n; ++r) {
+      std::copy_n(host.data() + (r % distinct) * row_bytes, row_bytes, host.data() + r * row_bytes);
+    }
+    return Upload(host.data(), host.size());
   }
   template <typename T>
   T* Zeros(size_t n) {
@@ -118,7 +112,38 @@ class Bench {
   }
 
  private:
+  void* Upload(const void* host, size_t bytes) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) std::abort();
+    cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice);
+    allocations_.push_back(p);
+    return p;
+  }
+
   std::vector<void*> allocations_;
+};
+
+constexpr int kVocab = 151936;  // Qwen2.5's.
+
+// Activations for `rows` rows at the preset's shapes (inputs random, outputs zeroed) and the RMSNorm
+// prologue the products take.
+struct Activations {
+  float *x, *y, *y2, *y3, *resid;
+  void* norm_w;
+  cuda::NormPrologue norm;
+
+  static Activations Make(Bench& b, const SyntheticPreset& p, int rows) {
+    const int e = p.n_embd, kv = p.n_kv_heads * (e / p.n_heads), ff = p.n_ff;
+    Activations a;
+    a.x = static_cast<float*>(b.Random(4l * rows * std::max(ff, e)));
+    a.y = b.Zeros<float>(static_cast<size_t>(rows) * std::max(kVocab, 2 * ff));
+    a.y2 = b.Zeros<float>(static_cast<size_t>(rows) * kv);
+    a.y3 = b.Zeros<float>(static_cast<size_t>(rows) * kv);
+    a.resid = static_cast<float*>(b.Random(4l * rows * e));
+    a.norm_w = b.Random(4 * e);
+    a.norm = {a.norm_w, WeightType::kF32, 1e-6f};
+    return a;
+  }
 };
 
 // One layer's decode weights in `dtype` (f16 or a block format quantize writes), kCopies times so that
@@ -127,7 +152,6 @@ class Bench {
 // them that type): their products are skipped.
 struct DecodeWeights {
   static constexpr int kCopies = 12;
-  static constexpr int kVocab = 151936;
   struct Layer {
     void *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *wg = nullptr, *wu = nullptr, *wd = nullptr;
   };
@@ -165,18 +189,13 @@ struct DecodeWeights {
 absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches, int ctx,
                              const std::string& dtype) {
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
-  const int vocab = DecodeWeights::kVocab, most = *std::max_element(batches.begin(), batches.end());
+  const int most = *std::max_element(batches.begin(), batches.end());
   Bench b;
-  float* x = static_cast<float*>(b.Random(4l * most * std::max(ff, e)));
-  float* y = b.Zeros<float>(static_cast<size_t>(most) * std::max(vocab, 2 * ff));
-  float* y2 = b.Zeros<float>(static_cast<size_t>(most) * kv);
-  float* y3 = b.Zeros<float>(static_cast<size_t>(most) * kv);
-  float* resid = static_cast<float*>(b.Random(4l * most * e));
-  void* norm_w = b.Random(4 * e);
+  const Activations a = Activations::Make(b, p, most);
   ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
   auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
-  const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
-  std::printf("%s %s, batched decode products (small-batch kernel)\n\n| product | batch | us | GB/s |\n|---|---|---|---|\n",
+  std::printf("%s %s, batched decode products (small-batch kernel)\n\n"
+              "| product | batch | us | GB/s |\n|---|---|---|---|\n",
               p.name.c_str(), dtype.c_str());
   for (int rows : batches) {
     struct Product {
@@ -188,29 +207,29 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
     const Product products[] = {
         {"norm+qkv", w.Bytes(q + 2 * kv, e),
          [&](int i) {
-           return cuda::SmallBatchGemmParams{x, rows, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv},
-                                             norm};
+           return cuda::SmallBatchGemmParams{a.x, rows, e, t, 3, {L(i).wq, L(i).wk, L(i).wv},
+                                             {a.y, a.y2, a.y3}, {q, kv, kv}, a.norm};
          }},
         {"attn_out + residual", w.Bytes(e, q),
          [&](int i) {
-           cuda::SmallBatchGemmParams g{x, rows, q, t, 1, {L(i).wo}, {y}, {e}};
-           g.residual = resid;
+           cuda::SmallBatchGemmParams g{a.x, rows, q, t, 1, {L(i).wo}, {a.y}, {e}};
+           g.residual = a.resid;
            return g;
          }},
         {"norm+gate_up+swiglu", w.Bytes(2 * ff, e),
          [&](int i) {
-           cuda::SmallBatchGemmParams g{x, rows, e, t, 2, {L(i).wg, L(i).wu}, {y}, {ff, ff}, norm};
+           cuda::SmallBatchGemmParams g{a.x, rows, e, t, 2, {L(i).wg, L(i).wu}, {a.y}, {ff, ff}, a.norm};
            g.swiglu = true;
            return g;
          }},
         {"ffn_down + residual", w.Bytes(e, ff),
          [&](int i) {
-           cuda::SmallBatchGemmParams g{x, rows, ff, t, 1, {L(i).wd}, {y}, {e}};
-           g.residual = resid;
+           cuda::SmallBatchGemmParams g{a.x, rows, ff, t, 1, {L(i).wd}, {a.y}, {e}};
+           g.residual = a.resid;
            return g;
          }},
-        {"output (logits)", w.Bytes(vocab, e),
-         [&](int) { return cuda::SmallBatchGemmParams{x, rows, e, t, 1, {w.wout}, {y}, {vocab}}; }},
+        {"output (logits)", w.Bytes(kVocab, e),
+         [&](int) { return cuda::SmallBatchGemmParams{a.x, rows, e, t, 1, {w.wout}, {a.y}, {kVocab}}; }},
     };
     for (const Product& product : products) {
       cuda::SmallBatchGemmParams g = product.params(0);
@@ -237,11 +256,11 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
     const int splits = cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads);
     void* scratch = b.Zeros<char>(cuda::AttentionScratchBytes(rows, p.n_heads, hd, splits));
     const cuda::RopeShape shape{p.rope_theta, hd, hd, true};
-    cuda::AttentionParams ap{x, kc, vc, y, rows, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch};
+    cuda::AttentionParams ap{a.x, kc, vc, a.y, rows, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch};
     ap.f16_cache = true;
     ap.block_table = pos + 1;
     ap.pos_stride = stride;
-    ap.rope = {true, resid, resid, nullptr, nullptr, nullptr, WeightType::kF32, shape, cuda::MakeRopeTable(shape)};
+    ap.rope = {true, a.resid, a.resid, nullptr, nullptr, nullptr, WeightType::kF32, shape, cuda::MakeRopeTable(shape)};
     for (int group : {1, p.n_heads / p.n_kv_heads}) {
       ap.group = group;
       RETURN_IF_ERROR(b.Time(absl::StrCat("rope+attention, ", ctx, " positions, ", group, " heads a block"),
@@ -249,54 +268,48 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
                              absl::StrCat(rows)));
     }
     int32_t* tokens = b.Zeros<int32_t>(rows);
-    cuda::ArgmaxParams am{y, nullptr, vocab, tokens, rows};
-    am.scratch = b.Zeros<char>(cuda::ArgmaxScratchBytes(rows, vocab));
-    RETURN_IF_ERROR(b.Time("argmax of the logits", 4.0 * rows * vocab,
+    cuda::ArgmaxParams am{a.y, nullptr, kVocab, tokens, rows};
+    am.scratch = b.Zeros<char>(cuda::ArgmaxScratchBytes(rows, kVocab));
+    RETURN_IF_ERROR(b.Time("argmax of the logits", 4.0 * rows * kVocab,
                            [&](cudaStream_t s, int) { return cuda::LaunchArgmax(am, s); }, absl::StrCat(rows)));
   }
   return absl::OkStatus();
 }
 
 // The one-row decode products (products whose rows are not whole blocks of the weights' type are skipped).
-absl::Status OneRowProducts(Bench& b, const SyntheticPreset& p, const DecodeWeights& w, const std::string& name) {
+absl::Status OneRowProducts(Bench& b, const SyntheticPreset& p, const DecodeWeights& w, const Activations& a,
+                            const std::string& name) {
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
-  const int vocab = DecodeWeights::kVocab;
-  float* x = static_cast<float*>(b.Random(4 * std::max(ff, e)));
-  float* y = b.Zeros<float>(std::max(vocab, 2 * ff));
-  float* y2 = b.Zeros<float>(kv);
-  float* y3 = b.Zeros<float>(kv);
-  float* resid = static_cast<float*>(b.Random(4 * e));
-  void* norm_w = b.Random(4 * e);
   auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
   const WeightType t = w.type;
-  std::printf("%s %s, one-row decode products\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(), name.c_str());
-  const cuda::NormPrologue norm{norm_w, WeightType::kF32, 1e-6f};
+  std::printf("%s %s, one-row decode products\n\n| kernel | us | GB/s |\n|---|---|---|\n", p.name.c_str(),
+              name.c_str());
   if (w.wout != nullptr) {  // Rows of n_embd are whole blocks.
     RETURN_IF_ERROR(b.Time("norm+qkv gemv", w.Bytes(q + 2 * kv, e), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGemv({x, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}, norm}, s);
+      return cuda::LaunchGemv({a.x, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {a.y, a.y2, a.y3}, {q, kv, kv}, a.norm}, s);
     }));
     RETURN_IF_ERROR(b.Time("qkv gemv (no norm)", w.Bytes(q + 2 * kv, e), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGemv({x, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {y, y2, y3}, {q, kv, kv}}, s);
+      return cuda::LaunchGemv({a.x, e, t, 3, {L(i).wq, L(i).wk, L(i).wv}, {a.y, a.y2, a.y3}, {q, kv, kv}}, s);
     }));
     RETURN_IF_ERROR(b.Time("attn_out gemv + residual", w.Bytes(e, q), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGemv({x, q, t, 1, {L(i).wo}, {y}, {e}, {}, resid}, s);
+      return cuda::LaunchGemv({a.x, q, t, 1, {L(i).wo}, {a.y}, {e}, {}, a.resid}, s);
     }));
     RETURN_IF_ERROR(b.Time("norm+gate_up+swiglu gemv", w.Bytes(2 * ff, e), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGateUpSwiglu({x, e, t, L(i).wg, L(i).wu, ff, y, norm}, s);
+      return cuda::LaunchGateUpSwiglu({a.x, e, t, L(i).wg, L(i).wu, ff, a.y, a.norm}, s);
     }));
-    float* pv = b.Zeros<float>(cuda::OutputArgmaxPartials(vocab));
-    int32_t* pi = b.Zeros<int32_t>(cuda::OutputArgmaxPartials(vocab));
+    float* pv = b.Zeros<float>(cuda::OutputArgmaxPartials(kVocab));
+    int32_t* pi = b.Zeros<int32_t>(cuda::OutputArgmaxPartials(kVocab));
     int32_t* tok = b.Zeros<int32_t>(1);
-    RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels)", w.Bytes(vocab, e), [&](cudaStream_t s, int) {
-      return cuda::LaunchOutputArgmax({x, e, t, w.wout, vocab, pv, pi, tok}, s);
+    RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels)", w.Bytes(kVocab, e), [&](cudaStream_t s, int) {
+      return cuda::LaunchOutputArgmax({a.x, e, t, w.wout, kVocab, pv, pi, tok}, s);
     }));
-    RETURN_IF_ERROR(b.Time("output gemv (logits)", w.Bytes(vocab, e), [&](cudaStream_t s, int) {
-      return cuda::LaunchGemv({x, e, t, 1, {w.wout}, {y}, {vocab}}, s);
+    RETURN_IF_ERROR(b.Time("output gemv (logits)", w.Bytes(kVocab, e), [&](cudaStream_t s, int) {
+      return cuda::LaunchGemv({a.x, e, t, 1, {w.wout}, {a.y}, {kVocab}}, s);
     }));
   }
   if (L(0).wd != nullptr) {
     RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", w.Bytes(e, ff), [&](cudaStream_t s, int i) {
-      return cuda::LaunchGemv({x, ff, t, 1, {L(i).wd}, {y}, {e}, {}, resid}, s);
+      return cuda::LaunchGemv({a.x, ff, t, 1, {L(i).wd}, {a.y}, {e}, {}, a.resid}, s);
     }));
   }
   return absl::OkStatus();
@@ -318,21 +331,15 @@ absl::Status Main(int argc, char** argv) {
     return BatchedProducts(p, batches, ctx, flags.Get("--dtype", "f16"));
   }
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
-  const int vocab = DecodeWeights::kVocab;
   const WeightType f16 = WeightType::kF16;
   Bench b;
   const std::string dtype = flags.Get("--dtype", "f16");
   ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
-  RETURN_IF_ERROR(OneRowProducts(b, p, w, dtype));
+  const Activations a = Activations::Make(b, p, 1);
+  RETURN_IF_ERROR(OneRowProducts(b, p, w, a, dtype));
   if (w.dtype != DType::kF16) return absl::OkStatus();
   auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
   // The step's other kernels, which do not depend on the weights' type.
-  float* x = static_cast<float*>(b.Random(4 * std::max(ff, e)));
-  float* y = b.Zeros<float>(std::max(vocab, 2 * ff));
-  float* y2 = b.Zeros<float>(kv);
-  float* y3 = b.Zeros<float>(kv);
-  float* resid = static_cast<float*>(b.Random(4 * e));
-  void* norm_w = b.Random(4 * e);
   int32_t* pos = b.Zeros<int32_t>(1);
   cudaMemcpy(pos, &ctx, 4, cudaMemcpyHostToDevice);
   --ctx;  // Position of the newest token; the KV cache holds ctx + 1 rows.
@@ -342,16 +349,16 @@ absl::Status Main(int argc, char** argv) {
   const int splits = cuda::ChooseAttentionSplits(ctx + 1, p.n_heads);
   void* scratch = b.Zeros<char>(cuda::AttentionScratchBytes(1, p.n_heads, hd, splits));
   RETURN_IF_ERROR(b.Time("attention", 8.0 * (ctx + 1) * kv, [&](cudaStream_t s, int) {
-    return cuda::LaunchAttention({x, kc, vc, y, 1, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch}, s);
+    return cuda::LaunchAttention({a.x, kc, vc, a.y, 1, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch}, s);
   }));
   const cuda::RopeShape shape{p.rope_theta, hd, hd, true};
   RETURN_IF_ERROR(b.Time("bias+rope+kv write", 0, [&](cudaStream_t s, int) {
-    return cuda::LaunchBiasRopeKv({shape, cuda::MakeRopeTable(shape), x, x, x, resid, resid, resid,
-                                   WeightType::kF32, 1, p.n_heads, p.n_kv_heads, pos, y, kc, vc},
+    return cuda::LaunchBiasRopeKv({shape, cuda::MakeRopeTable(shape), a.x, a.x, a.x, a.resid, a.resid, a.resid,
+                                   WeightType::kF32, 1, p.n_heads, p.n_kv_heads, pos, a.y, kc, vc},
                                   s);
   }));
   RETURN_IF_ERROR(b.Time("rms_norm", 0, [&](cudaStream_t s, int) {
-    return cuda::LaunchRmsNorm({x, nullptr, nullptr, norm_w, WeightType::kF32, 1, e, 1e-6f, y}, s);
+    return cuda::LaunchRmsNorm({a.x, nullptr, nullptr, a.norm_w, WeightType::kF32, 1, e, 1e-6f, a.y}, s);
   }));
   int32_t* tokens = b.Zeros<int32_t>(4);
   RETURN_IF_ERROR(b.Time("advance (empty-kernel floor)", 0, [&](cudaStream_t s, int) {
@@ -369,23 +376,23 @@ absl::Status Main(int argc, char** argv) {
     return st.ok() ? cudaSuccess : cudaErrorUnknown;
   };
   RETURN_IF_ERROR(b.Time("q, k, v (3 launches)", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
-    cudaError_t err = run({x16, L(i).wq, f16, 1, e, q, y}, s);
-    if (err == cudaSuccess) err = run({x16, L(i).wk, f16, 1, e, kv, y2}, s);
-    if (err == cudaSuccess) err = run({x16, L(i).wv, f16, 1, e, kv, y3}, s);
+    cudaError_t err = run({x16, L(i).wq, f16, 1, e, q, a.y}, s);
+    if (err == cudaSuccess) err = run({x16, L(i).wk, f16, 1, e, kv, a.y2}, s);
+    if (err == cudaSuccess) err = run({x16, L(i).wv, f16, 1, e, kv, a.y3}, s);
     return err;
   }));
   RETURN_IF_ERROR(b.Time("attn_out + residual", 2.0 * e * q, [&](cudaStream_t s, int i) {
-    return run({x16, L(i).wo, f16, 1, q, e, y, resid}, s);
+    return run({x16, L(i).wo, f16, 1, q, e, a.y, a.resid}, s);
   }));
   RETURN_IF_ERROR(b.Time("gate, up (2 launches)", 4.0 * ff * e, [&](cudaStream_t s, int i) {
-    const cudaError_t err = run({x16, L(i).wg, f16, 1, e, ff, y}, s);
-    return err == cudaSuccess ? run({x16, L(i).wu, f16, 1, e, ff, y + ff}, s) : err;
+    const cudaError_t err = run({x16, L(i).wg, f16, 1, e, ff, a.y}, s);
+    return err == cudaSuccess ? run({x16, L(i).wu, f16, 1, e, ff, a.y + ff}, s) : err;
   }));
   RETURN_IF_ERROR(b.Time("ffn_down + residual", 2.0 * e * ff, [&](cudaStream_t s, int i) {
-    return run({x16, L(i).wd, f16, 1, ff, e, y, resid}, s);
+    return run({x16, L(i).wd, f16, 1, ff, e, a.y, a.resid}, s);
   }));
-  RETURN_IF_ERROR(b.Time("output (logits, no argmax)", w.Bytes(vocab, e), [&](cudaStream_t s, int) {
-    return run({x16, w.wout, f16, 1, e, vocab, y}, s);
+  RETURN_IF_ERROR(b.Time("output (logits, no argmax)", w.Bytes(kVocab, e), [&](cudaStream_t s, int) {
+    return run({x16, w.wout, f16, 1, e, kVocab, a.y}, s);
   }));
   return absl::OkStatus();
 }
