@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
-# $OUT when set (the device tool brings them back), else to ./out.
+# $OUT/logs.tgz when $OUT is set (the device tool brings it back), else to ./out/logs.tgz.
 #   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|all], or several joined with commas
 set -uo pipefail
 cd "$(dirname "$0")"
-out="${OUT:-out}"
+# The device tool brings back only a few files: every log goes under logs/, packed into logs.tgz on exit.
+final="${OUT:-out}"
+out="$final/logs"
 mkdir -p "$out"
+trap 'tar -C "$final" -czf "$final/logs.tgz" logs && rm -rf "$out"' EXIT
 what="${1:-all}"
 # Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize, serve and kernels.
 want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve && $1 != kernels ]]; }; }
