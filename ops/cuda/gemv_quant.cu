@@ -35,6 +35,7 @@ namespace {
 
 // x staged in shared memory (at most 27 KB, padded) before the warps' slots.
 constexpr int kMaxQuantStagedK = 6144;
+static_assert(kMaxQuantStagedK % (4 * kWarps * 32) == 0, "x is staged in whole rounds of float4 per thread");
 constexpr int kMaxStages = 2;
 
 // Staged x: chunk c's 32 floats start at float 36 c.
@@ -191,15 +192,29 @@ __device__ __forceinline__ const float* PrepareX(const float* x, int k, const No
                                                  float* scale) {
   GridDependencyWait();  // x is the previous kernel's output.
   if constexpr (kStaged) {
-    float ss = 0.0f;
-    for (int i = 4 * threadIdx.x; i < k; i += 4 * blockDim.x) {
-      float4 v = *reinterpret_cast<const float4*>(x + i);
-      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-      if (norm.weight != nullptr) {
-        const float4 g = *reinterpret_cast<const float4*>(static_cast<const float*>(norm.weight) + i);
-        v.x *= g.x, v.y *= g.y, v.z *= g.z, v.w *= g.w;
+    // Every load of a thread's share goes out before the first is used: a loop of dependent rounds cost a
+    // memory latency per 1024 elements of x (five for ffn_down) on the critical path. Also for x of one
+    // round: the same code with a single load (the registers of six removed) was 1-4% slower end to end on
+    // an H200 for all but Q4_0, though faster alone in kernel_bench (PERF_NOTES.md, step 39).
+    constexpr int kLoads = kMaxQuantStagedK / (4 * kWarps * 32);
+    const bool normed = norm.weight != nullptr;
+    float4 v[kLoads], g[kLoads];
+#pragma unroll
+    for (int j = 0; j < kLoads; ++j) {
+      const int i = 4 * (threadIdx.x + j * kWarps * 32);
+      if (i < k) {
+        v[j] = *reinterpret_cast<const float4*>(x + i);
+        if (normed) g[j] = *reinterpret_cast<const float4*>(static_cast<const float*>(norm.weight) + i);
       }
-      *reinterpret_cast<float4*>(smem + i / 32 * kPaddedChunk + i % 32) = v;
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kLoads; ++j) {
+      const int i = 4 * (threadIdx.x + j * kWarps * 32);
+      if (i >= k) break;
+      ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+      if (normed) v[j].x *= g[j].x, v[j].y *= g[j].y, v[j].z *= g[j].z, v[j].w *= g[j].w;
+      *reinterpret_cast<float4*>(smem + i / 32 * kPaddedChunk + i % 32) = v[j];
     }
     *scale = 1.0f;
     if (norm.weight != nullptr) *scale = rsqrtf(BlockSum(ss) / k + norm.eps);
@@ -322,12 +337,16 @@ bool Readable(int k, std::initializer_list<const void*> weights) {
 
 // Warps per row: enough that no warp walks more than one round, within whole blocks. (Splitting further so
 // that small products fill every multiprocessor was slower: 896 x 896 Q8_0 2.3 -> 4.0 us on an H200, the
-// block barrier of the split and a whole staged x per block costing more than the idle SMs.)
+// block barrier of the split and a whole staged x per block costing more than the idle SMs.) Then, from 4
+// parts (the case measured: 8 -> 4), half as many, two rounds a warp, where the grid of `tiles` tiles still
+// has a block per SM: every block stages all of x, so ffn_down (k = 4864 in 8 parts, a block per Q8_0 tile
+// of 2 rows) read twice its weights' bytes in x. H200, tg128: Q8_0 1668 -> 1721 (PERF_NOTES.md, step 39).
 template <WeightType T>
-int QuantPartsFor(int k) {
+int QuantPartsFor(int k, int tiles) {
   const int blocks_per_row = k / QuantTraits<T>::kElements;
   int parts = 1;
   while (parts < kWarps && parts * 2 <= blocks_per_row && k / 32 / parts > 32) parts *= 2;
+  if (parts >= 4 && k / 32 / (parts / 2) <= 64 && tiles / (2 * kWarps / parts) >= SmCount()) parts /= 2;
   return parts;
 }
 
@@ -353,14 +372,14 @@ cudaError_t LaunchWithSmem(Kernel kernel, int blocks, size_t smem, cudaStream_t 
 }
 
 // Instantiates `kernel` for the quantized type, staging (x up to kMaxQuantStagedK floats) and warps per
-// row (`parts`), over `tiles` tiles of the type's RowsPerTile rows.
-#define GGRT_LAUNCH_QUANT_FAMILY(kernel, params, tiles_of_m, parts, ...)                                       \
+// row (QuantPartsFor), over tiles_of_m(M) tiles of the type's RowsPerTile rows M.
+#define GGRT_LAUNCH_QUANT_FAMILY(kernel, params, tiles_of_m, ...)                                              \
   GGRT_DISPATCH_QUANT(params.type, T, {                                                                        \
     if (!Readable<T>(params.k, {__VA_ARGS__})) return cudaErrorInvalidValue;                                   \
     const bool staged = params.k <= kMaxQuantStagedK;                                                          \
     constexpr int M = RowsPerTile<T>();                                                                        \
     const int tiles = tiles_of_m(M);                                                                           \
-    ByParts(parts, [&](auto parts_tag) {                                                                       \
+    ByParts(QuantPartsFor<T>(params.k, tiles), [&](auto parts_tag) {                                           \
       constexpr int P = decltype(parts_tag)::value;                                                            \
       const int blocks = (tiles + kWarps / P - 1) / (kWarps / P);                                              \
       const size_t slots = SlotBytes<T>(params.k, P);                                                          \
@@ -378,17 +397,16 @@ cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
   cudaError_t launched = cudaErrorInvalidValue;
-  GGRT_LAUNCH_QUANT_FAMILY(QuantGemvKernel, p, [&](int m) { return (rows + m - 1) / m; },
-                           QuantPartsFor<T>(p.k), p.w[0], p.count > 1 ? p.w[1] : nullptr,
-                           p.count > 2 ? p.w[2] : nullptr);
+  GGRT_LAUNCH_QUANT_FAMILY(QuantGemvKernel, p, [&](int m) { return (rows + m - 1) / m; }, p.w[0],
+                           p.count > 1 ? p.w[1] : nullptr, p.count > 2 ? p.w[2] : nullptr);
   return launched;
 }
 
 cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) {
   if (p.norm.weight != nullptr && p.norm.type != WeightType::kF32) return cudaErrorInvalidValue;
   cudaError_t launched = cudaErrorInvalidValue;
-  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, p, [&](int m) { return (p.n + m / 2 - 1) / (m / 2); },
-                           QuantPartsFor<T>(p.k), p.w_gate, p.w_up);
+  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, p, [&](int m) { return (p.n + m / 2 - 1) / (m / 2); }, p.w_gate,
+                           p.w_up);
   return launched;
 }
 
