@@ -100,9 +100,43 @@ absl::StatusOr<CudaExecutor::DeviceWeight> CudaExecutor::Weight(const Value* v) 
   if (auto it = device_weights_.find(v->name); it != device_weights_.end()) return it->second;
   ASSIGN_OR_RETURN(const cuda::WeightType type, ToWeightType(v));
   ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(v->name));
-  ASSIGN_OR_RETURN(void* p, Allocate(t->bytes, absl::StrCat("weight '", v->name, "'"), &memory_.weights));
+  void* p = nullptr;
+  if (auto slot = weight_slots_.find(v->name); slot != weight_slots_.end()) {
+    p = slot->second;
+  } else {
+    ASSIGN_OR_RETURN(p, Allocate(t->bytes, absl::StrCat("weight '", v->name, "'"), &memory_.weights));
+  }
   CUDA_RETURN_IF_ERROR(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice));
   return device_weights_[v->name] = DeviceWeight{p, type};
+}
+
+absl::Status CudaExecutor::AllocateArenas(const Graph& g) {
+  // 256-byte slots: what cuBLASLt prefers, and more than the block-format kernels' 16.
+  auto slot_bytes = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
+  int64_t weight_bytes = 0, kv_bytes = 0;
+  std::vector<std::pair<const Value*, int64_t>> weights, states;
+  for (const Value* v : g.params()) {
+    if (v->users.empty()) continue;  // Left behind by a pass.
+    ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(v->name));
+    weights.emplace_back(v, weight_bytes);
+    weight_bytes += slot_bytes(t->bytes);
+  }
+  for (const Value* s : g.states()) {
+    states.emplace_back(s, kv_bytes);
+    kv_bytes += slot_bytes(s->type.bytes());
+  }
+  if (weight_bytes > 0) {
+    ASSIGN_OR_RETURN(void* base, Allocate(weight_bytes, "the weights", &memory_.weights));
+    for (const auto& [v, offset] : weights) weight_slots_[v->name] = static_cast<char*>(base) + offset;
+  }
+  if (kv_bytes > 0) {
+    ASSIGN_OR_RETURN(void* base, Allocate(kv_bytes, "the KV cache", &memory_.kv_cache));
+    CUDA_RETURN_IF_ERROR(cudaMemset(base, 0, kv_bytes));
+    for (const auto& [s, offset] : states) {
+      states_[s->name] = reinterpret_cast<float*>(static_cast<char*>(base) + offset);
+    }
+  }
+  return absl::OkStatus();
 }
 
 float* CudaExecutor::Buffer(Prepared& p, const Value* v) {
@@ -152,6 +186,7 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
     }
     tokens_ = static_cast<int32_t*>(tokens);
     pos_ = static_cast<int32_t*>(pos);
+    RETURN_IF_ERROR(AllocateArenas(p->graph));
     RETURN_IF_ERROR(Upload(PositionRecord(0, lone_table_), {}));
     if (device_sampling_) {
       ASSIGN_OR_RETURN(void* history, Allocate(ctx_size_ * sizeof(int32_t), "the token history", &memory_.scratch));

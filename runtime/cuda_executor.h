@@ -124,6 +124,11 @@ class CudaExecutor : public Executor {
   absl::Status Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens);
   absl::Status BuildLaunches(Prepared& p);
   absl::StatusOr<DeviceWeight> Weight(const Value* v);
+  // One allocation for the weights the first graph reads and one for its KV cache, sliced: a cudaMalloc per
+  // tensor left ~90-235 MB of the device unaccounted for (Q4_K_M 101 MB, F16 after an 8192-token prompt 245 MB,
+  // on an H200), consistent with each large allocation taking whole 2 MB pages; with the arenas, 10-13 MB
+  // (PERF_NOTES.md, step 40). Weights another graph alone reads get their own allocation.
+  absl::Status AllocateArenas(const Graph& g);
   float* Buffer(Prepared& p, const Value* v);
   absl::StatusOr<void*> Allocate(int64_t bytes, const std::string& what, int64_t* counter);
   absl::Status Enqueue(Prepared& p);
@@ -152,6 +157,7 @@ class CudaExecutor : public Executor {
   std::vector<void*> allocations_;
   CudaMemoryStats memory_;
   absl::flat_hash_map<std::string, DeviceWeight> device_weights_;
+  absl::flat_hash_map<std::string, void*> weight_slots_;  // AllocateArenas: each weight's place, until uploaded.
   absl::flat_hash_map<std::string, float*> states_;
   std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
   int32_t* tokens_ = nullptr;  // Device [token_slots_]: the %tokens input.
