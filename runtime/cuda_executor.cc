@@ -104,7 +104,8 @@ absl::StatusOr<CudaExecutor::DeviceWeight> CudaExecutor::Weight(const Value* v) 
   if (auto slot = weight_slots_.find(v->name); slot != weight_slots_.end()) {
     p = slot->second;
   } else {
-    ASSIGN_OR_RETURN(p, Allocate(t->bytes, absl::StrCat("weight '", v->name, "'"), &memory_.weights));
+    ASSIGN_OR_RETURN(p, Allocate(cuda::WeightAllocationBytes(t->bytes), absl::StrCat("weight '", v->name, "'"),
+                                 &memory_.weights));
   }
   CUDA_RETURN_IF_ERROR(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice));
   return device_weights_[v->name] = DeviceWeight{p, type};

@@ -124,7 +124,8 @@ class CudaExecutor : public Executor {
   absl::Status Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens);
   absl::Status BuildLaunches(Prepared& p);
   absl::StatusOr<DeviceWeight> Weight(const Value* v);
-  // One allocation for the weights the first graph reads and one for its KV cache, sliced: a cudaMalloc per
+  // One allocation for the weights the first graph reads and one for its KV cache, sliced in 256-byte slots
+  // (cuBLASLt's preferred alignment; past cuda::WeightAllocationBytes's contract): a cudaMalloc per
   // tensor left ~90-235 MB of the device unaccounted for (Q4_K_M 101 MB, F16 after an 8192-token prompt 245 MB,
   // on an H200), consistent with each large allocation taking whole 2 MB pages; with the arenas, 10-13 MB
   // (PERF_NOTES.md, step 40). Weights another graph alone reads get their own allocation.

@@ -114,7 +114,7 @@ class Bench {
  private:
   void* Upload(const void* host, size_t bytes) {
     void* p = nullptr;
-    if (cudaMalloc(&p, bytes) != cudaSuccess) std::abort();
+    if (cudaMalloc(&p, cuda::WeightAllocationBytes(bytes)) != cudaSuccess) std::abort();
     cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice);
     allocations_.push_back(p);
     return p;

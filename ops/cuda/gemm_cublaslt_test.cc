@@ -27,7 +27,7 @@ TEST(GemmTest, PrefillProductsMatchReference) {
       const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
       std::vector<float> ref(static_cast<size_t>(s.rows) * s.n);
       cpu::Matmul(x.data(), w.values.data(), s.rows, s.k, s.n, ref.data());
-      DeviceBuffer dx(x), dw(w.bytes), dy(ref.size() * 4), xh(x.size() * 2);
+      DeviceBuffer dx(x), dw(w), dy(ref.size() * 4), xh(x.size() * 2);
       const void* input = dx.get();
       if (type != WeightType::kF32) {
         ASSERT_EQ(LaunchConvert(dx.as<float>(), x.size(), type, xh.get(), nullptr), cudaSuccess);

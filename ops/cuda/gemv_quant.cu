@@ -74,11 +74,10 @@ size_t SlotBytes(int k, int parts) {
 }
 
 // 16 bytes at `global` (16-byte aligned) into shared memory, only the first `bytes` of them read (the rest
-// zero-filled). compute-sanitizer's memcheck counts the whole 16 as read: it reports the zero-filled tail
-// of a weight whose size is not a multiple of 16 as out of bounds, though no byte past `bytes` is
-// fetched (and the aligned 16 bytes never cross a page). Copying that last word with 2-byte loads and the
-// others with a source size known to be 16 (or none) instead faulted as an illegal instruction on an H200;
-// the PTX ISA says a source size must be less than the copy size (PERF_NOTES.md, session 7).
+// zero-filled). compute-sanitizer's memcheck counts the whole 16 as read, hence the weights' allocation
+// contract (WeightAllocationBytes, ops/cuda/types.h). Copying a row's last word with 2-byte loads and the
+// others with a source size known to be 16 (or none) instead faulted as an illegal instruction on an H200
+// (PERF_NOTES.md, session 7).
 __device__ __forceinline__ void CopyAsync16(void* smem, const void* global, int bytes, uint64_t policy) {
   asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;" ::"r"(
                    static_cast<uint32_t>(__cvta_generic_to_shared(smem))),

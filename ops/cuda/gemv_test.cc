@@ -35,7 +35,7 @@ TEST(GemvTest, MultiOutputMatchesReference) {
       std::vector<std::vector<float>> refs;
       for (int i = 0; i < 3; ++i) {
         const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(ns[i]) * s.k, rng), type);
-        dw.push_back(std::make_unique<DeviceBuffer>(w.bytes));
+        dw.push_back(std::make_unique<DeviceBuffer>(w));
         dy.push_back(std::make_unique<DeviceBuffer>(ns[i] * sizeof(float)));
         p.w[i] = dw[i]->get();
         p.y[i] = dy[i]->as<float>();
@@ -62,7 +62,7 @@ TEST(GemvTest, GateUpSwigluMatchesReference) {
       const TypedWeights wu = MakeWeights(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), type);
       std::vector<float> ref(s.n);
       cpu::GateUpSwiglu(x.data(), wg.values.data(), wu.values.data(), 1, s.k, s.n, ref.data());
-      DeviceBuffer dx(x), dg(wg.bytes), du(wu.bytes), dy(s.n * sizeof(float));
+      DeviceBuffer dx(x), dg(wg), du(wu), dy(s.n * sizeof(float));
       ASSERT_EQ(LaunchGateUpSwiglu({dx.as<float>(), s.k, type, dg.get(), du.get(), s.n, dy.as<float>()}, nullptr),
                 cudaSuccess);
       EXPECT_LT(RelativeError(dy.Download<float>(), ref), kMaxRelError) << TypeName(type) << " k=" << s.k;
@@ -87,7 +87,7 @@ TEST(GemvTest, NormPrologueAndResidualEpilogueMatchReference) {
       cpu::Matmul(h.data(), w.values.data(), 1, s.k, s.n, ref.data());
       cpu::MatmulResidual(x.data(), w.values.data(), r.data(), 1, s.k, s.n, ref_res.data());
       cpu::GateUpSwiglu(h.data(), w.values.data(), wu.values.data(), 1, s.k, s.n, ref_gu.data());
-      DeviceBuffer dx(x), dg(g.bytes), dw(w.bytes), dwu(wu.bytes), dr(r), y(s.n * 4), y_res(s.n * 4), y_gu(s.n * 4);
+      DeviceBuffer dx(x), dg(g), dw(w), dwu(wu), dr(r), y(s.n * 4), y_res(s.n * 4), y_gu(s.n * 4);
       const NormPrologue norm{dg.get(), type, 1e-6f};
       GemvParams p{dx.as<float>(), s.k, type, 1, {dw.get()}, {y.as<float>()}, {s.n}, norm};
       ASSERT_EQ(LaunchGemv(p, nullptr), cudaSuccess);
@@ -110,7 +110,7 @@ void CheckOutputArgmax(WeightType type, int k, int n, std::mt19937& rng) {
   std::vector<float> logits(n);
   cpu::Matmul(x.data(), w.values.data(), 1, k, n, logits.data());
   const int32_t want = cpu::Argmax(logits.data(), n);
-  DeviceBuffer dx(x), dw(w.bytes), values(OutputArgmaxPartials(n) * sizeof(float)),
+  DeviceBuffer dx(x), dw(w), values(OutputArgmaxPartials(n) * sizeof(float)),
       indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
   ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(), indices.as<int32_t>(),
                                 token.as<int32_t>()},
@@ -163,7 +163,7 @@ TEST(GemvTest, QuantizedMultiOutputAndResidualMatchReference) {
       std::vector<TypedWeights> ws;
       for (int i = 0; i < 3; ++i) {
         ws.push_back(MakeWeights(cpu::RandomVector(static_cast<size_t>(ns[i]) * s.k, rng), type));
-        dw.push_back(std::make_unique<DeviceBuffer>(ws[i].bytes));
+        dw.push_back(std::make_unique<DeviceBuffer>(ws[i]));
         dy.push_back(std::make_unique<DeviceBuffer>(ns[i] * sizeof(float)));
         p.w[i] = dw[i]->get();
         p.y[i] = dy[i]->as<float>();
@@ -202,7 +202,7 @@ TEST(GemvTest, QuantizedNormPrologueAndGateUpMatchReference) {
       cpu::Matmul(h.data(), w.values.data(), 1, s.k, s.n, ref.data());
       cpu::GateUpSwiglu(h.data(), w.values.data(), wu.values.data(), 1, s.k, s.n, ref_gu.data());
       cpu::GateUpSwiglu(x.data(), w.values.data(), wu.values.data(), 1, s.k, s.n, ref_plain_gu.data());
-      DeviceBuffer dx(x), dg(g), dw(w.bytes), dwu(wu.bytes), y(s.n * 4), y_gu(s.n * 4), y_plain(s.n * 4);
+      DeviceBuffer dx(x), dg(g), dw(w), dwu(wu), y(s.n * 4), y_gu(s.n * 4), y_plain(s.n * 4);
       const NormPrologue norm{dg.get(), WeightType::kF32, 1e-6f};
       GemvParams p{dx.as<float>(), s.k, type, 1, {dw.get()}, {y.as<float>()}, {s.n}, norm};
       ASSERT_EQ(LaunchGemv(p, nullptr), cudaSuccess);

@@ -21,7 +21,7 @@ TEST(RmsNormTest, PlainAndResidualMatchReference) {
       std::vector<float> ref(rows * dim), ref_sum(rows * dim), ref_norm(rows * dim);
       cpu::RmsNorm(x.data(), w.values.data(), rows, dim, 1e-6f, ref.data());
       cpu::ResidualRmsNorm(x.data(), r.data(), w.values.data(), rows, dim, 1e-6f, ref_sum.data(), ref_norm.data());
-      DeviceBuffer dx(x), dr(r), dw(w.bytes), out(rows * dim * 4), sum(rows * dim * 4), out2(rows * dim * 4);
+      DeviceBuffer dx(x), dr(r), dw(w), out(rows * dim * 4), sum(rows * dim * 4), out2(rows * dim * 4);
       ASSERT_EQ(LaunchRmsNorm({dx.as<float>(), nullptr, nullptr, dw.get(), type, rows, dim, 1e-6f, out.as<float>()},
                               nullptr),
                 cudaSuccess);

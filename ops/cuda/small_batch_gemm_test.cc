@@ -40,7 +40,7 @@ std::vector<std::vector<float>> RunOnDevice(const Case& c, WeightType type, cons
   std::vector<std::unique_ptr<DeviceBuffer>> dw, dy;
   const int outputs = c.swiglu ? 1 : static_cast<int>(c.n.size());
   for (size_t i = 0; i < c.n.size(); ++i) {
-    dw.push_back(std::make_unique<DeviceBuffer>(w[i].bytes));
+    dw.push_back(std::make_unique<DeviceBuffer>(w[i]));
     p.w[i] = dw[i]->get();
     p.n[i] = c.n[i];
   }

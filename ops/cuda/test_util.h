@@ -3,6 +3,7 @@
 #ifndef GGRT_OPS_CUDA_TEST_UTIL_H_
 #define GGRT_OPS_CUDA_TEST_UTIL_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -18,6 +19,12 @@
 
 namespace ggrt::cuda {
 
+// Weights stored as `type`, plus the f32 values they stand for (the CPU reference's input).
+struct TypedWeights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> values;
+};
+
 inline bool HaveGpu() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
@@ -29,13 +36,19 @@ inline bool HaveGpu() {
 // A device allocation filled with NaN (0xff bytes) so that an unwritten element fails the comparison.
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
-    EXPECT_EQ(cudaMalloc(&ptr_, bytes ? bytes : 1), cudaSuccess);
+  // `allocated` bytes (at least `bytes`) are allocated; the buffer is its first `bytes`.
+  explicit DeviceBuffer(size_t bytes, size_t allocated = 0) : bytes_(bytes) {
+    EXPECT_EQ(cudaMalloc(&ptr_, std::max<size_t>({bytes, allocated, 1})), cudaSuccess);
     Poison();
   }
   template <typename T>
   explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size() * sizeof(T)) {
     EXPECT_EQ(cudaMemcpy(ptr_, host.data(), bytes_, cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  // Weights, allocated as the GEMV kernels require (WeightAllocationBytes).
+  explicit DeviceBuffer(const TypedWeights& w)
+      : DeviceBuffer(w.bytes.size(), WeightAllocationBytes(static_cast<int64_t>(w.bytes.size()))) {
+    EXPECT_EQ(cudaMemcpy(ptr_, w.bytes.data(), bytes_, cudaMemcpyHostToDevice), cudaSuccess);
   }
   ~DeviceBuffer() { cudaFree(ptr_); }
   DeviceBuffer(const DeviceBuffer&) = delete;
@@ -55,12 +68,6 @@ class DeviceBuffer {
  private:
   void* ptr_ = nullptr;
   size_t bytes_;
-};
-
-// Weights stored as `type`, plus the f32 values they stand for (the CPU reference's input).
-struct TypedWeights {
-  std::vector<uint8_t> bytes;
-  std::vector<float> values;
 };
 
 inline DType ToDType(WeightType t) {

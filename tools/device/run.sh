@@ -68,11 +68,12 @@ if want sanitize; then
     $san --tool memcheck --error-exitcode 1 bin/$t > "$out/sanitize_${t}_memcheck.log" 2>&1 \
       && echo "PASS memcheck $t" || { echo "FAIL memcheck $t"; tail -20 "$out/sanitize_${t}_memcheck.log"; }
   done
-  # The quantized GEMV's cp.async slots under racecheck. Not under memcheck: it counts the zero-filled copy
-  # of a row's partial last 16-byte word as a 16-byte read past the weight (PERF_NOTES.md, session 7).
-  $san --tool racecheck --error-exitcode 1 bin/gemv_test --gtest_filter='*QuantizedMultiOutput*:*QuantizedNormPrologue*' \
-    > "$out/sanitize_gemv_test_racecheck.log" 2>&1 \
-    && echo "PASS racecheck gemv_test (quantized)" || { echo "FAIL racecheck gemv_test"; tail -20 "$out/sanitize_gemv_test_racecheck.log"; }
+  # The quantized GEMV's cp.async slots (weights allocated by WeightAllocationBytes, ops/cuda/types.h).
+  for tool in memcheck racecheck; do
+    $san --tool $tool --error-exitcode 1 bin/gemv_test --gtest_filter='*QuantizedMultiOutput*:*QuantizedNormPrologue*' \
+      > "$out/sanitize_gemv_test_$tool.log" 2>&1 \
+      && echo "PASS $tool gemv_test (quantized)" || { echo "FAIL $tool gemv_test"; tail -20 "$out/sanitize_gemv_test_$tool.log"; }
+  done
 fi
 if want batch && [[ -x bin/bench ]]; then
   # Batched decode through the engine (llama-batched-bench's shape: 128-token prompts, 128 new tokens).
