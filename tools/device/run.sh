@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT/logs.tgz when $OUT is set (the device tool brings it back), else to ./out/logs.tgz.
-#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|all], or several joined with commas
+#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|all], or several joined with commas;
+#   bash .stage/run.sh ab on a `stage.sh --ab` stage
 set -uo pipefail
 cd "$(dirname "$0")"
 # The device tool brings back only a few files: every log goes under logs/, packed into logs.tgz on exit.
@@ -13,6 +14,46 @@ what="${1:-all}"
 # Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize, serve and kernels.
 want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve && $1 != kernels ]]; }; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
+if [[ $what == ab ]]; then
+  # Every variant (variants/NAME, tools/device/variant.sh) on the same card in this call: tg128 of the
+  # synthetic Qwen2.5-0.5B per weight type (AB_TYPES), two rounds in alternating order, then kernel_bench.
+  variants=$(ls variants)
+  [[ -n $variants ]] || { echo "run.sh ab: no variants/ here (stage.sh --ab)"; exit 1; }
+  types="${AB_TYPES:-f16 q8_0 q4_k_m q6_k q4_0}"
+  for v in $variants; do echo "$v: $(head -1 variants/$v/commit.txt)"; done | tee "$out/ab_variants.txt"
+  for t in $types; do
+    for round in 1 2; do
+      order=$variants
+      [[ $round == 2 ]] && order=$(echo $variants | tr ' ' '\n' | tac)
+      for v in $order; do
+        tps=$(variants/$v/bench --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -n 128 -r 3 --cuda-graph on \
+                --vocab external/shared/models/qwen2.5-vocab.gguf 2>>"$out/ab_bench.log" | grep tg128 \
+              | awk -F'|' '{print $7}' | awk '{print $1}')
+        echo "$t $v $round ${tps:-failed}"
+      done
+    done
+  done | tee "$out/ab_tg128.txt"
+  # One table: a row per type, each variant's mean of its two rounds.
+  {
+    echo "| tg128 tokens/s | $(echo $variants | sed 's/ / | /g') |"
+    echo "|---|$(for _ in $variants; do printf -- '---|'; done)"
+    for t in $types; do
+      printf '| %s |' "$t"
+      for v in $variants; do
+        awk -v t="$t" -v v="$v" '$1 == t && $2 == v && $4 != "failed" {s += $4; n++} END {printf " %s |", n ? sprintf("%.0f", s / n) : "failed"}' \
+          "$out/ab_tg128.txt"
+      done
+      echo
+    done
+  } | tee "$out/ab.md"
+  for t in $types; do
+    kt=${t%_[sml]}  # kernel_bench takes the block format of a mix (q4_k_m: q4_k).
+    for v in $variants; do
+      echo "== $v $kt"; variants/$v/kernel_bench --dtype $kt 2>&1 | grep -E '^\| [a-z]'
+    done
+  done > "$out/ab_kernels.txt" 2>&1
+  exit 0
+fi
 passed=0 failed=0
 fixtures=external/shared/models/tiny-qwen2-256
 for q in Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K; do

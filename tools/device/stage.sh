@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Builds the GPU test binaries and tools with -c opt for Hopper only (sm_90a) and copies them, with the ../shared data they read,
 # into .stage/ (git-ignored) for the device machine. Run tools/device/run.sh there.
+# `stage.sh --ab` instead packs only the variants kept by variant.sh, the Qwen2.5 vocabulary and run.sh,
+# for `run.sh ab` (each variant's bench and kernel_bench, no tests).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [[ ${1:-} == --ab ]]; then
+  ls -d .variants/*/ > /dev/null 2>&1 || { echo "stage.sh --ab: no variants; keep some with tools/device/variant.sh" >&2; exit 1; }
+  rm -rf .stage
+  mkdir -p .stage/external/shared/models
+  cp -r .variants .stage/variants
+  cp ../shared/models/qwen2.5-vocab.gguf .stage/external/shared/models/
+  cp tools/device/run.sh .stage/
+  tar -C .stage -cf - . | xz -T2 -6 > .stage.txz
+  du -sh .stage.txz
+  exit 0
+fi
 targets=$(bazel query 'attr(tags, "gpu", tests(//...))' 2>/dev/null)
 tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize //tools:server"
 families="qwen2 llama3 llama-linear qwen3 phi3 gemma2"
