@@ -14,6 +14,7 @@
 namespace ggrt::cuda {
 
 // Weights in GGUF block formats: 16-byte aligned, in allocations of WeightAllocationBytes (ops/cuda/types.h).
+
 // Optional RMSNorm of x before the product: x' = x / sqrt(mean(x^2) + eps) * weight.
 struct NormPrologue {
   const void* weight = nullptr;  // [k] of `type` (f32, or the weights' type); null: no normalisation.

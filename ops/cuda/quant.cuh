@@ -11,10 +11,9 @@
 #ifndef GGRT_OPS_CUDA_QUANT_CUH_
 #define GGRT_OPS_CUDA_QUANT_CUH_
 
-#include <cstdint>
-
 #include <math.h>
 
+#include <cstdint>
 #include <cstring>
 
 #include <cuda_fp16.h>
