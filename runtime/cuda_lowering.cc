@@ -363,7 +363,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         const auto& ra = std::get<RopeAttentionAttrs>(n->attrs);
         const AttentionAttrs& a = ra.attention;
         const int rows = Rows(in[0]);  // One token per sequence; the split as for one.
-        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads);
+        const int splits = cuda::ChooseAttentionSplits(ctx_size_, a.heads, a.kv_heads, a.head_dim, f16(4));
         ASSIGN_OR_RETURN(void* partial, attention_scratch(rows, a, splits));
         cuda::AttentionParams ap{act(0), out(1), out(2), out(0), rows, a.heads, a.kv_heads, a.head_dim, a.scale,
                                  pos_, splits, partial};
@@ -384,7 +384,9 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         // The split of the KV length depends on the context alone, so a batched row's result does not depend
         // on the batch.
         cuda::AttentionParams ap{act(0), act(1), act(2), out(0), Rows(in[0]), a.heads, a.kv_heads,
-                                 a.head_dim, a.scale, pos_, cuda::ChooseAttentionSplits(ctx_size_, a.heads), nullptr};
+                                 a.head_dim, a.scale, pos_,
+                                 cuda::ChooseAttentionSplits(ctx_size_, a.heads, a.kv_heads, a.head_dim, f16(1)),
+                                 nullptr};
         ap.softcap = a.softcap;
         ap.window = a.window;
         ap.f16_cache = f16(1);

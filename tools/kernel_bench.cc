@@ -185,6 +185,8 @@ struct DecodeWeights {
   double Bytes(int64_t n, int64_t k) const { return static_cast<double>(n * RowBytes(dtype, k)); }
 };
 
+constexpr int kMaxBenchSplits = 128;
+
 // The five products of a batched layer and the logits, as the batched decode graph runs them, per batch size.
 absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches, int ctx,
                              const std::string& dtype) {
@@ -253,18 +255,36 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
     cudaMemcpy(pos, records.data(), records.size() * 4, cudaMemcpyHostToDevice);
     void* kc = b.Random(2l * rows * pages * kKvPageSize * kv);
     void* vc = b.Random(2l * rows * pages * kKvPageSize * kv);
-    const int splits = cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads);
-    void* scratch = b.Zeros<char>(cuda::AttentionScratchBytes(rows, p.n_heads, hd, splits));
+    void* scratch = b.Zeros<char>(cuda::AttentionScratchBytes(rows, p.n_heads, hd, kMaxBenchSplits));
     const cuda::RopeShape shape{p.rope_theta, hd, hd, true};
-    cuda::AttentionParams ap{a.x, kc, vc, a.y, rows, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch};
+    cuda::AttentionParams ap{a.x, kc, vc, a.y, rows, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, 1, scratch};
     ap.f16_cache = true;
     ap.block_table = pos + 1;
     ap.pos_stride = stride;
     ap.rope = {true, a.resid, a.resid, nullptr, nullptr, nullptr, WeightType::kF32, shape, cuda::MakeRopeTable(shape)};
-    for (int group : {1, p.n_heads / p.n_kv_heads}) {
-      ap.group = group;
-      RETURN_IF_ERROR(b.Time(absl::StrCat("rope+attention, ", ctx, " positions, ", group, " heads a block"),
-                             4.0 * rows * ctx * kv, [&](cudaStream_t s, int) { return cuda::LaunchAttention(ap, s); },
+    // The CUDA-core kernel a head per block and a group per block at its split count, then the tensor-core
+    // kernel at its own and at other split counts.
+    const int chosen = cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads, p.n_kv_heads, hd, true);
+    struct Variant {
+      bool tensor_cores;
+      int group, splits;
+    };
+    std::vector<Variant> variants = {
+        {false, 1, cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads, p.n_kv_heads, hd, false)},
+        {false, p.n_heads / p.n_kv_heads,
+         cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads, p.n_kv_heads, hd, false)},
+        {true, 1, chosen}};
+    for (int splits : {8, 16, 32, 64, 128}) {
+      if (splits != chosen && splits * 4 * kKvPageSize <= ctx) variants.push_back({true, 1, splits});
+    }
+    for (const Variant& v : variants) {
+      ap.tensor_cores = v.tensor_cores, ap.group = v.group, ap.splits = v.splits;
+      // The split counters sit after the partials, where another split count's partials were: zero them.
+      CUDA_RETURN_IF_ERROR(cudaMemset(scratch, 0, cuda::AttentionScratchBytes(rows, p.n_heads, hd, kMaxBenchSplits)));
+      const std::string name =
+          v.tensor_cores ? absl::StrCat("rope+attention ", ctx, ", mma, ", v.splits, " splits")
+                         : absl::StrCat("rope+attention ", ctx, ", ", v.group, " heads a block, ", v.splits, " splits");
+      RETURN_IF_ERROR(b.Time(name, 4.0 * rows * ctx * kv, [&](cudaStream_t s, int) { return cuda::LaunchAttention(ap, s); },
                              absl::StrCat(rows)));
     }
     int32_t* tokens = b.Zeros<int32_t>(rows);
@@ -346,7 +366,7 @@ absl::Status Main(int argc, char** argv) {
   std::printf("\nattention over %d positions\n\n| kernel | us | GB/s |\n|---|---|---|\n", ctx + 1);
   float* kc = static_cast<float*>(b.Random(4l * (ctx + 1) * kv));
   float* vc = static_cast<float*>(b.Random(4l * (ctx + 1) * kv));
-  const int splits = cuda::ChooseAttentionSplits(ctx + 1, p.n_heads);
+  const int splits = cuda::ChooseAttentionSplits(ctx + 1, p.n_heads, p.n_kv_heads, hd, false);
   void* scratch = b.Zeros<char>(cuda::AttentionScratchBytes(1, p.n_heads, hd, splits));
   RETURN_IF_ERROR(b.Time("attention", 8.0 * (ctx + 1) * kv, [&](cudaStream_t s, int) {
     return cuda::LaunchAttention({a.x, kc, vc, a.y, 1, p.n_heads, p.n_kv_heads, hd, 1.0f / 8, pos, splits, scratch}, s);

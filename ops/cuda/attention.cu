@@ -1,22 +1,31 @@
-// Causal GQA attention, flash-decoding style, in one kernel.
+// Causal GQA attention over the paged KV cache for decode steps, flash-decoding style: two kernels of one
+// design, each a single launch.
 //
-// Grid (splits, heads, rows): each block takes a contiguous slice of the positions its row may see
-// (length position + 1, read from device memory, so one captured graph serves every step: *pos + s in a
-// prefill, the row's own record in a batched decode step, ops/kv_pages.h RowPosition) and its 4 warps
-// walk that slice in tiles of 32 positions with an online softmax: lane j scores position j of the tile
-// (a whole K row per lane, all loads in flight at once), then the tile's value rows are added dimension-wise.
-// A tile thus costs a few memory latencies, not 32 dependent steps, which is what keeps long contexts
-// cheap. The grid has the most splits any length needs; a step uses only about length / 128 of them (the
-// rest exit at once), so short contexts are not cut into slivers. Each active block writes (max, sum,
-// weighted values) for its split, and the last block of its (row, head) to finish (a fenced atomic counter,
-// reset by that block) rescales and adds the splits. A sliding window only moves the start of the positions
-// that are split; soft-capping bends each score as it is formed. K and V rows are f32 and 16-byte aligned (head_dim a
-// multiple of 4).
+// Both cut the positions a row may see (length position + 1, read from device memory, so one captured graph
+// serves every step: *pos + s for a lone row, the row's own record in a batched decode step, ops/kv_pages.h
+// RowPosition) into splits of whole pages. The grid has the most splits any length needs; a step uses only
+// about length / 128 of them (the rest exit at once), so short contexts are not cut into slivers. Each
+// active block writes (max, sum, weighted values) per head for its split, and the last block of its (row,
+// head group) to finish (a fenced atomic counter, reset by that block) rescales and adds the splits
+// (CombineSplits). A sliding window only moves the start of the positions that are split; soft-capping bends
+// each score as it is formed.
 //
-// For the decode step the bias + RoPE + KV-cache write can be folded in (FusedRope): every block rotates
-// its own q head from the raw projection, the blocks whose slice ends at the newest position use that
-// position's rotated k and biased v from registers (the cache does not hold them yet), and one of them per
-// KV head writes them to the caches for later steps.
+// DecodeAttentionMmaKernel (f16 caches, head sizes 64 and 128): a block per (split, KV head, row) serves
+// all the query heads of the KV head as the M rows of mma.sync, so every K/V byte is read once per step;
+// its 4 warps stream pages through cp.async rings in shared memory. Kernel bench, H200, one row of
+// Qwen2.5-0.5B at 16384 positions: 15 us against 21 for a block per head (which reads K/V seven times);
+// 64 rows at 4096 positions: 74 against 350.
+//
+// AttentionSplitKernel (f32 caches, other head sizes): grid (splits, heads / group, rows); its 4 warps walk
+// the slice in tiles of 32 positions with an online softmax: lane j scores position j of the tile (a whole K
+// row per lane, all loads in flight at once), then the tile's value rows are added dimension-wise, so a tile
+// costs a few memory latencies, not 32 dependent steps. K and V rows are 16-byte aligned (head_dim a
+// multiple of 4, of 8 in f16).
+//
+// For the decode step the bias + RoPE + KV-cache write can be folded in (FusedRope): every block rotates its
+// q heads from the raw projection and one block per KV head (the one whose split holds the newest position)
+// stores that position's rotated k and biased v in the caches. The CUDA-core kernel takes them from
+// registers; the tensor-core kernel stores them first and reads them back from the cache with the rest.
 #include <cfloat>
 #include <cstring>
 #include <type_traits>
@@ -24,6 +33,7 @@
 #include "ops/cuda/attention.h"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/flash_attention.h"
+#include "ops/cuda/mma.cuh"
 
 namespace ggrt::cuda {
 namespace {
@@ -31,7 +41,7 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256.
 constexpr int kPositionsPerSplit = kWarps * 32;  // One 32-position tile per warp.
-constexpr int kMaxSplits = kWarps * 32;              // One per thread when combining.
+constexpr int kMaxSplits = kWarps * 32;              // The combine's shared weights hold this many.
 constexpr int kBlocksPerSm = 4;                      // Resident blocks per SM (a register budget of 128).
 
 int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
@@ -47,6 +57,25 @@ __device__ __forceinline__ int* Counter(const AttentionParams& p, int row, int h
 __device__ __forceinline__ float* PartialAt(const AttentionParams& p, int row, int head, int split) {
   return static_cast<float*>(p.scratch) +
          ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + 2);
+}
+
+// The positions [begin, end) of split `split` of a row that sees `length` positions, those before `first`
+// masked (a sliding window), and how many splits the length uses (`active`; the grid's others exit).
+// Splits start on page boundaries and cover at least kPositionsPerSplit positions each.
+struct SplitRange {
+  int first, begin, end, active;
+};
+__device__ __forceinline__ SplitRange RangeOfSplit(const AttentionParams& p, int length, int split) {
+  SplitRange r;
+  r.first = p.window > 0 ? max(0, length - p.window) : 0;
+  const int base = r.first / kKvPageSize * kKvPageSize;
+  const int span = length - base;
+  const int wanted = min(p.splits, (span + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  const int chunk = ((span + wanted - 1) / wanted + kKvPageSize - 1) / kKvPageSize * kKvPageSize;
+  r.active = (span + chunk - 1) / chunk;
+  r.begin = base + split * chunk;
+  r.end = min(length, r.begin + chunk);
+  return r;
 }
 
 __device__ __forceinline__ float BiasAt(const void* b, WeightType t, int i) {
@@ -244,6 +273,74 @@ __device__ __forceinline__ void AddTile(const AttentionParams& p, const float* q
   }
 }
 
+// Called by every block of a (row, head group) with `active` splits once its partials are written: the last
+// of them to finish (a fenced atomic counter, which it resets) combines the splits of each of the `group`
+// heads. Every (head, split) weight comes from one round of loads spread over the block, then each (head,
+// dimension) sums its splits with the loads of several outputs in flight, so the combine costs a few
+// latencies rather than one per split or per head.
+template <int kMaxGroup>
+__device__ void CombineSplits(const AttentionParams& p, int row, int head0, int group, int active) {
+  __shared__ bool last;
+  __threadfence();
+  if (threadIdx.x == 0) last = atomicAdd(Counter(p, row, head0), 1) == active - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  __shared__ float weight_s[kMaxGroup][kMaxSplits], sum_s[kMaxGroup][kMaxSplits];
+  __shared__ float inv_l[kMaxGroup];
+  for (int i = threadIdx.x; i < group * active; i += blockDim.x) {
+    const float* part = PartialAt(p, row, head0 + i / active, i % active);
+    weight_s[i / active][i % active] = __ldcg(part);
+    sum_s[i / active][i % active] = __ldcg(part + 1);
+  }
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int h = warp; h < group; h += blockDim.x / 32) {
+    float m_all = -FLT_MAX;
+    for (int s = lane; s < active; s += 32) m_all = fmaxf(m_all, weight_s[h][s]);
+    m_all = WarpMax(m_all);
+    float l_all = 0.0f;
+    for (int s = lane; s < active; s += 32) {
+      const float f = sum_s[h][s] > 0.0f ? __expf(weight_s[h][s] - m_all) : 0.0f;
+      weight_s[h][s] = f;
+      l_all += sum_s[h][s] * f;
+    }
+    l_all = WarpSum(l_all);
+    if (lane == 0) inv_l[h] = 1.0f / l_all;
+  }
+  __syncthreads();
+  constexpr int kOutputs = 4;  // (head, dimension) outputs a thread sums at once
+  const int outputs = group * p.head_dim;
+  const int split_stride = p.head_dim + 2;  // Floats from one split's partial to the next's.
+  for (int i0 = threadIdx.x; i0 < outputs; i0 += kOutputs * blockDim.x) {
+    // Outputs past the end repeat the last one, so that the loads below need no branch: a branch around
+    // each load would wait for it before issuing the next.
+    int head[kOutputs];
+    const float* src[kOutputs];
+#pragma unroll
+    for (int k = 0; k < kOutputs; ++k) {
+      const int i = min(i0 + k * static_cast<int>(blockDim.x), outputs - 1);
+      head[k] = i / p.head_dim;
+      src[k] = PartialAt(p, row, head0 + head[k], 0) + 2 + i % p.head_dim;
+    }
+    float acc[kOutputs] = {};
+#pragma unroll 8
+    for (int s = 0; s < active; ++s) {
+#pragma unroll
+      for (int k = 0; k < kOutputs; ++k) acc[k] += __ldcg(src[k] + s * split_stride) * weight_s[head[k]][s];
+    }
+#pragma unroll
+    for (int k = 0; k < kOutputs; ++k) {
+      const int i = i0 + k * blockDim.x;
+      if (i < outputs) {
+        p.out[(static_cast<int64_t>(row) * p.heads + head0 + head[k]) * p.head_dim + i % p.head_dim] =
+            acc[k] * inv_l[head[k]];
+      }
+    }
+  }
+  if (threadIdx.x == 0) *Counter(p, row, head0) = 0;
+}
+
 // Grid (splits, heads / group, rows): a block serves `group` query heads of one KV head (1, or all of them:
 // p.group), each with the arithmetic of a block of its own.
 template <int kPerLane, bool kRope, typename KV, int kGroup>
@@ -261,16 +358,9 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   if (row_position < 0) return;  // A padding row of a batch bucket.
   const int length = row_position + 1;
   const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row);
-  const int first = p.window > 0 ? max(0, length - p.window) : 0;
-  // Splits and tiles start on page boundaries; positions before `first` in the first page are masked.
-  const int base = first / kKvPageSize * kKvPageSize;
-  const int span = length - base;
-  const int wanted = min(p.splits, (span + kPositionsPerSplit - 1) / kPositionsPerSplit);
-  const int chunk = ((span + wanted - 1) / wanted + kKvPageSize - 1) / kKvPageSize * kKvPageSize;
-  const int active = (span + chunk - 1) / chunk;
+  const SplitRange range = RangeOfSplit(p, length, split);
+  const int first = range.first, begin = range.begin, end = range.end, active = range.active;
   if (split >= active) return;
-  const int begin = base + split * chunk;
-  const int end = min(length, begin + chunk);
   const int position = length - 1;  // The newest position this row sees.
   // With the RoPE folded in, the newest position is not in the cache yet: it comes from registers below.
   const int cache_end = kRope ? min(end, position) : end;
@@ -396,38 +486,212 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
     }
   }
   if (active == 1) return;
+  CombineSplits<kGroup>(p, row, head0, group, active);
+}
 
-  // The last block of this (row, head group) to finish combines all active splits, head by head.
-  __shared__ bool last;
-  __threadfence();
-  if (threadIdx.x == 0) last = atomicAdd(Counter(p, row, head0), 1) == active - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  // Every split's (max, sum) in one round of loads, one per thread; then each output dimension sums its
-  // splits with the loads unrolled, so the combine costs a few latencies, not one per split.
-  __shared__ float weights[kMaxSplits];
-  for (int h = 0; h < group; ++h) {
-    const int head = head0 + h;
-    float m_s = -FLT_MAX, l_s = 0.0f;
-    if (threadIdx.x < active) {
-      const float* part = PartialAt(p, row, head, threadIdx.x);
-      m_s = __ldcg(part);
-      l_s = __ldcg(part + 1);
+// The tensor-core decode kernel. Grid (splits, kv_heads, rows): a block takes one split of one row for all
+// the query heads of one KV head, which are the 16 rows of the mma's M (a group of up to 16; the rest are
+// zero). Each warp walks every fourth page of the split through its own two-stage cp.async ring of K and V
+// pages in shared memory, so the next page is in flight while this one is multiplied: scores (heads x 32
+// keys) by mma against K, an online softmax in registers as in the prefill kernel, and the f16
+// probabilities times V (transposed out of shared memory by ldmatrix) into f32 accumulators.
+constexpr int kMmaRows = 16;
+constexpr int kMmaStages = 2;
+constexpr int kMmaMaxGroup = kMmaRows;
+constexpr int kMmaMaxSplits = 32;
+constexpr float kLn2 = 0.6931471805599453f;
+
+template <int D>
+constexpr size_t MmaSharedBytes() {
+  return sizeof(__half) * (kMmaRows + kWarps * kMmaStages * 2 * kKvPageSize) * (D + 8);
+}
+
+template <int D, bool kRope>
+__global__ void __launch_bounds__(kWarps * 32) DecodeAttentionMmaKernel(AttentionParams p) {
+  constexpr int kStride = D + 8;  // Halves per shared row: the padding makes fragment loads conflict-free.
+  constexpr int kPageHalves = kKvPageSize * kStride;
+  extern __shared__ __align__(16) __half smem[];
+  __half* q_s = smem;                          // [16][kStride]
+  __half* pages_s = q_s + kMmaRows * kStride;  // [warp][stage][K, V][32][kStride]
+  AllowDependentLaunch();
+  const int split = blockIdx.x, kv_head = blockIdx.y, row = blockIdx.z;
+  const int group = p.heads / p.kv_heads, head0 = kv_head * group;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, tig = lane % 4;
+  // As in AttentionSplitKernel: positions and tables are read before waiting on the previous kernel.
+  const int row_position = RowPosition(p.pos, p.pos_stride, row);
+  if (row_position < 0) return;  // A padding row of a batch bucket.
+  const int length = row_position + 1;
+  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row);
+  const SplitRange range = RangeOfSplit(p, length, split);
+  if (split >= range.active) return;
+  const int position = length - 1;
+  const int kv_width = p.kv_heads * D;
+  __half* kc = static_cast<__half*>(p.k_cache);
+  __half* vc = static_cast<__half*>(p.v_cache);
+
+  // One page (32 positions from t0) of K and V into this warp's ring slot; rows past the split's end
+  // (unwritten cache rows of the last page) are zero-filled rather than read.
+  __half* ring = pages_s + warp * kMmaStages * 2 * kPageHalves;
+  const uint64_t policy = EvictFirstPolicy();
+  auto copy_page = [&](int t0, int stage) {
+    const int64_t page = KvSlot(table, t0);
+    __half* k_s = ring + stage * 2 * kPageHalves;
+    __half* v_s = k_s + kPageHalves;
+    constexpr int kChunks = D / 8;  // 16-byte chunks per row
+#pragma unroll
+    for (int i = lane; i < kKvPageSize * kChunks; i += 32) {
+      const int r = i / kChunks, c = 8 * (i % kChunks);
+      const int64_t at = (page + r) * kv_width + kv_head * D + c;
+      const int bytes = t0 + r < range.end ? 16 : 0;
+      CopyAsync16(k_s + r * kStride + c, kc + at, bytes, policy);
+      CopyAsync16(v_s + r * kStride + c, vc + at, bytes, policy);
     }
-    const float m_all = BlockMax(m_s);
-    const float f = l_s > 0.0f ? __expf(m_s - m_all) : 0.0f;
-    if (threadIdx.x < active) weights[threadIdx.x] = f;
-    const float l_all = BlockSum(l_s * f);  // Its barriers also publish `weights`.
-    for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-      float acc_d = 0.0f;
-#pragma unroll 16
-      for (int s = 0; s < active; ++s) acc_d += __ldcg(PartialAt(p, row, head, s) + 2 + d) * weights[s];
-      p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc_d / l_all;
+    CopyAsyncCommit();
+  };
+
+  // A step writes only its newest position (in this kernel with the RoPE folded in, in the kernel before it
+  // otherwise; earlier positions were written by earlier steps), so the warp's first page is copied before
+  // waiting on the previous kernel unless it holds that position.
+  int t0 = range.begin + warp * kKvPageSize;
+  const bool early = t0 < range.end && t0 + kKvPageSize <= position;
+  if (early) copy_page(t0, 0);
+  GridDependencyWait();
+
+  // q of the group's heads, scaled (and rotated, with the RoPE folded in), as f16 rows of the A operand.
+  const float* q_row = p.q + static_cast<int64_t>(row) * p.heads * D;
+  for (int i = threadIdx.x; i < kMmaRows * (D / 2); i += blockDim.x) {
+    const int h = i / (D / 2), d = 2 * (i % (D / 2));
+    float x0 = 0.0f, x1 = 0.0f;
+    if (h < group) {
+      const int base = (head0 + h) * D;
+      if constexpr (kRope) {
+        x0 = Rotated(p.rope, q_row, p.rope.bq, base, d, position);
+        x1 = Rotated(p.rope, q_row, p.rope.bq, base, d + 1, position);
+      } else {
+        x0 = q_row[base + d], x1 = q_row[base + d + 1];
+      }
     }
-    __syncthreads();  // `weights` is the next head's.
+    *reinterpret_cast<__half2*>(q_s + h * kStride + d) = __floats2half2_rn(x0 * p.scale, x1 * p.scale);
   }
-  if (threadIdx.x == 0) *Counter(p, row, head0) = 0;
+  if constexpr (kRope) {
+    // The block whose split holds the newest position stores its rotated k and biased v first (the only
+    // writer of that slot for this KV head); the barrier below makes the stores visible to the block's
+    // page copies, which then read the newest position from the cache like any other.
+    if (range.end > position) {
+      const int64_t slot = KvSlot(table, position) * kv_width + kv_head * D;
+      const float* k_raw = p.rope.k + static_cast<int64_t>(row) * kv_width;
+      const float* v_raw = p.rope.v + static_cast<int64_t>(row) * kv_width;
+      for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        StoreAs(kc + slot + d, Rotated(p.rope, k_raw, p.rope.bk, kv_head * D, d, position));
+        StoreAs(vc + slot + d, v_raw[kv_head * D + d] + BiasAt(p.rope.bv, p.rope.bias_type, kv_head * D + d));
+      }
+    }
+  }
+  __syncthreads();
+  uint32_t q_frag[D / 16][4];
+#pragma unroll
+  for (int k0 = 0; k0 < D; k0 += 16) QFragment(q_s, kStride, k0, g, tig, q_frag[k0 / 16]);
+
+  // Rows g and g + 8 of the M tile (heads head0 + g, head0 + g + 8): running max (base 2) and sum, and
+  // their accumulators o[n] over dimensions 8n + 2 tig, + 1.
+  float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};
+  float o[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  constexpr int kStep = kWarps * kKvPageSize;
+  if (t0 < range.end && !early) copy_page(t0, 0);
+  for (int it = 0; t0 < range.end; ++it, t0 += kStep) {
+    if (t0 + kStep < range.end) {
+      copy_page(t0 + kStep, (it + 1) % kMmaStages);
+      CopyAsyncWaitAllButOne();
+    } else {
+      CopyAsyncWaitAll();
+    }
+    __syncwarp();
+    const __half* k_s = ring + (it % kMmaStages) * 2 * kPageHalves;
+    const __half* v_s = k_s + kPageHalves;
+
+    float s[kKvPageSize / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKvPageSize / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int k0 = 0; k0 < D; k0 += 16) {
+#pragma unroll
+      for (int n = 0; n < kKvPageSize / 8; ++n) {
+        const __half* kr = k_s + (n * 8 + g) * kStride + k0 + 2 * tig;
+        Mma(s[n], q_frag[k0 / 16], *reinterpret_cast<const uint32_t*>(kr), *reinterpret_cast<const uint32_t*>(kr + 8));
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < kKvPageSize / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = t0 + n * 8 + 2 * tig + e % 2;
+        float x = s[n][e];
+        if (p.softcap > 0.0f) x = p.softcap * tanhf(x / p.softcap);
+        s[n][e] = key >= range.first && key < range.end ? x * kLog2e : -INFINITY;
+      }
+    }
+    OnlineSoftmaxStep<kKvPageSize, D>(s, m, l, o);
+    AddProbabilitiesTimesV<kKvPageSize, D>(s, v_s, kStride, lane, o);
+    __syncwarp();  // The slot is consumed before a later copy refills it.
+  }
+
+  // Merge the warps in the pages' shared memory, then each (head, dimension) of the block's result.
+  __syncthreads();
+  float* m_s = reinterpret_cast<float*>(pages_s);  // [warp][16]
+  float* l_s = m_s + kWarps * kMmaRows;             // [warp][16]
+  float* o_s = l_s + kWarps * kMmaRows;             // [warp][16][D]
+  if (tig == 0) {
+    m_s[warp * kMmaRows + g] = m[0], m_s[warp * kMmaRows + g + 8] = m[1];
+    l_s[warp * kMmaRows + g] = l[0], l_s[warp * kMmaRows + g + 8] = l[1];
+  }
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) {
+    float* r0 = o_s + (warp * kMmaRows + g) * D + n * 8 + 2 * tig;
+    r0[0] = o[n][0], r0[1] = o[n][1];
+    r0[8 * D] = o[n][2], r0[8 * D + 1] = o[n][3];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < group * D; i += blockDim.x) {
+    const int h = i / D, d = i % D;
+    float m_all = -1e30f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, m_s[w * kMmaRows + h]);
+    float l_all = 0.0f, acc = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float f = exp2f(m_s[w * kMmaRows + h] - m_all);
+      l_all += l_s[w * kMmaRows + h] * f;
+      acc += o_s[(w * kMmaRows + h) * D + d] * f;
+    }
+    if (range.active == 1) {
+      p.out[(static_cast<int64_t>(row) * p.heads + head0 + h) * D + d] = acc / l_all;
+    } else {
+      // A partial as AttentionSplitKernel writes it: the max in natural units.
+      float* dst = PartialAt(p, row, head0 + h, split);
+      if (d == 0) dst[0] = m_all * kLn2, dst[1] = l_all;
+      dst[2 + d] = acc;
+    }
+  }
+  if (range.active == 1) return;
+  CombineSplits<kMmaMaxGroup>(p, row, head0, group, range.active);
+}
+
+template <int D, bool kRope>
+cudaError_t LaunchMmaFor(const AttentionParams& p, cudaStream_t stream) {
+  constexpr size_t kSmem = MmaSharedBytes<D>();
+  static const cudaError_t opted = cudaFuncSetAttribute(
+      DecodeAttentionMmaKernel<D, kRope>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
+  if (opted != cudaSuccess) return opted;
+  const dim3 grid(p.splits, p.kv_heads, p.rows);
+  return Launch(DecodeAttentionMmaKernel<D, kRope>, grid, kWarps * 32, kSmem, stream, p);
+}
+
+template <bool kRope>
+cudaError_t LaunchMmaFor(const AttentionParams& p, cudaStream_t stream) {
+  return p.head_dim == 64 ? LaunchMmaFor<64, kRope>(p, stream) : LaunchMmaFor<128, kRope>(p, stream);
 }
 
 }  // namespace
@@ -436,7 +700,17 @@ int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits) {
   return PartialFloats(rows, heads, head_dim, splits) * 4 + static_cast<int64_t>(rows) * heads * 4;
 }
 
-int ChooseAttentionSplits(int ctx, int heads) {
+bool TensorCoreDecodeSupported(int heads, int kv_heads, int head_dim, bool f16_cache) {
+  return f16_cache && (head_dim == 64 || head_dim == 128) && heads % kv_heads == 0 &&
+         heads / kv_heads <= kMmaMaxGroup;
+}
+
+int ChooseAttentionSplits(int ctx, int heads, int kv_heads, int head_dim, bool f16_cache) {
+  if (TensorCoreDecodeSupported(heads, kv_heads, head_dim, f16_cache)) {
+    // A block per KV head: splits of at least two pages per warp, and few enough that the combine (every
+    // split of every head of the group, by one block) stays a few latencies.
+    return max(1, min(kMmaMaxSplits, ctx / (2 * kPositionsPerSplit)));
+  }
   // As many blocks as can be resident at once at one row: one more would start a second wave (38 splits x
   // 14 heads on 132 SMs cost 20% at 16384 positions). A split has at least one tile per warp.
   const int sms = SmCount();
@@ -474,10 +748,14 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
       (p.group != 1 && (p.group != p.heads / p.kv_heads || !AttentionGroupSupported(p.heads, p.kv_heads, p.head_dim)))) {
     return cudaErrorInvalidValue;
   }
+  const bool tensor_cores = p.tensor_cores && (p.rows == 1 || p.pos_stride > 0) &&
+                            TensorCoreDecodeSupported(p.heads, p.kv_heads, p.head_dim, p.f16_cache);
   if (p.rope.enabled) {
     if ((p.rows != 1 && p.pos_stride == 0) || p.rope.shape.dims / 2 > kMaxRopePairs) return cudaErrorInvalidValue;
+    if (tensor_cores) return LaunchMmaFor<true>(p, stream);
     return p.f16_cache ? LaunchFor<true, __half>(p, stream) : LaunchFor<true, float>(p, stream);
   }
+  if (tensor_cores) return LaunchMmaFor<false>(p, stream);
   return p.f16_cache ? LaunchFor<false, __half>(p, stream) : LaunchFor<false, float>(p, stream);
 }
 

@@ -1,6 +1,7 @@
-// Launcher for causal grouped-query attention over the paged f16 or f32 KV cache, split over the KV length
-// (flash-decoding) in one launch: blocks compute partial softmax sums per split, and the last block of each
-// (row, head) to finish combines them.
+// Launcher for causal grouped-query attention over the paged f16 or f32 KV cache. Prefill over an f16
+// cache goes to flash_attention.h; decode steps are split over the KV length (flash-decoding) in one launch:
+// blocks compute partial softmax sums per split, and the last block of each (row, head group) to finish
+// combines them. f16 caches at head sizes 64 and 128 take a tensor-core kernel (a block per KV head).
 #ifndef GGRT_OPS_CUDA_ATTENTION_H_
 #define GGRT_OPS_CUDA_ATTENTION_H_
 
@@ -13,9 +14,9 @@
 
 namespace ggrt::cuda {
 
-// The bias + RoPE + cache write folded into decode attention (one row): q, k and v are then the raw
-// projections; each block rotates its q head, the current position's rotated k and biased v are used
-// from registers, and one block per KV head stores them in the caches.
+// The bias + RoPE + cache write folded into decode attention: q, k and v are then the raw projections; each
+// block rotates its q heads, and one block per KV head stores the newest position's rotated k and biased v
+// in the caches.
 struct FusedRope {
   bool enabled = false;
   const float* k = nullptr;  // [kv_heads * head_dim], before bias and RoPE
@@ -53,12 +54,17 @@ struct AttentionParams {
   // Query heads per block: 1, or heads / kv_heads (AttentionGroupSupported), when each K/V tile then serves
   // the whole group (fewer, fuller blocks: a batched step's many rows). Every result is the same either way.
   int group = 1;
+  // Decode over an f16 cache at head sizes 64 and 128 (TensorCoreDecodeSupported) takes the tensor-core kernel:
+  // a block per KV head and split, f16 q and probabilities, `group` unused. false keeps the CUDA-core kernel.
+  bool tensor_cores = true;
 };
 constexpr int kMaxAttentionGroup = 8;
 bool AttentionGroupSupported(int heads, int kv_heads, int head_dim);
 int64_t AttentionScratchBytes(int rows, int heads, int head_dim, int splits);
-// A split count that keeps every SM busy at `ctx` positions without making splits trivially short.
-int ChooseAttentionSplits(int ctx, int heads);
+bool TensorCoreDecodeSupported(int heads, int kv_heads, int head_dim, bool f16_cache);
+// A split count for the kernel these shapes take that keeps the SMs busy at `ctx` positions without making
+// splits trivially short. It must not depend on the batch: the split fixes a row's order of summation.
+int ChooseAttentionSplits(int ctx, int heads, int kv_heads, int head_dim, bool f16_cache);
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream);
 
 }  // namespace ggrt::cuda

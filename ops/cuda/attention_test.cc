@@ -91,7 +91,10 @@ TEST(AttentionTest, PagedF16CacheMatchesReference) {
                         {7, 14, 2, 64, 20, 64, 4},          {33, 12, 2, 128, 0, 64, 2},
                         {1, 8, 1, 256, 1000, 1024, 16},     {1, 16, 4, 128, 2000, 2048, 20},
                         {1, 14, 2, 64, 16383, 16384, 38},   {1, 8, 4, 256, 1000, 1024, 16, 2.0f, 300},
-                        {5, 4, 2, 96, 3000, 4096, 32, 0.0f, 129}, {3, 4, 1, 8, 40, 70, 4}};
+                        {5, 4, 2, 96, 3000, 4096, 32, 0.0f, 129}, {3, 4, 1, 8, 40, 70, 4},
+                        {1, 14, 2, 64, 4095, 4096, 32},     {1, 32, 2, 128, 3000, 4096, 16},
+                        {1, 4, 4, 64, 100, 128, 2},         {1, 14, 2, 64, 5000, 8192, 32, 1.5f, 700},
+                        {1, 14, 2, 64, 40, 64, 128}};
   for (const Case& c : cases) {
     const int kw = c.kv_heads * c.head_dim;
     const auto q = cpu::RandomVector(c.rows * c.heads * c.head_dim, rng);
@@ -110,11 +113,18 @@ TEST(AttentionTest, PagedF16CacheMatchesReference) {
     p.window = c.window;
     p.f16_cache = true;
     p.block_table = dtable.as<int32_t>();
-    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
-    // Several rows at head sizes 64/128/256 take the tensor-core kernel: f16 q and probabilities.
-    const double bound = FlashAttentionSupports(p) ? 2e-3 : 1e-5;
-    EXPECT_LT(RelativeError(out.Download<float>(), ref), bound) << "rows=" << c.rows << " pos=" << c.pos
-                                                                << " head_dim=" << c.head_dim;
+    // Several rows at head sizes 64/128/256 (prefill) and one row at 64/128 (decode) take tensor-core kernels:
+    // f16 q and probabilities. Each decode case runs on both decode kernels.
+    for (bool tensor_cores : {true, false}) {
+      p.tensor_cores = tensor_cores;
+      const bool mma = FlashAttentionSupports(p) ||
+                       (tensor_cores && TensorCoreDecodeSupported(c.heads, c.kv_heads, c.head_dim, true));
+      out.Poison();
+      ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+      EXPECT_LT(RelativeError(out.Download<float>(), ref), mma ? 2e-3 : 1e-5)
+          << "rows=" << c.rows << " pos=" << c.pos << " heads=" << c.heads << "/" << c.kv_heads
+          << " head_dim=" << c.head_dim << " tensor cores=" << tensor_cores;
+    }
   }
 }
 
@@ -270,15 +280,21 @@ TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
       cpu::Attention({1, heads, kv_heads, head_dim, positions[r], scale, 0.0f, 0, tables[r].data()}, qr,
                      ref_k.data(), ref_v.data(), ref.data() + r * qw);
     }
-    // A block per head, then a block per KV head serving its group of 7: bit-identical results.
+    // The CUDA-core kernel with a block per head, then with a block per KV head serving its group of 7
+    // (bit-identical results), then the tensor-core kernel (f16 q and probabilities).
     std::vector<float> ungrouped;
     std::vector<uint16_t> ungrouped_k;
     ASSERT_TRUE(AttentionGroupSupported(heads, kv_heads, head_dim));
-    for (int group : {1, heads / kv_heads}) {
-      SCOPED_TRACE(::testing::Message() << "group " << group);
+    struct Variant {
+      bool tensor_cores;
+      int group;
+    };
+    for (const Variant variant : {Variant{false, 1}, Variant{false, heads / kv_heads}, Variant{true, 1}}) {
+      const int group = variant.group;
+      SCOPED_TRACE(::testing::Message() << "group " << group << ", tensor cores " << variant.tensor_cores);
       DeviceBuffer dq(q), dk(k), dv(v), dbq(bq), dbk(bk), dbv(bv), dkc(k_halves), dvc(v_halves), dpos(records),
           out(rows * qw * 4);
-      const int splits = ChooseAttentionSplits(2048, heads * rows);
+      const int splits = ChooseAttentionSplits(2048, heads, kv_heads, head_dim, variant.tensor_cores);
       DeviceBuffer scratch(AttentionScratchBytes(rows, heads, head_dim, splits));
       ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(rows, heads, head_dim, splits)), cudaSuccess);
       AttentionParams p{dq.as<float>(), dkc.get(), dvc.get(), out.as<float>(), rows, heads, kv_heads, head_dim, scale,
@@ -287,6 +303,7 @@ TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
       p.block_table = dpos.as<int32_t>() + 1;
       p.pos_stride = stride;
       p.group = group;
+      p.tensor_cores = variant.tensor_cores;
       if (rope) {
         p.rope = {true, dk.as<float>(), dv.as<float>(), dbq.get(), dbk.get(), dbv.get(), WeightType::kF32, shape,
                   MakeRopeTable(shape)};
@@ -295,9 +312,9 @@ TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
       ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
       const auto got = out.Download<float>();
       const std::vector<float> live(got.begin(), got.begin() + (rows - 1) * qw), ref_live(ref.begin(), ref.end() - qw);
-      // With the RoPE folded in, the newest position's k and v enter from registers in f32, while the reference
-      // reads them back from its f16 cache.
-      EXPECT_LT(RelativeError(live, ref_live), rope ? 1e-3 : 1e-5) << "rope=" << rope;
+      // With the RoPE folded in, the CUDA-core kernel takes the newest position's k and v from registers in f32,
+      // while the reference reads them back from its f16 cache.
+      EXPECT_LT(RelativeError(live, ref_live), variant.tensor_cores ? 2e-3 : rope ? 1e-3 : 1e-5) << "rope=" << rope;
       for (int i = (rows - 1) * qw; i < rows * qw; ++i) ASSERT_TRUE(std::isnan(got[i])) << "the padding row was written";
       const auto got_k = dkc.Download<uint16_t>(), got_v = dvc.Download<uint16_t>();
       if (rope) {  // Each live row's new k and v, in its own slot, rounded to f16.
@@ -309,6 +326,7 @@ TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
           }
         }
       }
+      if (variant.tensor_cores) continue;
       if (group == 1) {
         ungrouped = live, ungrouped_k = got_k;
       } else {
@@ -316,16 +334,49 @@ TEST(AttentionTest, BatchedRowsMatchTheReferencePerSequence) {
         EXPECT_EQ(got_k, ungrouped_k) << "rope=" << rope;
       }
     }
+    // One of the sequences as the lone decode step runs it (no record stride: the position and the table
+    // apart), on the tensor-core kernel.
+    const int r = 3;
+    DeviceBuffer dq(std::vector<float>(q.begin() + r * qw, q.begin() + (r + 1) * qw)),
+        dk(std::vector<float>(k.begin() + r * kw, k.begin() + (r + 1) * kw)),
+        dv(std::vector<float>(v.begin() + r * kw, v.begin() + (r + 1) * kw)), dbq(bq), dbk(bk), dbv(bv),
+        dkc(k_halves), dvc(v_halves), dpos(std::vector<int32_t>{positions[r]}), dtable(tables[r]), out(qw * 4);
+    const int splits = ChooseAttentionSplits(2048, heads, kv_heads, head_dim, true);
+    DeviceBuffer scratch(AttentionScratchBytes(1, heads, head_dim, splits));
+    ASSERT_EQ(cudaMemset(scratch.get(), 0, AttentionScratchBytes(1, heads, head_dim, splits)), cudaSuccess);
+    AttentionParams p{dq.as<float>(), dkc.get(), dvc.get(), out.as<float>(), 1, heads, kv_heads, head_dim, scale,
+                      dpos.as<int32_t>(), splits, scratch.get()};
+    p.f16_cache = true;
+    p.block_table = dtable.as<int32_t>();
+    if (rope) {
+      p.rope = {true, dk.as<float>(), dv.as<float>(), dbq.get(), dbk.get(), dbv.get(), WeightType::kF32, shape,
+                MakeRopeTable(shape)};
+    }
+    ASSERT_EQ(LaunchAttention(p, nullptr), cudaSuccess);
+    EXPECT_LT(RelativeError(out.Download<float>(), std::vector<float>(ref.begin() + r * qw, ref.begin() + (r + 1) * qw)),
+              2e-3)
+        << "lone row, rope=" << rope;
   }
 }
 
 TEST(AttentionTest, SplitChoice) {
-  EXPECT_EQ(ChooseAttentionSplits(16, 14), 1);
-  EXPECT_EQ(ChooseAttentionSplits(128, 14), 1);
-  EXPECT_EQ(ChooseAttentionSplits(256, 14), 2);
-  EXPECT_GE(ChooseAttentionSplits(32768, 14), 32);
-  EXPECT_LE(ChooseAttentionSplits(32768, 14), 128);
-  EXPECT_LE(ChooseAttentionSplits(32768, 1), 128);  // The combine takes one split per thread.
+  // The CUDA-core kernel (f32 caches): a block per head.
+  EXPECT_EQ(ChooseAttentionSplits(16, 14, 2, 64, false), 1);
+  EXPECT_EQ(ChooseAttentionSplits(128, 14, 2, 64, false), 1);
+  EXPECT_EQ(ChooseAttentionSplits(256, 14, 2, 64, false), 2);
+  EXPECT_GE(ChooseAttentionSplits(32768, 14, 2, 64, false), 32);
+  EXPECT_LE(ChooseAttentionSplits(32768, 14, 2, 64, false), 128);
+  EXPECT_LE(ChooseAttentionSplits(32768, 1, 1, 64, false), 128);  // The combine's shared weights hold 128.
+  // The tensor-core kernel (f16 caches at head sizes 64 and 128): a block per KV head, splits of 256 or more.
+  EXPECT_EQ(ChooseAttentionSplits(128, 14, 2, 64, true), 1);
+  EXPECT_EQ(ChooseAttentionSplits(1024, 14, 2, 64, true), 4);
+  EXPECT_EQ(ChooseAttentionSplits(32768, 14, 2, 64, true), 32);
+  EXPECT_EQ(ChooseAttentionSplits(1024, 14, 2, 256, true), ChooseAttentionSplits(1024, 14, 2, 256, false));
+  EXPECT_TRUE(TensorCoreDecodeSupported(14, 2, 64, true));
+  EXPECT_TRUE(TensorCoreDecodeSupported(32, 2, 128, true));
+  EXPECT_FALSE(TensorCoreDecodeSupported(14, 2, 64, false));
+  EXPECT_FALSE(TensorCoreDecodeSupported(34, 2, 128, true));  // 17 heads a group
+  EXPECT_FALSE(TensorCoreDecodeSupported(8, 1, 96, true));
 }
 
 }  // namespace

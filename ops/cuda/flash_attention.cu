@@ -17,6 +17,7 @@
 
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/flash_attention.h"
+#include "ops/cuda/mma.cuh"
 
 namespace ggrt::cuda {
 namespace {
@@ -24,39 +25,6 @@ namespace {
 constexpr int kRowsPerBlock = 64;  // 4 warps x 16 rows
 constexpr int kWarps = 4;
 constexpr int kKeys = kKvPageSize;  // Keys per step: one page.
-constexpr float kLog2e = 1.4426950408889634f;
-
-__device__ __forceinline__ uint32_t Pack(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-
-// Four 8x8 b16 matrices from shared memory, transposed: lanes 8i..8i+7 give the row addresses of matrix i, and
-// r[i] receives its elements (2 (lane % 4), lane / 4) and (2 (lane % 4) + 1, lane / 4): from a row-major
-// [key][dim] tile, the B fragments of two 8-dim column blocks over 16 keys.
-__device__ __forceinline__ void LoadMatrixX4Trans(const __half* row, uint32_t (&r)[4]) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// d[4] += a[4] (16x16, row) * b[2] (16x8, col).
-__device__ __forceinline__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// The A fragment (16 rows x 16 dims from k0) of a warp's q rows, rows `stride` halves apart in shared memory.
-__device__ __forceinline__ void QFragment(const __half* qw, int stride, int k0, int g, int tig, uint32_t (&a)[4]) {
-  a[0] = *reinterpret_cast<const uint32_t*>(qw + g * stride + k0 + 2 * tig);
-  a[1] = *reinterpret_cast<const uint32_t*>(qw + (g + 8) * stride + k0 + 2 * tig);
-  a[2] = *reinterpret_cast<const uint32_t*>(qw + g * stride + k0 + 8 + 2 * tig);
-  a[3] = *reinterpret_cast<const uint32_t*>(qw + (g + 8) * stride + k0 + 8 + 2 * tig);
-}
 
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionParams p) {
@@ -155,8 +123,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
       }
     }
 
-    // Mask, soft-cap, move to base 2; the rows' new maxima.
-    float tile_max[2] = {-INFINITY, -INFINITY};
+    // Mask, soft-cap, move to base 2; then the online softmax and o += P V.
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n) {
 #pragma unroll
@@ -166,59 +133,11 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
         const bool visible = row_valid[h] && key <= row_pos[h] && (p.window <= 0 || key > row_pos[h] - p.window);
         float x = s[n][e];
         if (p.softcap > 0.0f) x = p.softcap * tanhf(x / p.softcap);
-        x = visible ? x * kLog2e : -INFINITY;
-        s[n][e] = x;
-        tile_max[h] = fmaxf(tile_max[h], x);
+        s[n][e] = visible ? x * kLog2e : -INFINITY;
       }
     }
-    float correction[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 1));
-      tile_max[h] = fmaxf(tile_max[h], __shfl_xor_sync(0xffffffffu, tile_max[h], 2));
-      const float m_new = fmaxf(m[h], tile_max[h]);
-      correction[h] = exp2f(m[h] - m_new);
-      m[h] = m_new;
-    }
-    float sum[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[n][e] = exp2f(s[n][e] - m[e / 2]);
-        sum[e / 2] += s[n][e];
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 1);
-      sum[h] += __shfl_xor_sync(0xffffffffu, sum[h], 2);
-      l[h] = l[h] * correction[h] + sum[h];
-    }
-#pragma unroll
-    for (int n = 0; n < D / 8; ++n) {
-      o[n][0] *= correction[0], o[n][1] *= correction[0];
-      o[n][2] *= correction[1], o[n][3] *= correction[1];
-    }
-
-    // o += P V: the probabilities are already in the A-fragment layout, two key blocks of 16.
-#pragma unroll
-    for (int kb = 0; kb < kKeys / 16; ++kb) {
-      uint32_t a[4];
-      a[0] = Pack(s[2 * kb][0], s[2 * kb][1]);
-      a[1] = Pack(s[2 * kb][2], s[2 * kb][3]);
-      a[2] = Pack(s[2 * kb + 1][0], s[2 * kb + 1][1]);
-      a[3] = Pack(s[2 * kb + 1][2], s[2 * kb + 1][3]);
-      // Lane L addresses row L % 16 of the 16 keys, in the dim block n or n + 1 by L / 16.
-      const __half* v_row = v_s + (kb * 16 + lane % 16) * kStride + (lane / 16) * 8;
-#pragma unroll
-      for (int n = 0; n < D / 8; n += 2) {
-        uint32_t b[4];
-        LoadMatrixX4Trans(v_row + n * 8, b);
-        Mma(o[n], a, b[0], b[1]);
-        Mma(o[n + 1], a, b[2], b[3]);
-      }
-    }
+    OnlineSoftmaxStep<kKeys, D>(s, m, l, o);
+    AddProbabilitiesTimesV<kKeys, D>(s, v_s, kStride, lane, o);
   }
 
   // Normalise and store the warp's rows.

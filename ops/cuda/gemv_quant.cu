@@ -73,19 +73,6 @@ size_t SlotBytes(int k, int parts) {
   return static_cast<size_t>(kWarps) * StagesFor<T>(k, parts) * RowsPerTile<T>() * Round<T>::kSlot;
 }
 
-// 16 bytes at `global` (16-byte aligned) into shared memory, only the first `bytes` of them read (the rest
-// zero-filled). compute-sanitizer's memcheck counts the whole 16 as read, hence the weights' allocation
-// contract (WeightAllocationBytes, ops/cuda/types.h). Copying a row's last word with 2-byte loads and the
-// others with a source size known to be 16 (or none) instead faulted as an illegal instruction on an H200
-// (PERF_NOTES.md, session 7).
-__device__ __forceinline__ void CopyAsync16(void* smem, const void* global, int bytes, uint64_t policy) {
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;" ::"r"(
-                   static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
-               "l"(global), "r"(bytes), "l"(policy));
-}
-__device__ __forceinline__ void CopyAsyncCommit() { asm volatile("cp.async.commit_group;"); }
-__device__ __forceinline__ void CopyAsyncWaitAllButOne() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
-
 // One warp's tile: M row pointers and a chunk range [begin, end) of whole blocks, walked in rounds.
 template <WeightType T, int M>
 struct TileWalk {

@@ -16,31 +16,33 @@ want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitiz
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 if [[ $what == ab ]]; then
   # Every variant (variants/NAME, tools/device/variant.sh) on the same card in this call: tg128 of the
-  # synthetic Qwen2.5-0.5B per weight type (AB_TYPES), two rounds in alternating order, then kernel_bench.
+  # synthetic Qwen2.5-0.5B per weight type (AB_TYPES) after each prompt depth (AB_DEPTHS, bench's -d), two
+  # rounds in alternating order, then kernel_bench.
   variants=$(ls variants)
   [[ -n $variants ]] || { echo "run.sh ab: no variants/ here (stage.sh --ab)"; exit 1; }
   types="${AB_TYPES:-f16 q8_0 q4_k_m q6_k q4_0}"
+  depths="${AB_DEPTHS:-0}"
   for v in $variants; do echo "$v: $(head -1 variants/$v/commit.txt)"; done | tee "$out/ab_variants.txt"
   for t in $types; do
     for round in 1 2; do
       order=$variants
       [[ $round == 2 ]] && order=$(echo $variants | tr ' ' '\n' | tac)
       for v in $order; do
-        tps=$(variants/$v/bench --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -n 128 -r 3 --cuda-graph on \
-                --vocab external/shared/models/qwen2.5-vocab.gguf 2>>"$out/ab_bench.log" | grep tg128 \
-              | awk -F'|' '{print $7}' | awk '{print $1}')
-        echo "$t $v $round ${tps:-failed}"
+        # One line per depth: "TYPE@TEST VARIANT ROUND TOKENS/S", TEST as bench names it (tg128, tg128@d4096).
+        variants/$v/bench --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -d "${depths// /,}" -n 128 -r 3 --cuda-graph on \
+            --vocab external/shared/models/qwen2.5-vocab.gguf 2>>"$out/ab_bench.log" | grep '| tg' \
+          | awk -F'|' -v t="$t" -v v="$v" -v r="$round" '{gsub(/ /, "", $5); split($7, a, " "); print t "@" $5, v, r, a[1]}'
       done
     done
   done | tee "$out/ab_tg128.txt"
-  # One table: a row per type, each variant's mean of its two rounds.
+  # One table: a row per type and depth, each variant's mean of its two rounds.
   {
-    echo "| tg128 tokens/s | $(echo $variants | sed 's/ / | /g') |"
+    echo "| tokens/s | $(echo $variants | sed 's/ / | /g') |"
     echo "|---|$(for _ in $variants; do printf -- '---|'; done)"
-    for t in $types; do
-      printf '| %s |' "$t"
+    for key in $(awk '{print $1}' "$out/ab_tg128.txt" | awk '!seen[$0]++'); do
+      printf '| %s |' "$key"
       for v in $variants; do
-        awk -v t="$t" -v v="$v" '$1 == t && $2 == v && $4 != "failed" {s += $4; n++} END {printf " %s |", n ? sprintf("%.0f", s / n) : "failed"}' \
+        awk -v k="$key" -v v="$v" '$1 == k && $2 == v && $4 + 0 > 0 {s += $4; n++} END {printf " %s |", n ? sprintf("%.0f", s / n) : "failed"}' \
           "$out/ab_tg128.txt"
       done
       echo
@@ -52,6 +54,12 @@ if [[ $what == ab ]]; then
       echo "== $v $kt"; variants/$v/kernel_bench --dtype $kt 2>&1 | grep -E '^\| [a-z]'
     done
   done > "$out/ab_kernels.txt" 2>&1
+  # AB_KERNEL_ARGS: one more kernel_bench run per variant with these arguments (e.g. --batch 1 --ctx 4096).
+  if [[ -n ${AB_KERNEL_ARGS:-} ]]; then
+    for v in $variants; do
+      echo "== $v $AB_KERNEL_ARGS"; variants/$v/kernel_bench $AB_KERNEL_ARGS 2>&1 | grep -E '^\| [a-z]'
+    done >> "$out/ab_kernels.txt" 2>&1
+  fi
   exit 0
 fi
 passed=0 failed=0
