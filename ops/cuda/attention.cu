@@ -12,9 +12,9 @@
 //
 // DecodeAttentionMmaKernel (f16 caches, head sizes 64 and 128): a block per (split, KV head, row) serves
 // all the query heads of the KV head as the M rows of mma.sync, so every K/V byte is read once per step;
-// its 4 warps stream pages through cp.async rings in shared memory. Kernel bench, H200, one row of
-// Qwen2.5-0.5B at 16384 positions: 15 us against 21 for a block per head (which reads K/V seven times);
-// 64 rows at 4096 positions: 74 against 350.
+// its warps (8 at head size 64, 4 at 128) stream pages through cp.async rings in shared memory. Kernel
+// bench, H200, one row of Qwen2.5-0.5B at 16384 positions: 15 us against 21 for a block per head (which
+// reads K/V seven times); 64 rows at 4096 positions: 74 against 350 (four warps; eight gained end to end).
 //
 // AttentionSplitKernel (f32 caches, other head sizes): grid (splits, heads / group, rows); its 4 warps walk
 // the slice in tiles of 32 positions with an online softmax: lane j scores position j of the tile (a whole K
@@ -44,33 +44,37 @@ constexpr int kPositionsPerSplit = kWarps * 32;  // One 32-position tile per war
 constexpr int kMaxSplits = kWarps * 32;              // The combine's shared weights hold this many.
 constexpr int kBlocksPerSm = 4;                      // Resident blocks per SM (a register budget of 128).
 
-int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
-  return static_cast<int64_t>(rows) * heads * splits * (head_dim + 2);
+// Partial layout per (row, head, split): [m, l, two floats of padding, acc[head_dim]], so that the values
+// start 16-byte aligned (head_dim is a multiple of 4) and the combine reads them four at a time.
+constexpr int kPartialHeader = 4;
+
+__host__ __device__ __forceinline__ int64_t PartialFloats(int rows, int heads, int head_dim, int splits) {
+  return static_cast<int64_t>(rows) * heads * splits * (head_dim + kPartialHeader);
 }
 
 __device__ __forceinline__ int* Counter(const AttentionParams& p, int row, int head) {
-  const int64_t floats = static_cast<int64_t>(p.rows) * p.heads * p.splits * (p.head_dim + 2);
+  const int64_t floats = PartialFloats(p.rows, p.heads, p.head_dim, p.splits);
   return reinterpret_cast<int*>(static_cast<float*>(p.scratch) + floats) + row * p.heads + head;
 }
 
-// Partial layout per (row, head, split): [m, l, acc[head_dim]].
 __device__ __forceinline__ float* PartialAt(const AttentionParams& p, int row, int head, int split) {
   return static_cast<float*>(p.scratch) +
-         ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + 2);
+         ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + kPartialHeader);
 }
 
 // The positions [begin, end) of split `split` of a row that sees `length` positions, those before `first`
 // masked (a sliding window), and how many splits the length uses (`active`; the grid's others exit).
-// Splits start on page boundaries and cover at least kPositionsPerSplit positions each.
+// Splits start on page boundaries and cover at least `min_positions` positions each (a page per warp).
 struct SplitRange {
   int first, begin, end, active;
 };
-__device__ __forceinline__ SplitRange RangeOfSplit(const AttentionParams& p, int length, int split) {
+__device__ __forceinline__ SplitRange RangeOfSplit(const AttentionParams& p, int length, int split,
+                                                   int min_positions = kPositionsPerSplit) {
   SplitRange r;
   r.first = p.window > 0 ? max(0, length - p.window) : 0;
   const int base = r.first / kKvPageSize * kKvPageSize;
   const int span = length - base;
-  const int wanted = min(p.splits, (span + kPositionsPerSplit - 1) / kPositionsPerSplit);
+  const int wanted = min(p.splits, (span + min_positions - 1) / min_positions);
   const int chunk = ((span + wanted - 1) / wanted + kKvPageSize - 1) / kKvPageSize * kKvPageSize;
   r.active = (span + chunk - 1) / chunk;
   r.begin = base + split * chunk;
@@ -309,32 +313,39 @@ __device__ void CombineSplits(const AttentionParams& p, int row, int head0, int 
     if (lane == 0) inv_l[h] = 1.0f / l_all;
   }
   __syncthreads();
-  constexpr int kOutputs = 4;  // (head, dimension) outputs a thread sums at once
-  const int outputs = group * p.head_dim;
-  const int split_stride = p.head_dim + 2;  // Floats from one split's partial to the next's.
-  for (int i0 = threadIdx.x; i0 < outputs; i0 += kOutputs * blockDim.x) {
-    // Outputs past the end repeat the last one, so that the loads below need no branch: a branch around
-    // each load would wait for it before issuing the next.
-    int head[kOutputs];
-    const float* src[kOutputs];
+  // Each thread sums the splits of kQuads runs of 4 outputs (a head's dimensions d..d + 3), one 16-byte
+  // load a split; runs past the end repeat the last one, so that the loads need no branch (a branch around
+  // each load would wait for it before issuing the next).
+  constexpr int kQuads = 2;
+  const int quads = group * p.head_dim / 4;
+  const int split_stride = p.head_dim + kPartialHeader;  // Floats from one split's partial to the next's.
+  for (int i0 = threadIdx.x; i0 < quads; i0 += kQuads * blockDim.x) {
+    int head[kQuads];
+    const float4* src[kQuads];
 #pragma unroll
-    for (int k = 0; k < kOutputs; ++k) {
-      const int i = min(i0 + k * static_cast<int>(blockDim.x), outputs - 1);
-      head[k] = i / p.head_dim;
-      src[k] = PartialAt(p, row, head0 + head[k], 0) + 2 + i % p.head_dim;
+    for (int k = 0; k < kQuads; ++k) {
+      const int d = 4 * min(i0 + k * static_cast<int>(blockDim.x), quads - 1);
+      head[k] = d / p.head_dim;
+      src[k] = reinterpret_cast<const float4*>(PartialAt(p, row, head0 + head[k], 0) + kPartialHeader +
+                                               d % p.head_dim);
     }
-    float acc[kOutputs] = {};
+    float4 acc[kQuads] = {};
 #pragma unroll 8
     for (int s = 0; s < active; ++s) {
 #pragma unroll
-      for (int k = 0; k < kOutputs; ++k) acc[k] += __ldcg(src[k] + s * split_stride) * weight_s[head[k]][s];
+      for (int k = 0; k < kQuads; ++k) {
+        const float4 v = __ldcg(src[k] + s * (split_stride / 4));
+        const float w = weight_s[head[k]][s];
+        acc[k].x += v.x * w, acc[k].y += v.y * w, acc[k].z += v.z * w, acc[k].w += v.w * w;
+      }
     }
 #pragma unroll
-    for (int k = 0; k < kOutputs; ++k) {
+    for (int k = 0; k < kQuads; ++k) {
       const int i = i0 + k * blockDim.x;
-      if (i < outputs) {
-        p.out[(static_cast<int64_t>(row) * p.heads + head0 + head[k]) * p.head_dim + i % p.head_dim] =
-            acc[k] * inv_l[head[k]];
+      if (i < quads) {
+        const float inv = inv_l[head[k]];
+        const float4 o = make_float4(acc[k].x * inv, acc[k].y * inv, acc[k].z * inv, acc[k].w * inv);
+        *reinterpret_cast<float4*>(p.out + (static_cast<int64_t>(row) * p.heads + head0) * p.head_dim + 4 * i) = o;
       }
     }
   }
@@ -480,7 +491,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) {
           const int d = LaneDim<kPerLane>(lane, j);
-          if (d < p.head_dim) dst[2 + d] = out[j];
+          if (d < p.head_dim) dst[kPartialHeader + d] = out[j];
         }
       }
     }
@@ -491,23 +502,29 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
 
 // The tensor-core decode kernel. Grid (splits, kv_heads, rows): a block takes one split of one row for all
 // the query heads of one KV head, which are the 16 rows of the mma's M (a group of up to 16; the rest are
-// zero). Each warp walks every fourth page of the split through its own two-stage cp.async ring of K and V
-// pages in shared memory, so the next page is in flight while this one is multiplied: scores (heads x 32
+// zero). Each warp walks every MmaWarps-th page of the split through its own two-stage cp.async ring of K
+// and V pages in shared memory, so the next page is in flight while this one is multiplied: scores (heads x 32
 // keys) by mma against K, an online softmax in registers as in the prefill kernel, and the f16
 // probabilities times V (transposed out of shared memory by ldmatrix) into f32 accumulators.
 constexpr int kMmaRows = 16;
 constexpr int kMmaStages = 2;
 constexpr int kMmaMaxGroup = kMmaRows;
-constexpr int kMmaMaxSplits = 32;
+constexpr int kMmaMaxSplits = 32;  // At four warps a block; half as many at eight.
 constexpr float kLn2 = 0.6931471805599453f;
+
+// Warps of a tensor-core block, each streaming its own pages: eight at head size 64 (two stages of K and V
+// pages each still fit in shared memory), which halves the splits a context needs and so the combine's
+// work; four at 128.
+__host__ __device__ constexpr int MmaWarps(int head_dim) { return head_dim <= 64 ? 8 : 4; }
 
 template <int D>
 constexpr size_t MmaSharedBytes() {
-  return sizeof(__half) * (kMmaRows + kWarps * kMmaStages * 2 * kKvPageSize) * (D + 8);
+  return sizeof(__half) * (kMmaRows + MmaWarps(D) * kMmaStages * 2 * kKvPageSize) * (D + 8);
 }
 
 template <int D, bool kRope>
-__global__ void __launch_bounds__(kWarps * 32) DecodeAttentionMmaKernel(AttentionParams p) {
+__global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(AttentionParams p) {
+  constexpr int kMmaWarps = MmaWarps(D);
   constexpr int kStride = D + 8;  // Halves per shared row: the padding makes fragment loads conflict-free.
   constexpr int kPageHalves = kKvPageSize * kStride;
   extern __shared__ __align__(16) __half smem[];
@@ -523,7 +540,7 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionMmaKernel(Attentio
   if (row_position < 0) return;  // A padding row of a batch bucket.
   const int length = row_position + 1;
   const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row);
-  const SplitRange range = RangeOfSplit(p, length, split);
+  const SplitRange range = RangeOfSplit(p, length, split, kMmaWarps * kKvPageSize);
   if (split >= range.active) return;
   const int position = length - 1;
   const int kv_width = p.kv_heads * D;
@@ -599,7 +616,7 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionMmaKernel(Attentio
   float o[D / 8][4];
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  constexpr int kStep = kWarps * kKvPageSize;
+  constexpr int kStep = kMmaWarps * kKvPageSize;
   if (t0 < range.end && !early) copy_page(t0, 0);
   for (int it = 0; t0 < range.end; ++it, t0 += kStep) {
     if (t0 + kStep < range.end) {
@@ -641,8 +658,8 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionMmaKernel(Attentio
   // Merge the warps in the pages' shared memory, then each (head, dimension) of the block's result.
   __syncthreads();
   float* m_s = reinterpret_cast<float*>(pages_s);  // [warp][16]
-  float* l_s = m_s + kWarps * kMmaRows;             // [warp][16]
-  float* o_s = l_s + kWarps * kMmaRows;             // [warp][16][D]
+  float* l_s = m_s + kMmaWarps * kMmaRows;             // [warp][16]
+  float* o_s = l_s + kMmaWarps * kMmaRows;             // [warp][16][D]
   if (tig == 0) {
     m_s[warp * kMmaRows + g] = m[0], m_s[warp * kMmaRows + g + 8] = m[1];
     l_s[warp * kMmaRows + g] = l[0], l_s[warp * kMmaRows + g + 8] = l[1];
@@ -658,10 +675,10 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionMmaKernel(Attentio
     const int h = i / D, d = i % D;
     float m_all = -1e30f;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, m_s[w * kMmaRows + h]);
+    for (int w = 0; w < kMmaWarps; ++w) m_all = fmaxf(m_all, m_s[w * kMmaRows + h]);
     float l_all = 0.0f, acc = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
+    for (int w = 0; w < kMmaWarps; ++w) {
       const float f = exp2f(m_s[w * kMmaRows + h] - m_all);
       l_all += l_s[w * kMmaRows + h] * f;
       acc += o_s[(w * kMmaRows + h) * D + d] * f;
@@ -672,7 +689,7 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionMmaKernel(Attentio
       // A partial as AttentionSplitKernel writes it: the max in natural units.
       float* dst = PartialAt(p, row, head0 + h, split);
       if (d == 0) dst[0] = m_all * kLn2, dst[1] = l_all;
-      dst[2 + d] = acc;
+      dst[kPartialHeader + d] = acc;
     }
   }
   if (range.active == 1) return;
@@ -686,7 +703,7 @@ cudaError_t LaunchMmaFor(const AttentionParams& p, cudaStream_t stream) {
       DecodeAttentionMmaKernel<D, kRope>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
   if (opted != cudaSuccess) return opted;
   const dim3 grid(p.splits, p.kv_heads, p.rows);
-  return Launch(DecodeAttentionMmaKernel<D, kRope>, grid, kWarps * 32, kSmem, stream, p);
+  return Launch(DecodeAttentionMmaKernel<D, kRope>, grid, MmaWarps(D) * 32, kSmem, stream, p);
 }
 
 template <bool kRope>
@@ -707,9 +724,9 @@ bool TensorCoreDecodeSupported(int heads, int kv_heads, int head_dim, bool f16_c
 
 int ChooseAttentionSplits(int ctx, int heads, int kv_heads, int head_dim, bool f16_cache) {
   if (TensorCoreDecodeSupported(heads, kv_heads, head_dim, f16_cache)) {
-    // A block per KV head: splits of at least two pages per warp, and few enough that the combine (every
-    // split of every head of the group, by one block) stays a few latencies.
-    return max(1, min(kMmaMaxSplits, ctx / (2 * kPositionsPerSplit)));
+    // A block per KV head: splits of at least a page per warp at head size 64 (two at 128), and few enough
+    // that the combine (every split of every head of the group, by one block) stays a few latencies.
+    return max(1, min(kMmaMaxSplits * 4 / MmaWarps(head_dim), ctx / (2 * kPositionsPerSplit)));
   }
   // As many blocks as can be resident at once at one row: one more would start a second wave (38 splits x
   // 14 heads on 132 SMs cost 20% at 16384 positions). A split has at least one tile per warp.
