@@ -2,43 +2,65 @@
 # Builds the GPU test binaries and tools with -c opt for Hopper only (sm_90a) and copies them, with the ../shared data they read,
 # into .stage/ (git-ignored) for the device machine. Run tools/device/run.sh there.
 # `stage.sh --ab` instead packs only the variants kept by variant.sh, the Qwen2.5 vocabulary and run.sh,
-# for `run.sh ab` (each variant's bench and kernel_bench, no tests).
+# for `run.sh ab` (each variant's bench and kernel_bench); `stage.sh --ab --tests` adds the working tree's
+# GPU tests of the runtime and the attention kernels with the data they read, for `run.sh tests` in the
+# same call (the whole suite and the tools do not fit beside two or three variants).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+families="qwen2 llama3 llama-linear qwen3 phi3 gemma2"
+# The ../shared data the GPU tests and `run.sh tests` read. Only the F16 fixture of tiny-qwen2-256 travels
+# (the transfer is limited): run.sh quantizes it into the others with our quantizer, which reproduces
+# llama-quantize's files byte for byte (//loader:quantize_test).
+stage_test_data() {
+  mkdir -p .stage/external/shared/models/tiny-qwen2-256 .stage/external/shared/tokenizer .stage/external/shared/text \
+    .stage/tests
+  cp ../shared/models/stories260K*.gguf ../shared/models/stories260K.greedy256.* ../shared/models/qwen2.5-vocab.gguf \
+    .stage/external/shared/models/
+  cp ../shared/models/tiny-qwen2-256/tiny-qwen2-256-f16.gguf ../shared/models/tiny-qwen2-256/reference-perplexity.txt \
+    .stage/external/shared/models/tiny-qwen2-256/
+  cp ../shared/text/gpl-3.txt .stage/external/shared/text/
+  for f in $families; do cp "bazel-bin/tests/tiny-$f.gguf" .stage/tests/; done
+}
+# Copies bazel targets' outputs into .stage/bin, stripped (host symbols only; the GPU code stays).
+stage_binaries() {
+  mkdir -p .stage/bin
+  for t in "$@"; do cp "bazel-bin/$(echo "${t#//}" | tr ':' '/')" .stage/bin/; done
+  chmod u+w .stage/bin/*
+  strip .stage/bin/*
+}
+# The device tool carries at most 64 MiB: the binaries travel packed with xz (each embeds every kernel, and
+# gzip no longer fits them; see the README's device notes).
+pack() {
+  tar -C .stage -cf - . | xz -T2 -6 > .stage.txz
+  du -sh .stage.txz
+  if (($(stat -c %s .stage.txz) > 64 * 1024 * 1024)); then echo "stage.sh: .stage.txz is over the 64 MiB carry limit" >&2; exit 1; fi
+}
 if [[ ${1:-} == --ab ]]; then
   ls -d .variants/*/ > /dev/null 2>&1 || { echo "stage.sh --ab: no variants; keep some with tools/device/variant.sh" >&2; exit 1; }
+  tests="//ops/cuda:attention_test //runtime:cuda_executor_test //runtime:engine_test //tests:family_test"
+  [[ ${2:-} == --tests ]] && bazel build -c opt --define=ggrt_sm80=0 $tests //tools:generate //tools:quantize \
+    $(for f in $families; do echo "//tests:tiny_$f"; done)
   rm -rf .stage
   mkdir -p .stage/external/shared/models
   cp -r .variants .stage/variants
   cp ../shared/models/qwen2.5-vocab.gguf .stage/external/shared/models/
   cp tools/device/run.sh .stage/
-  tar -C .stage -cf - . | xz -T2 -6 > .stage.txz
-  du -sh .stage.txz
+  if [[ ${2:-} == --tests ]]; then
+    stage_binaries $tests //tools:generate //tools:quantize
+    stage_test_data
+  fi
+  pack
   exit 0
 fi
 targets=$(bazel query 'attr(tags, "gpu", tests(//...))' 2>/dev/null)
 tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize //tools:server"
-families="qwen2 llama3 llama-linear qwen3 phi3 gemma2"
 bazel build -c opt --define=ggrt_sm80=0 $targets $tools $(for f in $families; do echo "//tests:tiny_$f"; done)
 rm -rf .stage
-mkdir -p .stage/bin .stage/external/shared/models/tiny-qwen2-256 .stage/external/shared/tokenizer \
-  .stage/external/shared/text
-for t in $targets $tools; do
-  path="bazel-bin/$(echo "${t#//}" | tr ':' '/')"
-  cp "$path" .stage/bin/
-done
-cp ../shared/models/stories260K*.gguf ../shared/models/stories260K.greedy256.* ../shared/models/qwen2.5-vocab.gguf \
-  .stage/external/shared/models/
-# Only the F16 fixture travels (the transfer is limited): run.sh quantizes it into the others with our
-# quantizer, which reproduces llama-quantize's files byte for byte (//loader:quantize_test).
-cp ../shared/models/tiny-qwen2-256/tiny-qwen2-256-f16.gguf ../shared/models/tiny-qwen2-256/reference-perplexity.txt \
-  .stage/external/shared/models/tiny-qwen2-256/
-cp ../shared/text/gpl-3.txt .stage/external/shared/text/
-mkdir -p .stage/tests .stage/tools
-for f in $families; do cp "bazel-bin/tests/tiny-$f.gguf" .stage/tests/; done
+stage_binaries $targets $tools
+stage_test_data
 # The Hugging Face parity harness (run.sh parity) and its GGUF writer.
+mkdir -p .stage/tools
 cp tools/device/hf_parity.py tools/device/gguf_writer.py .stage/tools/
-strip .stage/bin/*  # Host symbols only; the GPU code stays.
 # Debian ships cpp-httplib only as a shared library: it travels with its non-glibc dependencies, for
 # LD_LIBRARY_PATH=lib (run.sh), with the load generator.
 mkdir -p .stage/lib
@@ -52,7 +74,4 @@ for b in .stage/bin/*; do
   if ldd "$b" | grep -qE 'absl|gtest|gmock'; then echo "stage: $b links abseil/gtest dynamically" >&2; exit 1; fi
 done
 du -sh .stage
-# The device tool carries at most 64 MiB: the binaries travel packed with xz (each embeds every kernel, and
-# gzip no longer fits them; see the README's device notes).
-tar -C .stage -cf - . | xz -T2 -6 > .stage.txz
-du -sh .stage.txz
+pack
