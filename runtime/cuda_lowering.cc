@@ -37,10 +37,10 @@ struct RopeSetup {
 
 // Query heads per block of the CUDA-core decode attention (f32 caches and head sizes other than 64 and 128;
 // the tensor-core kernel always serves a whole group): a batched step of many rows has blocks enough to give
-// each one a whole GQA group (each K/V tile loaded once for it); fewer rows keep a block per head to fill the SMs. The
-// results are the same either way (ops/cuda/attention.h), so the choice may follow the batch. kernel_bench
-// --batch (H200, 192 positions, Qwen2.5-0.5B's 7 heads a group), us per launch, a block per head vs per
-// group: 2 rows 10.7 vs 34.9, 16 rows 13.6 vs 35.0, 64 rows 24.9 vs 38.3, 128 rows 47.3 vs 38.7.
+// each one a whole GQA group (each K/V tile loaded once for it); fewer rows keep a block per head to fill the
+// SMs. The results are the same either way (ops/cuda/attention.h), so the choice may follow the batch.
+// kernel_bench --batch (H200, 192 positions, Qwen2.5-0.5B's 7 heads a group), us per launch, a block per head
+// vs per group: 2 rows 10.7 vs 34.9, 16 rows 13.6 vs 35.0, 64 rows 24.9 vs 38.3, 128 rows 47.3 vs 38.7.
 int AttentionGroup(const cuda::AttentionParams& p) {
   constexpr int kGroupedRows = 128;
   const bool grouped = p.pos_stride > 0 && p.rows >= kGroupedRows &&

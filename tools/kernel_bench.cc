@@ -265,15 +265,13 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
     // The CUDA-core kernel a head per block and a group per block at its split count, then the tensor-core
     // kernel at its own and at other split counts.
     const int chosen = cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads, p.n_kv_heads, hd, true);
+    const int cuda_core = cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads, p.n_kv_heads, hd, false);
     struct Variant {
       bool tensor_cores;
       int group, splits;
     };
     std::vector<Variant> variants = {
-        {false, 1, cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads, p.n_kv_heads, hd, false)},
-        {false, p.n_heads / p.n_kv_heads,
-         cuda::ChooseAttentionSplits(pages * kKvPageSize, p.n_heads, p.n_kv_heads, hd, false)},
-        {true, 1, chosen}};
+        {false, 1, cuda_core}, {false, p.n_heads / p.n_kv_heads, cuda_core}, {true, 1, chosen}};
     for (int splits : {8, 16, 32, 64, 128}) {
       if (splits != chosen && splits * 4 * kKvPageSize <= ctx) variants.push_back({true, 1, splits});
     }

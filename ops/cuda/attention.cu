@@ -509,7 +509,9 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
 constexpr int kMmaRows = 16;
 constexpr int kMmaStages = 2;
 constexpr int kMmaMaxGroup = kMmaRows;
-constexpr int kMmaMaxSplits = 32;  // At four warps a block; half as many at eight.
+// Splits times warps of one row and KV head at most (32 splits of four warps, 16 of eight): more splits
+// lengthen the combine more than their extra pages in flight gain (PERF_NOTES.md, steps 42e and 43b).
+constexpr int kMmaMaxSplitWarps = 128;
 constexpr float kLn2 = 0.6931471805599453f;
 
 // Warps of a tensor-core block, each streaming its own pages: eight at head size 64 (two stages of K and V
@@ -726,7 +728,7 @@ int ChooseAttentionSplits(int ctx, int heads, int kv_heads, int head_dim, bool f
   if (TensorCoreDecodeSupported(heads, kv_heads, head_dim, f16_cache)) {
     // A block per KV head: splits of at least a page per warp at head size 64 (two at 128), and few enough
     // that the combine (every split of every head of the group, by one block) stays a few latencies.
-    return max(1, min(kMmaMaxSplits * 4 / MmaWarps(head_dim), ctx / (2 * kPositionsPerSplit)));
+    return max(1, min(kMmaMaxSplitWarps / MmaWarps(head_dim), ctx / (2 * kPositionsPerSplit)));
   }
   // As many blocks as can be resident at once at one row: one more would start a second wave (38 splits x
   // 14 heads on 132 SMs cost 20% at 16384 positions). A split has at least one tile per warp.
