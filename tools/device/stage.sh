@@ -41,13 +41,15 @@ if [[ ${1:-} == --ab ]]; then
   [[ ${2:-} == --tests ]] && bazel build -c opt --define=ggrt_sm80=0 $tests //tools:generate //tools:quantize \
     $(for f in $families; do echo "//tests:tiny_$f"; done)
   rm -rf .stage
-  mkdir -p .stage/external/shared/models
+  mkdir -p .stage
   cp -r .variants .stage/variants
-  cp ../shared/models/qwen2.5-vocab.gguf .stage/external/shared/models/
   cp tools/device/run.sh .stage/
   if [[ ${2:-} == --tests ]]; then
     stage_binaries $tests //tools:generate //tools:quantize
-    stage_test_data
+    stage_test_data  # The vocabulary among the rest.
+  else
+    mkdir -p .stage/external/shared/models
+    cp ../shared/models/qwen2.5-vocab.gguf .stage/external/shared/models/
   fi
   pack
   exit 0
