@@ -196,6 +196,7 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
   const Activations a = Activations::Make(b, p, most);
   ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
   auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
+  ASSIGN_OR_RETURN(auto gemm, cuda::CublasLtGemm::Create());
   std::printf("%s %s, batched decode products (small-batch kernel)\n\n"
               "| product | batch | us | GB/s |\n|---|---|---|---|\n",
               p.name.c_str(), dtype.c_str());
@@ -233,6 +234,8 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
         {"output (logits)", w.Bytes(kVocab, e),
          [&](int) { return cuda::SmallBatchGemmParams{a.x, rows, e, t, 1, {w.wout}, {a.y}, {kVocab}}; }},
     };
+    double product_bytes[5];
+    for (int i = 0; i < 5; ++i) product_bytes[i] = products[i].bytes;
     for (const Product& product : products) {
       cuda::SmallBatchGemmParams g = product.params(0);
       if (g.w[0] == nullptr) continue;  // Rows not whole blocks of the type.
@@ -242,6 +245,37 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
         launch.scratch = scratch;
         return cuda::LaunchSmallBatchGemm(launch, s);
       }, absl::StrCat(rows)));
+    }
+    if (t == WeightType::kF16) {
+      // cuBLASLt on the same products (x already in f16, no norm, SwiGLU or fixups): what a GEMM library
+      // makes of these shapes, the yardstick for the small-batch kernel at large batches. Not batch
+      // invariant, so the step cannot use it.
+      const void* x16 = b.Random(2l * rows * std::max(ff, e));
+      auto run = [&](const cuda::GemmParams& g, cudaStream_t s) {
+        const absl::Status st = gemm->Run(g, s);
+        if (!st.ok()) std::fprintf(stderr, "%s\n", st.ToString().c_str());
+        return st.ok() ? cudaSuccess : cudaErrorUnknown;
+      };
+      const std::string batch = absl::StrCat(rows);
+      RETURN_IF_ERROR(b.Time("cuBLASLt qkv (3 launches)", product_bytes[0], [&](cudaStream_t s, int i) {
+        cudaError_t err = run({x16, L(i).wq, t, rows, e, q, a.y}, s);
+        if (err == cudaSuccess) err = run({x16, L(i).wk, t, rows, e, kv, a.y2}, s);
+        if (err == cudaSuccess) err = run({x16, L(i).wv, t, rows, e, kv, a.y3}, s);
+        return err;
+      }, batch));
+      RETURN_IF_ERROR(b.Time("cuBLASLt attn_out + residual", product_bytes[1], [&](cudaStream_t s, int i) {
+        return run({x16, L(i).wo, t, rows, q, e, a.y, a.resid}, s);
+      }, batch));
+      RETURN_IF_ERROR(b.Time("cuBLASLt gate, up (2 launches)", product_bytes[2], [&](cudaStream_t s, int i) {
+        const cudaError_t err = run({x16, L(i).wg, t, rows, e, ff, a.y}, s);
+        return err == cudaSuccess ? run({x16, L(i).wu, t, rows, e, ff, a.y + static_cast<int64_t>(rows) * ff}, s) : err;
+      }, batch));
+      RETURN_IF_ERROR(b.Time("cuBLASLt ffn_down + residual", product_bytes[3], [&](cudaStream_t s, int i) {
+        return run({x16, L(i).wd, t, rows, ff, e, a.y, a.resid}, s);
+      }, batch));
+      RETURN_IF_ERROR(b.Time("cuBLASLt output (logits)", product_bytes[4], [&](cudaStream_t s, int) {
+        return run({x16, w.wout, t, rows, e, kVocab, a.y}, s);
+      }, batch));
     }
     // The step's other per-layer kernel: RoPE-fused decode attention over each row's own pages (f16 cache,
     // `ctx` positions per row), and the greedy step's argmax over the logits.

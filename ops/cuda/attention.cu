@@ -62,6 +62,19 @@ __device__ __forceinline__ float* PartialAt(const AttentionParams& p, int row, i
          ((static_cast<int64_t>(row) * p.heads + head) * p.splits + split) * (p.head_dim + kPartialHeader);
 }
 
+// Dimension d of one head's result from one split, with the split's max m (natural units) and sum l: the
+// final output when it is the row's only split (short contexts), else its partial for CombineSplits.
+__device__ __forceinline__ void StoreSplitResult(const AttentionParams& p, int row, int head, int split, int active,
+                                                 int d, float m, float l, float acc) {
+  if (active == 1) {
+    p.out[(static_cast<int64_t>(row) * p.heads + head) * p.head_dim + d] = acc / l;
+    return;
+  }
+  float* dst = PartialAt(p, row, head, split);
+  if (d == 0) dst[0] = m, dst[1] = l;
+  dst[kPartialHeader + d] = acc;
+}
+
 // The positions [begin, end) of split `split` of a row that sees `length` positions, those before `first`
 // masked (a sliding window), and how many splits the length uses (`active`; the grid's others exit).
 // Splits start on page boundaries and cover at least `min_positions` positions each (a page per warp).
@@ -290,6 +303,7 @@ __device__ void CombineSplits(const AttentionParams& p, int row, int head0, int 
   __syncthreads();
   if (!last) return;
   __threadfence();
+  // Each split's max, then (below) its weight exp(max - the overall max).
   __shared__ float weight_s[kMaxGroup][kMaxSplits], sum_s[kMaxGroup][kMaxSplits];
   __shared__ float inv_l[kMaxGroup];
   for (int i = threadIdx.x; i < group * active; i += blockDim.x) {
@@ -477,22 +491,10 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
 #pragma unroll
         for (int j = 0; j < kPerLane; ++j) out[j] += accs[w][LaneDim<kPerLane>(lane, j)] * f;
       }
-      if (active == 1) {
-        // The only split (short contexts): the block's result is final, no partials to combine.
-        float* o = p.out + (static_cast<int64_t>(row) * p.heads + head) * p.head_dim;
 #pragma unroll
-        for (int j = 0; j < kPerLane; ++j) {
-          const int d = LaneDim<kPerLane>(lane, j);
-          if (d < p.head_dim) o[d] = out[j] / l_all;
-        }
-      } else {
-        float* dst = PartialAt(p, row, head, split);
-        if (lane == 0) dst[0] = m_all, dst[1] = l_all;
-#pragma unroll
-        for (int j = 0; j < kPerLane; ++j) {
-          const int d = LaneDim<kPerLane>(lane, j);
-          if (d < p.head_dim) dst[kPartialHeader + d] = out[j];
-        }
+      for (int j = 0; j < kPerLane; ++j) {
+        const int d = LaneDim<kPerLane>(lane, j);
+        if (d < p.head_dim) StoreSplitResult(p, row, head, split, active, d, m_all, l_all, out[j]);
       }
     }
   }
@@ -685,14 +687,8 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
       l_all += l_s[w * kMmaRows + h] * f;
       acc += o_s[(w * kMmaRows + h) * D + d] * f;
     }
-    if (range.active == 1) {
-      p.out[(static_cast<int64_t>(row) * p.heads + head0 + h) * D + d] = acc / l_all;
-    } else {
-      // A partial as AttentionSplitKernel writes it: the max in natural units.
-      float* dst = PartialAt(p, row, head0 + h, split);
-      if (d == 0) dst[0] = m_all * kLn2, dst[1] = l_all;
-      dst[kPartialHeader + d] = acc;
-    }
+    // The max in natural units, as the CUDA-core kernel's partials hold it.
+    StoreSplitResult(p, row, head0 + h, split, range.active, d, m_all * kLn2, l_all, acc);
   }
   if (range.active == 1) return;
   CombineSplits<kMmaMaxGroup>(p, row, head0, group, range.active);
