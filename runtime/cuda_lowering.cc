@@ -123,8 +123,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       return true;
     }
     if (const int64_t bytes = cuda::SmallBatchGemmScratchBytes(g); bytes > 0) {
-      // Partials of k split over blocks, and counters zeroed once (each launch leaves them at zero).
-      ASSIGN_OR_RETURN(g.scratch, scratch(bytes, "small-batch GEMM partials"));
+      // Split counters zeroed once (each launch leaves them at zero), partials, converted x.
+      ASSIGN_OR_RETURN(g.scratch, scratch(bytes, "small-batch GEMM scratch"));
       CUDA_RETURN_IF_ERROR(cudaMemset(g.scratch, 0, bytes));
     }
     int n_total = 0;

@@ -236,15 +236,23 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
     };
     double product_bytes[5];
     for (int i = 0; i < 5; ++i) product_bytes[i] = products[i].bytes;
+    // The kernel the step picks, then (f16/bf16) each of the two kernels forced.
+    std::vector<std::pair<cuda::SmallBatchPath, std::string>> paths = {{cuda::SmallBatchPath::kAuto, ""}};
+    if (!cuda::IsQuantized(t)) {
+      paths.push_back({cuda::SmallBatchPath::kNarrow, " [narrow]"});
+      paths.push_back({cuda::SmallBatchPath::kWide, " [wide]"});
+    }
     for (const Product& product : products) {
-      cuda::SmallBatchGemmParams g = product.params(0);
-      if (g.w[0] == nullptr) continue;  // Rows not whole blocks of the type.
-      void* scratch = b.Zeros<char>(std::max<int64_t>(cuda::SmallBatchGemmScratchBytes(g), 4));
-      RETURN_IF_ERROR(b.Time(product.name, product.bytes, [&](cudaStream_t s, int i) {
-        cuda::SmallBatchGemmParams launch = product.params(i);
-        launch.scratch = scratch;
-        return cuda::LaunchSmallBatchGemm(launch, s);
-      }, absl::StrCat(rows)));
+      for (const auto& [path, suffix] : paths) {
+        cuda::SmallBatchGemmParams g = product.params(0);
+        if (g.w[0] == nullptr) continue;  // Rows not whole blocks of the type.
+        void* scratch = b.Zeros<char>(std::max<int64_t>(cuda::SmallBatchGemmScratchBytes(g, path), 4));
+        RETURN_IF_ERROR(b.Time(product.name + suffix, product.bytes, [&](cudaStream_t s, int i) {
+          cuda::SmallBatchGemmParams launch = product.params(i);
+          launch.scratch = scratch;
+          return cuda::LaunchSmallBatchGemm(launch, s, path);
+        }, absl::StrCat(rows)));
+      }
     }
     if (t == WeightType::kF16) {
       // cuBLASLt on the same products (x already in f16, no norm, SwiGLU or fixups): what a GEMM library

@@ -66,7 +66,18 @@ __device__ __forceinline__ void CopyAsync16(void* smem, const void* global, int 
                    static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
                "l"(global), "r"(bytes), "l"(policy));
 }
+// The same without a cache hint (data other blocks read too), zero-filled past `bytes`.
+__device__ __forceinline__ void CopyAsync16(void* smem, const void* global, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
+               "l"(global), "r"(bytes));
+}
 __device__ __forceinline__ void CopyAsyncCommit() { asm volatile("cp.async.commit_group;"); }
+// Waits until at most kPending of this thread's most recent copy groups are still in flight.
+template <int kPending>
+__device__ __forceinline__ void CopyAsyncWaitPending() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
+}
 __device__ __forceinline__ void CopyAsyncWaitAllButOne() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
 __device__ __forceinline__ void CopyAsyncWaitAll() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 

@@ -22,7 +22,9 @@
 // from there. Each weight byte is still read once per step, whatever the batch.
 //
 // The tile shape and every sum's order follow from n and k alone, never from B, and a column's products never
-// touch another column: a sequence's result is the same alone or in any batch.
+// touch another column: a sequence's result is the same alone or in any batch. At wide batches the logits and
+// gate/up products take a second kernel (below: a pipelined GEMM over x converted once) that keeps exactly
+// these sums, so the choice between the two changes no bit.
 #include "ops/cuda/small_batch_gemm.h"
 
 #include <algorithm>
@@ -94,13 +96,17 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   // of loads. Wider products run whole (kernel_bench --batch: splitting them was slower at every batch).
   plan.splits = 1;
   plan.slice = p.k;
-  if (2 * plan.row_tiles <= SmCount()) {
+  // Products with a norm prologue are never split: the norm's sum of squares is then over whole rows, in the
+  // one order AddSquares fixes (the wide path computes it apart, see PrepareWideX).
+  if (2 * plan.row_tiles <= SmCount() && p.norm.weight == nullptr) {
     const int wanted = std::max(2 * SmCount() / plan.row_tiles, (p.k + kMaxSlice - 1) / kMaxSlice);
     plan.slice = ((p.k + wanted - 1) / wanted + unit - 1) / unit * unit;
     plan.splits = (p.k + plan.slice - 1) / plan.slice;
   }
-  // x is staged in parts of whole ring turns (or the block's only part) that fit the staging area.
-  const int step = unit * Ring(plan.cols);
+  // x is staged in parts of whole ring turns (or the block's only part) that fit the staging area, and of
+  // whole 128-element spans, so that lane l sums the squares of the float4 columns = l mod 32 of the whole
+  // row, in order, whatever the part size (and so the batch).
+  const int step = std::max(unit * Ring(plan.cols), 128);
   const int fit = std::max(step, (kStagingBytes / (plan.cols * 2) - 32) / step * step);
   plan.stage = plan.slice <= fit ? plan.slice : fit;
   // The staged x (and, for block formats, each warp's decoded weight tiles), or the warps' partial tiles and
@@ -110,10 +116,6 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   return plan;
 }
 
-// The split counters at the start of the scratch, one per (column tile, row tile); the partials follow.
-__host__ __device__ inline int64_t CounterBytes(const Plan& plan) {
-  return (static_cast<int64_t>(plan.col_tiles) * plan.row_tiles * 4 + 255) / 256 * 256;
-}
 
 template <typename T>
 __device__ __forceinline__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -144,6 +146,12 @@ __device__ __forceinline__ float4 NormWeight4(const NormPrologue& norm, int i) {
   return make_float4(NormWeight(norm, i), NormWeight(norm, i + 1), NormWeight(norm, i + 2), NormWeight(norm, i + 3));
 }
 
+// A row's sum of squares, four elements at a time, with the roundings spelled out (fused multiply-adds in
+// this order) so that the staging and the wide path's PrepareWideX give the same bits.
+__device__ __forceinline__ float AddSquares(float s, const float4& x) {
+  return __fmaf_rn(x.w, x.w, __fmaf_rn(x.z, x.z, __fmaf_rn(x.y, x.y, __fmaf_rn(x.x, x.x, s))));
+}
+
 template <typename T>
 __device__ __forceinline__ uint2 Pack4(const float4& x) {
   uint2 r;
@@ -160,6 +168,110 @@ __device__ __forceinline__ uint2 Pack4(const float4& x) {
 // Chunk `chunk` (32 elements) of a block of the runtime type into w.
 __device__ __forceinline__ void DecodeChunkOf(WeightType type, const uint8_t* block, int chunk, float (&w)[32]) {
   GGRT_DISPATCH_QUANT(type, Q, DecodeChunk<Q>(block, chunk, w));
+}
+
+// The scratch: the split counters of every product in a fixed region at its start (products launched one
+// after another share the scratch, and each leaves its counters at zero while the rest is overwritten), then
+// the partials and, on the wide path, x converted and the sums of squares.
+constexpr int kMaxCounters = 1024;
+constexpr int64_t kCounterBytes = kMaxCounters * 4;
+__device__ __forceinline__ float* Partials(const SmallBatchGemmParams& p) {
+  return reinterpret_cast<float*>(static_cast<char*>(p.scratch) + kCounterBytes);
+}
+
+// k split over blocks: each block of a tile puts its partial tile (`floats` of ct) in its split's region
+// at `base`; the last to finish (a fenced counter it resets) sums the regions in split order into ct and
+// returns true. Every thread of the block calls it.
+__device__ __forceinline__ bool SumSplits(float* ct, int floats, int* counter, float* base, int split, int splits) {
+  float* mine = base + static_cast<int64_t>(split) * floats;
+  for (int i = threadIdx.x; i < floats; i += blockDim.x) mine[i] = ct[i];
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(counter, 1) == splits - 1;
+  __syncthreads();
+  if (!last) return false;
+  __threadfence();
+  // kBatch outputs a thread, each split's kBatch loads issued together (a loop of one output at a time waits
+  // for every load in turn: ct may alias the scratch as far as the compiler knows).
+  constexpr int kBatch = 4;
+  for (int i0 = threadIdx.x; i0 < floats; i0 += kBatch * blockDim.x) {
+    float sum[kBatch] = {};
+    for (int q = 0; q < splits; ++q) {
+      float v[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int i = min(i0 + u * static_cast<int>(blockDim.x), floats - 1);
+        v[u] = __ldcg(base + static_cast<int64_t>(q) * floats + i);
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) sum[u] += v[u];
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      if (i0 + u * static_cast<int>(blockDim.x) < floats) ct[i0 + u * blockDim.x] = sum[u];
+    }
+  }
+  if (threadIdx.x == 0) *counter = 0;
+  __syncthreads();
+  return true;
+}
+
+// The epilogue: a tile's sums ct [tile_rows][kCols + 1] (its weight rows by batch columns b0...) times the
+// norm's scale (ss: each column's sum of squares), with the residual, or gate and up meeting for SwiGLU;
+// outputs written along n. Every thread of the block calls it.
+template <int kCols>
+__device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const float* ct, const float* ss, int tile, int tile_rows,
+                          int b0) {
+  constexpr int kCt = kCols + 1;
+  const bool norm = p.norm.weight != nullptr;
+  __shared__ float scale[kCols];
+  for (int c = threadIdx.x; c < kCols; c += blockDim.x) {
+    scale[c] = norm && b0 + c < p.rows ? rsqrtf(ss[c] / p.k + p.norm.eps) : 1.0f;
+  }
+  __syncthreads();
+  if (p.swiglu) {
+    const int half = tile_rows / 2;
+    for (int idx = threadIdx.x; idx < kCols * half; idx += blockDim.x) {
+      const int c = idx / half, r = idx % half;
+      const int b = b0 + c, n = tile * half + r;
+      if (b >= p.rows || n >= p.n[0]) continue;
+      const float gate = ct[r * kCt + c] * scale[c], up = ct[(half + r) * kCt + c] * scale[c];
+      p.y[0][static_cast<int64_t>(b) * p.n[0] + n] = Silu(gate) * up;
+    }
+    return;
+  }
+  // kBatch outputs a thread at a time, their residual loads issued together (the stores of one output may
+  // alias the next one's residual as far as the compiler knows, which would serialise a load per output).
+  constexpr int kBatch = 4;
+  const int total = kCols * tile_rows;
+  for (int idx0 = threadIdx.x; idx0 < total; idx0 += kBatch * blockDim.x) {
+    int out[kBatch];
+    int64_t at[kBatch];
+    float res[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int idx = idx0 + u * blockDim.x, c = idx / tile_rows, r = idx % tile_rows, b = b0 + c;
+      int i = 0, n = tile * tile_rows + r;
+#pragma unroll
+      for (int j = 0; j < 3; ++j) {
+        if (i == j && j < p.count && n >= Pick(p.n, j)) n -= Pick(p.n, j), i = j + 1;
+      }
+      out[u] = idx < total && b < p.rows && i < p.count ? i : -1;
+      at[u] = static_cast<int64_t>(b) * (out[u] >= 0 ? Pick(p.n, i) : 0) + n;
+      res[u] = out[u] >= 0 && p.residual != nullptr ? p.residual[at[u]] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      if (out[u] < 0) continue;
+      const int idx = idx0 + u * blockDim.x, c = idx / tile_rows, r = idx % tile_rows;
+      // Explicit roundings (no contraction into an fma), as the narrow kernel's epilogue.
+      float v = ct[r * kCt + c];
+      if (norm) v = __fmul_rn(v, scale[c]);
+      if (p.residual != nullptr) v = __fadd_rn(v, res[u]);
+      Pick(p.y, out[u])[at[u]] = v;
+    }
+  }
 }
 
 // T: the weights' type (kQuant: block formats, decoded to f16, T = __half).
@@ -253,7 +365,7 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
           const int q = q0 + 32 * u;
           if (q >= quads) continue;
           float4 x = v[m][u];
-          squares[m] = (((squares[m] + x.x * x.x) + x.y * x.y) + x.z * x.z) + x.w * x.w;
+          squares[m] = AddSquares(squares[m], x);
           if (norm) {
             const float4 nw = NormWeight4(p.norm, s0 + 4 * q);
             x.x *= nw.x, x.y *= nw.y, x.z *= nw.z, x.w *= nw.w;
@@ -350,64 +462,11 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   __syncthreads();
 
   if (plan.splits > 1) {
-    // Partials of (col_tile, tile): a region per split, [tile rows * kCt | kCols sums]. The last block of the
-    // tile to finish (a fenced counter it resets) adds them in split order.
-    const int region = tile_rows * kCt + kCols;
-    int* counter = static_cast<int*>(p.scratch) + col_tile * plan.row_tiles + tile;
-    float* base = reinterpret_cast<float*>(static_cast<char*>(p.scratch) + CounterBytes(plan)) +
-                  static_cast<int64_t>(col_tile * plan.row_tiles + tile) * plan.splits * region;
-    float* mine = base + static_cast<int64_t>(split) * region;
-    for (int i = threadIdx.x; i < tile_rows * kCt; i += kThreads) mine[i] = ct[i];
-    for (int i = threadIdx.x; i < kCols; i += kThreads) mine[tile_rows * kCt + i] = ss[i];
-    __shared__ bool last;
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(counter, 1) == plan.splits - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    for (int i = threadIdx.x; i < region; i += kThreads) {
-      float sum = 0.0f;
-#pragma unroll 4
-      for (int q = 0; q < plan.splits; ++q) sum += __ldcg(base + static_cast<int64_t>(q) * region + i);
-      if (i < tile_rows * kCt) {
-        ct[i] = sum;
-      } else {
-        ss[i - tile_rows * kCt] = sum;
-      }
-    }
-    if (threadIdx.x == 0) *counter = 0;
-    __syncthreads();
+    const int index = col_tile * plan.row_tiles + tile;
+    float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * tile_rows * kCt;
+    if (!SumSplits(ct, tile_rows * kCt, static_cast<int*>(p.scratch) + index, base, split, plan.splits)) return;
   }
-
-  // Epilogue: norm scale, residual or SwiGLU; outputs written along n.
-  if (p.swiglu) {
-    const int half = tile_rows / 2;
-    for (int idx = threadIdx.x; idx < kCols * half; idx += kThreads) {
-      const int c = idx / half, r = idx % half;
-      const int b = b0 + c, n = tile * half + r;
-      if (b >= p.rows || n >= p.n[0]) continue;
-      const float scale = norm ? rsqrtf(ss[c] / p.k + p.norm.eps) : 1.0f;
-      const float gate = ct[r * kCt + c] * scale, up = ct[(half + r) * kCt + c] * scale;
-      p.y[0][static_cast<int64_t>(b) * p.n[0] + n] = Silu(gate) * up;
-    }
-    return;
-  }
-  for (int idx = threadIdx.x; idx < kCols * tile_rows; idx += kThreads) {
-    const int c = idx / tile_rows, r = idx % tile_rows;
-    const int b = b0 + c;
-    int i = 0, n = tile * tile_rows + r;
-#pragma unroll
-    for (int j = 0; j < 3; ++j) {
-      if (i == j && j < p.count && n >= Pick(p.n, j)) n -= Pick(p.n, j), i = j + 1;
-    }
-    if (b >= p.rows || i >= p.count) continue;
-    const int width = Pick(p.n, i);
-    float v = ct[r * kCt + c];
-    if (norm) v *= rsqrtf(ss[c] / p.k + p.norm.eps);
-    if (p.residual != nullptr) v += p.residual[static_cast<int64_t>(b) * width + n];
-    Pick(p.y, i)[static_cast<int64_t>(b) * width + n] = v;
-  }
+  WriteTile<kCols>(p, ct, ss, tile, tile_rows, b0);
 }
 
 template <typename T, int NT, bool kQuant>
@@ -434,6 +493,285 @@ cudaError_t LaunchTyped(const SmallBatchGemmParams& p, const Plan& plan, cudaStr
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Wide batches (f16 and bf16 weights; UsesWide says where).
+//
+// Past a few dozen rows the narrow kernel's x staging costs more than its weights: every block of 16-128
+// weight rows converts all of x (at 128 rows, x is several times the weight bytes a block streams) before its
+// first mma. Wide batches instead run as a pipelined GEMM: PrepareWideX rounds x to T (times the norm weight)
+// once per product and writes each row's sum of squares; a block takes 128 weight rows (a row group of 16 per
+// warp) by 64 batch columns, and both operands stream through a four-stage cp.async ring, one run of 64 k
+// (kRun chunks) a stage, stored with the 16-byte units of odd rows swapped by halves so that the fragment
+// reads of a quarter-warp fall in distinct banks.
+//
+// Its results are the narrow kernel's, bit for bit, so that a sequence's tokens do not depend on its batch:
+// the same plan (k groups, splits) from (n, k); within a split, the runs taken k group by k group and in order
+// within one, so each k group's chain accumulates in the mma accumulators from zero exactly as the narrow
+// kernel's warp does and is added to the split's sum at its end (the narrow kernel's in-order sum of its
+// warps' partials); splits summed in split order through the scratch; every fragment holding the same k
+// (rows g and g + 8 of a chunk's 8t..8t+7, as two mma steps); x and the sum of squares rounded as staging
+// rounds them (Pack4, AddSquares in lane order).
+constexpr int kWideRows = 16 * kWarps;  // Weight rows per block.
+constexpr int kWideNt = 8;              // Batch columns per block: 8 * kWideNt.
+constexpr int kWideCols = 8 * kWideNt;
+constexpr int kWideStages = 4;
+constexpr int kRunK = kChunk * kRun;  // k per stage: 128 bytes of each row.
+constexpr int kWideStageHalves = (kWideRows + kWideCols) * kRunK;
+constexpr int kWideSmem = std::max(kWideStages * kWideStageHalves * 2, kWideRows * (kWideCols + 1) * 4);
+
+// kAuto: the wide kernel only where it measured faster (kernel_bench --batch, H200, PERF_NOTES.md step 52):
+// the logits from 16 rows, gate/up-sized products from 65; the narrow products (QKV, attn_out, ffn_down of
+// Qwen2.5-0.5B) stay narrow at every batch, since 128-row tiles leave most SMs idle on them.
+bool UsesWide(const SmallBatchGemmParams& p, SmallBatchPath path) {
+  if (IsQuantized(p.type) || path == SmallBatchPath::kNarrow) return false;
+  if (path == SmallBatchPath::kWide) return true;
+  int rows = 0;
+  for (int i = 0; i < p.count; ++i) rows += p.n[i];
+  return (rows >= 32768 && p.rows >= 16) || (rows >= 8192 && p.rows > 64);
+}
+
+int WideRowTiles(const SmallBatchGemmParams& p) {
+  if (p.swiglu) return (p.n[0] + kWideRows / 2 - 1) / (kWideRows / 2);
+  int rows = 0;
+  for (int i = 0; i < p.count; ++i) rows += p.n[i];
+  return (rows + kWideRows - 1) / kWideRows;
+}
+
+int WideTiles(const SmallBatchGemmParams& p) { return (p.rows + kWideCols - 1) / kWideCols * WideRowTiles(p); }
+
+// The wide path's scratch: the partials of k split over blocks, then x in T and the sums of squares.
+struct WideScratch {
+  int64_t xh, ss, bytes;
+};
+WideScratch WideScratchOf(const SmallBatchGemmParams& p, const Plan& plan) {
+  WideScratch s{};
+  s.xh = kCounterBytes + (plan.splits == 1 ? 0
+                                           : (static_cast<int64_t>(WideTiles(p)) * plan.splits * kWideRows *
+                                                  (kWideCols + 1) * 4 + 255) / 256 * 256);
+  s.ss = (s.xh + static_cast<int64_t>(p.rows) * p.k * 2 + 255) / 256 * 256;
+  s.bytes = s.ss + p.rows * 4;
+  return s;
+}
+
+// x [rows, k] in T, times the norm weight, and each row's sum of squares: a warp per row, lane l taking the
+// float4 columns = l mod 32 in order, as the narrow kernel's staging does.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) PrepareWideX(SmallBatchGemmParams p, T* xh, float* ss) {
+  AllowDependentLaunch();
+  GridDependencyWait();
+  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= p.rows) return;
+  const bool norm = p.norm.weight != nullptr;
+  const float* x = p.x + static_cast<int64_t>(row) * p.k;
+  T* out = xh + static_cast<int64_t>(row) * p.k;
+  float squares = 0.0f;
+  // kBatch float4 of x (and of the norm weight) in flight before the first is used.
+  constexpr int kBatch = 8;
+  const int quads = p.k / 4;
+  for (int q0 = lane; q0 < quads; q0 += 32 * kBatch) {
+    float4 v[kBatch], nw[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int q = min(q0 + 32 * u, quads - 1);
+      v[u] = *reinterpret_cast<const float4*>(x + 4 * q);
+      if (norm) nw[u] = NormWeight4(p.norm, 4 * q);
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int q = q0 + 32 * u;
+      if (q >= quads) break;
+      squares = AddSquares(squares, v[u]);
+      if (norm) v[u].x *= nw[u].x, v[u].y *= nw[u].y, v[u].z *= nw[u].z, v[u].w *= nw[u].w;
+      *reinterpret_cast<uint2*>(out + 4 * q) = Pack4<T>(v[u]);
+    }
+  }
+  const float sum = WarpSum(squares);
+  if (lane == 0) ss[row] = sum;
+}
+
+// The 16-byte unit `unit` (0..7) of row `row` of a stage's tile: odd rows swap their halves of 64 bytes.
+__device__ __forceinline__ int Swizzled(int row, int unit) { return row * kRunK + 8 * (unit ^ ((row & 1) << 2)); }
+
+// The runs of a split, in the order their sums are taken: k group kg's runs j = 0, 1, ... start at
+// kb + kRunK * (kg + k_groups * j); a k group ends where its next run would start at or past the split's end.
+struct RunCursor {
+  int kg, base;  // base < 0: past the last run.
+  __device__ void Next(int kb, int ke, int k_groups) {
+    base += kRunK * k_groups;
+    if (base < ke) return;
+    ++kg;
+    base = kb + kRunK * kg;
+    if (kg == k_groups || base >= ke) base = -1;
+  }
+};
+
+// Grid (column tiles, row tiles, splits). kGroups: the plan has more than one k group (two levels of sums).
+template <typename T, bool kGroups>
+__global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmParams p, Plan plan, const T* xh,
+                                                              const float* ss) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  AllowDependentLaunch();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int col_tile = blockIdx.x, tile = blockIdx.y, split = blockIdx.z;
+  const int b0 = col_tile * kWideCols;
+  const int kb = split * plan.slice, ke = min(p.k, kb + plan.slice), kw = plan.k_groups;
+  T* ring = reinterpret_cast<T*>(smem);
+
+  // The first row of row group rg of this tile (null past the last weight's rows).
+  auto group_row = [&](int rg) -> const T* {
+    int wi = 0, r0 = 0;
+    if (p.swiglu) {
+      wi = rg / (kWarps / 2);
+      r0 = (tile * (kWarps / 2) + rg % (kWarps / 2)) * 16;
+    } else {
+      r0 = (tile * kWarps + rg) * 16;
+#pragma unroll
+      for (int i = 0; i < 3; ++i) {
+        if (wi == i && i < p.count && r0 >= Pick(p.n, i)) r0 -= Pick(p.n, i), wi = i + 1;
+      }
+    }
+    if (wi >= p.count || r0 >= Pick(p.n, wi)) return nullptr;
+    return static_cast<const T*>(Pick(p.w, wi)) + static_cast<int64_t>(r0) * p.k;
+  };
+  // This thread's copies: unit `unit` of weight rows r + 32 i and of batch columns r + 32 i (r = tid / 8).
+  const int unit = threadIdx.x % 8, r = threadIdx.x / 8;
+  const T* wrow[kWideRows / 32];
+#pragma unroll
+  for (int i = 0; i < kWideRows / 32; ++i) {
+    const int row = r + 32 * i;
+    const T* first = group_row(row / 16);
+    wrow[i] = first != nullptr ? first + static_cast<int64_t>(row % 16) * p.k : nullptr;
+  }
+  const uint64_t evict_first = EvictFirstPolicy();
+  auto load_w = [&](int base, int slot) {
+    const int kk = base + 8 * unit;
+    if (kk >= p.k) return;  // A run's second chunk past the row's end.
+    T* ws = ring + slot * kWideStageHalves;
+#pragma unroll
+    for (int i = 0; i < kWideRows / 32; ++i) {
+      if (wrow[i] != nullptr) CopyAsync16(ws + Swizzled(r + 32 * i, unit), wrow[i] + kk, 16, evict_first);
+    }
+  };
+  auto load_x = [&](int base, int slot) {
+    const int kk = base + 8 * unit;
+    T* xs = ring + slot * kWideStageHalves + kWideRows * kRunK;
+#pragma unroll
+    for (int i = 0; i < kWideCols / 32; ++i) {
+      const int col = r + 32 * i, b = b0 + col;
+      const bool in = b < p.rows && kk < p.k;
+      CopyAsync16(xs + Swizzled(col, unit), in ? xh + static_cast<int64_t>(b) * p.k + kk : xh, in ? 16 : 0);
+    }
+  };
+
+  // The ring's first stages: the weights before the wait (they do not depend on the previous kernel).
+  const RunCursor first{0, kb};
+  RunCursor load = first;
+  for (int s = 0; s < kWideStages - 1 && load.base >= 0; ++s, load.Next(kb, ke, kw)) load_w(load.base, s);
+  GridDependencyWait();
+  {
+    RunCursor c = first;
+    for (int s = 0; s < kWideStages - 1; ++s) {
+      if (c.base >= 0) load_x(c.base, s), c.Next(kb, ke, kw);
+      CopyAsyncCommit();
+    }
+  }
+
+  float acc[kWideNt][4] = {}, sum[kWideNt][4] = {};
+  const bool valid = group_row(warp) != nullptr;
+  const int ra = warp * 16 + g, rb = ra + 8;
+  RunCursor use = first;
+  for (int stage = 0; use.base >= 0; ++stage) {
+    CopyAsyncWaitPending<kWideStages - 2>();
+    __syncthreads();  // Stage `stage` is in for every thread; the slot of stage - 1 is free.
+    if (load.base >= 0) {
+      const int slot = (stage + kWideStages - 1) % kWideStages;
+      load_w(load.base, slot);
+      load_x(load.base, slot);
+      load.Next(kb, ke, kw);
+    }
+    CopyAsyncCommit();
+    const T* ws = ring + (stage % kWideStages) * kWideStageHalves;
+    const T* xs = ws + kWideRows * kRunK;
+    if (valid) {
+#pragma unroll
+      for (int chunk = 0; chunk < kRun; ++chunk) {
+        if (use.base + kChunk * chunk >= ke) break;
+        const int u = 4 * chunk + t;
+        const uint4 lo4 = *reinterpret_cast<const uint4*>(ws + Swizzled(ra, u));
+        const uint4 hi4 = *reinterpret_cast<const uint4*>(ws + Swizzled(rb, u));
+        const uint32_t* lo = reinterpret_cast<const uint32_t*>(&lo4);
+        const uint32_t* hi = reinterpret_cast<const uint32_t*>(&hi4);
+        const uint32_t step0[4] = {lo[0], hi[0], lo[1], hi[1]};
+        const uint32_t step1[4] = {lo[2], hi[2], lo[3], hi[3]};
+#pragma unroll
+        for (int j = 0; j < kWideNt; ++j) {
+          const uint4 bx = *reinterpret_cast<const uint4*>(xs + Swizzled(8 * j + g, u));
+          Mma<T>(acc[j], step0, bx.x, bx.y);
+          Mma<T>(acc[j], step1, bx.z, bx.w);
+        }
+      }
+    }
+    const int kg = use.kg;
+    use.Next(kb, ke, kw);
+    if (kGroups && (use.base < 0 || use.kg != kg)) {
+      // The end of a k group's chain: into the split's sum, in k-group order, as the narrow kernel sums its
+      // warps' partials.
+#pragma unroll
+      for (int j = 0; j < kWideNt; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sum[j][e] += acc[j][e], acc[j][e] = 0.0f;
+      }
+    }
+  }
+  if (!kGroups) {
+#pragma unroll
+    for (int j = 0; j < kWideNt; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) sum[j][e] = 0.0f + acc[j][e];  // As the narrow kernel's sum from zero.
+    }
+  }
+
+  // The tile's sums into shared memory (over the ring), then the splits' reduction and the epilogue.
+  CopyAsyncWaitPending<0>();
+  __syncthreads();
+  constexpr int kCt = kWideCols + 1;
+  float* ct = reinterpret_cast<float*>(smem);
+#pragma unroll
+  for (int j = 0; j < kWideNt; ++j) {
+    ct[ra * kCt + 8 * j + 2 * t] = sum[j][0];
+    ct[ra * kCt + 8 * j + 2 * t + 1] = sum[j][1];
+    ct[rb * kCt + 8 * j + 2 * t] = sum[j][2];
+    ct[rb * kCt + 8 * j + 2 * t + 1] = sum[j][3];
+  }
+  __syncthreads();
+  if (plan.splits > 1) {
+    const int index = col_tile * gridDim.y + tile;
+    float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * kWideRows * kCt;
+    if (!SumSplits(ct, kWideRows * kCt, static_cast<int*>(p.scratch) + index, base, split, plan.splits)) return;
+  }
+  WriteTile<kWideCols>(p, ct, ss + b0, tile, kWideRows, b0);
+}
+
+template <typename T, bool kGroups>
+cudaError_t LaunchWideFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
+  static const cudaError_t opted = cudaFuncSetAttribute(WideGemmKernel<T, kGroups>,
+                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kWideSmem);
+  if (opted != cudaSuccess) return opted;
+  const WideScratch scratch = WideScratchOf(p, plan);
+  T* xh = reinterpret_cast<T*>(static_cast<char*>(p.scratch) + scratch.xh);
+  float* ss = reinterpret_cast<float*>(static_cast<char*>(p.scratch) + scratch.ss);
+  cudaError_t e = Launch(PrepareWideX<T>, dim3((p.rows + kWarps - 1) / kWarps), kThreads, 0, stream, p, xh, ss);
+  if (e != cudaSuccess) return e;
+  const dim3 grid((p.rows + kWideCols - 1) / kWideCols, WideRowTiles(p), plan.splits);
+  return Launch(WideGemmKernel<T, kGroups>, grid, kThreads, kWideSmem, stream, p, plan,
+                static_cast<const T*>(xh), static_cast<const float*>(ss));
+}
+
+template <typename T>
+cudaError_t LaunchWide(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
+  return plan.k_groups > 1 ? LaunchWideFor<T, true>(p, plan, stream) : LaunchWideFor<T, false>(p, plan, stream);
+}
+
 }  // namespace
 
 bool SmallBatchGemmSupports(const SmallBatchGemmParams& p) {
@@ -448,17 +786,26 @@ bool SmallBatchGemmSupports(const SmallBatchGemmParams& p) {
   return true;
 }
 
-int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p) {
+int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p, SmallBatchPath path) {
   const Plan plan = MakePlan(p);
+  if (UsesWide(p, path)) return WideScratchOf(p, plan).bytes;
   if (plan.splits == 1) return 0;
-  const int64_t region = static_cast<int64_t>(plan.group_rows) * 16 * (plan.cols + 1) + plan.cols;
-  return CounterBytes(plan) + static_cast<int64_t>(plan.col_tiles) * plan.row_tiles * plan.splits * region * 4;
+  // A region per (column tile, row tile, split): the tile's sums (products with a norm are never split).
+  const int64_t region = static_cast<int64_t>(plan.group_rows) * 16 * (plan.cols + 1);
+  return kCounterBytes + static_cast<int64_t>(plan.col_tiles) * plan.row_tiles * plan.splits * region * 4;
 }
 
-cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream) {
+cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream, SmallBatchPath path) {
   if (!SmallBatchGemmSupports(p)) return cudaErrorInvalidValue;
   const Plan plan = MakePlan(p);
-  if (plan.splits > 1 && p.scratch == nullptr) return cudaErrorInvalidValue;
+  const bool wide = UsesWide(p, path);
+  const int counters = plan.splits == 1 ? 0 : wide ? WideTiles(p) : plan.col_tiles * plan.row_tiles;
+  if (counters > kMaxCounters || (SmallBatchGemmScratchBytes(p, path) > 0 && p.scratch == nullptr)) {
+    return cudaErrorInvalidValue;
+  }
+  if (wide) {
+    return p.type == WeightType::kF16 ? LaunchWide<__half>(p, plan, stream) : LaunchWide<__nv_bfloat16>(p, plan, stream);
+  }
   if (IsQuantized(p.type)) return LaunchTyped<__half, true>(p, plan, stream);
   return p.type == WeightType::kF16 ? LaunchTyped<__half>(p, plan, stream) : LaunchTyped<__nv_bfloat16>(p, plan, stream);
 }

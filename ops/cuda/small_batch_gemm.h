@@ -20,6 +20,10 @@ namespace ggrt::cuda {
 
 constexpr int kSmallBatchMaxRows = 256;
 
+// The kernel that runs a product: narrow (x staged per block, GEMV-like) or wide (a pipelined GEMM over x
+// converted once; f16/bf16 weights). Both give the same bits; kAuto takes the faster for the shape and batch.
+enum class SmallBatchPath { kAuto, kNarrow, kWide };
+
 struct SmallBatchGemmParams {
   const float* x;  // [rows, k]
   int rows;        // 1..kSmallBatchMaxRows
@@ -32,14 +36,20 @@ struct SmallBatchGemmParams {
   NormPrologue norm;                 // x is normalised first when it has a weight.
   const float* residual = nullptr;   // [rows, n_0], added to y[0]; count 1 only.
   bool swiglu = false;               // y[0] = silu(x w_0^T) * (x w_1^T); count 2, n_0 == n_1.
-  void* scratch = nullptr;           // SmallBatchGemmScratchBytes bytes, zeroed once; left reusable.
+  // SmallBatchGemmScratchBytes bytes, zeroed once. It starts with the split counters (a fixed region that
+  // each launch leaves at zero), so products launched one after another may share it.
+  void* scratch = nullptr;
 };
+// 128 bytes: a larger kernel parameter struct made ptxas copy it to local memory and spill (CUDA 13.0).
+static_assert(sizeof(SmallBatchGemmParams) <= 128);
 
 // Whether the kernel takes this product (else the caller uses the general GEMM).
 bool SmallBatchGemmSupports(const SmallBatchGemmParams& p);
-// Scratch for the partials of k split over blocks and their counters (0 when k is not split).
-int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p);
-cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream);
+// Scratch for the split counters, the partials of k split over blocks and, on the wide path, x converted
+// once per product.
+int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p, SmallBatchPath path = SmallBatchPath::kAuto);
+cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream,
+                                 SmallBatchPath path = SmallBatchPath::kAuto);
 
 }  // namespace ggrt::cuda
 

@@ -33,7 +33,8 @@ class SmallBatchGemmTest : public ::testing::Test {
 // Runs a case on the device: the outputs, one vector per weight (one with SwiGLU).
 std::vector<std::vector<float>> RunOnDevice(const Case& c, WeightType type, const std::vector<float>& x,
                                             const std::vector<TypedWeights>& w, const TypedWeights* g,
-                                            const std::vector<float>& residual) {
+                                            const std::vector<float>& residual,
+                                            SmallBatchPath path = SmallBatchPath::kAuto) {
   SmallBatchGemmParams p{nullptr, c.rows, c.k, type, static_cast<int>(c.n.size()), {}, {}, {}};
   DeviceBuffer dx(x);
   p.x = dx.as<float>();
@@ -59,14 +60,14 @@ std::vector<std::vector<float>> RunOnDevice(const Case& c, WeightType type, cons
   }
   p.swiglu = c.swiglu;
   EXPECT_TRUE(SmallBatchGemmSupports(p));
-  const int64_t scratch_bytes = std::max<int64_t>(SmallBatchGemmScratchBytes(p), 1);
+  const int64_t scratch_bytes = std::max<int64_t>(SmallBatchGemmScratchBytes(p, path), 1);
   DeviceBuffer scratch(scratch_bytes);
   EXPECT_EQ(cudaMemset(scratch.get(), 0, scratch_bytes), cudaSuccess);
   p.scratch = scratch.get();
   std::vector<std::vector<float>> out;
   for (int launch = 0; launch < 2; ++launch) {  // The split counters are left reusable (graph replay).
     for (auto& y : dy) y->Poison();
-    EXPECT_EQ(LaunchSmallBatchGemm(p, nullptr), cudaSuccess);
+    EXPECT_EQ(LaunchSmallBatchGemm(p, nullptr, path), cudaSuccess);
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     std::vector<std::vector<float>> got;
     for (auto& y : dy) got.push_back(y->Download<float>());
@@ -79,8 +80,10 @@ std::vector<std::vector<float>> RunOnDevice(const Case& c, WeightType type, cons
 }
 
 // One case against the CPU reference (from the weights' own values), then a few of its rows alone: exactly
-// the rows they were in the batch.
-void CheckCase(const Case& c, WeightType type, double bound, std::mt19937& rng) {
+// the rows they were in the batch (alone, a row takes the narrow kernel; `path` may force the wide one on
+// the batch).
+void CheckCase(const Case& c, WeightType type, double bound, std::mt19937& rng,
+               SmallBatchPath path = SmallBatchPath::kAuto) {
   const auto x = cpu::RandomVector(static_cast<size_t>(c.rows) * c.k, rng, c.norm ? 20.0f : 1.0f);
   std::vector<TypedWeights> w;
   for (int n : c.n) w.push_back(MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * c.k, rng, 0.05f), type));
@@ -104,7 +107,7 @@ void CheckCase(const Case& c, WeightType type, double bound, std::mt19937& rng) 
       for (size_t i = 0; i < ref[0].size(); ++i) ref[0][i] += residual[i];
     }
   }
-  const auto got = RunOnDevice(c, type, x, w, g.get(), residual);
+  const auto got = RunOnDevice(c, type, x, w, g.get(), residual, path);
   ASSERT_EQ(got.size(), ref.size());
   for (size_t i = 0; i < ref.size(); ++i) {
     EXPECT_LT(RelativeError(got[i], ref[i]), bound)
@@ -139,9 +142,32 @@ TEST_F(SmallBatchGemmTest, MatchesReference) {
       {128, 896, {15200}, true},                     // Logits-like: many row tiles, no split.
       {256, 160, {48}},
       {7, 12800, {64}, true},                        // A long k: staged in parts.
+      // Qwen2.5-0.5B's shapes at wide batches: k groups and splits (attn_out), k groups with a norm (QKV),
+      // SwiGLU (the wide kernel from 65 rows).
+      {128, 896, {896}, false, true},
+      {96, 896, {896, 128, 128}, true},
+      {72, 896, {4864, 4864}, true, false, true},
+      {33, 4864, {896}, false, true},
   };
   for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
     for (const Case& c : cases) CheckCase(c, type, Bound(type), rng);
+  }
+}
+
+// Every case again on the wide kernel, whatever its batch: its rows are still the narrow kernel's alone.
+TEST_F(SmallBatchGemmTest, WidePathMatchesReferenceAndNarrowBits) {
+  std::mt19937 rng(63);
+  const Case cases[] = {
+      {1, 896, {896}},
+      {5, 896, {128}, false, true},
+      {16, 896, {896, 128, 128}, true},
+      {9, 768, {256}, false, true},                  // Three splits of one run per k group, half of them empty.
+      {20, 256, {768, 768}, true, false, true},      // Four k groups with SwiGLU.
+      {70, 4864, {896}, false, true},
+      {7, 12800, {64}, true},
+  };
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
+    for (const Case& c : cases) CheckCase(c, type, Bound(type), rng, SmallBatchPath::kWide);
   }
 }
 
