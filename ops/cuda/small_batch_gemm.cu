@@ -462,11 +462,66 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   __syncthreads();
 
   if (plan.splits > 1) {
-    const int index = col_tile * plan.row_tiles + tile;
-    float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * tile_rows * kCt;
-    if (!SumSplits(ct, tile_rows * kCt, static_cast<int*>(p.scratch) + index, base, split, plan.splits)) return;
+    // Partials of (col_tile, tile): a region per split, [tile rows * kCt | kCols sums]. The last block of the
+    // tile to finish (a fenced counter it resets) adds them in split order.
+    const int region = tile_rows * kCt + kCols;
+    int* counter = static_cast<int*>(p.scratch) + col_tile * plan.row_tiles + tile;
+    float* base = Partials(p) + static_cast<int64_t>(col_tile * plan.row_tiles + tile) * plan.splits * region;
+    float* mine = base + static_cast<int64_t>(split) * region;
+    for (int i = threadIdx.x; i < tile_rows * kCt; i += kThreads) mine[i] = ct[i];
+    for (int i = threadIdx.x; i < kCols; i += kThreads) mine[tile_rows * kCt + i] = ss[i];
+    __shared__ bool last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(counter, 1) == plan.splits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int i = threadIdx.x; i < region; i += kThreads) {
+      float sum = 0.0f;
+#pragma unroll 4
+      for (int q = 0; q < plan.splits; ++q) sum += __ldcg(base + static_cast<int64_t>(q) * region + i);
+      if (i < tile_rows * kCt) {
+        ct[i] = sum;
+      } else {
+        ss[i - tile_rows * kCt] = sum;
+      }
+    }
+    if (threadIdx.x == 0) *counter = 0;
+    __syncthreads();
   }
-  WriteTile<kCols>(p, ct, ss, tile, tile_rows, b0);
+
+  // Epilogue: norm scale, residual or SwiGLU; outputs written along n. Inline rather than through SumSplits
+  // and WriteTile (the wide kernel's, with the same roundings): those cost this kernel 10-20% at small
+  // batches (H200, kernel_bench --batch 16: QKV 4.9 -> 5.8 us, attn_out 5.4 -> 6.5).
+  if (p.swiglu) {
+    const int half = tile_rows / 2;
+    for (int idx = threadIdx.x; idx < kCols * half; idx += kThreads) {
+      const int c = idx / half, r = idx % half;
+      const int b = b0 + c, n = tile * half + r;
+      if (b >= p.rows || n >= p.n[0]) continue;
+      const float scale = norm ? rsqrtf(ss[c] / p.k + p.norm.eps) : 1.0f;
+      const float gate = ct[r * kCt + c] * scale, up = ct[(half + r) * kCt + c] * scale;
+      p.y[0][static_cast<int64_t>(b) * p.n[0] + n] = Silu(gate) * up;
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < kCols * tile_rows; idx += kThreads) {
+    const int c = idx / tile_rows, r = idx % tile_rows;
+    const int b = b0 + c;
+    int i = 0, n = tile * tile_rows + r;
+#pragma unroll
+    for (int j = 0; j < 3; ++j) {
+      if (i == j && j < p.count && n >= Pick(p.n, j)) n -= Pick(p.n, j), i = j + 1;
+    }
+    if (b >= p.rows || i >= p.count) continue;
+    const int width = Pick(p.n, i);
+    // Explicit roundings (no contraction into an fma), as WriteTile's.
+    float v = ct[r * kCt + c];
+    if (norm) v = __fmul_rn(v, rsqrtf(ss[c] / p.k + p.norm.eps));
+    if (p.residual != nullptr) v = __fadd_rn(v, p.residual[static_cast<int64_t>(b) * width + n]);
+    Pick(p.y, i)[static_cast<int64_t>(b) * width + n] = v;
+  }
 }
 
 template <typename T, int NT, bool kQuant>
@@ -499,10 +554,10 @@ cudaError_t LaunchTyped(const SmallBatchGemmParams& p, const Plan& plan, cudaStr
 // Past a few dozen rows the narrow kernel's x staging costs more than its weights: every block of 16-128
 // weight rows converts all of x (at 128 rows, x is several times the weight bytes a block streams) before its
 // first mma. Wide batches instead run as a pipelined GEMM: PrepareWideX rounds x to T (times the norm weight)
-// once per product and writes each row's sum of squares; a block takes 128 weight rows (a row group of 16 per
-// warp) by 64 batch columns, and both operands stream through a four-stage cp.async ring, one run of 64 k
-// (kRun chunks) a stage, stored with the 16-byte units of odd rows swapped by halves so that the fragment
-// reads of a quarter-warp fall in distinct banks.
+// once per product and writes each row's sum of squares; a block takes 32 or 128 weight rows by 64 batch
+// columns (its warps a grid of row groups by column groups), and both operands stream through a four-stage
+// cp.async ring, one run of 64 k (kRun chunks) a stage, stored with the 16-byte units of odd rows swapped by
+// halves so that the fragment reads of a quarter-warp fall in distinct banks.
 //
 // Its results are the narrow kernel's, bit for bit, so that a sequence's tokens do not depend on its batch:
 // the same plan (k groups, splits) from (n, k); within a split, the runs taken k group by k group and in order
@@ -511,30 +566,42 @@ cudaError_t LaunchTyped(const SmallBatchGemmParams& p, const Plan& plan, cudaStr
 // warps' partials); splits summed in split order through the scratch; every fragment holding the same k
 // (rows g and g + 8 of a chunk's 8t..8t+7, as two mma steps); x and the sum of squares rounded as staging
 // rounds them (Pack4, AddSquares in lane order).
-constexpr int kWideRows = 16 * kWarps;  // Weight rows per block.
-constexpr int kWideNt = 8;              // Batch columns per block: 8 * kWideNt.
-constexpr int kWideCols = 8 * kWideNt;
+// A block: kRg row groups of 16 weight rows by 64 batch columns; its 8 warps are kRg row groups by 8 / kRg
+// column groups. Tall tiles (8 row groups) for many weight rows read x fewest times; short ones (2) give
+// products of a thousand rows enough blocks.
+constexpr int kWideCols = 64;
 constexpr int kWideStages = 4;
 constexpr int kRunK = kChunk * kRun;  // k per stage: 128 bytes of each row.
-constexpr int kWideStageHalves = (kWideRows + kWideCols) * kRunK;
-constexpr int kWideSmem = std::max(kWideStages * kWideStageHalves * 2, kWideRows * (kWideCols + 1) * 4);
+__host__ __device__ constexpr int WideStageHalves(int rg) { return (16 * rg + kWideCols) * kRunK; }
+__host__ __device__ constexpr int WideSmem(int rg) {
+  return std::max(kWideStages * WideStageHalves(rg) * 2, 16 * rg * (kWideCols + 1) * 4);
+}
 
-// kAuto: the wide kernel only where it measured faster (kernel_bench --batch, H200, PERF_NOTES.md step 52):
-// the logits from 16 rows, gate/up-sized products from 65; the narrow products (QKV, attn_out, ffn_down of
-// Qwen2.5-0.5B) stay narrow at every batch, since 128-row tiles leave most SMs idle on them.
+// Row groups per block: tall tiles where the weight rows fill the grid anyway.
+int WideRowGroups(const SmallBatchGemmParams& p) {
+  int rows = 0;
+  for (int i = 0; i < p.count; ++i) rows += p.n[i];
+  return rows >= 8192 ? 8 : 2;
+}
+
+// kAuto: where the wide kernel measured faster end to end (bench --batch, H200, PERF_NOTES.md step 53): the
+// logits from 16 rows, every product from 65. Between 33 and 64 rows gate/up was faster alone (kernel_bench:
+// 21 against 25 us) but the step slower (33.4k -> 31.6k tokens/s at 64 sequences): the wide kernel lets its
+// successor launch only after its main loop, so the next product's weight loads no longer overlap it.
 bool UsesWide(const SmallBatchGemmParams& p, SmallBatchPath path) {
   if (IsQuantized(p.type) || path == SmallBatchPath::kNarrow) return false;
   if (path == SmallBatchPath::kWide) return true;
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
-  return (rows >= 32768 && p.rows >= 16) || (rows >= 8192 && p.rows > 64);
+  return (rows >= 32768 && p.rows >= 16) || p.rows > 64;
 }
 
 int WideRowTiles(const SmallBatchGemmParams& p) {
-  if (p.swiglu) return (p.n[0] + kWideRows / 2 - 1) / (kWideRows / 2);
+  const int tile_rows = 16 * WideRowGroups(p);
+  if (p.swiglu) return (p.n[0] + tile_rows / 2 - 1) / (tile_rows / 2);
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
-  return (rows + kWideRows - 1) / kWideRows;
+  return (rows + tile_rows - 1) / tile_rows;
 }
 
 int WideTiles(const SmallBatchGemmParams& p) { return (p.rows + kWideCols - 1) / kWideCols * WideRowTiles(p); }
@@ -546,8 +613,8 @@ struct WideScratch {
 WideScratch WideScratchOf(const SmallBatchGemmParams& p, const Plan& plan) {
   WideScratch s{};
   s.xh = kCounterBytes + (plan.splits == 1 ? 0
-                                           : (static_cast<int64_t>(WideTiles(p)) * plan.splits * kWideRows *
-                                                  (kWideCols + 1) * 4 + 255) / 256 * 256);
+                                           : (static_cast<int64_t>(WideTiles(p)) * plan.splits * 16 *
+                                                  WideRowGroups(p) * (kWideCols + 1) * 4 + 255) / 256 * 256);
   s.ss = (s.xh + static_cast<int64_t>(p.rows) * p.k * 2 + 255) / 256 * 256;
   s.bytes = s.ss + p.rows * 4;
   return s;
@@ -606,12 +673,15 @@ struct RunCursor {
 };
 
 // Grid (column tiles, row tiles, splits). kGroups: the plan has more than one k group (two levels of sums).
-template <typename T, bool kGroups>
+// kRg: row groups per block (WideRowGroups).
+template <typename T, bool kGroups, int kRg>
 __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmParams p, Plan plan, const T* xh,
                                                               const float* ss) {
   extern __shared__ __align__(16) unsigned char smem[];
-  AllowDependentLaunch();
+  constexpr int kRows = 16 * kRg, kNt = kRg;  // Block rows; 8-column n-tiles per warp (64 / (8 / kRg) / 8).
+  constexpr int kStageHalves = WideStageHalves(kRg);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int rgw = warp % kRg, c0 = (warp / kRg) * 8 * kNt;  // This warp's row group and first column.
   const int col_tile = blockIdx.x, tile = blockIdx.y, split = blockIdx.z;
   const int b0 = col_tile * kWideCols;
   const int kb = split * plan.slice, ke = min(p.k, kb + plan.slice), kw = plan.k_groups;
@@ -621,10 +691,10 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
   auto group_row = [&](int rg) -> const T* {
     int wi = 0, r0 = 0;
     if (p.swiglu) {
-      wi = rg / (kWarps / 2);
-      r0 = (tile * (kWarps / 2) + rg % (kWarps / 2)) * 16;
+      wi = rg / (kRg / 2);
+      r0 = (tile * (kRg / 2) + rg % (kRg / 2)) * 16;
     } else {
-      r0 = (tile * kWarps + rg) * 16;
+      r0 = (tile * kRg + rg) * 16;
 #pragma unroll
       for (int i = 0; i < 3; ++i) {
         if (wi == i && i < p.count && r0 >= Pick(p.n, i)) r0 -= Pick(p.n, i), wi = i + 1;
@@ -635,9 +705,9 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
   };
   // This thread's copies: unit `unit` of weight rows r + 32 i and of batch columns r + 32 i (r = tid / 8).
   const int unit = threadIdx.x % 8, r = threadIdx.x / 8;
-  const T* wrow[kWideRows / 32];
+  const T* wrow[kRows / 32];
 #pragma unroll
-  for (int i = 0; i < kWideRows / 32; ++i) {
+  for (int i = 0; i < kRows / 32; ++i) {
     const int row = r + 32 * i;
     const T* first = group_row(row / 16);
     wrow[i] = first != nullptr ? first + static_cast<int64_t>(row % 16) * p.k : nullptr;
@@ -646,15 +716,15 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
   auto load_w = [&](int base, int slot) {
     const int kk = base + 8 * unit;
     if (kk >= p.k) return;  // A run's second chunk past the row's end.
-    T* ws = ring + slot * kWideStageHalves;
+    T* ws = ring + slot * kStageHalves;
 #pragma unroll
-    for (int i = 0; i < kWideRows / 32; ++i) {
+    for (int i = 0; i < kRows / 32; ++i) {
       if (wrow[i] != nullptr) CopyAsync16(ws + Swizzled(r + 32 * i, unit), wrow[i] + kk, 16, evict_first);
     }
   };
   auto load_x = [&](int base, int slot) {
     const int kk = base + 8 * unit;
-    T* xs = ring + slot * kWideStageHalves + kWideRows * kRunK;
+    T* xs = ring + slot * kStageHalves + kRows * kRunK;
 #pragma unroll
     for (int i = 0; i < kWideCols / 32; ++i) {
       const int col = r + 32 * i, b = b0 + col;
@@ -676,9 +746,9 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
     }
   }
 
-  float acc[kWideNt][4] = {}, sum[kWideNt][4] = {};
-  const bool valid = group_row(warp) != nullptr;
-  const int ra = warp * 16 + g, rb = ra + 8;
+  float acc[kNt][4] = {}, sum[kNt][4] = {};
+  const bool valid = group_row(rgw) != nullptr;
+  const int ra = rgw * 16 + g, rb = ra + 8;
   RunCursor use = first;
   for (int stage = 0; use.base >= 0; ++stage) {
     CopyAsyncWaitPending<kWideStages - 2>();
@@ -690,8 +760,8 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
       load.Next(kb, ke, kw);
     }
     CopyAsyncCommit();
-    const T* ws = ring + (stage % kWideStages) * kWideStageHalves;
-    const T* xs = ws + kWideRows * kRunK;
+    const T* ws = ring + (stage % kWideStages) * kStageHalves;
+    const T* xs = ws + kRows * kRunK;
     if (valid) {
 #pragma unroll
       for (int chunk = 0; chunk < kRun; ++chunk) {
@@ -704,8 +774,8 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
         const uint32_t step0[4] = {lo[0], hi[0], lo[1], hi[1]};
         const uint32_t step1[4] = {lo[2], hi[2], lo[3], hi[3]};
 #pragma unroll
-        for (int j = 0; j < kWideNt; ++j) {
-          const uint4 bx = *reinterpret_cast<const uint4*>(xs + Swizzled(8 * j + g, u));
+        for (int j = 0; j < kNt; ++j) {
+          const uint4 bx = *reinterpret_cast<const uint4*>(xs + Swizzled(c0 + 8 * j + g, u));
           Mma<T>(acc[j], step0, bx.x, bx.y);
           Mma<T>(acc[j], step1, bx.z, bx.w);
         }
@@ -717,7 +787,7 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
       // The end of a k group's chain: into the split's sum, in k-group order, as the narrow kernel sums its
       // warps' partials.
 #pragma unroll
-      for (int j = 0; j < kWideNt; ++j) {
+      for (int j = 0; j < kNt; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) sum[j][e] += acc[j][e], acc[j][e] = 0.0f;
       }
@@ -725,37 +795,41 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmPara
   }
   if (!kGroups) {
 #pragma unroll
-    for (int j = 0; j < kWideNt; ++j) {
+    for (int j = 0; j < kNt; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) sum[j][e] = 0.0f + acc[j][e];  // As the narrow kernel's sum from zero.
     }
   }
 
+  // The next kernel may be scheduled only now: the logits take several waves, and its blocks, launched
+  // early, would sit on the slots this kernel's later blocks need.
+  AllowDependentLaunch();
   // The tile's sums into shared memory (over the ring), then the splits' reduction and the epilogue.
   CopyAsyncWaitPending<0>();
   __syncthreads();
   constexpr int kCt = kWideCols + 1;
   float* ct = reinterpret_cast<float*>(smem);
 #pragma unroll
-  for (int j = 0; j < kWideNt; ++j) {
-    ct[ra * kCt + 8 * j + 2 * t] = sum[j][0];
-    ct[ra * kCt + 8 * j + 2 * t + 1] = sum[j][1];
-    ct[rb * kCt + 8 * j + 2 * t] = sum[j][2];
-    ct[rb * kCt + 8 * j + 2 * t + 1] = sum[j][3];
+  for (int j = 0; j < kNt; ++j) {
+    const int c = c0 + 8 * j + 2 * t;
+    ct[ra * kCt + c] = sum[j][0];
+    ct[ra * kCt + c + 1] = sum[j][1];
+    ct[rb * kCt + c] = sum[j][2];
+    ct[rb * kCt + c + 1] = sum[j][3];
   }
   __syncthreads();
   if (plan.splits > 1) {
     const int index = col_tile * gridDim.y + tile;
-    float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * kWideRows * kCt;
-    if (!SumSplits(ct, kWideRows * kCt, static_cast<int*>(p.scratch) + index, base, split, plan.splits)) return;
+    float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * kRows * kCt;
+    if (!SumSplits(ct, kRows * kCt, static_cast<int*>(p.scratch) + index, base, split, plan.splits)) return;
   }
-  WriteTile<kWideCols>(p, ct, ss + b0, tile, kWideRows, b0);
+  WriteTile<kWideCols>(p, ct, ss + b0, tile, kRows, b0);
 }
 
-template <typename T, bool kGroups>
+template <typename T, bool kGroups, int kRg>
 cudaError_t LaunchWideFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
-  static const cudaError_t opted = cudaFuncSetAttribute(WideGemmKernel<T, kGroups>,
-                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kWideSmem);
+  static const cudaError_t opted = cudaFuncSetAttribute(WideGemmKernel<T, kGroups, kRg>,
+                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, WideSmem(kRg));
   if (opted != cudaSuccess) return opted;
   const WideScratch scratch = WideScratchOf(p, plan);
   T* xh = reinterpret_cast<T*>(static_cast<char*>(p.scratch) + scratch.xh);
@@ -763,13 +837,17 @@ cudaError_t LaunchWideFor(const SmallBatchGemmParams& p, const Plan& plan, cudaS
   cudaError_t e = Launch(PrepareWideX<T>, dim3((p.rows + kWarps - 1) / kWarps), kThreads, 0, stream, p, xh, ss);
   if (e != cudaSuccess) return e;
   const dim3 grid((p.rows + kWideCols - 1) / kWideCols, WideRowTiles(p), plan.splits);
-  return Launch(WideGemmKernel<T, kGroups>, grid, kThreads, kWideSmem, stream, p, plan,
+  return Launch(WideGemmKernel<T, kGroups, kRg>, grid, kThreads, WideSmem(kRg), stream, p, plan,
                 static_cast<const T*>(xh), static_cast<const float*>(ss));
 }
 
 template <typename T>
 cudaError_t LaunchWide(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
-  return plan.k_groups > 1 ? LaunchWideFor<T, true>(p, plan, stream) : LaunchWideFor<T, false>(p, plan, stream);
+  const bool groups = plan.k_groups > 1;
+  if (WideRowGroups(p) == 8) {
+    return groups ? LaunchWideFor<T, true, 8>(p, plan, stream) : LaunchWideFor<T, false, 8>(p, plan, stream);
+  }
+  return groups ? LaunchWideFor<T, true, 2>(p, plan, stream) : LaunchWideFor<T, false, 2>(p, plan, stream);
 }
 
 }  // namespace
@@ -790,8 +868,8 @@ int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p, SmallBatchPath
   const Plan plan = MakePlan(p);
   if (UsesWide(p, path)) return WideScratchOf(p, plan).bytes;
   if (plan.splits == 1) return 0;
-  // A region per (column tile, row tile, split): the tile's sums (products with a norm are never split).
-  const int64_t region = static_cast<int64_t>(plan.group_rows) * 16 * (plan.cols + 1);
+  // A region per (column tile, row tile, split): the tile's sums and each column's sum of squares.
+  const int64_t region = static_cast<int64_t>(plan.group_rows) * 16 * (plan.cols + 1) + plan.cols;
   return kCounterBytes + static_cast<int64_t>(plan.col_tiles) * plan.row_tiles * plan.splits * region * 4;
 }
 
