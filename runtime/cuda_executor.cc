@@ -10,6 +10,17 @@
 
 namespace ggrt {
 
+const char* ScratchPurposeName(ScratchPurpose purpose) {
+  switch (purpose) {
+#define GGRT_SCRATCH_NAME(e, name) \
+  case ScratchPurpose::e:          \
+    return name;
+    GGRT_SCRATCH_PURPOSES(GGRT_SCRATCH_NAME)
+#undef GGRT_SCRATCH_NAME
+  }
+  return "scratch";
+}
+
 bool CudaAvailable() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;

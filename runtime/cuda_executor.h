@@ -15,6 +15,7 @@
 #ifndef GGRT_RUNTIME_CUDA_EXECUTOR_H_
 #define GGRT_RUNTIME_CUDA_EXECUTOR_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -42,6 +43,34 @@ struct CudaMemoryStats {
   int64_t activations = 0;  // Arenas of the prepared graphs.
   int64_t scratch = 0;      // Attention partials, GEMM inputs, argmax partials, cuBLASLt workspace.
 };
+
+// The purposes of a graph's temporaries (CudaExecutor::Prepared::scratch), each named for the memory
+// accounting and allocation errors.
+#define GGRT_SCRATCH_PURPOSES(V)                                          \
+  V(kGemmInputs, "GEMM inputs")                                           \
+  V(kSmallBatchGemm, "small-batch GEMM scratch")                          \
+  V(kNormalisedInput, "normalised GEMM input")                            \
+  V(kDequantizedWeight, "dequantized weight")                             \
+  V(kAttentionPartials, "attention partials")                             \
+  V(kPrefillGate, "prefill gate")                                         \
+  V(kPrefillUp, "prefill up")                                             \
+  V(kArgmaxPartials, "argmax partials")                                   \
+  V(kArgmaxValues, "argmax partial values")                               \
+  V(kArgmaxIndices, "argmax partial indices")                             \
+  V(kBatchedSamplerCandidates, "batched sampler candidates")              \
+  V(kSamplerCandidates, "sampler candidates")
+
+enum class ScratchPurpose {
+#define GGRT_SCRATCH_ENUM(e, name) e,
+  GGRT_SCRATCH_PURPOSES(GGRT_SCRATCH_ENUM)
+#undef GGRT_SCRATCH_ENUM
+};
+constexpr int kScratchPurposes = 0
+#define GGRT_SCRATCH_COUNT(e, name) +1
+    GGRT_SCRATCH_PURPOSES(GGRT_SCRATCH_COUNT)
+#undef GGRT_SCRATCH_COUNT
+    ;
+const char* ScratchPurposeName(ScratchPurpose purpose);
 
 class CudaExecutor : public Executor {
  public:
@@ -94,9 +123,9 @@ class CudaExecutor : public Executor {
     Graph graph;
     MemoryPlan plan;
     char* arena = nullptr;
-    // Per-op temporaries by purpose, each shared by every node of the graph that needs one (the graph's
-    // kernels run one after another): a long prefill needs one set, not one per layer.
-    absl::flat_hash_map<std::string, std::pair<void*, int64_t>> scratch;
+    // Per-op temporaries by purpose (the buffer and its bytes), shared by the nodes of the graph that need
+    // one (the graph's kernels run one after another): a long prefill needs one set, not one per layer.
+    std::array<std::pair<void*, int64_t>, kScratchPurposes> scratch{};
     std::vector<Launch> launches;
     int seq_len = 0;
     int batch = 1;               // Sequences of a decode step.

@@ -51,11 +51,14 @@ int AttentionGroup(const cuda::AttentionParams& p) {
 }  // namespace
 
 absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
-  // A temporary for `what`, shared with the graph's other nodes that ask for the same purpose.
-  auto scratch = [&](int64_t bytes, const std::string& what) -> absl::StatusOr<void*> {
-    auto& [ptr, size] = p.scratch[what];
-    if (size < bytes) {  // Only the first request in practice: a graph's layers have equal shapes.
-      ASSIGN_OR_RETURN(ptr, Allocate(bytes, what, &memory_.scratch));
+  // A temporary for `purpose`, shared with the graph's other nodes that ask for that purpose. A larger request
+  // than the buffer's gets a new buffer, which later requests share; the earlier nodes keep the smaller one
+  // (only the first request in practice: a graph's layers have equal shapes).
+  using S = ScratchPurpose;
+  auto scratch = [&](int64_t bytes, ScratchPurpose purpose) -> absl::StatusOr<void*> {
+    auto& [ptr, size] = p.scratch[static_cast<int>(purpose)];
+    if (size < bytes) {
+      ASSIGN_OR_RETURN(ptr, Allocate(bytes, ScratchPurposeName(purpose), &memory_.scratch));
       size = bytes;
     }
     return ptr;
@@ -78,7 +81,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   }
   void* converted = nullptr;
   if (widest_input > 0) {
-    ASSIGN_OR_RETURN(converted, scratch(widest_input * 4, "GEMM inputs"));
+    ASSIGN_OR_RETURN(converted, scratch(widest_input * 4, S::kGemmInputs));
   }
 
   std::string label;  // Op of the launches being added.
@@ -124,7 +127,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     }
     if (const int64_t bytes = cuda::SmallBatchGemmScratchBytes(g); bytes > 0) {
       // Split counters zeroed once (each launch leaves them at zero), partials, converted x.
-      ASSIGN_OR_RETURN(g.scratch, scratch(bytes, "small-batch GEMM scratch"));
+      ASSIGN_OR_RETURN(g.scratch, scratch(bytes, S::kSmallBatchGemm));
       CUDA_RETURN_IF_ERROR(cudaMemset(g.scratch, 0, bytes));
     }
     int n_total = 0;
@@ -167,7 +170,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     const WeightType type = quantized ? WeightType::kF16 : dw[0].type;
     if (norm.weight != nullptr) {
       // Prefill: normalise into scratch, then the products read that.
-      ASSIGN_OR_RETURN(void* normed, scratch(static_cast<int64_t>(rows) * k * 4, "normalised GEMM input"));
+      ASSIGN_OR_RETURN(void* normed, scratch(static_cast<int64_t>(rows) * k * 4, S::kNormalisedInput));
       const cuda::RmsNormParams r{xp, nullptr, nullptr, norm.weight, norm.type, rows, k, norm.eps,
                                   static_cast<float*>(normed)};
       add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
@@ -185,7 +188,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     for (size_t i = 0; i < ws.size(); ++i) {
       const void* w = dw[i].ptr;
       if (quantized) {
-        ASSIGN_OR_RETURN(void* tile, scratch(Elements(ws[i]) * 2, "dequantized weight"));
+        ASSIGN_OR_RETURN(void* tile, scratch(Elements(ws[i]) * 2, S::kDequantizedWeight));
         const cuda::DequantizeParams d{w, dw[i].type, Rows(ws[i]), k, tile};
         add([d](cudaStream_t s) { return Check(cuda::LaunchDequantize(d, s), "dequantize"); });
         w = tile;
@@ -224,7 +227,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   // leaves them at zero again, so the nodes can share them).
   auto attention_scratch = [&](int rows, const AttentionAttrs& a, int splits) -> absl::StatusOr<void*> {
     const int64_t bytes = cuda::AttentionScratchBytes(rows, a.heads, a.head_dim, splits);
-    ASSIGN_OR_RETURN(void* partial, scratch(bytes, "attention partials"));
+    ASSIGN_OR_RETURN(void* partial, scratch(bytes, S::kAttentionPartials));
     CUDA_RETURN_IF_ERROR(cudaMemset(partial, 0, bytes));
     return partial;
   };
@@ -281,8 +284,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
         } else {
           const int64_t count = Elements(n->results[0]);
-          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, "prefill gate"));
-          ASSIGN_OR_RETURN(void* up, scratch(count * 4, "prefill up"));
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, S::kPrefillGate));
+          ASSIGN_OR_RETURN(void* up, scratch(count * 4, S::kPrefillUp));
           RETURN_IF_ERROR(matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), static_cast<float*>(up)}));
           const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
           add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
@@ -309,8 +312,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
         } else {
           const int64_t count = Elements(n->results[0]);
-          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, "prefill gate"));
-          ASSIGN_OR_RETURN(void* up, scratch(count * 4, "prefill up"));
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, S::kPrefillGate));
+          ASSIGN_OR_RETURN(void* up, scratch(count * 4, S::kPrefillUp));
           RETURN_IF_ERROR(matmuls(in[0], ws, {static_cast<float*>(gate), static_cast<float*>(up)}, norm));
           const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
           add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
@@ -426,7 +429,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kArgmax: {
         cuda::ArgmaxParams am{act(0), nullptr, Cols(in[0]), reinterpret_cast<int32_t*>(out(0)), Rows(in[0])};
         const int64_t bytes = cuda::ArgmaxScratchBytes(am.rows, am.n);
-        ASSIGN_OR_RETURN(am.scratch, scratch(bytes, "argmax partials"));
+        ASSIGN_OR_RETURN(am.scratch, scratch(bytes, S::kArgmaxPartials));
         CUDA_RETURN_IF_ERROR(cudaMemset(am.scratch, 0, bytes));
         add([am](cudaStream_t s) { return Check(cuda::LaunchArgmax(am, s), "argmax"); });
         break;
@@ -434,8 +437,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       case OpKind::kFusedOutputArgmax: {
         ASSIGN_OR_RETURN(DeviceWeight w, Weight(in[1]));
         const int vocab = Rows(in[1]);
-        ASSIGN_OR_RETURN(void* values, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partial values"));
-        ASSIGN_OR_RETURN(void* indices, scratch(cuda::OutputArgmaxPartials(vocab) * 4, "argmax partial indices"));
+        ASSIGN_OR_RETURN(void* values, scratch(cuda::OutputArgmaxPartials(vocab) * 4, S::kArgmaxValues));
+        ASSIGN_OR_RETURN(void* indices, scratch(cuda::OutputArgmaxPartials(vocab) * 4, S::kArgmaxIndices));
         const cuda::OutputArgmaxParams o{act(0), Cols(in[0]), w.type, w.ptr, vocab, static_cast<float*>(values),
                                          static_cast<int32_t*>(indices), reinterpret_cast<int32_t*>(out(0))};
         add([o](cudaStream_t s) { return Check(cuda::LaunchOutputArgmax(o, s), "output_argmax"); });
@@ -452,7 +455,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       label = "sample";
       const int vocab = Cols(p.output);
       ASSIGN_OR_RETURN(void* candidates,
-                       scratch(cuda::SampleScratchBytes(vocab) * p.batch, "batched sampler candidates"));
+                       scratch(cuda::SampleScratchBytes(vocab) * p.batch, S::kBatchedSamplerCandidates));
       cuda::SampleParams sp{Buffer(p, p.output), vocab, batch_configs_, pos_, batch_sampled_, candidates,
                             nullptr, 1, nullptr};
       sp.rows = p.batch;
@@ -481,7 +484,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   const int32_t* token = p.greedy ? reinterpret_cast<const int32_t*>(Buffer(p, p.output)) : sampled_token_;
   if (sample) {
     label = "sample";
-    ASSIGN_OR_RETURN(void* candidates, scratch(cuda::SampleScratchBytes(Cols(p.output)), "sampler candidates"));
+    ASSIGN_OR_RETURN(void* candidates, scratch(cuda::SampleScratchBytes(Cols(p.output)), S::kSamplerCandidates));
     const cuda::SampleParams sp{Buffer(p, p.output), Cols(p.output), sampler_config_, pos_, sampled_token_,
                                 candidates, tokens_, p.seq_len, history_};
     add([sp](cudaStream_t s) { return Check(cuda::LaunchSample(sp, s), "sample"); });
