@@ -625,9 +625,9 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   for (int it = 0; t0 < range.end; ++it, t0 += kStep) {
     if (t0 + kStep < range.end) {
       copy_page(t0 + kStep, (it + 1) % kMmaStages);
-      CopyAsyncWaitAllButOne();
+      CopyAsyncWaitPending<1>();
     } else {
-      CopyAsyncWaitAll();
+      CopyAsyncWaitPending<0>();
     }
     __syncwarp();
     const __half* k_s = ring + (it % kMmaStages) * 2 * kPageHalves;

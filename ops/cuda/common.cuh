@@ -78,8 +78,6 @@ template <int kPending>
 __device__ __forceinline__ void CopyAsyncWaitPending() {
   asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 }
-__device__ __forceinline__ void CopyAsyncWaitAllButOne() { asm volatile("cp.async.wait_group 1;" ::: "memory"); }
-__device__ __forceinline__ void CopyAsyncWaitAll() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
 
 template <WeightType T>
 __device__ __forceinline__ void Convert16(const uint4& v, float* out);

@@ -137,7 +137,7 @@ struct TileWalk {
 #pragma unroll
     for (int r = 0; r < M; ++r) acc[r] = 0.0f;
     for (int round = 0; First(round) < end; ++round) {
-      CopyAsyncWaitAllButOne();  // This round's group; the next round's may still be in flight.
+      CopyAsyncWaitPending<1>();  // This round's group; the next round's may still be in flight.
       __syncwarp();
       const int first = First(round), c = first + lane;
       if (c < end) {

@@ -74,10 +74,16 @@ constexpr int kDecodedBytes = kRun * 16 * kDecodedStride * 2;
 // quarter-warp fall in distinct banks.
 __host__ __device__ constexpr int StagingStride(int stage) { return (stage + 63) / 64 * 64 + 32; }
 
-Plan MakePlan(const SmallBatchGemmParams& p) {
-  Plan plan{};
+// The weight rows of a product, all its weights together.
+int WeightRows(const SmallBatchGemmParams& p) {
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
+  return rows;
+}
+
+Plan MakePlan(const SmallBatchGemmParams& p) {
+  Plan plan{};
+  const int rows = WeightRows(p);
   // Row tiles as small as 16 rows keep every SM streaming weights on narrow products; wide ones (gate/up,
   // the logits) take as many rows per block (up to 128) as keep them within one wave of two blocks per SM,
   // which reads x fewer times. From n and k alone: the k order of every sum follows from it.
@@ -578,11 +584,7 @@ __host__ __device__ constexpr int WideSmem(int rg) {
 }
 
 // Row groups per block: tall tiles where the weight rows fill the grid anyway.
-int WideRowGroups(const SmallBatchGemmParams& p) {
-  int rows = 0;
-  for (int i = 0; i < p.count; ++i) rows += p.n[i];
-  return rows >= 8192 ? 8 : 2;
-}
+int WideRowGroups(const SmallBatchGemmParams& p) { return WeightRows(p) >= 8192 ? 8 : 2; }
 
 // kAuto: where the wide kernel measured faster end to end (bench --batch, H200, PERF_NOTES.md step 53): the
 // logits from 16 rows, every product from 65. Between 33 and 64 rows gate/up was faster alone (kernel_bench:
@@ -591,17 +593,13 @@ int WideRowGroups(const SmallBatchGemmParams& p) {
 bool UsesWide(const SmallBatchGemmParams& p, SmallBatchPath path) {
   if (IsQuantized(p.type) || path == SmallBatchPath::kNarrow) return false;
   if (path == SmallBatchPath::kWide) return true;
-  int rows = 0;
-  for (int i = 0; i < p.count; ++i) rows += p.n[i];
-  return (rows >= 32768 && p.rows >= 16) || p.rows > 64;
+  return (WeightRows(p) >= 32768 && p.rows >= 16) || p.rows > 64;
 }
 
 int WideRowTiles(const SmallBatchGemmParams& p) {
   const int tile_rows = 16 * WideRowGroups(p);
   if (p.swiglu) return (p.n[0] + tile_rows / 2 - 1) / (tile_rows / 2);
-  int rows = 0;
-  for (int i = 0; i < p.count; ++i) rows += p.n[i];
-  return (rows + tile_rows - 1) / tile_rows;
+  return (WeightRows(p) + tile_rows - 1) / tile_rows;
 }
 
 int WideTiles(const SmallBatchGemmParams& p) { return (p.rows + kWideCols - 1) / kWideCols * WideRowTiles(p); }
