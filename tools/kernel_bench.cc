@@ -187,6 +187,41 @@ struct DecodeWeights {
 
 constexpr int kMaxBenchSplits = 128;
 
+// A decode step's products through cuBLASLt for `rows` rows (f16 weights), x already in f16. It has no norm
+// prologue, SwiGLU, residual fixups or argmax, so those would cost extra launches on top. `prefix` starts each
+// kernel's name; `batch` is Bench::Time's batch column (empty in the one-row table).
+absl::Status CublasLtProducts(Bench& b, cuda::CublasLtGemm& gemm, const SyntheticPreset& p, const DecodeWeights& w,
+                              const Activations& a, int rows, const std::string& prefix, const std::string& batch) {
+  const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
+  const WeightType f16 = WeightType::kF16;
+  auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
+  const void* x16 = b.Random(2l * rows * std::max(ff, e));
+  auto run = [&](const cuda::GemmParams& g, cudaStream_t s) {
+    const absl::Status st = gemm.Run(g, s);
+    if (!st.ok()) std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return st.ok() ? cudaSuccess : cudaErrorUnknown;
+  };
+  RETURN_IF_ERROR(b.Time(prefix + "q, k, v (3 launches)", w.Bytes(q + 2 * kv, e), [&](cudaStream_t s, int i) {
+    cudaError_t err = run({x16, L(i).wq, f16, rows, e, q, a.y}, s);
+    if (err == cudaSuccess) err = run({x16, L(i).wk, f16, rows, e, kv, a.y2}, s);
+    if (err == cudaSuccess) err = run({x16, L(i).wv, f16, rows, e, kv, a.y3}, s);
+    return err;
+  }, batch));
+  RETURN_IF_ERROR(b.Time(prefix + "attn_out + residual", w.Bytes(e, q), [&](cudaStream_t s, int i) {
+    return run({x16, L(i).wo, f16, rows, q, e, a.y, a.resid}, s);
+  }, batch));
+  RETURN_IF_ERROR(b.Time(prefix + "gate, up (2 launches)", w.Bytes(2 * ff, e), [&](cudaStream_t s, int i) {
+    const cudaError_t err = run({x16, L(i).wg, f16, rows, e, ff, a.y}, s);
+    return err == cudaSuccess ? run({x16, L(i).wu, f16, rows, e, ff, a.y + static_cast<int64_t>(rows) * ff}, s) : err;
+  }, batch));
+  RETURN_IF_ERROR(b.Time(prefix + "ffn_down + residual", w.Bytes(e, ff), [&](cudaStream_t s, int i) {
+    return run({x16, L(i).wd, f16, rows, ff, e, a.y, a.resid}, s);
+  }, batch));
+  return b.Time(prefix + "output (logits, no argmax)", w.Bytes(kVocab, e), [&](cudaStream_t s, int) {
+    return run({x16, w.wout, f16, rows, e, kVocab, a.y}, s);
+  }, batch);
+}
+
 // The five products of a batched layer and the logits, as the batched decode graph runs them, per batch size.
 absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches, int ctx,
                              const std::string& dtype) {
@@ -234,8 +269,6 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
         {"output (logits)", w.Bytes(kVocab, e),
          [&](int) { return cuda::SmallBatchGemmParams{a.x, rows, e, t, 1, {w.wout}, {a.y}, {kVocab}}; }},
     };
-    double product_bytes[5];
-    for (int i = 0; i < 5; ++i) product_bytes[i] = products[i].bytes;
     // The kernel the step picks, then (f16/bf16) each of the two kernels forced.
     std::vector<std::pair<cuda::SmallBatchPath, std::string>> paths = {{cuda::SmallBatchPath::kAuto, ""}};
     if (!cuda::IsQuantized(t)) {
@@ -255,35 +288,9 @@ absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& b
       }
     }
     if (t == WeightType::kF16) {
-      // cuBLASLt on the same products (x already in f16, no norm, SwiGLU or fixups): what a GEMM library
-      // makes of these shapes, the yardstick for the small-batch kernel at large batches. Not batch
-      // invariant, so the step cannot use it.
-      const void* x16 = b.Random(2l * rows * std::max(ff, e));
-      auto run = [&](const cuda::GemmParams& g, cudaStream_t s) {
-        const absl::Status st = gemm->Run(g, s);
-        if (!st.ok()) std::fprintf(stderr, "%s\n", st.ToString().c_str());
-        return st.ok() ? cudaSuccess : cudaErrorUnknown;
-      };
-      const std::string batch = absl::StrCat(rows);
-      RETURN_IF_ERROR(b.Time("cuBLASLt qkv (3 launches)", product_bytes[0], [&](cudaStream_t s, int i) {
-        cudaError_t err = run({x16, L(i).wq, t, rows, e, q, a.y}, s);
-        if (err == cudaSuccess) err = run({x16, L(i).wk, t, rows, e, kv, a.y2}, s);
-        if (err == cudaSuccess) err = run({x16, L(i).wv, t, rows, e, kv, a.y3}, s);
-        return err;
-      }, batch));
-      RETURN_IF_ERROR(b.Time("cuBLASLt attn_out + residual", product_bytes[1], [&](cudaStream_t s, int i) {
-        return run({x16, L(i).wo, t, rows, q, e, a.y, a.resid}, s);
-      }, batch));
-      RETURN_IF_ERROR(b.Time("cuBLASLt gate, up (2 launches)", product_bytes[2], [&](cudaStream_t s, int i) {
-        const cudaError_t err = run({x16, L(i).wg, t, rows, e, ff, a.y}, s);
-        return err == cudaSuccess ? run({x16, L(i).wu, t, rows, e, ff, a.y + static_cast<int64_t>(rows) * ff}, s) : err;
-      }, batch));
-      RETURN_IF_ERROR(b.Time("cuBLASLt ffn_down + residual", product_bytes[3], [&](cudaStream_t s, int i) {
-        return run({x16, L(i).wd, t, rows, ff, e, a.y, a.resid}, s);
-      }, batch));
-      RETURN_IF_ERROR(b.Time("cuBLASLt output (logits)", product_bytes[4], [&](cudaStream_t s, int) {
-        return run({x16, w.wout, t, rows, e, kVocab, a.y}, s);
-      }, batch));
+      // What a GEMM library makes of these shapes: the yardstick for the small-batch kernels at large
+      // batches (not batch invariant, so the step cannot use it).
+      RETURN_IF_ERROR(CublasLtProducts(b, *gemm, p, w, a, rows, "cuBLASLt ", absl::StrCat(rows)));
     }
     // The step's other per-layer kernel: RoPE-fused decode attention over each row's own pages (f16 cache,
     // `ctx` positions per row), and the greedy step's argmax over the logits.
@@ -390,15 +397,13 @@ absl::Status Main(int argc, char** argv) {
     RETURN_IF_ERROR(flags.GetIntList("--batch", &batches, 1, cuda::kSmallBatchMaxRows));
     return BatchedProducts(p, batches, ctx, flags.Get("--dtype", "f16"));
   }
-  const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
-  const WeightType f16 = WeightType::kF16;
+  const int e = p.n_embd, hd = e / p.n_heads, kv = p.n_kv_heads * hd;
   Bench b;
   const std::string dtype = flags.Get("--dtype", "f16");
   ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
   const Activations a = Activations::Make(b, p, 1);
   RETURN_IF_ERROR(OneRowProducts(b, p, w, a, dtype));
   if (w.dtype != DType::kF16) return absl::OkStatus();
-  auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
   // The step's other kernels, which do not depend on the weights' type.
   int32_t* pos = b.Zeros<int32_t>(1);
   cudaMemcpy(pos, &ctx, 4, cudaMemcpyHostToDevice);
@@ -425,35 +430,10 @@ absl::Status Main(int argc, char** argv) {
     return cuda::LaunchAdvance({nullptr, tokens, pos + 0, 0}, s);
   }));
 
-  // The same decode products through cuBLASLt (one row), x already in f16: the alternative to the custom
-  // GEMV. It has no norm prologue, SwiGLU or argmax epilogue, so those would cost extra launches on top.
+  // The same decode products through cuBLASLt (one row): the alternative to the custom GEMV.
   std::printf("\ncuBLASLt, one row (products only)\n\n| kernel | us | GB/s |\n|---|---|---|\n");
   ASSIGN_OR_RETURN(auto gemm, cuda::CublasLtGemm::Create());
-  const void* x16 = b.Random(2 * std::max(ff, e));
-  auto run = [&](const cuda::GemmParams& g, cudaStream_t s) {
-    const absl::Status st = gemm->Run(g, s);
-    if (!st.ok()) std::fprintf(stderr, "%s\n", st.ToString().c_str());
-    return st.ok() ? cudaSuccess : cudaErrorUnknown;
-  };
-  RETURN_IF_ERROR(b.Time("q, k, v (3 launches)", 2.0 * (q + 2 * kv) * e, [&](cudaStream_t s, int i) {
-    cudaError_t err = run({x16, L(i).wq, f16, 1, e, q, a.y}, s);
-    if (err == cudaSuccess) err = run({x16, L(i).wk, f16, 1, e, kv, a.y2}, s);
-    if (err == cudaSuccess) err = run({x16, L(i).wv, f16, 1, e, kv, a.y3}, s);
-    return err;
-  }));
-  RETURN_IF_ERROR(b.Time("attn_out + residual", 2.0 * e * q, [&](cudaStream_t s, int i) {
-    return run({x16, L(i).wo, f16, 1, q, e, a.y, a.resid}, s);
-  }));
-  RETURN_IF_ERROR(b.Time("gate, up (2 launches)", 4.0 * ff * e, [&](cudaStream_t s, int i) {
-    const cudaError_t err = run({x16, L(i).wg, f16, 1, e, ff, a.y}, s);
-    return err == cudaSuccess ? run({x16, L(i).wu, f16, 1, e, ff, a.y + ff}, s) : err;
-  }));
-  RETURN_IF_ERROR(b.Time("ffn_down + residual", 2.0 * e * ff, [&](cudaStream_t s, int i) {
-    return run({x16, L(i).wd, f16, 1, ff, e, a.y, a.resid}, s);
-  }));
-  RETURN_IF_ERROR(b.Time("output (logits, no argmax)", w.Bytes(kVocab, e), [&](cudaStream_t s, int) {
-    return run({x16, w.wout, f16, 1, e, kVocab, a.y}, s);
-  }));
+  RETURN_IF_ERROR(CublasLtProducts(b, *gemm, p, w, a, 1, "", ""));
   return absl::OkStatus();
 }
 
