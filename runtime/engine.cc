@@ -1,12 +1,20 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "ops/kv_pages.h"
 
 namespace ggrt {
+namespace {
+
+int64_t NanosSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
 
 absl::string_view FinishReasonName(FinishReason r) {
   switch (r) {
@@ -145,9 +153,13 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
     const int n = std::min(remaining, options_.prefill_chunk);
     if (n > budget && !first_chunk) break;  // In order of admission: later prompts wait for the next step.
     first_chunk = false;
+    const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(StepOutput out,
                      executor_.PrefillSequence(absl::MakeConstSpan(s->tokens).subspan(s->prefilled, n), s->prefilled,
                                                s->pages));
+    counters_.prefill_chunks++;
+    counters_.prefill_tokens += n;
+    counters_.prefill_nanos += NanosSince(t0);
     s->prefilled += n;
     budget = std::max(0, budget - n);
     if (s->prompt_done()) Accept(*s, out.token, out.logits, &events);
@@ -164,7 +176,11 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
                     absl::MakeConstSpan(s->tokens).subspan(s->tokens.size() - recent)});
   }
   if (!rows.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows, NextStepContinues(decoding)));
+    counters_.decode_steps++;
+    counters_.decode_rows += static_cast<int64_t>(rows.size());
+    counters_.decode_nanos += NanosSince(t0);
     const size_t vocab = out.logits.size() / rows.size();
     for (size_t r = 0; r < decoding.size(); ++r) {
       Sequence& s = *decoding[r];

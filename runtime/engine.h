@@ -54,6 +54,13 @@ struct EngineOptions {
   bool run_ahead = true;
 };
 
+// Where the engine's steps went, for /metrics: prompt chunks and decode steps, with their wall time on the
+// host (each waits for its results, so this is the device's time plus what the host adds).
+struct EngineCounters {
+  int64_t prefill_chunks = 0, prefill_tokens = 0, prefill_nanos = 0;
+  int64_t decode_steps = 0, decode_rows = 0, decode_nanos = 0;
+};
+
 class Engine {
  public:
   // `executor` must outlive the engine, and the engine must be its only user (it owns the executor's pool).
@@ -72,6 +79,7 @@ class Engine {
   int running() const { return static_cast<int>(running_.size()); }
   int waiting() const { return static_cast<int>(waiting_.size()); }
   const KvPool& pool() const { return pool_; }
+  const EngineCounters& counters() const { return counters_; }
 
  private:
   struct Sequence {
@@ -104,6 +112,7 @@ class Engine {
   Executor& executor_;
   EngineOptions options_;
   KvPool pool_;
+  EngineCounters counters_;
   int64_t next_id_ = 1;
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;  // In order of admission.

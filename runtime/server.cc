@@ -320,6 +320,7 @@ void Server::SchedulerLoop() {
     waiting_ = engine_->waiting();
     admitting_ = 0;
     kv_used_ = engine_->pool().used_pages();
+    engine_counters_ = engine_->counters();
   };
   while (true) {
     std::deque<std::shared_ptr<Request>> incoming;
@@ -387,9 +388,11 @@ void Server::SchedulerLoop() {
 
 std::string Server::MetricsText() const {
   int running, waiting, kv_used;
+  EngineCounters c;
   {
     std::lock_guard<std::mutex> lock(mu_);
     running = running_, waiting = waiting_ + admitting_ + static_cast<int>(pending_.size()), kv_used = kv_used_;
+    c = engine_counters_;
   }
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, double value) {
@@ -405,6 +408,12 @@ std::string Server::MetricsText() const {
   metric("ggrt_kv_blocks_total", "gauge", "KV cache pages in the pool.", kv_total_);
   metric("ggrt_steps_total", "counter", "Engine steps.", metrics_.steps);
   metric("ggrt_step_seconds_total", "counter", "Time spent in engine steps.", metrics_.step_nanos * 1e-9);
+  metric("ggrt_prefill_chunks_total", "counter", "Prompt chunks prefilled.", c.prefill_chunks);
+  metric("ggrt_prefill_tokens_total", "counter", "Prompt tokens prefilled.", c.prefill_tokens);
+  metric("ggrt_prefill_seconds_total", "counter", "Time spent prefilling prompt chunks.", c.prefill_nanos * 1e-9);
+  metric("ggrt_decode_steps_total", "counter", "Batched decode steps.", c.decode_steps);
+  metric("ggrt_decode_rows_total", "counter", "Sequences decoded, summed over the decode steps.", c.decode_rows);
+  metric("ggrt_decode_seconds_total", "counter", "Time spent in batched decode steps.", c.decode_nanos * 1e-9);
   return out;
 }
 

@@ -84,6 +84,7 @@ class Server {
   std::deque<std::shared_ptr<Request>> pending_;
   int running_ = 0, waiting_ = 0, kv_used_ = 0, kv_total_ = 0;  // Engine state after the last step.
   int admitting_ = 0;  // Requests taken from pending_ and not yet counted in waiting_.
+  EngineCounters engine_counters_;
   Metrics metrics_;
   std::atomic<int64_t> next_id_{1};
 };

@@ -298,6 +298,13 @@ TEST_F(ServerTest, ConcurrentGreedyRequestsEqualTheirSoloOutputsAndMetricsAddUp)
   EXPECT_EQ(m.at("ggrt_sequences_running"), 0);
   EXPECT_EQ(m.at("ggrt_kv_blocks_used"), 0);
   EXPECT_GT(m.at("ggrt_steps_total"), 0);
+  // Every prompt went through prefill, and every token but each request's first (which its prefill gave) was
+  // one row of a decode step.
+  EXPECT_EQ(m.at("ggrt_prefill_tokens_total"), prompt_tokens);
+  EXPECT_GE(m.at("ggrt_prefill_chunks_total"), 32);
+  EXPECT_EQ(m.at("ggrt_decode_rows_total"), completion_tokens - 32);
+  EXPECT_LE(m.at("ggrt_decode_steps_total"), m.at("ggrt_steps_total"));
+  EXPECT_GT(m.at("ggrt_decode_seconds_total"), 0);
 }
 
 // One sequence at a time and a queue of one: a third request while one runs and one waits gets 503, and the

@@ -4,13 +4,16 @@
 N concurrent clients each send streaming chat requests with a prompt of about --prompt-tokens tokens and
 --max-tokens generated tokens (no stop), one after another, until --requests have been sent or --duration
 seconds have passed. Reports requests/s, aggregate output tokens/s, time to first token and inter-token
-latency (p50/p99), and failed requests. Python standard library only; bounded in requests and time.
+latency (p50/p99), and failed requests. Python standard library only; bounded in requests and time. The
+clients run in several processes (--processes), since one interpreter's threads take turns at reading.
 
   tools/loadgen.py --url http://127.0.0.1:8080 --clients 64 --prompt-tokens 128 --max-tokens 128 --requests 256
 """
 import argparse
 import http.client
 import json
+import multiprocessing
+import os
 import statistics
 import sys
 import threading
@@ -71,31 +74,19 @@ def one_request(url, prompt, max_tokens, timeout):
     return ttft if ttft is not None else time.perf_counter() - start, gaps, tokens
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--prompt-tokens", type=int, default=128, help="approximate: one word per token")
-    parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--requests", type=int, default=64, help="total requests (upper bound)")
-    parser.add_argument("--duration", type=float, default=120.0, help="seconds (upper bound)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
+def run_clients(args, clients, counter, deadline, results):
+    """Runs `clients` client threads in this process; puts (ttfts, gaps, tokens, failures) on `results`."""
     words = "once upon a time there was a little robot who liked to count the stars at night".split()
     lock = threading.Lock()
-    sent = [0]
     ttfts, gaps, tokens, failures = [], [], [0], []
-    deadline = time.perf_counter() + args.duration
 
-    def client(index):
+    def client():
         while True:
-            with lock:
-                if sent[0] >= args.requests or time.perf_counter() >= deadline:
+            with counter.get_lock():
+                if counter.value >= args.requests or time.time() >= deadline:
                     return
-                n = sent[0]
-                sent[0] += 1
+                n = counter.value
+                counter.value += 1
             prompt = " ".join(words[(n + i) % len(words)] for i in range(max(1, args.prompt_tokens - 8)))
             try:
                 t, g, k = one_request(args.url, prompt, args.max_tokens, args.timeout)
@@ -107,18 +98,59 @@ def main():
                 with lock:
                     failures.append(str(e))
 
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    results.put((ttfts, gaps, tokens[0], failures))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--prompt-tokens", type=int, default=128, help="approximate: one word per token")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--requests", type=int, default=64, help="total requests (upper bound)")
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds (upper bound)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="client processes (0: one per 4 clients, at most half the cores); threads of one "
+                             "process share its interpreter lock, which delays their reads under load")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.clients < 1 or args.requests < 1 or args.processes < 0:
+        parser.error("--clients and --requests must be at least 1, --processes at least 0")
+
+    processes = args.processes or max(1, min((args.clients + 3) // 4, (os.cpu_count() or 2) // 2))
+    processes = min(processes, args.clients)
+    counter = multiprocessing.Value("l", 0)
+    results = multiprocessing.Queue()
+    deadline = time.time() + args.duration
+    start = time.perf_counter()
+    workers = [multiprocessing.Process(target=run_clients,
+                                       args=(args, args.clients // processes + (i < args.clients % processes),
+                                             counter, deadline, results))
+               for i in range(processes)]
+    for w in workers:
+        w.start()
+    ttfts, gaps, tokens, failures = [], [], 0, []
+    for _ in workers:  # Before join: a worker exits only once its results are read.
+        t, g, k, f = results.get(timeout=args.duration + args.timeout + 30)
+        ttfts += t
+        gaps += g
+        tokens += k
+        failures += f
+    for w in workers:
+        w.join()
     elapsed = time.perf_counter() - start
     done = len(ttfts)
     report = {
-        "clients": args.clients, "prompt_tokens": args.prompt_tokens, "max_tokens": args.max_tokens,
+        "clients": args.clients, "processes": processes, "prompt_tokens": args.prompt_tokens,
+        "max_tokens": args.max_tokens,
         "requests": done, "failed": len(failures), "seconds": round(elapsed, 3),
-        "requests_per_s": round(done / elapsed, 3), "output_tokens_per_s": round(tokens[0] / elapsed, 1),
+        "requests_per_s": round(done / elapsed, 3), "output_tokens_per_s": round(tokens / elapsed, 1),
         "ttft_ms_p50": round(1e3 * percentile(ttfts, 50), 2), "ttft_ms_p99": round(1e3 * percentile(ttfts, 99), 2),
         "itl_ms_p50": round(1e3 * percentile(gaps, 50), 3), "itl_ms_p99": round(1e3 * percentile(gaps, 99), 3),
         "itl_ms_mean": round(1e3 * statistics.mean(gaps), 3) if gaps else float("nan"),

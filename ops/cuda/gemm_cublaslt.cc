@@ -18,21 +18,19 @@ cudaDataType_t DataType(WeightType t) {
   return CUDA_R_32F;
 }
 
-// Owns the descriptors of one call.
-struct Descriptors {
+}  // namespace
+
+struct CublasLtGemm::Plan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  ~Descriptors() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatmulAlgo_t algo{};
+  ~Plan() {
     if (c) cublasLtMatrixLayoutDestroy(c);
     if (b) cublasLtMatrixLayoutDestroy(b);
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (op) cublasLtMatmulDescDestroy(op);
   }
 };
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<CublasLtGemm>> CublasLtGemm::Create() {
   std::unique_ptr<CublasLtGemm> g(new CublasLtGemm());
@@ -47,33 +45,45 @@ CublasLtGemm::~CublasLtGemm() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
-absl::Status CublasLtGemm::Run(const GemmParams& p, cudaStream_t stream) {
+absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::PlanFor(const GemmParams& p) {
+  const Shape shape{p.type, p.rows, p.k, p.n};
+  if (auto it = plans_.find(shape); it != plans_.end()) return it->second.get();
   // Column-major view: W [n, k] row-major is a k x n matrix (ld k), x is k x rows, y is n x rows. So
   // y = op(W)^T x with op = transpose.
-  RET_CHECK(!IsQuantized(p.type), "cuBLASLt products read f32, f16 or bf16 weights; decode blocks first");
-  Descriptors d;
+  auto d = std::make_unique<Plan>();
   const cudaDataType_t type = DataType(p.type);
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t trans = CUBLAS_OP_T, no_trans = CUBLAS_OP_N;
   CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof(trans)));
+      cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &trans, sizeof(trans)));
   CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &no_trans, sizeof(no_trans)));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.a, type, p.k, p.n, p.k));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.b, type, p.k, p.rows, p.k));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, p.n, p.rows, p.n));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&d.pref));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
-      d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof(workspace_bytes_)));
+      cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &no_trans, sizeof(no_trans)));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->a, type, p.k, p.n, p.k));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->b, type, p.k, p.rows, p.k));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->c, CUDA_R_32F, p.n, p.rows, p.n));
+  cublasLtMatmulPreference_t pref = nullptr;
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
   cublasLtMatmulHeuristicResult_t heuristic;
   int found = 0;
-  CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulAlgoGetHeuristic(handle_, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heuristic, &found));
+  cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                               &workspace_bytes_, sizeof(workspace_bytes_));
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulAlgoGetHeuristic(handle_, d->op, d->a, d->b, d->c, d->c, pref, 1, &heuristic, &found);
+  }
+  cublasLtMatmulPreferenceDestroy(pref);
+  CUBLAS_RETURN_IF_ERROR(status);
   RET_CHECK(found > 0, "cuBLASLt has no algorithm for a ", p.rows, "x", p.k, "x", p.n, " product");
+  d->algo = heuristic.algo;
+  return (plans_[shape] = std::move(d)).get();
+}
+
+absl::Status CublasLtGemm::Run(const GemmParams& p, cudaStream_t stream) {
+  RET_CHECK(!IsQuantized(p.type), "cuBLASLt products read f32, f16 or bf16 weights; decode blocks first");
+  ASSIGN_OR_RETURN(const Plan* d, PlanFor(p));
   const float alpha = 1.0f, beta = p.accumulate != nullptr ? 1.0f : 0.0f;
   const void* c = p.accumulate != nullptr ? p.accumulate : p.y;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d.op, &alpha, p.w, d.a, p.x, d.b, &beta, c, d.c, p.y, d.c,
-                                        &heuristic.algo, workspace_, workspace_bytes_, stream));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, d->op, &alpha, p.w, d->a, p.x, d->b, &beta, c, d->c, p.y, d->c,
+                                        &d->algo, workspace_, workspace_bytes_, stream));
   return absl::OkStatus();
 }
 

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <tuple>
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "ops/cuda/types.h"
 
@@ -26,6 +28,7 @@ struct GemmParams {
   const float* accumulate = nullptr;  // Optional [rows, n] added to the product (a residual).
 };
 
+// Not thread-safe: one per executor.
 class CublasLtGemm {
  public:
   // Creates the handle and a workspace; both before any graph capture.
@@ -35,10 +38,18 @@ class CublasLtGemm {
   absl::Status Run(const GemmParams& p, cudaStream_t stream);
 
  private:
+  // The descriptors and the heuristic's algorithm of one shape, made on its first product and kept: making
+  // them costs the host more than launching the product (a prefill run kernel by kernel makes ~100 products).
+  struct Plan;
+  using Shape = std::tuple<WeightType, int, int, int>;  // type, rows, k, n
+
   CublasLtGemm() = default;
+  absl::StatusOr<const Plan*> PlanFor(const GemmParams& p);
+
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  absl::flat_hash_map<Shape, std::unique_ptr<Plan>> plans_;
 };
 
 }  // namespace ggrt::cuda

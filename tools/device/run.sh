@@ -159,12 +159,34 @@ if want serve; then
     python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:18080/health")' 2>/dev/null && break
     sleep 0.2
   done
-  for clients in 64 1; do
-    timeout 120 python3 tools/loadgen.py --url http://127.0.0.1:18080 --clients $clients --prompt-tokens 128 \
-      --max-tokens 128 --requests $((clients * 2)) --duration 90 2>&1 | sed "s/^/[$clients clients] /"
-  done | tee "$out/serve.txt"
+  # Each load with the server's counters it moved (prefill and decode time, rows per decode step): the first
+  # on a fresh server (graphs built as prompts of new lengths arrive) with the clients in one process, then
+  # warm, then the clients spread over processes, a longer run, 256 clients, one client.
+  metrics() { python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:18080/metrics").read().decode())' | grep -v '^#'; }
+  load() {  # NAME CLIENTS REQUESTS [loadgen flags]
+    local name=$1 clients=$2 requests=$3; shift 3
+    metrics > /tmp/m0
+    timeout 150 python3 tools/loadgen.py --url http://127.0.0.1:18080 --clients $clients --prompt-tokens 128 \
+      --max-tokens 128 --requests $requests --duration 120 "$@" 2>&1 | sed "s/^/[$name] /"
+    metrics > /tmp/m1
+    join <(sort /tmp/m0) <(sort /tmp/m1) | awk -v n="$name" '$1 ~ /total$/ {printf "[%s] %s %.6g\n", n, $1, $3 - $2}'
+  }
+  {
+    load "64 cold, 1 process" 64 128 --processes 1
+    load "64 warm, 1 process" 64 128 --processes 1
+    load "64" 64 128
+    load "64 x8" 64 512
+    load "256" 256 512
+    load "1" 1 4
+  } | tee "$out/serve.txt"
   kill -TERM $server; wait $server; echo "server exit $?"
   bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on 2>&1 | grep tg128 | tee -a "$out/serve.txt"
+  # What a server step is made of: one prompt's prefill at the lengths it sees (kernel by kernel, and as a
+  # captured graph), and the batched decode step.
+  for flags in "" "--prefill-graph"; do
+    bin/bench -m $model -p 16,64,140,512 -n 0 -r 5 --cuda-graph on $flags 2>&1 | grep "| pp"
+  done | tee -a "$out/serve.txt"
+  bin/bench -m $model --batch 1,64 -p 128 -n 128 -r 2 2>&1 | grep -E "^\|" | tee -a "$out/serve.txt"
 fi
 if want bench && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \
