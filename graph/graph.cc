@@ -60,11 +60,11 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
   auto t = [&](int i) -> const TensorType& { return operands[i]->type; };
   auto is_matrix_f32 = [&](int i) { return t(i).dtype == DType::kF32 && t(i).shape.size() == 2; };
   // The position, optionally followed by a block table (ops/kv_pages.h): one record for a sequence whose
-  // `rows` rows are consecutive positions, or one record per row (a batched decode step).
+  // `rows` rows are consecutive positions, or one record per equal span of the rows (a batched step).
   auto is_pos = [&](int i, int64_t rows) {
     const TensorType& p = t(i);
     if (p.dtype != DType::kI32 || p.shape.empty() || p.shape.back() < 1) return false;
-    return p.shape.size() == 1 || (p.shape.size() == 2 && p.shape[0] == rows);
+    return p.shape.size() == 1 || (p.shape.size() == 2 && p.shape[0] >= 1 && rows % p.shape[0] == 0);
   };
   // A KV-cache page pool: f16 or f32 rows, whole pages, at least as many as one block table addresses.
   auto is_cache = [&](int i, int pos) {
@@ -162,7 +162,11 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
     }
     case OpKind::kLastRow: {
       EXPECT_SHAPE(is_matrix_f32(0), "x must be f32[S,E], got ", Describe(operands[0]));
-      return std::vector<TensorType>{f32({1, t(0).shape[1]})};
+      if (operands.size() == 1) return std::vector<TensorType>{f32({1, t(0).shape[1]})};
+      EXPECT_SHAPE(operands.size() == 2 && t(1).dtype == DType::kI32 && t(1).shape.size() == 1 &&
+                       t(1).shape[0] >= 1 && t(0).shape[0] % t(1).shape[0] == 0,
+                   "takes x and optionally i32[B] (B dividing the rows), got ", operands.size(), " operands");
+      return std::vector<TensorType>{f32({t(1).shape[0], t(0).shape[1]})};
     }
     case OpKind::kArgmax: {
       EXPECT_SHAPE(is_matrix_f32(0), "logits must be f32[R,V], got ", Describe(operands[0]));
@@ -179,7 +183,7 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
     case OpKind::kFusedRopeAttention: {
       const auto* a = std::get_if<RopeAttentionAttrs>(&attrs);
       EXPECT_SHAPE(a != nullptr && a->rope.head_dim == a->attention.head_dim, "needs rope_attention attributes");
-      EXPECT_SHAPE(t(0).shape.size() == 2 && (t(0).shape[0] == 1 || t(3).shape.size() == 2),
+      EXPECT_SHAPE(t(0).shape.size() == 2 && PosSpan(*operands[3], t(0).shape[0]) == 1,
                    "handles one token per sequence; q is ", Describe(operands[0]), " with pos ", Describe(operands[3]));
       ASSIGN_OR_RETURN(std::vector<TensorType> rope,
                        InferResultTypes(OpKind::kFusedBiasRope, operands, a->rope));

@@ -120,14 +120,17 @@ int QkvBiasOperand(const Node& n);
 const Value* RopeFreqFactors(const Node& n);
 
 // A prefill's %pos is i32[1 + pages]: one sequence, whose rows are consecutive positions from the first. A
-// decode step's is i32[B, 1 + pages], the batch axis: row b is its own sequence, with its own record of
-// position and block table (ops/kv_pages.h RowPosition); B = 1 is the smallest bucket.
+// batched graph's is i32[B, 1 + pages]: B sequences, each with its own record of first position and block
+// table (ops/kv_pages.h RowPosition), and the rows in B equal spans, one per sequence: one row each in a
+// decode step (B = 1 is the smallest bucket), S consecutive positions each in a batched prefill.
 inline bool IsBatchedPos(const Value& pos) { return pos.type.shape.size() == 2; }
 // Pages of the block table each record of a %pos carries after the position; 0 when it holds only the
 // position (hand-written graphs), which means the pages in order.
 inline int64_t BlockTablePages(const Value& pos) { return pos.type.shape.back() - 1; }
-// Ints from one row's record to the next in a batched %pos; 0 for a prefill's.
+// Ints from one record to the next in a batched %pos; 0 for a prefill's.
 inline int PosStride(const Value& pos) { return IsBatchedPos(pos) ? static_cast<int>(pos.type.shape[1]) : 0; }
+// Rows of each sequence among `rows` rows that use `pos`: 1 in a decode step.
+inline int64_t PosSpan(const Value& pos, int64_t rows) { return IsBatchedPos(pos) ? rows / pos.type.shape[0] : rows; }
 
 class Graph {
  public:

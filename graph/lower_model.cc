@@ -24,13 +24,15 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
   const int64_t ctx = options.ctx_size > 0 ? options.ctx_size : c.n_ctx;
   RET_CHECK(s >= 1 && s <= ctx, "sequence length ", s, " must be between 1 and the context size ", ctx);
   RET_CHECK(!(options.greedy && options.all_logits), "a graph outputs either the greedy token or all logits");
-  RET_CHECK(options.batch >= 1 && (options.batch == 1 || s == 1), "a batch of ", options.batch,
-            " sequences is a decode step (one position each), not a ", s, "-position prefill");
+  RET_CHECK(options.batch >= 1, "a batch of ", options.batch, " sequences");
+  RET_CHECK(options.batch == 1 || !options.all_logits, "all the logits come from one sequence's prefill");
   RET_CHECK(!c.fused_qkv || f.FindTensor(LayerTensorName(0, "attn_qkv.weight.q")) != nullptr,
             "the fused matrices' views are not registered (AddFusedTensorViews)");
   const int64_t b = options.batch;
   const bool decode = s == 1;
-  Graph g(!decode ? absl::StrCat("prefill_", s) : b == 1 ? "decode" : absl::StrCat("decode_b", b));
+  const bool batched_prefill = !decode && b > 1;
+  Graph g(decode ? (b == 1 ? "decode" : absl::StrCat("decode_b", b))
+                 : batched_prefill ? absl::StrCat("prefill_", s, "_b", b) : absl::StrCat("prefill_", s));
 
   ASSIGN_OR_RETURN(Value * tokens, g.AddInput("tokens", {DType::kI32, {s * b}}));
   RET_CHECK(options.kv_type == DType::kF16 || options.kv_type == DType::kF32, "the KV cache is f16 or f32, not ",
@@ -39,8 +41,12 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
   const int64_t pool_pages = options.kv_pool_pages > 0 ? options.kv_pool_pages : pages;
   RET_CHECK(pool_pages >= pages, "a KV pool of ", pool_pages, " pages cannot hold one sequence's ", pages);
   std::vector<int64_t> pos_shape = {1 + pages};
-  if (decode) pos_shape.insert(pos_shape.begin(), b);  // The batch axis: a record per sequence.
+  if (decode || batched_prefill) pos_shape.insert(pos_shape.begin(), b);  // The batch axis: a record per sequence.
   ASSIGN_OR_RETURN(Value * pos, g.AddInput("pos", {DType::kI32, pos_shape}));
+  Value* last = nullptr;  // A batched prefill's spans end in padding: the row of each that predicts.
+  if (batched_prefill) {
+    ASSIGN_OR_RETURN(last, g.AddInput("last", {DType::kI32, {b}}));
+  }
   auto w = [&](const std::string& name) { return Weight(g, f, name); };
   auto node = [&](OpKind op, const std::string& name, std::vector<Value*> operands,
                   Attrs attrs = {}) -> absl::StatusOr<Value*> {
@@ -116,7 +122,9 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
     ASSIGN_OR_RETURN(x, node(OpKind::kAdd, p + "ffn_residual", {x, down}));
   }
 
-  if (s > 1 && !options.all_logits) {
+  if (batched_prefill) {
+    ASSIGN_OR_RETURN(x, node(OpKind::kLastRow, "last_row", {x, last}));
+  } else if (s > 1 && !options.all_logits) {
     ASSIGN_OR_RETURN(x, node(OpKind::kLastRow, "last_row", {x}));  // Only the last position predicts.
   }
   ASSIGN_OR_RETURN(Value * out_norm, node(OpKind::kRmsNorm, "output_norm", {x, *w("output_norm.weight")}, norm));

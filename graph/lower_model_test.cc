@@ -84,11 +84,31 @@ TEST(LowerModelTest, BatchedDecodeStepHasARecordPerSequenceAndASharedPool) {
   EXPECT_EQ(g->outputs()[0]->type, (TensorType{DType::kI32, {16}}));  // A token per sequence.
   auto parsed = ParseGraph(PrintGraph(*g));
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  // A prefill has no batch axis, and a pool smaller than one sequence's context is refused.
-  auto bad = LowerModel(m.config, *m.file, {.seq_len = 4, .batch = 2, .ctx_size = 64});
-  EXPECT_NE(bad.status().message().find("decode step"), std::string::npos) << bad.status();
+  // All the logits belong to one sequence's prefill, and a pool smaller than one sequence's context is refused.
+  auto bad = LowerModel(m.config, *m.file, {.seq_len = 4, .batch = 2, .ctx_size = 64, .all_logits = true});
+  EXPECT_NE(bad.status().message().find("one sequence"), std::string::npos) << bad.status();
   bad = LowerModel(m.config, *m.file, {.ctx_size = 64, .kv_pool_pages = 1});
   EXPECT_NE(bad.status().message().find("cannot hold"), std::string::npos) << bad.status();
+}
+
+// A batched prefill: S rows of each of B sequences, a record per sequence, and the row of each that predicts.
+TEST(LowerModelTest, BatchedPrefillHasSpansARecordPerSequenceAndTheirLastRows) {
+  Loaded m = Load("stories260K-qwen2.gguf");
+  auto g = LowerModel(m.config, *m.file, {.seq_len = 8, .batch = 3, .ctx_size = 64});
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_TRUE(VerifyGraph(*g).ok()) << VerifyGraph(*g);
+  EXPECT_EQ(g->name(), "prefill_8_b3");
+  EXPECT_EQ(g->FindValue("tokens")->type, (TensorType{DType::kI32, {24}}));
+  EXPECT_EQ(g->FindValue("pos")->type, (TensorType{DType::kI32, {3, 1 + 64 / kKvPageSize}}));
+  EXPECT_EQ(g->FindValue("last")->type, (TensorType{DType::kI32, {3}}));
+  EXPECT_EQ(g->FindValue("blk.0.attn_q")->type, (TensorType{DType::kF32, {24, 64}}));
+  EXPECT_EQ(g->FindValue("last_row")->type, (TensorType{DType::kF32, {3, 64}}));
+  EXPECT_EQ(g->outputs()[0]->type, (TensorType{DType::kF32, {3, 512}}));  // Logits per sequence.
+  const std::string text = PrintGraph(*g);
+  EXPECT_NE(text.find("%last_row = last_row(%blk.4.ffn_residual, %last) : f32[3,64]"), std::string::npos) << text;
+  auto parsed = ParseGraph(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(PrintGraph(*parsed), text);
 }
 
 TEST(LowerModelTest, Qwen2PrefillHasBiasesTiedOutputAndLastRow) {

@@ -2,9 +2,9 @@
 // adding an op is one line here plus its shape rule (graph.cc) and its kernels.
 //
 // Shapes are row-major [rows, cols]; S is the number of rows the graph processes: N consecutive positions of
-// one sequence for a prefill (pos i32[1 + pages]), or one token of each of B sequences for a batched decode
-// step (pos i32[B, 1 + pages], a position and block table per row). Weights are [out, in], i.e. GGUF dims
-// reversed.
+// one sequence for a prefill (pos i32[1 + pages]), or equal spans of rows of B sequences for a batched step
+// (pos i32[B, 1 + pages], a first position and block table per sequence): one token each in a decode step,
+// S positions each in a batched prefill. Weights are [out, in], i.e. GGUF dims reversed.
 #ifndef GGRT_GRAPH_OP_KIND_H_
 #define GGRT_GRAPH_OP_KIND_H_
 
@@ -27,6 +27,8 @@ namespace ggrt {
 //   geglu(gate [S,F], up [S,F]) -> gelu(gate) * up             gelu with the tanh approximation
 //   softcap(x [S,N]) -> cap * tanh(x / cap)                      Gemma 2's final logit soft-capping
 //   last_row(x [S,E]) -> [1,E]
+//   last_row(x [B*S,E], last i32[B]) -> [B,E]               row last[b] of each sequence's span (a batched
+//                                                                prefill: the spans end in padding)
 //   argmax(logits [R,V]) -> i32[R]                             per row
 //   fused_residual_rms_norm(x, r, w) -> (x + r, rms_norm(x + r, w))
 //   fused_bias_rope(q, k, v, pos, k_cache, v_cache [, bq, bk, bv] [, freq_factors])
@@ -52,7 +54,7 @@ namespace ggrt {
   V(kSwiglu, "swiglu", 2, 1, false)                                 \
   V(kGeglu, "geglu", 2, 1, false)                                   \
   V(kSoftcap, "softcap", 1, 1, false)                               \
-  V(kLastRow, "last_row", 1, 1, false)                              \
+  V(kLastRow, "last_row", -1, 1, false)                             \
   V(kArgmax, "argmax", 1, 1, false)                                 \
   V(kFusedResidualRmsNorm, "fused_residual_rms_norm", 3, 2, true)   \
   V(kFusedBiasRope, "fused_bias_rope", -1, 3, true)                 \

@@ -28,15 +28,18 @@ GGRT_HOST_DEVICE inline int64_t KvSlot(const int32_t* block_table, int position)
 }
 
 // Where row `row` of a graph's activations sits. With `stride` 0 (a prefill) every row belongs to one sequence,
-// at consecutive positions from pos[0], and `block_table` is that sequence's. With `stride` > 0 (a batched
-// decode step) row r is its own sequence, whose record of `stride` ints starts at pos[r * stride]: its position,
-// then its block table; `block_table` then points at row 0's table (null: pages in order). A negative position
-// marks a row that pads a batch-size bucket: kernels leave it alone.
-GGRT_HOST_DEVICE inline int RowPosition(const int32_t* pos, int stride, int row) {
-  return stride > 0 ? pos[static_cast<int64_t>(row) * stride] : pos[0] + row;
+// at consecutive positions from pos[0], and `block_table` is that sequence's. With `stride` > 0 the rows come
+// in spans of `span` consecutive positions, one span per sequence: span 1 is a batched decode step (each row
+// its own sequence), span S a batched prefill of S positions per sequence. Span b's record of `stride` ints
+// starts at pos[b * stride]: its first position, then its block table; `block_table` then points at span 0's
+// table (null: pages in order). A negative position marks a row that pads a decode step's batch-size bucket
+// (span 1): kernels leave it alone.
+GGRT_HOST_DEVICE inline int RowPosition(const int32_t* pos, int stride, int row, int span = 1) {
+  return stride > 0 ? pos[static_cast<int64_t>(row / span) * stride] + row % span : pos[0] + row;
 }
-GGRT_HOST_DEVICE inline const int32_t* RowBlockTable(const int32_t* block_table, int stride, int row) {
-  return block_table != nullptr && stride > 0 ? block_table + static_cast<int64_t>(row) * stride : block_table;
+GGRT_HOST_DEVICE inline const int32_t* RowBlockTable(const int32_t* block_table, int stride, int row, int span = 1) {
+  return block_table != nullptr && stride > 0 ? block_table + static_cast<int64_t>(row / span) * stride
+                                              : block_table;
 }
 
 // Pages that hold `positions` positions.

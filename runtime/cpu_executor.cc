@@ -97,13 +97,24 @@ absl::StatusOr<BatchOutput> CpuExecutor::DecodeBatch(absl::Span<const SequenceSt
   RETURN_IF_ERROR(BuildBatchInputs(rows, &pos_, &tokens_));
   ASSIGN_OR_RETURN(Prepared * p, GetGraph(1, static_cast<int>(tokens_.size())));
   RETURN_IF_ERROR(Run(*p));
-  const Value* out = p->graph.outputs()[0];
-  const float* data = Buffer(*p, out);
+  return BatchOutputOf(*p, rows.size());
+}
+
+absl::StatusOr<BatchOutput> CpuExecutor::PrefillBatch(absl::Span<const PrefillChunk> chunks, int seq_len) {
+  RETURN_IF_ERROR(BuildPrefillInputs(chunks, seq_len, &pos_, &tokens_, &last_));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(seq_len, static_cast<int>(chunks.size())));
+  RETURN_IF_ERROR(Run(*p));
+  return BatchOutputOf(*p, chunks.size());
+}
+
+BatchOutput CpuExecutor::BatchOutputOf(Prepared& p, size_t rows) {
+  const Value* out = p.graph.outputs()[0];
+  const float* data = Buffer(p, out);
   BatchOutput result;
   if (greedy_) {
-    result.tokens = absl::MakeConstSpan(reinterpret_cast<const int32_t*>(data), rows.size());
+    result.tokens = absl::MakeConstSpan(reinterpret_cast<const int32_t*>(data), rows);
   } else {
-    result.logits = absl::MakeConstSpan(data, rows.size() * Cols(out));
+    result.logits = absl::MakeConstSpan(data, rows * Cols(out));
   }
   return result;
 }
@@ -147,16 +158,17 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n) {
     return b;
   };
   // Calls fn(first_row, rows, position, block_table) for each sequence among the node's `rows` rows: once
-  // for a prefill, once per live row of a batched step (RowPosition). The table is null when %pos carries
+  // for a prefill, once per live span of a batched step (RowPosition). The table is null when %pos carries
   // only the position (hand-written graphs).
   auto for_each_sequence = [&](int pos_operand, int rows, auto fn) -> absl::Status {
     const Value& pos = *in[pos_operand];
     const int stride = PosStride(pos);
     const int32_t* table = BlockTablePages(pos) > 0 ? pos_.data() + 1 : nullptr;
     if (stride == 0) return fn(0, rows, pos_[0], table);
-    for (int r = 0; r < rows; ++r) {
-      const int position = RowPosition(pos_.data(), stride, r);
-      if (position >= 0) RETURN_IF_ERROR(fn(r, 1, position, RowBlockTable(table, stride, r)));
+    const int span = static_cast<int>(PosSpan(pos, rows));
+    for (int r = 0; r < rows; r += span) {
+      const int position = RowPosition(pos_.data(), stride, r, span);
+      if (position >= 0) RETURN_IF_ERROR(fn(r, span, position, RowBlockTable(table, stride, r, span)));
     }
     return absl::OkStatus();
   };
@@ -336,8 +348,16 @@ absl::Status CpuExecutor::RunNode(Prepared& p, const Node& n) {
     }
     case OpKind::kLastRow: {
       ASSIGN_OR_RETURN(const float* x, f(0));
-      const int cols = Cols(in[0]);
-      std::copy(x + static_cast<long>(Rows(in[0]) - 1) * cols, x + static_cast<long>(Rows(in[0])) * cols, out(0));
+      const int64_t cols = Cols(in[0]);
+      // Without %last, the one sequence's last row; with it, row last[b] of each sequence's span.
+      const int sequences = in.size() == 2 ? static_cast<int>(in[1]->type.shape[0]) : 1;
+      const int span = Rows(in[0]) / sequences;
+      for (int b = 0; b < sequences; ++b) {
+        const int row = in.size() == 2 ? last_[b] : span - 1;
+        RET_CHECK(row >= 0 && row < span, "last row ", row, " of a span of ", span);
+        const float* from = x + (static_cast<int64_t>(b) * span + row) * cols;
+        std::copy(from, from + cols, out(0) + b * cols);
+      }
       return absl::OkStatus();
     }
     case OpKind::kArgmax: {

@@ -42,6 +42,7 @@ class CpuExecutor : public Executor {
   absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
                                              absl::Span<const int32_t> block_table) override;
   absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) override;  // Never runs ahead.
+  absl::StatusOr<BatchOutput> PrefillBatch(absl::Span<const PrefillChunk> chunks, int seq_len) override;
 
  private:
   struct Prepared {
@@ -52,10 +53,11 @@ class CpuExecutor : public Executor {
 
   CpuExecutor(const GgufFile& weights, GraphFactory factory) : weights_(weights), factory_(std::move(factory)) {}
   absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch);
-  // Runs the graph over tokens_ and pos_ (its %tokens and %pos inputs).
+  // Runs the graph over tokens_, pos_ and last_ (its %tokens, %pos and %last inputs).
   absl::Status Run(Prepared& p);
   absl::Status RunNode(Prepared& p, const Node& n);
   StepOutput Output(Prepared& p);
+  BatchOutput BatchOutputOf(Prepared& p, size_t rows);
   absl::StatusOr<const float*> Param(const Value* v);
   float* Buffer(Prepared& p, const Value* v);
 
@@ -64,9 +66,10 @@ class CpuExecutor : public Executor {
   std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
   absl::flat_hash_map<std::string, std::vector<float>> params_;
   absl::flat_hash_map<std::string, ZeroedFloats> states_;
-  // The running graph's %tokens and %pos inputs.
+  // The running graph's %tokens, %pos and %last inputs.
   std::vector<int32_t> tokens_;
   std::vector<int32_t> pos_;
+  std::vector<int32_t> last_;
 };
 
 }  // namespace ggrt

@@ -175,13 +175,16 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
   if (pos_ == nullptr) {  // The first graph, the lone decode step, gives the shapes.
     RETURN_IF_ERROR(InitShapes(p->graph));
     n_vocab_ = p->greedy ? 0 : Cols(p->output);
-    token_slots_ = std::max(ctx_size_, kMaxBatch);
+    token_slots_ = std::max({ctx_size_, kMaxBatch, kMaxPrefillRows});
     ASSIGN_OR_RETURN(void* tokens, Allocate(token_slots_ * sizeof(int32_t), "the token input", &memory_.scratch));
     // %pos: a record (the position, then the block table) per sequence of the largest batch.
     pos_slots_ = int64_t{kMaxBatch} * (1 + max_sequence_pages_);
     ASSIGN_OR_RETURN(void* pos, Allocate(pos_slots_ * sizeof(int32_t), "the positions and block tables",
                                          &memory_.scratch));
-    CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_inputs_, (pos_slots_ + token_slots_) * sizeof(int32_t)));
+    ASSIGN_OR_RETURN(void* last, Allocate(kMaxBatch * sizeof(int32_t), "the batched prefill's last rows",
+                                          &memory_.scratch));
+    last_rows_ = static_cast<int32_t*>(last);
+    CUDA_RETURN_IF_ERROR(cudaMallocHost(&host_inputs_, (pos_slots_ + token_slots_ + kMaxBatch) * sizeof(int32_t)));
     if (!p->greedy) {
       const int64_t config_bytes = int64_t{kMaxBatch} * sizeof(cuda::SamplerConfig);
       const int64_t window_bytes = int64_t{kMaxBatch} * (cuda::kBatchRepeatWindow + 1) * sizeof(int32_t);
@@ -278,14 +281,22 @@ absl::Status CudaExecutor::LaunchDecodeStep(Prepared& p, int pos) {
   return absl::OkStatus();
 }
 
-absl::Status CudaExecutor::Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens) {
+absl::Status CudaExecutor::Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens,
+                                  absl::Span<const int32_t> last) {
   // host_inputs_ is free: every upload waits for its copies.
-  RET_CHECK(static_cast<int64_t>(pos.size()) <= pos_slots_ && static_cast<int64_t>(tokens.size()) <= token_slots_,
+  RET_CHECK(static_cast<int64_t>(pos.size()) <= pos_slots_ && static_cast<int64_t>(tokens.size()) <= token_slots_ &&
+                last.size() <= static_cast<size_t>(kMaxBatch),
             "inputs larger than their device buffers");
   int32_t* host_pos = host_inputs_;
   int32_t* host_tokens = host_inputs_ + pos_slots_;
+  int32_t* host_last = host_tokens + token_slots_;
   std::copy(pos.begin(), pos.end(), host_pos);
   std::copy(tokens.begin(), tokens.end(), host_tokens);
+  std::copy(last.begin(), last.end(), host_last);
+  if (!last.empty()) {
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(last_rows_, host_last, last.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  }
   if (!pos.empty()) {
     CUDA_RETURN_IF_ERROR(
         cudaMemcpyAsync(pos_, host_pos, pos.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
@@ -309,6 +320,25 @@ absl::StatusOr<StepOutput> CudaExecutor::PrefillSequence(absl::Span<const int32_
   lone_table_on_device_ = block_table.data() == lone_table_.data();
   RETURN_IF_ERROR(Run(*p, capture_prefill_));
   return Finish(*p, pos);
+}
+
+absl::StatusOr<BatchOutput> CudaExecutor::PrefillBatch(absl::Span<const PrefillChunk> chunks, int seq_len) {
+  RETURN_IF_ERROR(DrainSpeculation());
+  std::vector<int32_t> pos, tokens, last;
+  RETURN_IF_ERROR(BuildPrefillInputs(chunks, seq_len, &pos, &tokens, &last));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(seq_len, static_cast<int>(chunks.size())));
+  RETURN_IF_ERROR(Upload(pos, tokens, last));
+  lone_table_on_device_ = false;
+  device_token_ = -1, device_pos_ = -1;
+  RETURN_IF_ERROR(Run(*p, capture_prefill_));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  BatchOutput result;
+  if (p->greedy) {
+    result.tokens = absl::MakeConstSpan(p->host_tokens, chunks.size());
+  } else {
+    result.logits = absl::MakeConstSpan(p->host_logits, Elements(p->output));
+  }
+  return result;
 }
 
 absl::StatusOr<StepOutput> CudaExecutor::Decode(int32_t token, int pos) {

@@ -86,6 +86,7 @@ class CudaExecutor : public Executor {
   absl::StatusOr<StepOutput> PrefillSequence(absl::Span<const int32_t> tokens, int pos,
                                              absl::Span<const int32_t> block_table) override;
   absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) override;
+  absl::StatusOr<BatchOutput> PrefillBatch(absl::Span<const PrefillChunk> chunks, int seq_len) override;
 
   const CudaMemoryStats& memory() const { return memory_; }
 
@@ -149,8 +150,10 @@ class CudaExecutor : public Executor {
         device_sampling_(device_sampling) {}
   absl::Status Init();
   absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch);
-  // Copies a %pos record (position, then block table) and `tokens` to the device inputs.
-  absl::Status Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens);
+  // Copies %pos records (position, then block table), `tokens` and a batched prefill's %last to the device
+  // inputs.
+  absl::Status Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens,
+                      absl::Span<const int32_t> last = {});
   absl::Status BuildLaunches(Prepared& p);
   absl::StatusOr<DeviceWeight> Weight(const Value* v);
   // One allocation for the weights the first graph reads and one for its KV cache, sliced in 256-byte slots
@@ -191,12 +194,13 @@ class CudaExecutor : public Executor {
   absl::flat_hash_map<std::string, float*> states_;
   std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
   int32_t* tokens_ = nullptr;  // Device [token_slots_]: the %tokens input.
-  int64_t token_slots_ = 0;    // max(ctx, kMaxBatch)
+  int64_t token_slots_ = 0;    // max(ctx, kMaxBatch, kMaxPrefillRows)
   // Device: the %pos input (the position, then the block table). Written only between steps (a copy before
   // the launches, or the advance kernel that ends a step): the attention kernels read it before waiting on
   // their predecessor.
   int32_t* pos_ = nullptr;  // [kMaxBatch, 1 + max_sequence_pages_]: pos_slots_
   int64_t pos_slots_ = 0;
+  int32_t* last_rows_ = nullptr;  // Device [kMaxBatch]: a batched prefill's %last input.
   // Pinned staging of the uploads (a copy from pageable memory would not be ordered with the stream).
   int32_t* host_inputs_ = nullptr;
   // Batched steps sampled on the device: per row its settings, its recent tokens and their count (device,

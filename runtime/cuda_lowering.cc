@@ -87,11 +87,37 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   std::string label;  // Op of the launches being added.
   auto add = [&](std::function<absl::Status(cudaStream_t)> run) { p.launches.push_back({label, std::move(run)}); };
 
+  // Products of each row of x alone, through the decode GEMV: its results for a row do not depend on the
+  // other rows (f32 weights and shapes the small-batch kernel does not tile; a batched prefill's logits,
+  // which its sequences' own prefills compute as one row).
+  auto per_row_gemv = [&](const float* x, int rows, int k, WeightType type, const std::vector<const void*>& w,
+                          const std::vector<int>& n, const std::vector<float*>& ys, cuda::NormPrologue norm,
+                          const float* residual, bool swiglu) {
+    for (int b = 0; b < rows; ++b) {
+      const float* xb = x + static_cast<int64_t>(b) * k;
+      if (swiglu) {
+        const cuda::GateUpParams gu{xb, k, type, w[0], w[1], n[0], ys[0] + static_cast<int64_t>(b) * n[0], norm};
+        add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
+        continue;
+      }
+      for (size_t i = 0; i < w.size(); i += 3) {
+        cuda::GemvParams gv{xb, k, type, 0, {}, {}, {}, norm,
+                            residual != nullptr ? residual + static_cast<int64_t>(b) * n[0] : nullptr};
+        for (size_t j = i; j < w.size() && j < i + 3; ++j) {
+          gv.w[gv.count] = w[j];
+          gv.y[gv.count] = ys[j] + static_cast<int64_t>(b) * n[j];
+          gv.n[gv.count++] = n[j];
+        }
+        add([gv](cudaStream_t s) { return Check(cuda::LaunchGemv(gv, s), "gemv"); });
+      }
+    }
+  };
+
   // A batched decode step's products on the small-batch tensor-core kernel, which reads each weight once
   // for all rows and keeps every row's result independent of the batch; false when it does not take them.
   auto small_batch = [&](const Value* x, const std::vector<const Value*>& ws, const std::vector<float*>& ys,
                          cuda::NormPrologue norm, const float* residual, bool swiglu) -> absl::StatusOr<bool> {
-    if (p.batch == 1 || ws.size() > 3) return false;
+    if (p.batch == 1 || p.seq_len > 1 || ws.size() > 3) return false;
     cuda::SmallBatchGemmParams g{Buffer(p, x), Rows(x), Cols(x), WeightType::kF32, static_cast<int>(ws.size()),
                                  {}, {}, {}, norm, residual, swiglu};
     for (size_t i = 0; i < ws.size(); ++i) {
@@ -103,26 +129,9 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       if (i < ys.size()) g.y[i] = ys[i];
     }
     if (!cuda::SmallBatchGemmSupports(g)) {
-      // Shapes the kernel does not tile (tiny models) and f32 weights: the decode GEMV once per row, which
-      // keeps each row's result independent of the batch too. Block formats take the general path.
+      // Block formats take the general path.
       if (cuda::IsQuantized(g.type)) return false;
-      for (int b = 0; b < g.rows; ++b) {
-        const float* xb = g.x + static_cast<int64_t>(b) * g.k;
-        if (swiglu) {
-          const cuda::GateUpParams gu{xb, g.k, g.type, g.w[0], g.w[1], g.n[0], g.y[0] + static_cast<int64_t>(b) * g.n[0],
-                                      norm};
-          add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
-          continue;
-        }
-        cuda::GemvParams gv{xb, g.k, g.type, g.count, {}, {}, {}, norm,
-                            residual != nullptr ? residual + static_cast<int64_t>(b) * g.n[0] : nullptr};
-        for (int i = 0; i < g.count; ++i) {
-          gv.w[i] = g.w[i];
-          gv.y[i] = g.y[i] + static_cast<int64_t>(b) * g.n[i];
-          gv.n[i] = g.n[i];
-        }
-        add([gv](cudaStream_t s) { return Check(cuda::LaunchGemv(gv, s), "gemv"); });
-      }
+      per_row_gemv(g.x, g.rows, g.k, g.type, {g.w, g.w + g.count}, {g.n, g.n + g.count}, ys, norm, residual, swiglu);
       return true;
     }
     if (const int64_t bytes = cuda::SmallBatchGemmScratchBytes(g); bytes > 0) {
@@ -152,16 +161,12 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     }
     const float* xp = Buffer(p, x);
     const int rows = Rows(x), k = Cols(x);
-    if (rows == 1) {
-      for (size_t i = 0; i < ws.size(); i += 3) {
-        cuda::GemvParams g{xp, k, dw[0].type, 0, {}, {}, {}, norm, residual};
-        for (size_t j = i; j < ws.size() && j < i + 3; ++j) {
-          g.w[g.count] = dw[j].ptr;
-          g.y[g.count] = ys[j];
-          g.n[g.count++] = Rows(ws[j]);
-        }
-        add([g](cudaStream_t s) { return Check(cuda::LaunchGemv(g, s), "gemv"); });
-      }
+    // One row, or a batched prefill's predicting rows (one per sequence, after last_row).
+    if (rows == 1 || (p.seq_len > 1 && rows == p.batch)) {
+      std::vector<const void*> w;
+      std::vector<int> n;
+      for (size_t i = 0; i < ws.size(); ++i) w.push_back(dw[i].ptr), n.push_back(Rows(ws[i]));
+      per_row_gemv(xp, rows, k, dw[0].type, w, n, ys, norm, residual, /*swiglu=*/false);
       return absl::OkStatus();
     }
     // Block formats: each weight is decoded to f16 in scratch just before its product (no dequantized copy
@@ -240,6 +245,9 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       return BlockTablePages(*in[pos_operand]) > 0 ? pos_ + 1 : nullptr;
     };
     auto pos_stride = [&](int pos_operand) { return PosStride(*in[pos_operand]); };
+    auto pos_span = [&](int pos_operand, const Value* x) {
+      return static_cast<int>(PosSpan(*in[pos_operand], Rows(x)));
+    };
     auto f16 = [&](int cache_operand) { return in[cache_operand]->type.dtype == DType::kF16; };
     auto out = [&](int i) { return Buffer(p, n->results[i]); };
     auto act = [&](int i) { return Buffer(p, in[i]); };
@@ -340,13 +348,13 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         const auto& r = std::get<RopeAttrs>(n->attrs);
         ASSIGN_OR_RETURN(const RopeSetup rope, rope_setup(n, r));
         const cuda::RopeParams rp{rope.shape, rope.table, act(0), out(0), Rows(in[0]), Cols(in[0]) / r.head_dim, pos_,
-                                  pos_stride(1)};
+                                  pos_stride(1), pos_span(1, in[0])};
         add([rp](cudaStream_t s) { return Check(cuda::LaunchRope(rp, s), "rope"); });
         break;
       }
       case OpKind::kKvWrite: {
         const cuda::KvWriteParams kv{act(1), Rows(in[1]), Cols(in[1]), pos_, out(0), f16(0), block_table(2),
-                                     pos_stride(2)};
+                                     pos_stride(2), pos_span(2, in[1])};
         add([kv](cudaStream_t s) { return Check(cuda::LaunchKvWrite(kv, s), "kv_write"); });
         break;
       }
@@ -359,6 +367,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         b.f16_cache = f16(4);
         b.block_table = block_table(3);
         b.pos_stride = pos_stride(3);
+        b.pos_span = pos_span(3, in[0]);
         RETURN_IF_ERROR(bind_biases(n, {&b.bq, &b.bk, &b.bv}, &b.bias_type));
         add([b](cudaStream_t s) { return Check(cuda::LaunchBiasRopeKv(b, s), "bias_rope"); });
         break;
@@ -396,6 +405,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         ap.f16_cache = f16(1);
         ap.block_table = block_table(3);
         ap.pos_stride = pos_stride(3);
+        ap.pos_span = pos_span(3, in[0]);
         ap.group = AttentionGroup(ap);
         if (!cuda::FlashAttentionSupports(ap)) {  // Flash attention keeps no partials.
           ASSIGN_OR_RETURN(ap.scratch, attention_scratch(Rows(in[0]), a, ap.splits));
@@ -418,12 +428,10 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         break;
       }
       case OpKind::kLastRow: {
-        const int cols = Cols(in[0]);
-        const float* src = act(0) + static_cast<int64_t>(Rows(in[0]) - 1) * cols;
-        float* dst = out(0);
-        add([src, cols, dst](cudaStream_t s) {
-          return Check(cuda::LaunchCopy(src, cols, dst, s), "last_row");
-        });
+        const int sequences = Rows(n->results[0]);
+        const cuda::LastRowsParams lr{act(0), Cols(in[0]), Rows(in[0]) / sequences, sequences,
+                                      in.size() == 2 ? last_rows_ : nullptr, out(0)};
+        add([lr](cudaStream_t s) { return Check(cuda::LaunchLastRows(lr, s), "last_row"); });
         break;
       }
       case OpKind::kArgmax: {
@@ -445,6 +453,18 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         break;
       }
     }
+  }
+  if (p.batch > 1 && p.seq_len > 1) {
+    // A batched prefill: its rows' logits (or greedy tokens) go to pinned memory; the host picks from them.
+    label = "copy";
+    const void* result = Buffer(p, p.output);
+    void* dst = p.greedy ? static_cast<void*>(p.host_tokens) : static_cast<void*>(p.host_logits);
+    const size_t bytes = p.output->type.bytes();
+    add([result, dst, bytes](cudaStream_t s) {
+      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, result, bytes, cudaMemcpyDeviceToHost, s));
+      return absl::OkStatus();
+    });
+    return absl::OkStatus();
   }
   if (p.batch > 1) {
     // A batched step: the host uploads every row's token and record when the rows change, and takes the

@@ -126,6 +126,18 @@ void Engine::Accept(Sequence& s, int32_t token, absl::Span<const float> logits, 
   events->push_back(e);
 }
 
+int Engine::BatchedPrefillSpan(int chunk) const {
+  // Whole 64-row spans (a handful of graphs per budget), and no wider than a chunk.
+  constexpr int kSpanQuantum = 64;
+  return std::min((chunk + kSpanQuantum - 1) / kSpanQuantum * kSpanQuantum, std::max(chunk, options_.prefill_chunk));
+}
+
+bool Engine::PaddingFits(const Sequence& s, int span) const {
+  // The padding rows write the positions after the chunk: they must be the sequence's, and in the context.
+  const int64_t end = static_cast<int64_t>(s.prefilled) + span;
+  return end <= executor_.ctx_size() && end <= static_cast<int64_t>(s.pages.size()) * kKvPageSize;
+}
+
 bool Engine::NextStepContinues(const std::vector<Sequence*>& decoding) const {
   // Every running sequence decodes now, none reaches its budget or the context with this token, and no
   // waiting one could be admitted: the next step is these rows again unless one stops at an end token or
@@ -144,25 +156,65 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
   std::vector<SequenceEvent> events;
   auto finished = [](const Sequence& s) { return s.pages.empty(); };
 
-  // Prompt chunks of the new sequences, within the step's budget; a finished prompt yields its first token.
+  // Prompt chunks of the new sequences in order of admission, within the step's budget (at least one).
+  std::vector<Sequence*> prefilling;
+  std::vector<int> sizes;
   int budget = options_.prefill_budget;
-  bool first_chunk = true;
   for (auto& s : running_) {
     const int remaining = s->prompt_size - s->prefilled;
     if (remaining == 0) continue;
     const int n = std::min(remaining, options_.prefill_chunk);
-    if (n > budget && !first_chunk) break;  // In order of admission: later prompts wait for the next step.
-    first_chunk = false;
-    const auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(StepOutput out,
-                     executor_.PrefillSequence(absl::MakeConstSpan(s->tokens).subspan(s->prefilled, n), s->prefilled,
-                                               s->pages));
-    counters_.prefill_chunks++;
-    counters_.prefill_tokens += n;
-    counters_.prefill_nanos += NanosSince(t0);
-    s->prefilled += n;
+    if (n > budget && !prefilling.empty()) break;  // Later prompts wait for the next step.
+    prefilling.push_back(s.get());
+    sizes.push_back(n);
     budget = std::max(0, budget - n);
-    if (s->prompt_done()) Accept(*s, out.token, out.logits, &events);
+  }
+  // Consecutive chunks run together where their padded rows fit the budget and the sequences' pages; the
+  // rest alone. A finished prompt yields its first token.
+  for (size_t i = 0; i < prefilling.size();) {
+    size_t end = i + 1;
+    int span = BatchedPrefillSpan(sizes[i]);
+    while (end < prefilling.size()) {
+      const int wider = std::max(span, BatchedPrefillSpan(sizes[end]));
+      bool fits = static_cast<int64_t>(wider) * static_cast<int64_t>(end - i + 1) <= options_.prefill_budget;
+      for (size_t j = i; j <= end && fits; ++j) fits = sizes[j] >= 2 && PaddingFits(*prefilling[j], wider);
+      if (!fits) break;
+      span = wider;
+      ++end;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<StepOutput> outputs;
+    if (end - i == 1) {
+      Sequence& s = *prefilling[i];
+      ASSIGN_OR_RETURN(StepOutput out,
+                       executor_.PrefillSequence(absl::MakeConstSpan(s.tokens).subspan(s.prefilled, sizes[i]),
+                                                 s.prefilled, s.pages));
+      outputs.push_back(out);
+    } else {
+      std::vector<PrefillChunk> chunks;
+      for (size_t j = i; j < end; ++j) {
+        const Sequence& s = *prefilling[j];
+        chunks.push_back({absl::MakeConstSpan(s.tokens).subspan(s.prefilled, sizes[j]), s.prefilled, s.pages});
+      }
+      ASSIGN_OR_RETURN(BatchOutput out, executor_.PrefillBatch(chunks, span));
+      const size_t vocab = out.logits.size() / chunks.size();
+      for (size_t j = 0; j < chunks.size(); ++j) {
+        StepOutput o;
+        if (!out.tokens.empty()) o.token = out.tokens[j];
+        if (!out.logits.empty()) o.logits = out.logits.subspan(j * vocab, vocab);
+        outputs.push_back(o);
+      }
+    }
+    counters_.prefill_runs++;
+    counters_.prefill_nanos += NanosSince(t0);
+    for (size_t j = i; j < end; ++j) {
+      Sequence& s = *prefilling[j];
+      s.prefilled += sizes[j];
+      counters_.prefill_chunks++;
+      counters_.prefill_tokens += sizes[j];
+      if (s.prompt_done()) Accept(s, outputs[j - i].token, outputs[j - i].logits, &events);
+    }
+    i = end;
   }
 
   // One decode step over every sequence with a token to feed.

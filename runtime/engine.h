@@ -45,7 +45,8 @@ struct EngineOptions {
   int max_batch = 64;        // Sequences generating at once (1..kMaxBatch).
   // A prompt is prefilled in chunks of prefill_chunk tokens from its start, whatever else runs, so that its
   // KV cache (and so its tokens) does not depend on the other sequences. A step prefills whole chunks while
-  // they fit in prefill_budget tokens, and always at least one.
+  // they fit in prefill_budget tokens, and always at least one; chunks of several sequences run as one
+  // batched prefill (Executor::PrefillBatch) when their rows, padded to a common span, fit the budget too.
   int prefill_chunk = 512;
   int prefill_budget = 512;
   std::function<bool(int32_t)> end_of_generation;  // Optional: tokens that stop a sequence.
@@ -57,7 +58,7 @@ struct EngineOptions {
 // Where the engine's steps went, for /metrics: prompt chunks and decode steps, with their wall time on the
 // host (each waits for its results, so this is the device's time plus what the host adds).
 struct EngineCounters {
-  int64_t prefill_chunks = 0, prefill_tokens = 0, prefill_nanos = 0;
+  int64_t prefill_runs = 0, prefill_chunks = 0, prefill_tokens = 0, prefill_nanos = 0;
   int64_t decode_steps = 0, decode_rows = 0, decode_nanos = 0;
 };
 
@@ -106,6 +107,10 @@ class Engine {
   void Accept(Sequence& s, int32_t token_or_minus_one, absl::Span<const float> logits,
               std::vector<SequenceEvent>* events);
   void Release(Sequence& s);
+  // Rows per sequence of a batched prefill whose longest chunk is `chunk` tokens.
+  int BatchedPrefillSpan(int chunk) const;
+  // Whether `s`'s next chunk may be padded to `span` rows: the positions it writes are its own.
+  bool PaddingFits(const Sequence& s, int span) const;
   // Whether the step after this one will decode exactly `decoding` again (the executor may run it ahead).
   bool NextStepContinues(const std::vector<Sequence*>& decoding) const;
 

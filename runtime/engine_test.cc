@@ -66,6 +66,71 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
       EXPECT_EQ(first, alone_logits) << "in a batch of " << n;
     }
   }
+  // A batched prefill gives each sequence the logits of its chunk prefilled alone, and the same KV cache (the
+  // decode step after it), whatever the padding after its chunk and the company: chunks of 2 to 64 tokens,
+  // some after a part of the prompt already in the cache, one whose padding reaches the end of its table.
+  void ExpectBatchedPrefillBitIdentical(const char* model) {
+    LoadedModel m = Load(/*greedy=*/false, 128, 8 * 128, model);
+    ASSERT_NE(m.executor, nullptr);
+    Executor& e = *m.executor;
+    constexpr int kSeqLen = 64;
+    struct Case {
+      int before, chunk;  // Tokens prefilled alone first, then the chunk.
+    };
+    const std::vector<Case> cases = {{0, 64}, {0, 2}, {5, 17}, {32, 63}, {0, 40}, {64, 30}};
+    std::vector<std::vector<int32_t>> tables, prompts;
+    for (size_t s = 0; s < cases.size(); ++s) {
+      std::vector<int32_t> pages, prompt;
+      for (int i = 0; i < 4; ++i) pages.push_back(static_cast<int32_t>(4 * s + (i + s) % 4));
+      for (int i = 0; i < cases[s].before + cases[s].chunk; ++i) prompt.push_back((7 * i + 3 * s + 1) % 500);
+      tables.push_back(pages);
+      prompts.push_back(prompt);
+    }
+    auto run = [&](bool batched, std::vector<std::vector<float>>* logits) {
+      for (size_t s = 0; s < cases.size(); ++s) {
+        if (cases[s].before > 0) {
+          ASSERT_TRUE(e.PrefillSequence(absl::MakeConstSpan(prompts[s]).first(cases[s].before), 0, tables[s]).ok());
+        }
+      }
+      auto chunk = [&](size_t s) { return absl::MakeConstSpan(prompts[s]).subspan(cases[s].before); };
+      if (batched) {
+        std::vector<PrefillChunk> chunks;
+        for (size_t s = 0; s < cases.size(); ++s) chunks.push_back({chunk(s), cases[s].before, tables[s]});
+        auto out = e.PrefillBatch(chunks, kSeqLen);
+        ASSERT_TRUE(out.ok()) << out.status();
+        const size_t vocab = out->logits.size() / cases.size();
+        for (size_t s = 0; s < cases.size(); ++s) {
+          logits->emplace_back(out->logits.begin() + s * vocab, out->logits.begin() + (s + 1) * vocab);
+        }
+      } else {
+        for (size_t s = 0; s < cases.size(); ++s) {
+          auto out = e.PrefillSequence(chunk(s), cases[s].before, tables[s]);
+          ASSERT_TRUE(out.ok()) << out.status();
+          logits->emplace_back(out->logits.begin(), out->logits.end());
+        }
+      }
+      std::vector<SequenceStep> rows;
+      for (size_t s = 0; s < cases.size(); ++s) {
+        rows.push_back({static_cast<int32_t>(11 * s % 500), cases[s].before + cases[s].chunk, tables[s]});
+      }
+      auto next = e.DecodeBatch(rows, false);
+      ASSERT_TRUE(next.ok()) << next.status();
+      logits->emplace_back(next->logits.begin(), next->logits.end());
+    };
+    std::vector<std::vector<float>> alone, together;
+    run(/*batched=*/false, &alone);
+    run(/*batched=*/true, &together);
+    ASSERT_EQ(alone.size(), together.size());
+    for (size_t i = 0; i < alone.size(); ++i) {
+      EXPECT_EQ(together[i], alone[i]) << (i < cases.size() ? "prefill logits of sequence " : "the decode step after ")
+                                       << i;
+    }
+    // Refused before it runs: a chunk longer than the rows, padding beyond the table, one sequence.
+    const std::vector<int32_t> short_table = {tables[0][0]};
+    EXPECT_FALSE(e.PrefillBatch({{prompts[0], 0, tables[0]}, {prompts[1], 0, tables[1]}}, 32).ok());
+    EXPECT_FALSE(e.PrefillBatch({{prompts[1], 0, short_table}, {prompts[2], 0, tables[2]}}, 64).ok());
+    EXPECT_FALSE(e.PrefillBatch({{prompts[1], 0, tables[1]}}, 64).ok());
+  }
 };
 
 // Steps until idle (at most `max_steps`); each sequence's tokens and finish.
@@ -107,8 +172,8 @@ TEST_P(EngineTest, GreedySequencesMatchTheReferenceAndTheirSoloRunsAmong63Others
   LoadedModel m = Load(/*greedy=*/true, 320, 64 * 320);
   ASSERT_NE(m.executor, nullptr);
   // Chunks and a budget below most prompts: prompts are prefilled over several steps between decode steps,
-  // in the same chunks as alone.
-  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_chunk = 16, .prefill_budget = 24});
+  // in the same chunks as alone, up to four chunks in one batched prefill (alone: each on its own).
+  auto engine = Engine::Create(*m.executor, {.max_batch = 64, .prefill_chunk = 16, .prefill_budget = 64});
   ASSERT_TRUE(engine.ok()) << engine.status();
   std::vector<int64_t> ids;
   auto reference_id = (*engine)->Add({1}, {.max_new_tokens = 256, .stop_at_end_of_generation = false});
@@ -121,6 +186,8 @@ TEST_P(EngineTest, GreedySequencesMatchTheReferenceAndTheirSoloRunsAmong63Others
   int max_running = 0;
   std::map<int64_t, Result> results = RunAll(**engine, &max_running);
   EXPECT_EQ(max_running, 64);
+  const EngineCounters& c = (*engine)->counters();
+  EXPECT_LT(c.prefill_runs, c.prefill_chunks / 2) << "few batched prefills";
   EXPECT_EQ(results[*reference_id].tokens, ReferenceIds(256));
   EXPECT_EQ(results[*reference_id].finish, FinishReason::kLength);
   for (int i = 1; i < 64; ++i) {
@@ -138,6 +205,13 @@ TEST_P(EngineTest, LogitsAreBitIdenticalAloneAndInABatch) {
   for (const char* model : {kTiledModel, kTiledQ4KM, kTiledQ50}) {
     SCOPED_TRACE(model);
     ExpectBitIdenticalAloneAndInABatch(model);
+  }
+}
+
+TEST_P(EngineTest, BatchedPrefillIsBitIdenticalToPrefillingAlone) {
+  for (const char* model : {kModel, kTiledModel, kTiledQ4KM}) {
+    SCOPED_TRACE(model);
+    ExpectBatchedPrefillBitIdentical(model);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -101,6 +103,50 @@ absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, std
     record[0] = row.pos;
     std::copy(row.block_table.begin(), row.block_table.end(), record + 1);
     (*tokens)[r] = row.token;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::BuildPrefillInputs(absl::Span<const PrefillChunk> chunks, int seq_len,
+                                          std::vector<int32_t>* pos, std::vector<int32_t>* tokens,
+                                          std::vector<int32_t>* last) const {
+  if (chunks.size() < 2 || chunks.size() > static_cast<size_t>(kMaxBatch)) {
+    return absl::InvalidArgumentError(absl::StrCat("a batched prefill of ", chunks.size(), " sequences (2..",
+                                                   kMaxBatch, ")"));
+  }
+  const int64_t most_rows = std::max(ctx_size_, kMaxPrefillRows);
+  if (seq_len < 2 || seq_len > ctx_size_ || static_cast<int64_t>(seq_len) * chunks.size() > most_rows) {
+    return absl::InvalidArgumentError(absl::StrCat("a batched prefill of ", chunks.size(), " x ", seq_len,
+                                                   " rows (2..", ctx_size_, " rows per sequence, at most ",
+                                                   most_rows, " in all)"));
+  }
+  const int stride = 1 + max_sequence_pages_;
+  pos->assign(chunks.size() * stride, -1);
+  tokens->assign(chunks.size() * seq_len, 0);
+  last->assign(chunks.size(), 0);
+  absl::flat_hash_set<int64_t> slots;
+  for (size_t b = 0; b < chunks.size(); ++b) {
+    const PrefillChunk& c = chunks[b];
+    auto fail = [&](const absl::Status& s) {
+      return absl::Status(s.code(), absl::StrCat("sequence ", b, " of a batched prefill: ", s.message()));
+    };
+    if (c.tokens.size() < 2 || c.tokens.size() > static_cast<size_t>(seq_len)) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat(c.tokens.size(), " tokens in a run of ", seq_len, " rows (one token is a decode step)")));
+    }
+    // The padding rows' positions too: they write there.
+    if (absl::Status s = CheckSequence(c.pos, seq_len, c.block_table); !s.ok()) return fail(s);
+    if (absl::Status s = CheckTokens(c.tokens); !s.ok()) return fail(s);
+    for (int i = 0; i < seq_len; ++i) {
+      if (!slots.insert(KvSlot(c.block_table.data(), c.pos + i)).second) {
+        return fail(absl::InvalidArgumentError("it writes the KV slots of another sequence"));
+      }
+    }
+    int32_t* record = pos->data() + b * stride;
+    record[0] = c.pos;
+    std::copy(c.block_table.begin(), c.block_table.end(), record + 1);
+    std::copy(c.tokens.begin(), c.tokens.end(), tokens->begin() + b * seq_len);
+    (*last)[b] = static_cast<int32_t>(c.tokens.size()) - 1;
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,6 @@
 // What a backend offers the generation loop and the batching engine: the prefill graph over a prompt chunk of
-// one sequence, and the decode step over one token of each of B sequences, all in the KV page pool the
-// executor owns. Which pages a sequence uses is the caller's choice (its block table); the lone-sequence
+// one sequence or of several, and the decode step over one token of each of B sequences, all in the KV page
+// pool the executor owns. Which pages a sequence uses is the caller's choice (its block table); the lone-sequence
 // calls use a table the executor keeps for that purpose.
 #ifndef GGRT_RUNTIME_EXECUTOR_H_
 #define GGRT_RUNTIME_EXECUTOR_H_
@@ -40,6 +40,14 @@ struct SequenceStep {
   absl::Span<const int32_t> recent;
 };
 
+// One sequence's part of a batched prefill: `tokens` at positions [pos, pos + tokens.size()) of the sequence
+// whose pages are `block_table`.
+struct PrefillChunk {
+  absl::Span<const int32_t> tokens;
+  int pos = 0;
+  absl::Span<const int32_t> block_table;
+};
+
 // Per row of a batched step, in the order given: the next token (greedy graphs, or sampled on the device),
 // or the logits ([rows, n_vocab], row-major). Valid until the next call.
 struct BatchOutput {
@@ -55,6 +63,8 @@ constexpr int kMinBatchBucket = 2;
 // The most recent tokens a SequenceStep carries for the device sampler's repetition window.
 constexpr int kMaxRecentTokens = 256;
 constexpr int kMaxBatch = 256;
+// The most rows of a batched prefill beyond the context (PrefillBatch).
+constexpr int kMaxPrefillRows = 4096;
 int BatchBucket(int rows);
 // A sequence's %pos record: its position, then its block table.
 std::vector<int32_t> PositionRecord(int pos, absl::Span<const int32_t> block_table);
@@ -89,6 +99,13 @@ class Executor {
   // this step returns, the same tables, settings and windows): an executor may then start that step before
   // returning, and a next call that asks for something else waits for it and discards it.
   virtual absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) = 0;
+  // Prompt chunks of 2..kMaxBatch sequences in one run of `seq_len` rows each, at most max(context,
+  // kMaxPrefillRows) rows in all. Each chunk has 2..seq_len tokens (one token is a decode step); a shorter one is
+  // padded, and the padding rows write keys and values at the positions after the chunk's, which must lie in
+  // the context and in the chunk's block table (they are the sequence's later positions, written again before
+  // anything reads them). A sequence's results are those of PrefillSequence on its chunk alone. The output
+  // has a row per chunk, in order: the next token or the logits of each chunk's last position.
+  virtual absl::StatusOr<BatchOutput> PrefillBatch(absl::Span<const PrefillChunk> chunks, int seq_len) = 0;
 
  protected:
   // Takes the shapes of the first decode graph: context, pool, and the lone sequence's pages.
@@ -101,6 +118,11 @@ class Executor {
   // 1 + max_sequence_pages]; -1 past each table, padding rows at position -1) and the %tokens of its bucket.
   absl::Status BuildBatchInputs(absl::Span<const SequenceStep> rows, std::vector<int32_t>* pos,
                                 std::vector<int32_t>* tokens) const;
+  // Checks a batched prefill (PrefillBatch's rules, and no two chunks writing one KV slot) and writes its %pos
+  // records ([chunks, 1 + max_sequence_pages], -1 past each table), %tokens ([chunks * seq_len], the padding
+  // rows token 0) and %last (each chunk's last row).
+  absl::Status BuildPrefillInputs(absl::Span<const PrefillChunk> chunks, int seq_len, std::vector<int32_t>* pos,
+                                  std::vector<int32_t>* tokens, std::vector<int32_t>* last) const;
 
   int ctx_size_ = 0;
   int kv_pool_pages_ = 0;

@@ -10,8 +10,7 @@ absl::StatusOr<bool> FuseRopeAttentionPass::Run(Graph& g) {
   const std::vector<Node*> nodes = g.nodes();
   for (Node* attn : nodes) {
     // One token per sequence (a decode step of any batch): a prefill's rows need each other's keys.
-    if (attn->op != OpKind::kAttention ||
-        (attn->operands[0]->type.shape[0] != 1 && !IsBatchedPos(*attn->operands[3]))) {
+    if (attn->op != OpKind::kAttention || PosSpan(*attn->operands[3], attn->operands[0]->type.shape[0]) != 1) {
       continue;
     }
     Node* rope = ProducedBy(attn->operands[0], OpKind::kFusedBiasRope);

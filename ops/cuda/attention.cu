@@ -379,10 +379,10 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   const int group = kGroup == 1 ? 1 : p.group;
   const int head0 = blockIdx.y * group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row_position = RowPosition(p.pos, p.pos_stride, row);
+  const int row_position = RowPosition(p.pos, p.pos_stride, row, p.pos_span);
   if (row_position < 0) return;  // A padding row of a batch bucket.
   const int length = row_position + 1;
-  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row);
+  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row, p.pos_span);
   const SplitRange range = RangeOfSplit(p, length, split);
   const int first = range.first, begin = range.begin, end = range.end, active = range.active;
   if (split >= active) return;
@@ -540,10 +540,10 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, tig = lane % 4;
   // As in AttentionSplitKernel: positions and tables are read before waiting on the previous kernel.
-  const int row_position = RowPosition(p.pos, p.pos_stride, row);
+  const int row_position = RowPosition(p.pos, p.pos_stride, row, p.pos_span);
   if (row_position < 0) return;  // A padding row of a batch bucket.
   const int length = row_position + 1;
-  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row);
+  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, row, p.pos_span);
   const SplitRange range = RangeOfSplit(p, length, split, kMmaWarps * kKvPageSize);
   if (split >= range.active) return;
   const int position = length - 1;

@@ -48,9 +48,11 @@ struct AttentionParams {
   int window = 0;        // > 0: a row sees only its last `window` positions (sliding-window layers).
   bool f16_cache = false;
   const int32_t* block_table = nullptr;  // Pages of the sequence (ops/kv_pages.h); null: in order.
-  // > 0: a batched decode step, each row its own sequence at its own position with its own table
-  // (ops/kv_pages.h RowPosition, RowBlockTable); padding rows (negative positions) are skipped.
+  // > 0: a batched step, each span of pos_span rows its own sequence from its own position with its own
+  // table (ops/kv_pages.h RowPosition, RowBlockTable): one row in a decode step, where padding rows (negative
+  // positions) are skipped; S in a batched prefill, where each sequence's rows attend as its prefill would.
   int pos_stride = 0;
+  int pos_span = 1;
   // Query heads per block: 1, or heads / kv_heads (AttentionGroupSupported), when each K/V tile then serves
   // the whole group (fewer, fuller blocks: a batched step's many rows). Every result is the same either way.
   int group = 1;

@@ -101,13 +101,15 @@ __global__ void SoftcapKernel(const float* x, int64_t n, float cap, float* out) 
   }
 }
 
-__global__ void CopyKernel(const float* src, int64_t n, float* dst) {
+// A block per sequence.
+__global__ void LastRowsKernel(LastRowsParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    dst[i] = src[i];
-  }
+  const int b = blockIdx.x;
+  const int row = p.last != nullptr ? p.last[b] : p.span - 1;
+  const float* src = p.x + (static_cast<int64_t>(b) * p.span + row) * p.cols;
+  float* dst = p.y + static_cast<int64_t>(b) * p.cols;
+  for (int i = threadIdx.x; i < p.cols; i += blockDim.x) dst[i] = src[i];
 }
 
 // Larger value wins; on equal values the smaller index (the CPU reference's first maximum).
@@ -308,8 +310,9 @@ cudaError_t LaunchSoftcap(const float* x, int64_t n, float cap, float* out, cuda
   return Launch(SoftcapKernel, Blocks(n, 256), 256, 0, stream, x, n, cap, out);
 }
 
-cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream) {
-  return Launch(CopyKernel, Blocks(n, 256), 256, 0, stream, src, n, dst);
+cudaError_t LaunchLastRows(const LastRowsParams& p, cudaStream_t stream) {
+  if (p.sequences < 1 || p.span < 1 || p.cols < 1) return cudaErrorInvalidValue;
+  return Launch(LastRowsKernel, p.sequences, 256, 0, stream, p);
 }
 
 int64_t ArgmaxScratchBytes(int rows, int n) { return int64_t{rows} * (1 + 2 * ArgmaxSplits(n)) * 4; }

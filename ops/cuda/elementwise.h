@@ -55,8 +55,17 @@ cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream);
 // out = cap * tanh(x / cap), n elements (Gemma 2's final logits).
 cudaError_t LaunchSoftcap(const float* x, int64_t n, float cap, float* out, cudaStream_t stream);
 
-// Copies `n` floats (e.g. the last row of a prefill's residual stream).
-cudaError_t LaunchCopy(const float* src, int64_t n, float* dst, cudaStream_t stream);
+// The rows that predict: x is `sequences` spans of `span` rows of `cols` floats; row b of y is row last[b] of
+// span b, or the span's last row without `last` (a prefill's last position).
+struct LastRowsParams {
+  const float* x;  // [sequences * span, cols]
+  int cols;
+  int span;
+  int sequences;
+  const int32_t* last;  // [sequences] on the device, or null
+  float* y;             // [sequences, cols]
+};
+cudaError_t LaunchLastRows(const LastRowsParams& p, cudaStream_t stream);
 
 // Index of the largest of n values (first on ties), written to token[row]. One block per row, or, with
 // `scratch`, a row split over blocks whose last one to finish picks among their winners (a batched step's

@@ -77,9 +77,15 @@ TEST(ElementwiseTest, EmbeddingAddSwigluCopy) {
   cpu::Softcap(wide.data(), n, 30.0f, ref.data());
   ASSERT_EQ(LaunchSoftcap(dwide.as<float>(), n, 30.0f, out.as<float>(), nullptr), cudaSuccess);
   EXPECT_LT(RelativeError(out.Download<float>(), ref), 1e-6);
-  DeviceBuffer copy(n * sizeof(float));
-  ASSERT_EQ(LaunchCopy(dg.as<float>(), n, copy.as<float>(), nullptr), cudaSuccess);
-  EXPECT_EQ(copy.Download<float>(), g);
+  // g as 3 spans of 4 rows of n / 12: the last row of all, then row last[b] of each span.
+  const int cols = n / 12;
+  DeviceBuffer rows(3 * cols * sizeof(float)), last(std::vector<int32_t>{3, 0, 2});
+  ASSERT_EQ(LaunchLastRows({dg.as<float>(), cols, 12, 1, nullptr, rows.as<float>()}, nullptr), cudaSuccess);
+  EXPECT_EQ(rows.Download<float>(), std::vector<float>(g.end() - cols, g.end()));
+  ASSERT_EQ(LaunchLastRows({dg.as<float>(), cols, 4, 3, last.as<int32_t>(), rows.as<float>()}, nullptr), cudaSuccess);
+  std::vector<float> expected;
+  for (int row : {3, 4, 10}) expected.insert(expected.end(), g.begin() + row * cols, g.begin() + (row + 1) * cols);
+  EXPECT_EQ(rows.Download<float>(), expected);
 }
 
 TEST(ElementwiseTest, ArgmaxTakesTheFirstMaximumAndAdvanceMovesTheStep) {

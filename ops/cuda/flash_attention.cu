@@ -1,5 +1,6 @@
 // Causal flash attention for prefill: tensor-core (mma.sync m16n8k16, f16 in, f32 accumulate) online
-// softmax over the paged f16 KV cache.
+// softmax over the paged f16 KV cache. A batched prefill's sequences are the grid's z axis, each block
+// working within one sequence's span of rows exactly as that sequence's own prefill would.
 //
 // Rows of the M dimension are (position, query head) pairs of one KV head's group, so every K/V tile loaded
 // serves all the query heads that share it (GQA). A block of 4 warps takes 64 such rows: it stages their q
@@ -38,9 +39,15 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
 
   const int group = p.heads / p.kv_heads;
   const int kv_head = blockIdx.y;
-  const int total = p.rows * group;  // (position, head) rows of this KV head
+  // A batched prefill: blockIdx.z is the sequence, whose rows are its span of the activations.
+  const int span = p.pos_stride > 0 ? p.pos_span : p.rows;
+  const int64_t seq_row0 = static_cast<int64_t>(blockIdx.z) * span;
+  const int total = span * group;  // (position, head) rows of this KV head
   const int row0 = blockIdx.x * kRowsPerBlock;
-  const int pos0 = *p.pos;
+  const int pos0 = RowPosition(p.pos, p.pos_stride, seq_row0, span);
+  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, seq_row0, span);
+  const float* q_seq = p.q + seq_row0 * p.heads * D;
+  float* out_seq = p.out + seq_row0 * p.heads * D;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, tig = lane % 4;
 
@@ -50,7 +57,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
     const int v = row0 + r;
     float x0 = 0.0f, x1 = 0.0f;
     if (v < total) {
-      const float* q = p.q + (static_cast<int64_t>(v / group) * p.heads + kv_head * group + v % group) * D + c;
+      const float* q = q_seq + (static_cast<int64_t>(v / group) * p.heads + kv_head * group + v % group) * D + c;
       x0 = q[0] * p.scale, x1 = q[1] * p.scale;
     }
     *reinterpret_cast<__half2*>(q_s + r * kStride + c) = __floats2half2_rn(x0, x1);
@@ -91,7 +98,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
   const int kv_width = p.kv_heads * D;
   for (int key0 = key_begin; key0 < key_end; key0 += kKeys) {
     __syncthreads();  // q is staged / the previous page is consumed.
-    const int64_t page = KvSlot(p.block_table, key0);
+    const int64_t page = KvSlot(table, key0);
     constexpr int kChunks = D / 8;  // 16-byte chunks per row
     for (int i = threadIdx.x; i < kKeys * kChunks; i += blockDim.x) {
       const int r = i / kChunks, c = 8 * (i % kChunks);
@@ -145,7 +152,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
   for (int h = 0; h < 2; ++h) {
     if (!row_valid[h]) continue;
     const int v = row0 + warp * 16 + g + 8 * h;
-    float* out = p.out + (static_cast<int64_t>(v / group) * p.heads + kv_head * group + v % group) * D;
+    float* out = out_seq + (static_cast<int64_t>(v / group) * p.heads + kv_head * group + v % group) * D;
     const float inv = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
 #pragma unroll
     for (int n = 0; n < D / 8; ++n) {
@@ -161,14 +168,17 @@ cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
       cudaFuncSetAttribute(FlashAttentionKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (opted != cudaSuccess) return opted;
   const int group = p.heads / p.kv_heads;
-  const dim3 grid((p.rows * group + kRowsPerBlock - 1) / kRowsPerBlock, p.kv_heads);
+  const int span = p.pos_stride > 0 ? p.pos_span : p.rows;
+  const dim3 grid((span * group + kRowsPerBlock - 1) / kRowsPerBlock, p.kv_heads, p.rows / span);
   return Launch(FlashAttentionKernel<D>, grid, kWarps * 32, smem, stream, p);
 }
 
 }  // namespace
 
 bool FlashAttentionSupports(const AttentionParams& p) {
-  return p.rows > 1 && p.pos_stride == 0 && p.f16_cache && !p.rope.enabled && p.heads % p.kv_heads == 0 &&
+  // A prefill, or a batched prefill's spans (not a decode step's single rows).
+  const bool prefill = p.pos_stride == 0 || (p.pos_span > 1 && p.rows % p.pos_span == 0);
+  return p.rows > 1 && prefill && p.f16_cache && !p.rope.enabled && p.heads % p.kv_heads == 0 &&
          (p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256);
 }
 

@@ -45,6 +45,48 @@ CublasLtGemm::~CublasLtGemm() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
+absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::Heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
+                                                             int rows, int k, int n, cudaDataType_t type) {
+  cublasLtMatrixLayout_t b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  cublasLtMatmulHeuristicResult_t heuristic;
+  int found = 0;
+  const uint32_t no_reduction = CUBLASLT_REDUCTION_SCHEME_NONE;
+  cublasStatus_t status = cublasLtMatrixLayoutCreate(&b, type, k, rows, k);
+  if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, n, rows, n);
+  if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatmulPreferenceCreate(&pref);
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
+                                                  sizeof(workspace_bytes_));
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &no_reduction,
+                                                  sizeof(no_reduction));
+  }
+  if (status == CUBLAS_STATUS_SUCCESS) {
+    status = cublasLtMatmulAlgoGetHeuristic(handle_, op, a, b, c, c, pref, 1, &heuristic, &found);
+  }
+  if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  if (c) cublasLtMatrixLayoutDestroy(c);
+  if (b) cublasLtMatrixLayoutDestroy(b);
+  CUBLAS_RETURN_IF_ERROR(status);
+  RET_CHECK(found > 0, "cuBLASLt has no algorithm for a ", rows, "x", k, "x", n, " product");
+  return heuristic.algo;
+}
+
+absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op) {
+  const Weights weights{p.type, p.k, p.n};
+  if (auto it = algorithms_.find(weights); it != algorithms_.end()) return it->second;
+  // Chosen for a full prefill chunk's rows.
+  constexpr int kReferenceRows = 512;
+  cublasLtMatrixLayout_t a = nullptr;
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a, DataType(p.type), p.k, p.n, p.k));
+  absl::StatusOr<cublasLtMatmulAlgo_t> algo = Heuristic(op, a, kReferenceRows, p.k, p.n, DataType(p.type));
+  cublasLtMatrixLayoutDestroy(a);
+  if (algo.ok()) algorithms_[weights] = *algo;
+  return algo;
+}
+
 absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::PlanFor(const GemmParams& p) {
   const Shape shape{p.type, p.rows, p.k, p.n};
   if (auto it = plans_.find(shape); it != plans_.end()) return it->second.get();
@@ -61,19 +103,14 @@ absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::PlanFor(const GemmParams
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->a, type, p.k, p.n, p.k));
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->b, type, p.k, p.rows, p.k));
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->c, CUDA_R_32F, p.n, p.rows, p.n));
-  cublasLtMatmulPreference_t pref = nullptr;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
-  cublasLtMatmulHeuristicResult_t heuristic;
-  int found = 0;
-  cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                               &workspace_bytes_, sizeof(workspace_bytes_));
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulAlgoGetHeuristic(handle_, d->op, d->a, d->b, d->c, d->c, pref, 1, &heuristic, &found);
+  ASSIGN_OR_RETURN(d->algo, AlgorithmFor(p, d->op));
+  cublasLtMatmulHeuristicResult_t check;
+  if (cublasLtMatmulAlgoCheck(handle_, d->op, d->a, d->b, d->c, d->c, &d->algo, &check) != CUBLAS_STATUS_SUCCESS ||
+      check.workspaceSize > workspace_bytes_) {
+    // The shape's algorithm cannot take these rows: this product's own (its rows may then differ in the last
+    // bits from the same rows in a product of another size).
+    ASSIGN_OR_RETURN(d->algo, Heuristic(d->op, d->a, p.rows, p.k, p.n, type));
   }
-  cublasLtMatmulPreferenceDestroy(pref);
-  CUBLAS_RETURN_IF_ERROR(status);
-  RET_CHECK(found > 0, "cuBLASLt has no algorithm for a ", p.rows, "x", p.k, "x", p.n, " product");
-  d->algo = heuristic.algo;
   return (plans_[shape] = std::move(d)).get();
 }
 

@@ -38,18 +38,25 @@ class CublasLtGemm {
   absl::Status Run(const GemmParams& p, cudaStream_t stream);
 
  private:
-  // The descriptors and the heuristic's algorithm of one shape, made on its first product and kept: making
-  // them costs the host more than launching the product (a prefill run kernel by kernel makes ~100 products).
+  // The descriptors and the algorithm of one shape, made on its first product and kept: making them costs
+  // the host more than launching the product (a prefill run kernel by kernel makes ~100 products).
   struct Plan;
   using Shape = std::tuple<WeightType, int, int, int>;  // type, rows, k, n
+  using Weights = std::tuple<WeightType, int, int>;     // type, k, n
 
   CublasLtGemm() = default;
   absl::StatusOr<const Plan*> PlanFor(const GemmParams& p);
+  // One algorithm per weight shape, whatever the rows, and without a split-k reduction: each row's result is
+  // then the same in a product of any number of rows (a sequence's prefill alone or batched with others).
+  absl::StatusOr<cublasLtMatmulAlgo_t> AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op);
+  absl::StatusOr<cublasLtMatmulAlgo_t> Heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, int rows, int k,
+                                                 int n, cudaDataType_t type);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   absl::flat_hash_map<Shape, std::unique_ptr<Plan>> plans_;
+  absl::flat_hash_map<Weights, cublasLtMatmulAlgo_t> algorithms_;
 };
 
 }  // namespace ggrt::cuda

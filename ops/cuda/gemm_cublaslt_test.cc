@@ -47,5 +47,40 @@ TEST(GemmTest, PrefillProductsMatchReference) {
   }
 }
 
+// A row's result does not depend on how many rows the product has (one algorithm per weight shape, no split-k
+// reduction): a batched prefill gives each sequence the bits of its prefill alone.
+TEST(GemmTest, EachRowIsTheSameInProductsOfAnySize) {
+  SKIP_WITHOUT_GPU();
+  auto gemm = CublasLtGemm::Create();
+  ASSERT_TRUE(gemm.ok()) << gemm.status();
+  std::mt19937 rng(62);
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16, WeightType::kF32}) {
+    for (const auto& [k, n] : {std::pair{896, 1152}, std::pair{4864, 896}, std::pair{896, 9728}}) {
+      constexpr int kRows = 640;
+      const auto x = cpu::RandomVector(static_cast<size_t>(kRows) * k, rng);
+      const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * k, rng), type);
+      DeviceBuffer dx(x), dw(w), xh(x.size() * 2);
+      const void* input = dx.get();
+      if (type != WeightType::kF32) {
+        ASSERT_EQ(LaunchConvert(dx.as<float>(), x.size(), type, xh.get(), nullptr), cudaSuccess);
+        input = xh.get();
+      }
+      std::vector<float> all;
+      for (int rows : {kRows, 2, 17, 128, 300, 512}) {
+        DeviceBuffer dy(static_cast<size_t>(rows) * n * 4);
+        ASSERT_TRUE((*gemm)->Run({input, dw.get(), type, rows, k, n, dy.as<float>()}, nullptr).ok());
+        const std::vector<float> y = dy.Download<float>();
+        if (rows == kRows) {
+          all = y;
+          continue;
+        }
+        EXPECT_TRUE(std::equal(y.begin(), y.end(), all.begin()))
+            << TypeName(type) << " " << k << "x" << n << ": the first " << rows << " rows differ from the "
+            << kRows << "-row product's";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ggrt::cuda

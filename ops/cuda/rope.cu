@@ -45,7 +45,7 @@ __global__ void RopeKernel(RopeParams p) {
   GridDependencyWait();
   const int s = blockIdx.x;
   const int width = p.heads * p.rope.head_dim;
-  const int position = RowPosition(p.pos, p.pos_stride, s);
+  const int position = RowPosition(p.pos, p.pos_stride, s, p.pos_span);
   if (position < 0) return;
   RotatePairs(p.rope, p.table, p.x + static_cast<int64_t>(s) * width, p.out + static_cast<int64_t>(s) * width,
               p.heads, position);
@@ -56,9 +56,9 @@ __global__ void KvWriteKernel(KvWriteParams p) {
   AllowDependentLaunch();
   GridDependencyWait();
   const int s = blockIdx.x;
-  const int position = RowPosition(p.pos, p.pos_stride, s);
+  const int position = RowPosition(p.pos, p.pos_stride, s, p.pos_span);
   if (position < 0) return;
-  KV* dst = static_cast<KV*>(p.cache) + KvSlot(RowBlockTable(p.block_table, p.pos_stride, s), position) * p.cols;
+  KV* dst = static_cast<KV*>(p.cache) + KvSlot(RowBlockTable(p.block_table, p.pos_stride, s, p.pos_span), position) * p.cols;
   const float* src = p.x + static_cast<int64_t>(s) * p.cols;
   for (int i = threadIdx.x; i < p.cols; i += blockDim.x) StoreAs(dst + i, src[i]);
 }
@@ -72,7 +72,7 @@ __global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
   const int s = blockIdx.x;
   const int hd = p.rope.head_dim;
   const int qw = p.q_heads * hd, kw = p.kv_heads * hd;
-  const int position = RowPosition(p.pos, p.pos_stride, s);
+  const int position = RowPosition(p.pos, p.pos_stride, s, p.pos_span);
   if (position < 0) return;
   const float* q = p.q + static_cast<int64_t>(s) * qw;
   const float* k = p.k + static_cast<int64_t>(s) * kw;
@@ -82,7 +82,7 @@ __global__ void BiasRopeKvKernel(BiasRopeKvParams p) {
   const S* bv = static_cast<const S*>(p.bv);
   for (int i = threadIdx.x; i < qw; i += blockDim.x) biased[i] = q[i] + (bq ? ToFloat(bq[i]) : 0.0f);
   for (int i = threadIdx.x; i < kw; i += blockDim.x) biased[qw + i] = k[i] + (bk ? ToFloat(bk[i]) : 0.0f);
-  const int64_t slot = KvSlot(RowBlockTable(p.block_table, p.pos_stride, s), position);
+  const int64_t slot = KvSlot(RowBlockTable(p.block_table, p.pos_stride, s, p.pos_span), position);
   KV* v_row = static_cast<KV*>(p.v_cache) + slot * kw;
   for (int i = threadIdx.x; i < kw; i += blockDim.x) StoreAs(v_row + i, v[i] + (bv ? ToFloat(bv[i]) : 0.0f));
   __syncthreads();

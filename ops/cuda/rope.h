@@ -48,7 +48,8 @@ struct RopeParams {
   int rows;
   int heads;
   const int32_t* pos;  // Row s is at position *pos + s,
-  int pos_stride = 0;  // or, when > 0, at its own (ops/kv_pages.h RowPosition).
+  int pos_stride = 0;  // or, when > 0, its span's (ops/kv_pages.h RowPosition).
+  int pos_span = 1;    // Rows per record when pos_stride > 0: 1 in a decode step.
 };
 cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream);
 
@@ -60,7 +61,8 @@ struct KvWriteParams {
   void* cache;  // [slots, cols] of f32, or f16 with `f16`; each row is written at its position
   bool f16;
   const int32_t* block_table;  // Pages of the sequence (ops/kv_pages.h); null: in order.
-  int pos_stride = 0;          // > 0: each row is its own sequence (RowPosition, RowBlockTable).
+  int pos_stride = 0;          // > 0: each span of pos_span rows is its own sequence (RowPosition, RowBlockTable).
+  int pos_span = 1;
 };
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
 
@@ -84,7 +86,8 @@ struct BiasRopeKvParams {
   void* v_cache;
   bool f16_cache;
   const int32_t* block_table;  // Pages of the sequence (ops/kv_pages.h); null: in order.
-  int pos_stride = 0;          // > 0: each row is its own sequence (RowPosition, RowBlockTable).
+  int pos_stride = 0;          // > 0: each span of pos_span rows is its own sequence (RowPosition, RowBlockTable).
+  int pos_span = 1;
 };
 cudaError_t LaunchBiasRopeKv(const BiasRopeKvParams& p, cudaStream_t stream);
 
