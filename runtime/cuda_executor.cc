@@ -330,7 +330,9 @@ absl::StatusOr<BatchOutput> CudaExecutor::PrefillBatch(absl::Span<const PrefillC
   RETURN_IF_ERROR(Upload(pos, tokens, last));
   lone_table_on_device_ = false;
   device_token_ = -1, device_pos_ = -1;
-  RETURN_IF_ERROR(Run(*p, capture_prefill_));
+  // Captured like the batched decode steps: a caller's spans and batch sizes are few (the engine's are
+  // multiples of 64 rows within its budget), unlike the exact lengths of single prefills.
+  RETURN_IF_ERROR(Run(*p, use_cuda_graph_));
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   BatchOutput result;
   if (p->greedy) {

@@ -131,7 +131,9 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     if (!cuda::SmallBatchGemmSupports(g)) {
       // Block formats take the general path.
       if (cuda::IsQuantized(g.type)) return false;
-      per_row_gemv(g.x, g.rows, g.k, g.type, {g.w, g.w + g.count}, {g.n, g.n + g.count}, ys, norm, residual, swiglu);
+      // (Explicit ranges: braces around two pointers would make a vector of the two pointers.)
+      per_row_gemv(g.x, g.rows, g.k, g.type, std::vector<const void*>(g.w, g.w + g.count),
+                   std::vector<int>(g.n, g.n + g.count), ys, norm, residual, swiglu);
       return true;
     }
     if (const int64_t bytes = cuda::SmallBatchGemmScratchBytes(g); bytes > 0) {
