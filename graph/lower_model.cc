@@ -25,12 +25,14 @@ absl::StatusOr<Graph> LowerModel(const ModelConfig& c, const GgufFile& f, const 
   RET_CHECK(s >= 1 && s <= ctx, "sequence length ", s, " must be between 1 and the context size ", ctx);
   RET_CHECK(!(options.greedy && options.all_logits), "a graph outputs either the greedy token or all logits");
   RET_CHECK(options.batch >= 1, "a batch of ", options.batch, " sequences");
-  RET_CHECK(options.batch == 1 || !options.all_logits, "all the logits come from one sequence's prefill");
+  RET_CHECK((options.batch == 1 && !options.spans) || !options.all_logits,
+            "all the logits come from one sequence's prefill");
+  RET_CHECK(!options.spans || s > 1, "a batched prefill has more than one row per sequence");
   RET_CHECK(!c.fused_qkv || f.FindTensor(LayerTensorName(0, "attn_qkv.weight.q")) != nullptr,
             "the fused matrices' views are not registered (AddFusedTensorViews)");
   const int64_t b = options.batch;
   const bool decode = s == 1;
-  const bool batched_prefill = !decode && b > 1;
+  const bool batched_prefill = !decode && (b > 1 || options.spans);
   Graph g(decode ? (b == 1 ? "decode" : absl::StrCat("decode_b", b))
                  : batched_prefill ? absl::StrCat("prefill_", s, "_b", b) : absl::StrCat("prefill_", s));
 

@@ -109,6 +109,13 @@ TEST(LowerModelTest, BatchedPrefillHasSpansARecordPerSequenceAndTheirLastRows) {
   auto parsed = ParseGraph(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(PrintGraph(*parsed), text);
+  // One sequence in spans: padded like the others, unlike prefill_8.
+  auto one = LowerModel(m.config, *m.file, {.seq_len = 8, .batch = 1, .spans = true, .ctx_size = 64});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->name(), "prefill_8_b1");
+  EXPECT_EQ(one->FindValue("pos")->type, (TensorType{DType::kI32, {1, 1 + 64 / kKvPageSize}}));
+  EXPECT_EQ(one->FindValue("last")->type, (TensorType{DType::kI32, {1}}));
+  EXPECT_FALSE(LowerModel(m.config, *m.file, {.seq_len = 1, .spans = true, .ctx_size = 64}).ok());
 }
 
 TEST(LowerModelTest, Qwen2PrefillHasBiasesTiedOutputAndLastRow) {

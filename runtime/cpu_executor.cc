@@ -35,10 +35,10 @@ absl::StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(const GgufFile&
   return e;
 }
 
-absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len, int batch) {
-  auto it = graphs_.find({seq_len, batch});
+absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len, int batch, bool spans) {
+  auto it = graphs_.find({seq_len, batch, spans});
   if (it != graphs_.end()) return it->second.get();
-  ASSIGN_OR_RETURN(Graph g, factory_(seq_len, batch));
+  ASSIGN_OR_RETURN(Graph g, factory_(seq_len, batch, spans));
   auto p = std::make_unique<Prepared>(Prepared{std::move(g), {}, {}});
   ASSIGN_OR_RETURN(p->plan, PlanMemory(p->graph, sizeof(float)));
   int64_t new_bytes = p->plan.arena_bytes;
@@ -57,7 +57,7 @@ absl::StatusOr<CpuExecutor::Prepared*> CpuExecutor::GetGraph(int seq_len, int ba
     RET_CHECK(buf.elements() == s->type.elements(), "state %", s->name, " has different shapes in different graphs");
   }
   Prepared* raw = p.get();
-  graphs_[{seq_len, batch}] = std::move(p);
+  graphs_[{seq_len, batch, spans}] = std::move(p);
   return raw;
 }
 
@@ -102,7 +102,7 @@ absl::StatusOr<BatchOutput> CpuExecutor::DecodeBatch(absl::Span<const SequenceSt
 
 absl::StatusOr<BatchOutput> CpuExecutor::PrefillBatch(absl::Span<const PrefillChunk> chunks, int seq_len) {
   RETURN_IF_ERROR(BuildPrefillInputs(chunks, seq_len, &pos_, &tokens_, &last_));
-  ASSIGN_OR_RETURN(Prepared * p, GetGraph(seq_len, static_cast<int>(chunks.size())));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(seq_len, static_cast<int>(chunks.size()), /*spans=*/true));
   RETURN_IF_ERROR(Run(*p));
   return BatchOutputOf(*p, chunks.size());
 }

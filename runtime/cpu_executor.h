@@ -52,7 +52,7 @@ class CpuExecutor : public Executor {
   };
 
   CpuExecutor(const GgufFile& weights, GraphFactory factory) : weights_(weights), factory_(std::move(factory)) {}
-  absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch);
+  absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch, bool spans = false);
   // Runs the graph over tokens_, pos_ and last_ (its %tokens, %pos and %last inputs).
   absl::Status Run(Prepared& p);
   absl::Status RunNode(Prepared& p, const Node& n);
@@ -63,7 +63,7 @@ class CpuExecutor : public Executor {
 
   const GgufFile& weights_;
   GraphFactory factory_;
-  std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
+  std::map<std::tuple<int, int, bool>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch, spans).
   absl::flat_hash_map<std::string, std::vector<float>> params_;
   absl::flat_hash_map<std::string, ZeroedFloats> states_;
   // The running graph's %tokens, %pos and %last inputs.

@@ -157,12 +157,13 @@ float* CudaExecutor::Buffer(Prepared& p, const Value* v) {
   return reinterpret_cast<float*>(p.arena + p.plan.offsets.at(owner));
 }
 
-absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int batch) {
-  if (auto it = graphs_.find({seq_len, batch}); it != graphs_.end()) return it->second.get();
-  ASSIGN_OR_RETURN(Graph g, factory_(seq_len, batch));
+absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int batch, bool spans) {
+  if (auto it = graphs_.find({seq_len, batch, spans}); it != graphs_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(Graph g, factory_(seq_len, batch, spans));
   auto p = std::make_unique<Prepared>(std::move(g));
   p->seq_len = seq_len;
   p->batch = batch;
+  p->spans = spans;
   ASSIGN_OR_RETURN(p->plan, PlanMemory(p->graph, 256));
   ASSIGN_OR_RETURN(void* arena, Allocate(p->plan.arena_bytes, absl::StrCat("the activations of graph '",
                                                                            p->graph.name(), "'"),
@@ -171,7 +172,7 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
   p->output = p->graph.outputs()[0];
   p->greedy = p->output->type.dtype == DType::kI32;
   if (!p->greedy) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_logits, Elements(p->output) * sizeof(float)));
-  if (batch > 1) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_tokens, batch * sizeof(int32_t)));
+  if (batch > 1 || spans) CUDA_RETURN_IF_ERROR(cudaMallocHost(&p->host_tokens, batch * sizeof(int32_t)));
   if (pos_ == nullptr) {  // The first graph, the lone decode step, gives the shapes.
     RETURN_IF_ERROR(InitShapes(p->graph));
     n_vocab_ = p->greedy ? 0 : Cols(p->output);
@@ -217,7 +218,7 @@ absl::StatusOr<CudaExecutor::Prepared*> CudaExecutor::GetGraph(int seq_len, int 
   }
   RETURN_IF_ERROR(BuildLaunches(*p));
   Prepared* raw = p.get();
-  graphs_[{seq_len, batch}] = std::move(p);
+  graphs_[{seq_len, batch, spans}] = std::move(p);
   return raw;
 }
 
@@ -326,7 +327,7 @@ absl::StatusOr<BatchOutput> CudaExecutor::PrefillBatch(absl::Span<const PrefillC
   RETURN_IF_ERROR(DrainSpeculation());
   std::vector<int32_t> pos, tokens, last;
   RETURN_IF_ERROR(BuildPrefillInputs(chunks, seq_len, &pos, &tokens, &last));
-  ASSIGN_OR_RETURN(Prepared * p, GetGraph(seq_len, static_cast<int>(chunks.size())));
+  ASSIGN_OR_RETURN(Prepared * p, GetGraph(seq_len, static_cast<int>(chunks.size()), /*spans=*/true));
   RETURN_IF_ERROR(Upload(pos, tokens, last));
   lone_table_on_device_ = false;
   device_token_ = -1, device_pos_ = -1;

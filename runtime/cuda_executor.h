@@ -129,7 +129,8 @@ class CudaExecutor : public Executor {
     std::array<std::pair<void*, int64_t>, kScratchPurposes> scratch{};
     std::vector<Launch> launches;
     int seq_len = 0;
-    int batch = 1;               // Sequences of a decode step.
+    int batch = 1;               // Sequences of a decode step or a batched prefill.
+    bool spans = false;          // A batched prefill (LowerOptions::spans).
     bool greedy = false;         // The graph itself ends in argmax.
     bool returns_token = false;  // Greedy, or sampled on the device: only a token leaves the GPU.
     bool uses_ring = false;      // The token reaches the host through host_ring_ (the decode step).
@@ -149,7 +150,7 @@ class CudaExecutor : public Executor {
         use_cuda_graph_(use_cuda_graph),
         device_sampling_(device_sampling) {}
   absl::Status Init();
-  absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch);
+  absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch, bool spans = false);
   // Copies %pos records (position, then block table), `tokens` and a batched prefill's %last to the device
   // inputs.
   absl::Status Upload(absl::Span<const int32_t> pos, absl::Span<const int32_t> tokens,
@@ -192,7 +193,7 @@ class CudaExecutor : public Executor {
   absl::flat_hash_map<std::string, DeviceWeight> device_weights_;
   absl::flat_hash_map<std::string, void*> weight_slots_;  // AllocateArenas: each weight's place, until uploaded.
   absl::flat_hash_map<std::string, float*> states_;
-  std::map<std::pair<int, int>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch).
+  std::map<std::tuple<int, int, bool>, std::unique_ptr<Prepared>> graphs_;  // By (sequence length, batch, spans).
   int32_t* tokens_ = nullptr;  // Device [token_slots_]: the %tokens input.
   int64_t token_slots_ = 0;    // max(ctx, kMaxBatch, kMaxPrefillRows)
   // Device: the %pos input (the position, then the block table). Written only between steps (a copy before

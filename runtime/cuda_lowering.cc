@@ -164,7 +164,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     const float* xp = Buffer(p, x);
     const int rows = Rows(x), k = Cols(x);
     // One row, or a batched prefill's predicting rows (one per sequence, after last_row).
-    if (rows == 1 || (p.seq_len > 1 && rows == p.batch)) {
+    if (rows == 1 || (p.spans && rows == p.batch)) {
       std::vector<const void*> w;
       std::vector<int> n;
       for (size_t i = 0; i < ws.size(); ++i) w.push_back(dw[i].ptr), n.push_back(Rows(ws[i]));
@@ -456,7 +456,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
     }
   }
-  if (p.batch > 1 && p.seq_len > 1) {
+  if (p.spans) {
     // A batched prefill: its rows' logits (or greedy tokens) go to pinned memory; the host picks from them.
     label = "copy";
     const void* result = Buffer(p, p.output);

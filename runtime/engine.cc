@@ -35,9 +35,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Executor& executor, Engin
 }
 
 int Engine::PagesFor(const Sequence& s) const {
-  // Every prompt token and every generated token but the last enters the KV cache, within the context.
-  const int64_t positions =
-      std::min<int64_t>(static_cast<int64_t>(s.prompt_size) + s.options.max_new_tokens - 1, executor_.ctx_size());
+  // Every prompt token and every generated token but the last enters the KV cache, and the padding of the
+  // prompt's last chunk in a batched prefill is written there too; all within the context.
+  const int last_start = (s.prompt_size - 1) / options_.prefill_chunk * options_.prefill_chunk;
+  const int64_t padded_end = last_start + BatchedPrefillSpan(s.prompt_size - last_start);
+  const int64_t positions = std::min<int64_t>(
+      std::max<int64_t>(static_cast<int64_t>(s.prompt_size) + s.options.max_new_tokens - 1, padded_end),
+      executor_.ctx_size());
   return static_cast<int>(KvPages(positions));
 }
 
@@ -169,12 +173,14 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
     sizes.push_back(n);
     budget = std::max(0, budget - n);
   }
-  // Consecutive chunks run together where their padded rows fit the budget and the sequences' pages; the
-  // rest alone. A finished prompt yields its first token.
+  // Consecutive chunks run together where their padded rows fit the budget and the sequences' pages; a
+  // chunk that cannot be padded (one token, or too near its pages' end) runs alone at its exact length. A
+  // finished prompt yields its first token.
   for (size_t i = 0; i < prefilling.size();) {
     size_t end = i + 1;
     int span = BatchedPrefillSpan(sizes[i]);
-    while (end < prefilling.size()) {
+    const bool padded = sizes[i] >= 2 && PaddingFits(*prefilling[i], span);
+    while (padded && end < prefilling.size()) {
       const int wider = std::max(span, BatchedPrefillSpan(sizes[end]));
       bool fits = static_cast<int64_t>(wider) * static_cast<int64_t>(end - i + 1) <= options_.prefill_budget;
       for (size_t j = i; j <= end && fits; ++j) fits = sizes[j] >= 2 && PaddingFits(*prefilling[j], wider);
@@ -184,7 +190,7 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<StepOutput> outputs;
-    if (end - i == 1) {
+    if (!padded) {
       Sequence& s = *prefilling[i];
       ASSIGN_OR_RETURN(StepOutput out,
                        executor_.PrefillSequence(absl::MakeConstSpan(s.tokens).subspan(s.prefilled, sizes[i]),

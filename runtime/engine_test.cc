@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda_executor.h"
@@ -86,14 +87,17 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
       tables.push_back(pages);
       prompts.push_back(prompt);
     }
-    auto run = [&](bool batched, std::vector<std::vector<float>>* logits) {
+    // Each chunk alone at its exact length, all chunks in one batched prefill, or each in a batched prefill
+    // of its own (padded to the same rows).
+    enum Mode { kExact, kTogether, kEachPadded };
+    auto run = [&](Mode mode, std::vector<std::vector<float>>* logits) {
       for (size_t s = 0; s < cases.size(); ++s) {
         if (cases[s].before > 0) {
           ASSERT_TRUE(e.PrefillSequence(absl::MakeConstSpan(prompts[s]).first(cases[s].before), 0, tables[s]).ok());
         }
       }
       auto chunk = [&](size_t s) { return absl::MakeConstSpan(prompts[s]).subspan(cases[s].before); };
-      if (batched) {
+      if (mode == kTogether) {
         std::vector<PrefillChunk> chunks;
         for (size_t s = 0; s < cases.size(); ++s) chunks.push_back({chunk(s), cases[s].before, tables[s]});
         auto out = e.PrefillBatch(chunks, kSeqLen);
@@ -101,6 +105,12 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
         const size_t vocab = out->logits.size() / cases.size();
         for (size_t s = 0; s < cases.size(); ++s) {
           logits->emplace_back(out->logits.begin() + s * vocab, out->logits.begin() + (s + 1) * vocab);
+        }
+      } else if (mode == kEachPadded) {
+        for (size_t s = 0; s < cases.size(); ++s) {
+          auto out = e.PrefillBatch({{chunk(s), cases[s].before, tables[s]}}, kSeqLen);
+          ASSERT_TRUE(out.ok()) << out.status();
+          logits->emplace_back(out->logits.begin(), out->logits.end());
         }
       } else {
         for (size_t s = 0; s < cases.size(); ++s) {
@@ -117,19 +127,22 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
       ASSERT_TRUE(next.ok()) << next.status();
       logits->emplace_back(next->logits.begin(), next->logits.end());
     };
-    std::vector<std::vector<float>> alone, together;
-    run(/*batched=*/false, &alone);
-    run(/*batched=*/true, &together);
+    std::vector<std::vector<float>> alone, together, each;
+    run(kExact, &alone);
+    run(kTogether, &together);
+    run(kEachPadded, &each);
     ASSERT_EQ(alone.size(), together.size());
+    ASSERT_EQ(alone.size(), each.size());
     for (size_t i = 0; i < alone.size(); ++i) {
-      EXPECT_EQ(together[i], alone[i]) << (i < cases.size() ? "prefill logits of sequence " : "the decode step after ")
-                                       << i;
+      const std::string what = i < cases.size() ? absl::StrCat("prefill logits of sequence ", i) : "the decode step after";
+      EXPECT_EQ(together[i], alone[i]) << what << ", all in one batched prefill";
+      EXPECT_EQ(each[i], alone[i]) << what << ", each in a batched prefill of its own";
     }
-    // Refused before it runs: a chunk longer than the rows, padding beyond the table, one sequence.
+    // Refused before it runs: a chunk longer than the rows, padding beyond the table, a one-token chunk.
     const std::vector<int32_t> short_table = {tables[0][0]};
     EXPECT_FALSE(e.PrefillBatch({{prompts[0], 0, tables[0]}, {prompts[1], 0, tables[1]}}, 32).ok());
     EXPECT_FALSE(e.PrefillBatch({{prompts[1], 0, short_table}, {prompts[2], 0, tables[2]}}, 64).ok());
-    EXPECT_FALSE(e.PrefillBatch({{prompts[1], 0, tables[1]}}, 64).ok());
+    EXPECT_FALSE(e.PrefillBatch({{absl::MakeConstSpan(prompts[1]).first(1), 0, tables[1]}}, 64).ok());
   }
 };
 

@@ -110,8 +110,8 @@ absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, std
 absl::Status Executor::BuildPrefillInputs(absl::Span<const PrefillChunk> chunks, int seq_len,
                                           std::vector<int32_t>* pos, std::vector<int32_t>* tokens,
                                           std::vector<int32_t>* last) const {
-  if (chunks.size() < 2 || chunks.size() > static_cast<size_t>(kMaxBatch)) {
-    return absl::InvalidArgumentError(absl::StrCat("a batched prefill of ", chunks.size(), " sequences (2..",
+  if (chunks.empty() || chunks.size() > static_cast<size_t>(kMaxBatch)) {
+    return absl::InvalidArgumentError(absl::StrCat("a batched prefill of ", chunks.size(), " sequences (1..",
                                                    kMaxBatch, ")"));
   }
   const int64_t most_rows = std::max(ctx_size_, kMaxPrefillRows);

@@ -16,9 +16,10 @@
 
 namespace ggrt {
 
-// Builds the optimised graph that processes `seq_len` positions of one sequence, or (seq_len 1) one position
-// of each of `batch` sequences (lowering + pass pipeline).
-using GraphFactory = std::function<absl::StatusOr<Graph>(int seq_len, int batch)>;
+// Builds the optimised graph (lowering + pass pipeline) that processes `seq_len` positions of one sequence, or
+// (seq_len 1) one position of each of `batch` sequences, or with `spans` (a batched prefill, LowerOptions)
+// `seq_len` rows of each of `batch` sequences.
+using GraphFactory = std::function<absl::StatusOr<Graph>(int seq_len, int batch, bool spans)>;
 
 // Output of the last position: the token id when the graph samples greedily on its own, else the logits
 // (valid until the next call).
@@ -99,12 +100,14 @@ class Executor {
   // this step returns, the same tables, settings and windows): an executor may then start that step before
   // returning, and a next call that asks for something else waits for it and discards it.
   virtual absl::StatusOr<BatchOutput> DecodeBatch(absl::Span<const SequenceStep> rows, bool run_ahead) = 0;
-  // Prompt chunks of 2..kMaxBatch sequences in one run of `seq_len` rows each, at most max(context,
+  // Prompt chunks of 1..kMaxBatch sequences in one run of `seq_len` rows each, at most max(context,
   // kMaxPrefillRows) rows in all. Each chunk has 2..seq_len tokens (one token is a decode step); a shorter one is
   // padded, and the padding rows write keys and values at the positions after the chunk's, which must lie in
   // the context and in the chunk's block table (they are the sequence's later positions, written again before
   // anything reads them). A sequence's results are those of PrefillSequence on its chunk alone. The output
-  // has a row per chunk, in order: the next token or the logits of each chunk's last position.
+  // has a row per chunk, in order: the next token or the logits of each chunk's last position. Unlike
+  // PrefillSequence, whose graphs follow the chunk's exact length, the graphs here follow (seq_len, chunks),
+  // which a caller keeps to a few values by rounding seq_len up.
   virtual absl::StatusOr<BatchOutput> PrefillBatch(absl::Span<const PrefillChunk> chunks, int seq_len) = 0;
 
  protected:

@@ -41,10 +41,11 @@ int64_t KvCacheBytes(const ModelConfig& c, int64_t ctx, DType kv_type, Backend b
 
 GraphFactory MakeGraphFactory(const GgufFile& file, const ModelConfig& config, const LowerOptions& lower,
                               const PipelineSelection& passes) {
-  return [&file, config, lower, passes](int seq_len, int batch) -> absl::StatusOr<Graph> {
+  return [&file, config, lower, passes](int seq_len, int batch, bool spans) -> absl::StatusOr<Graph> {
     LowerOptions options = lower;
     options.seq_len = seq_len;
     options.batch = batch;
+    options.spans = spans;
     ASSIGN_OR_RETURN(Graph g, LowerModel(config, file, options));
     ASSIGN_OR_RETURN(PassPipeline pipeline, BuildPipeline(passes));
     RETURN_IF_ERROR(pipeline.Run(g));
