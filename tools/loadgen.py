@@ -79,6 +79,7 @@ def run_clients(args, clients, counter, deadline, results):
     words = "once upon a time there was a little robot who liked to count the stars at night".split()
     lock = threading.Lock()
     ttfts, gaps, tokens, failures = [], [], [0], []
+    span = [float("inf"), 0.0]  # The first request's start and the last one's end (wall clock).
 
     def client():
         while True:
@@ -88,6 +89,7 @@ def run_clients(args, clients, counter, deadline, results):
                 n = counter.value
                 counter.value += 1
             prompt = " ".join(words[(n + i) % len(words)] for i in range(max(1, args.prompt_tokens - 8)))
+            start = time.time()
             try:
                 t, g, k = one_request(args.url, prompt, args.max_tokens, args.timeout)
                 with lock:
@@ -97,13 +99,16 @@ def run_clients(args, clients, counter, deadline, results):
             except Exception as e:  # noqa: BLE001 - every failure is counted and reported
                 with lock:
                     failures.append(str(e))
+            with lock:
+                span[0] = min(span[0], start)
+                span[1] = max(span[1], time.time())
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    results.put((ttfts, gaps, tokens[0], failures))
+    results.put((ttfts, gaps, tokens[0], failures, span))
 
 
 def main():
@@ -128,7 +133,6 @@ def main():
     counter = multiprocessing.Value("l", 0)
     results = multiprocessing.Queue()
     deadline = time.time() + args.duration
-    start = time.perf_counter()
     workers = [multiprocessing.Process(target=run_clients,
                                        args=(args, args.clients // processes + (i < args.clients % processes),
                                              counter, deadline, results))
@@ -136,15 +140,18 @@ def main():
     for w in workers:
         w.start()
     ttfts, gaps, tokens, failures = [], [], 0, []
+    first, last = float("inf"), 0.0
     for _ in workers:  # Before join: a worker exits only once its results are read.
-        t, g, k, f = results.get(timeout=args.duration + args.timeout + 30)
+        t, g, k, f, (s, e) = results.get(timeout=args.duration + args.timeout + 30)
         ttfts += t
         gaps += g
         tokens += k
         failures += f
+        first, last = min(first, s), max(last, e)
     for w in workers:
         w.join()
-    elapsed = time.perf_counter() - start
+    # From the first request sent to the last one answered: the processes' start-up is not the server's time.
+    elapsed = max(last - first, 1e-9)
     done = len(ttfts)
     report = {
         "clients": args.clients, "processes": processes, "prompt_tokens": args.prompt_tokens,

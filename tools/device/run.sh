@@ -153,15 +153,18 @@ if want serve; then
   model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
   [[ -f $model ]] || bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 0 -n 2 -r 1 --cuda-graph on \
     --vocab external/shared/models/qwen2.5-vocab.gguf > /dev/null 2>&1
-  LD_LIBRARY_PATH=lib bin/server -m $model --port 18080 --parallel 64 --ctx-size 512 > "$out/server.log" 2>&1 &
-  server=$!
-  for _ in $(seq 300); do
-    python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:18080/health")' 2>/dev/null && break
-    sleep 0.2
-  done
+  start_server() {  # [server flags]
+    LD_LIBRARY_PATH=lib bin/server -m $model --port 18080 --parallel 64 --ctx-size 512 "$@" >> "$out/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 300); do
+      python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:18080/health")' 2>/dev/null && break
+      sleep 0.2
+    done
+  }
   # Each load with the server's counters it moved (prefill and decode time, rows per decode step): the first
-  # on a fresh server (graphs built as prompts of new lengths arrive) with the clients in one process, then
-  # warm, then the clients spread over processes, a longer run, 256 clients, one client.
+  # on a fresh server (graphs built as they are first needed) with the clients in one process, then warm,
+  # then the clients spread over processes, a longer run, 256 clients, one client; then a server that
+  # prefills 1024 prompt tokens a step instead of 512.
   metrics() { python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:18080/metrics").read().decode())' | grep -v '^#'; }
   load() {  # NAME CLIENTS REQUESTS [loadgen flags]
     local name=$1 clients=$2 requests=$3; shift 3
@@ -172,21 +175,27 @@ if want serve; then
     join <(sort /tmp/m0) <(sort /tmp/m1) | awk -v n="$name" '$1 ~ /total$/ {printf "[%s] %s %.6g\n", n, $1, $3 - $2}'
   }
   {
+    start_server
     load "64 cold, 1 process" 64 128 --processes 1
     load "64 warm, 1 process" 64 128 --processes 1
     load "64" 64 128
     load "64 x8" 64 512
     load "256" 256 512
     load "1" 1 4
+    kill -TERM $server; wait $server; echo "server exit $?"
+    start_server -b 1024
+    load "64 -b 1024 (warm-up)" 64 128
+    load "64 -b 1024" 64 128
+    load "64 x8 -b 1024" 64 512
+    kill -TERM $server; wait $server; echo "server exit $?"
   } | tee "$out/serve.txt"
-  kill -TERM $server; wait $server; echo "server exit $?"
   bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on 2>&1 | grep tg128 | tee -a "$out/serve.txt"
   # What a server step is made of: one prompt's prefill at the lengths it sees (kernel by kernel, and as a
   # captured graph), and the batched decode step.
   for flags in "" "--prefill-graph"; do
     bin/bench -m $model -p 16,64,140,512 -n 0 -r 5 --cuda-graph on $flags 2>&1 | grep "| pp"
   done | tee -a "$out/serve.txt"
-  bin/bench -m $model --batch 1,64 -p 128 -n 128 -r 2 2>&1 | grep -E "^\|" | tee -a "$out/serve.txt"
+  bin/bench -m $model --batch 1,16,64,128 -p 128 -n 128 -r 2 2>&1 | grep -E "^\|" | tee -a "$out/serve.txt"
 fi
 if want bench && [[ -x bin/bench ]]; then
   bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 512 -n 128 -r 5 --vocab external/shared/models/qwen2.5-vocab.gguf \
