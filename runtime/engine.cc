@@ -176,13 +176,16 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
   // Consecutive chunks run together where their padded rows fit the budget and the sequences' pages; a
   // chunk that cannot be padded (one token, or too near its pages' end) runs alone at its exact length. A
   // finished prompt yields its first token.
+  // The rows of one batched prefill: the budget, within what an executor takes (Executor::PrefillBatch).
+  const int64_t max_rows =
+      std::min<int64_t>(options_.prefill_budget, std::max<int64_t>(executor_.ctx_size(), kMaxPrefillRows));
   for (size_t i = 0; i < prefilling.size();) {
     size_t end = i + 1;
     int span = BatchedPrefillSpan(sizes[i]);
     const bool padded = sizes[i] >= 2 && PaddingFits(*prefilling[i], span);
     while (padded && end < prefilling.size()) {
       const int wider = std::max(span, BatchedPrefillSpan(sizes[end]));
-      bool fits = static_cast<int64_t>(wider) * static_cast<int64_t>(end - i + 1) <= options_.prefill_budget;
+      bool fits = static_cast<int64_t>(wider) * static_cast<int64_t>(end - i + 1) <= max_rows;
       for (size_t j = i; j <= end && fits; ++j) fits = sizes[j] >= 2 && PaddingFits(*prefilling[j], wider);
       if (!fits) break;
       span = wider;

@@ -228,6 +228,25 @@ TEST_P(EngineTest, BatchedPrefillIsBitIdenticalToPrefillingAlone) {
   }
 }
 
+// A budget beyond what one batched prefill takes (Executor::PrefillBatch's rows) splits the step's chunks over
+// several runs instead of failing.
+TEST_P(EngineTest, ABudgetLargerThanOneBatchedPrefillTakesSeveralRuns) {
+  LoadedModel m = Load(/*greedy=*/true, 320, 40 * 320);
+  ASSERT_NE(m.executor, nullptr);
+  auto engine = Engine::Create(*m.executor, {.max_batch = 40, .prefill_chunk = 512, .prefill_budget = 1 << 20});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  for (int i = 0; i < 40; ++i) {
+    std::vector<int32_t> prompt(130);
+    for (int j = 0; j < 130; ++j) prompt[j] = (5 * j + i) % 500;
+    ASSERT_TRUE((*engine)->Add(prompt, {.max_new_tokens = 2}).ok());
+  }
+  std::map<int64_t, Result> results = RunAll(**engine);
+  EXPECT_EQ(results.size(), 40u);
+  const EngineCounters& c = (*engine)->counters();
+  EXPECT_EQ(c.prefill_chunks, 40);
+  EXPECT_GE(c.prefill_runs, 2);  // 40 x 192 padded rows; at most 4096 a run.
+}
+
 TEST_P(EngineTest, SeededSamplingIsTheSameAloneAndInABatch) {
   LoadedModel m = Load(/*greedy=*/false, 128, 64 * 128);
   ASSERT_NE(m.executor, nullptr);
