@@ -379,8 +379,8 @@ void Server::SchedulerLoop() {
         std::lock_guard<std::mutex> lock(r.mu);
         r.events.push_back(e);
         if (e.finish != FinishReason::kNone) r.done = true;
-        r.cv.notify_all();
       }
+      r.cv.notify_all();  // After unlocking: the woken handler does not wait on the lock the scheduler holds.
       if (e.finish != FinishReason::kNone) active.erase(it);
     }
   }

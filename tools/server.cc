@@ -2,8 +2,9 @@
 //   server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--backend auto|cpu|cuda]
 //          [--kv-pool N] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]
 //          [-b|--batch-size N] [-ub|--ubatch-size N]
-// -b: prompt tokens prefilled per engine step (default 512): more admits new requests sooner, fewer keeps the
-// running streams' inter-token latency lower. -ub: the chunk a prompt is prefilled in (default 512).
+// -b: prompt tokens prefilled per engine step (default 1024): more admits new requests sooner, fewer keeps the
+// running streams' inter-token latency lower; the chunks of several prompts run as one batched prefill. -ub:
+// the chunk a prompt is prefilled in (default 512).
 // /health answers 503 while the model loads. Ctrl-C or SIGTERM finishes the in-flight responses and exits.
 #include <atomic>
 #include <csignal>
@@ -36,6 +37,9 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.GetInt("--port", &options.port, 0, 65535));
   RETURN_IF_ERROR(flags.GetInt("--parallel", &options.engine.max_batch, 1, kMaxBatch));
   RETURN_IF_ERROR(flags.GetInt("--queue", &options.max_queue, 1, 1 << 20));
+  // Two chunks of prompts a step: with batched prefill, 64 clients of 128-token prompts on an H200 get 22.6k
+  // tokens/s and a 12 ms inter-token p99 at 1024, 21.4k and 8 ms at 512 (PERF_NOTES "Serving, session 11").
+  options.engine.prefill_budget = 1024;
   RETURN_IF_ERROR(flags.GetInt("--batch-size", &options.engine.prefill_budget, 1, kMaxContext));
   RETURN_IF_ERROR(flags.GetInt("--ubatch-size", &options.engine.prefill_chunk, 1, kMaxContext));
   const std::string path = flags.Get("--model");
