@@ -12,6 +12,13 @@ TEST(SamplerTest, GreedyTakesTheMaximum) {
   Sampler s({.temperature = 0.0f});
   const std::vector<float> logits = {0.1f, 3.0f, -1.0f, 2.9f};
   EXPECT_EQ(s.Sample(logits), 1);
+  // The first of equal maxima, with or without a penalty (a penalty of 1 skips the candidate list).
+  const std::vector<float> ties = {-2.0f, 5.0f, 1.0f, 5.0f, 5.0f};
+  EXPECT_EQ(s.Sample(ties), 1);
+  Sampler penalised({.temperature = 0.0f, .repeat_penalty = 1.5f});
+  EXPECT_EQ(penalised.Sample(ties), 1);
+  penalised.Accept(1);
+  EXPECT_EQ(penalised.Sample(ties), 3);  // 5 / 1.5 for the recent token.
 }
 
 TEST(SamplerTest, SameSeedSameTokensDifferentSeedDiffers) {
