@@ -82,6 +82,7 @@ __device__ void BlockTopK(const float* x, const int32_t* ids, int base, int n, i
       // over the lanes counts the keys in higher bins, and the one lane whose bins reach the target walks
       // them.
       const int need = remaining;
+      __syncwarp();  // Every lane has read `remaining` before the one that finds the bin rewrites it.
       int counts[8], chunk = 0;
 #pragma unroll
       for (int j = 0; j < 8; ++j) chunk += counts[j] = static_cast<int>(hist[255 - 8 * tid - j]);
