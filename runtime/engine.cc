@@ -238,8 +238,10 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
   }
   if (!rows.empty()) {
     const auto t0 = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows, NextStepContinues(decoding)));
+    const bool ahead = NextStepContinues(decoding);
+    ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows, ahead));
     counters_.decode_steps++;
+    counters_.decode_steps_ahead += ahead;
     counters_.decode_rows += static_cast<int64_t>(rows.size());
     counters_.decode_nanos += NanosSince(t0);
     const size_t vocab = out.logits.size() / rows.size();

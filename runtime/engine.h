@@ -60,6 +60,7 @@ struct EngineOptions {
 struct EngineCounters {
   int64_t prefill_runs = 0, prefill_chunks = 0, prefill_tokens = 0, prefill_nanos = 0;
   int64_t decode_steps = 0, decode_rows = 0, decode_nanos = 0;
+  int64_t decode_steps_ahead = 0;  // Steps that let the executor start the next one (EngineOptions::run_ahead).
 };
 
 class Engine {

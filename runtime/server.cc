@@ -18,12 +18,11 @@ namespace ggrt {
 
 using json = nlohmann::json;
 
-// One request's channel between its HTTP handler and the scheduler.
+// One request's channel between its HTTP handler and the scheduler. events, error and done are guarded by
+// Server::events_mu_.
 struct Server::Request {
   std::vector<int32_t> prompt;
   SequenceOptions options;
-  std::mutex mu;
-  std::condition_variable cv;
   std::deque<SequenceEvent> events;  // Tokens and the finish, in order.
   absl::Status error;                // Set (with done) when the engine refused or failed it.
   bool done = false;
@@ -308,11 +307,13 @@ bool Server::Submit(const std::shared_ptr<Request>& r) {
 
 void Server::SchedulerLoop() {
   absl::flat_hash_map<int64_t, std::shared_ptr<Request>> active;  // By sequence id.
-  auto finish = [](Request& r, absl::Status error) {
-    std::lock_guard<std::mutex> lock(r.mu);
-    r.error = std::move(error);
-    r.done = true;
-    r.cv.notify_all();
+  auto finish = [this](Request& r, absl::Status error) {
+    {
+      std::lock_guard<std::mutex> lock(events_mu_);
+      r.error = std::move(error);
+      r.done = true;
+    }
+    events_cv_.notify_all();
   };
   auto publish = [&] {  // The engine's state, for /metrics and the queue bound.
     std::lock_guard<std::mutex> lock(mu_);
@@ -370,19 +371,23 @@ void Server::SchedulerLoop() {
       continue;
     }
     publish();  // Before any client hears that its request finished.
-    for (const SequenceEvent& e : *events) {
-      auto it = active.find(e.id);
-      if (it == active.end()) continue;
-      Request& r = *it->second;
-      if (e.token >= 0) metrics_.generated_tokens++;
-      {
-        std::lock_guard<std::mutex> lock(r.mu);
+    // Every request's events under one lock and one wake-up for all the handlers: a step's tokens cost the
+    // scheduler one notification rather than one per request.
+    {
+      std::lock_guard<std::mutex> lock(events_mu_);
+      for (const SequenceEvent& e : *events) {
+        auto it = active.find(e.id);
+        if (it == active.end()) continue;
+        Request& r = *it->second;
+        if (e.token >= 0) metrics_.generated_tokens++;
         r.events.push_back(e);
-        if (e.finish != FinishReason::kNone) r.done = true;
+        if (e.finish != FinishReason::kNone) {
+          r.done = true;
+          active.erase(it);
+        }
       }
-      r.cv.notify_all();  // After unlocking: the woken handler does not wait on the lock the scheduler holds.
-      if (e.finish != FinishReason::kNone) active.erase(it);
     }
+    events_cv_.notify_all();
   }
 }
 
@@ -415,6 +420,8 @@ std::string Server::MetricsText() const {
   metric("ggrt_decode_steps_total", "counter", "Batched decode steps.", c.decode_steps);
   metric("ggrt_decode_rows_total", "counter", "Sequences decoded, summed over the decode steps.", c.decode_rows);
   metric("ggrt_decode_seconds_total", "counter", "Time spent in batched decode steps.", c.decode_nanos * 1e-9);
+  metric("ggrt_decode_steps_run_ahead_total", "counter",
+         "Decode steps after which the next could start before the host read their tokens.", c.decode_steps_ahead);
   return out;
 }
 
@@ -475,13 +482,19 @@ void Server::Routes() {
     const int prompt_tokens = static_cast<int>(r->prompt.size());
     auto text = std::make_shared<TextStream>(tokenizer, p->stops);
     // Waits for the request's next events; returns the new text, and sets *finish when it ended.
-    auto next = [r, text](std::string* finish, absl::Status* status) {
-      std::unique_lock<std::mutex> lock(r->mu);
-      r->cv.wait(lock, [&] { return !r->events.empty() || r->done; });
+    auto next = [this, r, text](std::string* finish, absl::Status* status) {
+      std::deque<SequenceEvent> events;
+      bool done = false;
+      absl::Status error;
+      {
+        std::unique_lock<std::mutex> lock(events_mu_);
+        events_cv_.wait(lock, [&] { return !r->events.empty() || r->done; });
+        events.swap(r->events);
+        done = r->done;
+        error = r->error;
+      }
       std::string out;
-      while (!r->events.empty()) {
-        const SequenceEvent e = r->events.front();
-        r->events.pop_front();
+      for (const SequenceEvent& e : events) {
         if (e.token >= 0 && !text->stopped()) out += text->Add(e.token);
         if (e.finish == FinishReason::kStop) *finish = "stop";
         if (e.finish == FinishReason::kLength || e.finish == FinishReason::kCancelled) *finish = "length";
@@ -489,8 +502,8 @@ void Server::Routes() {
       if (text->stopped()) {
         *finish = "stop";
         r->cancel = true;  // The scheduler ends the sequence.
-      } else if (r->done && finish->empty()) {
-        *status = r->error.ok() ? absl::InternalError("the request ended without a finish") : r->error;
+      } else if (done && finish->empty()) {
+        *status = error.ok() ? absl::InternalError("the request ended without a finish") : error;
       }
       if (!finish->empty()) out += text->Flush();
       return out;

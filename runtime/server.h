@@ -86,6 +86,10 @@ class Server {
   int admitting_ = 0;  // Requests taken from pending_ and not yet counted in waiting_.
   EngineCounters engine_counters_;
   Metrics metrics_;
+  // The requests' event queues (Request::events, error, done): the scheduler fills them after each step and
+  // wakes every handler at once; each takes its own.
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
   std::atomic<int64_t> next_id_{1};
 };
 
