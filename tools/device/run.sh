@@ -153,8 +153,9 @@ if want serve; then
   model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
   [[ -f $model ]] || bin/bench --synthetic=qwen2.5-0.5b --dtype=f16 -p 0 -n 2 -r 1 --cuda-graph on \
     --vocab external/shared/models/qwen2.5-vocab.gguf > /dev/null 2>&1
+  # SERVER=bin/other to measure another build; SERVE_BENCH=0 for the loads alone.
   start_server() {  # [server flags]
-    LD_LIBRARY_PATH=lib bin/server -m $model --port 18080 --parallel 64 --ctx-size 512 "$@" >> "$out/server.log" 2>&1 &
+    LD_LIBRARY_PATH=lib ${SERVER:-bin/server} -m $model --port 18080 --parallel 64 --ctx-size 512 "$@" >> "$out/server.log" 2>&1 &
     server=$!
     for _ in $(seq 300); do
       python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:18080/health")' 2>/dev/null && break
@@ -189,6 +190,7 @@ if want serve; then
     load "64 x8 -b 1024" 64 512
     kill -TERM $server; wait $server; echo "server exit $?"
   } | tee "$out/serve.txt"
+  [[ ${SERVE_BENCH:-1} == 0 ]] && exit 0
   bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on 2>&1 | grep tg128 | tee -a "$out/serve.txt"
   # What a server step is made of: one prompt's prefill at the lengths it sees (kernel by kernel, and as a
   # captured graph), and the batched decode step.
