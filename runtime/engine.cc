@@ -155,11 +155,7 @@ bool Engine::NextStepContinues(const std::vector<Sequence*>& decoding) const {
   return !CanAdmit();
 }
 
-absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
-  Admit();
-  std::vector<SequenceEvent> events;
-  auto finished = [](const Sequence& s) { return s.pages.empty(); };
-
+absl::Status Engine::Prefill(std::vector<SequenceEvent>* events) {
   // Prompt chunks of the new sequences in order of admission, within the step's budget (at least one).
   std::vector<Sequence*> prefilling;
   std::vector<int> sizes;
@@ -175,8 +171,8 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
   }
   // Consecutive chunks run together where their padded rows fit the budget and the sequences' pages; a
   // chunk that cannot be padded (one token, or too near its pages' end) runs alone at its exact length. A
-  // finished prompt yields its first token.
-  // The rows of one batched prefill: the budget, within what an executor takes (Executor::PrefillBatch).
+  // finished prompt yields its first token. The rows of one batched prefill: the budget, within what an
+  // executor takes (Executor::PrefillBatch).
   const int64_t max_rows =
       std::min<int64_t>(options_.prefill_budget, std::max<int64_t>(executor_.ctx_size(), kMaxPrefillRows));
   for (size_t i = 0; i < prefilling.size();) {
@@ -221,10 +217,19 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
       s.prefilled += sizes[j];
       counters_.prefill_chunks++;
       counters_.prefill_tokens += sizes[j];
-      if (s.prompt_done()) Accept(s, outputs[j - i].token, outputs[j - i].logits, &events);
+      if (s.prompt_done()) Accept(s, outputs[j - i].token, outputs[j - i].logits, events);
     }
     i = end;
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
+  Admit();
+  std::vector<SequenceEvent> events;
+  auto finished = [](const Sequence& s) { return s.pages.empty(); };
+
+  RETURN_IF_ERROR(Prefill(&events));
 
   // One decode step over every sequence with a token to feed.
   std::vector<Sequence*> decoding;

@@ -108,6 +108,8 @@ class Engine {
   void Accept(Sequence& s, int32_t token_or_minus_one, absl::Span<const float> logits,
               std::vector<SequenceEvent>* events);
   void Release(Sequence& s);
+  // The step's prompt chunks (Step's first part); the events of prompts that finish.
+  absl::Status Prefill(std::vector<SequenceEvent>* events);
   // Rows per sequence of a batched prefill whose longest chunk is `chunk` tokens.
   int BatchedPrefillSpan(int chunk) const;
   // Whether `s`'s next chunk may be padded to `span` rows: the positions it writes are its own.
