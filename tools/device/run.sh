@@ -117,6 +117,20 @@ if want sanitize; then
     $san --tool memcheck --error-exitcode 1 bin/$t > "$out/sanitize_${t}_memcheck.log" 2>&1 \
       && echo "PASS memcheck $t" || { echo "FAIL memcheck $t"; tail -20 "$out/sanitize_${t}_memcheck.log"; }
   done
+  # Batched prefill (flash attention over each sequence's span, the last-rows gather) and the device
+  # sampler's top-k (its filters case alone: the whole sampler_test takes racecheck over ten minutes).
+  # racecheck also reports cuBLASLt's own nvjet kernels, whose synchronisation it does not see: only the
+  # hazards in our kernels count (grep the log).
+  for tool in memcheck racecheck; do
+    $san --tool $tool bin/engine_test --gtest_filter='*BatchedPrefill*cuda*' > "$out/sanitize_engine_prefill_$tool.log" 2>&1
+    if grep -E "Race reported|Invalid" "$out/sanitize_engine_prefill_$tool.log" | grep -qv nvjet; then
+      echo "FAIL $tool engine_test (batched prefill)"; grep -E "Race reported|Invalid" "$out/sanitize_engine_prefill_$tool.log" | grep -v nvjet | head
+    else
+      echo "PASS $tool engine_test (batched prefill; cuBLASLt's own reports aside)"
+    fi
+  done
+  $san --tool racecheck --error-exitcode 1 bin/sampler_test --gtest_filter='*Filters*' > "$out/sanitize_sampler_racecheck.log" 2>&1 \
+    && echo "PASS racecheck sampler_test (filters)" || { echo "FAIL racecheck sampler_test"; tail -20 "$out/sanitize_sampler_racecheck.log"; }
   # The quantized GEMV's cp.async slots (weights allocated by WeightAllocationBytes, ops/cuda/types.h).
   for tool in memcheck racecheck; do
     $san --tool $tool --error-exitcode 1 bin/gemv_test --gtest_filter='*QuantizedMultiOutput*:*QuantizedNormPrologue*' \
