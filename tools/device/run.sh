@@ -123,7 +123,7 @@ if want sanitize; then
   # hazards in our kernels count (grep the log).
   for tool in memcheck racecheck; do
     $san --tool $tool bin/engine_test --gtest_filter='*BatchedPrefill*cuda*' > "$out/sanitize_engine_prefill_$tool.log" 2>&1
-    if grep -E "Race reported|Invalid" "$out/sanitize_engine_prefill_$tool.log" | grep -qv nvjet; then
+    if grep -E "Race reported|Invalid|\[  FAILED  \]" "$out/sanitize_engine_prefill_$tool.log" | grep -qv nvjet; then
       echo "FAIL $tool engine_test (batched prefill)"; grep -E "Race reported|Invalid" "$out/sanitize_engine_prefill_$tool.log" | grep -v nvjet | head
     else
       echo "PASS $tool engine_test (batched prefill; cuBLASLt's own reports aside)"
