@@ -1,6 +1,7 @@
 // Prints the IR of a model after the pass pipeline (text or Graphviz), or before and after each pass.
 //   dump_graph -m FILE.gguf [--passes=a,b | --no-fuse | --disable-passes=a,b] [--format=text|dot]
-//              [--prefill N | --batch B] [--greedy] [--ctx-size N] [--kv-pool N] [--dump-each]
+//              [--prefill N] [--batch B] [--greedy] [--ctx-size N] [--kv-pool N] [--dump-each]
+// --prefill N with --batch B: the batched prefill of B sequences (N rows each).
 #include <cstdio>
 
 #include "base/status_macros.h"
@@ -24,7 +25,7 @@ absl::Status Main(int argc, char** argv) {
                                {{"--format"}}, {{"--prefill"}}, {{"--batch"}}, {{"--greedy"}, false}, {{"--ctx-size"}},
                                {{"--kv-pool"}}, {{"--dump-each"}, false}}));
   RET_CHECK(flags.Has("--model"), "usage: dump_graph -m FILE.gguf [--passes=a,b|--no-fuse|--disable-passes=a,b] "
-                                  "[--format=text|dot] [--prefill N | --batch B] [--greedy] [--ctx-size N] "
+                                  "[--format=text|dot] [--prefill N] [--batch B] [--greedy] [--ctx-size N] "
                                   "[--kv-pool N] [--dump-each]");
   ASSIGN_OR_RETURN(const std::string format, flags.GetChoice("--format", {"text", "dot"}));
   LowerOptions lower{.greedy = flags.Has("--greedy")};
@@ -34,7 +35,6 @@ absl::Status Main(int argc, char** argv) {
   int kv_pool = 0;  // Positions.
   RETURN_IF_ERROR(flags.GetInt("--kv-pool", &kv_pool, 1, kMaxContext));
   lower.kv_pool_pages = static_cast<int>(KvPages(kv_pool));
-  RET_CHECK(lower.seq_len == 1 || lower.batch == 1, "--prefill and --batch exclude each other");
   ASSIGN_OR_RETURN(PipelineSelection selection,
                    PassSelectionFromFlags(flags.Has("--no-fuse"), flags.GetOptional("--passes"),
                                           flags.GetOptional("--disable-passes")));
