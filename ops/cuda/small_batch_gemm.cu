@@ -862,13 +862,20 @@ bool SmallBatchGemmSupports(const SmallBatchGemmParams& p) {
   return true;
 }
 
-int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p, SmallBatchPath path) {
-  const Plan plan = MakePlan(p);
-  if (UsesWide(p, path)) return WideScratchOf(p, plan).bytes;
+namespace {
+
+int64_t ScratchBytesOf(const SmallBatchGemmParams& p, const Plan& plan, bool wide) {
+  if (wide) return WideScratchOf(p, plan).bytes;
   if (plan.splits == 1) return 0;
   // A region per (column tile, row tile, split): the tile's sums and each column's sum of squares.
   const int64_t region = static_cast<int64_t>(plan.group_rows) * 16 * (plan.cols + 1) + plan.cols;
   return kCounterBytes + static_cast<int64_t>(plan.col_tiles) * plan.row_tiles * plan.splits * region * 4;
+}
+
+}  // namespace
+
+int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p, SmallBatchPath path) {
+  return ScratchBytesOf(p, MakePlan(p), UsesWide(p, path));
 }
 
 cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream, SmallBatchPath path) {
@@ -876,7 +883,7 @@ cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t str
   const Plan plan = MakePlan(p);
   const bool wide = UsesWide(p, path);
   const int counters = plan.splits == 1 ? 0 : wide ? WideTiles(p) : plan.col_tiles * plan.row_tiles;
-  if (counters > kMaxCounters || (SmallBatchGemmScratchBytes(p, path) > 0 && p.scratch == nullptr)) {
+  if (counters > kMaxCounters || (ScratchBytesOf(p, plan, wide) > 0 && p.scratch == nullptr)) {
     return cudaErrorInvalidValue;
   }
   if (wide) {
