@@ -31,9 +31,9 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
   void SetUp() override {
     if (GetParam() == Backend::kCuda && !CudaAvailable()) GTEST_SKIP() << "no CUDA device";
   }
-  LoadedModel Load(bool greedy, int ctx, int64_t pool, const char* path = kModel) {
+  LoadedModel Load(bool greedy, int ctx, int64_t pool, const char* path = kModel, DType kv = DType::kF16) {
     auto m = LoadModel({.path = path, .backend = GetParam(), .ctx_size = ctx, .kv_pool_tokens = pool,
-                        .greedy = greedy});
+                        .greedy = greedy, .kv_type = kv});
     EXPECT_TRUE(m.ok()) << m.status();
     return m.ok() ? *std::move(m) : LoadedModel{};
   }
@@ -70,8 +70,8 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
   // A batched prefill gives each sequence the logits of its chunk prefilled alone, and the same KV cache (the
   // decode step after it), whatever the padding after its chunk and the company: chunks of 2 to 64 tokens,
   // some after a part of the prompt already in the cache, one whose padding reaches the end of its table.
-  void ExpectBatchedPrefillBitIdentical(const char* model) {
-    LoadedModel m = Load(/*greedy=*/false, 128, 8 * 128, model);
+  void ExpectBatchedPrefillBitIdentical(const char* model, DType kv = DType::kF16) {
+    LoadedModel m = Load(/*greedy=*/false, 128, 8 * 128, model, kv);
     ASSERT_NE(m.executor, nullptr);
     Executor& e = *m.executor;
     constexpr int kSeqLen = 64;
@@ -226,6 +226,9 @@ TEST_P(EngineTest, BatchedPrefillIsBitIdenticalToPrefillingAlone) {
     SCOPED_TRACE(model);
     ExpectBatchedPrefillBitIdentical(model);
   }
+  // An f32 cache: attention on the CUDA cores (flash attention reads f16 caches only).
+  SCOPED_TRACE("f32 KV cache");
+  ExpectBatchedPrefillBitIdentical(kTiledModel, DType::kF32);
 }
 
 // A budget beyond what one batched prefill takes (Executor::PrefillBatch's rows) splits the step's chunks over
