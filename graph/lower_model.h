@@ -25,9 +25,9 @@ struct LowerOptions {
 // last position, or %token i32[1] when greedy, or %logits f32[S,V] of every position with all_logits.
 // A decode step ("decode", or "decode_bB" for B > 1): %tokens i32[B] and %pos i32[B, 1 + pages], a record per
 // sequence; output %logits f32[B,V] or %token i32[B].
-// A batched prefill ("prefill_S_bB", S > 1 and B > 1, or B >= 1 with spans): %tokens i32[B * S], S positions of each sequence in
-// turn from its record's position in %pos i32[B, 1 + pages], and %last i32[B], the row of each sequence's S
-// whose logits are output (%logits f32[B,V] or %token i32[B]). Rows after it pad the span: they are computed
+// A batched prefill ("prefill_S_bB", S > 1 and B > 1, or B >= 1 with spans): %tokens i32[B * S], S positions
+// of each sequence in turn from its record's position in %pos i32[B, 1 + pages], and %last i32[B], the row of
+// each sequence's S whose logits are output (%logits f32[B,V] or %token i32[B]). Rows after it pad the span: they are computed
 // and their keys and values written at the positions that follow, which the sequence's table must hold.
 // States: %blk.N.k_cache and %blk.N.v_cache, the page pools kv_type[kv_pool_pages * kKvPageSize,
 // n_kv_heads * head_dim].

@@ -4,9 +4,9 @@
 // or cancelled sequence's pages return to the pool at once.
 //
 // A sequence reserves the pages of its prompt plus its token budget when admitted (so a running sequence
-// never waits for memory; at least those its prompt's padded last chunk writes); when the pool cannot give them, it waits in order of arrival. Tokens are picked
-// on the host from each row's logits with the sequence's own sampler, or on the device when the executor's
-// graphs end in argmax (greedy sequences only).
+// never waits for memory; at least those its prompt's padded last chunk writes); when the pool cannot give
+// them, it waits in order of arrival. Tokens are picked on the host from each row's logits with the
+// sequence's own sampler, or on the device when the executor's graphs end in argmax (greedy sequences only).
 #ifndef GGRT_RUNTIME_ENGINE_H_
 #define GGRT_RUNTIME_ENGINE_H_
 

@@ -413,7 +413,8 @@ std::string Server::MetricsText() const {
   metric("ggrt_kv_blocks_total", "gauge", "KV cache pages in the pool.", kv_total_);
   metric("ggrt_steps_total", "counter", "Engine steps.", metrics_.steps);
   metric("ggrt_step_seconds_total", "counter", "Time spent in engine steps.", metrics_.step_nanos * 1e-9);
-  metric("ggrt_prefill_runs_total", "counter", "Prefill runs (one runs the chunks of several prompts).", c.prefill_runs);
+  metric("ggrt_prefill_runs_total", "counter", "Prefill runs (one runs the chunks of several prompts).",
+         c.prefill_runs);
   metric("ggrt_prefill_chunks_total", "counter", "Prompt chunks prefilled.", c.prefill_chunks);
   metric("ggrt_prefill_tokens_total", "counter", "Prompt tokens prefilled.", c.prefill_tokens);
   metric("ggrt_prefill_seconds_total", "counter", "Time spent prefilling prompt chunks.", c.prefill_nanos * 1e-9);

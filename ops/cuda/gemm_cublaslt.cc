@@ -74,16 +74,14 @@ absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::Heuristic(cublasLtMatmulDesc_
   return heuristic.algo;
 }
 
-absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op) {
+absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op,
+                                                                cublasLtMatrixLayout_t a) {
   const Weights weights{p.type, p.k, p.n};
   if (auto it = algorithms_.find(weights); it != algorithms_.end()) return it->second;
   // Chosen for a full prefill chunk's rows.
   constexpr int kReferenceRows = 512;
-  cublasLtMatrixLayout_t a = nullptr;
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&a, DataType(p.type), p.k, p.n, p.k));
-  absl::StatusOr<cublasLtMatmulAlgo_t> algo = Heuristic(op, a, kReferenceRows, p.k, p.n, DataType(p.type));
-  cublasLtMatrixLayoutDestroy(a);
-  if (algo.ok()) algorithms_[weights] = *algo;
+  ASSIGN_OR_RETURN(const cublasLtMatmulAlgo_t algo, Heuristic(op, a, kReferenceRows, p.k, p.n, DataType(p.type)));
+  algorithms_[weights] = algo;
   return algo;
 }
 
@@ -103,7 +101,7 @@ absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::PlanFor(const GemmParams
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->a, type, p.k, p.n, p.k));
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->b, type, p.k, p.rows, p.k));
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d->c, CUDA_R_32F, p.n, p.rows, p.n));
-  ASSIGN_OR_RETURN(d->algo, AlgorithmFor(p, d->op));
+  ASSIGN_OR_RETURN(d->algo, AlgorithmFor(p, d->op, d->a));
   cublasLtMatmulHeuristicResult_t check;
   if (cublasLtMatmulAlgoCheck(handle_, d->op, d->a, d->b, d->c, d->c, &d->algo, &check) != CUBLAS_STATUS_SUCCESS ||
       check.workspaceSize > workspace_bytes_) {

@@ -48,7 +48,8 @@ class CublasLtGemm {
   absl::StatusOr<const Plan*> PlanFor(const GemmParams& p);
   // One algorithm per weight shape, whatever the rows, and without a split-k reduction: each row's result is
   // then the same in a product of any number of rows (a sequence's prefill alone or batched with others).
-  absl::StatusOr<cublasLtMatmulAlgo_t> AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op);
+  absl::StatusOr<cublasLtMatmulAlgo_t> AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op,
+                                                    cublasLtMatrixLayout_t a);
   absl::StatusOr<cublasLtMatmulAlgo_t> Heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, int rows, int k,
                                                  int n, cudaDataType_t type);
 
