@@ -7,12 +7,15 @@
 // --dtype times the one-row products with weights in that GGUF block format instead (with --batch, the
 // batched products).
 // --batch times the batched decode step's products (ops/cuda/small_batch_gemm) at each batch size instead.
+// --only TEXT times only the rows whose name contains TEXT (e.g. to profile one kernel's first launch with
+// Nsight Compute: `ncu --launch-count 1 kernel_bench --batch 2 --only "logits) [narrow]"`).
 #include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -42,6 +45,7 @@ using cuda::WeightType;
 
 class Bench {
  public:
+  explicit Bench(std::string only) : only_(std::move(only)) {}
   ~Bench() {
     for (void* p : allocations_) cudaFree(p);
   }
@@ -81,6 +85,7 @@ class Bench {
   // One table row: the name, then `extra` as a column of its own when given.
   absl::Status Time(const std::string& name, double bytes, const std::function<cudaError_t(cudaStream_t, int)>& launch,
                     const std::string& extra = "") {
+    if (name.find(only_) == std::string::npos) return absl::OkStatus();
     constexpr int kLaunches = 200;
     cudaStream_t s;
     CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -120,6 +125,7 @@ class Bench {
     return p;
   }
 
+  const std::string only_;
   std::vector<void*> allocations_;
 };
 
@@ -224,10 +230,10 @@ absl::Status CublasLtProducts(Bench& b, cuda::CublasLtGemm& gemm, const Syntheti
 
 // The five products of a batched layer and the logits, as the batched decode graph runs them, per batch size.
 absl::Status BatchedProducts(const SyntheticPreset& p, const std::vector<int>& batches, int ctx,
-                             const std::string& dtype) {
+                             const std::string& dtype, const std::string& only) {
   const int e = p.n_embd, hd = e / p.n_heads, q = p.n_heads * hd, kv = p.n_kv_heads * hd, ff = p.n_ff;
   const int most = *std::max_element(batches.begin(), batches.end());
-  Bench b;
+  Bench b(only);
   const Activations a = Activations::Make(b, p, most);
   ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
   auto L = [&](int i) -> const DecodeWeights::Layer& { return w.L(i); };
@@ -384,7 +390,7 @@ absl::Status OneRowProducts(Bench& b, const SyntheticPreset& p, const DecodeWeig
 
 absl::Status Main(int argc, char** argv) {
   Flags flags;
-  RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}, {{"--batch"}}, {{"--dtype"}}}));
+  RETURN_IF_ERROR(flags.Parse(argc, argv, {{{"--preset"}}, {{"--ctx"}}, {{"--batch"}}, {{"--dtype"}}, {{"--only"}}}));
   ASSIGN_OR_RETURN(SyntheticPreset p, FindSyntheticPreset(flags.Get("--preset", "qwen2.5-0.5b")));
   int ctx = 128;
   RETURN_IF_ERROR(flags.GetInt("--ctx", &ctx, 1, 1 << 20));
@@ -395,10 +401,10 @@ absl::Status Main(int argc, char** argv) {
   if (flags.Has("--batch")) {
     std::vector<int> batches;
     RETURN_IF_ERROR(flags.GetIntList("--batch", &batches, 1, cuda::kSmallBatchMaxRows));
-    return BatchedProducts(p, batches, ctx, flags.Get("--dtype", "f16"));
+    return BatchedProducts(p, batches, ctx, flags.Get("--dtype", "f16"), flags.Get("--only", ""));
   }
   const int e = p.n_embd, hd = e / p.n_heads, kv = p.n_kv_heads * hd;
-  Bench b;
+  Bench b(flags.Get("--only", ""));
   const std::string dtype = flags.Get("--dtype", "f16");
   ASSIGN_OR_RETURN(const DecodeWeights w, DecodeWeights::Make(b, p, dtype));
   const Activations a = Activations::Make(b, p, 1);

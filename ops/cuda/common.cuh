@@ -38,12 +38,22 @@ __device__ __forceinline__ void StoreAs(__half* dst, float v) { *dst = __float2h
 
 // 16 bytes of streamed weights: read once, so they skip L1 (leaving it to the activations) and stay raw in
 // registers until the FMA converts them (half the registers of converted floats). `policy`: normally
-// EvictFirstPolicy().
+// EvictFirstPolicy(). kPrefetch256: the L2 fetches the 256 bytes around them from DRAM at once, for loads that
+// take part of a line each (a small-batch warp reads 64 bytes of each of 8 rows per load, and without the
+// hint each half line went to DRAM as its own request: H200, kernel_bench --batch 2, logits 112 -> 83 us,
+// gate/up 9.3 -> 8.5; PERF_NOTES.md step 60).
+template <bool kPrefetch256 = false>
 __device__ __forceinline__ uint4 LoadStreaming16(const void* p, uint64_t policy) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p), "l"(policy));
+  if constexpr (kPrefetch256) {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p), "l"(policy));
+  } else {
+    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p), "l"(policy));
+  }
   return v;
 }
 

@@ -7,6 +7,17 @@ namespace {
 
 std::atomic<int> enabled{-1};  // -1: not yet decided from the device.
 
+// The current device's compute capability's major number (0 where it cannot be asked).
+int ComputeMajor() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return major;
+}
+
 }  // namespace
 
 void SetProgrammaticLaunch(bool on) { enabled = on ? 1 : 0; }
@@ -14,15 +25,15 @@ void SetProgrammaticLaunch(bool on) { enabled = on ? 1 : 0; }
 bool ProgrammaticLaunchEnabled() {
   int e = enabled.load();
   if (e < 0) {
-    int device = 0, major = 0;
-    e = cudaGetDevice(&device) == cudaSuccess &&
-                cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-                major >= 9
-            ? 1
-            : 0;
+    e = ComputeMajor() >= 9 ? 1 : 0;
     enabled = e;
   }
   return e == 1;
+}
+
+bool ClustersSupported() {
+  static const bool supported = ComputeMajor() >= 9;
+  return supported;
 }
 
 int SmCount() {

@@ -148,6 +148,7 @@ TEST_F(SmallBatchGemmTest, MatchesReference) {
       {96, 896, {896, 128, 128}, true},
       {72, 896, {4864, 4864}, true, false, true},
       {33, 4864, {896}, false, true},
+      {3, 4096, {64}, false, true},                  // 16 splits: past a cluster, they meet in the scratch.
   };
   for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
     for (const Case& c : cases) CheckCase(c, type, Bound(type), rng);
@@ -165,6 +166,7 @@ TEST_F(SmallBatchGemmTest, WidePathMatchesReferenceAndNarrowBits) {
       {20, 256, {768, 768}, true, false, true},      // Four k groups with SwiGLU.
       {70, 4864, {896}, false, true},
       {7, 12800, {64}, true},
+      {3, 4096, {64}, false, true},                  // The narrow kernel's splits in the scratch, not a cluster.
   };
   for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
     for (const Case& c : cases) CheckCase(c, type, Bound(type), rng, SmallBatchPath::kWide);

@@ -177,9 +177,8 @@ if want serve; then
     done
   }
   # Each load with the server's counters it moved (prefill and decode time, rows per decode step): the first
-  # on a fresh server (graphs built as they are first needed) with the clients in one process, then warm,
-  # then the clients spread over processes, a longer run, 256 clients, one client; then a server that
-  # prefills 1024 prompt tokens a step instead of 512.
+  # on a fresh server (graphs built as they are first needed), then warm, a longer run, 256 clients, one
+  # client; then the lone decode step's tokens/s (generate's), the one-client figure's yardstick.
   metrics() { python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:18080/metrics").read().decode())' | grep -v '^#'; }
   load() {  # NAME CLIENTS REQUESTS [loadgen flags]
     local name=$1 clients=$2 requests=$3; shift 3
@@ -191,21 +190,15 @@ if want serve; then
   }
   {
     start_server
-    load "64 cold, 1 process" 64 128 --processes 1
-    load "64 warm, 1 process" 64 128 --processes 1
+    load "64 cold" 64 128
     load "64" 64 128
     load "64 x8" 64 512
     load "256" 256 512
     load "1" 1 4
     kill -TERM $server; wait $server; echo "server exit $?"
-    start_server -b 1024
-    load "64 -b 1024 (warm-up)" 64 128
-    load "64 -b 1024" 64 128
-    load "64 x8 -b 1024" 64 512
-    kill -TERM $server; wait $server; echo "server exit $?"
   } | tee "$out/serve.txt"
-  [[ ${SERVE_BENCH:-1} == 0 ]] && exit 0
   bin/bench -m $model -p 0 -n 128 -r 3 --cuda-graph on 2>&1 | grep tg128 | tee -a "$out/serve.txt"
+  [[ ${SERVE_BENCH:-1} == 0 ]] && exit 0
   # What a server step is made of: one prompt's prefill at the lengths it sees (kernel by kernel, and as a
   # captured graph), and the batched decode step.
   for flags in "" "--prefill-graph"; do
