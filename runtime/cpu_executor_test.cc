@@ -134,7 +134,7 @@ TEST(CpuExecutorTest, BatchedStepRefusesBadRows) {
     EXPECT_NE(out.status().message().find(text), std::string::npos) << out.status();
   };
   expect_error({}, "a decode step of 0 sequences");
-  expect_error({{1, 0, a}, {1, 0, a}}, "row 1 writes the KV slot of another row");
+  expect_error({{1, 0, a}, {1, 0, a}}, "row 1: it writes the KV slot of another sequence");
   expect_error({{1, 0, a}, {1, 3, outside}}, "row 1: block table names page 8 of a KV pool of 8");
   expect_error({{1, 40, {a.data(), 1}}}, "a block table of 1 pages for positions up to 40");
   expect_error({{1, 0, long_table}}, "at most 2 pages");

@@ -1,20 +1,13 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
 #include "base/status_macros.h"
 #include "ops/kv_pages.h"
 
 namespace ggrt {
-namespace {
-
-int64_t NanosSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 absl::string_view FinishReasonName(FinishReason r) {
   switch (r) {
@@ -187,7 +180,7 @@ absl::Status Engine::Prefill(std::vector<SequenceEvent>* events) {
       span = wider;
       ++end;
     }
-    const auto t0 = std::chrono::steady_clock::now();
+    const SteadyTime t0 = SteadyNow();
     std::vector<StepOutput> outputs;
     if (!padded) {
       Sequence& s = *prefilling[i];
@@ -242,7 +235,7 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
                     absl::MakeConstSpan(s->tokens).subspan(s->tokens.size() - recent)});
   }
   if (!rows.empty()) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const SteadyTime t0 = SteadyNow();
     const bool ahead = NextStepContinues(decoding);
     ASSIGN_OR_RETURN(BatchOutput out, executor_.DecodeBatch(rows, ahead));
     counters_.decode_steps++;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "ops/kv_pages.h"
@@ -76,6 +75,19 @@ absl::Status Executor::CheckSequence(int pos, int count, absl::Span<const int32_
   return absl::OkStatus();
 }
 
+absl::Status Executor::AddRecord(int pos, int count, absl::Span<const int32_t> block_table,
+                                 absl::flat_hash_set<int64_t>* slots, int32_t* record) const {
+  RETURN_IF_ERROR(CheckSequence(pos, count, block_table));
+  for (int i = 0; i < count; ++i) {
+    if (!slots->insert(KvSlot(block_table.data(), pos + i)).second) {
+      return absl::InvalidArgumentError("it writes the KV slot of another sequence");
+    }
+  }
+  record[0] = pos;
+  std::copy(block_table.begin(), block_table.end(), record + 1);
+  return absl::OkStatus();
+}
+
 absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, std::vector<int32_t>* pos,
                                         std::vector<int32_t>* tokens) const {
   if (rows.empty() || rows.size() > static_cast<size_t>(kMaxBatch)) {
@@ -90,18 +102,9 @@ absl::Status Executor::BuildBatchInputs(absl::Span<const SequenceStep> rows, std
   absl::flat_hash_set<int64_t> slots;
   for (size_t r = 0; r < rows.size(); ++r) {
     const SequenceStep& row = rows[r];
-    if (absl::Status s = CheckSequence(row.pos, 1, row.block_table); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("row ", r, ": ", s.message()));
-    }
-    if (absl::Status s = CheckTokens(absl::MakeConstSpan(&row.token, 1)); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("row ", r, ": ", s.message()));
-    }
-    if (!slots.insert(KvSlot(row.block_table.data(), row.pos)).second) {
-      return absl::InvalidArgumentError(absl::StrCat("row ", r, " writes the KV slot of another row"));
-    }
-    int32_t* record = pos->data() + r * stride;
-    record[0] = row.pos;
-    std::copy(row.block_table.begin(), row.block_table.end(), record + 1);
+    absl::Status s = AddRecord(row.pos, 1, row.block_table, &slots, pos->data() + r * stride);
+    if (s.ok()) s = CheckTokens(absl::MakeConstSpan(&row.token, 1));
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("row ", r, ": ", s.message()));
     (*tokens)[r] = row.token;
   }
   return absl::OkStatus();
@@ -135,16 +138,10 @@ absl::Status Executor::BuildPrefillInputs(absl::Span<const PrefillChunk> chunks,
           absl::StrCat(c.tokens.size(), " tokens in a run of ", seq_len, " rows (one token is a decode step)")));
     }
     // The padding rows' positions too: they write there.
-    if (absl::Status s = CheckSequence(c.pos, seq_len, c.block_table); !s.ok()) return fail(s);
-    if (absl::Status s = CheckTokens(c.tokens); !s.ok()) return fail(s);
-    for (int i = 0; i < seq_len; ++i) {
-      if (!slots.insert(KvSlot(c.block_table.data(), c.pos + i)).second) {
-        return fail(absl::InvalidArgumentError("it writes the KV slots of another sequence"));
-      }
+    if (absl::Status s = AddRecord(c.pos, seq_len, c.block_table, &slots, pos->data() + b * stride); !s.ok()) {
+      return fail(s);
     }
-    int32_t* record = pos->data() + b * stride;
-    record[0] = c.pos;
-    std::copy(c.block_table.begin(), c.block_table.end(), record + 1);
+    if (absl::Status s = CheckTokens(c.tokens); !s.ok()) return fail(s);
     std::copy(c.tokens.begin(), c.tokens.end(), tokens->begin() + b * seq_len);
     (*last)[b] = static_cast<int32_t>(c.tokens.size()) - 1;
   }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "graph/graph.h"
@@ -117,6 +118,11 @@ class Executor {
   absl::Status CheckSequence(int pos, int count, absl::Span<const int32_t> block_table) const;
   // Checks that token ids are in the vocabulary (the embedding's rows).
   absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
+  // Checks one sequence's `count` positions from `pos` and its table (CheckSequence), claims their KV slots in
+  // `slots` (an error where another sequence of the step has one) and writes its %pos record (the position,
+  // then the table).
+  absl::Status AddRecord(int pos, int count, absl::Span<const int32_t> block_table, absl::flat_hash_set<int64_t>* slots,
+                         int32_t* record) const;
   // Checks a batched step (positions, tables, tokens, distinct slots) and writes the %pos records ([bucket,
   // 1 + max_sequence_pages]; -1 past each table, padding rows at position -1) and the %tokens of its bucket.
   absl::Status BuildBatchInputs(absl::Span<const SequenceStep> rows, std::vector<int32_t>* pos,

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
 #include "base/status_macros.h"
 #include "httplib.h"
 #include "loader/tokenizer.h"
@@ -356,11 +357,10 @@ void Server::SchedulerLoop() {
       publish();
       continue;
     }
-    const auto t0 = std::chrono::steady_clock::now();
+    const SteadyTime t0 = SteadyNow();
     absl::StatusOr<std::vector<SequenceEvent>> events = engine_->Step();
     metrics_.steps++;
-    metrics_.step_nanos += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
-                               .count();
+    metrics_.step_nanos += NanosSince(t0);
     if (!events.ok()) {
       // The engine's state is no longer known: every request in it fails.
       for (auto& [id, r] : active) {

@@ -1,18 +1,10 @@
 #include "runtime/session.h"
 
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
+#include "base/clock.h"
 #include "base/status_macros.h"
 
 namespace ggrt {
-namespace {
-
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-}  // namespace
 
 absl::StatusOr<StepOutput> PrefillInChunks(Executor& executor, absl::Span<const int32_t> tokens, int pos,
                                            int chunk) {
@@ -44,14 +36,14 @@ absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std:
     return sampler.Sample(out.logits);
   };
 
-  auto start = std::chrono::steady_clock::now();
+  SteadyTime start = SteadyNow();
   ASSIGN_OR_RETURN(StepOutput out, PrefillInChunks(executor, prompt, 0, options.prefill_chunk));
   int32_t token = pick(out);
   stats->prompt_tokens = static_cast<int>(prompt.size());
-  stats->prefill_seconds = Seconds(start);
+  stats->prefill_seconds = SecondsSince(start);
 
   int pos = static_cast<int>(prompt.size());
-  start = std::chrono::steady_clock::now();
+  start = SteadyNow();
   for (int n = 0; options.n_predict < 0 || n < options.n_predict; ++n) {
     on_token(token);
     sampler.Accept(token);
@@ -62,7 +54,7 @@ absl::Status Generate(Executor& executor, const Tokenizer& tokenizer, const std:
     token = pick(out);
     ++pos;
   }
-  stats->decode_seconds = Seconds(start);
+  stats->decode_seconds = SecondsSince(start);
   return absl::OkStatus();
 }
 

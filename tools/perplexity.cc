@@ -3,13 +3,13 @@
 //   perplexity -m MODEL -f TEXT [-c 512] [-b 2048] [--chunks N] [--backend cpu|cuda|auto]
 //   perplexity -m BASE  -f TEXT --kl-divergence-base FILE                 (also saves BASE's log-probs)
 //   perplexity -m QUANT --kl-divergence-base FILE --kl-divergence [-f TEXT] (compares against them)
-#include <chrono>
 #include <cstdio>
 #include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
+#include "base/clock.h"
 #include "base/status_macros.h"
 #include "runtime/model.h"
 #include "runtime/perplexity.h"
@@ -70,10 +70,9 @@ absl::Status Main(int argc, char** argv) {
   if (flags.Has("--file")) {
     std::printf("perplexity: tokenizing the input ..\n");
     ASSIGN_OR_RETURN(const std::string text, ReadRegularFile(flags.Get("--file"), uint64_t{1} << 30, "text"));
-    const auto start = std::chrono::steady_clock::now();
+    const SteadyTime start = SteadyNow();
     ASSIGN_OR_RETURN(tokens, model.tokenizer->Encode(text, {.add_bos = model.tokenizer->add_bos()}));
-    std::printf("perplexity: tokenization took %g ms\n",
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    std::printf("perplexity: tokenization took %g ms\n", 1e3 * SecondsSince(start));
     if (base) RET_CHECK(tokens == base->tokens, "the text's tokens differ from the KL-divergence base's");
   } else {
     tokens = base->tokens;
@@ -87,7 +86,7 @@ absl::Status Main(int argc, char** argv) {
                                            o.max_chunks < 0 ? std::numeric_limits<int64_t>::max() : o.max_chunks);
   std::printf("perplexity: calculating perplexity over %ld chunks, n_ctx=%d, batch_size=%d, n_seq=1\n", chunks,
               o.n_ctx, std::min(o.n_batch, o.n_ctx));
-  const auto start = std::chrono::steady_clock::now();
+  const SteadyTime start = SteadyNow();
   ASSIGN_OR_RETURN(const PerplexityResult r,
                    ComputePerplexity(*model.executor, tokens, o, base ? &*base : nullptr, writer.get(),
                                      [](const PerplexityResult& so_far) {
@@ -95,7 +94,7 @@ absl::Status Main(int argc, char** argv) {
                                        std::fflush(stdout);
                                      }));
   if (writer) RETURN_IF_ERROR(writer->Close());
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = SecondsSince(start);
   std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", r.nll.Ppl(), r.nll.PplError());
   if (compare) std::printf("\n%s", FormatKlStats(r.kl).c_str());
   std::fprintf(stderr, "[%s] %ld chunks of %d tokens in %.2f s (%.1f tokens/s)\n",

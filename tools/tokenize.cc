@@ -1,12 +1,12 @@
 // Tokenizes stdin with a GGUF vocabulary and prints the ids, or checks llama.cpp-format test vectors.
 //   tokenize --vocab FILE.gguf [--test-vectors BASE] [--bos] [--special] [--bench N]
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/str_join.h"
+#include "base/clock.h"
 #include "base/status_macros.h"
 #include "loader/gguf_file.h"
 #include "loader/load_tokenizer.h"
@@ -38,9 +38,9 @@ absl::Status Main(int argc, char** argv) {
     const VectorResult r = RunTokenizerVectors(*tokenizer, cases);
     for (const std::string& f : r.failures) std::printf("FAIL %s\n", f.c_str());
     if (bench > 0) {
-      const auto start = std::chrono::steady_clock::now();
+      const SteadyTime start = SteadyNow();
       for (int k = 0; k < bench; ++k) (void)RunTokenizerVectors(*tokenizer, cases);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double s = SecondsSince(start);
       std::fprintf(stderr, "encoded all %zu cases %d times: %.3f ms per pass\n", cases.size(), bench,
                    1e3 * s / bench);
     }
