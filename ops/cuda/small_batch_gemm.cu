@@ -117,7 +117,8 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   // to L2 for the last block): H200, kernel_bench --batch 16, attn_out 5.4 -> 4.6 us, ffn_down 9.6 -> 8.7.
   // Not for SwiGLU (gate and up rows meet in one block's epilogue), a norm (its sums of squares are not
   // reduced here) nor past the portable cluster size. Both ways add the same partials in the same order.
-  plan.cluster = ClustersSupported() && plan.splits > 1 && plan.splits <= kMaxClusterSplits && !p.swiglu && p.norm.weight == nullptr;
+  plan.cluster = ClustersSupported() && plan.splits > 1 && plan.splits <= kMaxClusterSplits && !p.swiglu &&
+                 p.norm.weight == nullptr;
   // x is staged in parts of whole ring turns (or the block's only part) that fit the staging area, and of
   // whole 128-element spans, so that lane l sums the squares of the float4 columns = l mod 32 of the whole
   // row, in order, whatever the part size (and so the batch).
