@@ -5,9 +5,11 @@
 // Decode is bound by reading W once, so the kernel is shaped like the GEMV rather than like a GEMM. A block of
 // 8 warps owns a tile of 16 to 128 weight rows (row groups of 16; with SwiGLU half are gate rows and half the
 // matching up rows); the warps of a row group split k between them, two chunks at a time, and narrow products
-// (n = 896) also split k over blocks, so that every SM streams; the last block of a tile to finish adds the
-// blocks' partial tiles in split order. Each lane streams its rows with 16-byte loads, several chunks in
-// flight, evict-first in L2. The 16 bytes a lane loads (8 consecutive k of one row) are taken as its A
+// (n = 896) also split k over blocks, so that every SM streams; a tile's blocks are one thread block cluster
+// and add their partial tiles in split order through each other's shared memory (past 8 splits, or before
+// Hopper, the last block to finish adds them from the scratch). Each lane streams its rows with 16-byte loads,
+// several chunks in flight, evict-first in L2, which fetches 256 bytes from DRAM at a time (a load takes 64
+// bytes of each of 8 rows). The 16 bytes a lane loads (8 consecutive k of one row) are taken as its A
 // fragments for two mma steps at once: the k order inside a chunk is permuted the same way for A and for X,
 // which leaves the dot products unchanged and lets the raw loads feed the tensor cores without shuffles. X is
 // staged in shared memory in the weights' type, in parts of k (normalised by the norm weight with a
