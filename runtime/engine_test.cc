@@ -138,11 +138,17 @@ class EngineTest : public ::testing::TestWithParam<Backend> {
       EXPECT_EQ(together[i], alone[i]) << what << ", all in one batched prefill";
       EXPECT_EQ(each[i], alone[i]) << what << ", each in a batched prefill of its own";
     }
-    // Refused before it runs: a chunk longer than the rows, padding beyond the table, a one-token chunk.
+    // Refused before it runs: a chunk longer than the rows, padding beyond the table, a one-token chunk, two
+    // chunks writing the same KV slots.
     const std::vector<int32_t> short_table = {tables[0][0]};
     EXPECT_FALSE(e.PrefillBatch({{prompts[0], 0, tables[0]}, {prompts[1], 0, tables[1]}}, 32).ok());
     EXPECT_FALSE(e.PrefillBatch({{prompts[1], 0, short_table}, {prompts[2], 0, tables[2]}}, 64).ok());
     EXPECT_FALSE(e.PrefillBatch({{absl::MakeConstSpan(prompts[1]).first(1), 0, tables[1]}}, 64).ok());
+    const auto shared = e.PrefillBatch({{prompts[1], 0, tables[1]}, {prompts[2], 0, tables[1]}}, 64);
+    ASSERT_FALSE(shared.ok());
+    EXPECT_NE(shared.status().message().find("sequence 1 of a batched prefill: it writes the KV slot of another"),
+              absl::string_view::npos)
+        << shared.status();
   }
 };
 
