@@ -16,34 +16,50 @@ want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitiz
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 if [[ $what == ab ]]; then
   # Every variant (variants/NAME, tools/device/variant.sh) on the same card in this call: tg128 of the
-  # synthetic Qwen2.5-0.5B per weight type (AB_TYPES) after each prompt depth (AB_DEPTHS, bench's -d), two
-  # rounds in alternating order, then kernel_bench.
+  # synthetic Qwen2.5-0.5B per weight type (AB_TYPES; empty for none) after each prompt depth (AB_DEPTHS,
+  # bench's -d), and with AB_BATCH (e.g. 1,16,64) the batched decode bench (F16, 128-token prompts, 128 new
+  # tokens each), two rounds in alternating order; then kernel_bench.
   variants=$(ls variants)
   [[ -n $variants ]] || { echo "run.sh ab: no variants/ here (stage.sh --ab)"; exit 1; }
-  types="${AB_TYPES:-f16 q8_0 q4_k_m q6_k q4_0}"
+  types="${AB_TYPES-f16 q8_0 q4_k_m q6_k q4_0}"
   depths="${AB_DEPTHS:-0}"
   for v in $variants; do echo "$v: $(head -1 variants/$v/commit.txt)"; done | tee "$out/ab_variants.txt"
-  for t in $types; do
-    for round in 1 2; do
-      order=$variants
-      [[ $round == 2 ]] && order=$(echo $variants | tr ' ' '\n' | tac)
-      for v in $order; do
-        # One line per depth: "TYPE@TEST VARIANT ROUND TOKENS/S", TEST as bench names it (tg128, tg128@d4096).
-        variants/$v/bench --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -d "${depths// /,}" -n 128 -r 3 --cuda-graph on \
-            --vocab external/shared/models/qwen2.5-vocab.gguf 2>>"$out/ab_bench.log" | grep '| tg' \
-          | awk -F'|' -v t="$t" -v v="$v" -v r="$round" '{gsub(/ /, "", $5); split($7, a, " "); print t "@" $5, v, r, a[1]}'
+  vocab=external/shared/models/qwen2.5-vocab.gguf
+  rounds() {  # Prints each round's variants, the second in reverse order.
+    echo "1 $variants"
+    echo "2 $(echo $variants | tr ' ' '\n' | tac | tr '\n' ' ')"
+  }
+  {
+    for t in $types; do
+      rounds | while read -r round order; do
+        for v in $order; do
+          # One line per depth: "TYPE@TEST VARIANT ROUND TOKENS/S", TEST as bench names it (tg128, tg128@d4096).
+          variants/$v/bench --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -d "${depths// /,}" -n 128 -r 3 --cuda-graph on \
+              --vocab $vocab 2>>"$out/ab_bench.log" | grep '| tg' \
+            | awk -F'|' -v t="$t" -v v="$v" -v r="$round" '{gsub(/ /, "", $5); split($7, a, " "); print t "@" $5, v, r, a[1]}'
+        done
       done
     done
-  done | tee "$out/ab_tg128.txt"
+    if [[ -n ${AB_BATCH:-} ]]; then
+      rounds | while read -r round order; do
+        for v in $order; do
+          # One line per batch size: "batch@B VARIANT ROUND AGGREGATE-DECODE-TOKENS/S".
+          variants/$v/bench --synthetic=qwen2.5-0.5b --batch "$AB_BATCH" -p 128 -n 128 -r 2 --vocab $vocab \
+              2>>"$out/ab_bench.log" | grep -E '^\| qwen' \
+            | awk -F'|' -v v="$v" -v r="$round" '{gsub(/ /, "", $6); gsub(/ /, "", $8); print "batch@" $6, v, r, $8}'
+        done
+      done
+    fi
+  } | tee "$out/ab_runs.txt"
   # One table: a row per type and depth, each variant's mean of its two rounds.
   {
     echo "| tokens/s | $(echo $variants | sed 's/ / | /g') |"
     echo "|---|$(for _ in $variants; do printf -- '---|'; done)"
-    for key in $(awk '{print $1}' "$out/ab_tg128.txt" | awk '!seen[$0]++'); do
+    for key in $(awk '{print $1}' "$out/ab_runs.txt" | awk '!seen[$0]++'); do
       printf '| %s |' "$key"
       for v in $variants; do
         awk -v k="$key" -v v="$v" '$1 == k && $2 == v && $4 + 0 > 0 {s += $4; n++} END {printf " %s |", n ? sprintf("%.0f", s / n) : "failed"}' \
-          "$out/ab_tg128.txt"
+          "$out/ab_runs.txt"
       done
       echo
     done
