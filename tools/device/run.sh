@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT/logs.tgz when $OUT is set (the device tool brings it back), else to ./out/logs.tgz.
-#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|all], or several joined with commas;
+#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|profile|all], or several joined with
+#   commas;
 #   bash .stage/run.sh ab on a `stage.sh --ab` stage
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -11,8 +12,12 @@ out="$final/logs"
 mkdir -p "$out"
 trap 'tar -C "$final" -czf "$final/logs.tgz" logs && rm -rf "$out"' EXIT
 what="${1:-all}"
-# Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize, serve and kernels.
-want() { [[ ",$what," == *",$1,"* ]] || { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve && $1 != kernels ]]; }; }
+# Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize, serve, kernels and
+# profile.
+want() {
+  [[ ",$what," == *",$1,"* ]] ||
+    { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve && $1 != kernels && $1 != profile ]]; }
+}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 if [[ $what == ab ]]; then
   # Every variant (variants/NAME, tools/device/variant.sh) on the same card in this call: tg128 of the
@@ -165,6 +170,22 @@ if want batch && [[ -x bin/bench ]]; then
   # The same F16 steps uploaded one by one (no run-ahead), for comparison in the same call.
   bin/bench -m /tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf --batch 1,4,16 -p 128 -n 128 -r 2 --no-run-ahead 2>&1 \
     | tee "$out/bench_batched_f16_no_run_ahead.md"
+fi
+if want profile && [[ -x bin/kernel_bench ]]; then
+  # Nsight Compute's full set on the first launch of each kernel_bench row named in PROFILE_ROWS (';'-separated
+  # parts of row names, e.g. "logits) [narrow];attn_out + residual [narrow]") with PROFILE_ARGS (e.g.
+  # "--batch 2"), and its SASS with each instruction's warp stall samples (profile_N.csv).
+  i=0
+  IFS=';' read -ra rows <<< "${PROFILE_ROWS:-}"
+  for row in "${rows[@]}"; do
+    i=$((i + 1))
+    echo "== $i: $row ${PROFILE_ARGS:-}" | tee -a "$out/profile.txt"
+    timeout 120 /usr/local/cuda/bin/ncu --set full --import-source no --launch-count 1 -o /tmp/profile_$i \
+      --kernel-name regex:"${PROFILE_KERNEL:-.}" bin/kernel_bench ${PROFILE_ARGS:-} --only "$row" > /dev/null 2>&1
+    timeout 60 /usr/local/cuda/bin/ncu -i /tmp/profile_$i.ncu-rep >> "$out/profile.txt" 2>&1
+    timeout 60 /usr/local/cuda/bin/ncu -i /tmp/profile_$i.ncu-rep --page source --print-source sass --csv \
+      > "$out/profile_$i.csv" 2>&1
+  done
 fi
 if want kernels && [[ -x bin/kernel_bench ]]; then
   # Each decode kernel alone (f16 and block formats, one row and batched), then Nsight Compute's full set on
