@@ -142,9 +142,13 @@ if want sanitize; then
   # sampler's top-k (its filters case alone: the whole sampler_test takes racecheck over ten minutes).
   # racecheck also reports cuBLASLt's own nvjet kernels, whose synchronisation it does not see: only the
   # hazards in our kernels count (grep the log).
+  # Bounded: racecheck ran past 150 s on it (H200, session 12), and a cut run proves nothing.
   for tool in memcheck racecheck; do
-    $san --tool $tool bin/engine_test --gtest_filter='*BatchedPrefill*cuda*' > "$out/sanitize_engine_prefill_$tool.log" 2>&1
-    if grep -E "Race reported|Invalid|\[  FAILED  \]" "$out/sanitize_engine_prefill_$tool.log" | grep -qv nvjet; then
+    timeout 300 $san --tool $tool bin/engine_test --gtest_filter='*BatchedPrefill*cuda*' \
+      > "$out/sanitize_engine_prefill_$tool.log" 2>&1
+    if [[ $? == 124 ]]; then
+      echo "TIMEOUT $tool engine_test (batched prefill, 300 s): not checked"
+    elif grep -E "Race reported|Invalid|\[  FAILED  \]" "$out/sanitize_engine_prefill_$tool.log" | grep -qv nvjet; then
       echo "FAIL $tool engine_test (batched prefill)"; grep -E "Race reported|Invalid" "$out/sanitize_engine_prefill_$tool.log" | grep -v nvjet | head
     else
       echo "PASS $tool engine_test (batched prefill; cuBLASLt's own reports aside)"
