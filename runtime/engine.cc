@@ -195,13 +195,7 @@ absl::Status Engine::Prefill(std::vector<SequenceEvent>* events) {
         chunks.push_back({absl::MakeConstSpan(s.tokens).subspan(s.prefilled, sizes[j]), s.prefilled, s.pages});
       }
       ASSIGN_OR_RETURN(BatchOutput out, executor_.PrefillBatch(chunks, span));
-      const size_t vocab = out.logits.size() / chunks.size();
-      for (size_t j = 0; j < chunks.size(); ++j) {
-        StepOutput o;
-        if (!out.tokens.empty()) o.token = out.tokens[j];
-        if (!out.logits.empty()) o.logits = out.logits.subspan(j * vocab, vocab);
-        outputs.push_back(o);
-      }
+      for (size_t j = 0; j < chunks.size(); ++j) outputs.push_back(out.Row(chunks.size(), j));
     }
     counters_.prefill_runs++;
     counters_.prefill_nanos += NanosSince(t0);
@@ -242,11 +236,9 @@ absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
     counters_.decode_steps_ahead += ahead;
     counters_.decode_rows += static_cast<int64_t>(rows.size());
     counters_.decode_nanos += NanosSince(t0);
-    const size_t vocab = out.logits.size() / rows.size();
     for (size_t r = 0; r < decoding.size(); ++r) {
-      Sequence& s = *decoding[r];
-      Accept(s, out.tokens.empty() ? -1 : out.tokens[r],
-             out.logits.empty() ? absl::Span<const float>() : out.logits.subspan(r * vocab, vocab), &events);
+      const StepOutput row = out.Row(rows.size(), r);
+      Accept(*decoding[r], row.token, row.logits, &events);
     }
   }
   running_.erase(std::remove_if(running_.begin(), running_.end(), [&](const auto& s) { return finished(*s); }),

@@ -5,6 +5,7 @@
 #ifndef GGRT_RUNTIME_EXECUTOR_H_
 #define GGRT_RUNTIME_EXECUTOR_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -55,6 +56,14 @@ struct PrefillChunk {
 struct BatchOutput {
   absl::Span<const int32_t> tokens;
   absl::Span<const float> logits;
+
+  // Row r of the `rows` as one sequence's output.
+  StepOutput Row(size_t rows, size_t r) const {
+    StepOutput out;
+    if (!tokens.empty()) out.token = tokens[r];
+    if (!logits.empty()) out.logits = logits.subspan(r * (logits.size() / rows), logits.size() / rows);
+    return out;
+  }
 };
 
 // Batched decode steps run at batch-size buckets 2, 4, ..., kMaxBatch: a step of B sequences runs the smallest
