@@ -27,8 +27,9 @@ struct LowerOptions {
 // sequence; output %logits f32[B,V] or %token i32[B].
 // A batched prefill ("prefill_S_bB", S > 1 and B > 1, or B >= 1 with spans): %tokens i32[B * S], S positions
 // of each sequence in turn from its record's position in %pos i32[B, 1 + pages], and %last i32[B], the row of
-// each sequence's S whose logits are output (%logits f32[B,V] or %token i32[B]). Rows after it pad the span: they are computed
-// and their keys and values written at the positions that follow, which the sequence's table must hold.
+// each sequence's S whose logits are output (%logits f32[B,V] or %token i32[B]). Rows after it pad the span:
+// they are computed and their keys and values written at the positions that follow, which the sequence's table
+// must hold.
 // States: %blk.N.k_cache and %blk.N.v_cache, the page pools kv_type[kv_pool_pages * kKvPageSize,
 // n_kv_heads * head_dim].
 absl::StatusOr<Graph> LowerModel(const ModelConfig& config, const GgufFile& weights, const LowerOptions& options);

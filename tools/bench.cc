@@ -332,7 +332,8 @@ absl::Status Main(int argc, char** argv) {
       used_at_load = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_now);
     }
     if (weight_bytes == 0) {
-      ASSIGN_OR_RETURN(Graph decode, MakeGraphFactory(*m.file, m.config, {.ctx_size = ctx, .greedy = true}, o.passes)(1, 1, false));
+      const GraphFactory factory = MakeGraphFactory(*m.file, m.config, {.ctx_size = ctx, .greedy = true}, o.passes);
+      ASSIGN_OR_RETURN(Graph decode, factory(1, 1, false));
       weight_bytes = DecodeWeightBytes(decode);
     }
     std::uniform_int_distribution<int32_t> token(0, m.config.n_vocab - 1);

@@ -27,6 +27,9 @@ constexpr int kRowsPerBlock = 64;  // 4 warps x 16 rows
 constexpr int kWarps = 4;
 constexpr int kKeys = kKvPageSize;  // Keys per step: one page.
 
+// Rows of each sequence: a batched prefill's span, or all the rows of a prefill.
+__host__ __device__ inline int SpanOf(const AttentionParams& p) { return p.pos_stride > 0 ? p.pos_span : p.rows; }
+
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionParams p) {
   constexpr int kStride = D + 8;  // halves per shared row
@@ -40,7 +43,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
   const int group = p.heads / p.kv_heads;
   const int kv_head = blockIdx.y;
   // A batched prefill: blockIdx.z is the sequence, whose rows are its span of the activations.
-  const int span = p.pos_stride > 0 ? p.pos_span : p.rows;
+  const int span = SpanOf(p);
   const int64_t seq_row0 = static_cast<int64_t>(blockIdx.z) * span;
   const int total = span * group;  // (position, head) rows of this KV head
   const int row0 = blockIdx.x * kRowsPerBlock;
@@ -168,7 +171,7 @@ cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
       cudaFuncSetAttribute(FlashAttentionKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (opted != cudaSuccess) return opted;
   const int group = p.heads / p.kv_heads;
-  const int span = p.pos_stride > 0 ? p.pos_span : p.rows;
+  const int span = SpanOf(p);
   const dim3 grid((span * group + kRowsPerBlock - 1) / kRowsPerBlock, p.kv_heads, p.rows / span);
   return Launch(FlashAttentionKernel<D>, grid, kWarps * 32, smem, stream, p);
 }

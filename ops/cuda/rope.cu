@@ -58,7 +58,8 @@ __global__ void KvWriteKernel(KvWriteParams p) {
   const int s = blockIdx.x;
   const int position = RowPosition(p.pos, p.pos_stride, s, p.pos_span);
   if (position < 0) return;
-  KV* dst = static_cast<KV*>(p.cache) + KvSlot(RowBlockTable(p.block_table, p.pos_stride, s, p.pos_span), position) * p.cols;
+  const int32_t* table = RowBlockTable(p.block_table, p.pos_stride, s, p.pos_span);
+  KV* dst = static_cast<KV*>(p.cache) + KvSlot(table, position) * p.cols;
   const float* src = p.x + static_cast<int64_t>(s) * p.cols;
   for (int i = threadIdx.x; i < p.cols; i += blockDim.x) StoreAs(dst + i, src[i]);
 }
