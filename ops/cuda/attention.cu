@@ -25,7 +25,7 @@
 // For the decode step the bias + RoPE + KV-cache write can be folded in (FusedRope): every block rotates its
 // q heads from the raw projection and one block per KV head (the one whose split holds the newest position)
 // stores that position's rotated k and biased v in the caches. The CUDA-core kernel takes them from
-// registers; the tensor-core kernel stores them first and reads them back from the cache with the rest.
+// registers; the tensor-core kernel puts them in its shared-memory page as well as in the caches.
 #include <cfloat>
 #include <cstring>
 #include <type_traits>
@@ -104,9 +104,11 @@ __device__ __forceinline__ float BiasAt(const void* b, WeightType t, int i) {
   }
 }
 
-// Dimension d of one head (at `base` in x) with its bias, rotated for `position` as the CPU reference does.
+// Dimension d of one head (at `base` in x) with its bias, rotated as the CPU reference does; `sin_cos(i)` is
+// (sin, cos) of pair i's angle at the row's position.
+template <typename SinCos>
 __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, const void* bias, int base, int d,
-                                         int position) {
+                                         const SinCos& sin_cos) {
   const float xv = x[base + d] + BiasAt(bias, r.bias_type, base + d);
   if (d >= r.shape.dims) return xv;
   const int half = r.shape.dims / 2;
@@ -114,10 +116,21 @@ __device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, con
   const int i = r.shape.neox ? (first ? d : d - half) : d / 2;
   const int partner = r.shape.neox ? (first ? d + half : d - half) : (first ? d + 1 : d - 1);
   const float pv = x[base + partner] + BiasAt(bias, r.bias_type, base + partner);
-  float s, c;
-  RopeSinCos(r.table, i, position, &s, &c);
+  const float2 sc = sin_cos(i);
+  const float s = sc.x, c = sc.y;
   return first ? xv * c - pv * s : pv * s + xv * c;
 }
+
+// (sin, cos) of pair i's angle at `position`, formed where it is used.
+struct SinCosAt {
+  const RopeTable& table;
+  int position;
+  __device__ __forceinline__ float2 operator()(int i) const {
+    float2 sc;
+    RopeSinCos(table, i, position, &sc.x, &sc.y);
+    return sc;
+  }
+};
 
 // Dimension j of lane `lane`'s part of a head: each lane holds kPerLane adjacent dimensions, so that its
 // part of a value row is one vector load.
@@ -400,7 +413,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
     const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head0 + h) * p.head_dim;
     for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
       const float qd = kRope ? Rotated(p.rope, p.q + static_cast<int64_t>(row) * p.heads * p.head_dim, p.rope.bq,
-                                       (head0 + h) * p.head_dim, d, position)
+                                       (head0 + h) * p.head_dim, d, SinCosAt{p.rope.table, position})
                              : q[d];
       q_s[h * kQStride + d] = qd * p.scale;
     }
@@ -432,7 +445,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
         const int d = LaneDim<kPerLane>(lane, j);
         k_new[j] = v_new[j] = 0.0f;
         if (d < p.head_dim) {
-          k_new[j] = Rotated(p.rope, k_raw, p.rope.bk, static_cast<int>(head_offset), d, position);
+          k_new[j] = Rotated(p.rope, k_raw, p.rope.bk, static_cast<int>(head_offset), d, SinCosAt{p.rope.table, position});
           v_new[j] = v_raw[head_offset + d] + BiasAt(p.rope.bv, p.rope.bias_type, static_cast<int>(head_offset) + d);
         }
       }
@@ -551,11 +564,18 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   __half* kc = static_cast<__half*>(p.k_cache);
   __half* vc = static_cast<__half*>(p.v_cache);
 
+  // The split's pages, the last first: warp w takes pages w, w + kMmaWarps, ... counted from the end, so that
+  // the newest position (the last page of the last split) is always warp 0's first.
+  const int pages = (range.end - range.begin + kKvPageSize - 1) / kKvPageSize;
+  auto page_start = [&](int j) { return range.begin + (pages - 1 - j) * kKvPageSize; };
+  const bool newest = range.end > position;  // This split holds the newest position.
+
   // One page (32 positions from t0) of K and V into this warp's ring slot; rows past the split's end
-  // (unwritten cache rows of the last page) are zero-filled rather than read.
+  // (unwritten cache rows of the last page) are zero-filled rather than read, and row `skip` is left to the
+  // block (the newest position, which it writes itself).
   __half* ring = pages_s + warp * kMmaStages * 2 * kPageHalves;
   const uint64_t policy = EvictFirstPolicy();
-  auto copy_page = [&](int t0, int stage) {
+  auto copy_page = [&](int t0, int stage, int skip) {
     const int64_t page = KvSlot(table, t0);
     __half* k_s = ring + stage * 2 * kPageHalves;
     __half* v_s = k_s + kPageHalves;
@@ -563,6 +583,7 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
 #pragma unroll
     for (int i = lane; i < kKvPageSize * kChunks; i += 32) {
       const int r = i / kChunks, c = 8 * (i % kChunks);
+      if (r == skip) continue;
       const int64_t at = (page + r) * kv_width + kv_head * D + c;
       const int bytes = t0 + r < range.end ? 16 : 0;
       CopyAsync16(k_s + r * kStride + c, kc + at, bytes, policy);
@@ -571,43 +592,63 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
     CopyAsyncCommit();
   };
 
-  // A step writes only its newest position (in this kernel with the RoPE folded in, in the kernel before it
-  // otherwise; earlier positions were written by earlier steps), so the warp's first page is copied before
-  // waiting on the previous kernel unless it holds that position.
-  int t0 = range.begin + warp * kKvPageSize;
-  const bool early = t0 < range.end && t0 + kKvPageSize <= position;
-  if (early) copy_page(t0, 0);
+  // A step writes only its newest position; earlier ones were written by earlier steps. With the RoPE folded
+  // in, this kernel forms the newest k and v and puts them in warp 0's first page itself, so every warp's
+  // first page (less that row) is copied before waiting on the previous kernel; otherwise the kernel before
+  // wrote them, and the page that holds them is copied after the wait.
+  const int skip = kRope && newest ? position - page_start(0) : -1;
+  const bool early = warp < pages && (kRope || !newest || warp != 0);
+  if (early) copy_page(page_start(warp), 0, warp == 0 ? skip : -1);
+  // Each pair's (sin, cos) at the position needs nothing from the previous kernel either.
+  __shared__ float2 sin_cos_s[D / 2];
+  if constexpr (kRope) {
+    for (int i = threadIdx.x; i < p.rope.shape.dims / 2; i += kMmaWarps * 32) {
+      RopeSinCos(p.rope.table, i, position, &sin_cos_s[i].x, &sin_cos_s[i].y);
+    }
+    __syncthreads();
+  }
+  const auto sin_cos = [&](int i) { return sin_cos_s[i]; };
   GridDependencyWait();
 
-  // q of the group's heads, scaled (and rotated, with the RoPE folded in), as f16 rows of the A operand.
+  // The newest position's rotated k and biased v (kRope, the split that holds it), a dimension a thread,
+  // then q of the group's heads, scaled (and rotated), as f16 rows of the A operand: straight-line code
+  // with no global store before the last, so that every load goes out at once.
+  static_assert(D <= kMmaWarps * 32, "a dimension of the newest k and v per thread");
+  const int64_t slot = kRope && newest ? KvSlot(table, position) * kv_width + kv_head * D : 0;
+  const bool writes_kv = kRope && newest && static_cast<int>(threadIdx.x) < D;
+  float k_new = 0.0f, v_new = 0.0f;
+  if constexpr (kRope) {
+    if (writes_kv) {
+      const int d = threadIdx.x;
+      k_new = Rotated(p.rope, p.rope.k + static_cast<int64_t>(row) * kv_width, p.rope.bk, kv_head * D, d, sin_cos);
+      v_new = p.rope.v[static_cast<int64_t>(row) * kv_width + kv_head * D + d] +
+              BiasAt(p.rope.bv, p.rope.bias_type, kv_head * D + d);
+    }
+  }
   const float* q_row = p.q + static_cast<int64_t>(row) * p.heads * D;
-  for (int i = threadIdx.x; i < kMmaRows * (D / 2); i += blockDim.x) {
+#pragma unroll
+  for (int i = threadIdx.x; i < kMmaRows * (D / 2); i += kMmaWarps * 32) {
     const int h = i / (D / 2), d = 2 * (i % (D / 2));
     float x0 = 0.0f, x1 = 0.0f;
     if (h < group) {
       const int base = (head0 + h) * D;
       if constexpr (kRope) {
-        x0 = Rotated(p.rope, q_row, p.rope.bq, base, d, position);
-        x1 = Rotated(p.rope, q_row, p.rope.bq, base, d + 1, position);
+        x0 = Rotated(p.rope, q_row, p.rope.bq, base, d, sin_cos);
+        x1 = Rotated(p.rope, q_row, p.rope.bq, base, d + 1, sin_cos);
       } else {
         x0 = q_row[base + d], x1 = q_row[base + d + 1];
       }
     }
     *reinterpret_cast<__half2*>(q_s + h * kStride + d) = __floats2half2_rn(x0 * p.scale, x1 * p.scale);
   }
-  if constexpr (kRope) {
-    // The block whose split holds the newest position stores its rotated k and biased v first (the only
-    // writer of that slot for this KV head); the barrier below makes the stores visible to the block's
-    // page copies, which then read the newest position from the cache like any other.
-    if (range.end > position) {
-      const int64_t slot = KvSlot(table, position) * kv_width + kv_head * D;
-      const float* k_raw = p.rope.k + static_cast<int64_t>(row) * kv_width;
-      const float* v_raw = p.rope.v + static_cast<int64_t>(row) * kv_width;
-      for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        StoreAs(kc + slot + d, Rotated(p.rope, k_raw, p.rope.bk, kv_head * D, d, position));
-        StoreAs(vc + slot + d, v_raw[kv_head * D + d] + BiasAt(p.rope.bv, p.rope.bias_type, kv_head * D + d));
-      }
-    }
+  if (writes_kv) {
+    // Into the cache for later steps (this block is the only writer of the slot), and into warp 0's first
+    // page, rounded as the cache rounds it, for this one.
+    const int d = threadIdx.x;
+    StoreAs(kc + slot + d, k_new);
+    StoreAs(vc + slot + d, v_new);
+    StoreAs(pages_s + skip * kStride + d, k_new);
+    StoreAs(pages_s + kPageHalves + skip * kStride + d, v_new);
   }
   __syncthreads();
   uint32_t q_frag[D / 16][4];
@@ -620,11 +661,11 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   float o[D / 8][4];
 #pragma unroll
   for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  constexpr int kStep = kMmaWarps * kKvPageSize;
-  if (t0 < range.end && !early) copy_page(t0, 0);
-  for (int it = 0; t0 < range.end; ++it, t0 += kStep) {
-    if (t0 + kStep < range.end) {
-      copy_page(t0 + kStep, (it + 1) % kMmaStages);
+  if (warp < pages && !early) copy_page(page_start(warp), 0, -1);
+  for (int it = 0, j = warp; j < pages; ++it, j += kMmaWarps) {
+    const int t0 = page_start(j);
+    if (j + kMmaWarps < pages) {
+      copy_page(page_start(j + kMmaWarps), (it + 1) % kMmaStages, -1);
       CopyAsyncWaitPending<1>();
     } else {
       CopyAsyncWaitPending<0>();
@@ -659,30 +700,37 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
     __syncwarp();  // The slot is consumed before a later copy refills it.
   }
 
-  // Merge the warps in the pages' shared memory, then each (head, dimension) of the block's result.
+  // Merge the warps in the pages' shared memory, then each (head, dimension) of the block's result. Only the
+  // warps that had a page take part (the others' terms are exact zeros).
+  const int used = min(kMmaWarps, pages);
   __syncthreads();
   float* m_s = reinterpret_cast<float*>(pages_s);  // [warp][16]
   float* l_s = m_s + kMmaWarps * kMmaRows;             // [warp][16]
   float* o_s = l_s + kMmaWarps * kMmaRows;             // [warp][16][D]
-  if (tig == 0) {
-    m_s[warp * kMmaRows + g] = m[0], m_s[warp * kMmaRows + g + 8] = m[1];
-    l_s[warp * kMmaRows + g] = l[0], l_s[warp * kMmaRows + g + 8] = l[1];
-  }
+  if (warp < used) {
+    if (tig == 0) {
+      m_s[warp * kMmaRows + g] = m[0], m_s[warp * kMmaRows + g + 8] = m[1];
+      l_s[warp * kMmaRows + g] = l[0], l_s[warp * kMmaRows + g + 8] = l[1];
+    }
 #pragma unroll
-  for (int n = 0; n < D / 8; ++n) {
-    float* r0 = o_s + (warp * kMmaRows + g) * D + n * 8 + 2 * tig;
-    r0[0] = o[n][0], r0[1] = o[n][1];
-    r0[8 * D] = o[n][2], r0[8 * D + 1] = o[n][3];
+    for (int n = 0; n < D / 8; ++n) {
+      float* r0 = o_s + (warp * kMmaRows + g) * D + n * 8 + 2 * tig;
+      r0[0] = o[n][0], r0[1] = o[n][1];
+      r0[8 * D] = o[n][2], r0[8 * D + 1] = o[n][3];
+    }
   }
   __syncthreads();
   for (int i = threadIdx.x; i < group * D; i += blockDim.x) {
     const int h = i / D, d = i % D;
     float m_all = -1e30f;
 #pragma unroll
-    for (int w = 0; w < kMmaWarps; ++w) m_all = fmaxf(m_all, m_s[w * kMmaRows + h]);
+    for (int w = 0; w < kMmaWarps; ++w) {
+      if (w < used) m_all = fmaxf(m_all, m_s[w * kMmaRows + h]);
+    }
     float l_all = 0.0f, acc = 0.0f;
 #pragma unroll
     for (int w = 0; w < kMmaWarps; ++w) {
+      if (w >= used) break;
       const float f = exp2f(m_s[w * kMmaRows + h] - m_all);
       l_all += l_s[w * kMmaRows + h] * f;
       acc += o_s[(w * kMmaRows + h) * D + d] * f;
