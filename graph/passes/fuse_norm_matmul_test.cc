@@ -44,6 +44,40 @@ TEST(FuseNormMatmulTest, FoldsTheNormIntoEveryProjection) {
 )");
 }
 
+TEST(FuseNormMatmulTest, FoldsIntoAPlainMatmulOfAnotherWeightType) {
+  // What fuse-qkv leaves when v's type differs from q's and k's: each product computes the norm itself.
+  FuseNormMatmulPass pass;
+  auto r = RunPassOnText(pass, R"(graph t {
+  input %x : f32[1,32]
+  param %g : f32[32]
+  param %wq : q5_0[32,32]
+  param %wk : q5_0[8,32]
+  param %wv : q8_0[8,32]
+  %h = rms_norm[eps=0.5](%x, %g) : f32[1,32]
+  %v = matmul(%h, %wv) : f32[1,8]
+  %q, %k = multi_matmul(%h, %wq, %wk) : f32[1,32], f32[1,8]
+  output %q
+  output %k
+  output %v
+}
+)");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->changed);
+  EXPECT_EQ(r->text, R"(graph t {
+  input %x : f32[1,32]
+  param %g : f32[32]
+  param %wq : q5_0[32,32]
+  param %wk : q5_0[8,32]
+  param %wv : q8_0[8,32]
+  %v = fused_norm_matmul[eps=0.5](%x, %g, %wv) : f32[1,8]
+  %q, %k = fused_norm_matmul[eps=0.5](%x, %g, %wq, %wk) : f32[1,32], f32[1,8]
+  output %q
+  output %k
+  output %v
+}
+)");
+}
+
 TEST(FuseNormMatmulTest, DoesNotFuseWhenTheNormHasAnotherKindOfUser) {
   FuseNormMatmulPass pass;
   const std::string text = absl::StrReplaceAll(kLayer, {{"  output %q\n", "  %h2 = add(%h, %h) : f32[1,8]\n  output %h2\n  output %q\n"}});
