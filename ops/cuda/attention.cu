@@ -104,22 +104,29 @@ __device__ __forceinline__ float BiasAt(const void* b, WeightType t, int i) {
   }
 }
 
-// Dimension d of one head (at `base` in x) with its bias, rotated as the CPU reference does; `sin_cos(i)` is
-// (sin, cos) of pair i's angle at the row's position.
-template <typename SinCos>
-__device__ __forceinline__ float Rotated(const FusedRope& r, const float* x, const void* bias, int base, int d,
+// Dimension d of one head (at `base` in x) with its bias, rotated as the CPU reference does: `bias(i)` is the
+// bias of element i of x, `sin_cos(i)` (sin, cos) of pair i's angle at the row's position.
+template <typename Bias, typename SinCos>
+__device__ __forceinline__ float Rotated(const RopeShape& shape, const float* x, int base, int d, const Bias& bias,
                                          const SinCos& sin_cos) {
-  const float xv = x[base + d] + BiasAt(bias, r.bias_type, base + d);
-  if (d >= r.shape.dims) return xv;
-  const int half = r.shape.dims / 2;
-  const bool first = r.shape.neox ? d < half : d % 2 == 0;
-  const int i = r.shape.neox ? (first ? d : d - half) : d / 2;
-  const int partner = r.shape.neox ? (first ? d + half : d - half) : (first ? d + 1 : d - 1);
-  const float pv = x[base + partner] + BiasAt(bias, r.bias_type, base + partner);
+  const float xv = x[base + d] + bias(base + d);
+  if (d >= shape.dims) return xv;
+  const int half = shape.dims / 2;
+  const bool first = shape.neox ? d < half : d % 2 == 0;
+  const int i = shape.neox ? (first ? d : d - half) : d / 2;
+  const int partner = shape.neox ? (first ? d + half : d - half) : (first ? d + 1 : d - 1);
+  const float pv = x[base + partner] + bias(base + partner);
   const float2 sc = sin_cos(i);
   const float s = sc.x, c = sc.y;
   return first ? xv * c - pv * s : pv * s + xv * c;
 }
+
+// Element i of a bias vector (none: 0), read where it is used.
+struct BiasOf {
+  const void* b;
+  WeightType type;
+  __device__ __forceinline__ float operator()(int i) const { return BiasAt(b, type, i); }
+};
 
 // (sin, cos) of pair i's angle at `position`, formed where it is used.
 struct SinCosAt {
@@ -412,8 +419,9 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
   for (int h = 0; h < group; ++h) {
     const float* q = p.q + (static_cast<int64_t>(row) * p.heads + head0 + h) * p.head_dim;
     for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-      const float qd = kRope ? Rotated(p.rope, p.q + static_cast<int64_t>(row) * p.heads * p.head_dim, p.rope.bq,
-                                       (head0 + h) * p.head_dim, d, SinCosAt{p.rope.table, position})
+      const float qd = kRope ? Rotated(p.rope.shape, p.q + static_cast<int64_t>(row) * p.heads * p.head_dim,
+                                       (head0 + h) * p.head_dim, d, BiasOf{p.rope.bq, p.rope.bias_type},
+                                       SinCosAt{p.rope.table, position})
                              : q[d];
       q_s[h * kQStride + d] = qd * p.scale;
     }
@@ -445,7 +453,8 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) AttentionSplitKerne
         const int d = LaneDim<kPerLane>(lane, j);
         k_new[j] = v_new[j] = 0.0f;
         if (d < p.head_dim) {
-          k_new[j] = Rotated(p.rope, k_raw, p.rope.bk, static_cast<int>(head_offset), d, SinCosAt{p.rope.table, position});
+          k_new[j] = Rotated(p.rope.shape, k_raw, static_cast<int>(head_offset), d, BiasOf{p.rope.bk, p.rope.bias_type},
+                             SinCosAt{p.rope.table, position});
           v_new[j] = v_raw[head_offset + d] + BiasAt(p.rope.bv, p.rope.bias_type, static_cast<int>(head_offset) + d);
         }
       }
@@ -599,15 +608,25 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   const int skip = kRope && newest ? position - page_start(0) : -1;
   const bool early = warp < pages && (kRope || !newest || warp != 0);
   if (early) copy_page(page_start(warp), 0, warp == 0 ? skip : -1);
-  // Each pair's (sin, cos) at the position needs nothing from the previous kernel either.
+  // Each pair's (sin, cos) at the position, and the biases of the group's q heads and of the KV head's k and
+  // v, need nothing from the previous kernel either: into shared memory now, so that after the wait only
+  // the projections are read from global memory.
   __shared__ float2 sin_cos_s[D / 2];
+  __shared__ float bias_s[(kMmaMaxGroup + 2) * D];  // The group's q heads, then k, then v.
   if constexpr (kRope) {
     for (int i = threadIdx.x; i < p.rope.shape.dims / 2; i += kMmaWarps * 32) {
       RopeSinCos(p.rope.table, i, position, &sin_cos_s[i].x, &sin_cos_s[i].y);
     }
+    for (int i = threadIdx.x; i < (group + 2) * D; i += kMmaWarps * 32) {
+      const int h = i / D;
+      const void* b = h < group ? p.rope.bq : h == group ? p.rope.bk : p.rope.bv;
+      bias_s[i] = BiasAt(b, p.rope.bias_type, (h < group ? head0 + h : kv_head) * D + i % D);
+    }
     __syncthreads();
   }
   const auto sin_cos = [&](int i) { return sin_cos_s[i]; };
+  const auto q_bias = [&](int i) { return bias_s[i - head0 * D]; };       // i: element of the q row
+  const auto k_bias = [&](int i) { return bias_s[group * D + i - kv_head * D]; };  // i: element of the k row
   GridDependencyWait();
 
   // The newest position's rotated k and biased v (kRope, the split that holds it), a dimension a thread,
@@ -620,9 +639,8 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   if constexpr (kRope) {
     if (writes_kv) {
       const int d = threadIdx.x;
-      k_new = Rotated(p.rope, p.rope.k + static_cast<int64_t>(row) * kv_width, p.rope.bk, kv_head * D, d, sin_cos);
-      v_new = p.rope.v[static_cast<int64_t>(row) * kv_width + kv_head * D + d] +
-              BiasAt(p.rope.bv, p.rope.bias_type, kv_head * D + d);
+      k_new = Rotated(p.rope.shape, p.rope.k + static_cast<int64_t>(row) * kv_width, kv_head * D, d, k_bias, sin_cos);
+      v_new = p.rope.v[static_cast<int64_t>(row) * kv_width + kv_head * D + d] + bias_s[(group + 1) * D + d];
     }
   }
   const float* q_row = p.q + static_cast<int64_t>(row) * p.heads * D;
@@ -633,8 +651,8 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
     if (h < group) {
       const int base = (head0 + h) * D;
       if constexpr (kRope) {
-        x0 = Rotated(p.rope, q_row, p.rope.bq, base, d, sin_cos);
-        x1 = Rotated(p.rope, q_row, p.rope.bq, base, d + 1, sin_cos);
+        x0 = Rotated(p.rope.shape, q_row, base, d, q_bias, sin_cos);
+        x1 = Rotated(p.rope.shape, q_row, base, d + 1, q_bias, sin_cos);
       } else {
         x0 = q_row[base + d], x1 = q_row[base + d + 1];
       }
