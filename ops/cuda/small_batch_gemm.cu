@@ -5,9 +5,9 @@
 // Decode is bound by reading W once, so the kernel is shaped like the GEMV rather than like a GEMM. A block of
 // 8 warps owns a tile of 16 to 128 weight rows (row groups of 16; with SwiGLU half are gate rows and half the
 // matching up rows); the warps of a row group split k between them, two chunks at a time, and narrow products
-// (n = 896) also split k over blocks, so that every SM streams; a tile's blocks are one thread block cluster
-// and add their partial tiles in split order through each other's shared memory (past 8 splits, or before
-// Hopper, the last block to finish adds them from the scratch). Each lane streams its rows with 16-byte loads,
+// (n = 896) also split k over blocks, so that every SM streams; a tile's blocks are one thread block cluster,
+// whose others store their partial tiles into the first block's shared memory and leave, and the first adds
+// them in split order (past 8 splits, or before Hopper, the last block to finish adds them from the scratch). Each lane streams its rows with 16-byte loads,
 // several chunks in flight, evict-first in L2, which fetches 256 bytes from DRAM at a time (a load takes 64
 // bytes of each of 8 rows). The 16 bytes a lane loads (8 consecutive k of one row) are taken as its A
 // fragments for two mma steps at once: the k order inside a chunk is permuted the same way for A and for X,
@@ -59,7 +59,8 @@ struct Plan {
   bool cluster;    // The splits of a tile are one thread block cluster and add their partials in its shared memory.
   int cols;        // Batch columns per block: 8 * NT.
   int col_tiles;
-  int smem;        // Bytes of the staging / reduction area.
+  int slots;       // Byte offset of the cluster leader's slots for the other splits' partial tiles.
+  int smem;        // Bytes of the staging / reduction area (and the slots).
 };
 
 // Adjacent k chunks a warp takes in turn: each row is then read in whole 128-byte lines (kernel_bench
@@ -131,6 +132,10 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   // their sum (the epilogue's tile).
   plan.smem = std::max(plan.cols * StagingStride(plan.stage) * 2 + (IsQuantized(p.type) ? kWarps * kDecodedBytes : 0),
                        (kWarps * 16 * plan.cols + 128 * (plan.cols + 1)) * 4);
+  // Past everything the block uses itself: the other blocks of its cluster may write there while it still
+  // streams its own slice.
+  plan.slots = plan.smem;
+  if (plan.cluster) plan.smem += (plan.splits - 1) * 16 * plan.group_rows * (plan.cols + 1) * 4;
   return plan;
 }
 
@@ -297,6 +302,11 @@ template <typename T, int NT, bool kQuant>
 __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKernel(SmallBatchGemmParams p, Plan plan) {
   extern __shared__ __align__(16) unsigned char smem[];
   AllowDependentLaunch();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // A block may write into another's shared memory only once that block runs: every block arrives now and
+  // waits (long since satisfied) before its first remote store.
+  if (plan.cluster) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+#endif
   constexpr int kCols = 8 * NT;
   constexpr int kRing = Ring(kCols);
   static_assert(kRing % kRun == 0, "a ring turn holds whole runs");
@@ -343,6 +353,15 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
   };
 #pragma unroll
   for (int u = 0; u < kRing; ++u) load(u, kb + offset(u));
+  if (p.norm.weight != nullptr) {
+    // The norm weights the staging multiplies x by do not depend on the previous kernel either: their lines
+    // into L1 now, so that the staging's loads of them hit there.
+    const int es = p.norm.type == WeightType::kF32 ? 4 : 2;
+    const char* base = static_cast<const char*>(p.norm.weight) + static_cast<int64_t>(kb) * es;
+    for (int b = threadIdx.x * 128; b < (ke - kb) * es; b += kThreads * 128) {
+      asm volatile("prefetch.global.L1 [%0];" ::"l"(base + b));
+    }
+  }
   GridDependencyWait();
 
   // x is staged in T, times the norm weight, `plan.stage` columns at a time; each row's sum of squares is
@@ -509,24 +528,29 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
 
   if (plan.cluster) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // Clusters are Hopper's (ClustersSupported).
-    // The tile's splits are one cluster (no norm, no SwiGLU): block `split` takes a share of the tile's outputs
-    // and adds each over the blocks' partial tiles, read from their shared memory in split order (the same sums
-    // as the scratch path's below). Its first output's residual is loaded while the blocks meet.
+    // The tile's splits are one cluster (no norm, no SwiGLU): every other block stores its partial tile into
+    // a slot of the first block's shared memory and leaves after the cluster's barrier; the first adds them in
+    // split order (the scratch path's sums below) and writes the tile, its residuals loaded while the blocks
+    // meet.
     namespace cg = cooperative_groups;
     const cg::cluster_group cluster = cg::this_cluster();
-    const int total = kCols * tile_rows, share = (total + plan.splits - 1) / plan.splits;
-    const int first = split * share, last = min(total, first + share);
-    const int own = first + threadIdx.x;
-    const float residual = own < last ? residual_of(locate(own)) : 0.0f;
+    const int floats = tile_rows * kCt, total = kCols * tile_rows;
+    float* slots = reinterpret_cast<float*>(smem + plan.slots);
+    asm volatile("barrier.cluster.wait.aligned;\n" ::: "memory");
+    if (split != 0) {
+      float* dst = cluster.map_shared_rank(slots, 0) + (split - 1) * floats;
+      for (int i = threadIdx.x; i < floats; i += kThreads) dst[i] = ct[i];
+    }
+    const float residual = split == 0 && static_cast<int>(threadIdx.x) < total ? residual_of(locate(threadIdx.x)) : 0.0f;
     cluster.sync();
-    for (int idx = own; idx < last; idx += kThreads) {
+    if (split != 0) return;
+    for (int idx = threadIdx.x; idx < total; idx += kThreads) {
       const Out o = locate(idx);
       const int at = (idx % tile_rows) * kCt + o.c;
-      float sum = 0.0f;
-      for (int q = 0; q < plan.splits; ++q) sum += cluster.map_shared_rank(ct, q)[at];
-      write(o, sum, idx == own ? residual : residual_of(o));
+      float sum = 0.0f + ct[at];
+      for (int q = 1; q < plan.splits; ++q) sum += slots[(q - 1) * floats + at];
+      write(o, sum, idx == static_cast<int>(threadIdx.x) ? residual : residual_of(o));
     }
-    cluster.sync();  // No block leaves while another reads its partial tile.
 #endif
     return;
   }
