@@ -2,21 +2,21 @@
 // f16/bf16, as mma.sync m16n8k16 with the weights as the 16-row A operand and the batch as the 8-column B
 // operand (n-tiles of 8 sequences).
 //
-// Decode is bound by reading W once, so the kernel is shaped like the GEMV rather than like a GEMM. A block of
-// 8 warps owns a tile of 16 to 128 weight rows (row groups of 16; with SwiGLU half are gate rows and half the
-// matching up rows); the warps of a row group split k between them, two chunks at a time, and narrow products
-// (n = 896) also split k over blocks, so that every SM streams; a tile's blocks are one thread block cluster,
-// whose others store their partial tiles into the first block's shared memory and leave, and the first adds
-// them in split order (past 8 splits, or before Hopper, the last block to finish adds them from the scratch). Each lane streams its rows with 16-byte loads,
-// several chunks in flight, evict-first in L2, which fetches 256 bytes from DRAM at a time (a load takes 64
-// bytes of each of 8 rows). The 16 bytes a lane loads (8 consecutive k of one row) are taken as its A
-// fragments for two mma steps at once: the k order inside a chunk is permuted the same way for A and for X,
-// which leaves the dot products unchanged and lets the raw loads feed the tensor cores without shuffles. X is
-// staged in shared memory in the weights' type, in parts of k (normalised by the norm weight with a
-// prologue; each row's sum of squares is kept for the norm's scale, applied in the epilogue); rows are padded
-// so that the 16-byte fragment reads of a quarter-warp fall in distinct banks. The warps' partial tiles are
-// summed in a fixed order in shared memory, and the epilogue writes the outputs along n (coalesced) with the
-// residual, or with gate and up meeting for SwiGLU.
+// Decode is bound by reading W once, so the kernel is shaped like the GEMV rather than like a GEMM. A block
+// of 8 warps owns a tile of 16 to 128 weight rows (row groups of 16; with SwiGLU half are gate rows and half
+// the matching up rows); the warps of a row group split k between them, two chunks at a time, and narrow
+// products (n = 896) also split k over blocks, so that every SM streams; a tile's blocks are one thread block
+// cluster, whose others store their partial tiles into the first block's shared memory and leave, and the
+// first adds them in split order (past 8 splits, or before Hopper, the last block to finish adds them from
+// the scratch). Each lane streams its rows with 16-byte loads, several chunks in flight, evict-first in L2,
+// which fetches 256 bytes from DRAM at a time (a load takes 64 bytes of each of 8 rows). The 16 bytes a lane
+// loads (8 consecutive k of one row) are taken as its A fragments for two mma steps at once: the k order
+// inside a chunk is permuted the same way for A and for X, which leaves the dot products unchanged and lets
+// the raw loads feed the tensor cores without shuffles. X is staged in shared memory in the weights' type, in
+// parts of k (normalised by the norm weight with a prologue; each row's sum of squares is kept for the norm's
+// scale, applied in the epilogue); rows are padded so that the 16-byte fragment reads of a quarter-warp fall
+// in distinct banks. The warps' partial tiles are summed in a fixed order in shared memory, and the epilogue
+// writes the outputs along n (coalesced) with the residual, or with gate and up meeting for SwiGLU.
 //
 // Weights in GGUF block formats (Q8_0 ... Q6_K) take the same path with one change: instead of raw loads, a
 // warp decodes each run of two chunks of its 16 rows to f16 in shared memory (quant.cuh's DecodeChunk, the
@@ -541,7 +541,8 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
       float* dst = cluster.map_shared_rank(slots, 0) + (split - 1) * floats;
       for (int i = threadIdx.x; i < floats; i += kThreads) dst[i] = ct[i];
     }
-    const float residual = split == 0 && static_cast<int>(threadIdx.x) < total ? residual_of(locate(threadIdx.x)) : 0.0f;
+    const float residual =
+        split == 0 && static_cast<int>(threadIdx.x) < total ? residual_of(locate(threadIdx.x)) : 0.0f;
     cluster.sync();
     if (split != 0) return;
     for (int idx = threadIdx.x; idx < total; idx += kThreads) {
