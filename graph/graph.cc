@@ -246,8 +246,11 @@ absl::StatusOr<std::vector<TensorType>> InferResultTypes(OpKind op, absl::Span<c
                    "norm weight must be [", t(0).shape[1], "], got ", Describe(operands[1]));
       std::vector<TensorType> out;
       for (size_t i = 2; i < operands.size(); ++i) {
-        EXPECT_SHAPE(is_weight(i) && t(i).shape[1] == t(0).shape[1] && t(i).dtype == t(2).dtype,
-                     "weights must be [N,", t(0).shape[1], "] of one dtype, got ", Describe(operands[i]));
+        // One dtype, or block formats of any mix (a Q4_K_M layer's q, k and v); gate and up always one.
+        const bool dtype_ok = t(i).dtype == t(2).dtype || (op == OpKind::kFusedNormMatmul &&
+                                                            IsQuantized(t(i).dtype) && IsQuantized(t(2).dtype));
+        EXPECT_SHAPE(is_weight(i) && t(i).shape[1] == t(0).shape[1] && dtype_ok, "weights must be [N,",
+                     t(0).shape[1], "] of one dtype (or all of block formats), got ", Describe(operands[i]));
         out.push_back(f32({t(0).shape[0], t(i).shape[0]}));
       }
       if (op == OpKind::kFusedNormGateUpSwiglu) {

@@ -90,34 +90,52 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   // Products of each row of x alone, through the decode GEMV: its results for a row do not depend on the
   // other rows (f32 weights and shapes the small-batch kernel does not tile; a batched prefill's logits,
   // which its sequences' own prefills compute as one row).
-  auto per_row_gemv = [&](const float* x, int rows, int k, WeightType type, const std::vector<const void*>& w,
-                          const std::vector<int>& n, const std::vector<float*>& ys, cuda::NormPrologue norm,
-                          const float* residual, bool swiglu) {
+  // `types`: each weight's. Up to three weights share a launch, at most two block formats among them (the
+  // weights of the first type first, then the others': results are addressed by their own outputs).
+  auto per_row_gemv = [&](const float* x, int rows, int k, const std::vector<WeightType>& types,
+                          const std::vector<const void*>& w, const std::vector<int>& n, const std::vector<float*>& ys,
+                          cuda::NormPrologue norm, const float* residual, bool swiglu) {
     for (int b = 0; b < rows; ++b) {
       const float* xb = x + static_cast<int64_t>(b) * k;
       if (swiglu) {
-        const cuda::GateUpParams gu{xb, k, type, w[0], w[1], n[0], ys[0] + static_cast<int64_t>(b) * n[0], norm};
+        const cuda::GateUpParams gu{xb, k, types[0], w[0], w[1], n[0], ys[0] + static_cast<int64_t>(b) * n[0], norm};
         add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
         continue;
       }
-      for (size_t i = 0; i < w.size(); i += 3) {
-        cuda::GemvParams gv{xb, k, type, 0, {}, {}, {}, norm,
+      std::vector<size_t> left(w.size());
+      for (size_t i = 0; i < w.size(); ++i) left[i] = i;
+      while (!left.empty()) {
+        cuda::GemvParams gv{xb, k, types[left[0]], 0, {}, {}, {}, norm,
                             residual != nullptr ? residual + static_cast<int64_t>(b) * n[0] : nullptr};
-        for (size_t j = i; j < w.size() && j < i + 3; ++j) {
-          gv.w[gv.count] = w[j];
-          gv.y[gv.count] = ys[j] + static_cast<int64_t>(b) * n[j];
-          gv.n[gv.count++] = n[j];
+        auto take = [&](WeightType t) {
+          for (size_t j = 0; j < left.size() && gv.count < 3;) {
+            if (types[left[j]] != t) {
+              ++j;
+              continue;
+            }
+            gv.w[gv.count] = w[left[j]];
+            gv.y[gv.count] = ys[left[j]] + static_cast<int64_t>(b) * n[left[j]];
+            gv.n[gv.count++] = n[left[j]];
+            left.erase(left.begin() + j);
+          }
+        };
+        take(gv.type);
+        if (gv.count < 3 && !left.empty()) {
+          gv.other_from = gv.count;
+          gv.other_type = types[left[0]];
+          take(gv.other_type);
         }
         add([gv](cudaStream_t s) { return Check(cuda::LaunchGemv(gv, s), "gemv"); });
       }
     }
   };
 
+  const bool batched_step = p.batch > 1 && p.seq_len == 1;
   // A batched decode step's products on the small-batch tensor-core kernel, which reads each weight once
   // for all rows and keeps every row's result independent of the batch; false when it does not take them.
   auto small_batch = [&](const Value* x, const std::vector<const Value*>& ws, const std::vector<float*>& ys,
                          cuda::NormPrologue norm, const float* residual, bool swiglu) -> absl::StatusOr<bool> {
-    if (p.batch == 1 || p.seq_len > 1 || ws.size() > 3) return false;
+    if (!batched_step || ws.size() > 3) return false;
     cuda::SmallBatchGemmParams g{Buffer(p, x), Rows(x), Cols(x), WeightType::kF32, static_cast<int>(ws.size()),
                                  {}, {}, {}, norm, residual, swiglu};
     for (size_t i = 0; i < ws.size(); ++i) {
@@ -132,7 +150,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       // Block formats take the general path.
       if (cuda::IsQuantized(g.type)) return false;
       // (Explicit ranges: braces around two pointers would make a vector of the two pointers.)
-      per_row_gemv(g.x, g.rows, g.k, g.type, std::vector<const void*>(g.w, g.w + g.count),
+      per_row_gemv(g.x, g.rows, g.k, std::vector<WeightType>(g.count, g.type),
+                   std::vector<const void*>(g.w, g.w + g.count),
                    std::vector<int>(g.n, g.n + g.count), ys, norm, residual, swiglu);
       return true;
     }
@@ -151,24 +170,55 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
 
   // Products of x [rows, k] (normalised first when `norm` has a weight) with each weight, into each
   // output, plus `residual` when given (single weight only).
-  auto matmuls = [&](const Value* x, std::vector<const Value*> ws, std::vector<float*> ys,
-                     cuda::NormPrologue norm = {}, const float* residual = nullptr) -> absl::Status {
-    ASSIGN_OR_RETURN(const bool batched, small_batch(x, ws, ys, norm, residual, /*swiglu=*/false));
-    if (batched) return absl::OkStatus();
+  std::function<absl::Status(const Value*, std::vector<const Value*>, std::vector<float*>, cuda::NormPrologue,
+                             const float*)>
+      matmuls;
+  matmuls = [&](const Value* x, std::vector<const Value*> ws, std::vector<float*> ys, cuda::NormPrologue norm,
+                const float* residual) -> absl::Status {
     std::vector<DeviceWeight> dw;
+    bool mixed = false;
     for (const Value* w : ws) {
       ASSIGN_OR_RETURN(DeviceWeight d, Weight(w));
-      RET_CHECK(dw.empty() || d.type == dw[0].type, "weights of one product differ in dtype");
+      // fuse-qkv joins block formats of different types (a Q4_K_M layer's q, k and v), never float ones.
+      mixed |= !dw.empty() && d.type != dw[0].type;
+      RET_CHECK(dw.empty() || d.type == dw[0].type || (cuda::IsQuantized(d.type) && cuda::IsQuantized(dw[0].type)),
+                "weights of one product differ in dtype");
       dw.push_back(d);
+    }
+    if (!mixed) {
+      ASSIGN_OR_RETURN(const bool batched, small_batch(x, ws, ys, norm, residual, /*swiglu=*/false));
+      if (batched) return absl::OkStatus();
     }
     const float* xp = Buffer(p, x);
     const int rows = Rows(x), k = Cols(x);
-    // One row, or a batched prefill's predicting rows (one per sequence, after last_row).
+    // One row, or a batched prefill's predicting rows (one per sequence, after last_row): the GEMV takes two
+    // block formats in one launch.
     if (rows == 1 || (p.spans && rows == p.batch)) {
+      std::vector<WeightType> types;
       std::vector<const void*> w;
       std::vector<int> n;
-      for (size_t i = 0; i < ws.size(); ++i) w.push_back(dw[i].ptr), n.push_back(Rows(ws[i]));
-      per_row_gemv(xp, rows, k, dw[0].type, w, n, ys, norm, residual, /*swiglu=*/false);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        types.push_back(dw[i].type), w.push_back(dw[i].ptr), n.push_back(Rows(ws[i]));
+      }
+      per_row_gemv(xp, rows, k, types, w, n, ys, norm, residual, /*swiglu=*/false);
+      return absl::OkStatus();
+    }
+    // A batched step's products of several types: a product per type (the small-batch kernel takes one).
+    // Prefill dequantizes weight by weight anyway.
+    if (mixed && batched_step) {
+      for (size_t i = 0; i < ws.size(); ++i) {
+        if (i > 0 && std::find_if(dw.begin(), dw.begin() + i, [&](const DeviceWeight& d) {
+                       return d.type == dw[i].type;
+                     }) != dw.begin() + i) {
+          continue;
+        }
+        std::vector<const Value*> wt;
+        std::vector<float*> yt;
+        for (size_t j = i; j < ws.size(); ++j) {
+          if (dw[j].type == dw[i].type) wt.push_back(ws[j]), yt.push_back(ys[j]);
+        }
+        RETURN_IF_ERROR(matmuls(x, wt, yt, norm, residual));
+      }
       return absl::OkStatus();
     }
     // Block formats: each weight is decoded to f16 in scratch just before its product (no dequantized copy
@@ -280,7 +330,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         std::vector<const Value*> ws(in.begin() + 1, in.end());
         std::vector<float*> ys;
         for (size_t i = 0; i < n->results.size(); ++i) ys.push_back(out(i));
-        RETURN_IF_ERROR(matmuls(in[0], ws, ys));
+        RETURN_IF_ERROR(matmuls(in[0], ws, ys, {}, nullptr));
         break;
       }
       case OpKind::kFusedGateUpSwiglu: {
@@ -296,7 +346,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           const int64_t count = Elements(n->results[0]);
           ASSIGN_OR_RETURN(void* gate, scratch(count * 4, S::kPrefillGate));
           ASSIGN_OR_RETURN(void* up, scratch(count * 4, S::kPrefillUp));
-          RETURN_IF_ERROR(matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), static_cast<float*>(up)}));
+          RETURN_IF_ERROR(
+              matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), static_cast<float*>(up)}, {}, nullptr));
           const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
           add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
         }
@@ -310,7 +361,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         if (n->op == OpKind::kFusedNormMatmul) {
           std::vector<float*> ys;
           for (size_t i = 0; i < n->results.size(); ++i) ys.push_back(out(i));
-          RETURN_IF_ERROR(matmuls(in[0], ws, ys, norm));
+          RETURN_IF_ERROR(matmuls(in[0], ws, ys, norm, nullptr));
           break;
         }
         ASSIGN_OR_RETURN(const bool batched, small_batch(in[0], ws, {out(0)}, norm, nullptr, true));
@@ -324,7 +375,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           const int64_t count = Elements(n->results[0]);
           ASSIGN_OR_RETURN(void* gate, scratch(count * 4, S::kPrefillGate));
           ASSIGN_OR_RETURN(void* up, scratch(count * 4, S::kPrefillUp));
-          RETURN_IF_ERROR(matmuls(in[0], ws, {static_cast<float*>(gate), static_cast<float*>(up)}, norm));
+          RETURN_IF_ERROR(matmuls(in[0], ws, {static_cast<float*>(gate), static_cast<float*>(up)}, norm, nullptr));
           const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
           add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
         }

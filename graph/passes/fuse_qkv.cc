@@ -1,8 +1,17 @@
 #include "graph/passes/fuse_qkv.h"
 
 #include "base/status_macros.h"
+#include "loader/dtype.h"
 
 namespace ggrt {
+namespace {
+
+// Projections of one dtype join, and so do those of block formats (the backends take a product's block
+// formats weight by weight); a float weight never joins another dtype, whose input would need two
+// conversions in a prefill.
+bool Joinable(DType a, DType b) { return a == b || (IsQuantized(a) && IsQuantized(b)); }
+
+}  // namespace
 
 absl::StatusOr<bool> FuseQkvPass::Run(Graph& g) {
   bool changed = false;
@@ -15,7 +24,7 @@ absl::StatusOr<bool> FuseQkvPass::Run(Graph& g) {
     for (Node* user : x->users) {
       if (user->op == OpKind::kMatmul && user->operands[0] == x &&
           std::find(group.begin(), group.end(), user) == group.end() &&
-          (group.empty() || user->operands[1]->type.dtype == group[0]->operands[1]->type.dtype)) {
+          (group.empty() || Joinable(user->operands[1]->type.dtype, group[0]->operands[1]->type.dtype))) {
         group.push_back(user);
       }
     }

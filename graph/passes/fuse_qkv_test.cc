@@ -36,7 +36,7 @@ TEST(FuseQkvTest, FusesProjectionsOfOneActivation) {
 )");
 }
 
-TEST(FuseQkvTest, DoesNotFuseMixedDtypesOrALoneMatmul) {
+TEST(FuseQkvTest, DoesNotFuseAFloatWithAnotherDtypeOrALoneMatmul) {
   FuseQkvPass pass;
   const std::string text = R"(graph t {
   input %x : f32[1,32]
@@ -56,6 +56,37 @@ TEST(FuseQkvTest, DoesNotFuseMixedDtypesOrALoneMatmul) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->changed);
   EXPECT_EQ(r->text, text);
+}
+
+TEST(FuseQkvTest, FusesBlockFormatsOfDifferentTypes) {
+  // A Q4_K_M layer: q and k in Q4_K, v in Q6_K.
+  FuseQkvPass pass;
+  auto r = RunPassOnText(pass, R"(graph t {
+  input %x : f32[1,256]
+  param %wq : q4_k[256,256]
+  param %wk : q4_k[64,256]
+  param %wv : q6_k[64,256]
+  %q = matmul(%x, %wq) : f32[1,256]
+  %k = matmul(%x, %wk) : f32[1,64]
+  %v = matmul(%x, %wv) : f32[1,64]
+  output %q
+  output %k
+  output %v
+}
+)");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->changed);
+  EXPECT_EQ(r->text, R"(graph t {
+  input %x : f32[1,256]
+  param %wq : q4_k[256,256]
+  param %wk : q4_k[64,256]
+  param %wv : q6_k[64,256]
+  %q, %k, %v = multi_matmul(%x, %wq, %wk, %wv) : f32[1,256], f32[1,64], f32[1,64]
+  output %q
+  output %k
+  output %v
+}
+)");
 }
 
 }  // namespace

@@ -261,6 +261,7 @@ int PartsFor(int k) {
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.count < 1 || p.count > 3 || (p.residual != nullptr && p.count != 1)) return cudaErrorInvalidValue;
   if (IsQuantized(p.type)) return LaunchQuantGemv(p, stream);
+  if (p.other_from < p.count && p.other_type != p.type) return cudaErrorInvalidValue;  // Block formats only.
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
   cudaError_t launched = cudaErrorInvalidValue;

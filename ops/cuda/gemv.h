@@ -33,6 +33,10 @@ struct GemvParams {
   int n[3];
   NormPrologue norm;
   const float* residual = nullptr;  // [n_0], added to y_0; only with count 1.
+  // Weights other_from .. count - 1 are of other_type, a block format as `type` then is (a Q4_K_M layer's v in
+  // Q6_K beside q and k in Q4_K): still one launch where the two types have a kernel together, else two.
+  int other_from = 3;
+  WeightType other_type = WeightType::kF32;
 };
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream);
 

@@ -71,16 +71,17 @@ __device__ __forceinline__ bool CombineParts(float* dot) {
   return CombineRowParts<P>(*reinterpret_cast<float(*)[1]>(dot));
 }
 
-// Which of the multi-output product's weights global row `*row` belongs to (p.count when past the end),
-// with *row made relative to that weight.
-__device__ __forceinline__ int LocateRow(const GemvParams& p, int* row) {
-  int seg = 0;
+// Which of the multi-output product's weights first .. last - 1 row `*row` of their rows together belongs
+// to (`last` when past the end), with *row made relative to that weight.
+__device__ __forceinline__ int LocateRow(const GemvParams& p, int* row, int first, int last) {
+  int seg = first;
 #pragma unroll
   for (int i = 0; i < 3; ++i) {
-    if (seg == i && i < p.count && *row >= p.n[i]) *row -= p.n[i], seg = i + 1;
+    if (seg == i && i < last && *row >= p.n[i]) *row -= p.n[i], seg = i + 1;
   }
   return seg;
 }
+__device__ __forceinline__ int LocateRow(const GemvParams& p, int* row) { return LocateRow(p, row, 0, p.count); }
 
 // The output-argmax kernels' block reduction: each warp's row value (lane 0's) and index into the block's
 // (value, index) partial. Every thread of the block must call it.

@@ -25,6 +25,7 @@
 // same fusions as the float kernels: up to three weights sharing x (fused QKV, a tile's rows may span two
 // of them), a residual epilogue, gate/up with SwiGLU, and the output projection reduced to per-block argmax
 // partials.
+#include <algorithm>
 #include <cfloat>
 
 #include "ops/cuda/gemv_common.cuh"
@@ -233,21 +234,24 @@ __device__ __forceinline__ uint8_t* WarpSlots(uint8_t* smem, int k, int parts) {
   return smem + (kStaged ? StagedXBytes(k) : 0) + (threadIdx.x / 32) * StagesFor<T>(k, parts) * M * Round<T>::kSlot;
 }
 
+// Block `block`'s tiles of weights first .. last - 1 (of type T; `first` a constant where it is not 0: a
+// run-time index into p's arrays would copy p to local memory, PERF_NOTES.md step 14).
 template <WeightType T, bool kStaged, int P>
-__global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
+__device__ __forceinline__ void QuantGemvTiles(const GemvParams& p, int first, int last, int block) {
   constexpr int M = RowsPerTile<T>();
   extern __shared__ float4 smem4[];
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem4);
   const int warp = threadIdx.x / 32;
-  const int tile = blockIdx.x * (kWarps / P) + warp / P;
-  // Rows past the end walk row 0 of weight 0 (the block's barriers need every warp) and are not stored.
+  const int tile = block * (kWarps / P) + warp / P;
+  // Rows past the end walk row 0 of the first weight (the block's barriers need every warp) and are not
+  // stored.
   int seg[M], row[M];
   const uint8_t* rows[M];
 #pragma unroll
   for (int r = 0; r < M; ++r) {
     row[r] = tile * M + r;
-    seg[r] = LocateRow(p, &row[r]);
-    rows[r] = seg[r] < p.count ? RowOf<T>(Pick(p.w, seg[r]), row[r], p.k) : RowOf<T>(p.w[0], 0, p.k);
+    seg[r] = LocateRow(p, &row[r], first, last);
+    rows[r] = seg[r] < last ? RowOf<T>(Pick(p.w, seg[r]), row[r], p.k) : RowOf<T>(Pick(p.w, first), 0, p.k);
   }
   TileWalk<T, M> walk;
   walk.Start(rows, p.k, warp % P, P, WarpSlots<T, M, kStaged>(smem, p.k, P));
@@ -257,7 +261,23 @@ __global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
   if (!CombineRowParts<P>(dot)) return;
 #pragma unroll
   for (int r = 0; r < M; ++r) {
-    if (seg[r] < p.count) Pick(p.y, seg[r])[row[r]] = p.residual != nullptr ? dot[r] + p.residual[row[r]] : dot[r];
+    if (seg[r] < last) Pick(p.y, seg[r])[row[r]] = p.residual != nullptr ? dot[r] + p.residual[row[r]] : dot[r];
+  }
+}
+
+template <WeightType T, bool kStaged, int P>
+__global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
+  QuantGemvTiles<T, kStaged, P>(p, 0, p.count, blockIdx.x);
+}
+
+// Two block formats in one launch (x staged, a warp per row): the first `blocks0` blocks take weights
+// 0 .. kSplit - 1 (of T0), the others the rest (of T1).
+template <WeightType T0, WeightType T1, int kSplit>
+__global__ void __launch_bounds__(kWarps * 32) QuantGemvPairKernel(GemvParams p, int blocks0) {
+  if (static_cast<int>(blockIdx.x) < blocks0) {
+    QuantGemvTiles<T0, true, 1>(p, 0, kSplit, blockIdx.x);
+  } else {
+    QuantGemvTiles<T1, true, 1>(p, kSplit, p.count, blockIdx.x - blocks0);
   }
 }
 
@@ -348,13 +368,13 @@ void ByParts(int parts, F&& go) {
 
 // Launches with `smem` bytes of dynamic shared memory. The default limit is 48 KB including the kernel's
 // static shared memory (a few hundred bytes here), so the limit is raised a little before that.
-template <typename Kernel, typename Params>
-cudaError_t LaunchWithSmem(Kernel kernel, int blocks, size_t smem, cudaStream_t stream, const Params& p) {
+template <typename Kernel, typename... Args>
+cudaError_t LaunchWithSmem(Kernel kernel, int blocks, size_t smem, cudaStream_t stream, const Args&... args) {
   if (smem + 1024 > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
   }
-  return Launch(kernel, blocks, kWarps * 32, smem, stream, p);
+  return Launch(kernel, blocks, kWarps * 32, smem, stream, args...);
 }
 
 // Instantiates `kernel` for the quantized type, staging (x up to kMaxQuantStagedK floats) and warps per
@@ -375,11 +395,87 @@ cudaError_t LaunchWithSmem(Kernel kernel, int blocks, size_t smem, cudaStream_t 
     });                                                                                                        \
   })
 
+// Weights first .. last - 1 of p as a product of their own, of type `type`.
+GemvParams Part(const GemvParams& p, int first, int last, WeightType type) {
+  GemvParams q = p;
+  q.type = type;
+  q.count = last - first;
+  for (int i = 0; i < q.count; ++i) q.w[i] = p.w[first + i], q.y[i] = p.y[first + i], q.n[i] = p.n[first + i];
+  q.other_from = 3;
+  return q;
+}
+
+// The pairs of block formats that share a launch, as llama-quantize's mixes pair q and k with v: Q2_K with
+// Q3_K or Q4_K, Q3_K_M's Q3_K with Q4_K or Q5_K, Q4_K_M's and Q5_K_M's Q4_K and Q5_K with Q6_K, and their
+// fallbacks for rows that are no whole super-blocks (Q5_0 and Q5_1 with Q8_0). `go(T0, T1)` is called with
+// the pair in its listed order, if {a, b} is one.
+template <typename F>
+bool ForPair(WeightType a, WeightType b, F&& go) {
+  auto pair = [&](auto t0, auto t1) {
+    constexpr WeightType T0 = decltype(t0)::value, T1 = decltype(t1)::value;
+    if ((a == T0 && b == T1) || (a == T1 && b == T0)) {
+      go(t0, t1);
+      return true;
+    }
+    return false;
+  };
+  using W = WeightType;
+  auto t = [](auto v) { return v; };
+  return pair(t(std::integral_constant<W, W::kQ2_K>{}), t(std::integral_constant<W, W::kQ3_K>{})) ||
+         pair(t(std::integral_constant<W, W::kQ2_K>{}), t(std::integral_constant<W, W::kQ4_K>{})) ||
+         pair(t(std::integral_constant<W, W::kQ3_K>{}), t(std::integral_constant<W, W::kQ4_K>{})) ||
+         pair(t(std::integral_constant<W, W::kQ3_K>{}), t(std::integral_constant<W, W::kQ5_K>{})) ||
+         pair(t(std::integral_constant<W, W::kQ4_K>{}), t(std::integral_constant<W, W::kQ6_K>{})) ||
+         pair(t(std::integral_constant<W, W::kQ5_K>{}), t(std::integral_constant<W, W::kQ6_K>{})) ||
+         pair(t(std::integral_constant<W, W::kQ5_0>{}), t(std::integral_constant<W, W::kQ8_0>{})) ||
+         pair(t(std::integral_constant<W, W::kQ5_1>{}), t(std::integral_constant<W, W::kQ8_0>{}));
+}
+
+// Two block formats (p.type, then p.other_type from p.other_from): one launch where the pair has a kernel and
+// each type's rows take a warp per row with x staged (short rows: the q, k, v of small models), else one launch
+// per type. Both give the same results: each row's sum is its type's.
+cudaError_t LaunchQuantGemvMixed(const GemvParams& p, cudaStream_t stream) {
+  const GemvParams a = Part(p, 0, p.other_from, p.type), b = Part(p, p.other_from, p.count, p.other_type);
+  cudaError_t launched = cudaErrorNotSupported;
+  ForPair(p.type, p.other_type, [&](auto t0, auto t1) {
+    constexpr WeightType T0 = decltype(t0)::value, T1 = decltype(t1)::value;
+    // The pair's first type first.
+    const GemvParams q = p.type == T0 ? p : [&] {
+      GemvParams r = b;
+      for (int i = 0; i < a.count; ++i) r.w[b.count + i] = a.w[i], r.y[b.count + i] = a.y[i], r.n[b.count + i] = a.n[i];
+      r.count = p.count, r.type = T0, r.other_from = b.count, r.other_type = T1;
+      return r;
+    }();
+    int rows0 = 0, rows1 = 0;
+    for (int i = 0; i < q.count; ++i) (i < q.other_from ? rows0 : rows1) += q.n[i];
+    constexpr int M0 = RowsPerTile<T0>(), M1 = RowsPerTile<T1>();
+    const int tiles0 = (rows0 + M0 - 1) / M0, tiles1 = (rows1 + M1 - 1) / M1;
+    if (q.k > kMaxQuantStagedK || q.residual != nullptr || QuantPartsFor<T0>(q.k, tiles0) != 1 ||
+        QuantPartsFor<T1>(q.k, tiles1) != 1 || (q.other_from != 1 && q.other_from != 2) ||
+        !Readable<T0>(q.k, {q.w[0], q.other_from > 1 ? q.w[1] : nullptr}) ||
+        !Readable<T1>(q.k, {q.w[q.other_from], q.other_from + 1 < q.count ? q.w[q.other_from + 1] : nullptr})) {
+      return;
+    }
+    const int blocks0 = (tiles0 + kWarps - 1) / kWarps, blocks1 = (tiles1 + kWarps - 1) / kWarps;
+    const size_t smem = StagedXBytes(q.k) + std::max(SlotBytes<T0>(q.k, 1), SlotBytes<T1>(q.k, 1));
+    launched = q.other_from == 1
+                   ? LaunchWithSmem(QuantGemvPairKernel<T0, T1, 1>, blocks0 + blocks1, smem, stream, q, blocks0)
+                   : LaunchWithSmem(QuantGemvPairKernel<T0, T1, 2>, blocks0 + blocks1, smem, stream, q, blocks0);
+  });
+  if (launched != cudaErrorNotSupported) return launched;
+  const cudaError_t e = LaunchQuantGemv(a, stream);
+  return e != cudaSuccess ? e : LaunchQuantGemv(b, stream);
+}
+
 }  // namespace
 
 // Norm weights are f32, as GGUF files store them.
 cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.norm.weight != nullptr && p.norm.type != WeightType::kF32) return cudaErrorInvalidValue;
+  if (p.other_from < p.count && p.other_type != p.type) {
+    if (p.other_from < 1 || !IsQuantized(p.other_type)) return cudaErrorInvalidValue;
+    return LaunchQuantGemvMixed(p, stream);
+  }
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
   cudaError_t launched = cudaErrorInvalidValue;

@@ -229,6 +229,60 @@ TEST(GemvTest, QuantizedOutputArgmaxMatchesReference) {
   }
 }
 
+TEST(GemvTest, TwoBlockFormatsInOneProductMatchReference) {
+  // A Q4_K_M layer's q, k and v: pairs with a kernel of their own (either order, one or two weights of the
+  // first type), a pair without one and rows too long for it (a launch per type), with and without a norm.
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(18);
+  using W = WeightType;
+  struct Case {
+    W a, b;
+    int k, other_from;
+  };
+  const Case cases[] = {{W::kQ5_0, W::kQ8_0, 896, 2}, {W::kQ8_0, W::kQ5_0, 896, 1}, {W::kQ4_K, W::kQ6_K, 768, 2},
+                        {W::kQ5_K, W::kQ6_K, 256, 1}, {W::kQ3_K, W::kQ5_K, 1024, 2}, {W::kQ2_K, W::kQ3_K, 512, 2},
+                        {W::kQ5_1, W::kQ8_0, 96, 2},  {W::kQ8_0, W::kQ4_0, 896, 2}, {W::kQ4_K, W::kQ6_K, 4864, 2},
+                        {W::kQ5_0, W::kQ8_0, 12800, 2}};
+  for (const Case& c : cases) {
+    for (bool with_norm : {false, true}) {
+      const auto x = cpu::RandomVector(c.k, rng, 20);
+      const auto g = cpu::RandomVector(c.k, rng);
+      std::vector<float> h(c.k);
+      cpu::RmsNorm(x.data(), g.data(), 1, c.k, 1e-6f, h.data());
+      const int ns[3] = {131, 64, 33};
+      DeviceBuffer dx(x), dg(g);
+      GemvParams p{dx.as<float>(), c.k, c.a, 3, {}, {}, {ns[0], ns[1], ns[2]}};
+      if (with_norm) p.norm = {dg.get(), WeightType::kF32, 1e-6f};
+      p.other_from = c.other_from;
+      p.other_type = c.b;
+      std::vector<std::unique_ptr<DeviceBuffer>> dw, dy;
+      std::vector<std::vector<float>> refs;
+      for (int i = 0; i < 3; ++i) {
+        const TypedWeights w =
+            MakeWeights(cpu::RandomVector(static_cast<size_t>(ns[i]) * c.k, rng), i < c.other_from ? c.a : c.b);
+        dw.push_back(std::make_unique<DeviceBuffer>(w));
+        dy.push_back(std::make_unique<DeviceBuffer>(ns[i] * sizeof(float)));
+        p.w[i] = dw[i]->get();
+        p.y[i] = dy[i]->as<float>();
+        refs.emplace_back(ns[i]);
+        cpu::Matmul(with_norm ? h.data() : x.data(), w.values.data(), 1, c.k, ns[i], refs[i].data());
+      }
+      ASSERT_EQ(LaunchGemv(p, nullptr), cudaSuccess) << TypeName(c.a) << " + " << TypeName(c.b);
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_LT(RelativeError(dy[i]->Download<float>(), refs[i]), kMaxRelError)
+            << TypeName(c.a) << " + " << TypeName(c.b) << " k=" << c.k << " norm=" << with_norm << " output " << i;
+      }
+    }
+  }
+  // A float weight beside a block format is refused.
+  DeviceBuffer dx(std::vector<float>(32)), dy(32 * 4), dw(std::vector<float>(32 * 32));
+  GemvParams p{dx.as<float>(), 32, WeightType::kF32, 2, {dw.get(), dw.get()}, {dy.as<float>(), dy.as<float>()},
+               {32, 32}};
+  p.other_from = 1;
+  p.other_type = WeightType::kQ8_0;
+  EXPECT_EQ(LaunchGemv(p, nullptr), cudaErrorInvalidValue);
+}
+
 TEST(GemvTest, PartialBlocksAreRefused) {
   SKIP_WITHOUT_GPU();
   DeviceBuffer dx(std::vector<float>(100, 1.0f)), dw(1024), dy(64);
