@@ -206,16 +206,15 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     // A batched step's products of several types: a product per type (the small-batch kernel takes one).
     // Prefill dequantizes weight by weight anyway.
     if (mixed && batched_step) {
-      for (size_t i = 0; i < ws.size(); ++i) {
-        if (i > 0 && std::find_if(dw.begin(), dw.begin() + i, [&](const DeviceWeight& d) {
-                       return d.type == dw[i].type;
-                     }) != dw.begin() + i) {
-          continue;
-        }
+      std::vector<WeightType> types;  // In order of first appearance.
+      for (const DeviceWeight& d : dw) {
+        if (std::find(types.begin(), types.end(), d.type) == types.end()) types.push_back(d.type);
+      }
+      for (WeightType t : types) {
         std::vector<const Value*> wt;
         std::vector<float*> yt;
-        for (size_t j = i; j < ws.size(); ++j) {
-          if (dw[j].type == dw[i].type) wt.push_back(ws[j]), yt.push_back(ys[j]);
+        for (size_t j = 0; j < ws.size(); ++j) {
+          if (dw[j].type == t) wt.push_back(ws[j]), yt.push_back(ys[j]);
         }
         RETURN_IF_ERROR(matmuls(x, wt, yt, norm, residual));
       }

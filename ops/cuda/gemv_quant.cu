@@ -405,6 +405,19 @@ GemvParams Part(const GemvParams& p, int first, int last, WeightType type) {
   return q;
 }
 
+// a's weights, then b's, as one product of a.type and b.type (b's from a.count on).
+GemvParams Join(const GemvParams& a, const GemvParams& b) {
+  GemvParams q = a;
+  for (int i = 0; i < b.count; ++i) q.w[a.count + i] = b.w[i], q.y[a.count + i] = b.y[i], q.n[a.count + i] = b.n[i];
+  q.count = a.count + b.count;
+  q.other_from = a.count;
+  q.other_type = b.type;
+  return q;
+}
+
+template <WeightType T>
+using TypeTag = std::integral_constant<WeightType, T>;
+
 // The pairs of block formats that share a launch, as llama-quantize's mixes pair q and k with v: Q2_K with
 // Q3_K or Q4_K, Q3_K_M's Q3_K with Q4_K or Q5_K, Q4_K_M's and Q5_K_M's Q4_K and Q5_K with Q6_K, and their
 // fallbacks for rows that are no whole super-blocks (Q5_0 and Q5_1 with Q8_0). `go(T0, T1)` is called with
@@ -420,15 +433,10 @@ bool ForPair(WeightType a, WeightType b, F&& go) {
     return false;
   };
   using W = WeightType;
-  auto t = [](auto v) { return v; };
-  return pair(t(std::integral_constant<W, W::kQ2_K>{}), t(std::integral_constant<W, W::kQ3_K>{})) ||
-         pair(t(std::integral_constant<W, W::kQ2_K>{}), t(std::integral_constant<W, W::kQ4_K>{})) ||
-         pair(t(std::integral_constant<W, W::kQ3_K>{}), t(std::integral_constant<W, W::kQ4_K>{})) ||
-         pair(t(std::integral_constant<W, W::kQ3_K>{}), t(std::integral_constant<W, W::kQ5_K>{})) ||
-         pair(t(std::integral_constant<W, W::kQ4_K>{}), t(std::integral_constant<W, W::kQ6_K>{})) ||
-         pair(t(std::integral_constant<W, W::kQ5_K>{}), t(std::integral_constant<W, W::kQ6_K>{})) ||
-         pair(t(std::integral_constant<W, W::kQ5_0>{}), t(std::integral_constant<W, W::kQ8_0>{})) ||
-         pair(t(std::integral_constant<W, W::kQ5_1>{}), t(std::integral_constant<W, W::kQ8_0>{}));
+  return pair(TypeTag<W::kQ2_K>{}, TypeTag<W::kQ3_K>{}) || pair(TypeTag<W::kQ2_K>{}, TypeTag<W::kQ4_K>{}) ||
+         pair(TypeTag<W::kQ3_K>{}, TypeTag<W::kQ4_K>{}) || pair(TypeTag<W::kQ3_K>{}, TypeTag<W::kQ5_K>{}) ||
+         pair(TypeTag<W::kQ4_K>{}, TypeTag<W::kQ6_K>{}) || pair(TypeTag<W::kQ5_K>{}, TypeTag<W::kQ6_K>{}) ||
+         pair(TypeTag<W::kQ5_0>{}, TypeTag<W::kQ8_0>{}) || pair(TypeTag<W::kQ5_1>{}, TypeTag<W::kQ8_0>{});
 }
 
 // Two block formats (p.type, then p.other_type from p.other_from): one launch where the pair has a kernel and
@@ -439,13 +447,7 @@ cudaError_t LaunchQuantGemvMixed(const GemvParams& p, cudaStream_t stream) {
   cudaError_t launched = cudaErrorNotSupported;
   ForPair(p.type, p.other_type, [&](auto t0, auto t1) {
     constexpr WeightType T0 = decltype(t0)::value, T1 = decltype(t1)::value;
-    // The pair's first type first.
-    const GemvParams q = p.type == T0 ? p : [&] {
-      GemvParams r = b;
-      for (int i = 0; i < a.count; ++i) r.w[b.count + i] = a.w[i], r.y[b.count + i] = a.y[i], r.n[b.count + i] = a.n[i];
-      r.count = p.count, r.type = T0, r.other_from = b.count, r.other_type = T1;
-      return r;
-    }();
+    const GemvParams q = p.type == T0 ? p : Join(b, a);  // The pair's first type first.
     int rows0 = 0, rows1 = 0;
     for (int i = 0; i < q.count; ++i) (i < q.other_from ? rows0 : rows1) += q.n[i];
     constexpr int M0 = RowsPerTile<T0>(), M1 = RowsPerTile<T1>();
