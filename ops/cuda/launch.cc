@@ -36,6 +36,11 @@ bool ClustersSupported() {
   return supported;
 }
 
+bool WarpgroupMmaSupported() {
+  static const bool supported = ComputeMajor() == 9;
+  return supported;
+}
+
 int SmCount() {
   static const int sms = [] {
     int device = 0, count = 0;

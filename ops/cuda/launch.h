@@ -17,6 +17,8 @@ bool ProgrammaticLaunchEnabled();
 
 // Thread block clusters (compute capability 9.0+).
 bool ClustersSupported();
+// Warpgroup matrix multiply-accumulate (wgmma): Hopper's (9.0) alone; kernels that use it are built for sm_90a.
+bool WarpgroupMmaSupported();
 
 // Multiprocessors of the current device (asked once; kernels size their grids by it).
 int SmCount();

@@ -1,0 +1,54 @@
+// Device side of the Tensor Memory Accelerator (Hopper, sm_90a): shared-memory barriers that count the bytes
+// of bulk copies, and the 2-D tensor copy (ops/cuda/tensor_map.h makes its descriptor). One thread issues a
+// copy of a whole box; the consumers wait on the barrier's phase.
+#ifndef GGRT_OPS_CUDA_TMA_CUH_
+#define GGRT_OPS_CUDA_TMA_CUH_
+
+#include <cstdint>
+
+#include <cuda.h>
+
+namespace ggrt::cuda {
+
+__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// A barrier one arrival completes (with the bytes it expects); visible to the async proxy after the fence.
+__device__ __forceinline__ void BarrierInit(uint64_t* bar) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SharedAddress(bar)));
+}
+__device__ __forceinline__ void BarrierInitFence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+// The one arrival of the barrier's current phase, which then completes once `bytes` have landed.
+__device__ __forceinline__ void BarrierArriveExpect(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(SharedAddress(bar)), "r"(bytes)
+               : "memory");
+}
+// Waits until the barrier's phase `parity` (0, 1, 0, ... as it is reused) has completed.
+__device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "wait:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait;\n}\n" ::"r"(SharedAddress(bar)),
+      "r"(parity)
+      : "memory");
+}
+// Box (c0, c1) (element column, row) of `map` into `dst` (aligned to the map's swizzle span), counted on
+// `bar`; `policy` an L2 cache policy (createpolicy).
+__device__ __forceinline__ void TmaLoad2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar,
+                                          uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(SharedAddress(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(SharedAddress(bar)), "l"(policy)
+      : "memory");
+}
+#endif
+
+}  // namespace ggrt::cuda
+
+#endif  // GGRT_OPS_CUDA_TMA_CUH_
