@@ -24,9 +24,9 @@
 // from there. Each weight byte is still read once per step, whatever the batch.
 //
 // The tile shape and every sum's order follow from n and k alone, never from B, and a column's products never
-// touch another column: a sequence's result is the same alone or in any batch. At wide batches the logits and
-// gate/up products take a second kernel (below: a pipelined GEMM over x converted once) that keeps exactly
-// these sums, so the choice between the two changes no bit.
+// touch another column: a sequence's result is the same alone or in any batch. At wide batches the products
+// take a second kernel (below: a pipelined GEMM on Hopper's wgmma and TMA over x converted once) that keeps
+// exactly these sums, so the choice between the two changes no bit.
 #include "ops/cuda/small_batch_gemm.h"
 
 #include <algorithm>
@@ -37,6 +37,8 @@
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/gemv_common.cuh"
 #include "ops/cuda/quant.cuh"
+#include "ops/cuda/tensor_map.h"
+#include "ops/cuda/tma.cuh"
 
 namespace ggrt::cuda {
 namespace {
@@ -243,9 +245,10 @@ __device__ __forceinline__ bool SumSplits(float* ct, int floats, int* counter, f
 // The epilogue: a tile's sums ct [tile_rows][kCols + 1] (its weight rows by batch columns b0...) times the
 // norm's scale (ss: each column's sum of squares), with the residual, or gate and up meeting for SwiGLU;
 // outputs written along n. Every thread of the block calls it.
-template <int kCols>
-__device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const float* ct, const float* ss, int tile, int tile_rows,
-                          int b0) {
+template <int kCols, int kTileRows>
+__device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const float* ct, const float* ss, int tile,
+                                          int b0) {
+  constexpr int tile_rows = kTileRows;  // A constant: the index arithmetic below is shifts, not divisions.
   constexpr int kCt = kCols + 1;
   const bool norm = p.norm.weight != nullptr;
   __shared__ float scale[kCols];
@@ -254,7 +257,7 @@ __device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const f
   }
   __syncthreads();
   if (p.swiglu) {
-    const int half = tile_rows / 2;
+    constexpr int half = tile_rows / 2;
     for (int idx = threadIdx.x; idx < kCols * half; idx += blockDim.x) {
       const int c = idx / half, r = idx % half;
       const int b = b0 + c, n = tile * half + r;
@@ -267,7 +270,7 @@ __device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const f
   // kBatch outputs a thread at a time, their residual loads issued together (the stores of one output may
   // alias the next one's residual as far as the compiler knows, which would serialise a load per output).
   constexpr int kBatch = 4;
-  const int total = kCols * tile_rows;
+  constexpr int total = kCols * tile_rows;
   for (int idx0 = threadIdx.x; idx0 < total; idx0 += kBatch * blockDim.x) {
     int out[kBatch];
     int64_t at[kBatch];
@@ -631,85 +634,128 @@ cudaError_t LaunchTyped(const SmallBatchGemmParams& p, const Plan& plan, cudaStr
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Wide batches (f16 and bf16 weights; UsesWide says where).
+// Wide batches (f16 and bf16 weights on Hopper; UsesWide says where).
 //
 // Past a few dozen rows the narrow kernel's x staging costs more than its weights: every block of 16-128
 // weight rows converts all of x (at 128 rows, x is several times the weight bytes a block streams) before its
-// first mma. Wide batches instead run as a pipelined GEMM: PrepareWideX rounds x to T (times the norm weight)
-// once per product and writes each row's sum of squares; a block takes 32 or 128 weight rows by 64 batch
-// columns (its warps a grid of row groups by column groups), and both operands stream through a four-stage
-// cp.async ring, one run of 64 k (kRun chunks) a stage, stored with the 16-byte units of odd rows swapped by
-// halves so that the fragment reads of a quarter-warp fall in distinct banks.
+// first mma. Wide batches instead run as a pipelined GEMM on Hopper's warpgroup MMA (wgmma) fed by the Tensor
+// Memory Accelerator: PrepareWideX rounds x to T (times the norm weight) once per product and writes each
+// row's sum of squares; a block takes 128 weight rows (two warpgroups of 64) by 64 or 128 batch columns, and
+// one thread's TMA copies bring each stage (one run of 64 k: 16 KB of weights as 16 boxes of 16 rows by one
+// chunk, 64-byte swizzled, and the x tile as one box, 128-byte swizzled) into a ring of 3-4 stages counted
+// by a barrier each; the copies are issued a ring ahead, the weights' first ones before the dependency wait.
+// Each warp loads its 16 rows' A fragments from the ring into registers exactly as the narrow kernel's warps
+// load theirs from global memory (the 64-byte swizzle keeps a quarter-warp's 16-byte reads in distinct
+// banks); the tensor cores read x, the B operand, from the ring (one wgmma m64n64k16 or m64n128k16 per 16 k).
+// The previous version of this kernel, mma.sync fed by per-thread cp.async, spent its issue slots on the
+// copies' address arithmetic and the fragment loads (H200: logits at 128 rows in 261 us, now 173).
 //
 // Its results are the narrow kernel's, bit for bit, so that a sequence's tokens do not depend on its batch:
-// the same plan (k groups, splits) from (n, k); within a split, the runs taken k group by k group and in order
-// within one, so each k group's chain accumulates in the mma accumulators from zero exactly as the narrow
-// kernel's warp does and is added to the split's sum at its end (the narrow kernel's in-order sum of its
-// warps' partials); splits summed in split order through the scratch; every fragment holding the same k
-// (rows g and g + 8 of a chunk's 8t..8t+7, as two mma steps); x and the sum of squares rounded as staging
-// rounds them (Pack4, AddSquares in lane order).
-// A block: kRg row groups of 16 weight rows by 64 batch columns; its 8 warps are kRg row groups by 8 / kRg
-// column groups. Tall tiles (8 row groups) for many weight rows read x fewest times; short ones (2) give
-// products of a thousand rows enough blocks.
-constexpr int kWideCols = 64;
-constexpr int kWideStages = 4;
+// the same plan (k groups, splits) from (n, k). A split's k groups are a thread block cluster, a block each:
+// each block's chain accumulates from zero over its group's runs in order, exactly as the narrow kernel's
+// warp does; the blocks store the chains' column slices into each other's shared memory, and block q adds
+// slice q of every chain in k-group order (the narrow kernel's in-order sum of its warps' partials); splits
+// are summed in split order through the scratch; x and the sum of squares are rounded as staging rounds them
+// (Pack4, AddSquares in lane order). Each 16-k step multiplies the same values at the same positions of the MMA's k
+// as the narrow kernel's mma.sync: A fragments of the same registers, and x stored by PrepareWideX in that
+// permuted k order (WgmmaOrder). An H200 gives wgmma m64nNk16 and mma.sync m16n8k16 chains equal bits for
+// equal inputs (checked with f16 and bf16 on random operands of mixed magnitudes; the tests compare the two
+// kernels on every shape they run).
+constexpr int kWideRows = 128;  // Two warpgroups of 64 rows: warp w takes rows 16 w .. 16 w + 15.
 constexpr int kRunK = kChunk * kRun;  // k per stage: 128 bytes of each row.
-__host__ __device__ constexpr int WideStageHalves(int rg) { return (16 * rg + kWideCols) * kRunK; }
-__host__ __device__ constexpr int WideSmem(int rg) {
-  return std::max(kWideStages * WideStageHalves(rg) * 2, 16 * rg * (kWideCols + 1) * 4);
+constexpr int kWideBoxBytes = 16 * kChunk * 2;                 // A weight box: 16 rows by one chunk (1 KB).
+constexpr int kWideWeightBytes = kWideRows / 16 * kRun * kWideBoxBytes;  // A stage's weights: 16 KB.
+__host__ __device__ constexpr int WideStages(int cols) { return cols <= 64 ? 4 : 3; }
+__host__ __device__ constexpr int WideStageBytes(int cols) { return kWideWeightBytes + cols * kRunK * 2; }
+// The ring, or the epilogue's tiles (the block's chain; in a cluster, the column slice of every chain that
+// the block sums, and their sum), plus the slack that aligns it to the 1 KB of the 128-byte swizzle's atoms.
+// Two blocks fit an SM.
+__host__ __device__ constexpr int WideSmem(int cols, int kc) {
+  return std::max(WideStages(cols) * WideStageBytes(cols),
+                  kWideRows * (kc > 1 ? cols + cols / kc + 1 : cols + 1) * 4) +
+         1024;
 }
 
-// Row groups per block: tall tiles where the weight rows fill the grid anyway.
-int WideRowGroups(const SmallBatchGemmParams& p) { return WeightRows(p) >= 8192 ? 8 : 2; }
+// Batch columns per block: the whole bucket up to 128.
+int WideCols(const SmallBatchGemmParams& p) { return p.rows > 64 ? 128 : 64; }
 
-// kAuto: where the wide kernel measured faster end to end (bench --batch, H200, PERF_NOTES.md step 53): the
-// logits from 16 rows, every product from 65. Between 33 and 64 rows gate/up was faster alone (kernel_bench:
-// 21 against 25 us) but the step slower (33.4k -> 31.6k tokens/s at 64 sequences): the wide kernel lets its
-// successor launch only after its main loop, so the next product's weight loads no longer overlap it.
+// kAuto: where the wide kernel measured faster (kernel_bench and bench --batch, H200, PERF_NOTES.md step 69):
+// the logits from 16 rows, every product past 64 rows, and from 33 rows the products whose cluster's partial
+// tiles (k groups of 128 x 64 floats, which its blocks exchange) are at most twice its weights' bytes: not
+// the attention output (n = k = 896, split in slices of 256: 256 KB of partials for 64 KB of weights; 11
+// against 7.7 us alone at 64 rows). Without wgmma and TMA (before Hopper), or for weights TMA cannot address
+// (not 16-byte aligned), every product takes the narrow kernel, which gives the same bits.
 bool UsesWide(const SmallBatchGemmParams& p, SmallBatchPath path) {
-  if (IsQuantized(p.type) || path == SmallBatchPath::kNarrow) return false;
-  if (path == SmallBatchPath::kWide) return true;
-  return (WeightRows(p) >= 32768 && p.rows >= 16) || p.rows > 64;
+  if (IsQuantized(p.type) || path == SmallBatchPath::kNarrow || !WarpgroupMmaSupported()) return false;
+  for (int i = 0; i < p.count; ++i) {
+    if (reinterpret_cast<uintptr_t>(p.w[i]) % 16 != 0) return false;
+  }
+  if (path == SmallBatchPath::kWide || p.rows > 64) return true;
+  if (WeightRows(p) >= 32768 && p.rows >= 16) return true;
+  const Plan plan = MakePlan(p);
+  const int64_t partials = int64_t{plan.k_groups} * kWideRows * WideCols(p) * 4;
+  const int64_t weights = int64_t{kWideRows} * plan.slice * 2;
+  return p.rows > 32 && partials <= 2 * weights;
 }
 
 int WideRowTiles(const SmallBatchGemmParams& p) {
-  const int tile_rows = 16 * WideRowGroups(p);
-  if (p.swiglu) return (p.n[0] + tile_rows / 2 - 1) / (tile_rows / 2);
-  return (WeightRows(p) + tile_rows - 1) / tile_rows;
+  if (p.swiglu) return (p.n[0] + kWideRows / 2 - 1) / (kWideRows / 2);
+  return (WeightRows(p) + kWideRows - 1) / kWideRows;
 }
 
-int WideTiles(const SmallBatchGemmParams& p) { return (p.rows + kWideCols - 1) / kWideCols * WideRowTiles(p); }
+int WideTiles(const SmallBatchGemmParams& p) {
+  return (p.rows + WideCols(p) - 1) / WideCols(p) * WideRowTiles(p);
+}
 
-// The wide path's scratch: the partials of k split over blocks, then x in T and the sums of squares.
+// The wide path's scratch: the partials of k split over blocks (a column slice per cluster block), then x in
+// T and the sums of squares.
 struct WideScratch {
   int64_t xh, ss, bytes;
 };
 WideScratch WideScratchOf(const SmallBatchGemmParams& p, const Plan& plan) {
   WideScratch s{};
+  const int kc = plan.k_groups, slice = WideCols(p) / kc;
   s.xh = kCounterBytes + (plan.splits == 1 ? 0
-                                           : (static_cast<int64_t>(WideTiles(p)) * plan.splits * 16 *
-                                                  WideRowGroups(p) * (kWideCols + 1) * 4 + 255) / 256 * 256);
+                                           : (static_cast<int64_t>(WideTiles(p)) * kc * plan.splits * kWideRows *
+                                                  (slice + 1) * 4 + 255) / 256 * 256);
   s.ss = (s.xh + static_cast<int64_t>(p.rows) * p.k * 2 + 255) / 256 * 256;
   s.bytes = s.ss + p.rows * 4;
   return s;
 }
 
-// x [rows, k] in T, times the norm weight, and each row's sum of squares: a warp per row, lane l taking the
-// float4 columns = l mod 32 in order, as the narrow kernel's staging does.
+// Where element e (0..31) of a 32-element chunk sits in PrepareWideX's x: the narrow kernel's lane t (of 4)
+// loads elements 8t..8t+7 and gives them to two mma steps s as the k positions 2t, 2t+1 (elements 8t+4s,
+// +1) and 2t+8, 2t+9 (8t+4s+2, +3), so the chunk's x is stored step by step in that order: element
+// 8t + 4s + 2h + i at 16s + 8h + 2t + i.
+__host__ __device__ constexpr int WgmmaOrder(int e) {
+  return 16 * ((e >> 2) & 1) + 8 * ((e >> 1) & 1) + 2 * (e >> 3) + (e & 1);
+}
+
+// PrepareWideX's float4 of x (and of the norm weight) a lane has in flight before it uses the first.
+constexpr int kPrepareBatch = 8;
+// Warps a row of x takes in PrepareWideX: with a norm one (its sum of squares is over the whole row, in
+// lane order), else one per kPrepareBatch float4 a lane (a single round trip to memory each).
+int PrepareParts(const SmallBatchGemmParams& p) {
+  return p.norm.weight != nullptr ? 1 : (p.k / 4 + 32 * kPrepareBatch - 1) / (32 * kPrepareBatch);
+}
+
+// x [rows, k] in T, times the norm weight, each chunk in WgmmaOrder, and with a norm each row's sum of
+// squares: a warp per row or `parts` per row, lane l taking the float4 columns = l mod 32 of its part in
+// order, as the narrow kernel's staging does.
 template <typename T>
-__global__ void __launch_bounds__(kThreads) PrepareWideX(SmallBatchGemmParams p, T* xh, float* ss) {
+__global__ void __launch_bounds__(kThreads) PrepareWideX(SmallBatchGemmParams p, int parts, T* xh, float* ss) {
   AllowDependentLaunch();
   GridDependencyWait();
-  const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int w = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = w / parts, part = w % parts;
   if (row >= p.rows) return;
   const bool norm = p.norm.weight != nullptr;
   const float* x = p.x + static_cast<int64_t>(row) * p.k;
   T* out = xh + static_cast<int64_t>(row) * p.k;
   float squares = 0.0f;
-  // kBatch float4 of x (and of the norm weight) in flight before the first is used.
-  constexpr int kBatch = 8;
+  constexpr int kBatch = kPrepareBatch;
   const int quads = p.k / 4;
-  for (int q0 = lane; q0 < quads; q0 += 32 * kBatch) {
+  for (int q0 = lane + 32 * kBatch * part; q0 < quads; q0 += 32 * kBatch * parts) {
     float4 v[kBatch], nw[kBatch];
 #pragma unroll
     for (int u = 0; u < kBatch; ++u) {
@@ -723,205 +769,338 @@ __global__ void __launch_bounds__(kThreads) PrepareWideX(SmallBatchGemmParams p,
       if (q >= quads) break;
       squares = AddSquares(squares, v[u]);
       if (norm) v[u].x *= nw[u].x, v[u].y *= nw[u].y, v[u].z *= nw[u].z, v[u].w *= nw[u].w;
-      *reinterpret_cast<uint2*>(out + 4 * q) = Pack4<T>(v[u]);
+      // Elements 4q .. 4q+3: two pairs, 8 apart in WgmmaOrder.
+      const uint2 packed = Pack4<T>(v[u]);
+      uint32_t* at = reinterpret_cast<uint32_t*>(out + (4 * q & ~31) + WgmmaOrder(4 * q & 31));
+      at[0] = packed.x;
+      at[4] = packed.y;
     }
   }
+  if (!norm) return;
   const float sum = WarpSum(squares);
   if (lane == 0) ss[row] = sum;
 }
 
-// The 16-byte unit `unit` (0..7) of row `row` of a stage's tile: odd rows swap their halves of 64 bytes.
-__device__ __forceinline__ int Swizzled(int row, int unit) { return row * kRunK + 8 * (unit ^ ((row & 1) << 2)); }
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The shared-memory descriptor of a K-major operand in 128-byte swizzled rows (8-row atoms 1 KB apart),
+// starting `p` (its 16-k step's first element: the atoms' base plus 32 bytes a step).
+__device__ __forceinline__ uint64_t Swizzled128Descriptor(const void* p) {
+  return ((SharedAddress(p) & 0x3ffff) >> 4) | (uint64_t{1} << 16) | (uint64_t{1024 >> 4} << 32) |
+         (uint64_t{1} << 62);
+}
 
-// The runs of a split, in the order their sums are taken: k group kg's runs j = 0, 1, ... start at
-// kb + kRunK * (kg + k_groups * j); a k group ends where its next run would start at or past the split's end.
-struct RunCursor {
-  int kg, base;  // base < 0: past the last run.
-  __device__ void Next(int kb, int ke, int k_groups) {
-    base += kRunK * k_groups;
-    if (base < ke) return;
-    ++kg;
-    base = kb + kRunK * kg;
-    if (kg == k_groups || base >= ke) base = -1;
+// GGRT_WGMMA(TYPE), the wgmma of one shape, for T's PTX type name.
+#define GGRT_WGMMA_FOR(T)                     \
+  if constexpr (std::is_same_v<T, __half>) {  \
+    GGRT_WGMMA("f16");                        \
+  } else {                                    \
+    GGRT_WGMMA("bf16");                       \
   }
+
+// d (the warpgroup's 64 x 64 f32 tile; this thread's 32 values in mma.sync's layout, n-tile j at 4j) += A B
+// over 16 k: A this warp's 16 rows as an mma.sync A fragment, B 64 columns from shared memory. Issued
+// asynchronously: WgmmaCommitAndWait before the accumulators or the fragment registers are touched again.
+template <typename T>
+__device__ __forceinline__ void WgmmaM64N64K16(float* d, const uint32_t (&a)[4], uint64_t b) {
+#define GGRT_WGMMA(TYPE)                                                                                               \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                                              \
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE                                             \
+               " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"                                              \
+               "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31},"                                     \
+               " {%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"                                                             \
+             : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),         \
+               "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),   \
+               "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+               "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])  \
+             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b))
+  GGRT_WGMMA_FOR(T);
+#undef GGRT_WGMMA
+}
+// The same over 128 columns (64 values a thread): one instruction rather than two of 64, so that the A
+// fragments go to the tensor cores once.
+template <typename T>
+__device__ __forceinline__ void WgmmaM64N128K16(float* d, const uint32_t (&a)[4], uint64_t b) {
+#define GGRT_WGMMA(TYPE)                                                                                               \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"                                                              \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE                                            \
+               " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,"                                              \
+               "%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,"                                      \
+               "%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,"                                      \
+               "%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63},"                                     \
+               " {%64,%65,%66,%67}, %68, p, 1, 1, 0;\n}\n"                                                             \
+             : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),         \
+               "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),   \
+               "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+               "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
+               "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
+               "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
+               "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
+               "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])  \
+             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b))
+  GGRT_WGMMA_FOR(T);
+#undef GGRT_WGMMA
+}
+#undef GGRT_WGMMA_FOR
+__device__ __forceinline__ void WgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+// Commits the warpgroup's wgmmas issued so far and waits until they are done.
+__device__ __forceinline__ void WgmmaCommitAndWait() {
+  asm volatile("wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// An L2 policy for x, which every row tile of the product reads again.
+__device__ __forceinline__ uint64_t EvictLastPolicy() {
+  uint64_t policy;
+  asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+#endif
+
+// The TMA descriptors of a wide product: each weight [n_i, k] in boxes of 16 rows by one chunk (64-byte
+// swizzle), and PrepareWideX's x [rows, k] in boxes of the block's columns by one run (128-byte swizzle, the
+// layout wgmma reads).
+struct WideMaps {
+  CUtensorMap w[3];
+  CUtensorMap x;
 };
 
-// Grid (column tiles, row tiles, splits). kGroups: the plan has more than one k group (two levels of sums).
-// kRg: row groups per block (WideRowGroups).
-template <typename T, bool kGroups, int kRg>
-__global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(SmallBatchGemmParams p, Plan plan, const T* xh,
-                                                              const float* ss) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  constexpr int kRows = 16 * kRg, kNt = kRg;  // Block rows; 8-column n-tiles per warp (64 / (8 / kRg) / 8).
-  constexpr int kStageHalves = WideStageHalves(kRg);
+// Grid (column tiles, row tiles, splits x k groups); a split's kKc = k_groups blocks are one cluster.
+template <typename T, int kCols, int kKc>
+__global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(const __grid_constant__ WideMaps maps,
+                                                              SmallBatchGemmParams p, Plan plan, const float* ss) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(16) unsigned char smem_unaligned[];
+  // The swizzles are of address bits: the ring's stages start on 1 KB boundaries. (An offset into the shared
+  // array, not integer arithmetic on its address, so that the compiler still knows the space.)
+  unsigned char* smem = smem_unaligned + ((1024 - (SharedAddress(smem_unaligned) & 1023)) & 1023);
+  constexpr int kStages = WideStages(kCols), kStageBytes = WideStageBytes(kCols);
+  __shared__ uint64_t full[kStages];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int rgw = warp % kRg, c0 = (warp / kRg) * 8 * kNt;  // This warp's row group and first column.
-  const int col_tile = blockIdx.x, tile = blockIdx.y, split = blockIdx.z;
-  const int b0 = col_tile * kWideCols;
-  const int kb = split * plan.slice, ke = min(p.k, kb + plan.slice), kw = plan.k_groups;
-  T* ring = reinterpret_cast<T*>(smem);
+  const int col_tile = blockIdx.x, tile = blockIdx.y, split = blockIdx.z / kKc, rank = blockIdx.z % kKc;
+  const int b0 = col_tile * kCols;
+  const int kb = split * plan.slice, ke = min(p.k, kb + plan.slice);
+  // This block's chain: k group `rank`'s runs of the split, at kb + kRunK (rank + k_groups j).
+  const int first = kb + kRunK * rank, step = kRunK * kKc;
+  const int runs = first < ke ? (ke - first + step - 1) / step : 0;
 
-  // The first row of row group rg of this tile (null past the last weight's rows).
-  auto group_row = [&](int rg) -> const T* {
-    int wi = 0, r0 = 0;
+  // Row group rg's weight and first row within it (wi < 0: past the weights' rows).
+  auto group_of = [&](int rg, int& wi, int& r0) {
+    wi = 0;
     if (p.swiglu) {
-      wi = rg / (kRg / 2);
-      r0 = (tile * (kRg / 2) + rg % (kRg / 2)) * 16;
+      wi = rg / (kWideRows / 32);
+      r0 = (tile * (kWideRows / 32) + rg % (kWideRows / 32)) * 16;
     } else {
-      r0 = (tile * kRg + rg) * 16;
+      r0 = (tile * (kWideRows / 16) + rg) * 16;
 #pragma unroll
       for (int i = 0; i < 3; ++i) {
         if (wi == i && i < p.count && r0 >= Pick(p.n, i)) r0 -= Pick(p.n, i), wi = i + 1;
       }
     }
-    if (wi >= p.count || r0 >= Pick(p.n, wi)) return nullptr;
-    return static_cast<const T*>(Pick(p.w, wi)) + static_cast<int64_t>(r0) * p.k;
+    if (wi >= p.count || r0 >= Pick(p.n, wi)) wi = -1;
   };
-  // This thread's copies: unit `unit` of weight rows r + 32 i and of batch columns r + 32 i (r = tid / 8).
-  const int unit = threadIdx.x % 8, r = threadIdx.x / 8;
-  const T* wrow[kRows / 32];
-#pragma unroll
-  for (int i = 0; i < kRows / 32; ++i) {
-    const int row = r + 32 * i;
-    const T* first = group_row(row / 16);
-    wrow[i] = first != nullptr ? first + static_cast<int64_t>(row % 16) * p.k : nullptr;
+  // Warp 0 issues the copies: lanes 0-15 a weight box each (row group lane / 2, chunk lane % 2), lane 16 x's.
+  int copy_wi = -1, copy_r0 = 0;
+  if (warp == 0 && lane < 16) group_of(lane / 2, copy_wi, copy_r0);
+  const uint32_t stage_bytes =
+      __popc(__ballot_sync(0xffffffffu, copy_wi >= 0)) * kWideBoxBytes + kCols * kRunK * 2;
+  const uint64_t evict_first = EvictFirstPolicy(), evict_last = EvictLastPolicy();
+  auto slot_of = [&](int s) { return smem + (s % kStages) * kStageBytes; };
+  auto issue_weights = [&](int s) {  // Also arms the stage's barrier for all of its bytes.
+    if (lane == 0) BarrierArriveExpect(&full[s % kStages], stage_bytes);
+    __syncwarp();
+    const int base = first + step * s, chunk = lane % 2;
+    if (copy_wi >= 0) {
+      TmaLoad2d(slot_of(s) + (lane / 2 * kRun + chunk) * kWideBoxBytes, &maps.w[copy_wi], base + kChunk * chunk,
+                copy_r0, &full[s % kStages], evict_first);
+    }
+  };
+  auto issue_x = [&](int s) {
+    if (lane == 16) {
+      TmaLoad2d(slot_of(s) + kWideWeightBytes, &maps.x, first + step * s, b0, &full[s % kStages], evict_last);
+    }
+  };
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) BarrierInit(&full[s]);
+    BarrierInitFence();
   }
-  const uint64_t evict_first = EvictFirstPolicy();
-  auto load_w = [&](int base, int slot) {
-    const int kk = base + 8 * unit;
-    if (kk >= p.k) return;  // A run's second chunk past the row's end.
-    T* ws = ring + slot * kStageHalves;
-#pragma unroll
-    for (int i = 0; i < kRows / 32; ++i) {
-      if (wrow[i] != nullptr) CopyAsync16(ws + Swizzled(r + 32 * i, unit), wrow[i] + kk, 16, evict_first);
-    }
-  };
-  auto load_x = [&](int base, int slot) {
-    const int kk = base + 8 * unit;
-    T* xs = ring + slot * kStageHalves + kRows * kRunK;
-#pragma unroll
-    for (int i = 0; i < kWideCols / 32; ++i) {
-      const int col = r + 32 * i, b = b0 + col;
-      const bool in = b < p.rows && kk < p.k;
-      CopyAsync16(xs + Swizzled(col, unit), in ? xh + static_cast<int64_t>(b) * p.k + kk : xh, in ? 16 : 0);
-    }
-  };
-
+  __syncthreads();
   // The ring's first stages: the weights before the wait (they do not depend on the previous kernel).
-  const RunCursor first{0, kb};
-  RunCursor load = first;
-  for (int s = 0; s < kWideStages - 1 && load.base >= 0; ++s, load.Next(kb, ke, kw)) load_w(load.base, s);
+  if (warp == 0) {
+    for (int s = 0; s < kStages && s < runs; ++s) issue_weights(s);
+  }
   GridDependencyWait();
-  {
-    RunCursor c = first;
-    for (int s = 0; s < kWideStages - 1; ++s) {
-      if (c.base >= 0) load_x(c.base, s), c.Next(kb, ke, kw);
-      CopyAsyncCommit();
-    }
+  if (warp == 0) {
+    for (int s = 0; s < kStages && s < runs; ++s) issue_x(s);
   }
 
-  float acc[kNt][4] = {}, sum[kNt][4] = {};
-  const bool valid = group_row(rgw) != nullptr;
-  const int ra = rgw * 16 + g, rb = ra + 8;
-  RunCursor use = first;
-  for (int stage = 0; use.base >= 0; ++stage) {
-    CopyAsyncWaitPending<kWideStages - 2>();
-    __syncthreads();  // Stage `stage` is in for every thread; the slot of stage - 1 is free.
-    if (load.base >= 0) {
-      const int slot = (stage + kWideStages - 1) % kWideStages;
-      load_w(load.base, slot);
-      load_x(load.base, slot);
-      load.Next(kb, ke, kw);
+  // A warp past the weights' rows still takes part in its warpgroup's wgmma, with zero fragments.
+  constexpr int kAcc = kCols / 2;  // The warpgroup tile's values a thread holds.
+  float acc[kAcc] = {};
+  int own_wi, own_r0;
+  group_of(warp, own_wi, own_r0);
+  const bool valid = own_wi >= 0;
+  // This lane's 16 bytes of rows g and g + 8 of its row group's box, the 64-byte swizzle undone (both rows
+  // take the same exchange: it is of the row's bits 1-2).
+  const int lo_at = g * 64 + 16 * (t ^ ((g >> 1) & 3)), hi_at = lo_at + 8 * 64;
+  for (int s = 0; s < runs; ++s) {
+    BarrierWait(&full[s % kStages], (s / kStages) & 1);
+    const unsigned char* ws = slot_of(s);
+    const unsigned char* xs = ws + kWideWeightBytes;
+    // A run's second chunk may lie past the split's end: zero fragments add nothing to the chain (exactly:
+    // products of finite x are zeros, and a zero chain's sign is lost in the sums from zero), where skipping
+    // its wgmmas would be a branch, across which ptxas serialises every wgmma of the kernel.
+    const bool second = first + step * s + kChunk < ke;
+    uint32_t frag[kRun][2][4];
+#pragma unroll
+    for (int chunk = 0; chunk < kRun; ++chunk) {
+      const unsigned char* box = ws + (warp * kRun + chunk) * kWideBoxBytes;
+      const uint4 zero = make_uint4(0, 0, 0, 0);
+      const bool in = valid && (chunk == 0 || second);
+      const uint4 lo = in ? *reinterpret_cast<const uint4*>(box + lo_at) : zero;
+      const uint4 hi = in ? *reinterpret_cast<const uint4*>(box + hi_at) : zero;
+      frag[chunk][0][0] = lo.x, frag[chunk][0][1] = hi.x, frag[chunk][0][2] = lo.y, frag[chunk][0][3] = hi.y;
+      frag[chunk][1][0] = lo.z, frag[chunk][1][1] = hi.z, frag[chunk][1][2] = lo.w, frag[chunk][1][3] = hi.w;
     }
-    CopyAsyncCommit();
-    const T* ws = ring + (stage % kWideStages) * kStageHalves;
-    const T* xs = ws + kRows * kRunK;
-    if (valid) {
+    WgmmaFence();
 #pragma unroll
-      for (int chunk = 0; chunk < kRun; ++chunk) {
-        if (use.base + kChunk * chunk >= ke) break;
-        const int u = 4 * chunk + t;
-        const uint4 lo4 = *reinterpret_cast<const uint4*>(ws + Swizzled(ra, u));
-        const uint4 hi4 = *reinterpret_cast<const uint4*>(ws + Swizzled(rb, u));
-        const uint32_t* lo = reinterpret_cast<const uint32_t*>(&lo4);
-        const uint32_t* hi = reinterpret_cast<const uint32_t*>(&hi4);
-        const uint32_t step0[4] = {lo[0], hi[0], lo[1], hi[1]};
-        const uint32_t step1[4] = {lo[2], hi[2], lo[3], hi[3]};
+    for (int chunk = 0; chunk < kRun; ++chunk) {
 #pragma unroll
-        for (int j = 0; j < kNt; ++j) {
-          const uint4 bx = *reinterpret_cast<const uint4*>(xs + Swizzled(c0 + 8 * j + g, u));
-          Mma<T>(acc[j], step0, bx.x, bx.y);
-          Mma<T>(acc[j], step1, bx.z, bx.w);
+      for (int half = 0; half < 2; ++half) {
+        const uint64_t b = Swizzled128Descriptor(xs + (kChunk * chunk + 16 * half) * 2);
+        if constexpr (kCols == 128) {
+          WgmmaM64N128K16<T>(acc, frag[chunk][half], b);
+        } else {
+          WgmmaM64N64K16<T>(acc, frag[chunk][half], b);
         }
       }
     }
-    const int kg = use.kg;
-    use.Next(kb, ke, kw);
-    if (kGroups && (use.base < 0 || use.kg != kg)) {
-      // The end of a k group's chain: into the split's sum, in k-group order, as the narrow kernel sums its
-      // warps' partials.
-#pragma unroll
-      for (int j = 0; j < kNt; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) sum[j][e] += acc[j][e], acc[j][e] = 0.0f;
-      }
-    }
-  }
-  if (!kGroups) {
-#pragma unroll
-    for (int j = 0; j < kNt; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) sum[j][e] = 0.0f + acc[j][e];  // As the narrow kernel's sum from zero.
-    }
+    WgmmaCommitAndWait();
+    __syncthreads();  // Every warpgroup is done with this slot: its next stage may come in.
+    if (warp == 0 && s + kStages < runs) issue_weights(s + kStages), issue_x(s + kStages);
   }
 
   // The next kernel may be scheduled only now: the logits take several waves, and its blocks, launched
-  // early, would sit on the slots this kernel's later blocks need.
+  // early, would sit on the slots this kernel's later blocks need. (Earlier in grids of one wave: H200, bench
+  // --batch 128, 59.1k -> 58.3k tokens/s.)
   AllowDependentLaunch();
-  // The tile's sums into shared memory (over the ring), then the splits' reduction and the epilogue.
-  CopyAsyncWaitPending<0>();
-  __syncthreads();
-  constexpr int kCt = kWideCols + 1;
+  const int ra = warp * 16 + g, rb = ra + 8;
+  if constexpr (kKc > 1) {
+    // Block q of the cluster sums column slice q of the cluster's chains: once every block is past its ring,
+    // each stores its chain's slices straight from its registers into their blocks' shared memory, in the
+    // accumulators' own order (a warp's stores are 512 contiguous bytes, and stores need no round trip);
+    // block q then adds them in k-group order (groups without runs in this split are skipped, as the narrow
+    // kernel's warps without a chunk add nothing) into its tile cs.
+    constexpr int kSub = kCols / kKc, kCs = kSub + 1, kTiles = kSub / 8;
+    namespace cg = cooperative_groups;
+    const cg::cluster_group cluster = cg::this_cluster();
+    // [kKc][kWideRows * kSub]: chain q's slice at q, as float4 (warp w, n-tile jj of the slice, lane l) at
+    // (w kTiles + jj) 32 + l.
+    float* chains = reinterpret_cast<float*>(smem);
+    float* cs = chains + kWideRows * kCols;
+    cluster.sync();
+#pragma unroll
+    for (int j = 0; j < kCols / 8; ++j) {
+      float4* slice = reinterpret_cast<float4*>(cluster.map_shared_rank(chains, j / kTiles) + rank * kWideRows * kSub);
+      slice[(warp * kTiles + j % kTiles) * 32 + lane] = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2],
+                                                                    acc[4 * j + 3]);
+    }
+    cluster.sync();  // Every chain's slices have landed.
+    for (int i = threadIdx.x; i < kWideRows * kSub / 4; i += kThreads) {
+      float4 v[kKc];
+#pragma unroll
+      for (int q = 0; q < kKc; ++q) v[q] = reinterpret_cast<const float4*>(chains + q * kWideRows * kSub)[i];
+      float4 total = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+      for (int q = 0; q < kKc; ++q) {
+        if (kb + kRunK * q < ke) total.x += v[q].x, total.y += v[q].y, total.z += v[q].z, total.w += v[q].w;
+      }
+      const int l = i % 32, row = 16 * (i / (32 * kTiles)) + l / 4, c = 8 * (i / 32 % kTiles) + 2 * (l % 4);
+      cs[row * kCs + c] = total.x;
+      cs[row * kCs + c + 1] = total.y;
+      cs[(row + 8) * kCs + c] = total.z;
+      cs[(row + 8) * kCs + c + 1] = total.w;
+    }
+    __syncthreads();
+    const int c0 = rank * kSub;
+    bool write = true;
+    if (plan.splits > 1) {
+      const int index = (col_tile * gridDim.y + tile) * kKc + rank;
+      float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * kWideRows * kCs;
+      write = SumSplits(cs, kWideRows * kCs, static_cast<int*>(p.scratch) + index, base, split, plan.splits);
+    }
+    if (write) WriteTile<kSub, kWideRows>(p, cs, ss + b0 + c0, tile, b0 + c0);
+    return;
+  }
+  // The chain into shared memory (over the ring: every copy has landed and been read), then the splits' sum
+  // and the epilogue.
+  constexpr int kCt = kCols + 1;
   float* ct = reinterpret_cast<float*>(smem);
 #pragma unroll
-  for (int j = 0; j < kNt; ++j) {
-    const int c = c0 + 8 * j + 2 * t;
-    ct[ra * kCt + c] = sum[j][0];
-    ct[ra * kCt + c + 1] = sum[j][1];
-    ct[rb * kCt + c] = sum[j][2];
-    ct[rb * kCt + c + 1] = sum[j][3];
+  for (int j = 0; j < kCols / 8; ++j) {
+    const int c = 8 * j + 2 * t;
+    // A lone k group's chain is the narrow kernel's sum from zero.
+    ct[ra * kCt + c] = 0.0f + acc[4 * j];
+    ct[ra * kCt + c + 1] = 0.0f + acc[4 * j + 1];
+    ct[rb * kCt + c] = 0.0f + acc[4 * j + 2];
+    ct[rb * kCt + c + 1] = 0.0f + acc[4 * j + 3];
   }
   __syncthreads();
   if (plan.splits > 1) {
     const int index = col_tile * gridDim.y + tile;
-    float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * kRows * kCt;
-    if (!SumSplits(ct, kRows * kCt, static_cast<int*>(p.scratch) + index, base, split, plan.splits)) return;
+    float* base = Partials(p) + static_cast<int64_t>(index) * plan.splits * kWideRows * kCt;
+    if (!SumSplits(ct, kWideRows * kCt, static_cast<int*>(p.scratch) + index, base, split, plan.splits)) return;
   }
-  WriteTile<kWideCols>(p, ct, ss + b0, tile, kRows, b0);
+  WriteTile<kCols, kWideRows>(p, ct, ss + b0, tile, b0);
+#else
+  __trap();  // UsesWide takes this kernel on Hopper only.
+#endif
 }
 
-template <typename T, bool kGroups, int kRg>
-cudaError_t LaunchWideFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
-  static const cudaError_t opted = cudaFuncSetAttribute(WideGemmKernel<T, kGroups, kRg>,
-                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, WideSmem(kRg));
+template <typename T, int kCols, int kKc>
+cudaError_t LaunchWideFor(const WideMaps& maps, const SmallBatchGemmParams& p, const Plan& plan, const float* ss,
+                          cudaStream_t stream) {
+  static const cudaError_t opted = cudaFuncSetAttribute(
+      WideGemmKernel<T, kCols, kKc>, cudaFuncAttributeMaxDynamicSharedMemorySize, WideSmem(kCols, kKc));
   if (opted != cudaSuccess) return opted;
-  const WideScratch scratch = WideScratchOf(p, plan);
-  T* xh = reinterpret_cast<T*>(static_cast<char*>(p.scratch) + scratch.xh);
-  float* ss = reinterpret_cast<float*>(static_cast<char*>(p.scratch) + scratch.ss);
-  cudaError_t e = Launch(PrepareWideX<T>, dim3((p.rows + kWarps - 1) / kWarps), kThreads, 0, stream, p, xh, ss);
-  if (e != cudaSuccess) return e;
-  const dim3 grid((p.rows + kWideCols - 1) / kWideCols, WideRowTiles(p), plan.splits);
-  return Launch(WideGemmKernel<T, kGroups, kRg>, grid, kThreads, WideSmem(kRg), stream, p, plan,
-                static_cast<const T*>(xh), static_cast<const float*>(ss));
+  const dim3 grid((p.rows + kCols - 1) / kCols, WideRowTiles(p), plan.splits * kKc);
+  return LaunchClustered(WideGemmKernel<T, kCols, kKc>, grid, kThreads, dim3(1, 1, kKc), WideSmem(kCols, kKc),
+                         stream, maps, p, plan, ss);
+}
+
+template <typename T, int kCols>
+cudaError_t LaunchWideCols(const WideMaps& maps, const SmallBatchGemmParams& p, const Plan& plan, const float* ss,
+                           cudaStream_t stream) {
+  switch (plan.k_groups) {
+    case 1: return LaunchWideFor<T, kCols, 1>(maps, p, plan, ss, stream);
+    case 2: return LaunchWideFor<T, kCols, 2>(maps, p, plan, ss, stream);
+    case 4: return LaunchWideFor<T, kCols, 4>(maps, p, plan, ss, stream);
+    case 8: return LaunchWideFor<T, kCols, 8>(maps, p, plan, ss, stream);
+    default: return cudaErrorInvalidValue;  // MakePlan's k groups are 8 / a power of two.
+  }
 }
 
 template <typename T>
 cudaError_t LaunchWide(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
-  const bool groups = plan.k_groups > 1;
-  if (WideRowGroups(p) == 8) {
-    return groups ? LaunchWideFor<T, true, 8>(p, plan, stream) : LaunchWideFor<T, false, 8>(p, plan, stream);
+  const WideScratch scratch = WideScratchOf(p, plan);
+  T* xh = reinterpret_cast<T*>(static_cast<char*>(p.scratch) + scratch.xh);
+  float* ss = reinterpret_cast<float*>(static_cast<char*>(p.scratch) + scratch.ss);
+  const bool bf16 = std::is_same_v<T, __nv_bfloat16>;
+  const int cols = WideCols(p);
+  WideMaps maps{};
+  for (int i = 0; i < p.count; ++i) {
+    const cudaError_t e = MakeTensorMap({p.w[i], bf16, static_cast<uint64_t>(p.k), static_cast<uint64_t>(p.n[i]),
+                                         kChunk, 16, CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B},
+                                        &maps.w[i]);
+    if (e != cudaSuccess) return e;
   }
-  return groups ? LaunchWideFor<T, true, 2>(p, plan, stream) : LaunchWideFor<T, false, 2>(p, plan, stream);
+  cudaError_t e = MakeTensorMap({xh, bf16, static_cast<uint64_t>(p.k), static_cast<uint64_t>(p.rows), kRunK,
+                                 static_cast<uint32_t>(cols), CU_TENSOR_MAP_SWIZZLE_128B,
+                                 CU_TENSOR_MAP_L2_PROMOTION_L2_128B},
+                                &maps.x);
+  if (e != cudaSuccess) return e;
+  const int parts = PrepareParts(p);
+  e = Launch(PrepareWideX<T>, dim3((p.rows * parts + kWarps - 1) / kWarps), kThreads, 0, stream, p, parts, xh, ss);
+  if (e != cudaSuccess) return e;
+  return cols == 64 ? LaunchWideCols<T, 64>(maps, p, plan, ss, stream)
+                    : LaunchWideCols<T, 128>(maps, p, plan, ss, stream);
 }
 
 }  // namespace
@@ -958,7 +1137,10 @@ cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t str
   if (!SmallBatchGemmSupports(p)) return cudaErrorInvalidValue;
   const Plan plan = MakePlan(p);
   const bool wide = UsesWide(p, path);
-  const int counters = plan.splits == 1 ? 0 : wide ? WideTiles(p) : plan.cluster ? 0 : plan.col_tiles * plan.row_tiles;
+  const int counters = plan.splits == 1 ? 0
+                       : wide          ? WideTiles(p) * plan.k_groups
+                       : plan.cluster  ? 0
+                                       : plan.col_tiles * plan.row_tiles;
   if (counters > kMaxCounters || (ScratchBytesOf(p, plan, wide) > 0 && p.scratch == nullptr)) {
     return cudaErrorInvalidValue;
   }

@@ -143,7 +143,7 @@ TEST_F(SmallBatchGemmTest, MatchesReference) {
       {256, 160, {48}},
       {7, 12800, {64}, true},                        // A long k: staged in parts.
       // Qwen2.5-0.5B's shapes at wide batches: k groups and splits (attn_out), k groups with a norm (QKV),
-      // SwiGLU (the wide kernel from 65 rows).
+      // SwiGLU (the wide kernel from 33 rows).
       {128, 896, {896}, false, true},
       {96, 896, {896, 128, 128}, true},
       {72, 896, {4864, 4864}, true, false, true},
@@ -167,6 +167,11 @@ TEST_F(SmallBatchGemmTest, WidePathMatchesReferenceAndNarrowBits) {
       {70, 4864, {896}, false, true},
       {7, 12800, {64}, true},
       {3, 4096, {64}, false, true},                  // The narrow kernel's splits in the scratch, not a cluster.
+      // Tiles of 128 columns (past 64 rows): two column tiles, a last run of one chunk (k = 160), the
+      // bucket of 128 with Qwen2.5-0.5B's gate/up (two k groups) and QKV (eight, with the norm).
+      {256, 160, {48}},
+      {128, 896, {4864, 4864}, true, false, true},
+      {100, 896, {896, 128, 128}, true},
   };
   for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
     for (const Case& c : cases) CheckCase(c, type, Bound(type), rng, SmallBatchPath::kWide);
