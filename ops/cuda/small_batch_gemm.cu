@@ -267,10 +267,44 @@ __device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const f
     }
     return;
   }
+  constexpr int total = kCols * tile_rows;
+  // One output (the logits, attn_out, ffn_down), 16-byte aligned: four consecutive outputs of a column a
+  // thread, each four one float4 store (and residual load), which divides the index arithmetic by four (the
+  // logits' epilogue was a third of their warp samples). Both their loads issued before either store.
+  if (p.count == 1 && reinterpret_cast<uintptr_t>(p.y[0]) % 16 == 0 &&
+      reinterpret_cast<uintptr_t>(p.residual) % 16 == 0) {
+    const int n0 = p.n[0];
+    for (int idx0 = 4 * threadIdx.x; idx0 < total; idx0 += 8 * blockDim.x) {
+      int64_t at[2];
+      float4 res[2];
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const int idx = idx0 + 4 * u * blockDim.x, c = idx / tile_rows, r = idx % tile_rows;
+        const int b = b0 + c, n = tile * tile_rows + r;
+        // n0 is a multiple of 16: the four outputs are all in or all out.
+        at[u] = idx < total && b < p.rows && n < n0 ? int64_t{b} * n0 + n : -1;
+        res[u] = at[u] >= 0 && p.residual != nullptr ? *reinterpret_cast<const float4*>(p.residual + at[u])
+                                                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        if (at[u] < 0) continue;
+        const int idx = idx0 + 4 * u * blockDim.x, c = idx / tile_rows, r = idx % tile_rows;
+        float v[4] = {ct[r * kCt + c], ct[(r + 1) * kCt + c], ct[(r + 2) * kCt + c], ct[(r + 3) * kCt + c]};
+        const float add[4] = {res[u].x, res[u].y, res[u].z, res[u].w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (norm) v[e] = __fmul_rn(v[e], scale[c]);
+          if (p.residual != nullptr) v[e] = __fadd_rn(v[e], add[e]);
+        }
+        *reinterpret_cast<float4*>(p.y[0] + at[u]) = make_float4(v[0], v[1], v[2], v[3]);
+      }
+    }
+    return;
+  }
   // kBatch outputs a thread at a time, their residual loads issued together (the stores of one output may
   // alias the next one's residual as far as the compiler knows, which would serialise a load per output).
   constexpr int kBatch = 4;
-  constexpr int total = kCols * tile_rows;
   for (int idx0 = threadIdx.x; idx0 < total; idx0 += kBatch * blockDim.x) {
     int out[kBatch];
     int64_t at[kBatch];
@@ -996,11 +1030,15 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(const __grid_const
     float* chains = reinterpret_cast<float*>(smem);
     float* cs = chains + kWideRows * kCols;
     cluster.sync();
+    // A k group without runs in this split is never read (attn_out's splits leave half of them empty).
+    if (runs > 0) {
 #pragma unroll
-    for (int j = 0; j < kCols / 8; ++j) {
-      float4* slice = reinterpret_cast<float4*>(cluster.map_shared_rank(chains, j / kTiles) + rank * kWideRows * kSub);
-      slice[(warp * kTiles + j % kTiles) * 32 + lane] = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2],
-                                                                    acc[4 * j + 3]);
+      for (int j = 0; j < kCols / 8; ++j) {
+        float4* slice =
+            reinterpret_cast<float4*>(cluster.map_shared_rank(chains, j / kTiles) + rank * kWideRows * kSub);
+        slice[(warp * kTiles + j % kTiles) * 32 + lane] = make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2],
+                                                                      acc[4 * j + 3]);
+      }
     }
     cluster.sync();  // Every chain's slices have landed.
     for (int i = threadIdx.x; i < kWideRows * kSub / 4; i += kThreads) {
