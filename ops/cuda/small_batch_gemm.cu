@@ -47,6 +47,7 @@ constexpr int kThreads = 256;  // 8 warps
 constexpr int kWarps = kThreads / 32;
 constexpr int kChunk = 32;     // k per 16-byte load of 8 halves by each of 4 lanes.
 constexpr int kStagingBytes = 96 * 1024;  // Two blocks per SM where the registers allow.
+constexpr int kMaxSmem = 180 * 1024;      // The narrow kernel's opt-in.
 
 constexpr int kMaxSlice = 2048;  // k per block when k is split over blocks.
 constexpr int kMaxClusterSplits = 8;  // The portable thread block cluster size.
@@ -137,7 +138,11 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   // Past everything the block uses itself: the other blocks of its cluster may write there while it still
   // streams its own slice.
   plan.slots = plan.smem;
-  if (plan.cluster) plan.smem += (plan.splits - 1) * 16 * plan.group_rows * (plan.cols + 1) * 4;
+  // Where the slots do not fit beside the rest (block formats' decoded tiles beside 128 columns of staged x),
+  // the splits meet in the scratch instead.
+  const int slot_bytes = (plan.splits - 1) * 16 * plan.group_rows * (plan.cols + 1) * 4;
+  if (plan.cluster && plan.smem + slot_bytes > kMaxSmem) plan.cluster = false;
+  if (plan.cluster) plan.smem += slot_bytes;
   return plan;
 }
 
@@ -648,7 +653,7 @@ cudaError_t LaunchFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStrea
   static bool configured = false;  // The opt-in above 48 KB, once per instantiation.
   if (!configured) {
     const cudaError_t e = cudaFuncSetAttribute(SmallBatchGemmKernel<T, NT, kQuant>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, 180 * 1024);
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem);
     if (e != cudaSuccess) return e;
     configured = true;
   }
