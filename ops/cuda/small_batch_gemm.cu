@@ -21,7 +21,9 @@
 // Weights in GGUF block formats (Q8_0 ... Q6_K) take the same path with one change: instead of raw loads, a
 // warp decodes each run of two chunks of its 16 rows to f16 in shared memory (quant.cuh's DecodeChunk, the
 // function every kernel that reads blocks shares; one chunk of one row per lane) and reads its fragments
-// from there. Each weight byte is still read once per step, whatever the batch.
+// from there. Each weight byte is still read once per step, whatever the batch. At wide batches, where the f16
+// product would take the wide kernel (below), the weights are decoded to f16 in the scratch first and the f16
+// product runs: the same f16 values in the same order, so the same bits.
 //
 // The tile shape and every sum's order follow from n and k alone, never from B, and a column's products never
 // touch another column: a sequence's result is the same alone or in any batch. At wide batches the products
@@ -35,6 +37,7 @@
 #include <cooperative_groups.h>
 
 #include "ops/cuda/common.cuh"
+#include "ops/cuda/elementwise.h"
 #include "ops/cuda/gemv_common.cuh"
 #include "ops/cuda/quant.cuh"
 #include "ops/cuda/tensor_map.h"
@@ -899,6 +902,9 @@ __device__ __forceinline__ uint64_t EvictLastPolicy() {
 struct WideMaps {
   CUtensorMap w[3];
   CUtensorMap x;
+  // The weights' first copies go out before the dependency wait, unless the kernels just before wrote them
+  // (block formats decoded into the scratch).
+  bool prefetch;
 };
 
 // Grid (column tiles, row tiles, splits x k groups); a split's kKc = k_groups blocks are one cluster.
@@ -962,12 +968,15 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(const __grid_const
   }
   __syncthreads();
   // The ring's first stages: the weights before the wait (they do not depend on the previous kernel).
-  if (warp == 0) {
+  if (warp == 0 && maps.prefetch) {
     for (int s = 0; s < kStages && s < runs; ++s) issue_weights(s);
   }
   GridDependencyWait();
   if (warp == 0) {
-    for (int s = 0; s < kStages && s < runs; ++s) issue_x(s);
+    for (int s = 0; s < kStages && s < runs; ++s) {
+      if (!maps.prefetch) issue_weights(s);
+      issue_x(s);
+    }
   }
 
   // A warp past the weights' rows still takes part in its warpgroup's wgmma, with zero fragments.
@@ -1121,13 +1130,14 @@ cudaError_t LaunchWideCols(const WideMaps& maps, const SmallBatchGemmParams& p, 
 }
 
 template <typename T>
-cudaError_t LaunchWide(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t LaunchWide(const SmallBatchGemmParams& p, const Plan& plan, bool prefetch, cudaStream_t stream) {
   const WideScratch scratch = WideScratchOf(p, plan);
   T* xh = reinterpret_cast<T*>(static_cast<char*>(p.scratch) + scratch.xh);
   float* ss = reinterpret_cast<float*>(static_cast<char*>(p.scratch) + scratch.ss);
   const bool bf16 = std::is_same_v<T, __nv_bfloat16>;
   const int cols = WideCols(p);
   WideMaps maps{};
+  maps.prefetch = prefetch;
   for (int i = 0; i < p.count; ++i) {
     const cudaError_t e = MakeTensorMap({p.w[i], bf16, static_cast<uint64_t>(p.k), static_cast<uint64_t>(p.n[i]),
                                          kChunk, 16, CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B},
@@ -1172,12 +1182,65 @@ int64_t ScratchBytesOf(const SmallBatchGemmParams& p, const Plan& plan, bool wid
 
 }  // namespace
 
+namespace {
+
+// Block formats at wide batches: the weights are decoded to f16 in the scratch (elementwise's
+// LaunchDequantize: quant.cuh's DecodeChunk, rounded to f16 as the narrow kernel rounds the tiles it decodes),
+// then the f16 product runs, on the wide kernel. The narrow kernel's block-format path multiplies exactly
+// those f16 values in the same order, so no bit changes. Where the f16 product takes the wide kernel, up to
+// kMaxDecodedBytes (not the logits: 272 MB for Qwen2.5's vocabulary).
+constexpr int64_t kMaxDecodedBytes = int64_t{64} << 20;
+
+int64_t RoundUp256(int64_t bytes) { return (bytes + 255) / 256 * 256; }
+
+// p with its weights decoded: f16 at `decoded` (the weights one after another, 256-byte aligned).
+SmallBatchGemmParams AsDecoded(const SmallBatchGemmParams& p, char* decoded) {
+  SmallBatchGemmParams d = p;
+  d.type = WeightType::kF16;
+  int64_t at = 0;
+  for (int i = 0; i < p.count; ++i) {
+    d.w[i] = decoded + at;
+    at += RoundUp256(int64_t{p.n[i]} * p.k * 2);
+  }
+  return d;
+}
+
+int64_t DecodedBytes(const SmallBatchGemmParams& p) {
+  int64_t bytes = 0;
+  for (int i = 0; i < p.count; ++i) bytes += RoundUp256(int64_t{p.n[i]} * p.k * 2);
+  return bytes;
+}
+
+bool DecodesFirst(const SmallBatchGemmParams& p, SmallBatchPath path) {
+  return IsQuantized(p.type) && path != SmallBatchPath::kNarrow && DecodedBytes(p) <= kMaxDecodedBytes &&
+         UsesWide(AsDecoded(p, nullptr), path);
+}
+
+// The decoding product's scratch: the f16 product's (its counters first), then the decoded weights.
+int64_t DecodedOffset(const SmallBatchGemmParams& d) { return RoundUp256(ScratchBytesOf(d, MakePlan(d), true)); }
+
+}  // namespace
+
 int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p, SmallBatchPath path) {
+  if (DecodesFirst(p, path)) return DecodedOffset(AsDecoded(p, nullptr)) + DecodedBytes(p);
   return ScratchBytesOf(p, MakePlan(p), UsesWide(p, path));
 }
 
-cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream, SmallBatchPath path) {
+namespace {
+
+// `decoded`: p's weights were just written by the kernels before it (DecodesFirst).
+cudaError_t LaunchProduct(const SmallBatchGemmParams& p, cudaStream_t stream, SmallBatchPath path, bool decoded) {
   if (!SmallBatchGemmSupports(p)) return cudaErrorInvalidValue;
+  if (DecodesFirst(p, path)) {
+    if (p.scratch == nullptr) return cudaErrorInvalidValue;
+    const int64_t offset = DecodedOffset(AsDecoded(p, nullptr));
+    const SmallBatchGemmParams d = AsDecoded(p, static_cast<char*>(p.scratch) + offset);
+    for (int i = 0; i < p.count; ++i) {
+      const cudaError_t e = LaunchDequantize({p.w[i], p.type, p.n[i], p.k, const_cast<void*>(d.w[i])}, stream);
+      if (e != cudaSuccess) return e;
+    }
+    return LaunchProduct(d, stream, path, /*decoded=*/true);
+  }
   const Plan plan = MakePlan(p);
   const bool wide = UsesWide(p, path);
   const int counters = plan.splits == 1 ? 0
@@ -1188,10 +1251,17 @@ cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t str
     return cudaErrorInvalidValue;
   }
   if (wide) {
-    return p.type == WeightType::kF16 ? LaunchWide<__half>(p, plan, stream) : LaunchWide<__nv_bfloat16>(p, plan, stream);
+    return p.type == WeightType::kF16 ? LaunchWide<__half>(p, plan, !decoded, stream)
+                                      : LaunchWide<__nv_bfloat16>(p, plan, !decoded, stream);
   }
   if (IsQuantized(p.type)) return LaunchTyped<__half, true>(p, plan, stream);
   return p.type == WeightType::kF16 ? LaunchTyped<__half>(p, plan, stream) : LaunchTyped<__nv_bfloat16>(p, plan, stream);
+}
+
+}  // namespace
+
+cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream, SmallBatchPath path) {
+  return LaunchProduct(p, stream, path, /*decoded=*/false);
 }
 
 }  // namespace ggrt::cuda

@@ -178,9 +178,10 @@ TEST_F(SmallBatchGemmTest, WidePathMatchesReferenceAndNarrowBits) {
   }
 }
 
-// GGUF block formats, decoded to f16 as they stream: the reference multiplies by the dequantized values, so
-// the bound is f16's (the decoded weights and x are both rounded to f16). Whole blocks: k = 768 holds three
-// k-quant super-blocks, 4864 nineteen (split over blocks of the grid).
+// GGUF block formats, decoded to f16 as they stream (or, at wide batches, into the scratch first): the
+// reference multiplies by the dequantized values, so the bound is f16's (the decoded weights and x are both
+// rounded to f16). Whole blocks: k = 768 holds three k-quant super-blocks, 4864 nineteen (split over blocks
+// of the grid). Every row is also checked against its product alone (the narrow kernel's decoding).
 TEST_F(SmallBatchGemmTest, BlockFormatsMatchReference) {
   std::mt19937 rng(62);
   for (WeightType type : {WeightType::kQ8_0, WeightType::kQ4_0, WeightType::kQ4_1, WeightType::kQ5_0,
@@ -191,6 +192,7 @@ TEST_F(SmallBatchGemmTest, BlockFormatsMatchReference) {
         {16, 768, {512, 128, 128}, true},            // Fused QKV with the norm prologue.
         {33, 768, {1024, 1024}, true, false, true},  // Gate/up SwiGLU with the norm prologue.
         {64, 4864, {128}, false, true},              // k split over blocks, with the residual.
+        {72, 4864, {896}, false, true},              // Decoded to f16 first, then the wide kernel.
     };
     for (const Case& c : cases) CheckCase(c, type, 3e-3, rng);
     // The narrow kernel at 128 columns with k split four ways: its decoded tiles beside the staged x leave no
