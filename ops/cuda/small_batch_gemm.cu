@@ -967,7 +967,8 @@ __global__ void __launch_bounds__(kThreads, 2) WideGemmKernel(const __grid_const
     BarrierInitFence();
   }
   __syncthreads();
-  // The ring's first stages: the weights before the wait (they do not depend on the previous kernel).
+  // The ring's first stages: the weights before the wait (they do not depend on the previous kernels, unless
+  // those decoded them).
   if (warp == 0 && maps.prefetch) {
     for (int s = 0; s < kStages && s < runs; ++s) issue_weights(s);
   }
@@ -1179,10 +1180,6 @@ int64_t ScratchBytesOf(const SmallBatchGemmParams& p, const Plan& plan, bool wid
   const int64_t region = static_cast<int64_t>(plan.group_rows) * 16 * (plan.cols + 1) + plan.cols;
   return kCounterBytes + static_cast<int64_t>(plan.col_tiles) * plan.row_tiles * plan.splits * region * 4;
 }
-
-}  // namespace
-
-namespace {
 
 // Block formats at wide batches: the weights are decoded to f16 in the scratch (elementwise's
 // LaunchDequantize: quant.cuh's DecodeChunk, rounded to f16 as the narrow kernel rounds the tiles it decodes),
