@@ -46,7 +46,8 @@ static_assert(sizeof(SmallBatchGemmParams) <= 128);
 // Whether the kernel takes this product (else the caller uses the general GEMM).
 bool SmallBatchGemmSupports(const SmallBatchGemmParams& p);
 // Scratch for the split counters, the partials of k split over blocks and, on the wide path, x converted
-// once per product.
+// once per product and, for block formats (Hopper, past 32 rows), their weights decoded to f16 (at most
+// 64 MB a product).
 int64_t SmallBatchGemmScratchBytes(const SmallBatchGemmParams& p, SmallBatchPath path = SmallBatchPath::kAuto);
 cudaError_t LaunchSmallBatchGemm(const SmallBatchGemmParams& p, cudaStream_t stream,
                                  SmallBatchPath path = SmallBatchPath::kAuto);
