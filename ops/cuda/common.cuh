@@ -65,6 +65,13 @@ __device__ __forceinline__ uint64_t EvictFirstPolicy() {
   asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
   return policy;
 }
+// The opposite, for data that several blocks read in turn (the small-batch wide kernel's x, read again by
+// every row tile of the product).
+__device__ __forceinline__ uint64_t EvictLastPolicy() {
+  uint64_t policy;
+  asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
 
 // 16 bytes at `global` (16-byte aligned) into shared memory, only the first `bytes` of them read (the rest
 // zero-filled). compute-sanitizer's memcheck counts the whole 16 as read, hence the weights' allocation

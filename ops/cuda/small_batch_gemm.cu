@@ -276,9 +276,10 @@ __device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const f
     return;
   }
   constexpr int total = kCols * tile_rows;
-  // One output (the logits, attn_out, ffn_down), 16-byte aligned: four consecutive outputs of a column a
-  // thread, each four one float4 store (and residual load), which divides the index arithmetic by four (the
-  // logits' epilogue was a third of their warp samples). Both their loads issued before either store.
+  // One output (the logits, attn_out, ffn_down), 16-byte aligned: a thread takes four consecutive outputs of
+  // a column at a time as one float4 store (and one float4 residual load), which divides the index arithmetic
+  // by four (the logits' epilogue was a third of their warp samples). Two such groups a turn, both loads
+  // issued before either store.
   if (p.count == 1 && reinterpret_cast<uintptr_t>(p.y[0]) % 16 == 0 &&
       reinterpret_cast<uintptr_t>(p.residual) % 16 == 0) {
     const int n0 = p.n[0];
@@ -690,7 +691,7 @@ cudaError_t LaunchTyped(const SmallBatchGemmParams& p, const Plan& plan, cudaStr
 // load theirs from global memory (the 64-byte swizzle keeps a quarter-warp's 16-byte reads in distinct
 // banks); the tensor cores read x, the B operand, from the ring (one wgmma m64n64k16 or m64n128k16 per 16 k).
 // The previous version of this kernel, mma.sync fed by per-thread cp.async, spent its issue slots on the
-// copies' address arithmetic and the fragment loads (H200: logits at 128 rows in 261 us, now 173).
+// copies' address arithmetic and the fragment loads (H200: logits at 128 rows in 261 us, now 131).
 //
 // Its results are the narrow kernel's, bit for bit, so that a sequence's tokens do not depend on its batch:
 // the same plan (k groups, splits) from (n, k). A split's k groups are a thread block cluster, a block each:
@@ -749,6 +750,8 @@ int WideTiles(const SmallBatchGemmParams& p) {
   return (p.rows + WideCols(p) - 1) / WideCols(p) * WideRowTiles(p);
 }
 
+int64_t RoundUp256(int64_t bytes) { return (bytes + 255) / 256 * 256; }
+
 // The wide path's scratch: the partials of k split over blocks (a column slice per cluster block), then x in
 // T and the sums of squares.
 struct WideScratch {
@@ -758,9 +761,9 @@ WideScratch WideScratchOf(const SmallBatchGemmParams& p, const Plan& plan) {
   WideScratch s{};
   const int kc = plan.k_groups, slice = WideCols(p) / kc;
   s.xh = kCounterBytes + (plan.splits == 1 ? 0
-                                           : (static_cast<int64_t>(WideTiles(p)) * kc * plan.splits * kWideRows *
-                                                  (slice + 1) * 4 + 255) / 256 * 256);
-  s.ss = (s.xh + static_cast<int64_t>(p.rows) * p.k * 2 + 255) / 256 * 256;
+                                           : RoundUp256(static_cast<int64_t>(WideTiles(p)) * kc * plan.splits *
+                                                        kWideRows * (slice + 1) * 4));
+  s.ss = RoundUp256(s.xh + static_cast<int64_t>(p.rows) * p.k * 2);
   s.bytes = s.ss + p.rows * 4;
   return s;
 }
@@ -887,12 +890,6 @@ __device__ __forceinline__ void WgmmaFence() { asm volatile("wgmma.fence.sync.al
 // Commits the warpgroup's wgmmas issued so far and waits until they are done.
 __device__ __forceinline__ void WgmmaCommitAndWait() {
   asm volatile("wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-}
-// An L2 policy for x, which every row tile of the product reads again.
-__device__ __forceinline__ uint64_t EvictLastPolicy() {
-  uint64_t policy;
-  asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-  return policy;
 }
 #endif
 
@@ -1187,8 +1184,6 @@ int64_t ScratchBytesOf(const SmallBatchGemmParams& p, const Plan& plan, bool wid
 // those f16 values in the same order, so no bit changes. Where the f16 product takes the wide kernel, up to
 // kMaxDecodedBytes (not the logits: 272 MB for Qwen2.5's vocabulary).
 constexpr int64_t kMaxDecodedBytes = int64_t{64} << 20;
-
-int64_t RoundUp256(int64_t bytes) { return (bytes + 255) / 256 * 256; }
 
 // p with its weights decoded: f16 at `decoded` (the weights one after another, 256-byte aligned).
 SmallBatchGemmParams AsDecoded(const SmallBatchGemmParams& p, char* decoded) {
