@@ -24,7 +24,7 @@ if [[ $what == ab ]]; then
   # synthetic Qwen2.5-0.5B per weight type (AB_TYPES; empty for none) after each prompt depth (AB_DEPTHS,
   # bench's -d), and with AB_BATCH (e.g. 1,16,64) the batched decode bench (F16, 128-token prompts, 128 new
   # tokens each), two rounds in alternating order; then kernel_bench.
-  variants=$(ls variants)
+  variants=$(ls variants | tr '\n' ' ')  # One line: each round below reads its order from one.
   [[ -n $variants ]] || { echo "run.sh ab: no variants/ here (stage.sh --ab)"; exit 1; }
   types="${AB_TYPES-f16 q8_0 q4_k_m q6_k q4_0}"
   depths="${AB_DEPTHS:-0}"
