@@ -53,7 +53,8 @@ template <WeightType T>
 struct Round {
   using Q = QuantTraits<T>;
   static constexpr int kBytes = 32 / Q::kChunks * Q::kBytes;  // One row's bytes of 32 chunks.
-  static constexpr int kSlot = (kBytes + 15 + 15) / 16 * 16;  // Plus up to 15 bytes of alignment slack.
+  // Plus up to 15 bytes of alignment slack, and the 4 past the last block that DotChunk may read.
+  static constexpr int kSlot = (kBytes + 15 + 4 + 15) / 16 * 16;
 };
 
 // Chunks of each part when rows of k elements are split into `parts` of whole blocks.
@@ -68,10 +69,14 @@ template <WeightType T>
 __host__ __device__ inline int StagesFor(int k, int parts) {
   return ShareChunks<T>(k, parts) > 32 ? kMaxStages : 1;
 }
-// The block's slot bytes (kWarps warps of RowsPerTile rows).
-template <WeightType T>
+// The output projection's tiles: 4 rows whatever the type, so that each block's staging of x and its
+// argmax partial serve twice the weights of a 2-row tile (PERF_NOTES.md, step 71).
+constexpr int kOutputRowsPerTile = 4;
+
+// The block's slot bytes (kWarps warps of M rows).
+template <WeightType T, int M = RowsPerTile<T>()>
 size_t SlotBytes(int k, int parts) {
-  return static_cast<size_t>(kWarps) * StagesFor<T>(k, parts) * RowsPerTile<T>() * Round<T>::kSlot;
+  return static_cast<size_t>(kWarps) * StagesFor<T>(k, parts) * M * Round<T>::kSlot;
 }
 
 // One warp's tile: M row pointers and a chunk range [begin, end) of whole blocks, walked in rounds.
@@ -311,7 +316,7 @@ __global__ void __launch_bounds__(kWarps * 32) QuantGateUpKernel(GateUpParams p)
 // Tiles of M rows, one (value, index) partial per block of kWarps tiles.
 template <WeightType T, bool kStaged>
 __global__ void __launch_bounds__(kWarps * 32) QuantOutputArgmaxKernel(OutputArgmaxParams p) {
-  constexpr int M = RowsPerTile<T>();
+  constexpr int M = kOutputRowsPerTile;
   extern __shared__ float4 smem4[];
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem4);
   const int first = (blockIdx.x * kWarps + threadIdx.x / 32) * M;
@@ -495,9 +500,7 @@ cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) 
 }
 
 int QuantOutputArgmaxPartials(const OutputArgmaxParams& p) {
-  int blocks = 0;
-  GGRT_DISPATCH_QUANT(p.type, T, blocks = (p.n + kWarps * RowsPerTile<T>() - 1) / (kWarps * RowsPerTile<T>()));
-  return blocks;
+  return (p.n + kWarps * kOutputRowsPerTile - 1) / (kWarps * kOutputRowsPerTile);
 }
 
 cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream) {
@@ -506,9 +509,10 @@ cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t st
     if (!Readable<T>(p.k, {p.w})) return cudaErrorInvalidValue;
     const int blocks = QuantOutputArgmaxPartials(p);
     launched = p.k <= kMaxQuantStagedK
-                   ? LaunchWithSmem(QuantOutputArgmaxKernel<T, true>, blocks, SlotBytes<T>(p.k, 1) + StagedXBytes(p.k),
-                                    stream, p)
-                   : LaunchWithSmem(QuantOutputArgmaxKernel<T, false>, blocks, SlotBytes<T>(p.k, 1), stream, p);
+                   ? LaunchWithSmem(QuantOutputArgmaxKernel<T, true>, blocks,
+                                    SlotBytes<T, kOutputRowsPerTile>(p.k, 1) + StagedXBytes(p.k), stream, p)
+                   : LaunchWithSmem(QuantOutputArgmaxKernel<T, false>, blocks, SlotBytes<T, kOutputRowsPerTile>(p.k, 1),
+                                    stream, p);
   });
   return launched;
 }

@@ -5,9 +5,9 @@
 // GEMVs, the embedding lookup, the prefill dequantization, the batched products -- goes through these, so a
 // type is added or fixed in this file; quant_test runs both on the host against the CPU dequantizers.
 //
-// Blocks are only 2-byte aligned (e.g. Q8_0 is 34 bytes), so reads are 16-bit or bytes. Scale-and-offset
-// formats multiply and add with separate roundings (no fused multiply-add), so the decoded values equal the
-// CPU dequantizer's bit for bit.
+// Blocks are only 2-byte aligned (e.g. Q8_0 is 34 bytes), so reads are 16-bit or bytes (the legacy types'
+// DotChunk: the aligned words around the block). Scale-and-offset formats multiply and add with separate
+// roundings (no fused multiply-add), so the decoded values equal the CPU dequantizer's bit for bit.
 #ifndef GGRT_OPS_CUDA_QUANT_CUH_
 #define GGRT_OPS_CUDA_QUANT_CUH_
 
@@ -276,28 +276,70 @@ GGRT_QUANT_FN float SumX(const float (&x)[32], int from = 0, int count = 32) {
   return s;
 }
 
+GGRT_QUANT_FN uint32_t LoadU32Aligned(const uint8_t* p) {  // p 4-byte aligned.
+#ifdef __CUDA_ARCH__
+  return *reinterpret_cast<const uint32_t*>(p);
+#else
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+#endif
+}
+
+// A legacy block (kBytes from a 2-byte-aligned pointer) read as the aligned 32-bit words that cover it -- up
+// to 2 bytes before and 4 after, which the caller must own -- and realigned with byte permutes: Q8_0, Q4_0 and
+// Q5_0 blocks start at 2 mod 4 every other block, and two 16-bit shared-memory loads per word were a third of
+// the decode GEMV's shared-memory wavefronts (PERF_NOTES.md, step 71: Q8_0 tg128 +5%). The k-quants' chunks
+// measured no better this way (and took more registers), so they keep the 16-bit loads.
+template <int kBytes>
+struct AlignedBlock {
+  static constexpr int kWords = (kBytes + 2 + 3) / 4;
+  uint32_t w[kWords];
+  bool shifted;  // The block starts at byte 2 of w[0].
+
+  GGRT_QUANT_FN explicit AlignedBlock(const uint8_t* b) {
+    shifted = (reinterpret_cast<uintptr_t>(b) & 3) != 0;
+    const uint8_t* base = b - (shifted ? 2 : 0);
+#pragma unroll
+    for (int i = 0; i < kWords; ++i) w[i] = LoadU32Aligned(base + 4 * i);
+  }
+  // The 32 bits at byte `offset` (even).
+  GGRT_QUANT_FN uint32_t U32(int offset) const {
+    const uint32_t select = offset % 4 == 0 ? (shifted ? 0x5432 : 0x3210) : (shifted ? 0x7654 : 0x5432);
+    return BytePerm(w[offset / 4], w[offset / 4 + 1], select);
+  }
+  // The f16 at byte `offset` (even), as a float.
+  GGRT_QUANT_FN float Half(int offset) const {
+    const uint32_t word = offset % 4 == 0 ? (shifted ? w[offset / 4] >> 16 : w[offset / 4])
+                                          : (shifted ? w[offset / 4 + 1] : w[offset / 4] >> 16);
+    return __half2float(__ushort_as_half(static_cast<uint16_t>(word & 0xffff)));
+  }
+};
+
 template <>
 GGRT_QUANT_FN float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const float (&x)[32]) {
+  const AlignedBlock<34> block(b);
   float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
   for (int i = 0; i < 8; i += 2) {
-    s0 = DotBytes4(LoadU32Unaligned(b + 2 + 4 * i) ^ 0x80808080u, 128.0f, x + 4 * i, s0);  // Biased to unsigned.
-    s1 = DotBytes4(LoadU32Unaligned(b + 6 + 4 * i) ^ 0x80808080u, 128.0f, x + 4 * i + 4, s1);
+    s0 = DotBytes4(block.U32(2 + 4 * i) ^ 0x80808080u, 128.0f, x + 4 * i, s0);  // Biased to unsigned.
+    s1 = DotBytes4(block.U32(6 + 4 * i) ^ 0x80808080u, 128.0f, x + 4 * i + 4, s1);
   }
-  return LoadHalf(b) * (s0 + s1);
+  return block.Half(0) * (s0 + s1);
 }
 
-// Q4_0/Q4_1/Q5_0/Q5_1: sum_i (q_i - bias) x_i, where byte i at qs holds element i (low nibble) and i + 16
-// (high nibble), and with kFifthBit bit i of the 32-bit mask at qh is element i's fifth bit.
-template <bool kFifthBit>
-GGRT_QUANT_FN float NibbleDot(const uint8_t* qs, const uint8_t* qh, float bias, const float (&x)[32]) {
-  const uint32_t fifth = kFifthBit ? LoadU32Unaligned(qh) : 0;
+// Q4_0/Q4_1/Q5_0/Q5_1: sum_i (q_i - bias) x_i, where byte i of the 16 at offset kQs holds element i (low
+// nibble) and i + 16 (high nibble), and with a fifth bit, bit i of the 32-bit mask at kQh is element i's.
+template <int kBytes, int kQs, int kQh>
+GGRT_QUANT_FN float NibbleDot(const AlignedBlock<kBytes>& block, float bias, const float (&x)[32]) {
+  uint32_t fifth = 0;
+  if constexpr (kQh >= 0) fifth = block.U32(kQh);
   float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const uint32_t q = LoadU32Unaligned(qs + 4 * i);
+    const uint32_t q = block.U32(kQs + 4 * i);
     uint32_t low = q & 0x0f0f0f0fu, high = (q >> 4) & 0x0f0f0f0fu;
-    if constexpr (kFifthBit) low |= FifthBits4(fifth >> (4 * i)), high |= FifthBits4(fifth >> (16 + 4 * i));
+    if constexpr (kQh >= 0) low |= FifthBits4(fifth >> (4 * i)), high |= FifthBits4(fifth >> (16 + 4 * i));
     s0 = DotBytes4(low, bias, x + 4 * i, s0);
     s1 = DotBytes4(high, bias, x + 16 + 4 * i, s1);
   }
@@ -305,19 +347,23 @@ GGRT_QUANT_FN float NibbleDot(const uint8_t* qs, const uint8_t* qh, float bias, 
 }
 template <>
 GGRT_QUANT_FN float DotChunk<WeightType::kQ4_0>(const uint8_t* b, int, const float (&x)[32]) {
-  return LoadHalf(b) * NibbleDot<false>(b + 2, nullptr, 8.0f, x);
+  const AlignedBlock<18> block(b);
+  return block.Half(0) * NibbleDot<18, 2, -1>(block, 8.0f, x);
 }
 template <>
 GGRT_QUANT_FN float DotChunk<WeightType::kQ4_1>(const uint8_t* b, int, const float (&x)[32]) {
-  return LoadHalf(b) * NibbleDot<false>(b + 4, nullptr, 0.0f, x) + LoadHalf(b + 2) * SumX(x);
+  const AlignedBlock<20> block(b);
+  return block.Half(0) * NibbleDot<20, 4, -1>(block, 0.0f, x) + block.Half(2) * SumX(x);
 }
 template <>
 GGRT_QUANT_FN float DotChunk<WeightType::kQ5_0>(const uint8_t* b, int, const float (&x)[32]) {
-  return LoadHalf(b) * NibbleDot<true>(b + 6, b + 2, 16.0f, x);
+  const AlignedBlock<22> block(b);
+  return block.Half(0) * NibbleDot<22, 6, 2>(block, 16.0f, x);
 }
 template <>
 GGRT_QUANT_FN float DotChunk<WeightType::kQ5_1>(const uint8_t* b, int, const float (&x)[32]) {
-  return LoadHalf(b) * NibbleDot<true>(b + 8, b + 4, 0.0f, x) + LoadHalf(b + 2) * SumX(x);
+  const AlignedBlock<24> block(b);
+  return block.Half(0) * NibbleDot<24, 8, 4>(block, 0.0f, x) + block.Half(2) * SumX(x);
 }
 
 // Q2_K/Q3_K: two 16-element halves per chunk, each with its own scale (and, for Q2_K, min). The sum over

@@ -32,12 +32,15 @@ void CheckBlocks(DType dtype, std::mt19937& rng) {
     const float scale = std::pow(10.0f, r - 4.0f), offset = r % 3 == 0 ? 2.0f * scale : 0.0f;
     std::vector<float> values(kCols);
     for (float& v : values) v = offset + scale * normal(rng);
-    std::vector<uint8_t> bytes(RowBytes(dtype, kCols));
-    ASSERT_TRUE(QuantizeRow(dtype, values.data(), kCols, bytes.data()).ok());
+    // DotChunk reads the aligned words around its bytes: slack either side, and rows starting at 0 and at 2
+    // mod 4, so that blocks of every type come at both alignments.
+    std::vector<uint8_t> storage(RowBytes(dtype, kCols) + 12);
+    uint8_t* bytes = storage.data() + 4 + 2 * (r % 2);
+    ASSERT_TRUE(QuantizeRow(dtype, values.data(), kCols, bytes).ok());
     std::vector<float> ref(kCols);
-    ASSERT_TRUE(DequantizeRow(dtype, bytes.data(), ref.data(), kCols).ok());
+    ASSERT_TRUE(DequantizeRow(dtype, bytes, ref.data(), kCols).ok());
     for (int b = 0; b < kCols / Q::kElements; ++b) {
-      const uint8_t* block = bytes.data() + b * Q::kBytes;
+      const uint8_t* block = bytes + b * Q::kBytes;
       for (int c = 0; c < Q::kChunks; ++c) {
         const int first = b * Q::kElements + 32 * c;
         float w[32];
