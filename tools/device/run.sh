@@ -107,9 +107,10 @@ if want tests; then
       fi
     done
   done
-  # Perplexity on the GPU against llama.cpp's figures, and KL divergence of quantized fixtures from F16.
+  # Perplexity on the GPU against llama.cpp's figures, and KL divergence of quantized fixtures from F16 (not on a
+  # `stage.sh --ab --tests` stage, which carries no perplexity tool).
   text=external/shared/text/gpl-3.txt
-  {
+  [[ -x bin/perplexity ]] && {
     bin/perplexity -m external/shared/models/stories260K.gguf -f $text -c 128 -b 128 --backend cuda | grep Final
     bin/perplexity -m $fixtures/tiny-qwen2-256-f16.gguf -f $text -c 128 -b 128 --backend cuda \
       --kl-divergence-base /tmp/tiny-f16.logprobs | grep Final
