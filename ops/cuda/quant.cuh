@@ -81,9 +81,8 @@ GGRT_QUANT_TRAITS(kQ5_K, 256, 176)
 GGRT_QUANT_TRAITS(kQ6_K, 256, 210)
 #undef GGRT_QUANT_TRAITS
 
-GGRT_QUANT_FN float LoadHalf(const uint8_t* p) {
-  return __half2float(__ushort_as_half(*reinterpret_cast<const uint16_t*>(p)));
-}
+GGRT_QUANT_FN float HalfToFloat(uint16_t bits) { return __half2float(__ushort_as_half(bits)); }
+GGRT_QUANT_FN float LoadHalf(const uint8_t* p) { return HalfToFloat(*reinterpret_cast<const uint16_t*>(p)); }
 // a * q + m, rounded after the product as the CPU computes it.
 GGRT_QUANT_FN float MulAdd(float a, float q, float m) { return AddRn(MulRn(a, q), m); }
 
@@ -289,7 +288,7 @@ GGRT_QUANT_FN uint32_t LoadU32Aligned(const uint8_t* p) {  // p 4-byte aligned.
 // A legacy block (kBytes from a 2-byte-aligned pointer) read as the aligned 32-bit words that cover it -- up
 // to 2 bytes before and 4 after, which the caller must own -- and realigned with byte permutes: Q8_0, Q4_0 and
 // Q5_0 blocks start at 2 mod 4 every other block, and two 16-bit shared-memory loads per word were a third of
-// the decode GEMV's shared-memory wavefronts (PERF_NOTES.md, step 71: Q8_0 tg128 +5%). The k-quants' chunks
+// the decode GEMV's shared-memory wavefronts (PERF_NOTES.md, step 71: Q8_0 tg128 +3-5%). The k-quants' chunks
 // measured no better this way (and took more registers), so they keep the 16-bit loads.
 template <int kBytes>
 struct AlignedBlock {
@@ -308,11 +307,12 @@ struct AlignedBlock {
     const uint32_t select = offset % 4 == 0 ? (shifted ? 0x5432 : 0x3210) : (shifted ? 0x7654 : 0x5432);
     return BytePerm(w[offset / 4], w[offset / 4 + 1], select);
   }
-  // The f16 at byte `offset` (even), as a float.
+  // The f16 at byte `offset` (even), as a float: a shift of one word, where U32's byte permute measured
+  // 0.5% slower end to end (H200, Q8_0 and Q4_0 tg128).
   GGRT_QUANT_FN float Half(int offset) const {
     const uint32_t word = offset % 4 == 0 ? (shifted ? w[offset / 4] >> 16 : w[offset / 4])
                                           : (shifted ? w[offset / 4 + 1] : w[offset / 4] >> 16);
-    return __half2float(__ushort_as_half(static_cast<uint16_t>(word & 0xffff)));
+    return HalfToFloat(static_cast<uint16_t>(word & 0xffff));
   }
 };
 

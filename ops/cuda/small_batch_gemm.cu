@@ -1185,6 +1185,9 @@ int64_t ScratchBytesOf(const SmallBatchGemmParams& p, const Plan& plan, bool wid
 // kMaxDecodedBytes (not the logits: 272 MB for Qwen2.5's vocabulary).
 constexpr int64_t kMaxDecodedBytes = int64_t{64} << 20;
 
+// Weight i of p decoded to f16, padded to 256 bytes.
+int64_t DecodedWeightBytes(const SmallBatchGemmParams& p, int i) { return RoundUp256(int64_t{p.n[i]} * p.k * 2); }
+
 // p with its weights decoded: f16 at `decoded` (the weights one after another, 256-byte aligned).
 SmallBatchGemmParams AsDecoded(const SmallBatchGemmParams& p, char* decoded) {
   SmallBatchGemmParams d = p;
@@ -1192,14 +1195,14 @@ SmallBatchGemmParams AsDecoded(const SmallBatchGemmParams& p, char* decoded) {
   int64_t at = 0;
   for (int i = 0; i < p.count; ++i) {
     d.w[i] = decoded + at;
-    at += RoundUp256(int64_t{p.n[i]} * p.k * 2);
+    at += DecodedWeightBytes(p, i);
   }
   return d;
 }
 
 int64_t DecodedBytes(const SmallBatchGemmParams& p) {
   int64_t bytes = 0;
-  for (int i = 0; i < p.count; ++i) bytes += RoundUp256(int64_t{p.n[i]} * p.k * 2);
+  for (int i = 0; i < p.count; ++i) bytes += DecodedWeightBytes(p, i);
   return bytes;
 }
 
