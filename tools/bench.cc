@@ -5,7 +5,7 @@
 //   bench -m FILE.gguf | --synthetic=qwen2.5-0.5b|qwen2.5-1.5b --dtype=f16|bf16 [--vocab FILE]
 //         [-p 512] [-n 128] [-d 0] [-r 5] [--prefill-chunk 2048] [--cuda-graph both|on|off] [--backend cuda|cpu]
 //         [--json]
-//         [--no-fuse | --disable-passes a,b] [--profile] [--ctx-size N] [--cache-type f16|f32] [--no-pdl]
+//         [--no-fuse | --disable-passes a,b] [--profile] [--trace] [--ctx-size N] [--cache-type f16|f32] [--no-pdl]
 //         [--prefill-graph]
 //         [--temp T [--top-k K] [--repeat-penalty R]]  (decode sampled on the device instead of greedy)
 //         [--batch 1,4,16,64,128 [--no-run-ahead]]  (llama-batched-bench style: B sequences of -p prompt
@@ -36,6 +36,7 @@
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 #include "tools/flags.h"
+#include "tools/kernel_trace.h"
 #include "loader/quantize.h"
 #include "tools/synthetic_model.h"
 
@@ -162,7 +163,7 @@ absl::Status Main(int argc, char** argv) {
                               WithCacheTypeFlags({{{"-m", "--model"}}, {{"--synthetic"}}, {{"--dtype"}}, {{"--vocab"}}, {{"-p"}},
                                {{"-n"}}, {{"-d", "--depth"}}, {{"-r"}}, {{"--cuda-graph"}}, {{"--backend"}},
                                {{"--json"}, false},
-                               {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false},
+                               {{"--ctx-size"}}, {{"--no-fuse"}, false}, {{"--profile"}, false}, {{"--trace"}, false},
                                {{"--disable-passes"}}, {{"--no-pdl"}, false},
                                {{"--prefill-graph"}, false}, {{"--temp"}}, {{"--top-k"}},
                                {{"--repeat-penalty"}}, {{"--prefill-chunk"}}, {{"--batch"}},
@@ -219,6 +220,9 @@ absl::Status Main(int argc, char** argv) {
   RET_CHECK(!path.empty(), "give -m FILE.gguf or --synthetic=NAME");
   ASSIGN_OR_RETURN(Backend backend, BackendFromName(flags.Get("--backend", "auto")));
   if (backend == Backend::kAuto) backend = CudaAvailable() ? Backend::kCuda : Backend::kCpu;
+  if (backend != Backend::kCuda && (flags.Has("--trace") || flags.Has("--profile"))) {
+    return absl::InvalidArgumentError("--trace and --profile time CUDA kernels: they need the cuda backend");
+  }
   ASSIGN_OR_RETURN(const std::string graph_modes, flags.GetChoice("--cuda-graph", {"both", "on", "off"}));
   std::vector<bool> modes;
   if (graph_modes == "both" || graph_modes == "on") modes.push_back(true);
@@ -380,6 +384,19 @@ absl::Status Main(int argc, char** argv) {
       const auto [mean, sd] = MeanSd(rates);
       samples.push_back({absl::StrCat("tg", n_gen, depth > 0 ? absl::StrCat(" @ d", depth) : "", decode_label),
                          backend == Backend::kCuda ? (graph ? "on" : "off") : "-", mean, sd});
+      if (backend == Backend::kCuda && flags.Has("--trace") && depth == depths.front()) {
+        // Each kernel's device start and end over -n more steps, as the decode graph (or eager path) runs them.
+        ASSIGN_OR_RETURN(std::unique_ptr<KernelTrace> trace, KernelTrace::Start());
+        int32_t t = token(rng);
+        for (int i = 0; i < n_gen; ++i) {
+          ASSIGN_OR_RETURN(StepOutput out, m.executor->Decode(t, depth + i));
+          t = next(out);
+        }
+        ASSIGN_OR_RETURN(const std::vector<KernelSpan> spans, trace->Stop());
+        ASSIGN_OR_RETURN(const std::string table, StepTable(spans, n_gen));
+        std::fprintf(stderr, "decode trace (%s, %d steps):\n%s\n", graph ? "CUDA graph" : "eager", n_gen,
+                     table.c_str());
+      }
     }
     if (backend == Backend::kCuda && flags.Has("--profile") && graph == modes[0]) {
       // Per-op device time of eager decode steps (events between launches).

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the device machine from the staged folder: every GPU test, then the standard bench. Logs go to
 # $OUT/logs.tgz when $OUT is set (the device tool brings it back), else to ./out/logs.tgz.
-#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|profile|all], or several joined with
-#   commas;
+#   bash .stage/run.sh [tests|parity|bench|batch|sanitize|serve|kernels|profile|trace|all], or several joined
+#   with commas;
 #   bash .stage/run.sh ab on a `stage.sh --ab` stage
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -12,11 +12,11 @@ out="$final/logs"
 mkdir -p "$out"
 trap 'tar -C "$final" -czf "$final/logs.tgz" logs && rm -rf "$out"' EXIT
 what="${1:-all}"
-# Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize, serve, kernels and
-# profile.
+# Modes may be joined with commas (tests,sanitize); "all" is every mode but sanitize, serve, kernels, profile
+# and trace.
 want() {
   [[ ",$what," == *",$1,"* ]] ||
-    { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve && $1 != kernels && $1 != profile ]]; }
+    { [[ $what == all ]] && [[ $1 != sanitize && $1 != serve && $1 != kernels && $1 != profile && $1 != trace ]]; }
 }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 if [[ $what == ab ]]; then
@@ -191,6 +191,23 @@ if want profile && [[ -x bin/kernel_bench ]]; then
     timeout 60 /usr/local/cuda/bin/ncu -i /tmp/profile_$i.ncu-rep --page source --print-source sass --csv \
       > "$out/profile_$i.csv" 2>&1
   done
+fi
+if want trace; then
+  # Each kernel's device time and the gap before it in 16 replays of the decode graph (bench --trace, CUPTI
+  # activity records), per weight type in TRACE_TYPES, for bin/bench or, on an --ab stage, every variant.
+  if [[ -z ${GGRT_CUPTI:-} && ! -e /usr/local/cuda/lib64/libcupti.so.13 ]]; then
+    GGRT_CUPTI=$(timeout 60 find / -name 'libcupti.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
+    export GGRT_CUPTI
+  fi
+  for b in bin/bench variants/*/bench; do
+    [[ -x $b ]] || continue
+    for t in ${TRACE_TYPES:-f16 q8_0}; do
+      echo "== $b $t"
+      $b --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -n 16 -r 1 --cuda-graph on --trace \
+        --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
+    done
+  done > "$out/trace.md"
+  grep -E '^==|steps of|rror' "$out/trace.md"
 fi
 if want kernels && [[ -x bin/kernel_bench ]]; then
   # Each decode kernel alone (f16 and block formats, one row and batched), then Nsight Compute's full set on

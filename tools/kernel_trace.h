@@ -1,0 +1,49 @@
+// The device start and end of every kernel launched between Start() and Stop(), CUDA Graph nodes included,
+// from CUPTI's activity API (concurrent-kernel records). bench --trace uses it to show what a captured decode
+// step waits on: the per-op events of bench --profile run the step eagerly with a barrier between ops, and
+// kernel_bench runs a kernel back to back with itself, and neither predicted the graph (PERF_NOTES.md, step 72).
+//
+// libcupti is loaded at run time ($GGRT_CUPTI, else libcupti.so.13 on the library path or in
+// /usr/local/cuda/lib64), so that every tool still runs where it is absent; Start() says so in its error.
+#ifndef GGRT_TOOLS_KERNEL_TRACE_H_
+#define GGRT_TOOLS_KERNEL_TRACE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ggrt {
+
+struct KernelSpan {
+  std::string name;  // Demangled.
+  uint64_t start_ns = 0, end_ns = 0;  // The GPU's timestamps.
+};
+
+// One trace at a time in a process (CUPTI's buffers are process-wide).
+class KernelTrace {
+ public:
+  static absl::StatusOr<std::unique_ptr<KernelTrace>> Start();
+  ~KernelTrace();
+  KernelTrace(const KernelTrace&) = delete;
+  KernelTrace& operator=(const KernelTrace&) = delete;
+
+  // Waits for the device, flushes CUPTI's buffers and returns the spans in start order.
+  absl::StatusOr<std::vector<KernelSpan>> Stop();
+
+ private:
+  KernelTrace() = default;
+  bool active_ = true;
+};
+
+// `spans` (in start order) as `steps` runs of the same kernel sequence, e.g. decode steps replaying one
+// graph: a markdown table with one row per kernel name (its mean time a step, launches and the mean gap
+// before it: from the previous kernel's end to its start, negative where they overlap), then one row per
+// position in the step. An error when the spans do not split into `steps` equal sequences.
+absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int steps);
+
+}  // namespace ggrt
+
+#endif  // GGRT_TOOLS_KERNEL_TRACE_H_
