@@ -281,6 +281,21 @@ absl::Status Main(int argc, char** argv) {
                        100 * v.ms / 16 / step_ms, v.launches / 16);
         }
       }
+      if (backend == Backend::kCuda && flags.Has("--trace")) {
+        // The kernels of the 17 decode steps after the first (prefill) step, as the engine's graphs run them.
+        std::unique_ptr<KernelTrace> trace;
+        absl::Status started = absl::OkStatus();
+        RETURN_IF_ERROR(RunBatched(*m.executor, b, 1, 18, 0, m.config.n_vocab, !flags.Has("--no-run-ahead"), rng, [&] {
+                          absl::StatusOr<std::unique_ptr<KernelTrace>> t = KernelTrace::Start();
+                          if (t.ok()) trace = std::move(*t);
+                          started = t.status();
+                        }).status());
+        RETURN_IF_ERROR(started);
+        RET_CHECK(trace != nullptr, "--trace: the batched run ended before its first step");
+        ASSIGN_OR_RETURN(const std::vector<KernelSpan> spans, trace->Stop());
+        ASSIGN_OR_RETURN(const std::string table, StepTable(spans, 17));
+        std::fprintf(stderr, "batch %d decode trace (17 steps):\n%s\n", b, table.c_str());
+      }
     }
     int64_t peak = 0;
     CudaMemoryStats mem;

@@ -49,7 +49,8 @@ absl::StatusOr<const Cupti*> LoadCupti() {
     for (const std::string& path : paths) {
       lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (lib != nullptr) break;
-      absl::StrAppend(&errors, "; ", dlerror());
+      const char* why = dlerror();
+      absl::StrAppend(&errors, "; ", why != nullptr ? why : path);
     }
     if (lib == nullptr) {
       return absl::NotFoundError(absl::StrCat("cannot load libcupti (set GGRT_CUPTI to its path)", errors));

@@ -194,7 +194,8 @@ if want profile && [[ -x bin/kernel_bench ]]; then
 fi
 if want trace; then
   # Each kernel's device time and the gap before it in 16 replays of the decode graph (bench --trace, CUPTI
-  # activity records), per weight type in TRACE_TYPES, for bin/bench or, on an --ab stage, every variant.
+  # activity records), per weight type in TRACE_TYPES and for F16 batches of TRACE_BATCH, for bin/bench or,
+  # on an --ab stage, every variant.
   if [[ -z ${GGRT_CUPTI:-} && ! -e /usr/local/cuda/lib64/libcupti.so.13 ]]; then
     GGRT_CUPTI=$(timeout 60 find / -name 'libcupti.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
     export GGRT_CUPTI
@@ -206,6 +207,11 @@ if want trace; then
       $b --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -n 16 -r 1 --cuda-graph on --trace \
         --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
     done
+    if [[ -n ${TRACE_BATCH:-} ]]; then
+      echo "== $b batch $TRACE_BATCH"
+      $b --synthetic=qwen2.5-0.5b --batch "$TRACE_BATCH" -p 128 -n 32 -r 1 --trace \
+        --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
+    fi
   done > "$out/trace.md"
   grep -E '^==|steps of|rror' "$out/trace.md"
 fi
