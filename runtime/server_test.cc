@@ -178,7 +178,10 @@ TEST_F(ServerTest, StreamingGivesTheSameTextInChunksEndingWithDone) {
     auto [status, whole] = Post(path, request.dump());
     ASSERT_EQ(status, 200) << whole;
     const std::vector<json> events = Stream(path, request);
-    ASSERT_GE(events.size(), 3u);
+    // A chunk carries the text generated since the last write: on a busy machine the engine may finish all 20
+    // tokens before the first, so one text chunk (after chat's role chunk) and [DONE] is a valid stream.
+    // (StreamWhile's tests read a long stream while it is still being generated.)
+    ASSERT_GE(events.size(), chat ? 3u : 2u);
     EXPECT_EQ(events.back(), "[DONE]");
     std::string text;
     for (size_t i = 0; i + 1 < events.size(); ++i) {
