@@ -38,7 +38,7 @@ pack() {
 }
 if [[ ${1:-} == --ab ]]; then
   ls -d .variants/*/ > /dev/null 2>&1 || { echo "stage.sh --ab: no variants; keep some with tools/device/variant.sh" >&2; exit 1; }
-  tests="//ops/cuda:attention_test //ops/cuda:gemv_test //ops/cuda:small_batch_gemm_test //runtime:cuda_executor_test //runtime:engine_test //tests:family_test"
+  tests="//ops/cuda:attention_test //ops/cuda:gemv_test //ops/cuda:small_batch_gemm_test //runtime:cuda_executor_test //runtime:engine_test //tests:family_test //tools:kernel_trace_test"
   [[ ${2:-} == --tests ]] && bazel build -c opt --define=ggrt_sm80=0 $tests //tools:generate //tools:quantize \
     $(for f in $families; do echo "//tests:tiny_$f"; done)
   rm -rf .stage
