@@ -123,12 +123,12 @@ void CUPTIAPI BufferCompleted(CUcontext, uint32_t, uint8_t* buffer, size_t, size
 
 absl::StatusOr<std::unique_ptr<KernelTrace>> KernelTrace::Start() {
   ASSIGN_OR_RETURN(const Cupti* cupti, LoadCupti());
+  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());  // Before the sink exists: a failure leaves no trace running.
   {
     std::lock_guard<std::mutex> lock(sink_mutex);
     if (sink != nullptr) return absl::FailedPreconditionError("a kernel trace is already running");
     sink = new std::vector<KernelSpan>;
   }
-  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
   absl::Status s = CuptiStatus(*cupti, cupti->register_callbacks(BufferRequested, BufferCompleted),
                                "cuptiActivityRegisterCallbacks");
   if (s.ok()) s = CuptiStatus(*cupti, cupti->enable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable");
@@ -178,7 +178,8 @@ absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int 
                                                      i % per, ", step 0 ", spans[i % per].name));
     }
   }
-  // Per position: summed duration and gap before it (the first kernel of step 0 has no predecessor).
+  // Per position: summed duration and gap before it (the first kernel of step 0 has no predecessor), then
+  // the means a step.
   std::vector<double> busy(per), gap(per);
   std::vector<int> gaps(per);
   for (size_t i = 0; i < spans.size(); ++i) {
@@ -188,6 +189,10 @@ absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int 
       ++gaps[i % per];
     }
   }
+  for (size_t i = 0; i < per; ++i) {
+    busy[i] /= steps;
+    if (gaps[i] > 0) gap[i] /= gaps[i];
+  }
   struct ByName {
     double us = 0, gap_us = 0;
     int launches = 0;
@@ -196,11 +201,11 @@ absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int 
   double step_busy = 0, step_gap = 0;
   for (size_t i = 0; i < per; ++i) {
     ByName& n = names[spans[i].name];
-    n.us += busy[i] / steps;
-    n.gap_us += gaps[i] > 0 ? gap[i] / gaps[i] : 0;
+    n.us += busy[i];
+    n.gap_us += gap[i];
     ++n.launches;
-    step_busy += busy[i] / steps;
-    step_gap += gaps[i] > 0 ? gap[i] / gaps[i] : 0;
+    step_busy += busy[i];
+    step_gap += gap[i];
   }
   const double span_us = 1e-3 * (spans.back().end_ns - spans.front().start_ns) / steps;
   std::string out = absl::StrFormat(
@@ -214,8 +219,8 @@ absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int 
   }
   absl::StrAppend(&out, "\n| # | kernel | us | gap before, us |\n|---|---|---|---|\n");
   for (size_t i = 0; i < per; ++i) {
-    absl::StrAppendFormat(&out, "| %d | %s | %.2f | %s |\n", i, spans[i].name.substr(0, 120), busy[i] / steps,
-                          gaps[i] > 0 ? absl::StrFormat("%.2f", gap[i] / gaps[i]) : "-");
+    absl::StrAppendFormat(&out, "| %d | %s | %.2f | %s |\n", i, spans[i].name.substr(0, 120), busy[i],
+                          gaps[i] > 0 ? absl::StrFormat("%.2f", gap[i]) : "-");
   }
   return out;
 }
