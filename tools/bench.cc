@@ -112,6 +112,18 @@ struct BatchedSample {
 // generate `n_gen` tokens (no stop), all admitted at once. Prefill: from adding them to the last one's first
 // token (their prompts prefilled one after another); decode: the batched steps after that, every sequence's
 // tokens counted. One warm-up run per batch size builds and captures its graphs.
+// The step table of a trace's decode graph launches: a run-ahead step that was discarded, or launched after
+// the last step asked for, replays the same graph and counts as a step; other launches are left out.
+absl::StatusOr<std::string> DecodeStepTable(const std::vector<KernelSpan>& spans) {
+  ASSIGN_OR_RETURN(const RepeatedLaunches steps, MostRepeatedLaunch(spans));
+  ASSIGN_OR_RETURN(std::string table, StepTable(steps.spans, steps.steps));
+  if (steps.other_launches > 0) {
+    absl::StrAppendFormat(&table, "\n(left out: %d other launches, %d kernels)\n", steps.other_launches,
+                          steps.other_kernels);
+  }
+  return table;
+}
+
 absl::StatusOr<BatchedSample> RunBatched(Executor& executor, int batch, int n_prompt, int n_gen, int reps,
                                          int n_vocab, bool run_ahead, std::mt19937& rng,
                                          const std::function<void()>& after_first_step = nullptr) {
@@ -293,8 +305,8 @@ absl::Status Main(int argc, char** argv) {
         RETURN_IF_ERROR(started);
         RET_CHECK(trace != nullptr, "--trace: the batched run ended before its first step");
         ASSIGN_OR_RETURN(const std::vector<KernelSpan> spans, trace->Stop());
-        ASSIGN_OR_RETURN(const std::string table, StepTable(spans, 17));
-        std::fprintf(stderr, "batch %d decode trace (17 steps):\n%s\n", b, table.c_str());
+        ASSIGN_OR_RETURN(const std::string table, DecodeStepTable(spans));
+        std::fprintf(stderr, "batch %d decode trace:\n%s\n", b, table.c_str());
       }
     }
     int64_t peak = 0;
@@ -408,9 +420,8 @@ absl::Status Main(int argc, char** argv) {
           t = next(out);
         }
         ASSIGN_OR_RETURN(const std::vector<KernelSpan> spans, trace->Stop());
-        ASSIGN_OR_RETURN(const std::string table, StepTable(spans, n_gen));
-        std::fprintf(stderr, "decode trace (%s, %d steps):\n%s\n", graph ? "CUDA graph" : "eager", n_gen,
-                     table.c_str());
+        ASSIGN_OR_RETURN(const std::string table, graph ? DecodeStepTable(spans) : StepTable(spans, n_gen));
+        std::fprintf(stderr, "decode trace (%s):\n%s\n", graph ? "CUDA graph" : "eager", table.c_str());
       }
     }
     if (backend == Backend::kCuda && flags.Has("--profile") && graph == modes[0]) {

@@ -16,10 +16,12 @@
 #include <cupti_result.h>
 #include <cupti_version.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
 #include "base/status_macros.h"
 #include "ops/cuda/cuda_status.h"
 
@@ -114,7 +116,7 @@ void CUPTIAPI BufferCompleted(CUcontext, uint32_t, uint8_t* buffer, size_t, size
   while (cupti.ok() && (*cupti)->next_record(buffer, valid, &record) == CUPTI_SUCCESS) {
     if (sink == nullptr || record->kind != CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) continue;
     const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
-    sink->push_back({Demangle(k->name), k->start, k->end});
+    sink->push_back({Demangle(k->name), k->start, k->end, k->correlationId});
   }
   std::free(buffer);
 }
@@ -221,6 +223,49 @@ absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int 
   for (size_t i = 0; i < per; ++i) {
     absl::StrAppendFormat(&out, "| %d | %s | %.2f | %s |\n", i, spans[i].name.substr(0, 120), busy[i],
                           gaps[i] > 0 ? absl::StrFormat("%.2f", gap[i]) : "-");
+  }
+  return out;
+}
+
+absl::StatusOr<RepeatedLaunches> MostRepeatedLaunch(const std::vector<KernelSpan>& spans) {
+  // Each launch's kernels, launches in order of their first kernel.
+  std::vector<std::vector<size_t>> launches;
+  absl::flat_hash_map<uint32_t, size_t> index;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const auto [it, added] = index.try_emplace(spans[i].launch, launches.size());
+    if (added) launches.emplace_back();
+    launches[it->second].push_back(i);
+  }
+  auto names = [&](const std::vector<size_t>& launch) {
+    std::vector<absl::string_view> n;
+    for (size_t i : launch) n.push_back(spans[i].name);
+    return n;
+  };
+  std::map<std::vector<absl::string_view>, int> counts;
+  for (const auto& launch : launches) {
+    if (launch.size() > 1) ++counts[names(launch)];
+  }
+  const std::vector<absl::string_view>* best = nullptr;
+  int best_count = 0;
+  for (const auto& [sequence, count] : counts) {
+    if (count > best_count || (count == best_count && sequence.size() > best->size())) {
+      best = &sequence;
+      best_count = count;
+    }
+  }
+  if (best == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no launch of the ", spans.size(), " kernels traced ran more than one kernel"));
+  }
+  RepeatedLaunches out;
+  for (const auto& launch : launches) {
+    if (names(launch) == *best) {
+      for (size_t i : launch) out.spans.push_back(spans[i]);
+      ++out.steps;
+    } else {
+      ++out.other_launches;
+      out.other_kernels += static_cast<int>(launch.size());
+    }
   }
   return out;
 }

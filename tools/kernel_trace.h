@@ -20,6 +20,8 @@ namespace ggrt {
 struct KernelSpan {
   std::string name;  // Demangled.
   uint64_t start_ns = 0, end_ns = 0;  // The GPU's timestamps.
+  // The API call that launched it (CUPTI's correlation id): every kernel of one graph launch shares it.
+  uint32_t launch = 0;
 };
 
 // One trace at a time in a process (CUPTI's buffers are process-wide).
@@ -43,6 +45,16 @@ class KernelTrace {
 // before it: from the previous kernel's end to its start, negative where they overlap), then one row per
 // position in the step. An error when the spans do not split into `steps` equal sequences.
 absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int steps);
+
+// The launches of a trace that ran its most common sequence of two or more kernels (ties: the longer one), e.g.
+// the decode steps of a trace that also holds a discarded run-ahead step of another graph or kernels launched
+// one by one. `spans` keeps those launches' kernels in start order.
+struct RepeatedLaunches {
+  std::vector<KernelSpan> spans;
+  int steps = 0;
+  int other_launches = 0, other_kernels = 0;  // Left out.
+};
+absl::StatusOr<RepeatedLaunches> MostRepeatedLaunch(const std::vector<KernelSpan>& spans);
 
 }  // namespace ggrt
 

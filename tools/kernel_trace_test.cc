@@ -40,6 +40,34 @@ TEST(StepTableTest, RejectsSpansThatAreNotRepeatedSteps) {
   EXPECT_NE(s.message().find("step 1 launches c as kernel 1"), std::string::npos) << s;
 }
 
+TEST(MostRepeatedLaunchTest, KeepsTheLaunchesOfTheCommonestSequence) {
+  // Three launches of (a, b, a), a one-kernel launch after the first and one of (a, b) at the end.
+  std::vector<KernelSpan> spans;
+  uint64_t t = 0;
+  auto add = [&](const char* name, uint32_t launch) {
+    spans.push_back({name, t, t + 10, launch});
+    t += 20;
+  };
+  for (int step = 0; step < 3; ++step) {
+    add("a", 10 * step);
+    add("b", 10 * step);
+    add("a", 10 * step);
+    if (step == 0) add("c", 5);
+  }
+  add("a", 99);
+  add("b", 99);
+  const absl::StatusOr<RepeatedLaunches> steps = MostRepeatedLaunch(spans);
+  ASSERT_TRUE(steps.ok()) << steps.status();
+  EXPECT_EQ(steps->steps, 3);
+  EXPECT_EQ(steps->spans.size(), 9u);
+  EXPECT_EQ(steps->other_launches, 2);
+  EXPECT_EQ(steps->other_kernels, 3);
+  EXPECT_TRUE(StepTable(steps->spans, steps->steps).ok());
+  // Launches of one kernel each (an eager run) are no graph steps.
+  EXPECT_EQ(MostRepeatedLaunch({{"a", 0, 1, 1}, {"a", 2, 3, 2}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(KernelTraceTest, RecordsTheKernelsOfAGraph) {
   SKIP_WITHOUT_GPU();
   absl::StatusOr<std::unique_ptr<KernelTrace>> trace = KernelTrace::Start();
@@ -68,7 +96,11 @@ TEST(KernelTraceTest, RecordsTheKernelsOfAGraph) {
     if (i > 0) EXPECT_LE((*spans)[i - 1].start_ns, (*spans)[i].start_ns);
   }
   EXPECT_TRUE(StepTable(*spans, 3).ok());
-  EXPECT_EQ(y.Download<float>()[0], 2.0f);
+  const absl::StatusOr<RepeatedLaunches> steps = MostRepeatedLaunch(*spans);
+  ASSERT_TRUE(steps.ok()) << steps.status();
+  EXPECT_EQ(steps->steps, 3);  // Each graph launch is one correlation id.
+  EXPECT_EQ(steps->other_launches, 0);
+  EXPECT_NEAR(y.Download<float>()[0], 2.0f, 1e-5f);  // 2 / sqrt(1 + eps).
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaStreamDestroy(stream);
