@@ -44,8 +44,12 @@ constexpr int kPaddedChunk = 36;
 __host__ __device__ constexpr int StagedXBytes(int k) { return k / 32 * kPaddedChunk * 4; }
 
 // Rows per warp tile: enough that one x chunk's 128 bytes are amortised over at least ~64 weight bytes.
+// Q5_0 and Q5_1 take two all the same: their chunk decode (the fifth bits gathered from a 32-bit mask) at four
+// rows spills in gate/up, and two rows made tg128 of Q4_K_M, whose 896-wide rows are Q5_0, 11% faster (H200,
+// PERF_NOTES step 74). Q5_K (the same 22 bytes a chunk) stays at four: its ffn_down took 5.1 -> 6.6 us at two.
 template <WeightType T>
 constexpr int RowsPerTile() {
+  if (T == WeightType::kQ5_0 || T == WeightType::kQ5_1) return 2;
   return QuantTraits<T>::kBytes * 32 / QuantTraits<T>::kElements >= 26 ? 2 : 4;
 }
 

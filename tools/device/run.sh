@@ -187,6 +187,7 @@ if want profile && [[ -x bin/kernel_bench ]]; then
   for row in "${rows[@]}"; do
     i=$((i + 1))
     echo "== $i: $row ${PROFILE_ARGS:-}" | tee -a "$out/profile.txt"
+    rm -f /tmp/profile_$i.ncu-rep  # A row that matched no launch must not report the previous call's kernel.
     timeout 120 /usr/local/cuda/bin/ncu --set full --import-source no --launch-count 1 -o /tmp/profile_$i \
       --kernel-name regex:"${PROFILE_KERNEL:-.}" bin/kernel_bench ${PROFILE_ARGS:-} --only "$row" > /dev/null 2>&1
     timeout 60 /usr/local/cuda/bin/ncu -i /tmp/profile_$i.ncu-rep >> "$out/profile.txt" 2>&1
