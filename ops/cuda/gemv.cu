@@ -63,11 +63,12 @@ struct Round {
 // kRows weight rows (gate and up: 2) dotted with x by this warp's part, reduced over the warp. With
 // kStaged, x is first staged (and normalised) in shared memory by the whole block while this warp's first
 // round of weight loads is in flight, and *scale is the norm's row scale still to be applied; otherwise x
-// is read from global memory (L1) and there is no norm.
-template <WeightType T, WeightType N, bool kStaged, int U, int kRows>
+// is read from global memory (L1) and there is no norm. after_wait() runs as soon as the previous kernel's
+// outputs may be read (the residual epilogue's loads go out there).
+template <WeightType T, WeightType N, bool kStaged, int U, int kRows, typename AfterWait>
 __device__ __forceinline__ void Dots(const char* const (&rows)[kRows], bool valid, const float* x, int k,
                                      const NormPrologue& norm, float* smem, int part, int parts, float* scale,
-                                     float (&dots)[kRows]) {
+                                     float (&dots)[kRows], const AfterWait& after_wait) {
   constexpr int V = kVec<T>;
   const int stride = 32 * V * parts;
   int base = (part * 32 + threadIdx.x % 32) * V;
@@ -79,6 +80,7 @@ __device__ __forceinline__ void Dots(const char* const (&rows)[kRows], bool vali
   }
   // The weights do not depend on the previous kernel; x does.
   GridDependencyWait();
+  after_wait();
   const float* xs = x;
   *scale = 1.0f;
   if constexpr (kStaged) {
@@ -130,18 +132,25 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
                         : nullptr;
   float dot = 0.0f;
   AllowDependentLaunch();
+  // The residual is read as soon as it may be, so that its round trip overlaps the product instead of
+  // following the parts' combine.
+  float residual = 0.0f;
+  const auto read_residual = [&] {
+    if (p.residual != nullptr && valid) residual = p.residual[row];
+  };
   if constexpr (kLayout == 0) {
     GridDependencyWait();
+    read_residual();
     if (valid) dot = ScalarDot<T, N>(w, p.x, p.k, p.norm);
   } else {
     const char* rows[1] = {w};
     float dots[1], scale;
     Dots<T, N, kLayout == 2, kUnrollFor<P>, 1>(rows, valid, p.x, p.k, p.norm, reinterpret_cast<float*>(smem),
-                                               warp % P, P, &scale, dots);
+                                               warp % P, P, &scale, dots, read_residual);
     dot = dots[0] * scale;
   }
   if (!CombineParts<P>(&dot) || !valid) return;
-  if (p.residual != nullptr) dot += p.residual[row];
+  if (p.residual != nullptr) dot += residual;
   Pick(p.y, seg)[row] = dot;
 }
 
@@ -163,7 +172,7 @@ __global__ void __launch_bounds__(kWarps * 32, 5) GateUpKernel(GateUpParams p) {
   } else {
     float dots[2], scale;
     Dots<T, N, kLayout == 2, kUnrollFor<P, 2>, 2>(rows, valid, p.x, p.k, p.norm, reinterpret_cast<float*>(smem),
-                                               warp % P, P, &scale, dots);
+                                               warp % P, P, &scale, dots, [] {});
     g = dots[0] * scale, u = dots[1] * scale;
   }
   const bool done_g = CombineParts<P>(&g);
@@ -185,7 +194,8 @@ __global__ void __launch_bounds__(kWarps * 32) OutputArgmaxKernel(OutputArgmaxPa
   if constexpr (kAligned) {
     const char* rows[1] = {w};
     float dots[1], scale;
-    Dots<T, WeightType::kF32, false, 4, 1>(rows, valid, p.x, p.k, NormPrologue{}, nullptr, 0, 1, &scale, dots);
+    Dots<T, WeightType::kF32, false, 4, 1>(rows, valid, p.x, p.k, NormPrologue{}, nullptr, 0, 1, &scale, dots,
+                                           [] {});
     if (valid) v = dots[0];
   } else {
     GridDependencyWait();

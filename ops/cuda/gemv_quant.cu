@@ -265,12 +265,25 @@ __device__ __forceinline__ void QuantGemvTiles(const GemvParams& p, int first, i
   TileWalk<T, M> walk;
   walk.Start(rows, p.k, warp % P, P, WarpSlots<T, M, kStaged>(smem, p.k, P));
   AllowDependentLaunch();
+  // With the first copies in flight, the residual is read as soon as it may be, so that its round trip
+  // overlaps the product instead of following the parts' combine (PrepareX's wait then returns at once).
+  // Not where x is read in place: those kernels' registers are full (they spill 40 bytes more).
+  float residual[M] = {};
+  if (kStaged && p.residual != nullptr) {
+    GridDependencyWait();
+#pragma unroll
+    for (int r = 0; r < M; ++r) {
+      if (seg[r] < last) residual[r] = p.residual[row[r]];
+    }
+  }
   float dot[M];
   Dots<T, M, kStaged>(walk, p.x, p.k, p.norm, reinterpret_cast<float*>(smem), dot);
   if (!CombineRowParts<P>(dot)) return;
 #pragma unroll
   for (int r = 0; r < M; ++r) {
-    if (seg[r] < last) Pick(p.y, seg[r])[row[r]] = p.residual != nullptr ? dot[r] + p.residual[row[r]] : dot[r];
+    if (seg[r] >= last) continue;
+    if (p.residual != nullptr) dot[r] += kStaged ? residual[r] : p.residual[row[r]];
+    Pick(p.y, seg[r])[row[r]] = dot[r];
   }
 }
 
