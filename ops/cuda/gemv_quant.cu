@@ -53,6 +53,16 @@ constexpr int RowsPerTile() {
   return QuantTraits<T>::kBytes * 32 / QuantTraits<T>::kElements >= 26 ? 2 : 4;
 }
 
+// gate/up's tiles (gate rows, then the matching up rows): Q8_0 takes four rows where its other products take
+// two. At two, the 4864-row gate/up of Qwen2.5-0.5B was 608 blocks, of which an H200 holds 396 at once (66
+// registers a thread: three blocks per SM), so a second wave; at four, 304 blocks (73 registers) in one: H200,
+// gate/up 5.65 -> 5.02 us, tg128 1932 -> 1998. Q5_0 (Q4_K_M's and Q5_K_M's gate/up) and Q6_K measured slower
+// at four rows (tg128 -4% and -1%; PERF_NOTES.md step 78), their decode being longer per row.
+template <WeightType T>
+constexpr int GateUpRowsPerTile() {
+  return T == WeightType::kQ8_0 ? 4 : RowsPerTile<T>();
+}
+
 template <WeightType T>
 struct Round {
   using Q = QuantTraits<T>;
@@ -306,7 +316,7 @@ __global__ void __launch_bounds__(kWarps * 32) QuantGemvPairKernel(GemvParams p,
 // Gate rows 0..M/2-1 and the same up rows M/2..M-1 of the tile.
 template <WeightType T, bool kStaged, int P>
 __global__ void __launch_bounds__(kWarps * 32) QuantGateUpKernel(GateUpParams p) {
-  constexpr int M = RowsPerTile<T>(), H = M / 2;
+  constexpr int M = GateUpRowsPerTile<T>(), H = M / 2;
   extern __shared__ float4 smem4[];
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem4);
   const int warp = threadIdx.x / 32;
@@ -400,17 +410,17 @@ cudaError_t LaunchWithSmem(Kernel kernel, int blocks, size_t smem, cudaStream_t 
 }
 
 // Instantiates `kernel` for the quantized type, staging (x up to kMaxQuantStagedK floats) and warps per
-// row (QuantPartsFor), over tiles_of_m(M) tiles of the type's RowsPerTile rows M.
-#define GGRT_LAUNCH_QUANT_FAMILY(kernel, params, tiles_of_m, ...)                                              \
+// row (QuantPartsFor), over tiles_of_m(M) tiles of rows_per_tile<T>() rows M.
+#define GGRT_LAUNCH_QUANT_FAMILY(kernel, rows_per_tile, params, tiles_of_m, ...)                               \
   GGRT_DISPATCH_QUANT(params.type, T, {                                                                        \
     if (!Readable<T>(params.k, {__VA_ARGS__})) return cudaErrorInvalidValue;                                   \
     const bool staged = params.k <= kMaxQuantStagedK;                                                          \
-    constexpr int M = RowsPerTile<T>();                                                                        \
+    constexpr int M = rows_per_tile<T>();                                                                      \
     const int tiles = tiles_of_m(M);                                                                           \
     ByParts(QuantPartsFor<T>(params.k, tiles), [&](auto parts_tag) {                                           \
       constexpr int P = decltype(parts_tag)::value;                                                            \
       const int blocks = (tiles + kWarps / P - 1) / (kWarps / P);                                              \
-      const size_t slots = SlotBytes<T>(params.k, P);                                                          \
+      const size_t slots = SlotBytes<T, M>(params.k, P);                                                       \
       launched = staged ? LaunchWithSmem(kernel<T, true, P>, blocks, slots + StagedXBytes(params.k), stream,   \
                                          params)                                                               \
                         : LaunchWithSmem(kernel<T, false, P>, blocks, slots, stream, params);                  \
@@ -503,7 +513,7 @@ cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
   cudaError_t launched = cudaErrorInvalidValue;
-  GGRT_LAUNCH_QUANT_FAMILY(QuantGemvKernel, p, [&](int m) { return (rows + m - 1) / m; }, p.w[0],
+  GGRT_LAUNCH_QUANT_FAMILY(QuantGemvKernel, RowsPerTile, p, [&](int m) { return (rows + m - 1) / m; }, p.w[0],
                            p.count > 1 ? p.w[1] : nullptr, p.count > 2 ? p.w[2] : nullptr);
   return launched;
 }
@@ -511,7 +521,7 @@ cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
 cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) {
   if (p.norm.weight != nullptr && p.norm.type != WeightType::kF32) return cudaErrorInvalidValue;
   cudaError_t launched = cudaErrorInvalidValue;
-  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, p, [&](int m) { return (p.n + m / 2 - 1) / (m / 2); }, p.w_gate,
+  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, GateUpRowsPerTile, p, [&](int m) { return (p.n + m / 2 - 1) / (m / 2); }, p.w_gate,
                            p.w_up);
   return launched;
 }
