@@ -229,6 +229,32 @@ TEST(GemvTest, QuantizedOutputArgmaxMatchesReference) {
   }
 }
 
+// Rows that tie exactly (the same bytes) resolve to the first of them, wherever the kernel's warps and blocks
+// take their tiles: rows [0, first) are zero and every later row is the same positive one, with x positive.
+TEST(GemvTest, QuantizedOutputArgmaxTiesKeepTheFirstRow) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(19);
+  std::uniform_real_distribution<float> positive(0.1f, 1.0f);
+  const int k = 256, n = 151936 / 8 + 5;
+  std::vector<float> x(k), row(k);
+  for (float& v : x) v = positive(rng);
+  for (float& v : row) v = positive(rng);
+  for (WeightType type : kQuantTypes) {
+    for (int first : {0, 1, 4999, n - 1}) {
+      std::vector<float> w(static_cast<size_t>(n) * k, 0.0f);
+      for (int r = first; r < n; ++r) std::copy(row.begin(), row.end(), w.begin() + static_cast<size_t>(r) * k);
+      const TypedWeights tw = MakeWeights(w, type);
+      DeviceBuffer dx(x), dw(tw), values(OutputArgmaxPartials(n) * sizeof(float)),
+          indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
+      ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(), indices.as<int32_t>(),
+                                    token.as<int32_t>()},
+                                   nullptr),
+                cudaSuccess);
+      EXPECT_EQ(token.Download<int32_t>()[0], first) << TypeName(type);
+    }
+  }
+}
+
 TEST(GemvTest, TwoBlockFormatsInOneProductMatchReference) {
   // A Q4_K_M layer's q, k and v: pairs with a kernel of their own (either order, one or two weights of the
   // first type), a pair without one and rows too long for it (a launch per type), with and without a norm.
