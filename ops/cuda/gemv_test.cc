@@ -103,6 +103,17 @@ TEST(GemvTest, NormPrologueAndResidualEpilogueMatchReference) {
   }
 }
 
+// The device's fused output argmax of w x (w [n, k] as `type`); -1 where the launch fails.
+int32_t DeviceOutputArgmax(const std::vector<float>& x, const TypedWeights& w, WeightType type, int n) {
+  const int k = static_cast<int>(x.size());
+  DeviceBuffer dx(x), dw(w), values(OutputArgmaxPartials(n) * sizeof(float)),
+      indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
+  const cudaError_t launched = LaunchOutputArgmax(
+      {dx.as<float>(), k, type, dw.get(), n, values.as<float>(), indices.as<int32_t>(), token.as<int32_t>()}, nullptr);
+  EXPECT_EQ(launched, cudaSuccess) << TypeName(type);
+  return launched == cudaSuccess ? token.Download<int32_t>()[0] : -1;
+}
+
 // The fused output argmax against the argmax of the reference logits; a different token only at a near-tie.
 void CheckOutputArgmax(WeightType type, int k, int n, std::mt19937& rng) {
   const auto x = cpu::RandomVector(k, rng);
@@ -110,13 +121,7 @@ void CheckOutputArgmax(WeightType type, int k, int n, std::mt19937& rng) {
   std::vector<float> logits(n);
   cpu::Matmul(x.data(), w.values.data(), 1, k, n, logits.data());
   const int32_t want = cpu::Argmax(logits.data(), n);
-  DeviceBuffer dx(x), dw(w), values(OutputArgmaxPartials(n) * sizeof(float)),
-      indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
-  ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(), indices.as<int32_t>(),
-                                token.as<int32_t>()},
-                               nullptr),
-            cudaSuccess);
-  const int32_t got = token.Download<int32_t>()[0];
+  const int32_t got = DeviceOutputArgmax(x, w, type, n);
   if (got != want) {
     ASSERT_GE(got, 0);
     ASSERT_LT(got, n);
@@ -243,14 +248,7 @@ TEST(GemvTest, QuantizedOutputArgmaxTiesKeepTheFirstRow) {
     for (int first : {0, 1, 4999, n - 1}) {
       std::vector<float> w(static_cast<size_t>(n) * k, 0.0f);
       for (int r = first; r < n; ++r) std::copy(row.begin(), row.end(), w.begin() + static_cast<size_t>(r) * k);
-      const TypedWeights tw = MakeWeights(w, type);
-      DeviceBuffer dx(x), dw(tw), values(OutputArgmaxPartials(n) * sizeof(float)),
-          indices(OutputArgmaxPartials(n) * sizeof(int32_t)), token(sizeof(int32_t));
-      ASSERT_EQ(LaunchOutputArgmax({dx.as<float>(), k, type, dw.get(), n, values.as<float>(), indices.as<int32_t>(),
-                                    token.as<int32_t>()},
-                                   nullptr),
-                cudaSuccess);
-      EXPECT_EQ(token.Download<int32_t>()[0], first) << TypeName(type);
+      EXPECT_EQ(DeviceOutputArgmax(x, MakeWeights(w, type), type, n), first) << TypeName(type);
     }
   }
 }
