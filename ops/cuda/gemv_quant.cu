@@ -57,7 +57,7 @@ constexpr int RowsPerTile() {
 // two. At two, the 4864-row gate/up of Qwen2.5-0.5B was 608 blocks, of which an H200 holds 396 at once (66
 // registers a thread: three blocks per SM), so a second wave; at four, 304 blocks (73 registers) in one: H200,
 // gate/up 5.65 -> 5.02 us, tg128 1932 -> 1998. Q5_0 (Q4_K_M's and Q5_K_M's gate/up) and Q6_K measured slower
-// at four rows (tg128 -4% and -1%; PERF_NOTES.md step 78), their decode being longer per row.
+// at four rows, though also in one wave (tg128 -4% and -1%; PERF_NOTES.md step 78).
 template <WeightType T>
 constexpr int GateUpRowsPerTile() {
   return T == WeightType::kQ8_0 ? 4 : RowsPerTile<T>();
@@ -521,8 +521,8 @@ cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
 cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) {
   if (p.norm.weight != nullptr && p.norm.type != WeightType::kF32) return cudaErrorInvalidValue;
   cudaError_t launched = cudaErrorInvalidValue;
-  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, GateUpRowsPerTile, p, [&](int m) { return (p.n + m / 2 - 1) / (m / 2); }, p.w_gate,
-                           p.w_up);
+  GGRT_LAUNCH_QUANT_FAMILY(QuantGateUpKernel, GateUpRowsPerTile, p,
+                           [&](int m) { return (p.n + m / 2 - 1) / (m / 2); }, p.w_gate, p.w_up);
   return launched;
 }
 
