@@ -74,9 +74,16 @@ struct Plan {
 // every sum's order follows from n and k alone.
 constexpr int kRun = 2;
 
-// Weight chunks each warp keeps in flight: more for narrow batches (few blocks must keep a lot in flight),
-// fewer for the widest tile, whose accumulators fill the registers.
-__host__ __device__ constexpr int Ring(int cols) { return cols <= 8 ? 8 : cols >= 64 ? 2 : 4; }
+// Weight chunks each warp keeps in flight: fewer for the widest tile, whose accumulators fill the registers.
+// Not more at 8 columns: a ring of 8 held the kernel at 128 registers a thread (see MinBlocks).
+__host__ __device__ constexpr int Ring(int cols) { return cols >= 64 ? 2 : 4; }
+
+// Blocks an SM the registers must allow. At 8 columns (f16/bf16), three: 80 registers a thread instead of 128
+// leave room on every SM for the next product's blocks to start early (programmatic dependent launch) and
+// issue their weight loads while this product's blocks run; at two an SM, a product of 224 blocks (attn_out,
+// ffn_down) filled 112 SMs. H200, batched B = 1: 1376 -> 1438 tokens/s; kernel_bench at one row gate/up
+// 8.79 -> 8.15 us, attn_out 3.31 -> 2.90, logits 83.4 -> 71.1 (PERF_NOTES.md step 86).
+__host__ __device__ constexpr int MinBlocks(int nt, bool quant) { return nt == 1 && !quant ? 3 : nt <= 8 ? 2 : 1; }
 
 // Block formats: each warp decodes the kRun chunks of a run for its 16 rows into f16 in shared memory
 // (ops/cuda/quant.cuh's DecodeChunk, one chunk of one row per lane), and takes its fragments from there.
@@ -345,7 +352,8 @@ __device__ __forceinline__ void WriteTile(const SmallBatchGemmParams& p, const f
 
 // T: the weights' type (kQuant: block formats, decoded to f16, T = __half).
 template <typename T, int NT, bool kQuant>
-__global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKernel(SmallBatchGemmParams p, Plan plan) {
+__global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
+    SmallBatchGemmKernel(SmallBatchGemmParams p, Plan plan) {
   extern __shared__ __align__(16) unsigned char smem[];
   AllowDependentLaunch();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -425,8 +433,9 @@ __global__ void __launch_bounds__(kThreads, NT <= 8 ? 2 : 1) SmallBatchGemmKerne
     const int s1 = min(ke, s0 + plan.stage);
     if (s0 != kb) __syncthreads();  // The previous part is consumed.
     // Warp w stages rows w, w + 8, ... of the tile, lane l the float4 columns = l mod 32 of each, all the
-    // warp's rows and kUnroll float4 per row in flight at once.
-    constexpr int kUnroll = NT >= 8 ? 1 : 8 / NT;
+    // warp's rows and kUnroll float4 per row in flight at once (2 within MinBlocks' 80 registers: 4 spilled
+    // and was slower than 128 registers with 8).
+    constexpr int kUnroll = NT == 1 && !kQuant ? 2 : NT >= 8 ? 1 : 8 / NT;
     const int quads = (s1 - s0) / 4;
     for (int q0 = lane; q0 < quads; q0 += 32 * kUnroll) {
       float4 v[NT][kUnroll];
