@@ -435,7 +435,7 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
     // Warp w stages rows w, w + 8, ... of the tile, lane l the float4 columns = l mod 32 of each, all the
     // warp's rows and kUnroll float4 per row in flight at once (2 within MinBlocks' 80 registers: 4 spilled
     // and was slower than 128 registers with 8).
-    constexpr int kUnroll = NT == 1 && !kQuant ? 2 : NT >= 8 ? 1 : 8 / NT;
+    constexpr int kUnroll = MinBlocks(NT, kQuant) > 2 ? 2 : NT >= 8 ? 1 : 8 / NT;
     const int quads = (s1 - s0) / 4;
     for (int q0 = lane; q0 < quads; q0 += 32 * kUnroll) {
       float4 v[NT][kUnroll];
