@@ -41,6 +41,19 @@ bool WarpgroupMmaSupported() {
   return supported;
 }
 
+int SharedMemoryPerSm() {
+  static const int bytes = [] {
+    int device = 0, value = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess) {
+      cudaGetLastError();
+      return 228 * 1024;  // An H100/H200.
+    }
+    return value;
+  }();
+  return bytes;
+}
+
 int SmCount() {
   static const int sms = [] {
     int device = 0, count = 0;

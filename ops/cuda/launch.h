@@ -23,16 +23,21 @@ bool WarpgroupMmaSupported();
 // Multiprocessors of the current device (asked once; kernels size their grids by it).
 int SmCount();
 
+// Shared memory a multiprocessor can give its blocks (the current device's, asked once).
+int SharedMemoryPerSm();
+
 // `cluster`: blocks per thread block cluster (Hopper), which share their shared memory; (1, 1, 1) for none.
+// `shared_percent`: the share of each SM's unified L1 and shared memory the launch asks to be shared memory
+// (-1: the driver's choice).
 template <typename... KernelArgs, typename... Args>
 cudaError_t LaunchClustered(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, dim3 cluster, size_t smem,
-                            cudaStream_t stream, Args&&... args) {
+                            int shared_percent, cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = stream;
-  cudaLaunchAttribute attributes[2];
+  cudaLaunchAttribute attributes[3];
   unsigned count = 0;
   if (ProgrammaticLaunchEnabled()) {
     attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -44,6 +49,10 @@ cudaError_t LaunchClustered(void (*kernel)(KernelArgs...), dim3 grid, dim3 block
     attributes[count].val.clusterDim.y = cluster.y;
     attributes[count++].val.clusterDim.z = cluster.z;
   }
+  if (shared_percent >= 0) {
+    attributes[count].id = cudaLaunchAttributePreferredSharedMemoryCarveout;
+    attributes[count++].val.sharedMemCarveout = shared_percent;
+  }
   config.attrs = attributes;
   config.numAttrs = count;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
@@ -52,7 +61,7 @@ cudaError_t LaunchClustered(void (*kernel)(KernelArgs...), dim3 grid, dim3 block
 template <typename... KernelArgs, typename... Args>
 cudaError_t Launch(void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                    Args&&... args) {
-  return LaunchClustered(kernel, grid, block, dim3(1, 1, 1), smem, stream, std::forward<Args>(args)...);
+  return LaunchClustered(kernel, grid, block, dim3(1, 1, 1), smem, -1, stream, std::forward<Args>(args)...);
 }
 
 #ifdef __CUDACC__

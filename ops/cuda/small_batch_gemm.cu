@@ -670,8 +670,19 @@ cudaError_t LaunchFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStrea
     if (e != cudaSuccess) return e;
     configured = true;
   }
+  // At 8 columns, shared memory for MinBlocks blocks an SM and no more (each with the driver's 1 KB and the
+  // static arrays); the rest stays L1. Left to itself the driver sized it for the blocks the warps would allow
+  // (102 KB an SM for gate/up, 135 KB for ffn_down), though the registers hold three. Each kernel alone is
+  // unchanged, the graph gains: H200, batched B = 1 1436 -> 1458, B = 4 5598 -> 5788 (PERF_NOTES.md step 90;
+  // at 16 columns B = 16 lost 1.7%, so the wider tiles keep the driver's choice).
+  constexpr int kPerBlockExtra = 2048;
+  const int percent =
+      NT == 1 ? static_cast<int>(std::min<int64_t>(
+                    100, (int64_t{MinBlocks(NT, kQuant)} * (plan.smem + kPerBlockExtra) * 100 + SharedMemoryPerSm() - 1) /
+                             SharedMemoryPerSm()))
+              : -1;
   return LaunchClustered(SmallBatchGemmKernel<T, NT, kQuant>, dim3(plan.row_tiles, plan.splits, plan.col_tiles),
-                         kThreads, dim3(1, plan.cluster ? plan.splits : 1, 1), plan.smem, stream, p, plan);
+                         kThreads, dim3(1, plan.cluster ? plan.splits : 1, 1), plan.smem, percent, stream, p, plan);
 }
 
 template <typename T, bool kQuant = false>
@@ -1120,7 +1131,7 @@ cudaError_t LaunchWideFor(const WideMaps& maps, const SmallBatchGemmParams& p, c
       WideGemmKernel<T, kCols, kKc>, cudaFuncAttributeMaxDynamicSharedMemorySize, WideSmem(kCols, kKc));
   if (opted != cudaSuccess) return opted;
   const dim3 grid((p.rows + kCols - 1) / kCols, WideRowTiles(p), plan.splits * kKc);
-  return LaunchClustered(WideGemmKernel<T, kCols, kKc>, grid, kThreads, dim3(1, 1, kKc), WideSmem(kCols, kKc),
+  return LaunchClustered(WideGemmKernel<T, kCols, kKc>, grid, kThreads, dim3(1, 1, kKc), WideSmem(kCols, kKc), -1,
                          stream, maps, p, plan, ss);
 }
 
