@@ -7,16 +7,18 @@ namespace {
 
 std::atomic<int> enabled{-1};  // -1: not yet decided from the device.
 
-// The current device's compute capability's major number (0 where it cannot be asked).
-int ComputeMajor() {
-  int device = 0, major = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+// An attribute of the current device, or `fallback` where it cannot be asked.
+int DeviceAttribute(cudaDeviceAttr attribute, int fallback) {
+  int device = 0, value = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&value, attribute, device) != cudaSuccess) {
     cudaGetLastError();
-    return 0;
+    return fallback;
   }
-  return major;
+  return value;
 }
+
+// The current device's compute capability's major number (0 where it cannot be asked).
+int ComputeMajor() { return DeviceAttribute(cudaDevAttrComputeCapabilityMajor, 0); }
 
 }  // namespace
 
@@ -42,28 +44,13 @@ bool WarpgroupMmaSupported() {
 }
 
 int SharedMemoryPerSm() {
-  static const int bytes = [] {
-    int device = 0, value = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess) {
-      cudaGetLastError();
-      return 228 * 1024;  // An H100/H200.
-    }
-    return value;
-  }();
+  // Without an answer, an H100/H200's (only the speed depends on it, as on SmCount's).
+  static const int bytes = DeviceAttribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, 228 * 1024);
   return bytes;
 }
 
 int SmCount() {
-  static const int sms = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      cudaGetLastError();
-      return 132;  // An H100/H200; only the speed depends on it.
-    }
-    return count;
-  }();
+  static const int sms = DeviceAttribute(cudaDevAttrMultiProcessorCount, 132);
   return sms;
 }
 
