@@ -661,6 +661,14 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
   }
 }
 
+// The share of an SM's L1 and shared memory (percent, rounded up) that holds `blocks` blocks of `smem`
+// dynamic bytes each, with 2 KB a block for the driver's 1 KB and the static arrays.
+int SharedPercentFor(int blocks, int smem) {
+  constexpr int kPerBlockExtra = 2048;
+  const int64_t bytes = int64_t{blocks} * (smem + kPerBlockExtra);
+  return static_cast<int>(std::min<int64_t>(100, (bytes * 100 + SharedMemoryPerSm() - 1) / SharedMemoryPerSm()));
+}
+
 template <typename T, int NT, bool kQuant>
 cudaError_t LaunchFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStream_t stream) {
   static bool configured = false;  // The opt-in above 48 KB, once per instantiation.
@@ -670,17 +678,12 @@ cudaError_t LaunchFor(const SmallBatchGemmParams& p, const Plan& plan, cudaStrea
     if (e != cudaSuccess) return e;
     configured = true;
   }
-  // At 8 columns, shared memory for MinBlocks blocks an SM and no more (each with the driver's 1 KB and the
-  // static arrays); the rest stays L1. Left to itself the driver sized it for the blocks the warps would allow
-  // (102 KB an SM for gate/up, 135 KB for ffn_down), though the registers hold three. Each kernel alone is
-  // unchanged, the graph gains: H200, batched B = 1 1436 -> 1458, B = 4 5598 -> 5788 (PERF_NOTES.md step 90;
-  // at 16 columns B = 16 lost 1.7%, so the wider tiles keep the driver's choice).
-  constexpr int kPerBlockExtra = 2048;
-  const int percent =
-      NT == 1 ? static_cast<int>(std::min<int64_t>(
-                    100, (int64_t{MinBlocks(NT, kQuant)} * (plan.smem + kPerBlockExtra) * 100 + SharedMemoryPerSm() - 1) /
-                             SharedMemoryPerSm()))
-              : -1;
+  // At 8 columns, shared memory for MinBlocks blocks an SM and no more; the rest stays L1. Left to itself the
+  // driver sized it for the blocks the warps would allow (102 KB an SM for gate/up, 135 KB for ffn_down),
+  // though the registers hold MinBlocks. Each kernel alone is unchanged, the graph gains: H200, batched
+  // B = 1 1436 -> 1458, B = 4 5598 -> 5788 (PERF_NOTES.md step 90; at 16 columns B = 16 lost 1.7%, so the
+  // wider tiles keep the driver's choice).
+  const int percent = NT == 1 ? SharedPercentFor(MinBlocks(NT, kQuant), plan.smem) : -1;
   return LaunchClustered(SmallBatchGemmKernel<T, NT, kQuant>, dim3(plan.row_tiles, plan.splits, plan.col_tiles),
                          kThreads, dim3(1, plan.cluster ? plan.splits : 1, 1), plan.smem, percent, stream, p, plan);
 }
