@@ -146,13 +146,13 @@ Plan MakePlan(const SmallBatchGemmParams& p) {
   plan.smem = std::max(plan.cols * StagingStride(plan.stage) * 2 + (IsQuantized(p.type) ? kWarps * kDecodedBytes : 0),
                        (kWarps * 16 * plan.cols + 128 * (plan.cols + 1)) * 4);
   // Past everything the block uses itself: the other blocks of its cluster may write there while it still
-  // streams its own slice.
-  plan.slots = plan.smem;
+  // streams its own slice. 16-byte aligned, for the 16-byte stores.
+  plan.slots = (plan.smem + 15) / 16 * 16;
   // Where the slots do not fit beside the rest (block formats' decoded tiles beside 128 columns of staged x),
   // the splits meet in the scratch instead.
   const int slot_bytes = (plan.splits - 1) * 16 * plan.group_rows * (plan.cols + 1) * 4;
-  if (plan.cluster && plan.smem + slot_bytes > kMaxSmem) plan.cluster = false;
-  if (plan.cluster) plan.smem += slot_bytes;
+  if (plan.cluster && plan.slots + slot_bytes > kMaxSmem) plan.cluster = false;
+  if (plan.cluster) plan.smem = plan.slots + slot_bytes;
   return plan;
 }
 
@@ -356,12 +356,23 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
     SmallBatchGemmKernel(SmallBatchGemmParams p, Plan plan) {
   extern __shared__ __align__(16) unsigned char smem[];
   AllowDependentLaunch();
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  // A block may write into another's shared memory only once that block runs: every block arrives now and
-  // waits (long since satisfied) before its first remote store.
-  if (plan.cluster) asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
-#endif
   constexpr int kCols = 8 * NT;
+  constexpr int kCt = kCols + 1;  // The epilogue's tile ct [tile rows][kCt]: odd, its column reads conflict-free.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // The cluster leader's count of the bytes of the other splits' partial tiles (see the epilogue). A block may
+  // store into another's shared memory only once that block runs and its barrier is set: the leader sets it
+  // before it arrives at the cluster's barrier, and the others wait there (long since satisfied) before
+  // their stores.
+  __shared__ uint64_t partials_landed;
+  if (plan.cluster) {
+    if (blockIdx.y == 0 && threadIdx.x == 0) {
+      BarrierInit(&partials_landed);
+      BarrierArriveExpect(&partials_landed, (plan.splits - 1) * plan.group_rows * 16 * kCt * sizeof(float));
+      BarrierInitFence();
+    }
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+  }
+#endif
   constexpr int kRing = Ring(kCols);
   static_assert(kRing % kRun == 0, "a ring turn holds whole runs");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -542,7 +553,6 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
     }
   }
   __syncthreads();
-  constexpr int kCt = kCols + 1;  // Odd: the epilogue's column reads are conflict-free.
   const int tile_rows = plan.group_rows * 16;
   float* ct = parts + kWarps * 16 * kCols;
   for (int i = threadIdx.x; i < tile_rows * kCols; i += kThreads) {
@@ -584,22 +594,24 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
   if (plan.cluster) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // Clusters are Hopper's (ClustersSupported).
     // The tile's splits are one cluster (no norm, no SwiGLU): every other block stores its partial tile into
-    // a slot of the first block's shared memory and leaves after the cluster's barrier; the first adds them in
-    // split order (the scratch path's sums below) and writes the tile, its residuals loaded while the blocks
-    // meet.
-    namespace cg = cooperative_groups;
-    const cg::cluster_group cluster = cg::this_cluster();
+    // a slot of the first block's shared memory, by asynchronous stores counted on the first block's barrier,
+    // and leaves at once; the first, its residuals loaded meanwhile, waits for the bytes, adds the partials in
+    // split order (the scratch path's sums below) and writes the tile. Through cluster.sync() instead, every
+    // block paid a GPU-scope fence and the whole cluster's barrier (14% of ffn_down at one row, PERF_NOTES.md
+    // step 91).
     const int floats = tile_rows * kCt, total = kCols * tile_rows;
-    float* slots = reinterpret_cast<float*>(smem + plan.slots);
+    const float* slots = reinterpret_cast<const float*>(smem + plan.slots);
     asm volatile("barrier.cluster.wait.aligned;\n" ::: "memory");
     if (split != 0) {
-      float* dst = cluster.map_shared_rank(slots, 0) + (split - 1) * floats;
-      for (int i = threadIdx.x; i < floats; i += kThreads) dst[i] = ct[i];
+      const uint32_t landed = MapShared(SharedAddress(&partials_landed), 0);
+      const uint32_t dst = MapShared(SharedAddress(slots + (split - 1) * floats), 0);
+      for (int i = threadIdx.x; i < floats / 4; i += kThreads) {
+        StoreRemoteAsync(dst + 16 * i, reinterpret_cast<const uint4*>(ct)[i], landed);
+      }
+      return;
     }
-    const float residual =
-        split == 0 && static_cast<int>(threadIdx.x) < total ? residual_of(locate(threadIdx.x)) : 0.0f;
-    cluster.sync();
-    if (split != 0) return;
+    const float residual = static_cast<int>(threadIdx.x) < total ? residual_of(locate(threadIdx.x)) : 0.0f;
+    BarrierWaitCluster(&partials_landed, 0);
     for (int idx = threadIdx.x; idx < total; idx += kThreads) {
       const Out o = locate(idx);
       const int at = (idx % tile_rows) * kCt + o.c;

@@ -1,6 +1,7 @@
 // Device side of the Tensor Memory Accelerator (Hopper, sm_90a): shared-memory barriers that count the bytes
 // of bulk copies, and the 2-D tensor copy (ops/cuda/tensor_map.h makes its descriptor). One thread issues a
-// copy of a whole box; the consumers wait on the barrier's phase.
+// copy of a whole box; the consumers wait on the barrier's phase. The same barriers count 16-byte stores into
+// another cluster block's shared memory (StoreRemoteAsync), which its receiver waits for alone.
 #ifndef GGRT_OPS_CUDA_TMA_CUH_
 #define GGRT_OPS_CUDA_TMA_CUH_
 
@@ -14,7 +15,7 @@ __device__ __forceinline__ uint32_t SharedAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 // A barrier one arrival completes (with the bytes it expects); visible to the async proxy after the fence.
 __device__ __forceinline__ void BarrierInit(uint64_t* bar) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SharedAddress(bar)));
@@ -37,6 +38,34 @@ __device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
       "r"(parity)
       : "memory");
 }
+// As BarrierWait, for bytes that other blocks of the cluster stored (StoreRemoteAsync): their stores are then
+// visible to the whole block.
+__device__ __forceinline__ void BarrierWaitCluster(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "wait:\n"
+      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait;\n}\n" ::"r"(SharedAddress(bar)),
+      "r"(parity)
+      : "memory");
+}
+// The address in cluster block `rank`'s shared memory of what `shared` (a SharedAddress) is in this block's.
+__device__ __forceinline__ uint32_t MapShared(uint32_t shared, uint32_t rank) {
+  uint32_t mapped;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(mapped) : "r"(shared), "r"(rank));
+  return mapped;
+}
+// 16 bytes into another block's shared memory (`dst` and `bar` from MapShared, `dst` 16-byte aligned), counted
+// on that block's barrier `bar` when they land. Nothing waits here: the store needs no fence and the storing
+// block may exit at once; the receiver's BarrierWaitCluster orders it.
+__device__ __forceinline__ void StoreRemoteAsync(uint32_t dst, uint4 v, uint32_t bar) {
+  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.b32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(
+                   dst),
+               "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w), "r"(bar)
+               : "memory");
+}
+#endif
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // Box (c0, c1) (element column, row) of `map` into `dst` (aligned to the map's swizzle span), counted on
 // `bar`; `policy` an L2 cache policy (createpolicy).
 __device__ __forceinline__ void TmaLoad2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar,
