@@ -28,27 +28,23 @@ __device__ __forceinline__ void BarrierArriveExpect(uint64_t* bar, uint32_t byte
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(SharedAddress(bar)), "r"(bytes)
                : "memory");
 }
+// The spin on the barrier's phase, the wait's semantics as `sem` says (try_wait's own default: acquire in
+// this block).
+#define GGRT_BARRIER_WAIT_LOOP(sem)                                                \
+  "{\n.reg .pred done;\n"                                                          \
+  "wait:\n"                                                                        \
+  "mbarrier.try_wait.parity" sem ".shared::cta.b64 done, [%0], %1;\n"              \
+  "@!done bra wait;\n}\n"
 // Waits until the barrier's phase `parity` (0, 1, 0, ... as it is reused) has completed.
 __device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\n"
-      "wait:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra wait;\n}\n" ::"r"(SharedAddress(bar)),
-      "r"(parity)
-      : "memory");
+  asm volatile(GGRT_BARRIER_WAIT_LOOP("") ::"r"(SharedAddress(bar)), "r"(parity) : "memory");
 }
-// As BarrierWait, for bytes that other blocks of the cluster stored (StoreRemoteAsync): their stores are then
-// visible to the whole block.
+// As BarrierWait, for bytes that other blocks of the cluster stored (StoreRemoteAsync): the waiting thread then
+// sees their stores.
 __device__ __forceinline__ void BarrierWaitCluster(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\n"
-      "wait:\n"
-      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra wait;\n}\n" ::"r"(SharedAddress(bar)),
-      "r"(parity)
-      : "memory");
+  asm volatile(GGRT_BARRIER_WAIT_LOOP(".acquire.cluster") ::"r"(SharedAddress(bar)), "r"(parity) : "memory");
 }
+#undef GGRT_BARRIER_WAIT_LOOP
 // The address in cluster block `rank`'s shared memory of what `shared` (a SharedAddress) is in this block's.
 __device__ __forceinline__ uint32_t MapShared(uint32_t shared, uint32_t rank) {
   uint32_t mapped;
