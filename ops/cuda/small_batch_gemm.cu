@@ -357,7 +357,8 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
   extern __shared__ __align__(16) unsigned char smem[];
   AllowDependentLaunch();
   constexpr int kCols = 8 * NT;
-  constexpr int kCt = kCols + 1;  // The epilogue's tile ct [tile rows][kCt]: odd, its column reads conflict-free.
+  constexpr int kCt = kCols + 1;  // The epilogue's tile ct [tile_rows][kCt]: odd, its column reads conflict-free.
+  const int tile_rows = plan.group_rows * 16;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   // The cluster leader's count of the bytes of the other splits' partial tiles (see the epilogue). A block may
   // store into another's shared memory only once that block runs and its barrier is set: the leader sets it
@@ -367,7 +368,7 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
   if (plan.cluster) {
     if (blockIdx.y == 0 && threadIdx.x == 0) {
       BarrierInit(&partials_landed);
-      BarrierArriveExpect(&partials_landed, (plan.splits - 1) * plan.group_rows * 16 * kCt * sizeof(float));
+      BarrierArriveExpect(&partials_landed, (plan.splits - 1) * tile_rows * kCt * sizeof(float));
       BarrierInitFence();
     }
     asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
@@ -539,7 +540,7 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
   }
 
   // Each warp's [16][kCols] partial into shared memory (over the staging area), then the k groups of each row
-  // group summed in order: ct [group_rows * 16][kCols + 1].
+  // group summed in order: ct [tile_rows][kCt].
   __syncthreads();
   float* parts = reinterpret_cast<float*>(smem);
   {
@@ -553,7 +554,6 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
     }
   }
   __syncthreads();
-  const int tile_rows = plan.group_rows * 16;
   float* ct = parts + kWarps * 16 * kCols;
   for (int i = threadIdx.x; i < tile_rows * kCols; i += kThreads) {
     const int group = i / (16 * kCols), within = i % (16 * kCols);
