@@ -8,8 +8,10 @@
 // counters (the counters zeroed by a memset node at the graph's start). Each at several grid sizes.
 //
 // Not part of the build (a device probe): on this machine
-//   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o .stage/boundary_probe tools/device/boundary_probe.cu
-// then on the device `./boundary_probe`.
+//   mkdir -p .stage2 && nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o .stage2/boundary_probe \
+//     tools/device/boundary_probe.cu
+// then a device call that carries .stage2 (git-ignored; stage.sh rebuilds .stage from scratch) runs
+// `.stage2/boundary_probe`: a table of us a kernel, a row per grid size, each twice.
 #include <cstdio>
 #include <cstdlib>
 
