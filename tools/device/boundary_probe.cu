@@ -5,13 +5,16 @@
 // A CUDA Graph of `kLength` kernels, each reading the whole of its predecessor's output (16 KB, as a decode
 // GEMV stages x) and writing its own, replayed `kReplays` times; the time a kernel is the replays' time over
 // the kernels. Modes: plain stream order; PDL with griddepcontrol.wait (ggrt's kernels today); PDL with
-// counters (the counters zeroed by a memset node at the graph's start). Each at several grid sizes.
+// counters, bumped by a fence and an atomic or by one red.release (the counters zeroed by a memset node at the
+// graph's start). Each at several grid sizes. Standalone (its own launch and error macro rather than
+// ops/cuda/launch.h's, which needs launch.cc linked), so that one nvcc line builds it.
 //
 // Not part of the build (a device probe): on this machine
 //   mkdir -p .stage2 && nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o .stage2/boundary_probe \
 //     tools/device/boundary_probe.cu
 // then a device call that carries .stage2 (git-ignored; stage.sh rebuilds .stage from scratch) runs
 // `.stage2/boundary_probe`: a table of us a kernel, a row per grid size, each twice.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -77,7 +80,7 @@ __global__ void __launch_bounds__(kThreads) Step(const float* in, float* out, in
 }
 
 float UsPerKernel(int mode, int blocks, cudaStream_t stream) {
-  const size_t floats = static_cast<size_t>(blocks) * kThreads > kFloats ? static_cast<size_t>(blocks) * kThreads : kFloats;
+  const size_t floats = std::max<size_t>(static_cast<size_t>(blocks) * kThreads, kFloats);
   float* buf[2];
   unsigned* counters;
   CHECK_CUDA(cudaMalloc(&buf[0], floats * 4));
@@ -115,6 +118,8 @@ float UsPerKernel(int mode, int blocks, cudaStream_t stream) {
   CHECK_CUDA(cudaEventSynchronize(stop));
   float ms = 0.0f;
   CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
   CHECK_CUDA(cudaGraphExecDestroy(exec));
   CHECK_CUDA(cudaGraphDestroy(graph));
   CHECK_CUDA(cudaFree(buf[0]));
