@@ -219,6 +219,33 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
     if (!j["stream"].is_boolean()) return fail(400, "'stream' must be a boolean", "stream");
     p.stream = j["stream"];
   }
+  // OpenAI fields that would change what comes back and that this server does not implement: refused
+  // unless they ask for the default, so that a client never gets silently other output than it asked for.
+  // (Fields it does not know at all, and harmless ones such as 'user', are ignored.)
+  for (const char* name : {"n", "best_of"}) {
+    if (j.contains(name) && !j[name].is_null() && j[name] != 1) {
+      return fail(400, absl::StrCat("'", name, "' must be 1: this server returns one choice per request"), name);
+    }
+  }
+  for (const char* name : {"presence_penalty", "frequency_penalty"}) {
+    if (j.contains(name) && !j[name].is_null() && j[name] != 0) {
+      return fail(400, absl::StrCat("'", name, "' is not supported (use 'repeat_penalty')"), name);
+    }
+  }
+  const auto unset = [&](const char* name) {
+    if (!j.contains(name)) return true;
+    const json& v = j[name];
+    return v.is_null() || v == false || v == 0 || (v.is_string() && v.get<std::string>().empty()) ||
+           ((v.is_object() || v.is_array()) && v.empty());
+  };
+  for (const char* name : {"logit_bias", "logprobs", "top_logprobs", "echo", "suffix", "tools", "functions"}) {
+    if (!unset(name)) return fail(400, absl::StrCat("'", name, "' is not supported by this server"), name);
+  }
+  if (j.contains("response_format") && !j["response_format"].is_null() &&
+      !(j["response_format"].is_object() && j["response_format"].value("type", "") == "text")) {
+    return fail(400, "'response_format' other than {\"type\": \"text\"} is not supported by this server",
+                "response_format");
+  }
   return p;
 }
 

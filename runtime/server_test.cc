@@ -248,6 +248,22 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
       {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400, "messages"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user"}]})", 400, "messages"},
       {"/v1/completions", json{{"prompt", std::string(100 << 10, 'a')}}.dump(), 413, ""},
+      // Asked-for behaviour the server does not implement is refused, not ignored.
+      {"/v1/completions", R"({"prompt": "a", "n": 3})", 400, "n"},
+      {"/v1/completions", R"({"prompt": "a", "best_of": 2})", 400, "best_of"},
+      {"/v1/completions", R"({"prompt": "a", "presence_penalty": 0.5})", 400, "presence_penalty"},
+      {"/v1/completions", R"({"prompt": "a", "frequency_penalty": -1})", 400, "frequency_penalty"},
+      {"/v1/completions", R"({"prompt": "a", "logit_bias": {"50256": -100}})", 400, "logit_bias"},
+      {"/v1/completions", R"({"prompt": "a", "logprobs": 5})", 400, "logprobs"},
+      {"/v1/completions", R"({"prompt": "a", "echo": true})", 400, "echo"},
+      {"/v1/completions", R"({"prompt": "a", "suffix": "end"})", 400, "suffix"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "logprobs": true})", 400,
+       "logprobs"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]})",
+       400, "tools"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}})", 400,
+       "response_format"},
   };
   for (const Case& c : cases) {
     auto [status, body] = Post(c.path, c.body);
@@ -261,11 +277,20 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
   }
   EXPECT_EQ(Post("/v1/completions", json{{"prompt", long_prompt}}.dump()).second["error"]["code"],
             "context_length_exceeded");
+  // The same fields at their defaults are accepted, as clients that send every field send them.
+  json defaults = Completion("Hello", 2);
+  defaults.update({{"n", 1}, {"best_of", 1}, {"presence_penalty", 0}, {"frequency_penalty", 0.0},
+                   {"logit_bias", json::object()}, {"logprobs", nullptr}, {"echo", false}, {"suffix", ""},
+                   {"user", "someone"}});
+  EXPECT_EQ(Post("/v1/completions", defaults.dump()).first, 200);
+  json chat = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}, {"temperature", 0},
+               {"logprobs", false}, {"tools", json::array()}, {"response_format", {{"type", "text"}}}};
+  EXPECT_EQ(Post("/v1/chat/completions", chat.dump()).first, 200);
   // The server still serves, and counted none of them as accepted requests.
   auto [status, body] = Post("/v1/completions", Completion("Hello", 4).dump());
   EXPECT_EQ(status, 200);
   const auto m = Metrics();
-  EXPECT_EQ(m.at("ggrt_requests_total"), 1);
+  EXPECT_EQ(m.at("ggrt_requests_total"), 3);
   EXPECT_GE(m.at("ggrt_requests_failed_total"), cases.size() - 1);  // 413 never reaches the handler.
 }
 
