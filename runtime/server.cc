@@ -176,11 +176,17 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
     *out = static_cast<float>(v);
     return true;
   };
-  if (j.contains("max_tokens") && !j["max_tokens"].is_null()) {
-    if (!j["max_tokens"].is_number_integer()) return fail(400, "'max_tokens' must be an integer", "max_tokens");
-    const int64_t v = j["max_tokens"];
-    if (v < 1) return fail(400, absl::StrCat("'max_tokens' is ", v, "; it must be at least 1"), "max_tokens");
-    p.max_tokens = static_cast<int>(std::min<int64_t>(v, 1 << 30));
+  // max_completion_tokens is the chat API's newer name for the same limit.
+  for (const char* name : {"max_tokens", "max_completion_tokens"}) {
+    if (!j.contains(name) || j[name].is_null()) continue;
+    if (!j[name].is_number_integer()) return fail(400, absl::StrCat("'", name, "' must be an integer"), name);
+    const int64_t v = j[name];
+    if (v < 1) return fail(400, absl::StrCat("'", name, "' is ", v, "; it must be at least 1"), name);
+    const int limit = static_cast<int>(std::min<int64_t>(v, 1 << 30));
+    if (p.max_tokens != -1 && p.max_tokens != limit) {
+      return fail(400, "'max_tokens' and 'max_completion_tokens' disagree", name);
+    }
+    p.max_tokens = limit;
   }
   if (!number("temperature", 0.0f, 100.0f, &p.sampler.temperature)) {
     return fail(400, "'temperature' must be a number from 0 to 100", "temperature");

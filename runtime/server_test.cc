@@ -248,6 +248,11 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
       {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400, "messages"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user"}]})", 400, "messages"},
       {"/v1/completions", json{{"prompt", std::string(100 << 10, 'a')}}.dump(), 413, ""},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 0})",
+       400, "max_completion_tokens"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "max_completion_tokens": 5})", 400,
+       "max_completion_tokens"},
       // Asked-for behaviour the server does not implement is refused, not ignored.
       {"/v1/completions", R"({"prompt": "a", "n": 3})", 400, "n"},
       {"/v1/completions", R"({"prompt": "a", "best_of": 2})", 400, "best_of"},
@@ -286,11 +291,17 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
   json chat = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 2}, {"temperature", 0},
                {"logprobs", false}, {"tools", json::array()}, {"response_format", {{"type", "text"}}}};
   EXPECT_EQ(Post("/v1/chat/completions", chat.dump()).first, 200);
+  // The chat API's newer name for the limit is honoured.
+  chat.erase("max_tokens");
+  chat["max_completion_tokens"] = 3;
+  auto [chat_status, chat_body] = Post("/v1/chat/completions", chat.dump());
+  EXPECT_EQ(chat_status, 200);
+  EXPECT_EQ(chat_body["usage"]["completion_tokens"], 3) << chat_body;
   // The server still serves, and counted none of them as accepted requests.
   auto [status, body] = Post("/v1/completions", Completion("Hello", 4).dump());
   EXPECT_EQ(status, 200);
   const auto m = Metrics();
-  EXPECT_EQ(m.at("ggrt_requests_total"), 3);
+  EXPECT_EQ(m.at("ggrt_requests_total"), 4);
   EXPECT_GE(m.at("ggrt_requests_failed_total"), cases.size() - 1);  // 413 never reaches the handler.
 }
 
