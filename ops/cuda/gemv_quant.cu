@@ -379,12 +379,17 @@ bool Readable(int k, std::initializer_list<const void*> weights) {
 // parts (the case measured: 8 -> 4), half as many, two rounds a warp, where the grid of `tiles` tiles still
 // has a block per SM: every block stages all of x, so ffn_down (k = 4864 in 8 parts, a block per Q8_0 tile
 // of 2 rows) read twice its weights' bytes in x. H200, tg128: Q8_0 1668 -> 1721 (PERF_NOTES.md, step 39).
+// Only for the 32-element blocks: halved, Q6_K's ffn_down (19 super-blocks a row, so 5 a part and a short
+// second round) was the slower: tg128 Q6_K 1877 -> 1900 and Q4_K_M 1902 -> 1915 at 8 parts (step 103).
 template <WeightType T>
 int QuantPartsFor(int k, int tiles) {
   const int blocks_per_row = k / QuantTraits<T>::kElements;
   int parts = 1;
   while (parts < kWarps && parts * 2 <= blocks_per_row && k / 32 / parts > 32) parts *= 2;
-  if (parts >= 4 && k / 32 / (parts / 2) <= 64 && tiles / (2 * kWarps / parts) >= SmCount()) parts /= 2;
+  if (QuantTraits<T>::kElements == 32 && parts >= 4 && k / 32 / (parts / 2) <= 64 &&
+      tiles / (2 * kWarps / parts) >= SmCount()) {
+    parts /= 2;
+  }
   return parts;
 }
 
