@@ -154,14 +154,32 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
     }
     for (const json& m : j["messages"]) {
       if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-          !m["content"].is_string()) {
+          !(m["content"].is_string() || m["content"].is_array())) {
         return fail(400, "each message must be an object with string 'role' and 'content'", "messages");
       }
-      const std::string role = m["role"];
+      std::string role = m["role"];
+      if (role == "developer") role = "system";  // The newer API's name for the system message.
       if (role != "system" && role != "user" && role != "assistant") {
-        return fail(400, absl::StrCat("unknown message role '", role, "' (system, user or assistant)"), "messages");
+        return fail(400, absl::StrCat("unknown message role '", role, "' (system, developer, user or assistant)"),
+                    "messages");
       }
-      p.messages.push_back({role, m["content"]});
+      // Content as a string, or as the newer API's list of parts, of which text parts (joined by newlines)
+      // are the ones a text model can take.
+      std::string content;
+      if (m["content"].is_string()) {
+        content = m["content"];
+      } else {
+        for (const json& part : m["content"]) {
+          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+              !part["text"].is_string()) {
+            return fail(400, "a message's content parts must be {\"type\": \"text\", \"text\": string}",
+                        "messages");
+          }
+          if (!content.empty()) content += "\n";
+          content += part["text"].get<std::string>();
+        }
+      }
+      p.messages.push_back({role, std::move(content)});
     }
   } else {
     if (!j.contains("prompt") || !j["prompt"].is_string()) return fail(400, "'prompt' must be a string", "prompt");

@@ -168,6 +168,24 @@ TEST_F(ServerTest, GreedyCompletionMatchesTheGenerationLoop) {
   EXPECT_EQ(std::string(body["choices"][0]["text"]).substr(0, 7), " there ");
 }
 
+// The newer chat API's forms: content as a list of text parts, and the 'developer' role, read as the string
+// and the 'system' role they stand for (same prompt, so the same greedy reply).
+TEST_F(ServerTest, ChatContentPartsAndTheDeveloperRoleReadAsTheirOlderForms) {
+  const json plain = {{"messages",
+                       {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hi\nthere"}}}},
+                      {"max_tokens", 6},
+                      {"temperature", 0}};
+  json parts = plain;
+  parts["messages"][0]["role"] = "developer";
+  parts["messages"][1]["content"] = {{{"type", "text"}, {"text", "Hi"}}, {{"type", "text"}, {"text", "there"}}};
+  auto [status_a, a] = Post("/v1/chat/completions", plain.dump());
+  auto [status_b, b] = Post("/v1/chat/completions", parts.dump());
+  ASSERT_EQ(status_a, 200) << a;
+  ASSERT_EQ(status_b, 200) << b;
+  EXPECT_EQ(a["usage"]["prompt_tokens"], b["usage"]["prompt_tokens"]);
+  EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);
+}
+
 TEST_F(ServerTest, StreamingGivesTheSameTextInChunksEndingWithDone) {
   for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
     const bool chat = std::string(path).find("chat") != std::string::npos;
@@ -247,6 +265,11 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
       {"/v1/chat/completions", R"({"messages": []})", 400, "messages"},
       {"/v1/chat/completions", R"({"messages": [{"role": "wizard", "content": "hi"}]})", 400, "messages"},
       {"/v1/chat/completions", R"({"messages": [{"role": "user"}]})", 400, "messages"},
+      {"/v1/chat/completions",
+       R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})", 400,
+       "messages"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": [{"type": "text"}]}]})", 400,
+       "messages"},
       {"/v1/completions", json{{"prompt", std::string(100 << 10, 'a')}}.dump(), 413, ""},
       {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 0})",
        400, "max_completion_tokens"},
