@@ -478,6 +478,19 @@ std::string Server::MetricsText() const {
 }
 
 void Server::Routes() {
+  if (!options_.api_key.empty()) {
+    // As OpenAI's API answers a missing or wrong key; /health stays open for load balancers' probes.
+    http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // Compared in time independent of where the given key first differs.
+      const std::string given = req.get_header_value("Authorization"), want = "Bearer " + options_.api_key;
+      unsigned char differ = given.size() != want.size();
+      for (size_t i = 0; i < want.size(); ++i) differ |= (i < given.size() ? given[i] : 0) ^ want[i];
+      if (req.path == "/health" || differ == 0) return httplib::Server::HandlerResponse::Unhandled;
+      SendError(res, 401, "a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error", "",
+                "invalid_api_key");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
   http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (!ready_) {
       res.status = 503;

@@ -37,6 +37,7 @@ struct ServerOptions {
   std::string model_name = "ggrt";     // The id /v1/models lists and requests may name.
   int max_queue = 256;                 // Requests waiting for a place in the batch before 503s.
   int64_t max_body_bytes = 1 << 20;    // Larger bodies get 413.
+  std::string api_key;                 // When set, requests other than /health need "Authorization: Bearer KEY".
   EngineOptions engine;
 };
 

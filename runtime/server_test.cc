@@ -422,5 +422,43 @@ TEST_F(BusyServerTest, AClientThatLeavesMidStreamFreesItsSequence) {
   EXPECT_EQ(status, 200);
 }
 
+// With an API key, every endpoint but /health wants "Authorization: Bearer KEY" and answers OpenAI's 401
+// without it; with the key the server is as before.
+class KeyedServerTest : public ServerTest {
+ protected:
+  ServerOptions Options() override {
+    ServerOptions options = ServerTest::Options();
+    options.api_key = "sk-test-123";
+    return options;
+  }
+};
+
+TEST_F(KeyedServerTest, RequestsWithoutTheKeyGet401) {
+  httplib::Client c = Client();
+  const std::string body = Completion("Hello", 2).dump();
+  for (const httplib::Headers& headers :
+       {httplib::Headers{}, httplib::Headers{{"Authorization", "Bearer sk-wrong"}},
+        httplib::Headers{{"Authorization", "sk-test-123"}}}) {
+    auto res = c.Post("/v1/completions", headers, body, "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401);
+    const json error = json::parse(res->body, nullptr, false);
+    EXPECT_EQ(error["error"]["code"], "invalid_api_key") << res->body;
+    auto models = c.Get("/v1/models", headers);
+    ASSERT_TRUE(models);
+    EXPECT_EQ(models->status, 401);
+  }
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  const httplib::Headers key = {{"Authorization", "Bearer sk-test-123"}};
+  auto res = c.Post("/v1/completions", key, body, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  auto metrics = c.Get("/metrics", key);
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+}
+
 }  // namespace
 }  // namespace ggrt

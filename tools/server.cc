@@ -1,7 +1,7 @@
 // OpenAI-compatible HTTP server (runtime/server.h): continuous batching over the engine.
 //   server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--backend auto|cpu|cuda]
 //          [--kv-pool N] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]
-//          [-b|--batch-size N] [-ub|--ubatch-size N]
+//          [-b|--batch-size N] [-ub|--ubatch-size N] [--api-key KEY | --api-key-file FILE]
 // -b: prompt tokens prefilled per engine step (default 1024): more admits new requests sooner, fewer keeps the
 // running streams' inter-token latency lower; the chunks of several prompts run as one batched prefill. -ub:
 // the chunk a prompt is prefilled in (default 512).
@@ -9,8 +9,11 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "runtime/model.h"
 #include "runtime/server.h"
@@ -22,7 +25,31 @@ namespace {
 constexpr char kUsage[] =
     "usage: server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] "
     "[--backend auto|cpu|cuda] [--kv-pool N] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse] "
-    "[-b|--batch-size N] [-ub|--ubatch-size N]";
+    "[-b|--batch-size N] [-ub|--ubatch-size N] [--api-key KEY | --api-key-file FILE]";
+
+// The key from --api-key, or from the first line of --api-key-file (which keeps it out of the process list).
+absl::Status ApiKeyFromFlags(const Flags& flags, std::string* key) {
+  if (flags.Has("--api-key") && flags.Has("--api-key-file")) {
+    return absl::InvalidArgumentError("--api-key and --api-key-file: give one");
+  }
+  if (flags.Has("--api-key-file")) {
+    const std::string path = flags.Get("--api-key-file");
+    std::ifstream in(path);
+    if (!in) return absl::NotFoundError(absl::StrCat("--api-key-file: cannot read '", path, "'"));
+    std::getline(in, *key);
+  } else {
+    *key = flags.Get("--api-key", "");
+  }
+  if (flags.Has("--api-key") || flags.Has("--api-key-file")) {
+    if (key->empty()) return absl::InvalidArgumentError("--api-key: the key is empty");
+    for (const char c : *key) {
+      if (c < 0x21 || c > 0x7e) {
+        return absl::InvalidArgumentError("--api-key: the key must be printable ASCII without spaces");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Main(int argc, char** argv) {
   Flags flags;
@@ -30,7 +57,8 @@ absl::Status Main(int argc, char** argv) {
                               WithCacheTypeFlags({{{"-m", "--model"}}, {{"--host"}}, {{"--port"}}, {{"-np", "--parallel"}},
                                                   {{"-c", "--ctx-size"}}, {{"--backend"}}, {{"--queue"}}, {{"-a", "--alias"}},
                                                   {{"--kv-pool"}}, {{"--no-fuse"}, false}, {{"-b", "--batch-size"}},
-                                                  {{"-ub", "--ubatch-size"}}})));
+                                                  {{"-ub", "--ubatch-size"}}, {{"--api-key"}},
+                                                  {{"--api-key-file"}}})));
   RET_CHECK(flags.Has("--model"), kUsage);
   ServerOptions options;
   options.host = flags.Get("--host", "127.0.0.1");
@@ -42,6 +70,7 @@ absl::Status Main(int argc, char** argv) {
   options.engine.prefill_budget = 1024;
   RETURN_IF_ERROR(flags.GetInt("--batch-size", &options.engine.prefill_budget, 1, kMaxContext));
   RETURN_IF_ERROR(flags.GetInt("--ubatch-size", &options.engine.prefill_chunk, 1, kMaxContext));
+  RETURN_IF_ERROR(ApiKeyFromFlags(flags, &options.api_key));
   const std::string path = flags.Get("--model");
   options.model_name = flags.Get("--alias", path.substr(path.find_last_of('/') + 1));
 
