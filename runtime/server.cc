@@ -478,6 +478,16 @@ std::string Server::MetricsText() const {
 }
 
 void Server::Routes() {
+  if (!options_.cors_origin.empty()) {
+    // Opt-in: a server on 127.0.0.1 answering every origin would let any web page the user opens drive it.
+    http_->set_default_headers({{"Access-Control-Allow-Origin", options_.cors_origin}, {"Vary", "Origin"}});
+    http_->Options(R"(/.*)", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
+      res.set_header("Access-Control-Max-Age", "600");
+    });
+  }
   if (!options_.api_key.empty()) {
     // As OpenAI's API answers a missing or wrong key; /health stays open for load balancers' probes.
     http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -485,7 +495,10 @@ void Server::Routes() {
       const std::string given = req.get_header_value("Authorization"), want = "Bearer " + options_.api_key;
       unsigned char differ = given.size() != want.size();
       for (size_t i = 0; i < want.size(); ++i) differ |= (i < given.size() ? given[i] : 0) ^ want[i];
-      if (req.path == "/health" || differ == 0) return httplib::Server::HandlerResponse::Unhandled;
+      // A browser's CORS preflight carries no credentials, and does nothing.
+      if (req.path == "/health" || req.method == "OPTIONS" || differ == 0) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
       SendError(res, 401, "a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error", "",
                 "invalid_api_key");
       return httplib::Server::HandlerResponse::Handled;

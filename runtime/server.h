@@ -38,6 +38,7 @@ struct ServerOptions {
   int max_queue = 256;                 // Requests waiting for a place in the batch before 503s.
   int64_t max_body_bytes = 1 << 20;    // Larger bodies get 413.
   std::string api_key;                 // When set, requests other than /health need "Authorization: Bearer KEY".
+  std::string cors_origin;             // When set ("*" or an origin), browsers on it may call the API.
   EngineOptions engine;
 };
 

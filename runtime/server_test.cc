@@ -429,9 +429,35 @@ class KeyedServerTest : public ServerTest {
   ServerOptions Options() override {
     ServerOptions options = ServerTest::Options();
     options.api_key = "sk-test-123";
+    options.cors_origin = "http://localhost:3000";
     return options;
   }
 };
+
+// CORS is opt-in: the default server sends no Access-Control headers.
+TEST_F(ServerTest, NoCorsHeadersUnlessAsked) {
+  httplib::Client c = Client();
+  auto res = c.Get("/v1/models", {{"Origin", "http://evil.example"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_FALSE(res->has_header("Access-Control-Allow-Origin"));
+}
+
+// With --cors-origin, responses name the origin and a preflight (no key) is answered for the key's header.
+TEST_F(KeyedServerTest, CorsPreflightAndHeaders) {
+  httplib::Client c = Client();
+  auto pre = c.Options("/v1/chat/completions", {{"Origin", "http://localhost:3000"},
+                                                {"Access-Control-Request-Method", "POST"},
+                                                {"Access-Control-Request-Headers", "authorization, content-type"}});
+  ASSERT_TRUE(pre);
+  EXPECT_EQ(pre->status, 204);
+  EXPECT_EQ(pre->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
+  EXPECT_NE(pre->get_header_value("Access-Control-Allow-Headers").find("Authorization"), std::string::npos);
+  auto res = c.Get("/v1/models", {{"Authorization", "Bearer sk-test-123"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Access-Control-Allow-Origin"), "http://localhost:3000");
+}
 
 TEST_F(KeyedServerTest, RequestsWithoutTheKeyGet401) {
   httplib::Client c = Client();

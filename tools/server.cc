@@ -1,7 +1,7 @@
 // OpenAI-compatible HTTP server (runtime/server.h): continuous batching over the engine.
 //   server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] [--backend auto|cpu|cuda]
 //          [--kv-pool N] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse]
-//          [-b|--batch-size N] [-ub|--ubatch-size N] [--api-key KEY | --api-key-file FILE]
+//          [-b|--batch-size N] [-ub|--ubatch-size N] [--api-key KEY | --api-key-file FILE] [--cors-origin O]
 // -b: prompt tokens prefilled per engine step (default 1024): more admits new requests sooner, fewer keeps the
 // running streams' inter-token latency lower; the chunks of several prompts run as one batched prefill. -ub:
 // the chunk a prompt is prefilled in (default 512).
@@ -25,7 +25,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: server -m FILE.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx-size N] "
     "[--backend auto|cpu|cuda] [--kv-pool N] [--queue N] [--alias NAME] [--cache-type f16|f32] [--no-fuse] "
-    "[-b|--batch-size N] [-ub|--ubatch-size N] [--api-key KEY | --api-key-file FILE]";
+    "[-b|--batch-size N] [-ub|--ubatch-size N] [--api-key KEY | --api-key-file FILE] [--cors-origin ORIGIN|*]";
 
 // The key from --api-key, or from the first line of --api-key-file (which keeps it out of the process list).
 absl::Status ApiKeyFromFlags(const Flags& flags, std::string* key) {
@@ -58,7 +58,7 @@ absl::Status Main(int argc, char** argv) {
                                                   {{"-c", "--ctx-size"}}, {{"--backend"}}, {{"--queue"}}, {{"-a", "--alias"}},
                                                   {{"--kv-pool"}}, {{"--no-fuse"}, false}, {{"-b", "--batch-size"}},
                                                   {{"-ub", "--ubatch-size"}}, {{"--api-key"}},
-                                                  {{"--api-key-file"}}})));
+                                                  {{"--api-key-file"}}, {{"--cors-origin"}}})));
   RET_CHECK(flags.Has("--model"), kUsage);
   ServerOptions options;
   options.host = flags.Get("--host", "127.0.0.1");
@@ -71,6 +71,11 @@ absl::Status Main(int argc, char** argv) {
   RETURN_IF_ERROR(flags.GetInt("--batch-size", &options.engine.prefill_budget, 1, kMaxContext));
   RETURN_IF_ERROR(flags.GetInt("--ubatch-size", &options.engine.prefill_chunk, 1, kMaxContext));
   RETURN_IF_ERROR(ApiKeyFromFlags(flags, &options.api_key));
+  options.cors_origin = flags.Get("--cors-origin", "");
+  if (flags.Has("--cors-origin") && (options.cors_origin.empty() ||
+                                     options.cors_origin.find_first_of(" \t\r\n,") != std::string::npos)) {
+    return absl::InvalidArgumentError("--cors-origin: one origin (e.g. http://localhost:3000) or '*'");
+  }
   const std::string path = flags.Get("--model");
   options.model_name = flags.Get("--alias", path.substr(path.find_last_of('/') + 1));
 
