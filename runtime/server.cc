@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <limits>
 #include <random>
 
 #include "absl/container/flat_hash_map.h"
@@ -114,7 +115,9 @@ class TextStream {
 // A request's parameters, checked. Errors carry the HTTP status and the parameter at fault.
 struct Params {
   bool chat = false;
-  std::string prompt;                 // Completions.
+  std::string prompt;                 // Completions: text, or
+  std::vector<int32_t> prompt_ids;    // token ids (then `prompt` is empty).
+  bool ids = false;
   std::vector<ChatMessage> messages;  // Chat.
   int max_tokens = -1;                // -1: the default (16 for completions, the rest of the context for chat).
   SamplerOptions sampler{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f};
@@ -182,9 +185,31 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
       p.messages.push_back({role, std::move(content)});
     }
   } else {
-    if (!j.contains("prompt") || !j["prompt"].is_string()) return fail(400, "'prompt' must be a string", "prompt");
-    p.prompt = j["prompt"];
-    if (p.prompt.empty()) return fail(400, "'prompt' is empty", "prompt");
+    // A string, or as OpenAI also takes it, a list: of one string, of token ids, or of one list of token ids.
+    // More than one prompt a request is refused, as 'n' > 1 is.
+    const json* prompt = j.contains("prompt") ? &j["prompt"] : nullptr;
+    const char* kForms = "'prompt' must be a string, a list of token ids, or a list of one of them";
+    if (prompt != nullptr && prompt->is_array() && prompt->size() == 1 && ((*prompt)[0].is_string() ||
+                                                                         (*prompt)[0].is_array())) {
+      prompt = &(*prompt)[0];
+    } else if (prompt != nullptr && prompt->is_array() && !prompt->empty() &&
+               ((*prompt)[0].is_string() || (*prompt)[0].is_array())) {
+      return fail(400, "one prompt per request: 'prompt' lists several", "prompt");
+    }
+    if (prompt == nullptr || !(prompt->is_string() || prompt->is_array())) return fail(400, kForms, "prompt");
+    if (prompt->is_string()) {
+      p.prompt = *prompt;
+      if (p.prompt.empty()) return fail(400, "'prompt' is empty", "prompt");
+    } else {
+      p.ids = true;
+      if (prompt->empty()) return fail(400, "'prompt' is empty", "prompt");
+      for (const json& id : *prompt) {
+        if (!id.is_number_integer() || id < 0 || id > std::numeric_limits<int32_t>::max()) {
+          return fail(400, kForms, "prompt");
+        }
+        p.prompt_ids.push_back(id.get<int32_t>());
+      }
+    }
   }
   auto number = [&](const char* name, float lo, float hi, float* out) -> bool {
     if (!j.contains(name) || j[name].is_null()) return true;
@@ -533,9 +558,18 @@ void Server::Routes() {
     if (!p) return refuse(error.status, error.message, error.param, error.code);
     const Tokenizer& tokenizer = *model_->tokenizer;
     absl::StatusOr<std::vector<int32_t>> prompt =
-        chat ? tokenizer.Encode(ApplyChatTemplate(chat_, p->messages, /*add_generation_prompt=*/true), tokenizer.add_bos())
-             : tokenizer.Encode(p->prompt, {.add_bos = tokenizer.add_bos()});
+        chat    ? tokenizer.Encode(ApplyChatTemplate(chat_, p->messages, /*add_generation_prompt=*/true),
+                                   tokenizer.add_bos())
+        : p->ids ? absl::StatusOr<std::vector<int32_t>>(p->prompt_ids)
+                 : tokenizer.Encode(p->prompt, {.add_bos = tokenizer.add_bos()});
     if (!prompt.ok()) return refuse(400, std::string(prompt.status().message()), chat ? "messages" : "prompt");
+    // Token ids as given (no BOS added, as for generate's --prompt-ids), each one of the vocabulary's.
+    for (const int32_t id : p->prompt_ids) {
+      if (id >= tokenizer.n_vocab()) {
+        return refuse(400, absl::StrCat("prompt token ", id, " is not below the vocabulary's ", tokenizer.n_vocab()),
+                      "prompt");
+      }
+    }
     const int ctx = model_->executor->ctx_size();
     if (prompt->empty()) return refuse(400, "the prompt encodes to no tokens", chat ? "messages" : "prompt");
     if (static_cast<int>(prompt->size()) >= ctx) {

@@ -186,6 +186,28 @@ TEST_F(ServerTest, ChatContentPartsAndTheDeveloperRoleReadAsTheirOlderForms) {
   EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);
 }
 
+// OpenAI's other prompt forms: a list of one string is that string; token ids (as a list, or a list of one
+// list) are the prompt as given, so the text's ids (with its BOS) give the same completion.
+TEST_F(ServerTest, PromptAsAListOrAsTokenIds) {
+  auto [status, text] = Post("/v1/completions", Completion("Once upon a time", 8).dump());
+  ASSERT_EQ(status, 200) << text;
+  json listed = Completion("Once upon a time", 8);
+  listed["prompt"] = json::array({"Once upon a time"});
+  EXPECT_EQ(Post("/v1/completions", listed.dump()).second["choices"][0]["text"], text["choices"][0]["text"]);
+  auto m = LoadModel({.path = kModel, .backend = Backend::kCpu, .ctx_size = kContext});
+  ASSERT_TRUE(m.ok());
+  auto ids = m->tokenizer->Encode("Once upon a time", {.add_bos = m->tokenizer->add_bos()});
+  ASSERT_TRUE(ids.ok());
+  for (const json& prompt : {json(*ids), json::array({*ids})}) {
+    json body = Completion("", 8);
+    body["prompt"] = prompt;
+    auto [id_status, by_ids] = Post("/v1/completions", body.dump());
+    ASSERT_EQ(id_status, 200) << by_ids;
+    EXPECT_EQ(by_ids["usage"]["prompt_tokens"], ids->size());
+    EXPECT_EQ(by_ids["choices"][0]["text"], text["choices"][0]["text"]);
+  }
+}
+
 TEST_F(ServerTest, StreamingGivesTheSameTextInChunksEndingWithDone) {
   for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
     const bool chat = std::string(path).find("chat") != std::string::npos;
@@ -276,6 +298,11 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
       {"/v1/chat/completions",
        R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "max_completion_tokens": 5})", 400,
        "max_completion_tokens"},
+      {"/v1/completions", R"({"prompt": ["a", "b"]})", 400, "prompt"},
+      {"/v1/completions", R"({"prompt": []})", 400, "prompt"},
+      {"/v1/completions", R"({"prompt": [1, -2]})", 400, "prompt"},
+      {"/v1/completions", R"({"prompt": [1, 2.5]})", 400, "prompt"},
+      {"/v1/completions", R"({"prompt": [1, 99999999]})", 400, "prompt"},
       // Asked-for behaviour the server does not implement is refused, not ignored.
       {"/v1/completions", R"({"prompt": "a", "n": 3})", 400, "n"},
       {"/v1/completions", R"({"prompt": "a", "best_of": 2})", 400, "best_of"},
