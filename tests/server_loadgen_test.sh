@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The server binary end to end: start on 127.0.0.1 (an ephemeral port), wait for /health, run the load
-# generator (16 streaming chat requests from 4 clients, bounded in time), then SIGTERM, which must finish and
-# exit 0. Usage: server_loadgen_test.sh SERVER LOADGEN MODEL
+# The server binary end to end: start on 127.0.0.1 (an ephemeral port) with an API key from a file, wait for
+# /health, run the load generator (16 streaming chat requests from 4 clients, bounded in time) with the key,
+# see a request without it refused, then SIGTERM, which must finish and exit 0.
+# Usage: server_loadgen_test.sh SERVER LOADGEN MODEL
 set -uo pipefail
 server="$1" loadgen="$2" model="$3"
 log="${TEST_TMPDIR:-/tmp}/server.log"
-"$server" -m "$model" --port 0 --backend cpu --parallel 4 --ctx-size 256 -b 64 -ub 32 > "$log" 2>&1 &
+key_file="${TEST_TMPDIR:-/tmp}/api_key"
+echo "sk-loadgen-test" > "$key_file"
+"$server" -m "$model" --port 0 --backend cpu --parallel 4 --ctx-size 256 -b 64 -ub 32 --api-key-file "$key_file" \
+  > "$log" 2>&1 &
 pid=$!
 trap 'kill -9 $pid 2>/dev/null' EXIT
 port=""
@@ -17,7 +21,11 @@ for _ in $(seq 100); do
 done
 [[ -n $port ]] || { echo "the server did not start:"; cat "$log"; exit 1; }
 timeout 60 python3 "$loadgen" --url "http://127.0.0.1:$port" --clients 4 --prompt-tokens 24 --max-tokens 24 \
-  --requests 16 --duration 30 || { echo "loadgen failed"; cat "$log"; exit 1; }
+  --requests 16 --duration 30 --api-key sk-loadgen-test || { echo "loadgen failed"; cat "$log"; exit 1; }
+if GGRT_API_KEY= timeout 30 python3 "$loadgen" --url "http://127.0.0.1:$port" --clients 1 --requests 1 \
+  --max-tokens 4 --duration 10 > /dev/null 2>&1; then
+  echo "a request without the API key was served"; exit 1
+fi
 kill -TERM $pid
 for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $pid 2>/dev/null; then echo "the server did not exit on SIGTERM"; exit 1; fi

@@ -29,14 +29,17 @@ def percentile(values, p):
     return values[k]
 
 
-def one_request(url, prompt, max_tokens, timeout):
+def one_request(url, prompt, max_tokens, timeout, api_key=None):
     """Streams one chat completion; returns (ttft, [inter-token gaps], tokens) or raises."""
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
     body = json.dumps({"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
                        "temperature": 0, "stream": True})
     start = time.perf_counter()
-    conn.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = "Bearer " + api_key
+    conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
     resp = conn.getresponse()
     if resp.status != 200:
         raise RuntimeError("HTTP %d: %s" % (resp.status, resp.read()[:200]))
@@ -91,7 +94,7 @@ def run_clients(args, clients, counter, deadline, results):
             prompt = " ".join(words[(n + i) % len(words)] for i in range(max(1, args.prompt_tokens - 8)))
             start = time.time()
             try:
-                t, g, k = one_request(args.url, prompt, args.max_tokens, args.timeout)
+                t, g, k = one_request(args.url, prompt, args.max_tokens, args.timeout, args.api_key)
                 with lock:
                     ttfts.append(t)
                     gaps.extend(g)
@@ -123,6 +126,8 @@ def main():
     parser.add_argument("--processes", type=int, default=0,
                         help="client processes (0: one per 4 clients, at most half the cores); threads of one "
                              "process share its interpreter lock, which delays their reads under load")
+    parser.add_argument("--api-key", default=os.environ.get("GGRT_API_KEY"),
+                        help="the server's --api-key (default: $GGRT_API_KEY)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.clients < 1 or args.requests < 1 or args.processes < 0:
