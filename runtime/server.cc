@@ -540,9 +540,18 @@ void Server::Routes() {
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(MetricsText(), "text/plain; version=0.0.4");
   });
-  http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    json model = {{"id", options_.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "ggrt"}};
+  const json model = {{"id", options_.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "ggrt"}};
+  http_->Get("/v1/models", [model](const httplib::Request&, httplib::Response& res) {
     res.set_content(Dump({{"object", "list"}, {"data", json::array({model})}}), "application/json");
+  });
+  http_->Get(R"(/v1/models/(.+))", [this, model](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (id != options_.model_name) {
+      return SendError(res, 404, absl::StrCat("the model '", id, "' does not exist; this server has '",
+                                              options_.model_name, "'"),
+                       "invalid_request_error", "model", "model_not_found");
+    }
+    res.set_content(Dump(model), "application/json");
   });
 
   auto complete = [this](bool chat, const httplib::Request& req, httplib::Response& res) {
