@@ -124,6 +124,7 @@ struct Params {
   bool seeded = false;
   std::vector<std::string> stops;
   bool stream = false;
+  bool usage_chunk = false;  // stream_options.include_usage: usage in a chunk of its own, null in the others.
 };
 
 struct ParseError {
@@ -267,6 +268,14 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
   if (j.contains("stream") && !j["stream"].is_null()) {
     if (!j["stream"].is_boolean()) return fail(400, "'stream' must be a boolean", "stream");
     p.stream = j["stream"];
+  }
+  if (j.contains("stream_options") && !j["stream_options"].is_null()) {
+    const json& o = j["stream_options"];
+    if (!p.stream) return fail(400, "'stream_options' is only allowed with 'stream': true", "stream_options");
+    if (!o.is_object() || (o.contains("include_usage") && !o["include_usage"].is_boolean())) {
+      return fail(400, "'stream_options' must be an object whose 'include_usage' is a boolean", "stream_options");
+    }
+    p.usage_chunk = o.value("include_usage", false);
   }
   // OpenAI fields that would change what comes back and that this server does not implement: refused
   // unless they ask for the default, so that a client never gets silently other output than it asked for.
@@ -635,6 +644,7 @@ void Server::Routes() {
                   {"total_tokens", prompt_tokens + text->tokens()}};
     };
     const std::string model_name = options_.model_name;
+    const bool usage_chunk = p->usage_chunk;
     auto chunk = [=](const std::string& delta, const std::string& finish, bool first) {
       json choice = {{"index", 0}, {"finish_reason", finish.empty() ? json(nullptr) : json(finish)}};
       if (chat) {
@@ -648,8 +658,19 @@ void Server::Routes() {
       }
       json c = {{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
                 {"model", model_name}, {"choices", json::array({choice})}};
-      if (!finish.empty()) c["usage"] = usage();
+      // By default the last chunk carries the usage; asked for its own chunk (OpenAI's include_usage), the
+      // others say null.
+      if (usage_chunk) {
+        c["usage"] = nullptr;
+      } else if (!finish.empty()) {
+        c["usage"] = usage();
+      }
       return c;
+    };
+    // OpenAI's include_usage chunk, after the last: no choices, the request's usage.
+    auto usage_only = [=] {
+      return json{{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
+                  {"model", model_name}, {"choices", json::array()}, {"usage", usage()}};
     };
 
     if (!p->stream) {
@@ -680,7 +701,7 @@ void Server::Routes() {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, r, next, chunk, chat](size_t, httplib::DataSink& sink) {
+        [this, r, next, chunk, usage_only, usage_chunk, chat](size_t, httplib::DataSink& sink) {
           auto send = [&](const std::string& data) {
             const std::string event = absl::StrCat("data: ", data, "\n\n");
             return sink.write(event.data(), event.size());
@@ -701,7 +722,8 @@ void Server::Routes() {
             metrics_.failed++;
             send(ErrorBody(std::string(status.message()), "server_error"));
           } else {
-            send("[DONE]");
+            if (usage_chunk) ok = send(Dump(usage_only()));
+            if (ok) send("[DONE]");
           }
           sink.done();
           return true;

@@ -249,6 +249,31 @@ TEST_F(ServerTest, StreamingGivesTheSameTextInChunksEndingWithDone) {
   }
 }
 
+// stream_options.include_usage, as OpenAI streams it: every chunk says "usage": null, and after the last one
+// a chunk with no choices carries the usage; stream_options without a stream is refused.
+TEST_F(ServerTest, StreamOptionsIncludeUsageSendsAUsageChunk) {
+  json request = {{"messages", {{{"role", "user"}, {"content", "Tell me a story"}}}},
+                  {"max_tokens", 12},
+                  {"temperature", 0},
+                  {"stream_options", {{"include_usage", true}}}};
+  const std::vector<json> events = Stream("/v1/chat/completions", request);
+  ASSERT_GE(events.size(), 4u);  // Role, text, usage, [DONE].
+  EXPECT_EQ(events.back(), "[DONE]");
+  const json& usage = events[events.size() - 2];
+  EXPECT_TRUE(usage["choices"].is_array() && usage["choices"].empty()) << usage;
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 12);
+  for (size_t i = 0; i + 2 < events.size(); ++i) {
+    EXPECT_TRUE(events[i].contains("usage") && events[i]["usage"].is_null()) << events[i];
+  }
+  EXPECT_EQ(events[events.size() - 3]["choices"][0]["finish_reason"], "length");
+  request.erase("stream");
+  request["stream"] = false;
+  EXPECT_EQ(Post("/v1/chat/completions", request.dump()).first, 400);
+  request["stream"] = true;
+  request["stream_options"] = {{"include_usage", "yes"}};
+  EXPECT_EQ(Post("/v1/chat/completions", request.dump()).first, 400);
+}
+
 TEST_F(ServerTest, StopStringsEndTheTextBeforeThem) {
   auto [status, full] = Post("/v1/completions", Completion("Once upon a time", 40).dump());
   ASSERT_EQ(status, 200);
