@@ -112,6 +112,10 @@ class TextStream {
   size_t stop_at_ = std::string::npos;
 };
 
+std::string NoSuchModel(const std::string& id, const std::string& served) {
+  return absl::StrCat("the model '", id, "' does not exist; this server has '", served, "'");
+}
+
 // A request's parameters, checked. Errors carry the HTTP status and the parameter at fault.
 struct Params {
   bool chat = false;
@@ -146,11 +150,7 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
   p.chat = chat;
   if (j.contains("model")) {
     if (!j["model"].is_string()) return fail(400, "'model' must be a string", "model");
-    if (j["model"] != model_name) {
-      return fail(404, absl::StrCat("the model '", j["model"].get<std::string>(), "' does not exist; this server has '",
-                                    model_name, "'"),
-                  "model", "model_not_found");
-    }
+    if (j["model"] != model_name) return fail(404, NoSuchModel(j["model"], model_name), "model", "model_not_found");
   }
   if (chat) {
     if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
@@ -556,9 +556,8 @@ void Server::Routes() {
   http_->Get(R"(/v1/models/(.+))", [this, model](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
     if (id != options_.model_name) {
-      return SendError(res, 404, absl::StrCat("the model '", id, "' does not exist; this server has '",
-                                              options_.model_name, "'"),
-                       "invalid_request_error", "model", "model_not_found");
+      return SendError(res, 404, NoSuchModel(id, options_.model_name), "invalid_request_error", "model",
+                       "model_not_found");
     }
     res.set_content(Dump(model), "application/json");
   });
