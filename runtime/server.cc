@@ -733,10 +733,19 @@ void Server::Routes() {
               [complete](const httplib::Request& req, httplib::Response& res) { complete(false, req, res); });
   http_->Post("/v1/chat/completions",
               [complete](const httplib::Request& req, httplib::Response& res) { complete(true, req, res); });
-  http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 413) {
-      SendError(res, 413, "the request body is too large", "invalid_request_error", "", "payload_too_large");
+      // httplib holds a form-encoded body (curl -d without a Content-Type sends one) to 8 KB, whatever the
+      // server's own limit: say so, or a long JSON prompt would look too large at a fraction of the limit.
+      const bool form = req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+      SendError(res, 413,
+                form ? absl::StrCat("a form-encoded body is limited to ",
+                                    CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH / 1024,
+                                    " KB: send the JSON with 'Content-Type: application/json' (up to ",
+                                    options_.max_body_bytes >> 10, " KB)")
+                     : absl::StrCat("the request body is larger than ", options_.max_body_bytes >> 10, " KB"),
+                "invalid_request_error", "", "payload_too_large");
     } else if (res.status == 404) {
       SendError(res, 404, "no such endpoint", "invalid_request_error", "", "not_found");
     }

@@ -365,6 +365,16 @@ TEST_F(ServerTest, BadRequestsGetOpenAiErrorsAndChangeNothing) {
   }
   EXPECT_EQ(Post("/v1/completions", json{{"prompt", long_prompt}}.dump()).second["error"]["code"],
             "context_length_exceeded");
+  // A body sent as a form (curl -d without a Content-Type) is capped at 8 KB by the HTTP library: the error
+  // says to send JSON.
+  {
+    httplib::Client c = Client();
+    auto form = c.Post("/v1/completions", json{{"prompt", std::string(20000, 'a')}}.dump(),
+                       "application/x-www-form-urlencoded");
+    ASSERT_TRUE(form);
+    EXPECT_EQ(form->status, 413);
+    EXPECT_NE(form->body.find("Content-Type: application/json"), std::string::npos) << form->body;
+  }
   // The same fields at their defaults are accepted, as clients that send every field send them.
   json defaults = Completion("Hello", 2);
   defaults.update({{"n", 1}, {"best_of", 1}, {"presence_penalty", 0}, {"frequency_penalty", 0.0},
