@@ -5,8 +5,14 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <limits>
+#include <mutex>
 #include <random>
+#include <system_error>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -110,6 +116,76 @@ class TextStream {
   std::string text_;
   size_t sent_ = 0;
   size_t stop_at_ = std::string::npos;
+};
+
+// The connections' threads. httplib's ThreadPool starts all of them at once, each reserving the default 8 MB
+// of stack (2.6 GB of address space for --parallel 64 --queue 256), and aborts the process when the system
+// refuses one (an address-space limit, a container's thread cap). This pool starts a few and adds one when a
+// connection would otherwise wait, up to `max_threads`; a thread the system refuses only leaves the pool
+// smaller, and with none at all a connection is served on the listener's thread.
+class RequestThreads : public httplib::TaskQueue {
+ public:
+  RequestThreads(int initial, int max_threads) : max_(max_threads) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (int i = 0; i < initial && Grow(); ++i) {
+    }
+  }
+  ~RequestThreads() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (jobs_.size() + 1 > static_cast<size_t>(idle_) && threads_.size() < static_cast<size_t>(max_)) Grow();
+    if (threads_.empty()) {
+      lock.unlock();
+      fn();
+      return;
+    }
+    jobs_.push_back(std::move(fn));
+    cv_.notify_one();
+  }
+  // Lets the queued connections finish, then joins every thread.
+  void shutdown() override {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      shutdown_ = true;
+      threads.swap(threads_);
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads) t.join();
+  }
+
+ private:
+  bool Grow() {  // mu_ held.
+    try {
+      threads_.emplace_back([this] { Work(); });
+      return true;
+    } catch (const std::system_error&) {
+      return false;
+    }
+  }
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
+      --idle_;
+      if (jobs_.empty()) return;
+      std::function<void()> fn = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  const int max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> threads_;
+  std::deque<std::function<void()>> jobs_;
+  int idle_ = 0;
+  bool shutdown_ = false;
 };
 
 std::string NoSuchModel(const std::string& id, const std::string& served) {
@@ -314,7 +390,7 @@ Server::Server(ServerOptions options) : options_(std::move(options)), http_(std:
   // A request holds its handler thread until its last byte: one per sequence in the batch and per queued
   // request, and a few for the quick endpoints (httplib's default is about one per core).
   const int threads = std::min(options_.engine.max_batch + options_.max_queue + 8, 4096);
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->new_task_queue = [threads] { return new RequestThreads(std::min(threads, 16), threads); };
   // A loaded machine may take seconds to get to a queued connection or a slow reader; httplib's 5 s would
   // drop them.
   http_->set_read_timeout(60, 0);
