@@ -197,7 +197,6 @@ struct Params {
   bool chat = false;
   std::string prompt;                 // Completions: text, or
   std::vector<int32_t> prompt_ids;    // token ids (then `prompt` is empty).
-  bool ids = false;
   std::vector<ChatMessage> messages;  // Chat.
   int max_tokens = -1;                // -1: the default (16 for completions, the rest of the context for chat).
   SamplerOptions sampler{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f};
@@ -266,19 +265,16 @@ std::optional<Params> ParseParams(const std::string& body, bool chat, const std:
     // More than one prompt a request is refused, as 'n' > 1 is.
     const json* prompt = j.contains("prompt") ? &j["prompt"] : nullptr;
     const char* kForms = "'prompt' must be a string, a list of token ids, or a list of one of them";
-    if (prompt != nullptr && prompt->is_array() && prompt->size() == 1 && ((*prompt)[0].is_string() ||
-                                                                         (*prompt)[0].is_array())) {
+    if (prompt != nullptr && prompt->is_array() && !prompt->empty() &&
+        ((*prompt)[0].is_string() || (*prompt)[0].is_array())) {
+      if (prompt->size() > 1) return fail(400, "one prompt per request: 'prompt' lists several", "prompt");
       prompt = &(*prompt)[0];
-    } else if (prompt != nullptr && prompt->is_array() && !prompt->empty() &&
-               ((*prompt)[0].is_string() || (*prompt)[0].is_array())) {
-      return fail(400, "one prompt per request: 'prompt' lists several", "prompt");
     }
     if (prompt == nullptr || !(prompt->is_string() || prompt->is_array())) return fail(400, kForms, "prompt");
     if (prompt->is_string()) {
       p.prompt = *prompt;
       if (p.prompt.empty()) return fail(400, "'prompt' is empty", "prompt");
     } else {
-      p.ids = true;
       if (prompt->empty()) return fail(400, "'prompt' is empty", "prompt");
       for (const json& id : *prompt) {
         if (!id.is_number_integer() || id < 0 || id > std::numeric_limits<int32_t>::max()) {
@@ -653,7 +649,7 @@ void Server::Routes() {
     absl::StatusOr<std::vector<int32_t>> prompt =
         chat    ? tokenizer.Encode(ApplyChatTemplate(chat_, p->messages, /*add_generation_prompt=*/true),
                                    tokenizer.add_bos())
-        : p->ids ? absl::StatusOr<std::vector<int32_t>>(p->prompt_ids)
+        : !p->prompt_ids.empty() ? absl::StatusOr<std::vector<int32_t>>(p->prompt_ids)
                  : tokenizer.Encode(p->prompt, {.add_bos = tokenizer.add_bos()});
     if (!prompt.ok()) return refuse(400, std::string(prompt.status().message()), chat ? "messages" : "prompt");
     // Token ids as given (no BOS added, as for generate's --prompt-ids), each one of the vocabulary's.
@@ -720,6 +716,10 @@ void Server::Routes() {
     };
     const std::string model_name = options_.model_name;
     const bool usage_chunk = p->usage_chunk;
+    auto chunk_head = [=](json choices) {
+      return json{{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
+                  {"model", model_name}, {"choices", std::move(choices)}};
+    };
     auto chunk = [=](const std::string& delta, const std::string& finish, bool first) {
       json choice = {{"index", 0}, {"finish_reason", finish.empty() ? json(nullptr) : json(finish)}};
       if (chat) {
@@ -731,8 +731,7 @@ void Server::Routes() {
         choice["text"] = delta;
         choice["logprobs"] = nullptr;
       }
-      json c = {{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
-                {"model", model_name}, {"choices", json::array({choice})}};
+      json c = chunk_head(json::array({choice}));
       // By default the last chunk carries the usage; asked for its own chunk (OpenAI's include_usage), the
       // others say null.
       if (usage_chunk) {
@@ -744,8 +743,9 @@ void Server::Routes() {
     };
     // OpenAI's include_usage chunk, after the last: no choices, the request's usage.
     auto usage_only = [=] {
-      return json{{"id", id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
-                  {"model", model_name}, {"choices", json::array()}, {"usage", usage()}};
+      json c = chunk_head(json::array());
+      c["usage"] = usage();
+      return c;
     };
 
     if (!p->stream) {
