@@ -424,7 +424,13 @@ absl::StatusOr<int> Server::Bind() {
   return port;
 }
 
-void Server::Serve() { http_->listen_after_bind(); }
+void Server::Serve() {
+  serving_ = true;
+  // After serving_ is set, so that a Shutdown either sees serving_ or is seen here (both sequentially
+  // consistent): no listener starts after Shutdown has returned.
+  if (!stopping_) http_->listen_after_bind();
+  serving_ = false;
+}
 
 absl::Status Server::Attach(std::unique_ptr<LoadedModel> model) {
   RET_CHECK(model != nullptr && model->executor != nullptr, "no model");
@@ -452,7 +458,11 @@ void Server::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     wake_.notify_all();
   }
-  http_->stop();
+  // httplib's stop() acts only on a listener that is already running (and asserts when called twice on
+  // one): a Shutdown right after Bind (a model that fails to load at once) came before Serve's thread had
+  // started listening, which then listened for ever. So while Serve is under way, its listener is waited for.
+  while (serving_ && !http_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (serving_) http_->stop();
 }
 
 bool Server::Submit(const std::shared_ptr<Request>& r) {

@@ -78,6 +78,7 @@ class Server {
   ChatTemplate chat_{};
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> serving_{false};  // Serve is between its start and its return.
   std::atomic<int> in_flight_{0};  // Requests between parse and their last byte.
   std::thread scheduler_;
 

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <thread>
 
@@ -554,6 +556,32 @@ TEST_F(KeyedServerTest, RequestsWithoutTheKeyGet401) {
   auto metrics = c.Get("/metrics", key);
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
+}
+
+// A model that fails to load at once makes the tool shut the server down right after Bind, possibly before
+// Serve's thread has started its listener (httplib's stop() then does nothing): Serve must still return.
+// Here Shutdown comes first for certain, and a second server is shut down while Serve starts.
+TEST(ServerShutdownTest, ShutdownBeforeOrWhileServeStartsEndsServe) {
+  for (const bool serve_first : {false, true}) {
+    SCOPED_TRACE(serve_first ? "Serve, then Shutdown at once" : "Shutdown, then Serve");
+    ServerOptions options;
+    options.port = 0;
+    Server server(options);
+    ASSERT_TRUE(server.Bind().ok());
+    std::atomic<bool> returned{false};
+    std::thread serving;
+    if (serve_first) serving = std::thread([&] { server.Serve(), returned = true; });
+    server.Shutdown();
+    if (!serve_first) serving = std::thread([&] { server.Serve(), returned = true; });
+    for (int i = 0; i < 1000 && !returned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!returned) {
+      // The listener cannot be stopped from here: report and end the process rather than hang in join.
+      ADD_FAILURE() << "Serve still listening 10 s after Shutdown";
+      std::fflush(stdout);
+      std::_Exit(1);
+    }
+    serving.join();
+  }
 }
 
 }  // namespace

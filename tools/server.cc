@@ -5,10 +5,12 @@
 // -b: prompt tokens prefilled per engine step (default 1024): more admits new requests sooner, fewer keeps the
 // running streams' inter-token latency lower; the chunks of several prompts run as one batched prefill. -ub:
 // the chunk a prompt is prefilled in (default 512).
-// /health answers 503 while the model loads. Ctrl-C or SIGTERM finishes the in-flight responses and exits.
+// /health answers 503 while the model loads. Ctrl-C or SIGTERM finishes the in-flight responses and exits; a
+// second one exits at once.
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -99,12 +101,22 @@ absl::Status Main(int argc, char** argv) {
   ASSIGN_OR_RETURN(const int port, server.Bind());
   std::thread http([&] { server.Serve(); });
   std::fprintf(stderr, "listening on http://%s:%d (loading %s)\n", options.host.c_str(), port, path.c_str());
-  std::atomic<bool> failed{false};
+  // The first signal shuts down gracefully (on a thread of its own, as the in-flight responses may take a
+  // while); a second one exits at once. `done` ends the watcher once the listener has stopped.
+  std::atomic<bool> done{false};
+  std::thread stopper;
   std::thread watcher([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (!failed) std::fprintf(stderr, "signal %d: finishing in-flight requests\n", sig);
-    server.Shutdown();
+    for (bool first = true;; first = false) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (done) return;
+      if (!first) {
+        std::fprintf(stderr, "signal %d again: exiting without finishing the in-flight requests\n", sig);
+        std::_Exit(128 + sig);
+      }
+      std::fprintf(stderr, "signal %d: finishing in-flight requests (again to exit at once)\n", sig);
+      stopper = std::thread([&] { server.Shutdown(); });
+    }
   });
 
   absl::Status attached = [&]() -> absl::Status {
@@ -121,13 +133,12 @@ absl::Status Main(int argc, char** argv) {
                  model.ctx_size, options.engine.max_batch, std::string(model.executor->name()).c_str());
     return server.Attach(std::make_unique<LoadedModel>(std::move(model)));
   }();
-  if (!attached.ok()) {
-    failed = true;
-    server.Shutdown();
-    pthread_kill(watcher.native_handle(), SIGTERM);  // Ends the watcher's wait.
-  }
+  if (!attached.ok()) server.Shutdown();
   http.join();
+  done = true;
+  pthread_kill(watcher.native_handle(), SIGTERM);  // Ends the watcher's wait.
   watcher.join();
+  if (stopper.joinable()) stopper.join();
   return attached;
 }
 
