@@ -21,9 +21,12 @@ int main(int, char** argv) {
 }
 CC
 flags=(-std=c++20 -O1 -g -I.)
-srcs=(loader/gguf_file.cc loader/dtype.cc loader/model_config.cc loader/dequantize.cc loader/load_tokenizer.cc
-      loader/tokenizer.cc loader/spm_tokenizer.cc loader/bpe_tokenizer.cc loader/pre_tokenizer.cc loader/unicode.cc
-      loader/unicode_tables.cc loader/symbol_merge.cc loader/special_tokens.cc base/file.cc base/quote.cc)
+# The harness's sources as Bazel knows them (a hand-kept list went stale when the tokenizer gained
+# unicode_regex.cc): every .cc of ours that the libraries gguf_fuzz.cc calls depend on.
+mapfile -t srcs < <(bazel query 'kind("source file", deps(//loader:gguf_file) union deps(//loader:load_tokenizer)
+                                  union deps(//loader:model_config))' 2>/dev/null |
+                    sed -nE 's#^//(loader|base):(.*\.cc)$#\1/\2#p')
+((${#srcs[@]} > 0)) || { echo "fuzz_gguf.sh: bazel query found no sources" >&2; exit 1; }
 mkdir -p "$work/corpus"
 clang++ "${flags[@]}" "$work/seeds.cc" loader/gguf_corpus.cc loader/gguf_writer.cc "${srcs[@]}" "$absl" -o "$work/seeds"
 "$work/seeds" "$work/corpus"
