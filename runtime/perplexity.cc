@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +38,11 @@ void LogSoftmax(absl::Span<const float> logits, std::vector<double>* out) {
 
 size_t ArgMax(const std::vector<double>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); }
 
+// A failed write of `path`, with the system's reason (fwrite and fclose leave errno set).
+absl::Status WriteError(const std::string& path) {
+  return absl::DataLossError(absl::StrCat("cannot write ", Quote(path), ": ", std::strerror(errno)));
+}
+
 }  // namespace
 
 double NllStats::Ppl() const { return std::exp(count > 0 ? sum / count : 0.0); }
@@ -46,14 +52,16 @@ double NllStats::PplError() const { return Ppl() * MeanAndError(sum, sum_sq, cou
 absl::StatusOr<std::unique_ptr<LogProbWriter>> LogProbWriter::Create(const std::string& path, int n_ctx,
                                                                      int n_vocab, const std::vector<int32_t>& tokens) {
   FILE* out = std::fopen(path.c_str(), "wb");
-  if (out == nullptr) return absl::NotFoundError(absl::StrCat("cannot write ", Quote(path)));
+  if (out == nullptr) {
+    return absl::NotFoundError(absl::StrCat("cannot create ", Quote(path), ": ", std::strerror(errno)));
+  }
   std::unique_ptr<LogProbWriter> w(new LogProbWriter(path, out));
   const uint32_t header[3] = {kVersion, static_cast<uint32_t>(n_ctx), static_cast<uint32_t>(n_vocab)};
   const uint64_t n_tokens = tokens.size();
   const bool ok = std::fwrite(kMagic, 1, 8, out) == 8 && std::fwrite(header, 4, 3, out) == 3 &&
                   std::fwrite(&n_tokens, 8, 1, out) == 1 &&
                   std::fwrite(tokens.data(), 4, tokens.size(), out) == tokens.size();
-  if (!ok) return absl::DataLossError(absl::StrCat("cannot write ", Quote(path), " (disk full?)"));
+  if (!ok) return WriteError(path);
   return w;
 }
 
@@ -64,7 +72,7 @@ LogProbWriter::~LogProbWriter() {
 absl::Status LogProbWriter::Append(const std::vector<double>& log_probs) {
   row_.assign(log_probs.begin(), log_probs.end());
   if (std::fwrite(row_.data(), 4, row_.size(), file_) != row_.size()) {
-    return absl::DataLossError(absl::StrCat("cannot write ", Quote(path_), " (disk full?)"));
+    return WriteError(path_);
   }
   return absl::OkStatus();
 }
@@ -72,7 +80,7 @@ absl::Status LogProbWriter::Append(const std::vector<double>& log_probs) {
 absl::Status LogProbWriter::Close() {
   const bool ok = std::fclose(file_) == 0;
   file_ = nullptr;
-  if (!ok) return absl::DataLossError(absl::StrCat("cannot write ", Quote(path_), " (disk full?)"));
+  if (!ok) return WriteError(path_);
   return absl::OkStatus();
 }
 
