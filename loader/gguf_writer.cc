@@ -1,5 +1,6 @@
 #include "loader/gguf_writer.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -134,10 +135,12 @@ std::string GgufWriter::Serialize() const {
 absl::Status GgufWriter::WriteFile(const std::string& path) const {
   const std::string bytes = Serialize();
   FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot create '", path, "'"));
+  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot create '", path, "': ", std::strerror(errno)));
   const size_t written = std::fwrite(bytes.data(), 1, bytes.size(), f);
+  const int write_errno = errno;
   if (std::fclose(f) != 0 || written != bytes.size()) {
-    return absl::InternalError(absl::StrCat("cannot write '", path, "'"));
+    return absl::InternalError(
+        absl::StrCat("cannot write '", path, "': ", std::strerror(written != bytes.size() ? write_errno : errno)));
   }
   return absl::OkStatus();
 }
