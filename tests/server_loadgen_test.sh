@@ -54,7 +54,7 @@ for _ in range(200):
 sys.exit(1)
 PY
 kill -TERM $pid
-sleep 0.2
+sleep 0.1
 kill -0 $pid 2>/dev/null || { echo "the server did not wait for its in-flight requests"; cat "$log"; exit 1; }
 kill -TERM $pid
 for _ in $(seq 20); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
