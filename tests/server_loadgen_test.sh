@@ -24,6 +24,13 @@ start_server() {  # SERVER FLAGS...: sets pid and port once /health answers.
   done
   echo "the server did not start:"; cat "$log"; exit 1
 }
+expect_exit() {  # TENTHS STATUS WHAT: the server is gone within TENTHS tenths of a second with STATUS.
+  for _ in $(seq "$1"); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  if kill -0 $pid 2>/dev/null; then echo "the server did not exit $3"; exit 1; fi
+  wait $pid
+  local rc=$?
+  [[ $rc -eq $2 ]] || { echo "$3 the server exited with $rc, not $2"; cat "$log"; exit 1; }
+}
 start_server --parallel 4 --ctx-size 256 -b 64 -ub 32 --api-key-file "$key_file"
 timeout 60 python3 "$loadgen" --url "http://127.0.0.1:$port" --clients 4 --prompt-tokens 24 --max-tokens 24 \
   --requests 16 --duration 30 --api-key sk-loadgen-test || { echo "loadgen failed"; cat "$log"; exit 1; }
@@ -32,11 +39,7 @@ if GGRT_API_KEY= timeout 30 python3 "$loadgen" --url "http://127.0.0.1:$port" --
   echo "a request without the API key was served"; exit 1
 fi
 kill -TERM $pid
-for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-if kill -0 $pid 2>/dev/null; then echo "the server did not exit on SIGTERM"; exit 1; fi
-wait $pid
-rc=$?
-[[ $rc -eq 0 ]] || { echo "the server exited with $rc"; cat "$log"; exit 1; }
+expect_exit 100 0 "on SIGTERM"
 
 # The second server: one sequence at a time, so that 16 streaming requests keep it busy for a while.
 start_server --parallel 1 --ctx-size 2048
@@ -57,11 +60,7 @@ kill -TERM $pid
 sleep 0.1
 kill -0 $pid 2>/dev/null || { echo "the server did not wait for its in-flight requests"; cat "$log"; exit 1; }
 kill -TERM $pid
-for _ in $(seq 20); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-if kill -0 $pid 2>/dev/null; then echo "the server did not exit on a second SIGTERM"; exit 1; fi
-wait $pid
-rc=$?
-[[ $rc -eq 143 ]] || { echo "after a second SIGTERM the server exited with $rc, not 143"; cat "$log"; exit 1; }
+expect_exit 20 143 "on a second SIGTERM"
 kill $load 2>/dev/null
 wait $load 2>/dev/null
 echo "ok"
