@@ -86,6 +86,13 @@ __host__ __device__ inline int StagesFor(int k, int parts) {
 // The output projection's tiles: 4 rows whatever the type, so that each block's staging of x and its
 // argmax partial serve twice the weights of a 2-row tile (PERF_NOTES.md, step 71).
 constexpr int kOutputRowsPerTile = 4;
+template <WeightType T>
+constexpr int OutputRowsPerTile() {
+  return kOutputRowsPerTile;
+}
+// Rows from which a lone product takes the output projection's tiles (QuantLogitsKernel): vocabularies, not
+// the layers' products, where 2-row tiles measured faster for the types that have them (step 78).
+constexpr int kLogitsRows = 32768;
 
 // The block's slot bytes (kWarps warps of M rows).
 template <WeightType T, int M = RowsPerTile<T>()>
@@ -255,9 +262,8 @@ __device__ __forceinline__ uint8_t* WarpSlots(uint8_t* smem, int k, int parts) {
 
 // Block `block`'s tiles of weights first .. last - 1 (of type T; `first` a constant where it is not 0: a
 // run-time index into p's arrays would copy p to local memory, PERF_NOTES.md step 14).
-template <WeightType T, bool kStaged, int P>
+template <WeightType T, bool kStaged, int P, int M = RowsPerTile<T>()>
 __device__ __forceinline__ void QuantGemvTiles(const GemvParams& p, int first, int last, int block) {
-  constexpr int M = RowsPerTile<T>();
   extern __shared__ float4 smem4[];
   uint8_t* smem = reinterpret_cast<uint8_t*>(smem4);
   const int warp = threadIdx.x / 32;
@@ -300,6 +306,14 @@ __device__ __forceinline__ void QuantGemvTiles(const GemvParams& p, int first, i
 template <WeightType T, bool kStaged, int P>
 __global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
   QuantGemvTiles<T, kStaged, P>(p, 0, p.count, blockIdx.x);
+}
+
+// A vocabulary-sized product (the sampled step's logits): the output projection's 4-row tiles for every type,
+// so that each block's staging of x serves twice the rows of a 2-row tile, as in QuantOutputArgmaxKernel.
+// A row's sum is the same either way (its lanes' chunks and the warp sum do not depend on the tile's height).
+template <WeightType T, bool kStaged, int P>
+__global__ void __launch_bounds__(kWarps * 32) QuantLogitsKernel(GemvParams p) {
+  QuantGemvTiles<T, kStaged, P, kOutputRowsPerTile>(p, 0, p.count, blockIdx.x);
 }
 
 // Two block formats in one launch (x staged, a warp per row): the first `blocks0` blocks take weights
@@ -518,6 +532,11 @@ cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
   int rows = 0;
   for (int i = 0; i < p.count; ++i) rows += p.n[i];
   cudaError_t launched = cudaErrorInvalidValue;
+  if (p.count == 1 && rows >= kLogitsRows) {
+    GGRT_LAUNCH_QUANT_FAMILY(QuantLogitsKernel, OutputRowsPerTile, p, [&](int m) { return (rows + m - 1) / m; },
+                             p.w[0]);
+    return launched;
+  }
   GGRT_LAUNCH_QUANT_FAMILY(QuantGemvKernel, RowsPerTile, p, [&](int m) { return (rows + m - 1) / m; }, p.w[0],
                            p.count > 1 ? p.w[1] : nullptr, p.count > 2 ? p.w[2] : nullptr);
   return launched;

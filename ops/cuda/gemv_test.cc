@@ -224,6 +224,30 @@ TEST(GemvTest, QuantizedNormPrologueAndGateUpMatchReference) {
   }
 }
 
+// A vocabulary-sized product (a sampled step's logits, with the final norm folded in) takes 4-row tiles for
+// every type: the CPU's values, and bit for bit what the layers' GEMV gives the same rows in a smaller product.
+TEST(GemvTest, QuantizedLogitsMatchReferenceAndTheLayersGemv) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(18);
+  constexpr int k = 512, n = 32768 + 77, head = 1000;
+  for (WeightType type : kQuantTypes) {
+    const auto x = cpu::RandomVector(k, rng, 20);
+    const auto g = cpu::RandomVector(k, rng);
+    std::vector<float> h(k), ref(n);
+    cpu::RmsNorm(x.data(), g.data(), 1, k, 1e-6f, h.data());
+    const TypedWeights w = MakeWeights(cpu::RandomVector(static_cast<size_t>(n) * k, rng), type);
+    cpu::Matmul(h.data(), w.values.data(), 1, k, n, ref.data());
+    DeviceBuffer dx(x), dg(g), dw(w), y(n * 4), y_head(head * 4);
+    const NormPrologue norm{dg.get(), WeightType::kF32, 1e-6f};
+    ASSERT_EQ(LaunchGemv({dx.as<float>(), k, type, 1, {dw.get()}, {y.as<float>()}, {n}, norm}, nullptr), cudaSuccess);
+    const std::vector<float> got = y.Download<float>();
+    EXPECT_LT(RelativeError(got, ref), kMaxRelError) << TypeName(type);
+    ASSERT_EQ(LaunchGemv({dx.as<float>(), k, type, 1, {dw.get()}, {y_head.as<float>()}, {head}, norm}, nullptr),
+              cudaSuccess);
+    EXPECT_EQ(y_head.Download<float>(), std::vector<float>(got.begin(), got.begin() + head)) << TypeName(type);
+  }
+}
+
 TEST(GemvTest, QuantizedOutputArgmaxMatchesReference) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(17);
