@@ -22,8 +22,10 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 if [[ $what == ab ]]; then
   # Every variant (variants/NAME, tools/device/variant.sh) on the same card in this call: tg128 of the
   # synthetic Qwen2.5-0.5B per weight type (AB_TYPES; empty for none) after each prompt depth (AB_DEPTHS,
-  # bench's -d), and with AB_BATCH (e.g. 1,16,64) the batched decode bench (F16, 128-token prompts, 128 new
-  # tokens each), two rounds in alternating order; then kernel_bench.
+  # bench's -d), greedy or, with AB_TEMP (e.g. 0.8), sampled on the device as generate samples by default
+  # (the logits product and the sampler instead of the output + argmax), and with AB_BATCH (e.g. 1,16,64)
+  # the batched decode bench (F16, 128-token prompts, 128 new tokens each), two rounds in alternating order;
+  # then kernel_bench.
   variants=$(ls variants | tr '\n' ' ')  # One line: each round below reads its order from one.
   [[ -n $variants ]] || { echo "run.sh ab: no variants/ here (stage.sh --ab)"; exit 1; }
   types="${AB_TYPES-f16 q8_0 q4_k_m q6_k q4_0}"
@@ -39,7 +41,7 @@ if [[ $what == ab ]]; then
       rounds | while read -r round order; do
         for v in $order; do
           # One line per depth: "TYPE@TEST VARIANT ROUND TOKENS/S", TEST as bench names it (tg128, tg128@d4096).
-          variants/$v/bench --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -d "${depths// /,}" -n 128 -r 3 --cuda-graph on \
+          variants/$v/bench --synthetic=qwen2.5-0.5b --dtype=$t -p 0 -d "${depths// /,}" -n 128 -r 3 --cuda-graph on ${AB_TEMP:+--temp $AB_TEMP} \
               --vocab $vocab 2>>"$out/ab_bench.log" | grep '| tg' \
             | awk -F'|' -v t="$t" -v v="$v" -v r="$round" '{gsub(/ /, "", $5); split($7, a, " "); print t "@" $5, v, r, a[1]}'
         done

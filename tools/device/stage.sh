@@ -3,8 +3,9 @@
 # into .stage/ (git-ignored) for the device machine. Run tools/device/run.sh there.
 # `stage.sh --ab` instead packs only the variants kept by variant.sh, the Qwen2.5 vocabulary and run.sh,
 # for `run.sh ab` (each variant's bench and kernel_bench); `stage.sh --ab --tests` adds the working tree's
-# GPU tests of the runtime, the attention kernels, the GEMVs and the small-batch products with the data they read, for
-# `run.sh tests` in the same call (the whole suite and the tools do not fit beside two or three variants).
+# GPU tests of the runtime, the attention kernels, the GEMVs, the sampler and the small-batch products with
+# the data they read, for `run.sh tests` in the same call (the whole suite and the tools do not fit beside
+# two or three variants).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 families="qwen2 llama3 llama-linear qwen3 phi3 gemma2"
@@ -38,7 +39,7 @@ pack() {
 }
 if [[ ${1:-} == --ab ]]; then
   ls -d .variants/*/ > /dev/null 2>&1 || { echo "stage.sh --ab: no variants; keep some with tools/device/variant.sh" >&2; exit 1; }
-  tests="//ops/cuda:attention_test //ops/cuda:gemv_test //ops/cuda:small_batch_gemm_test //runtime:cuda_executor_test //runtime:engine_test //tests:family_test //tools:kernel_trace_test"
+  tests="//ops/cuda:attention_test //ops/cuda:gemv_test //ops/cuda:sampler_test //ops/cuda:small_batch_gemm_test //runtime:cuda_executor_test //runtime:engine_test //tests:family_test //tools:kernel_trace_test"
   [[ ${2:-} == --tests ]] && bazel build -c opt --define=ggrt_sm80=0 $tests //tools:generate //tools:quantize \
     $(for f in $families; do echo "//tests:tiny_$f"; done)
   rm -rf .stage
