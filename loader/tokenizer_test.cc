@@ -1,5 +1,8 @@
 #include "loader/tokenizer.h"
 
+#include <random>
+
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "loader/gguf_file.h"
 #include "loader/gguf_writer.h"
@@ -161,6 +164,57 @@ TEST(TokenizerErrorsTest, MissingBosNamesFileAndKey) {
 
 // Many specials that share long prefixes with the text: every position is matched against the specials at
 // once, not one by one.
+// Random text from pieces that stress the pre-tokenizers and merges (contractions, digit runs, whitespace
+// runs, accents and combining marks, CJK, Hangul, Arabic, emoji with joiners, text that looks like special
+// tokens): encoding then decoding gives the text back on both vocabularies, every id in range. Then arbitrary
+// bytes (invalid UTF-8 among them): an id list or an error, never a crash.
+std::string RandomText(std::mt19937& rng) {
+  static const char* const kPieces[] = {
+      "the", " cat", "'s", "'LL", "n't", " 12345", "3.14", "  ", "\n", "\n\n", "\t", " \t \n", "!!!", "...",
+      "caf\xc3\xa9", "e\xcc\x81", "\xce\xb1\xce\xb2\xce\xb3", "\xe6\x88\x91\xe6\x83\xb3", "\xed\x95\x9c\xea\xb8\x80",
+      "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7", "\xf0\x9f\xa6\x99", "\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x92\xbb",
+      "<|im_end|>", "<s>", "</s>", "<0x41>", "\xc4\xa0", "\xe2\x96\x81", " ", "A", "Z9", "_", "\xef\xbb\xbf",
+      "\xe2\x80\xaf", "\xc2\xa0"};
+  constexpr int kCount = sizeof(kPieces) / sizeof(kPieces[0]);
+  std::string text;
+  for (int i = 1 + static_cast<int>(rng() % 24); i > 0; --i) text += kPieces[rng() % kCount];
+  return text;
+}
+
+// `spm`: SentencePiece writes spaces as U+2581 before it encodes and turns every U+2581 back into a space
+// when it decodes, so a U+2581 in the text comes back as a space (as in SentencePiece and llama.cpp).
+void ExpectRoundTrips(const Tokenizer& t, const char* name, bool spm) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    const std::string text = RandomText(rng);
+    auto ids = t.Encode(text, {});
+    ASSERT_TRUE(ids.ok()) << name << ": " << ids.status();
+    for (int32_t id : *ids) ASSERT_TRUE(id >= 0 && id < t.n_vocab()) << name << ": " << id;
+    const std::string want = spm ? absl::StrReplaceAll(text, {{"\xe2\x96\x81", " "}}) : text;
+    ASSERT_EQ(t.Decode(*ids), want) << name << " case " << i;
+  }
+  for (int i = 0; i < 300; ++i) {
+    std::string bytes(rng() % 64, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    auto ids = t.Encode(bytes, {.parse_special = i % 2 == 0});
+    if (!ids.ok()) continue;
+    for (int32_t id : *ids) ASSERT_TRUE(id >= 0 && id < t.n_vocab()) << name << ": " << id;
+    t.Decode(*ids);
+  }
+}
+
+TEST_F(QwenTokenizerTest, RandomTextRoundTripsAndArbitraryBytesNeverFail) {
+  ExpectRoundTrips(*tokenizer_, "qwen2", /*spm=*/false);
+}
+
+TEST(SpmTokenizerTest, RandomTextRoundTripsAndArbitraryBytesNeverFail) {
+  auto file = GgufFile::Open("external/shared/tokenizer/llama-spm.gguf");
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto t = LoadTokenizer(**file);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ExpectRoundTrips(**t, "llama-spm", /*spm=*/true);
+}
+
 TEST(TokenizerTest, ManySpecialTokensMatchCorrectly) {
   GgufWriter w;
   w.SetString("tokenizer.ggml.model", "llama");
