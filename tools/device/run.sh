@@ -283,6 +283,10 @@ if want bench && [[ -x bin/bench ]]; then
   for q in q8_0 q4_0 q4_k_m q5_k_m q6_k; do
     bin/bench --synthetic=qwen2.5-0.5b --dtype=$q -p 512 -n 128 -r 3 --cuda-graph on \
       --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1 | grep -E "tg128|pp512|roofline|device memory"
+    # Sampled, as generate decodes by default: the logits product and the device sampler replace the
+    # output projection's argmax (written by the run above).
+    [[ $q == q8_0 || $q == q4_k_m ]] && bin/bench --synthetic=qwen2.5-0.5b --dtype=$q -p 0 -n 128 -r 3 \
+      --cuda-graph on --temp 0.8 --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1 | grep tg128
   done | tee "$out/bench_qwen2.5-0.5b_quant.md"
   model=/tmp/ggrt-synthetic-qwen2.5-0.5b-f16.gguf
   {
