@@ -446,7 +446,8 @@ TEST_F(ServerTest, ConcurrentGreedyRequestsEqualTheirSoloOutputsAndMetricsAddUp)
 // Valid requests of every kind, mutated at random (a field's value replaced by another JSON type or an
 // extreme number, a field removed or added, bytes of the body flipped, cut or inserted): every answer is a
 // 200 or a 4xx with an OpenAI error object, never a dropped connection or a 5xx, and the server still serves
-// afterwards with every accepted request counted once. Bounded: 400 requests, seeded.
+// afterwards with every accepted request counted once; a greedy request repeated beside them always gives its
+// solo text. Bounded: 400 requests, seeded.
 TEST_F(ServerTest, RandomlyMutatedRequestsGetAnswersOrErrorsNeverA5xx) {
   std::mt19937 rng(2026);
   auto pick = [&](int n) { return static_cast<int>(rng() % n); };
@@ -510,6 +511,19 @@ TEST_F(ServerTest, RandomlyMutatedRequestsGetAnswersOrErrorsNeverA5xx) {
     if (inner.empty() || pick(2) == 0) return &j;
     return random_object(*inner[pick(static_cast<int>(inner.size()))]);
   };
+  // Beside them, a greedy request again and again: the bad ones do not disturb it.
+  const json steady = Completion("Once upon a time there was", 48);
+  auto [solo_status, solo] = Post("/v1/completions", steady.dump());
+  ASSERT_EQ(solo_status, 200) << solo;
+  std::atomic<bool> fuzzing{true};
+  std::atomic<int> steady_runs{0}, steady_differed{0};
+  std::thread neighbour([&] {
+    while (fuzzing.load()) {
+      auto [status, body] = Post("/v1/completions", steady.dump());
+      if (status != 200 || body["choices"][0]["text"] != solo["choices"][0]["text"]) steady_differed++;
+      steady_runs++;
+    }
+  });
   int ok = 0;
   for (int i = 0; i < 400; ++i) {
     const auto& [path, seed] = seeds[pick(static_cast<int>(seeds.size()))];
@@ -554,10 +568,14 @@ TEST_F(ServerTest, RandomlyMutatedRequestsGetAnswersOrErrorsNeverA5xx) {
     ASSERT_TRUE(error.is_object() && error.contains("error") && error["error"]["message"].is_string())
         << "request " << i << ": " << res->status << " " << res->body << " for " << body;
   }
+  fuzzing = false;
+  neighbour.join();
   EXPECT_GT(ok, 20);  // The mutations leave many requests valid: the generation paths ran too.
+  EXPECT_GT(steady_runs.load(), 0);
+  EXPECT_EQ(steady_differed.load(), 0) << "of " << steady_runs.load();
   EXPECT_EQ(Post("/v1/completions", Completion("Hello", 2).dump()).first, 200);
   const auto m = Metrics();
-  EXPECT_EQ(m.at("ggrt_requests_total"), ok + 1);
+  EXPECT_EQ(m.at("ggrt_requests_total"), ok + 1 + 1 + steady_runs.load());
   EXPECT_EQ(m.at("ggrt_sequences_running"), 0);
   EXPECT_EQ(m.at("ggrt_kv_blocks_used"), 0);
 }
