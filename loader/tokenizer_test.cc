@@ -162,8 +162,6 @@ TEST(TokenizerErrorsTest, MissingBosNamesFileAndKey) {
       << s;
 }
 
-// Many specials that share long prefixes with the text: every position is matched against the specials at
-// once, not one by one.
 // Random text from pieces that stress the pre-tokenizers and merges (contractions, digit runs, whitespace
 // runs, accents and combining marks, CJK, Hangul, Arabic, emoji with joiners, text that looks like special
 // tokens): encoding then decoding gives the text back on both vocabularies, every id in range. Then arbitrary
@@ -215,6 +213,8 @@ TEST(SpmTokenizerTest, RandomTextRoundTripsAndArbitraryBytesNeverFail) {
   ExpectRoundTrips(**t, "llama-spm", /*spm=*/true);
 }
 
+// Many specials that share long prefixes with the text: every position is matched against the specials at
+// once, not one by one.
 TEST(TokenizerTest, ManySpecialTokensMatchCorrectly) {
   GgufWriter w;
   w.SetString("tokenizer.ggml.model", "llama");
