@@ -6,11 +6,11 @@
 // GEMV stages x) and writing its own, replayed `kReplays` times; the time a kernel is the replays' time over
 // the kernels. Modes: plain stream order; PDL with griddepcontrol.wait (ggrt's kernels today); PDL with
 // counters, bumped by a fence and an atomic or by one red.release (the counters zeroed by a memset node at the
-// graph's start). Each at several grid sizes. Standalone (its own launch and error macro rather than
-// ops/cuda/launch.h's, which needs launch.cc linked), so that one nvcc line builds it.
+// graph's start). Each at several grid sizes. Standalone (its own launches rather than ops/cuda/launch.h's,
+// which needs launch.cc linked; probe.h's error macro), so that one nvcc line builds it.
 //
 // Not part of the build (a device probe): on this machine
-//   mkdir -p .stage2 && nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o .stage2/boundary_probe \
+//   mkdir -p .stage2 && nvcc -O3 -std=c++17 -I. -gencode=arch=compute_90a,code=sm_90a -o .stage2/boundary_probe \
 //     tools/device/boundary_probe.cu
 // then a device call that carries .stage2 (git-ignored; stage.sh rebuilds .stage from scratch) runs
 // `.stage2/boundary_probe`: a table of us a kernel, a row per grid size, each twice.
@@ -19,6 +19,8 @@
 #include <cstdlib>
 
 #include <cuda_runtime.h>
+
+#include "tools/device/probe.h"
 
 namespace {
 
@@ -29,15 +31,6 @@ constexpr int kFloats = 4096;  // What each block reads of its predecessor's out
 
 // kCounterRelease: the producer's count as one `red.release.gpu` instead of a fence and an atomic.
 enum Mode { kPlain, kGridWait, kCounter, kCounterRelease };
-
-#define CHECK_CUDA(call)                                                                   \
-  do {                                                                                     \
-    const cudaError_t e = (call);                                                          \
-    if (e != cudaSuccess) {                                                                \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
-      std::exit(1);                                                                        \
-    }                                                                                      \
-  } while (0)
 
 __device__ __forceinline__ unsigned LoadAcquire(const unsigned* p) {
   unsigned v;

@@ -13,7 +13,7 @@
 // bit).
 //
 // Not part of the build (a device probe): on this machine
-//   mkdir -p .stage2 && nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o .stage2/q8_split_probe \
+//   mkdir -p .stage2 && nvcc -O3 -std=c++17 -I. -gencode=arch=compute_90a,code=sm_90a -o .stage2/q8_split_probe \
 //     tools/device/q8_split_probe.cu
 // then a device call that carries .stage2 runs `.stage2/q8_split_probe` beside `kernel_bench --dtype q8_0`
 // (whose "output gemv (logits)" row is the blocks' kernel on the same shape): us and GB/s per variant, twice.
@@ -28,16 +28,9 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-namespace {
+#include "tools/device/probe.h"
 
-#define CHECK_CUDA(call)                                                                        \
-  do {                                                                                          \
-    const cudaError_t e = (call);                                                               \
-    if (e != cudaSuccess) {                                                                     \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e)); \
-      std::exit(1);                                                                             \
-    }                                                                                           \
-  } while (0)
+namespace {
 
 constexpr int kVocab = 151936;  // Qwen2.5's.
 constexpr int kEmbd = 896;      // Qwen2.5-0.5B's.
