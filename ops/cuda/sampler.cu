@@ -205,6 +205,10 @@ __global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
   for (int i = local_k + threadIdx.x; i < k; i += blockDim.x) values[i] = -INFINITY, ids[i] = 0;
 }
 
+// Candidates (values) that stage 2 copies to shared memory before selecting among them: 24 KB, room for
+// top-k 40's 149 x 40 from a 151936-entry vocabulary (larger k read them in place).
+constexpr int kStagedCandidates = 6 * kThreads;
+
 // Stage 2, one block: the top k of the candidates, sorted, filtered and drawn from.
 __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
   AllowDependentLaunch();
@@ -223,8 +227,24 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
   __shared__ int indices[kThreads];
   values[tid] = -FLT_MAX;
   indices[tid] = INT_MAX;
+  // BlockTopK reads its input five times (four radix passes and the gather), each a chain of dependent
+  // rounds of loads: from L2 that chain was most of this kernel's ~16 us (H200 trace, top-k 40: 149 x 40
+  // candidates). Where they fit, the candidates' values are first copied to shared memory, every thread's
+  // loads in flight at once; their ids stay in global memory, read only for the k selected.
+  __shared__ float staged[kStagedCandidates];
+  const bool stage = candidates <= kStagedCandidates;
+  if (stage) {
+    float v[kStagedCandidates / kThreads];
+#pragma unroll
+    for (int j = 0; j < kStagedCandidates / kThreads; ++j) {
+      const int i = tid + j * kThreads;
+      v[j] = i < candidates ? cand_values[i] : 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < kStagedCandidates / kThreads; ++j) staged[tid + j * kThreads] = v[j];
+  }
   __syncthreads();
-  BlockTopK(cand_values, cand_ids, 0, candidates, k, values, indices);
+  BlockTopK(stage ? staged : cand_values, cand_ids, 0, candidates, k, values, indices);
 
   // Bitonic sort of the first k (padded to a power of two): value descending, then index ascending.
   int sort_n = 2;
