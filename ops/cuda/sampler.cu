@@ -249,21 +249,60 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
   // Bitonic sort of the first k (padded to a power of two): value descending, then index ascending.
   int sort_n = 2;
   while (sort_n < k) sort_n <<= 1;
-  for (int size = 2; size <= sort_n; size <<= 1) {
-    for (int stride = size >> 1; stride > 0; stride >>= 1) {
-      const int partner = tid ^ stride;
-      if (tid < sort_n && partner > tid) {
-        const bool descending = (tid & size) == 0;
-        const bool first_after = values[tid] < values[partner] ||
-                                 (values[tid] == values[partner] && indices[tid] > indices[partner]);
-        if (first_after == descending) {
-          const float v = values[tid];
-          values[tid] = values[partner], values[partner] = v;
-          const int ix = indices[tid];
-          indices[tid] = indices[partner], indices[partner] = ix;
+  if (sort_n <= 2 * 32) {
+    // Up to 64 (top-k 40 and the like): one warp, two positions a lane (lane and lane + 32), partners
+    // through shuffles or the lane's own pair, instead of a block barrier after each of the network's 21
+    // steps. The same network and comparisons as below, so the same order.
+    if (tid < 32) {
+      float v[2] = {values[tid], values[tid + 32]};
+      int ix[2] = {indices[tid], indices[tid + 32]};
+      // a before b in the sorted order.
+      auto before = [](float va, int ia, float vb, int ib) { return va > vb || (va == vb && ia < ib); };
+      for (int size = 2; size <= sort_n; size <<= 1) {
+        for (int stride = size >> 1; stride > 0; stride >>= 1) {
+          if (stride == 32) {  // Positions lane and lane + 32, in a descending run (size 64).
+            if (before(v[1], ix[1], v[0], ix[0])) {
+              const float tv = v[0];
+              v[0] = v[1], v[1] = tv;
+              const int ti = ix[0];
+              ix[0] = ix[1], ix[1] = ti;
+            }
+            continue;
+          }
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const float pv = __shfl_xor_sync(0xffffffffu, v[h], stride);
+            const int pi = __shfl_xor_sync(0xffffffffu, ix[h], stride);
+            const int position = tid + 32 * h;
+            const bool descending = (position & size) == 0, lower = (position & stride) == 0;
+            const bool mine_before = before(v[h], ix[h], pv, pi);
+            // The lower position takes the earlier of the two in a descending run, the later in an
+            // ascending one. Positions past sort_n are left alone (their partners are past it too).
+            if (position < sort_n && (lower == descending ? !mine_before : mine_before)) v[h] = pv, ix[h] = pi;
+          }
         }
       }
-      __syncthreads();
+      values[tid] = v[0], values[tid + 32] = v[1];
+      indices[tid] = ix[0], indices[tid + 32] = ix[1];
+    }
+    __syncthreads();
+  } else {
+    for (int size = 2; size <= sort_n; size <<= 1) {
+      for (int stride = size >> 1; stride > 0; stride >>= 1) {
+        const int partner = tid ^ stride;
+        if (tid < sort_n && partner > tid) {
+          const bool descending = (tid & size) == 0;
+          const bool first_after = values[tid] < values[partner] ||
+                                   (values[tid] == values[partner] && indices[tid] > indices[partner]);
+          if (first_after == descending) {
+            const float v = values[tid];
+            values[tid] = values[partner], values[partner] = v;
+            const int ix = indices[tid];
+            indices[tid] = indices[partner], indices[partner] = ix;
+          }
+        }
+        __syncthreads();
+      }
     }
   }
 
