@@ -131,6 +131,23 @@ TEST(SamplerTest, LargeVocabularyDrawsMatchTheReferenceChainExactly) {
   }
 }
 
+// Many candidates tied at the k-th value: 39 positive logits, each in a stage-1 slice of its own, among
+// 151936 zeros, at top-k 40. Which zero is the 40th candidate is not defined; top-p and min-p cut it, so the
+// draws are, and they must follow the reference.
+TEST(SamplerTest, ManyCandidatesTiedAtTheKthValueStillDrawTheReferenceChain) {
+  SKIP_WITHOUT_GPU();
+  const int n = 151936;
+  std::vector<float> logits(n, 0.0f);
+  for (int i = 0; i < 39; ++i) logits[3 * 1024 * i + 517] = 10.0f + 0.05f * i;
+  const SamplerConfig configs[] = {{0.8f, 40, 0.95f, 0.0f, 7}, {1.2f, 40, 1.0f, 0.05f, 8}};
+  for (const SamplerConfig& c : configs) {
+    const std::vector<int32_t> got = Draw(logits, c, 64);
+    for (int32_t pos = 0; pos < 64; ++pos) {
+      ASSERT_EQ(got[pos], ReferenceDraw(logits, c, pos)) << "top_p " << c.top_p << " pos " << pos;
+    }
+  }
+}
+
 TEST(SamplerTest, RepetitionPenaltyMatchesTheHostRule) {
   SKIP_WITHOUT_GPU();
   const int n = 151936;
