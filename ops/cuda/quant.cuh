@@ -296,6 +296,7 @@ struct AlignedBlock {
   uint32_t w[kWords];
   bool shifted;  // The block starts at byte 2 of w[0].
 
+  AlignedBlock() = default;  // For a caller that loads w itself (its loads issued ahead of the products).
   GGRT_QUANT_FN explicit AlignedBlock(const uint8_t* b) {
     shifted = (reinterpret_cast<uintptr_t>(b) & 3) != 0;
     const uint8_t* base = b - (shifted ? 2 : 0);
@@ -316,9 +317,7 @@ struct AlignedBlock {
   }
 };
 
-template <>
-GGRT_QUANT_FN float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const float (&x)[32]) {
-  const AlignedBlock<34> block(b);
+GGRT_QUANT_FN float DotQ8_0(const AlignedBlock<34>& block, const float (&x)[32]) {
   float s0 = 0.0f, s1 = 0.0f;
 #pragma unroll
   for (int i = 0; i < 8; i += 2) {
@@ -326,6 +325,10 @@ GGRT_QUANT_FN float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const flo
     s1 = DotBytes4(block.U32(6 + 4 * i) ^ 0x80808080u, 128.0f, x + 4 * i + 4, s1);
   }
   return block.Half(0) * (s0 + s1);
+}
+template <>
+GGRT_QUANT_FN float DotChunk<WeightType::kQ8_0>(const uint8_t* b, int, const float (&x)[32]) {
+  return DotQ8_0(AlignedBlock<34>(b), x);
 }
 
 // Q4_0/Q4_1/Q5_0/Q5_1: sum_i (q_i - bias) x_i, where byte i of the 16 at offset kQs holds element i (low

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "ops/cuda/quant.cuh"
 #include "tools/device/probe.h"
 
 namespace {
@@ -102,19 +104,68 @@ __global__ void __launch_bounds__(kWarps * 32) SplitQ8Logits(const int8_t* quant
   }
 }
 
+// The same product from the file's own layout (rows of E / 32 blocks of 34 bytes: f16 scale, 32 int8), for
+// E <= 1024: lane l < E / 32 owns block l of every row, its 32 x values in registers, and reads the block
+// straight from global memory as the runtime's DotChunk does (the 9 aligned words around it), kRows rows'
+// blocks a warp at a time. If this streams as fast as the split layout, the output projection needs a
+// kernel, not a repacked copy of token_embd.
 template <int kRows>
-void Measure(const int8_t* quants, const __half* scales, const float* x, float* y, int blocks_per_sm, int sms,
-             const std::vector<int8_t>& hq, const std::vector<__half>& hs, const std::vector<float>& hx) {
+__global__ void __launch_bounds__(kWarps * 32) DirectQ8Logits(const uint8_t* w, const float* x, int n, int e,
+                                                              float* y) {
+  const int lane = threadIdx.x % 32;
+  const int blocks = e / 32;
+  const bool active = lane < blocks;
+  float xs[32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) xs[i] = active ? x[32 * lane + i] : 0.0f;
+  const int64_t row_bytes = static_cast<int64_t>(blocks) * 34;
+  const int warps = gridDim.x * kWarps;
+  for (int group = blockIdx.x * kWarps + threadIdx.x / 32; group * kRows < n; group += warps) {
+    // Every row's words loaded before the first product: left to itself the compiler interleaved each
+    // row's loads with the previous row's arithmetic.
+    ggrt::cuda::AlignedBlock<34> block[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int row = min(group * kRows + r, n - 1);
+      // Idle lanes (x zero) read their row's last block, so that every lane's loads are unconditional.
+      const uint8_t* b = w + row * row_bytes + 34 * min(lane, blocks - 1);
+      block[r].shifted = (reinterpret_cast<uintptr_t>(b) & 3) != 0;
+      const uint8_t* base = b - (block[r].shifted ? 2 : 0);
+#pragma unroll
+      for (int i = 0; i < ggrt::cuda::AlignedBlock<34>::kWords; ++i) {
+        asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(block[r].w[i]) : "l"(base + 4 * i));
+      }
+    }
+    // x passes through an empty volatile statement after the loads, so no product can move above them.
+#pragma unroll
+    for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(xs[i]));
+    float dot[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) dot[r] = ggrt::cuda::DotQ8_0(block[r], xs);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) dot[r] += __shfl_xor_sync(0xffffffffu, dot[r], o);
+      if (lane == 0 && group * kRows + r < n) y[group * kRows + r] = dot[r];
+    }
+  }
+}
+
+// Times launch(blocks) (a grid of `blocks`, or a warp per row group when blocks_per_sm is 0) and checks
+// its y on a sample of rows against a double reference.
+template <int kRows, typename Launch>
+void Measure(const char* layout, Launch launch, float* y, int blocks_per_sm, int sms, const std::vector<int8_t>& hq,
+             const std::vector<__half>& hs, const std::vector<float>& hx) {
   const int groups = (kVocab + kRows - 1) / kRows;
   const int one_shot = (groups + kWarps - 1) / kWarps;
   const int blocks = blocks_per_sm > 0 ? blocks_per_sm * sms : one_shot;
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
-  SplitQ8Logits<kRows><<<blocks, kWarps * 32>>>(quants, scales, x, kVocab, kEmbd, y);
+  CHECK_CUDA(cudaMemset(y, 0, kVocab * sizeof(float)));
+  launch(blocks);
   CHECK_CUDA(cudaGetLastError());
   CHECK_CUDA(cudaDeviceSynchronize());
-  // The values: a sample of rows against a double reference.
   std::vector<float> got(kVocab);
   CHECK_CUDA(cudaMemcpy(got.data(), y, kVocab * sizeof(float), cudaMemcpyDeviceToHost));
   double worst = 0.0;
@@ -129,18 +180,35 @@ void Measure(const int8_t* quants, const __half* scales, const float* x, float* 
     worst = std::fmax(worst, std::fabs(got[row] - ref) / scale);
   }
   CHECK_CUDA(cudaEventRecord(start));
-  for (int i = 0; i < kReplays; ++i) SplitQ8Logits<kRows><<<blocks, kWarps * 32>>>(quants, scales, x, kVocab, kEmbd, y);
+  for (int i = 0; i < kReplays; ++i) launch(blocks);
   CHECK_CUDA(cudaEventRecord(stop));
   CHECK_CUDA(cudaEventSynchronize(stop));
   float ms = 0.0f;
   CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
   const double us = 1000.0 * ms / kReplays;
   const double bytes = static_cast<double>(kVocab) * (kEmbd + kEmbd / 32 * 2);
-  std::printf("| split Q8_0 logits, %d rows a warp, %s | %.2f | %.0f | %.1e |\n", kRows,
+  std::printf("| %s Q8_0 logits, %d rows a warp, %s | %.2f | %.0f | %.1e |\n", layout, kRows,
               blocks_per_sm > 0 ? (std::to_string(blocks_per_sm) + " blocks an SM, rows strided").c_str()
                                 : "one group a warp",
               us, bytes / us / 1e3, worst);
   std::fflush(stdout);
+}
+
+template <int kRows>
+void MeasureSplit(const int8_t* quants, const __half* scales, const float* x, float* y, int blocks_per_sm, int sms,
+                  const std::vector<int8_t>& hq, const std::vector<__half>& hs, const std::vector<float>& hx) {
+  Measure<kRows>(
+      "split",
+      [&](int blocks) { SplitQ8Logits<kRows><<<blocks, kWarps * 32>>>(quants, scales, x, kVocab, kEmbd, y); }, y,
+      blocks_per_sm, sms, hq, hs, hx);
+}
+
+template <int kRows>
+void MeasureDirect(const uint8_t* w, const float* x, float* y, int blocks_per_sm, int sms, const std::vector<int8_t>& hq,
+                   const std::vector<__half>& hs, const std::vector<float>& hx) {
+  Measure<kRows>(
+      "file-layout", [&](int blocks) { DirectQ8Logits<kRows><<<blocks, kWarps * 32>>>(w, x, kVocab, kEmbd, y); }, y,
+      blocks_per_sm, sms, hq, hs, hx);
 }
 
 }  // namespace
@@ -168,12 +236,25 @@ int main() {
   CHECK_CUDA(cudaMemcpy(x, hx.data(), kEmbd * sizeof(float), cudaMemcpyHostToDevice));
   std::printf("| kernel (V = %d, E = %d) | us | GB/s | worst error / sum |x w| |\n|---|---|---|---|\n", kVocab,
               kEmbd);
+  // The file's layout of the same weights: per row, E / 32 blocks of an f16 scale and 32 int8 (plus 16 bytes
+  // of allocation slack past the last block, as the runtime allocates: DotChunk reads aligned words).
+  const int blocks_per_row = kEmbd / 32;
+  std::vector<uint8_t> hw(static_cast<size_t>(kVocab) * blocks_per_row * 34 + 16, 0);
+  for (size_t b = 0; b < static_cast<size_t>(kVocab) * blocks_per_row; ++b) {
+    std::memcpy(&hw[34 * b], &hs[b], 2);
+    std::memcpy(&hw[34 * b + 2], &hq[32 * b], 32);
+  }
+  uint8_t* w;
+  CHECK_CUDA(cudaMalloc(&w, hw.size()));
+  CHECK_CUDA(cudaMemcpy(w, hw.data(), hw.size(), cudaMemcpyHostToDevice));
   for (int round = 0; round < 2; ++round) {
-    Measure<4>(quants, scales, x, y, 0, sms, hq, hs, hx);
-    Measure<8>(quants, scales, x, y, 0, sms, hq, hs, hx);
-    Measure<4>(quants, scales, x, y, 4, sms, hq, hs, hx);
-    Measure<8>(quants, scales, x, y, 2, sms, hq, hs, hx);
-    Measure<8>(quants, scales, x, y, 4, sms, hq, hs, hx);
+    MeasureSplit<4>(quants, scales, x, y, 0, sms, hq, hs, hx);
+    MeasureSplit<8>(quants, scales, x, y, 2, sms, hq, hs, hx);
+    MeasureDirect<4>(w, x, y, 0, sms, hq, hs, hx);
+    MeasureDirect<4>(w, x, y, 2, sms, hq, hs, hx);
+    MeasureDirect<4>(w, x, y, 3, sms, hq, hs, hx);
+    MeasureDirect<8>(w, x, y, 2, sms, hq, hs, hx);
+    MeasureDirect<8>(w, x, y, 3, sms, hq, hs, hx);
   }
   return 0;
 }
