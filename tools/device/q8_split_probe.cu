@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(kWarps * 32) SplitQ8Logits(const int8_t* quant
 // straight from global memory as the runtime's DotChunk does (the 9 aligned words around it), kRows rows'
 // blocks a warp at a time. If this streams as fast as the split layout, the output projection needs a
 // kernel, not a repacked copy of token_embd.
-template <int kRows>
+template <int kRows, bool kL1>
 __global__ void __launch_bounds__(kWarps * 32) DirectQ8Logits(const uint8_t* w, const float* x, int n, int e,
                                                               float* y) {
   const int lane = threadIdx.x % 32;
@@ -133,7 +133,12 @@ __global__ void __launch_bounds__(kWarps * 32) DirectQ8Logits(const uint8_t* w, 
       const uint8_t* base = b - (block[r].shifted ? 2 : 0);
 #pragma unroll
       for (int i = 0; i < ggrt::cuda::AlignedBlock<34>::kWords; ++i) {
-        asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(block[r].w[i]) : "l"(base + 4 * i));
+        // Through L1 (kL1), so that the nine loads' common sectors come from L2 once, or around it.
+        if constexpr (kL1) {
+          asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(block[r].w[i]) : "l"(base + 4 * i));
+        } else {
+          asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(block[r].w[i]) : "l"(base + 4 * i));
+        }
       }
     }
     // x passes through an empty volatile statement after the loads, so no product can move above them.
@@ -203,11 +208,12 @@ void MeasureSplit(const int8_t* quants, const __half* scales, const float* x, fl
       blocks_per_sm, sms, hq, hs, hx);
 }
 
-template <int kRows>
-void MeasureDirect(const uint8_t* w, const float* x, float* y, int blocks_per_sm, int sms, const std::vector<int8_t>& hq,
-                   const std::vector<__half>& hs, const std::vector<float>& hx) {
+template <int kRows, bool kL1>
+void MeasureDirect(const uint8_t* w, const float* x, float* y, int blocks_per_sm, int sms,
+                   const std::vector<int8_t>& hq, const std::vector<__half>& hs, const std::vector<float>& hx) {
   Measure<kRows>(
-      "file-layout", [&](int blocks) { DirectQ8Logits<kRows><<<blocks, kWarps * 32>>>(w, x, kVocab, kEmbd, y); }, y,
+      kL1 ? "file-layout (L1)" : "file-layout (no L1)",
+      [&](int blocks) { DirectQ8Logits<kRows, kL1><<<blocks, kWarps * 32>>>(w, x, kVocab, kEmbd, y); }, y,
       blocks_per_sm, sms, hq, hs, hx);
 }
 
@@ -250,11 +256,11 @@ int main() {
   for (int round = 0; round < 2; ++round) {
     MeasureSplit<4>(quants, scales, x, y, 0, sms, hq, hs, hx);
     MeasureSplit<8>(quants, scales, x, y, 2, sms, hq, hs, hx);
-    MeasureDirect<4>(w, x, y, 0, sms, hq, hs, hx);
-    MeasureDirect<4>(w, x, y, 2, sms, hq, hs, hx);
-    MeasureDirect<4>(w, x, y, 3, sms, hq, hs, hx);
-    MeasureDirect<8>(w, x, y, 2, sms, hq, hs, hx);
-    MeasureDirect<8>(w, x, y, 3, sms, hq, hs, hx);
+    MeasureDirect<4, false>(w, x, y, 2, sms, hq, hs, hx);
+    MeasureDirect<4, true>(w, x, y, 0, sms, hq, hs, hx);
+    MeasureDirect<4, true>(w, x, y, 2, sms, hq, hs, hx);
+    MeasureDirect<4, true>(w, x, y, 4, sms, hq, hs, hx);
+    MeasureDirect<8, true>(w, x, y, 2, sms, hq, hs, hx);
   }
   return 0;
 }
