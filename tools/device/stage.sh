@@ -4,8 +4,9 @@
 # `stage.sh --ab` instead packs only the variants kept by variant.sh, the Qwen2.5 vocabulary and run.sh,
 # for `run.sh ab` (each variant's bench and kernel_bench); `stage.sh --ab --tests` adds the working tree's
 # GPU tests of the runtime, the attention kernels, the GEMVs, the sampler and the small-batch products with
-# the data they read, for `run.sh tests` in the same call (the whole suite and the tools do not fit beside
-# two or three variants).
+# the data they read, for `run.sh tests` in the same call. `stage.sh --with-variants` is the full stage
+# (every mode of run.sh, the server among them) with the variants beside it, for `run.sh ab` and any other
+# mode in one call (~28 MB packed plus ~5 MB a variant).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 families="qwen2 llama3 llama-linear qwen3 phi3 gemma2"
@@ -56,6 +57,10 @@ if [[ ${1:-} == --ab ]]; then
   pack
   exit 0
 fi
+if [[ -n ${1:-} && $1 != --with-variants ]]; then
+  echo "stage.sh: unknown argument '$1' (--ab [--tests] or --with-variants)" >&2
+  exit 1
+fi
 targets=$(bazel query 'attr(tags, "gpu", tests(//...))' 2>/dev/null)
 tools="//tools:generate //tools:bench //tools:kernel_bench //tools:perplexity //tools:quantize //tools:server"
 bazel build -c opt --define=ggrt_sm80=0 $targets $tools $(for f in $families; do echo "//tests:tiny_$f"; done)
@@ -77,5 +82,9 @@ cp tools/device/run.sh .stage/
 for b in .stage/bin/*; do
   if ldd "$b" | grep -qE 'absl|gtest|gmock'; then echo "stage: $b links abseil/gtest dynamically" >&2; exit 1; fi
 done
+if [[ ${1:-} == --with-variants ]]; then
+  ls -d .variants/*/ > /dev/null 2>&1 || { echo "stage.sh --with-variants: no variants; keep some with tools/device/variant.sh" >&2; exit 1; }
+  cp -r .variants .stage/variants
+fi
 du -sh .stage
 pack
