@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "ops/cuda/cuda_status.h"
+#include "ops/cuda/q8_0_rows.h"
 #include "ops/kv_pages.h"
 #include "runtime/cuda_values.h"
 
@@ -107,18 +108,38 @@ absl::Status CudaExecutor::Init() {
   return absl::OkStatus();
 }
 
+// A Q8_0 vocabulary matrix is repacked into ggrt's row layout (ops/cuda/q8_0_rows.h) on its way to the
+// device; every other weight keeps the file's bytes.
+bool CudaExecutor::TakesQ8_0Rows(const Value* v) const {
+  return v->type.dtype == DType::kQ8_0 && v->type.shape == vocabulary_shape_ && v->type.shape.size() == 2 &&
+         cuda::Q8_0RowsFit(v->type.shape[1]);
+}
+
+int64_t CudaExecutor::DeviceBytes(const Value* v, const GgufTensorInfo& t) const {
+  return TakesQ8_0Rows(v) ? Rows(v) * cuda::Q8_0RowBytes(v->type.shape[1]) : t.bytes;
+}
+
 absl::StatusOr<CudaExecutor::DeviceWeight> CudaExecutor::Weight(const Value* v) {
   if (auto it = device_weights_.find(v->name); it != device_weights_.end()) return it->second;
-  ASSIGN_OR_RETURN(const cuda::WeightType type, ToWeightType(v));
+  ASSIGN_OR_RETURN(cuda::WeightType type, ToWeightType(v));
   ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(v->name));
+  const int64_t bytes = DeviceBytes(v, *t);
   void* p = nullptr;
   if (auto slot = weight_slots_.find(v->name); slot != weight_slots_.end()) {
     p = slot->second;
   } else {
-    ASSIGN_OR_RETURN(p, Allocate(cuda::WeightAllocationBytes(t->bytes), absl::StrCat("weight '", v->name, "'"),
+    ASSIGN_OR_RETURN(p, Allocate(cuda::WeightAllocationBytes(bytes), absl::StrCat("weight '", v->name, "'"),
                                  &memory_.weights));
   }
-  CUDA_RETURN_IF_ERROR(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice));
+  if (TakesQ8_0Rows(v)) {
+    std::vector<uint8_t> rows(bytes);
+    RETURN_IF_ERROR(cuda::RepackQ8_0Rows(static_cast<const uint8_t*>(t->data), Rows(v), v->type.shape[1],
+                                         rows.data()));
+    CUDA_RETURN_IF_ERROR(cudaMemcpy(p, rows.data(), bytes, cudaMemcpyHostToDevice));
+    type = cuda::WeightType::kQ8_0R;
+  } else {
+    CUDA_RETURN_IF_ERROR(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice));
+  }
   return device_weights_[v->name] = DeviceWeight{p, type};
 }
 
@@ -127,11 +148,14 @@ absl::Status CudaExecutor::AllocateArenas(const Graph& g) {
   auto slot_bytes = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
   int64_t weight_bytes = 0, kv_bytes = 0;
   std::vector<std::pair<const Value*, int64_t>> weights, states;
+  for (const Node* n : g.nodes()) {
+    if (n->op == OpKind::kEmbedding) vocabulary_shape_ = n->operands[1]->type.shape;
+  }
   for (const Value* v : g.params()) {
     if (v->users.empty()) continue;  // Left behind by a pass.
     ASSIGN_OR_RETURN(const GgufTensorInfo* t, weights_.GetTensor(v->name));
     weights.emplace_back(v, weight_bytes);
-    weight_bytes += slot_bytes(t->bytes);
+    weight_bytes += slot_bytes(DeviceBytes(v, *t));
   }
   for (const Value* s : g.states()) {
     states.emplace_back(s, kv_bytes);

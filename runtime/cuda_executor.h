@@ -149,6 +149,9 @@ class CudaExecutor : public Executor {
         factory_(std::move(factory)),
         use_cuda_graph_(use_cuda_graph),
         device_sampling_(device_sampling) {}
+  // Whether weight v goes to the device in ggrt's Q8_0 row layout, and its bytes there.
+  bool TakesQ8_0Rows(const Value* v) const;
+  int64_t DeviceBytes(const Value* v, const GgufTensorInfo& t) const;
   absl::Status Init();
   absl::StatusOr<Prepared*> GetGraph(int seq_len, int batch, bool spans = false);
   // Copies %pos records (position, then block table), `tokens` and a batched prefill's %last to the device
@@ -182,6 +185,9 @@ class CudaExecutor : public Executor {
   const GgufFile& weights_;
   GraphFactory factory_;
   bool use_cuda_graph_;
+  // The embedding table's shape [vocab, E] (from the first graph): Q8_0 matrices of it, the table and the
+  // output projection, go to the device in ggrt's row layout.
+  std::vector<int64_t> vocabulary_shape_;
   std::optional<cuda::SamplerConfig> device_sampling_;
   cuda::SamplerConfig* sampler_config_ = nullptr;  // Device copy of *device_sampling_.
   int32_t* sampled_token_ = nullptr;               // Device.

@@ -100,6 +100,41 @@ TEST(CudaExecutorTest, QuantizedFixturesMatchCpu) {
   }
 }
 
+// The Q8_0 fixture's vocabulary (token_embd and output, [512, 256]) goes to the device in ggrt's row layout
+// (ops/cuda/q8_0_rows.h): the embedding, the greedy step's output argmax, the lone step's logits (the final
+// norm folded in) and prefill's dequantized products read it, and must give the CPU's greedy tokens and logits
+// close to the CPU's (the batched steps' products: small_batch_gemm_test, bit for bit the blocks').
+TEST(CudaExecutorTest, Q8_0VocabularyInRowLayoutMatchesCpu) {
+  if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
+  const std::string path = "external/shared/models/tiny-qwen2-256/tiny-qwen2-256-Q8_0.gguf";
+  const std::vector<int32_t> prompt = {1, 403, 261, 378, 263, 280, 417, 266, 281, 453, 298, 260, 289, 350, 260, 284};
+  auto gpu = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 128, .greedy = true});
+  auto cpu = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128, .greedy = true});
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  EXPECT_EQ(GenerateIds(*gpu, {1}, 32), GenerateIds(*cpu, {1}, 32));
+  EXPECT_EQ(GenerateIds(*gpu, prompt, 32), GenerateIds(*cpu, prompt, 32));
+
+  auto gpu_logits = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 128});
+  auto cpu_logits = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128});
+  ASSERT_TRUE(gpu_logits.ok() && cpu_logits.ok());
+  auto relative = [](absl::Span<const float> a, absl::Span<const float> b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < b.size(); ++i) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+    return std::sqrt(num / den);
+  };
+  auto g = gpu_logits->executor->Prefill(prompt, 0);
+  auto c = cpu_logits->executor->Prefill(prompt, 0);
+  ASSERT_TRUE(g.ok() && c.ok());
+  ASSERT_EQ(g->logits.size(), c->logits.size());
+  EXPECT_LT(relative(g->logits, c->logits), 5e-3) << "prefill logits";  // f16 activations for cuBLASLt.
+  // A lone decode step's logits (the row layout's logits kernel).
+  auto gd = gpu_logits->executor->Decode(prompt[3], 16);
+  auto cd = cpu_logits->executor->Decode(prompt[3], 16);
+  ASSERT_TRUE(gd.ok() && cd.ok());
+  EXPECT_LT(relative(gd->logits, cd->logits), 1e-4) << "decode logits";
+}
+
 TEST(CudaExecutorTest, CapturedPrefillGivesTheSameResultAsLaunchedPrefill) {
   if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
   const std::vector<int32_t> ref = ReferenceIds();

@@ -26,16 +26,21 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
 // into dst row y (16-byte aligned: rows are whole 32-element chunks and the buffers 256-byte aligned).
 template <WeightType T, typename Out>
 __global__ void DecodeRowsKernel(const void* src, const int32_t* ids, int64_t rows, int k, float scale, Out* dst) {
-  using Q = QuantTraits<T>;
   AllowDependentLaunch();
   GridDependencyWait();
   const int64_t row = blockIdx.y;
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (row >= rows || c >= k / 32) return;
   const int64_t src_row = ids != nullptr ? ids[row] : row;
-  const uint8_t* b = static_cast<const uint8_t*>(src) + (src_row * (k / Q::kElements) + c / Q::kChunks) * Q::kBytes;
   float w[32];
-  DecodeChunk<T>(b, c % Q::kChunks, w);
+  if constexpr (T == WeightType::kQ8_0R) {
+    DecodeQ8_0RChunk(static_cast<const uint8_t*>(src) + src_row * Q8_0RowBytes(k), k, c, w);
+  } else {
+    using Q = QuantTraits<T>;
+    const uint8_t* b =
+        static_cast<const uint8_t*>(src) + (src_row * (k / Q::kElements) + c / Q::kChunks) * Q::kBytes;
+    DecodeChunk<T>(b, c % Q::kChunks, w);
+  }
   // 16-byte stores: the chunk is 64 (f16) or 128 (f32) contiguous, 16-byte aligned bytes. Element stores cost
   // 8-16x the instructions and touch a sector each.
   Out* out = dst + row * k + 32 * c;
@@ -63,6 +68,9 @@ cudaError_t LaunchDecodeRows(const void* src, WeightType type, const int32_t* id
   if (k % 32 != 0 || rows > 65535) return cudaErrorInvalidValue;
   cudaError_t e = cudaErrorInvalidValue;
   const dim3 grid((k / 32 + 127) / 128, static_cast<unsigned>(rows));
+  if (type == WeightType::kQ8_0R) {
+    return Launch(DecodeRowsKernel<WeightType::kQ8_0R, Out>, grid, 128, 0, stream, src, ids, rows, k, scale, dst);
+  }
   GGRT_DISPATCH_QUANT(type, T, {
     if (k % QuantTraits<T>::kElements != 0) return cudaErrorInvalidValue;
     e = Launch(DecodeRowsKernel<T, Out>, grid, 128, 0, stream, src, ids, rows, k, scale, dst);

@@ -44,6 +44,31 @@ TEST(ElementwiseTest, QuantizedEmbeddingAndDequantize) {
   }
 }
 
+// ggrt's kQ8_0R rows (a vocabulary-sized Q8_0 matrix repacked at load) decode to the blocks' values, for the
+// embedding and for prefill's dequantization; rows of 1 and 3 blocks (the padding differs) as well as 28.
+TEST(ElementwiseTest, Q8_0RowsEmbeddingAndDequantize) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(23);
+  for (const int dim : {32, 96, 896}) {
+    const int vocab = 41;
+    const TypedWeights table = MakeQ8_0Rows(cpu::RandomVector(vocab * dim, rng), vocab, dim);
+    const std::vector<int32_t> ids = {0, 40, 17, 17, 5};
+    std::vector<float> ref;
+    for (int32_t id : ids) {
+      for (int i = 0; i < dim; ++i) ref.push_back(table.values[id * dim + i] * 2.0f);
+    }
+    DeviceBuffer dids(ids), dtable(table), out(ids.size() * dim * sizeof(float)), half(vocab * dim * 2);
+    ASSERT_EQ(LaunchEmbedding({dids.as<int32_t>(), static_cast<int>(ids.size()), dtable.get(), WeightType::kQ8_0R,
+                               dim, out.as<float>(), 2.0f},
+                              nullptr),
+              cudaSuccess);
+    EXPECT_EQ(out.Download<float>(), ref) << "dim " << dim;
+    ASSERT_EQ(LaunchDequantize({dtable.get(), WeightType::kQ8_0R, vocab, dim, half.get()}, nullptr), cudaSuccess);
+    const std::vector<uint16_t> h = half.Download<uint16_t>();
+    for (int i = 0; i < vocab * dim; ++i) ASSERT_EQ(h[i], FloatToFp16(table.values[i])) << "dim " << dim << " " << i;
+  }
+}
+
 TEST(ElementwiseTest, EmbeddingAddSwigluCopy) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(21);

@@ -117,6 +117,11 @@ cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream);
 // LaunchOutputArgmax reduces them.
 cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream);
 int QuantOutputArgmaxPartials(const OutputArgmaxParams& p);
+// The same for kQ8_0R rows (gemv_q8_0_rows.cu): a lone vocabulary product (logits) and the argmax partials,
+// Q8_0RowsGrid(n) of them.
+cudaError_t LaunchQ8_0RowsGemv(const GemvParams& p, cudaStream_t stream);
+cudaError_t LaunchQ8_0RowsOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream);
+int Q8_0RowsGrid(int n);
 
 }  // namespace ggrt::cuda
 

@@ -524,6 +524,7 @@ cudaError_t LaunchQuantGemvMixed(const GemvParams& p, cudaStream_t stream) {
 
 // Norm weights are f32, as GGUF files store them.
 cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream) {
+  if (p.type == WeightType::kQ8_0R) return LaunchQ8_0RowsGemv(p, stream);
   if (p.norm.weight != nullptr && p.norm.type != WeightType::kF32) return cudaErrorInvalidValue;
   if (p.other_from < p.count && p.other_type != p.type) {
     if (p.other_from < 1 || !IsQuantized(p.other_type)) return cudaErrorInvalidValue;
@@ -551,10 +552,12 @@ cudaError_t LaunchQuantGateUpSwiglu(const GateUpParams& p, cudaStream_t stream) 
 }
 
 int QuantOutputArgmaxPartials(const OutputArgmaxParams& p) {
+  if (p.type == WeightType::kQ8_0R) return Q8_0RowsGrid(p.n);
   return (p.n + kWarps * kOutputRowsPerTile - 1) / (kWarps * kOutputRowsPerTile);
 }
 
 cudaError_t LaunchQuantOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream) {
+  if (p.type == WeightType::kQ8_0R) return LaunchQ8_0RowsOutputArgmax(p, stream);
   cudaError_t launched = cudaErrorInvalidValue;
   GGRT_DISPATCH_QUANT(p.type, T, {
     if (!Readable<T>(p.k, {p.w})) return cudaErrorInvalidValue;

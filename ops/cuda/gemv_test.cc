@@ -260,6 +260,7 @@ TEST(GemvTest, QuantizedOutputArgmaxMatchesReference) {
 
 // Rows that tie exactly (the same bytes) resolve to the first of them, wherever the kernel's warps and blocks
 // take their tiles: rows [0, first) are zero and every later row is the same positive one, with x positive.
+// Also for ggrt's kQ8_0R rows, whose blocks' warps interleave their rows.
 TEST(GemvTest, QuantizedOutputArgmaxTiesKeepTheFirstRow) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(19);
@@ -268,13 +269,49 @@ TEST(GemvTest, QuantizedOutputArgmaxTiesKeepTheFirstRow) {
   std::vector<float> x(k), row(k);
   for (float& v : x) v = positive(rng);
   for (float& v : row) v = positive(rng);
-  for (int first : {0, 1, 4999, n - 1}) {
+  for (int first : {0, 1, 9, 4999, n - 1}) {
     std::vector<float> w(static_cast<size_t>(n) * k, 0.0f);
     for (int r = first; r < n; ++r) std::copy(row.begin(), row.end(), w.begin() + static_cast<size_t>(r) * k);
     for (WeightType type : kQuantTypes) {
       EXPECT_EQ(DeviceOutputArgmax(x, MakeWeights(w, type), type, n), first) << TypeName(type) << " first " << first;
     }
+    EXPECT_EQ(DeviceOutputArgmax(x, MakeQ8_0Rows(w, n, k), WeightType::kQ8_0R, n), first) << "rows, first " << first;
   }
+}
+
+// ggrt's kQ8_0R rows (a vocabulary-sized Q8_0 matrix repacked at load, read by their own kernels): the logits
+// with the final norm folded in against the CPU's, at every k the layout takes (lanes idle below 512, one or
+// two 16-byte chunks a lane), and the output argmax against the reference's; past 1024 the launch is refused.
+TEST(GemvTest, Q8_0RowsLogitsAndArgmaxMatchReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(20);
+  constexpr int n = 20011;  // Not whole groups of 8 rows, nor an even share of them a block.
+  for (const int k : {32, 96, 512, 896, 1024}) {
+    const auto x = cpu::RandomVector(k, rng, 20);
+    const auto g = cpu::RandomVector(k, rng);
+    std::vector<float> h(k), ref(n), plain(n);
+    cpu::RmsNorm(x.data(), g.data(), 1, k, 1e-6f, h.data());
+    const TypedWeights w = MakeQ8_0Rows(cpu::RandomVector(static_cast<size_t>(n) * k, rng), n, k);
+    cpu::Matmul(h.data(), w.values.data(), 1, k, n, ref.data());
+    DeviceBuffer dx(x), dg(g), dw(w), y(n * 4);
+    y.Poison();
+    const NormPrologue norm{dg.get(), WeightType::kF32, 1e-6f};
+    ASSERT_EQ(LaunchGemv({dx.as<float>(), k, WeightType::kQ8_0R, 1, {dw.get()}, {y.as<float>()}, {n}, norm}, nullptr),
+              cudaSuccess);
+    EXPECT_LT(RelativeError(y.Download<float>(), ref), kMaxRelError) << "k " << k;
+    cpu::Matmul(x.data(), w.values.data(), 1, k, n, plain.data());
+    const int32_t want = cpu::Argmax(plain.data(), n), got = DeviceOutputArgmax(x, w, WeightType::kQ8_0R, n);
+    if (got != want) {
+      ASSERT_GE(got, 0);
+      ASSERT_LT(got, n);
+      EXPECT_NEAR(plain[got], plain[want], 1e-4 * std::abs(plain[want])) << "k " << k;
+    }
+  }
+  const auto x = cpu::RandomVector(1056, rng);
+  const TypedWeights w = MakeQ8_0Rows(cpu::RandomVector(size_t{4096} * 1056, rng), 4096, 1056);
+  DeviceBuffer dx(x), dw(w), y(4096 * 4);
+  EXPECT_EQ(LaunchGemv({dx.as<float>(), 1056, WeightType::kQ8_0R, 1, {dw.get()}, {y.as<float>()}, {4096}}, nullptr),
+            cudaErrorInvalidValue);
 }
 
 TEST(GemvTest, TwoBlockFormatsInOneProductMatchReference) {

@@ -472,7 +472,20 @@ GGRT_QUANT_FN float DotChunk<WeightType::kQ6_K>(const uint8_t* b, int c, const f
   return LoadHalf(b + 208) * (half[0] + half[1]);
 }
 
-// Dispatches a runtime quantized WeightType to a template instantiation.
+// Elements 32c .. 32c+31 of a kQ8_0R row of k elements (ops/cuda/types.h): the values Q8_0's DecodeChunk gives
+// for the block they came from.
+GGRT_QUANT_FN void DecodeQ8_0RChunk(const uint8_t* row, int k, int c, float (&w)[32]) {
+  const float d = LoadHalf(row + k + 2 * c);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint16_t two = reinterpret_cast<const uint16_t*>(row + 32 * c)[i];
+    w[2 * i] = d * static_cast<int8_t>(two & 0xff);
+    w[2 * i + 1] = d * static_cast<int8_t>(two >> 8);
+  }
+}
+
+// Dispatches a runtime quantized WeightType to a template instantiation (not kQ8_0R, which has no blocks:
+// the kernels that read it say so).
 #define GGRT_DISPATCH_QUANT(type, T, ...)                                                            \
   switch (type) {                                                                                    \
     case WeightType::kQ8_0: { constexpr WeightType T = WeightType::kQ8_0; __VA_ARGS__; break; }       \
@@ -501,6 +514,7 @@ __host__ __device__ inline BlockShape BlockShapeOf(WeightType t) {
 
 // Bytes of a row of k elements (k whole blocks) of quantized type t; 0 for other types.
 __host__ __device__ inline int64_t RowBytesOf(WeightType t, int k) {
+  if (t == WeightType::kQ8_0R) return Q8_0RowBytes(k);
   const BlockShape s = BlockShapeOf(t);
   return s.elements == 0 ? 0 : static_cast<int64_t>(k) / s.elements * s.bytes;
 }

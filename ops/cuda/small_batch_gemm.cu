@@ -494,8 +494,12 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
             const int row = lane % 16, kc = c + kChunk * (lane / 16);
             float v[32];
             if (valid && kc < s1) {
-              DecodeChunkOf(p.type, wq + row * row_bytes + static_cast<int64_t>(kc / block_elements) * block_bytes,
-                            (kc % block_elements) / kChunk, v);
+              if (p.type == WeightType::kQ8_0R) {  // Rows, not blocks: the same values as Q8_0's.
+                DecodeQ8_0RChunk(wq + row * row_bytes, p.k, kc / kChunk, v);
+              } else {
+                DecodeChunkOf(p.type, wq + row * row_bytes + static_cast<int64_t>(kc / block_elements) * block_bytes,
+                              (kc % block_elements) / kChunk, v);
+              }
             } else {
 #pragma unroll
               for (int i = 0; i < 32; ++i) v[i] = 0.0f;
@@ -1194,7 +1198,7 @@ cudaError_t LaunchWide(const SmallBatchGemmParams& p, const Plan& plan, bool pre
 bool SmallBatchGemmSupports(const SmallBatchGemmParams& p) {
   if (p.rows < 1 || p.rows > kSmallBatchMaxRows || p.k < kChunk || p.k % kChunk != 0) return false;
   if (p.type != WeightType::kF16 && p.type != WeightType::kBF16 && !IsQuantized(p.type)) return false;
-  if (IsQuantized(p.type) && p.k % BlockShapeOf(p.type).elements != 0) return false;
+  if (IsQuantized(p.type) && p.type != WeightType::kQ8_0R && p.k % BlockShapeOf(p.type).elements != 0) return false;
   if (p.count < 1 || p.count > 3 || (p.swiglu && (p.count != 2 || p.n[0] != p.n[1]))) return false;
   if (p.residual != nullptr && p.count != 1) return false;
   for (int i = 0; i < p.count; ++i) {

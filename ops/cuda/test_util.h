@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "loader/dequantize.h"
 #include "loader/quantize.h"
+#include "ops/cuda/q8_0_rows.h"
 #include "ops/cuda/types.h"
 
 namespace ggrt::cuda {
@@ -85,6 +86,7 @@ inline DType ToDType(WeightType t) {
     case WeightType::kQ4_K: return DType::kQ4_K;
     case WeightType::kQ5_K: return DType::kQ5_K;
     case WeightType::kQ6_K: return DType::kQ6_K;
+    case WeightType::kQ8_0R: return DType::kQ8_0;  // Its values are Q8_0's (repacked by MakeWeights' caller).
   }
   return DType::kF32;
 }
@@ -92,6 +94,7 @@ inline DType ToDType(WeightType t) {
 // Block formats: quantized with the CPU quantizer and dequantized again for the reference values; rows must
 // be whole blocks (the flat vector is then quantized as its rows would be).
 inline TypedWeights MakeWeights(const std::vector<float>& w, WeightType type) {
+  if (type == WeightType::kQ8_0R) ADD_FAILURE() << "kQ8_0R rows come from MakeQ8_0Rows";
   TypedWeights out;
   out.values.resize(w.size());
   if (IsQuantized(type)) {
@@ -113,6 +116,15 @@ inline TypedWeights MakeWeights(const std::vector<float>& w, WeightType type) {
     out.values[i] = type == WeightType::kF16 ? Fp16ToFloat(h) : Bf16ToFloat(h);
     std::memcpy(out.bytes.data() + 2 * i, &h, 2);
   }
+  return out;
+}
+
+// n rows of k as ggrt's kQ8_0R rows (ops/cuda/q8_0_rows.h): quantized to Q8_0 as MakeWeights does, then
+// repacked; the values are the blocks'.
+inline TypedWeights MakeQ8_0Rows(const std::vector<float>& w, int n, int k) {
+  const TypedWeights blocks = MakeWeights(w, WeightType::kQ8_0);
+  TypedWeights out{std::vector<uint8_t>(n * Q8_0RowBytes(k)), blocks.values};
+  EXPECT_TRUE(RepackQ8_0Rows(blocks.bytes.data(), n, k, out.bytes.data()).ok());
   return out;
 }
 

@@ -1,0 +1,198 @@
+// The vocabulary-sized products over ggrt's kQ8_0R rows (ops/cuda/q8_0_rows.h: a Q8_0 matrix repacked at
+// load, each row its k int8 quants, then its k / 32 f16 scales): the lone step's logits (with the final norm
+// folded in, as the sampled step asks) and the output projection's per-block argmax partials (greedy).
+//
+// Layout in registers. A warp takes 8 rows at a time; lane l owns the 16 columns 16 l .. 16 l + 15 and, for
+// k > 512, 16 (l + 32) .. (k <= 1024, so at most two 16-byte chunks a row), so its x values stay in registers
+// for every row of the product and each row costs the lane one or two aligned 16-byte loads of quants and
+// one or two f16 scales, all of a group's rows issued before the first multiply. A block's 8 warps walk one
+// contiguous range of rows (the grid is two blocks an SM, resident at once), so argmax partials come in row
+// order and ties keep the first row, as the block formats' kernel keeps them.
+//
+// Why fast: the file's 34-byte Q8_0 blocks are 2-byte aligned, so the block formats' kernel copies them
+// through shared memory and realigns them there; read into registers as they are, they need nine 4-byte
+// loads a lane. H200, Qwen2.5's 151936 x 896: 57.5 us from the blocks, 41 us from these rows in
+// tools/device/q8_split_probe.cu (PERF_NOTES.md, "The sampled step's logits").
+#include <algorithm>
+#include <cfloat>
+#include <climits>
+
+#include "ops/cuda/gemv_common.cuh"
+#include "ops/cuda/quant.cuh"
+
+namespace ggrt::cuda {
+namespace {
+
+constexpr int kGroupRows = 8;   // Rows a warp multiplies at a time.
+constexpr int kBlocksPerSm = 2;  // 128 registers a thread.
+constexpr uint32_t kBiasedZero = 0x80808080u;  // Four zero quants after the bias flip.
+
+// Lane l's x: columns 16 l .. (a) and 16 (l + 32) .. (b), times the norm weight when there is a norm, and
+// the norm's row scale (1 without), which each warp reduces for itself: x is at most 1024 floats.
+struct LaneX {
+  float a[16], b[16];
+  float scale;
+};
+
+__device__ __forceinline__ void LoadLaneX(const float* x, int k, const NormPrologue& norm, LaneX& lx) {
+  const int lane = threadIdx.x % 32;
+  const bool first = 16 * lane < k, second = 16 * (lane + 32) < k;
+  const float* g = static_cast<const float*>(norm.weight);
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 16; i += 4) {
+    float4 va = first ? *reinterpret_cast<const float4*>(x + 16 * lane + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float4 vb = second ? *reinterpret_cast<const float4*>(x + 16 * (lane + 32) + i)
+                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    ss += va.x * va.x + va.y * va.y + va.z * va.z + va.w * va.w + vb.x * vb.x + vb.y * vb.y + vb.z * vb.z +
+          vb.w * vb.w;
+    if (g != nullptr) {
+      const float4 ga = first ? *reinterpret_cast<const float4*>(g + 16 * lane + i) : make_float4(0, 0, 0, 0);
+      const float4 gb = second ? *reinterpret_cast<const float4*>(g + 16 * (lane + 32) + i) : make_float4(0, 0, 0, 0);
+      va.x *= ga.x, va.y *= ga.y, va.z *= ga.z, va.w *= ga.w;
+      vb.x *= gb.x, vb.y *= gb.y, vb.z *= gb.z, vb.w *= gb.w;
+    }
+    lx.a[i] = va.x, lx.a[i + 1] = va.y, lx.a[i + 2] = va.z, lx.a[i + 3] = va.w;
+    lx.b[i] = vb.x, lx.b[i + 1] = vb.y, lx.b[i + 2] = vb.z, lx.b[i + 3] = vb.w;
+  }
+  lx.scale = g != nullptr ? rsqrtf(WarpSum(ss) / k + norm.eps) : 1.0f;
+}
+
+// sum over 16 quants (one uint4) of q x, the quants flipped to unsigned and the bias taken back per element
+// (quant.cuh's DotBytes4, as Q8_0's DotChunk does).
+__device__ __forceinline__ float Dot16(const uint4& q, const float (&x)[16]) {
+  float s = DotBytes4(q.x ^ kBiasedZero, 128.0f, x, 0.0f);
+  s = DotBytes4(q.y ^ kBiasedZero, 128.0f, x + 4, s);
+  s = DotBytes4(q.z ^ kBiasedZero, 128.0f, x + 8, s);
+  return DotBytes4(q.w ^ kBiasedZero, 128.0f, x + 12, s);
+}
+
+// One group's 8 rows (from `first`, the last of the block's range repeated past its end): every lane's
+// quants and scales, loaded at once.
+struct Group {
+  uint4 qa[kGroupRows], qb[kGroupRows];
+  uint32_t scales[kGroupRows];  // The two f16 scales (a low, b high): half the registers of two floats.
+
+  __device__ __forceinline__ float Dot(int r, const LaneX& lx) const {
+    return HalfToFloat(scales[r] & 0xffff) * Dot16(qa[r], lx.a) + HalfToFloat(scales[r] >> 16) * Dot16(qb[r], lx.b);
+  }
+};
+
+__device__ __forceinline__ void LoadGroup(const uint8_t* w, int k, int first, int end, uint64_t policy, Group& g) {
+  const int lane = threadIdx.x % 32;
+  const bool has_a = 16 * lane < k, has_b = 16 * (lane + 32) < k;
+  const int64_t row_bytes = Q8_0RowBytes(k);
+#pragma unroll
+  for (int r = 0; r < kGroupRows; ++r) {
+    const uint8_t* row = w + min(first + r, end - 1) * row_bytes;
+    g.qa[r] = has_a ? LoadStreaming16(row + 16 * lane, policy) : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero,
+                                                                             kBiasedZero);
+    g.qb[r] = has_b ? LoadStreaming16(row + 16 * (lane + 32), policy)
+                    : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero, kBiasedZero);
+    // Lane l's 16 columns are half of block l / 2.
+    const uint32_t sa = has_a ? *reinterpret_cast<const uint16_t*>(row + k + 2 * (lane / 2)) : 0;
+    const uint32_t sb = has_b ? *reinterpret_cast<const uint16_t*>(row + k + 2 * ((lane + 32) / 2)) : 0;
+    g.scales[r] = sa | (sb << 16);
+  }
+}
+
+// Block b's rows: a contiguous range of whole groups.
+__device__ __forceinline__ void BlockRange(int n, int* begin, int* end) {
+  const int groups = (n + kGroupRows - 1) / kGroupRows;
+  const int per_block = (groups + gridDim.x - 1) / gridDim.x;
+  *begin = min(n, static_cast<int>(blockIdx.x) * per_block * kGroupRows);
+  *end = min(n, *begin + per_block * kGroupRows);
+}
+
+// y = W (x * g) * scale, the logits of a lone step.
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsLogitsKernel(GemvParams p) {
+  const uint8_t* w = static_cast<const uint8_t*>(p.w[0]);
+  int begin, end;
+  BlockRange(p.n[0], &begin, &end);
+  const int warp = threadIdx.x / 32;
+  const uint64_t policy = EvictFirstPolicy();
+  Group g;
+  int first = begin + warp * kGroupRows;
+  if (first < end) LoadGroup(w, p.k, first, end, policy, g);  // The weights do not wait for x.
+  AllowDependentLaunch();
+  GridDependencyWait();
+  LaneX lx;
+  LoadLaneX(p.x, p.k, p.norm, lx);
+  for (; first < end; first += kWarps * kGroupRows) {
+#pragma unroll
+    for (int r = 0; r < kGroupRows; ++r) {
+      const float dot = WarpSum(g.Dot(r, lx)) * lx.scale;
+      if (threadIdx.x % 32 == 0 && first + r < end) p.y[0][first + r] = dot;
+    }
+    if (first + kWarps * kGroupRows < end) LoadGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
+  }
+}
+
+// The block's (value, row) argmax partial of W x; ties keep the lower row.
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgmaxKernel(OutputArgmaxParams p) {
+  const uint8_t* w = static_cast<const uint8_t*>(p.w);
+  int begin, end;
+  BlockRange(p.n, &begin, &end);
+  const int warp = threadIdx.x / 32;
+  const uint64_t policy = EvictFirstPolicy();
+  Group g;
+  int first = begin + warp * kGroupRows;
+  if (first < end) LoadGroup(w, p.k, first, end, policy, g);
+  AllowDependentLaunch();
+  GridDependencyWait();
+  LaneX lx;
+  LoadLaneX(p.x, p.k, NormPrologue{}, lx);
+  float best = -FLT_MAX;
+  int best_row = INT_MAX;
+  for (; first < end; first += kWarps * kGroupRows) {
+#pragma unroll
+    for (int r = 0; r < kGroupRows; ++r) {
+      const float dot = WarpSum(g.Dot(r, lx));
+      if (first + r < end && dot > best) best = dot, best_row = first + r;  // A warp's rows ascend.
+    }
+    if (first + kWarps * kGroupRows < end) LoadGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
+  }
+  // The warps' rows interleave, so the block's reduction breaks ties by row, not by warp.
+  __shared__ float values[kWarps];
+  __shared__ int rows[kWarps];
+  if (threadIdx.x % 32 == 0) values[warp] = best, rows[warp] = best_row;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int i = 1; i < kWarps; ++i) {
+      if (values[i] > best || (values[i] == best && rows[i] < best_row)) best = values[i], best_row = rows[i];
+    }
+    // A block with no rows (more blocks than groups) offers -FLT_MAX at a row past any other.
+    p.partial_values[blockIdx.x] = best;
+    p.partial_indices[blockIdx.x] = best_row == INT_MAX ? p.n - 1 : best_row;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Rows the kernels' lanes hold whole (at most two 16-byte chunks a lane), 16-byte aligned.
+bool Q8_0RowsReadable(int k, const void* w) {
+  return k >= 32 && k <= kQ8_0RowsMaxK && k % 32 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+}  // namespace
+
+int Q8_0RowsGrid(int n) { return std::min(kBlocksPerSm * SmCount(), (n + kGroupRows - 1) / kGroupRows); }
+
+cudaError_t LaunchQ8_0RowsGemv(const GemvParams& p, cudaStream_t stream) {
+  if (p.count != 1 || p.residual != nullptr || !Q8_0RowsReadable(p.k, p.w[0]) ||
+      (p.norm.weight != nullptr && p.norm.type != WeightType::kF32)) {
+    return cudaErrorInvalidValue;
+  }
+  return Launch(Q8_0RowsLogitsKernel, Q8_0RowsGrid(p.n[0]), kWarps * 32, 0, stream, p);
+}
+
+cudaError_t LaunchQ8_0RowsOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream) {
+  // A block a group of rows at most: no more partials than OutputArgmaxPartials(n) (gemv.h), which the
+  // caller's buffer holds.
+  if (!Q8_0RowsReadable(p.k, p.w) || p.n < 1) return cudaErrorInvalidValue;
+  return Launch(Q8_0RowsOutputArgmaxKernel, Q8_0RowsGrid(p.n), kWarps * 32, 0, stream, p);
+}
+
+}  // namespace ggrt::cuda
