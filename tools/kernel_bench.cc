@@ -30,6 +30,7 @@
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/gemm_cublaslt.h"
 #include "ops/cuda/gemv.h"
+#include "ops/cuda/q8_0_rows.h"
 #include "ops/cuda/rms_norm.h"
 #include "ops/cuda/rope.h"
 #include "ops/cuda/small_batch_gemm.h"
@@ -57,8 +58,9 @@ class Bench {
     for (uint16_t& h : host) h = FloatToFp16(d(rng));
     return Upload(host.data(), bytes);
   }
-  // An [n, k] matrix in block format t: random rows quantized on the host (a few MB of them, repeated).
-  void* Quantized(DType t, int64_t n, int64_t k) {
+  // An [n, k] matrix in block format t: random rows quantized on the host (a few MB of them, repeated); with
+  // `rows`, Q8_0 in ggrt's row layout (ops/cuda/q8_0_rows.h), as a Q8_0 vocabulary goes to the device.
+  void* Quantized(DType t, int64_t n, int64_t k, bool rows = false) {
     const int64_t row_bytes = RowBytes(t, k), distinct = std::max<int64_t>(1, std::min<int64_t>(n, (1 << 22) / k));
     std::vector<uint8_t> host(n * row_bytes);
     std::vector<float> row(k);
@@ -70,6 +72,11 @@ class Bench {
     }
     for (int64_t r = distinct; r < n; ++r) {
       std::copy_n(host.data() + (r % distinct) * row_bytes, row_bytes, host.data() + r * row_bytes);
+    }
+    if (rows) {
+      std::vector<uint8_t> repacked(n * cuda::Q8_0RowBytes(k));
+      if (t != DType::kQ8_0 || !cuda::RepackQ8_0Rows(host.data(), n, k, repacked.data()).ok()) std::abort();
+      return Upload(repacked.data(), repacked.size());
     }
     return Upload(host.data(), host.size());
   }
@@ -379,6 +386,17 @@ absl::Status OneRowProducts(Bench& b, const SyntheticPreset& p, const DecodeWeig
     RETURN_IF_ERROR(b.Time("output gemv (logits)", w.Bytes(kVocab, e), [&](cudaStream_t s, int) {
       return cuda::LaunchGemv({a.x, e, t, 1, {w.wout}, {a.y}, {kVocab}}, s);
     }));
+    if (t == WeightType::kQ8_0 && cuda::Q8_0RowsFit(e)) {  // The runtime's layout of a Q8_0 vocabulary.
+      const void* rows = b.Quantized(DType::kQ8_0, kVocab, e, /*rows=*/true);
+      RETURN_IF_ERROR(b.Time("output gemv + argmax (2 kernels) [q8_0 rows]", w.Bytes(kVocab, e),
+                             [&](cudaStream_t s, int) {
+                               return cuda::LaunchOutputArgmax({a.x, e, WeightType::kQ8_0R, rows, kVocab, pv, pi, tok},
+                                                               s);
+                             }));
+      RETURN_IF_ERROR(b.Time("output gemv (logits) [q8_0 rows]", w.Bytes(kVocab, e), [&](cudaStream_t s, int) {
+        return cuda::LaunchGemv({a.x, e, WeightType::kQ8_0R, 1, {rows}, {a.y}, {kVocab}}, s);
+      }));
+    }
   }
   if (L(0).wd != nullptr) {
     RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", w.Bytes(e, ff), [&](cudaStream_t s, int i) {
