@@ -130,6 +130,8 @@ TEST(CudaExecutorTest, Q8_0VocabularyInRowLayoutMatchesCpu) {
   EXPECT_LT(relative(g->logits, c->logits), 5e-3) << "prefill logits";  // f16 activations for cuBLASLt.
   // Lone decode steps' logits (the row layout's logits kernel) from position 0 on fresh models: after the
   // prefill above the cache would hold keys and values from f16 activations, ~3e-4 of the logits apart.
+  // This random model amplifies the summation order's rounding with each position (H200: 1.2e-4 at position
+  // 3); a misplaced chunk or scale moves the logits by O(1).
   auto gpu_steps = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 128});
   auto cpu_steps = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128});
   ASSERT_TRUE(gpu_steps.ok() && cpu_steps.ok());
@@ -137,7 +139,7 @@ TEST(CudaExecutorTest, Q8_0VocabularyInRowLayoutMatchesCpu) {
     auto gd = gpu_steps->executor->Decode(prompt[pos], pos);
     auto cd = cpu_steps->executor->Decode(prompt[pos], pos);
     ASSERT_TRUE(gd.ok() && cd.ok());
-    EXPECT_LT(relative(gd->logits, cd->logits), 1e-4) << "decode logits at position " << pos;
+    EXPECT_LT(relative(gd->logits, cd->logits), 1e-3) << "decode logits at position " << pos;
   }
 }
 
