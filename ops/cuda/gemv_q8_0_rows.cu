@@ -34,6 +34,12 @@ struct LaneX {
   float scale;
 };
 
+__device__ __forceinline__ float4 LoadLane4(const float* v, bool has, int i) {
+  return has ? *reinterpret_cast<const float4*>(v + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+// After the dependency wait: x (times the norm weights) into the lane's columns and the row scale; x and the
+// weights in one round trip.
 __device__ __forceinline__ void LoadLaneX(const float* x, int k, const NormPrologue& norm, LaneX& lx) {
   const int lane = threadIdx.x % 32;
   const bool first = 16 * lane < k, second = 16 * (lane + 32) < k;
@@ -41,14 +47,11 @@ __device__ __forceinline__ void LoadLaneX(const float* x, int k, const NormProlo
   float ss = 0.0f;
 #pragma unroll
   for (int i = 0; i < 16; i += 4) {
-    float4 va = first ? *reinterpret_cast<const float4*>(x + 16 * lane + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    float4 vb = second ? *reinterpret_cast<const float4*>(x + 16 * (lane + 32) + i)
-                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float4 va = LoadLane4(x, first, 16 * lane + i), vb = LoadLane4(x, second, 16 * (lane + 32) + i);
     ss += va.x * va.x + va.y * va.y + va.z * va.z + va.w * va.w + vb.x * vb.x + vb.y * vb.y + vb.z * vb.z +
           vb.w * vb.w;
     if (g != nullptr) {
-      const float4 ga = first ? *reinterpret_cast<const float4*>(g + 16 * lane + i) : make_float4(0, 0, 0, 0);
-      const float4 gb = second ? *reinterpret_cast<const float4*>(g + 16 * (lane + 32) + i) : make_float4(0, 0, 0, 0);
+      const float4 ga = LoadLane4(g, first, 16 * lane + i), gb = LoadLane4(g, second, 16 * (lane + 32) + i);
       va.x *= ga.x, va.y *= ga.y, va.z *= ga.z, va.w *= ga.w;
       vb.x *= gb.x, vb.y *= gb.y, vb.z *= gb.z, vb.w *= gb.w;
     }
@@ -67,33 +70,41 @@ __device__ __forceinline__ float Dot16(const uint4& q, const float (&x)[16]) {
   return DotBytes4(q.w ^ kBiasedZero, 128.0f, x + 12, s);
 }
 
-// One group's 8 rows (from `first`, the last of the block's range repeated past its end): every lane's
-// quants and scales, loaded at once.
+// R rows' lane chunks and scales, loaded at once.
+template <int R>
 struct Group {
-  uint4 qa[kGroupRows], qb[kGroupRows];
-  uint32_t scales[kGroupRows];  // The two f16 scales (a low, b high): half the registers of two floats.
+  uint4 qa[R], qb[R];
+  uint32_t scales[R];  // The two f16 scales (a low, b high): half the registers of two floats.
 
   __device__ __forceinline__ float Dot(int r, const LaneX& lx) const {
     return HalfToFloat(scales[r] & 0xffff) * Dot16(qa[r], lx.a) + HalfToFloat(scales[r] >> 16) * Dot16(qb[r], lx.b);
   }
 };
 
-__device__ __forceinline__ void LoadGroup(const uint8_t* w, int k, int first, int end, uint64_t policy, Group& g) {
+template <int R>
+__device__ __forceinline__ void LoadGroup(const uint8_t* const (&rows)[R], int k, uint64_t policy, Group<R>& g) {
   const int lane = threadIdx.x % 32;
   const bool has_a = 16 * lane < k, has_b = 16 * (lane + 32) < k;
-  const int64_t row_bytes = Q8_0RowBytes(k);
 #pragma unroll
-  for (int r = 0; r < kGroupRows; ++r) {
-    const uint8_t* row = w + min(first + r, end - 1) * row_bytes;
-    g.qa[r] = has_a ? LoadStreaming16(row + 16 * lane, policy) : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero,
-                                                                             kBiasedZero);
-    g.qb[r] = has_b ? LoadStreaming16(row + 16 * (lane + 32), policy)
+  for (int r = 0; r < R; ++r) {
+    g.qa[r] = has_a ? LoadStreaming16(rows[r] + 16 * lane, policy)
+                    : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero, kBiasedZero);
+    g.qb[r] = has_b ? LoadStreaming16(rows[r] + 16 * (lane + 32), policy)
                     : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero, kBiasedZero);
     // Lane l's 16 columns are half of block l / 2.
-    const uint32_t sa = has_a ? *reinterpret_cast<const uint16_t*>(row + k + 2 * (lane / 2)) : 0;
-    const uint32_t sb = has_b ? *reinterpret_cast<const uint16_t*>(row + k + 2 * ((lane + 32) / 2)) : 0;
+    const uint32_t sa = has_a ? *reinterpret_cast<const uint16_t*>(rows[r] + k + 2 * (lane / 2)) : 0;
+    const uint32_t sb = has_b ? *reinterpret_cast<const uint16_t*>(rows[r] + k + 2 * ((lane + 32) / 2)) : 0;
     g.scales[r] = sa | (sb << 16);
   }
+}
+
+// The vocabulary kernels' group of 8 rows from `first`, the last of the block's range repeated past its end.
+__device__ __forceinline__ void LoadVocabularyGroup(const uint8_t* w, int k, int first, int end, uint64_t policy,
+                                                    Group<kGroupRows>& g) {
+  const uint8_t* rows[kGroupRows];
+#pragma unroll
+  for (int r = 0; r < kGroupRows; ++r) rows[r] = w + min(first + r, end - 1) * Q8_0RowBytes(k);
+  LoadGroup(rows, k, policy, g);
 }
 
 // Block b's rows: a contiguous range of whole groups.
@@ -111,9 +122,9 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsLogitsKerne
   BlockRange(p.n[0], &begin, &end);
   const int warp = threadIdx.x / 32;
   const uint64_t policy = EvictFirstPolicy();
-  Group g;
+  Group<kGroupRows> g;
   int first = begin + warp * kGroupRows;
-  if (first < end) LoadGroup(w, p.k, first, end, policy, g);  // The weights do not wait for x.
+  if (first < end) LoadVocabularyGroup(w, p.k, first, end, policy, g);  // The weights do not wait for x.
   AllowDependentLaunch();
   GridDependencyWait();
   LaneX lx;
@@ -124,7 +135,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsLogitsKerne
       const float dot = WarpSum(g.Dot(r, lx)) * lx.scale;
       if (threadIdx.x % 32 == 0 && first + r < end) p.y[0][first + r] = dot;
     }
-    if (first + kWarps * kGroupRows < end) LoadGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
+    if (first + kWarps * kGroupRows < end) LoadVocabularyGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
   }
 }
 
@@ -135,9 +146,9 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgma
   BlockRange(p.n, &begin, &end);
   const int warp = threadIdx.x / 32;
   const uint64_t policy = EvictFirstPolicy();
-  Group g;
+  Group<kGroupRows> g;
   int first = begin + warp * kGroupRows;
-  if (first < end) LoadGroup(w, p.k, first, end, policy, g);
+  if (first < end) LoadVocabularyGroup(w, p.k, first, end, policy, g);
   AllowDependentLaunch();
   GridDependencyWait();
   LaneX lx;
@@ -150,7 +161,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgma
       const float dot = WarpSum(g.Dot(r, lx));
       if (first + r < end && dot > best) best = dot, best_row = first + r;  // A warp's rows ascend.
     }
-    if (first + kWarps * kGroupRows < end) LoadGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
+    if (first + kWarps * kGroupRows < end) LoadVocabularyGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
   }
   // The warps' rows interleave, so the block's reduction breaks ties by row, not by warp.
   __shared__ float values[kWarps];
