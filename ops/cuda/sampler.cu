@@ -205,6 +205,12 @@ __global__ void __launch_bounds__(kThreads) CandidatesKernel(SampleParams p) {
   for (int i = local_k + threadIdx.x; i < k; i += blockDim.x) values[i] = -INFINITY, ids[i] = 0;
 }
 
+// Whether candidate a comes before b in stage 2's sorted order: value descending, then index ascending (both
+// sorts' comparisons, so the warp's and the block's networks give the same order).
+__device__ __forceinline__ bool SortsBefore(float va, int ia, float vb, int ib) {
+  return va > vb || (va == vb && ia < ib);
+}
+
 // Candidates (values) that stage 2 copies to shared memory before selecting among them: 24 KB, room for
 // top-k 40's 149 x 40 from a 151936-entry vocabulary (larger k read them in place).
 constexpr int kStagedCandidates = 6 * kThreads;
@@ -256,12 +262,10 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
     if (tid < 32) {
       float v[2] = {values[tid], values[tid + 32]};
       int ix[2] = {indices[tid], indices[tid + 32]};
-      // a before b in the sorted order.
-      auto before = [](float va, int ia, float vb, int ib) { return va > vb || (va == vb && ia < ib); };
       for (int size = 2; size <= sort_n; size <<= 1) {
         for (int stride = size >> 1; stride > 0; stride >>= 1) {
           if (stride == 32) {  // Positions lane and lane + 32, in a descending run (size 64).
-            if (before(v[1], ix[1], v[0], ix[0])) {
+            if (SortsBefore(v[1], ix[1], v[0], ix[0])) {
               const float tv = v[0];
               v[0] = v[1], v[1] = tv;
               const int ti = ix[0];
@@ -275,7 +279,7 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
             const int pi = __shfl_xor_sync(0xffffffffu, ix[h], stride);
             const int position = tid + 32 * h;
             const bool descending = (position & size) == 0, lower = (position & stride) == 0;
-            const bool mine_before = before(v[h], ix[h], pv, pi);
+            const bool mine_before = SortsBefore(v[h], ix[h], pv, pi);
             // The lower position takes the earlier of the two in a descending run, the later in an
             // ascending one. Positions past sort_n are left alone (their partners are past it too).
             if (position < sort_n && (lower == descending ? !mine_before : mine_before)) v[h] = pv, ix[h] = pi;
@@ -292,9 +296,7 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
         const int partner = tid ^ stride;
         if (tid < sort_n && partner > tid) {
           const bool descending = (tid & size) == 0;
-          const bool first_after = values[tid] < values[partner] ||
-                                   (values[tid] == values[partner] && indices[tid] > indices[partner]);
-          if (first_after == descending) {
+          if (SortsBefore(values[partner], indices[partner], values[tid], indices[tid]) == descending) {
             const float v = values[tid];
             values[tid] = values[partner], values[partner] = v;
             const int ix = indices[tid];
