@@ -178,13 +178,9 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgma
   }
 }
 
-}  // namespace
-
-namespace {
-
 // Rows the kernels' lanes hold whole (at most two 16-byte chunks a lane), 16-byte aligned.
 bool Q8_0RowsReadable(int k, const void* w) {
-  return k >= 32 && k <= kQ8_0RowsMaxK && k % 32 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+  return Q8_0RowsFit(k) && reinterpret_cast<uintptr_t>(w) % 16 == 0;
 }
 
 }  // namespace

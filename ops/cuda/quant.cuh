@@ -112,15 +112,19 @@ GGRT_QUANT_FN int ScaleK3(int j, const uint8_t* packed) {
 template <WeightType T>
 GGRT_QUANT_FN void DecodeChunk(const uint8_t* b, int c, float (&w)[32]);
 
-template <>
-GGRT_QUANT_FN void DecodeChunk<WeightType::kQ8_0>(const uint8_t* b, int, float (&w)[32]) {
-  const float d = LoadHalf(b);
+// A Q8_0 block's 32 values from its scale and its int8 quants (2-byte aligned), wherever they are stored.
+GGRT_QUANT_FN void DecodeQ8_0(float d, const uint8_t* qs, float (&w)[32]) {
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
-    const uint16_t two = reinterpret_cast<const uint16_t*>(b + 2)[i];
+    const uint16_t two = reinterpret_cast<const uint16_t*>(qs)[i];
     w[2 * i] = d * static_cast<int8_t>(two & 0xff);
     w[2 * i + 1] = d * static_cast<int8_t>(two >> 8);
   }
+}
+
+template <>
+GGRT_QUANT_FN void DecodeChunk<WeightType::kQ8_0>(const uint8_t* b, int, float (&w)[32]) {
+  DecodeQ8_0(LoadHalf(b), b + 2, w);
 }
 
 // Q4_0/Q4_1: nibbles, low ones are elements 0..15, high ones 16..31.
@@ -475,13 +479,7 @@ GGRT_QUANT_FN float DotChunk<WeightType::kQ6_K>(const uint8_t* b, int c, const f
 // Elements 32c .. 32c+31 of a kQ8_0R row of k elements (ops/cuda/types.h): the values Q8_0's DecodeChunk gives
 // for the block they came from.
 GGRT_QUANT_FN void DecodeQ8_0RChunk(const uint8_t* row, int k, int c, float (&w)[32]) {
-  const float d = LoadHalf(row + k + 2 * c);
-#pragma unroll
-  for (int i = 0; i < 16; ++i) {
-    const uint16_t two = reinterpret_cast<const uint16_t*>(row + 32 * c)[i];
-    w[2 * i] = d * static_cast<int8_t>(two & 0xff);
-    w[2 * i + 1] = d * static_cast<int8_t>(two >> 8);
-  }
+  DecodeQ8_0(LoadHalf(row + k + 2 * c), row + 32 * c, w);
 }
 
 // Dispatches a runtime quantized WeightType to a template instantiation (not kQ8_0R, which has no blocks:
