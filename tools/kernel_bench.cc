@@ -402,6 +402,13 @@ absl::Status OneRowProducts(Bench& b, const SyntheticPreset& p, const DecodeWeig
     RETURN_IF_ERROR(b.Time("ffn_down gemv + residual", w.Bytes(e, ff), [&](cudaStream_t s, int i) {
       return cuda::LaunchGemv({a.x, ff, t, 1, {L(i).wd}, {a.y}, {e}, {}, a.resid}, s);
     }));
+    if (t == WeightType::kQ8_0) {  // The runtime's layout of a Q8_0 ffn_down (rows longer than kQ8_0RowsMaxK).
+      std::vector<const void*> rows;
+      for (int c = 0; c < DecodeWeights::kCopies; ++c) rows.push_back(b.Quantized(DType::kQ8_0, e, ff, /*rows=*/true));
+      RETURN_IF_ERROR(b.Time("ffn_down gemv + residual [q8_0 rows]", w.Bytes(e, ff), [&](cudaStream_t s, int i) {
+        return cuda::LaunchGemv({a.x, ff, WeightType::kQ8_0R, 1, {rows[i % rows.size()]}, {a.y}, {e}, {}, a.resid}, s);
+      }));
+    }
   }
   return absl::OkStatus();
 }

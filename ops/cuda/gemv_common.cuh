@@ -109,6 +109,17 @@ __device__ __forceinline__ A Pick(const A (&a)[3], int i) {
   return i == 0 ? a[0] : i == 1 ? a[1] : a[2];
 }
 
+// Calls go(std::integral_constant<int, P>) for a run-time count of warps a row (1, 2, 4 or 8).
+template <typename F>
+inline void ByParts(int parts, F&& go) {
+  switch (parts) {
+    case 1: go(std::integral_constant<int, 1>{}); break;
+    case 2: go(std::integral_constant<int, 2>{}); break;
+    case 4: go(std::integral_constant<int, 4>{}); break;
+    default: go(std::integral_constant<int, 8>{}); break;
+  }
+}
+
 // The quantized family, dispatched to by the launchers of gemv.h when the weight type is a GGUF block
 // format (gemv_quant.cu).
 cudaError_t LaunchQuantGemv(const GemvParams& p, cudaStream_t stream);

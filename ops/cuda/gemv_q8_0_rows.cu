@@ -1,6 +1,7 @@
-// The vocabulary-sized products over ggrt's kQ8_0R rows (ops/cuda/q8_0_rows.h: a Q8_0 matrix repacked at
-// load, each row its k int8 quants, then its k / 32 f16 scales): the lone step's logits (with the final norm
-// folded in, as the sampled step asks) and the output projection's per-block argmax partials (greedy).
+// The lone products over ggrt's kQ8_0R rows (ops/cuda/q8_0_rows.h: a Q8_0 matrix repacked at load, each row
+// its k int8 quants, then its k / 32 f16 scales): the vocabulary's, the lone step's logits (with the final
+// norm folded in, as the sampled step asks) and the output projection's per-block argmax partials (greedy);
+// and a layer's long rows (ffn_down), in Q8_0RowsLayerKernel below.
 //
 // Layout in registers. A warp takes 8 rows at a time; lane l owns the 16 columns 16 l .. 16 l + 15 and, for
 // k > 512, 16 (l + 32) .. (k <= 1024, so at most two 16-byte chunks a row), so its x values stay in registers
@@ -178,9 +179,89 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgma
   }
 }
 
-// Rows the kernels' lanes hold whole (at most two 16-byte chunks a lane), 16-byte aligned.
+// y = W x (+ residual) for a layer's product whose rows are too long for the vocabulary kernels' registers
+// (k > kQ8_0RowsMaxK: Qwen2.5's ffn_down, k = 4864), in the float GEMV's shape (gemv.cu): each row split over
+// P warps, lane l of part j holding chunks 32 (j + P u) + l of the row (16 quants each, and the scale of
+// their block) for u < U, so that a round covers the row and goes out whole before the dependency wait; x is
+// read in place (from L1) as the chunks are multiplied, and the parts meet in shared memory. The block
+// formats' kernel copies the 34-byte blocks through shared memory and stages x there after the wait.
+template <int P, int U>
+__global__ void __launch_bounds__(kWarps * 32) Q8_0RowsLayerKernel(GemvParams p) {
+  const int warp = threadIdx.x / 32;
+  const int row = blockIdx.x * (kWarps / P) + warp / P;
+  const bool valid = row < p.n[0];
+  const uint8_t* w = static_cast<const uint8_t*>(p.w[0]) + static_cast<int64_t>(valid ? row : 0) * Q8_0RowBytes(p.k);
+  const int chunks = p.k / 16, stride = 32 * P;
+  int base = (warp % P) * 32 + threadIdx.x % 32;
+  const uint64_t policy = EvictFirstPolicy();
+  uint4 q[U];
+  uint16_t d[U];
+  const auto load = [&] {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int i = base + u * stride;
+      if (i < chunks) {
+        q[u] = LoadStreaming16(w + 16 * i, policy);
+        d[u] = *reinterpret_cast<const uint16_t*>(w + p.k + 2 * (i / 2));  // Chunk i is half of block i / 2.
+      }
+    }
+  };
+  load();  // The weights do not wait for x.
+  AllowDependentLaunch();
+  GridDependencyWait();
+  const float residual = p.residual != nullptr && valid ? p.residual[row] : 0.0f;
+  float acc = 0.0f;
+  while (true) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int i = base + u * stride;
+      if (i < chunks) {
+        float xv[16];
+#pragma unroll
+        for (int e = 0; e < 16; e += 4) {
+          const float4 v = *reinterpret_cast<const float4*>(p.x + 16 * i + e);
+          xv[e] = v.x, xv[e + 1] = v.y, xv[e + 2] = v.z, xv[e + 3] = v.w;
+        }
+        acc += HalfToFloat(d[u]) * Dot16(q[u], xv);
+      }
+    }
+    base += stride * U;
+    if (base >= chunks) break;
+    load();
+  }
+  float dot = WarpSum(acc);
+  if (!CombineParts<P>(&dot) || !valid) return;
+  p.y[0][row] = dot + residual;
+}
+
+// Rows the vocabulary kernels' lanes hold whole (at most two 16-byte chunks a lane), 16-byte aligned.
 bool Q8_0RowsReadable(int k, const void* w) {
   return Q8_0RowsFit(k) && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+// A layer product's warps a row, P, and chunks a lane, U: the fewest warps whose round of at most four
+// chunks a lane covers the row (eight warps, then eight chunks, then more rounds).
+cudaError_t LaunchQ8_0RowsLayer(const GemvParams& p, cudaStream_t stream) {
+  const int chunks = p.k / 16;
+  int parts = 1;
+  while (parts < kWarps && chunks > parts * 32 * 4) parts *= 2;
+  const int per_lane = (chunks + parts * 32 - 1) / (parts * 32);
+  cudaError_t launched = cudaErrorInvalidValue;
+  auto go = [&](auto parts_tag, auto loads_tag) {
+    constexpr int P = decltype(parts_tag)::value, U = decltype(loads_tag)::value;
+    launched = Launch(Q8_0RowsLayerKernel<P, U>, (p.n[0] + kWarps / P - 1) / (kWarps / P), kWarps * 32, 0, stream, p);
+  };
+  auto by_loads = [&](auto parts_tag) {
+    if (per_lane <= 2) {
+      go(parts_tag, std::integral_constant<int, 2>{});
+    } else if (per_lane <= 4) {
+      go(parts_tag, std::integral_constant<int, 4>{});
+    } else {
+      go(parts_tag, std::integral_constant<int, 8>{});
+    }
+  };
+  ByParts(parts, by_loads);
+  return launched;
 }
 
 }  // namespace
@@ -188,11 +269,15 @@ bool Q8_0RowsReadable(int k, const void* w) {
 int Q8_0RowsGrid(int n) { return std::min(kBlocksPerSm * SmCount(), (n + kGroupRows - 1) / kGroupRows); }
 
 cudaError_t LaunchQ8_0RowsGemv(const GemvParams& p, cudaStream_t stream) {
-  if (p.count != 1 || p.residual != nullptr || !Q8_0RowsReadable(p.k, p.w[0]) ||
-      (p.norm.weight != nullptr && p.norm.type != WeightType::kF32)) {
+  if (p.count != 1 || (p.norm.weight != nullptr && p.norm.type != WeightType::kF32)) return cudaErrorInvalidValue;
+  if (p.residual == nullptr && Q8_0RowsReadable(p.k, p.w[0])) {
+    return Launch(Q8_0RowsLogitsKernel, Q8_0RowsGrid(p.n[0]), kWarps * 32, 0, stream, p);
+  }
+  // A layer's product (the runtime repacks no layer matrix that has a norm before it).
+  if (p.k % 32 != 0 || p.norm.weight != nullptr || reinterpret_cast<uintptr_t>(p.w[0]) % 16 != 0) {
     return cudaErrorInvalidValue;
   }
-  return Launch(Q8_0RowsLogitsKernel, Q8_0RowsGrid(p.n[0]), kWarps * 32, 0, stream, p);
+  return LaunchQ8_0RowsLayer(p, stream);
 }
 
 cudaError_t LaunchQ8_0RowsOutputArgmax(const OutputArgmaxParams& p, cudaStream_t stream) {

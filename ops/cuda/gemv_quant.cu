@@ -407,16 +407,6 @@ int QuantPartsFor(int k, int tiles) {
   return parts;
 }
 
-template <typename F>
-void ByParts(int parts, F&& go) {
-  switch (parts) {
-    case 1: go(std::integral_constant<int, 1>{}); break;
-    case 2: go(std::integral_constant<int, 2>{}); break;
-    case 4: go(std::integral_constant<int, 4>{}); break;
-    default: go(std::integral_constant<int, 8>{}); break;
-  }
-}
-
 // Launches with `smem` bytes of dynamic shared memory. The default limit is 48 KB including the kernel's
 // static shared memory (a few hundred bytes here), so the limit is raised a little before that.
 template <typename Kernel, typename... Args>

@@ -281,7 +281,7 @@ TEST(GemvTest, QuantizedOutputArgmaxTiesKeepTheFirstRow) {
 
 // ggrt's kQ8_0R rows (a vocabulary-sized Q8_0 matrix repacked at load, read by their own kernels): the logits
 // with the final norm folded in against the CPU's, at every k the layout takes (lanes idle below 512, one or
-// two 16-byte chunks a lane), and the output argmax against the reference's; past 1024 the launch is refused.
+// two 16-byte chunks a lane), and the output argmax against the reference's; past 1024 a norm is refused.
 TEST(GemvTest, Q8_0RowsLogitsAndArgmaxMatchReference) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(20);
@@ -307,11 +307,39 @@ TEST(GemvTest, Q8_0RowsLogitsAndArgmaxMatchReference) {
       EXPECT_NEAR(plain[got], plain[want], 1e-4 * std::abs(plain[want])) << "k " << k;
     }
   }
-  const auto x = cpu::RandomVector(1056, rng);
+  const auto x = cpu::RandomVector(1056, rng), g = cpu::RandomVector(1056, rng);
   const TypedWeights w = MakeQ8_0Rows(cpu::RandomVector(size_t{4096} * 1056, rng), 4096, 1056);
-  DeviceBuffer dx(x), dw(w), y(4096 * 4);
-  EXPECT_EQ(LaunchGemv({dx.as<float>(), 1056, WeightType::kQ8_0R, 1, {dw.get()}, {y.as<float>()}, {4096}}, nullptr),
-            cudaErrorInvalidValue);
+  DeviceBuffer dx(x), dg(g), dw(w), y(4096 * 4);
+  const NormPrologue norm{dg.get(), WeightType::kF32, 1e-6f};
+  EXPECT_EQ(
+      LaunchGemv({dx.as<float>(), 1056, WeightType::kQ8_0R, 1, {dw.get()}, {y.as<float>()}, {4096}, norm}, nullptr),
+      cudaErrorInvalidValue);
+}
+
+// A layer's product over kQ8_0R rows (the runtime repacks a Q8_0 ffn_down: rows longer than the vocabulary
+// kernels hold), with and without the residual, at row lengths that take one to eight warps a row and one
+// to several rounds of chunks a lane, and row counts that leave a block's last rows idle.
+TEST(GemvTest, Q8_0RowsLayerProductMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(21);
+  for (const Shape& s : std::vector<Shape>{{32, 7}, {1056, 131}, {4864, 896}, {4864, 257}, {12800, 40}, {40960, 9}}) {
+    const auto x = cpu::RandomVector(s.k, rng), r = cpu::RandomVector(s.n, rng, 20);
+    const TypedWeights w = MakeQ8_0Rows(cpu::RandomVector(static_cast<size_t>(s.n) * s.k, rng), s.n, s.k);
+    std::vector<float> ref(s.n), ref_res(s.n);
+    cpu::Matmul(x.data(), w.values.data(), 1, s.k, s.n, ref.data());
+    cpu::MatmulResidual(x.data(), w.values.data(), r.data(), 1, s.k, s.n, ref_res.data());
+    DeviceBuffer dx(x), dr(r), dw(w), y(s.n * 4), y_res(s.n * 4);
+    y_res.Poison();
+    const GemvParams with_residual{dx.as<float>(), s.k, WeightType::kQ8_0R, 1, {dw.get()}, {y_res.as<float>()},
+                                   {s.n}, {}, dr.as<float>()};
+    ASSERT_EQ(LaunchGemv(with_residual, nullptr), cudaSuccess);
+    EXPECT_LT(RelativeError(y_res.Download<float>(), ref_res), kMaxRelError) << "k " << s.k << " residual";
+    if (Q8_0RowsFit(s.k)) continue;  // Without a residual, the vocabulary kernel (above).
+    y.Poison();
+    ASSERT_EQ(LaunchGemv({dx.as<float>(), s.k, WeightType::kQ8_0R, 1, {dw.get()}, {y.as<float>()}, {s.n}}, nullptr),
+              cudaSuccess);
+    EXPECT_LT(RelativeError(y.Download<float>(), ref), kMaxRelError) << "k " << s.k;
+  }
 }
 
 TEST(GemvTest, TwoBlockFormatsInOneProductMatchReference) {

@@ -7,7 +7,7 @@
 
 namespace ggrt::cuda {
 
-// kQ8_0R is no GGUF type but ggrt's own layout of a vocabulary-sized Q8_0 matrix, repacked once at load
+// kQ8_0R is no GGUF type but ggrt's own layout of a Q8_0 matrix (the vocabulary, ffn_down), repacked once at load
 // (ops/cuda/q8_0_rows.h): each row its k int8 quants, then its k / 32 f16 block scales, padded to 16 bytes, so
 // that a lane loads 16 quants with one aligned 16-byte load where Q8_0's 34-byte blocks are 2-byte aligned.
 enum class WeightType {
@@ -20,8 +20,9 @@ constexpr bool IsQuantized(WeightType t) {
 
 // Bytes of a kQ8_0R row of k elements (k a multiple of 32): the quants, the scales, the padding.
 constexpr int64_t Q8_0RowBytes(int64_t k) { return (k + k / 16 + 15) / 16 * 16; }
-// Rows of k elements the kQ8_0R kernels hold in a warp's registers (at most two 16-byte chunks a lane). Only
-// vocabulary matrices (token_embd, output) take the layout; the layers' products read the file's blocks.
+// Rows of k elements the vocabulary kQ8_0R kernels hold in a warp's registers (at most two 16-byte chunks a
+// lane). The vocabulary (token_embd, output) takes the layout, and so do layer matrices with longer rows that
+// only plain products read (ffn_down); the layers' other products read the file's blocks.
 constexpr int kQ8_0RowsMaxK = 1024;
 constexpr bool Q8_0RowsFit(int64_t k) { return k >= 32 && k <= kQ8_0RowsMaxK && k % 32 == 0; }
 
