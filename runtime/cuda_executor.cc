@@ -108,12 +108,7 @@ absl::Status CudaExecutor::Init() {
   return absl::OkStatus();
 }
 
-// A Q8_0 vocabulary matrix is repacked into ggrt's row layout (ops/cuda/q8_0_rows.h) on its way to the
-// device; every other weight keeps the file's bytes.
-bool CudaExecutor::TakesQ8_0Rows(const Value* v) const {
-  return v->type.dtype == DType::kQ8_0 && v->type.shape == vocabulary_shape_ && v->type.shape.size() == 2 &&
-         cuda::Q8_0RowsFit(v->type.shape[1]);
-}
+bool CudaExecutor::TakesQ8_0Rows(const Value* v) const { return q8_0_rows_.contains(v->name); }
 
 int64_t CudaExecutor::DeviceBytes(const Value* v, const GgufTensorInfo& t) const {
   return TakesQ8_0Rows(v) ? Rows(v) * cuda::Q8_0RowBytes(v->type.shape[1]) : t.bytes;
@@ -148,8 +143,27 @@ absl::Status CudaExecutor::AllocateArenas(const Graph& g) {
   auto slot_bytes = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
   int64_t weight_bytes = 0, kv_bytes = 0;
   std::vector<std::pair<const Value*, int64_t>> weights, states;
+  // Q8_0 matrices that go to the device in ggrt's row layout (ops/cuda/q8_0_rows.h), read by kernels of
+  // their own (gemv_q8_0_rows.cu): the vocabulary (the embedding table and a separate output projection of
+  // its shape, rows of at most kQ8_0RowsMaxK), and layer matrices with longer rows that only plain products
+  // read (ffn_down; no norm before them), which the block formats' kernel stages through shared memory
+  // (PERF_NOTES.md step 115). Every other weight keeps the file's bytes.
+  std::vector<int64_t> vocabulary_shape;
+  absl::flat_hash_set<const Value*> layer_rows, other_reads;
   for (const Node* n : g.nodes()) {
-    if (n->op == OpKind::kEmbedding) vocabulary_shape_ = n->operands[1]->type.shape;
+    if (n->op == OpKind::kEmbedding) vocabulary_shape = n->operands[1]->type.shape;
+    const bool plain = (n->op == OpKind::kMatmul && n->operands.size() == 2) || n->op == OpKind::kFusedMatmulResidual;
+    for (size_t i = 0; i < n->operands.size(); ++i) {
+      const Value* v = n->operands[i];
+      if (v->kind != ValueKind::kParam || v->type.dtype != DType::kQ8_0 || v->type.shape.size() != 2) continue;
+      const int64_t k = v->type.shape[1];
+      (plain && i == 1 && k > cuda::kQ8_0RowsMaxK && k % 32 == 0 ? layer_rows : other_reads).insert(v);
+    }
+  }
+  for (const Value* v : g.params()) {
+    if (v->type.dtype != DType::kQ8_0) continue;
+    const bool vocabulary = v->type.shape == vocabulary_shape && cuda::Q8_0RowsFit(v->type.shape[1]);
+    if (vocabulary || (layer_rows.contains(v) && !other_reads.contains(v))) q8_0_rows_.insert(v->name);
   }
   for (const Value* v : g.params()) {
     if (v->users.empty()) continue;  // Left behind by a pass.

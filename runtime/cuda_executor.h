@@ -27,6 +27,7 @@
 #include <cuda_runtime_api.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "graph/memory_plan.h"
 #include "loader/gguf_file.h"
 #include "ops/cuda/gemm_cublaslt.h"
@@ -185,9 +186,8 @@ class CudaExecutor : public Executor {
   const GgufFile& weights_;
   GraphFactory factory_;
   bool use_cuda_graph_;
-  // The embedding table's shape [vocab, E] (from the first graph): Q8_0 matrices of it, the table and the
-  // output projection, go to the device in ggrt's row layout.
-  std::vector<int64_t> vocabulary_shape_;
+  // The Q8_0 weights that go to the device in ggrt's row layout (AllocateArenas, from the first graph).
+  absl::flat_hash_set<std::string> q8_0_rows_;
   std::optional<cuda::SamplerConfig> device_sampling_;
   cuda::SamplerConfig* sampler_config_ = nullptr;  // Device copy of *device_sampling_.
   int32_t* sampled_token_ = nullptr;               // Device.

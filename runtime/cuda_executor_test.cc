@@ -6,9 +6,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "loader/gguf_corpus.h"
+#include "loader/gguf_file.h"
+#include "loader/quantize.h"
 #include "tests/reference.h"
 #include "runtime/model.h"
 #include "runtime/session.h"
@@ -100,14 +103,11 @@ TEST(CudaExecutorTest, QuantizedFixturesMatchCpu) {
   }
 }
 
-// The Q8_0 fixture's vocabulary (token_embd and output, [512, 256]) goes to the device in ggrt's row layout
-// (ops/cuda/q8_0_rows.h): the embedding, the greedy step's output argmax, the lone step's logits (the final
-// norm folded in) and prefill's dequantized products read it, and must give the CPU's greedy tokens and logits
-// close to the CPU's (the batched steps' products: small_batch_gemm_test, bit for bit the blocks').
-TEST(CudaExecutorTest, Q8_0VocabularyInRowLayoutMatchesCpu) {
-  if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
-  const std::string path = "external/shared/models/tiny-qwen2-256/tiny-qwen2-256-Q8_0.gguf";
-  const std::vector<int32_t> prompt = {1, 403, 261, 378, 263, 280, 417, 266, 281, 453, 298, 260, 289, 350, 260, 284};
+// Q8_0 matrices in ggrt's row layout (ops/cuda/q8_0_rows.h) must give the CPU's greedy tokens and logits
+// close to the CPU's: the embedding, the greedy step's output argmax, the lone step's logits (the final norm
+// folded in), the layer kernel's long-row products and prefill's dequantized products read them (the batched
+// steps' products: small_batch_gemm_test, bit for bit the blocks').
+void ExpectQ8_0RowLayoutMatchesCpu(const std::string& path, const std::vector<int32_t>& prompt) {
   auto gpu = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 128, .greedy = true});
   auto cpu = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128, .greedy = true});
   ASSERT_TRUE(gpu.ok()) << gpu.status();
@@ -128,10 +128,10 @@ TEST(CudaExecutorTest, Q8_0VocabularyInRowLayoutMatchesCpu) {
   ASSERT_TRUE(g.ok() && c.ok());
   ASSERT_EQ(g->logits.size(), c->logits.size());
   EXPECT_LT(relative(g->logits, c->logits), 5e-3) << "prefill logits";  // f16 activations for cuBLASLt.
-  // Lone decode steps' logits (the row layout's logits kernel) from position 0 on fresh models: after the
-  // prefill above the cache would hold keys and values from f16 activations, ~3e-4 of the logits apart.
-  // This random model amplifies the summation order's rounding with each position (H200: 1.2e-4 at position
-  // 3); a misplaced chunk or scale moves the logits by O(1).
+  // Lone decode steps' logits from position 0 on fresh models: after the prefill above the cache would hold
+  // keys and values from f16 activations, ~3e-4 of the logits apart. These random models amplify the
+  // summation order's rounding with each position (H200: 1.2e-4 at position 3 on tiny-qwen2-256); a
+  // misplaced chunk or scale moves the logits by O(1).
   auto gpu_steps = LoadModel({.path = path, .backend = Backend::kCuda, .ctx_size = 128});
   auto cpu_steps = LoadModel({.path = path, .backend = Backend::kCpu, .ctx_size = 128});
   ASSERT_TRUE(gpu_steps.ok() && cpu_steps.ok());
@@ -141,6 +141,30 @@ TEST(CudaExecutorTest, Q8_0VocabularyInRowLayoutMatchesCpu) {
     ASSERT_TRUE(gd.ok() && cd.ok());
     EXPECT_LT(relative(gd->logits, cd->logits), 1e-3) << "decode logits at position " << pos;
   }
+}
+
+// The fixture's vocabulary (token_embd and output, [512, 256]) takes the row layout; its FFN of 768 is too
+// short for the layer rule.
+TEST(CudaExecutorTest, Q8_0VocabularyInRowLayoutMatchesCpu) {
+  if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
+  ExpectQ8_0RowLayoutMatchesCpu("external/shared/models/tiny-qwen2-256/tiny-qwen2-256-Q8_0.gguf",
+                                {1, 403, 261, 378, 263, 280, 417, 266, 281, 453, 298, 260, 289, 350, 260, 284});
+}
+
+// An FFN of 1536: ffn_down ([128, 1536]) has rows past kQ8_0RowsMaxK and takes the row layout's layer kernel
+// (with the residual fused), as Qwen2.5-0.5B's [896, 4864] does.
+TEST(CudaExecutorTest, Q8_0LongRowsInRowLayoutMatchCpu) {
+  if (!CudaAvailable()) GTEST_SKIP() << "no CUDA device";
+  auto spec = TinyFamilySpec("qwen2");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  spec->ff = 1536;
+  const std::string f16 = WriteTestFile("q8_0_long_rows_f16.gguf", TinyModelGguf(*spec));
+  const std::string q8_0 = absl::StrCat(::testing::TempDir(), "/q8_0_long_rows_q8_0.gguf");
+  auto file = GgufFile::Open(f16);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const absl::Status quantized = QuantizeModel(**file, QuantMix::kQ8_0, q8_0);
+  ASSERT_TRUE(quantized.ok()) << quantized;
+  ExpectQ8_0RowLayoutMatchesCpu(q8_0, {1, 203, 261, 78, 263, 280, 17, 266, 281, 53, 298, 260, 289, 150, 260, 284});
 }
 
 TEST(CudaExecutorTest, CapturedPrefillGivesTheSameResultAsLaunchedPrefill) {

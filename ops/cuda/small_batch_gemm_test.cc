@@ -201,21 +201,23 @@ TEST_F(SmallBatchGemmTest, BlockFormatsMatchReference) {
   }
 }
 
-// ggrt's kQ8_0R rows (a vocabulary-sized Q8_0 matrix repacked at load) decode to the blocks' own values, so a
-// batched step's logits from them are the blocks' bit for bit, on the narrow kernel (where the logits run)
+// ggrt's kQ8_0R rows (a Q8_0 vocabulary or ffn_down repacked at load) decode to the blocks' own values, so a
+// batched step's products from them are the blocks' bit for bit, on the narrow kernel (where the logits run)
 // and decoded first for the wide one.
 TEST_F(SmallBatchGemmTest, Q8_0RowsGiveTheBlocksBits) {
   std::mt19937 rng(63);
-  for (const Case& c : {Case{1, 896, {4096}, true}, Case{16, 896, {2048}, true}, Case{72, 96, {512}}}) {
+  for (const Case& c : {Case{1, 896, {4096}, true}, Case{16, 896, {2048}, true}, Case{72, 96, {512}},
+                        Case{4, 4864, {896}, false, true}, Case{72, 1536, {128}, false, true}}) {
     const std::vector<float> values = cpu::RandomVector(static_cast<size_t>(c.n[0]) * c.k, rng, 0.05f);
     const std::vector<float> x = cpu::RandomVector(static_cast<size_t>(c.rows) * c.k, rng);
     const TypedWeights g = MakeWeights(cpu::RandomVector(c.k, rng), WeightType::kF32);
-    const std::vector<float> none;
+    const std::vector<float> residual =
+        c.residual ? cpu::RandomVector(static_cast<size_t>(c.rows) * c.n[0], rng) : std::vector<float>();
     for (SmallBatchPath path : {SmallBatchPath::kAuto, SmallBatchPath::kNarrow}) {
       const auto blocks = RunOnDevice(c, WeightType::kQ8_0, x, {MakeWeights(values, WeightType::kQ8_0)},
-                                      c.norm ? &g : nullptr, none, path);
+                                      c.norm ? &g : nullptr, residual, path);
       const auto rows = RunOnDevice(c, WeightType::kQ8_0R, x, {MakeQ8_0Rows(values, c.n[0], c.k)},
-                                    c.norm ? &g : nullptr, none, path);
+                                    c.norm ? &g : nullptr, residual, path);
       EXPECT_EQ(rows, blocks) << c.rows << " rows, k " << c.k;
     }
   }
