@@ -33,14 +33,7 @@ __global__ void DecodeRowsKernel(const void* src, const int32_t* ids, int64_t ro
   if (row >= rows || c >= k / 32) return;
   const int64_t src_row = ids != nullptr ? ids[row] : row;
   float w[32];
-  if constexpr (T == WeightType::kQ8_0R) {
-    DecodeQ8_0RChunk(static_cast<const uint8_t*>(src) + src_row * Q8_0RowBytes(k), k, c, w);
-  } else {
-    using Q = QuantTraits<T>;
-    const uint8_t* b =
-        static_cast<const uint8_t*>(src) + (src_row * (k / Q::kElements) + c / Q::kChunks) * Q::kBytes;
-    DecodeChunk<T>(b, c % Q::kChunks, w);
-  }
+  DecodeRowChunk<T>(static_cast<const uint8_t*>(src) + src_row * RowBytesOf(T, k), k, c, w);
   // 16-byte stores: the chunk is 64 (f16) or 128 (f32) contiguous, 16-byte aligned bytes. Element stores cost
   // 8-16x the instructions and touch a sector each.
   Out* out = dst + row * k + 32 * c;

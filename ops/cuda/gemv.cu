@@ -236,12 +236,7 @@ int PartsFor(int k) {
       launched = Launch(kernel<T, N, L, P>, blocks, kWarps * 32, smem, stream, params);                 \
     };                                                                                                 \
     auto by_parts = [&](auto norm_tag, auto layout_tag) {                                              \
-      switch (PartsFor<T>(params.k)) {                                                                 \
-        case 1: go(norm_tag, layout_tag, std::integral_constant<int, 1>{}); break;                     \
-        case 2: go(norm_tag, layout_tag, std::integral_constant<int, 2>{}); break;                     \
-        case 4: go(norm_tag, layout_tag, std::integral_constant<int, 4>{}); break;                     \
-        default: go(norm_tag, layout_tag, std::integral_constant<int, 8>{}); break;                    \
-      }                                                                                                \
+      ByParts(PartsFor<T>(params.k), [&](auto parts_tag) { go(norm_tag, layout_tag, parts_tag); });    \
     };                                                                                                 \
     auto by_layout = [&](auto norm_tag) {                                                              \
       if (!Aligned<T>(params.k)) {                                                                     \

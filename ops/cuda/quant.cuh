@@ -499,6 +499,26 @@ GGRT_QUANT_FN void DecodeQ8_0RChunk(const uint8_t* row, int k, int c, float (&w)
     default: break;                                                                                  \
   }
 
+// Elements 32c .. 32c+31 of a row of k elements: from its blocks (rows of whole blocks), or from kQ8_0R's row
+// layout, whose values are Q8_0's. For the kernels that decode whole rows (the embedding, the dequantization,
+// the small-batch products' chunk decode).
+template <WeightType T>
+GGRT_QUANT_FN void DecodeRowChunk(const uint8_t* row, int k, int c, float (&w)[32]) {
+  if constexpr (T == WeightType::kQ8_0R) {
+    DecodeQ8_0RChunk(row, k, c, w);
+  } else {
+    using Q = QuantTraits<T>;
+    DecodeChunk<T>(row + (c / Q::kChunks) * Q::kBytes, c % Q::kChunks, w);
+  }
+}
+__device__ __forceinline__ void DecodeRowChunkOf(WeightType type, const uint8_t* row, int k, int c, float (&w)[32]) {
+  if (type == WeightType::kQ8_0R) {
+    DecodeRowChunk<WeightType::kQ8_0R>(row, k, c, w);
+    return;
+  }
+  GGRT_DISPATCH_QUANT(type, T, DecodeRowChunk<T>(row, k, c, w));
+}
+
 // Elements and bytes of one block of a runtime quantized type (zeros for other types).
 struct BlockShape {
   int elements = 0;

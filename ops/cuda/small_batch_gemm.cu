@@ -205,11 +205,6 @@ __device__ __forceinline__ uint2 Pack4(const float4& x) {
   return r;
 }
 
-// Chunk `chunk` (32 elements) of a block of the runtime type into w.
-__device__ __forceinline__ void DecodeChunkOf(WeightType type, const uint8_t* block, int chunk, float (&w)[32]) {
-  GGRT_DISPATCH_QUANT(type, Q, DecodeChunk<Q>(block, chunk, w));
-}
-
 // The scratch: the split counters of every product in a fixed region at its start (products launched one
 // after another share the scratch, and each leaves its counters at zero while the rest is overwritten), then
 // the partials and, on the wide path, x converted and the sums of squares.
@@ -396,8 +391,6 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
   }
   const bool valid = wi < p.count && r0 < Pick(p.n, wi);
   const T* w = !kQuant && valid ? static_cast<const T*>(Pick(p.w, wi)) + static_cast<int64_t>(r0) * p.k : nullptr;
-  const BlockShape block = kQuant ? BlockShapeOf(p.type) : BlockShape{1, 0};
-  const int block_elements = block.elements, block_bytes = block.bytes;
   const int64_t row_bytes = RowBytesOf(p.type, p.k);
   const uint8_t* wq = kQuant && valid ? static_cast<const uint8_t*>(Pick(p.w, wi)) + r0 * row_bytes : nullptr;
 
@@ -494,12 +487,7 @@ __global__ void __launch_bounds__(kThreads, MinBlocks(NT, kQuant))
             const int row = lane % 16, kc = c + kChunk * (lane / 16);
             float v[32];
             if (valid && kc < s1) {
-              if (p.type == WeightType::kQ8_0R) {  // Rows, not blocks: the same values as Q8_0's.
-                DecodeQ8_0RChunk(wq + row * row_bytes, p.k, kc / kChunk, v);
-              } else {
-                DecodeChunkOf(p.type, wq + row * row_bytes + static_cast<int64_t>(kc / block_elements) * block_bytes,
-                              (kc % block_elements) / kChunk, v);
-              }
+              DecodeRowChunkOf(p.type, wq + row * row_bytes, p.k, kc / kChunk, v);
             } else {
 #pragma unroll
               for (int i = 0; i < 32; ++i) v[i] = 0.0f;
