@@ -132,6 +132,35 @@ __device__ __forceinline__ float WarpSum(float v) {
   return v;
 }
 
+// R (a power of two, at most 32) warp sums at once, each lane ending with one of them: WarpSum's butterfly
+// (the same pairs in the same order, so the same bits), but at the first log2 R steps each lane sends the
+// half of its values that its partner keeps, so R sums cost R - 1 + 5 - log2 R shuffles instead of 5 R.
+// Lane l holds sum WarpSumsRow<R>(l).
+template <int R>
+__device__ __forceinline__ int WarpSumsRow(int lane) {
+  static_assert(R >= 1 && R <= 32 && (R & (R - 1)) == 0, "R: a power of two up to 32");
+  return R == 1 ? 0 : (lane / (32 / R)) % R;
+}
+template <int R>
+__device__ __forceinline__ float WarpSums(float (&v)[R]) {
+  const int lane = threadIdx.x % 32;
+  int o = 16;
+#pragma unroll
+  for (int count = R; count > 1; count /= 2, o /= 2) {
+    // Lanes with bit o set keep the upper half of the values, their partners the lower.
+    const bool upper = lane & o;
+#pragma unroll
+    for (int j = 0; j < count / 2; ++j) {
+      const float keep = upper ? v[j + count / 2] : v[j], send = upper ? v[j] : v[j + count / 2];
+      v[j] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+    }
+  }
+  float s = v[0];
+#pragma unroll
+  for (; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+  return s;
+}
+
 __device__ __forceinline__ float WarpMax(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));

@@ -44,7 +44,7 @@ if [[ ${1:-} == --ab || ${1:-} == --with-variants ]] && ! ls -d .variants/*/ > /
   exit 1
 fi
 if [[ ${1:-} == --ab ]]; then
-  tests="//ops/cuda:attention_test //ops/cuda:gemv_test //ops/cuda:sampler_test //ops/cuda:small_batch_gemm_test //runtime:cuda_executor_test //runtime:engine_test //tests:family_test //tools:kernel_trace_test"
+  tests="//ops/cuda:attention_test //ops/cuda:gemv_test //ops/cuda:sampler_test //ops/cuda:small_batch_gemm_test //runtime:cuda_executor_test //runtime:engine_test //tests:family_test //tools:kernel_trace_test //ops/cuda:warp_sums_test"
   [[ ${2:-} == --tests ]] && bazel build -c opt --define=ggrt_sm80=0 $tests //tools:generate //tools:quantize \
     $(for f in $families; do echo "//tests:tiny_$f"; done)
   rm -rf .stage
