@@ -113,31 +113,6 @@ __global__ void LastRowsKernel(LastRowsParams p) {
   for (int i = threadIdx.x; i < p.cols; i += blockDim.x) dst[i] = src[i];
 }
 
-// Larger value wins; on equal values the smaller index (the CPU reference's first maximum).
-__device__ __forceinline__ void Better(float& v, int& i, float v2, int i2) {
-  if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
-}
-
-// The best (value, index) of the block, in thread 0.
-__device__ __forceinline__ void BlockBest(float& best, int& best_i) {
-  for (int o = 16; o > 0; o >>= 1) {
-    Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
-  }
-  __shared__ float vs[32];
-  __shared__ int is[32];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  __syncthreads();  // vs/is may still be read from a previous call.
-  if (lane == 0) vs[warp] = best, is[warp] = best_i;
-  __syncthreads();
-  if (warp == 0) {
-    best = lane < blockDim.x / 32 ? vs[lane] : -FLT_MAX;
-    best_i = lane < blockDim.x / 32 ? is[lane] : INT_MAX;
-    for (int o = 16; o > 0; o >>= 1) {
-      Better(best, best_i, __shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, best_i, o));
-    }
-  }
-}
-
 __global__ void ArgmaxKernel(ArgmaxParams p) {
   AllowDependentLaunch();
   GridDependencyWait();

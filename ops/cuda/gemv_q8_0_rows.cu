@@ -157,8 +157,8 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgma
   GridDependencyWait();
   LaneX lx;
   LoadLaneX(p.x, p.k, NormPrologue{}, lx);
-  // Each lane keeps the best of the rows its WarpSums slot takes (ascending), then the warp's and the
-  // block's slots meet; their rows interleave, so ties are broken by row, not by slot or warp.
+  // Each lane keeps the best of the rows its WarpSums slot takes (ascending), then the block's lanes meet;
+  // their rows interleave, so ties are broken by row (BlockBest), not by slot or warp.
   const int slot = WarpSumsRow<kGroupRows>(threadIdx.x % 32);
   float best = -FLT_MAX;
   int best_row = INT_MAX;
@@ -170,20 +170,8 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgma
     if (first + slot < end && dot > best) best = dot, best_row = first + slot;
     if (first + kWarps * kGroupRows < end) LoadVocabularyGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
   }
-#pragma unroll
-  for (int o = 16; o >= 32 / kGroupRows; o /= 2) {
-    const float v = __shfl_xor_sync(0xffffffffu, best, o);
-    const int r = __shfl_xor_sync(0xffffffffu, best_row, o);
-    if (v > best || (v == best && r < best_row)) best = v, best_row = r;
-  }
-  __shared__ float values[kWarps];
-  __shared__ int rows[kWarps];
-  if (threadIdx.x % 32 == 0) values[warp] = best, rows[warp] = best_row;
-  __syncthreads();
+  BlockBest(best, best_row);
   if (threadIdx.x == 0) {
-    for (int i = 1; i < kWarps; ++i) {
-      if (values[i] > best || (values[i] == best && rows[i] < best_row)) best = values[i], best_row = rows[i];
-    }
     // A block with no rows (more blocks than groups) offers -FLT_MAX at a row past any other.
     p.partial_values[blockIdx.x] = best;
     p.partial_indices[blockIdx.x] = best_row == INT_MAX ? p.n - 1 : best_row;
