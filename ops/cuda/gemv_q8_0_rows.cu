@@ -239,7 +239,9 @@ bool Q8_0RowsReadable(int k, const void* w) {
 }
 
 // A layer product's warps a row, P, and chunks a lane, U: the fewest warps whose round of at most four
-// chunks a lane covers the row (eight warps, then eight chunks, then more rounds).
+// chunks a lane covers the row (eight warps, then eight chunks, then more rounds), U no more than the round
+// needs: Qwen2.5's ffn_down (304 chunks over 4 warps) at U = 3 holds 52 registers instead of 60, which leaves
+// the next layer's QKV blocks room to start beside it (H200: tg128 Q8_0 +0.7%, PERF_NOTES.md step 118).
 cudaError_t LaunchQ8_0RowsLayer(const GemvParams& p, cudaStream_t stream) {
   const int chunks = p.k / 16;
   int parts = 1;
@@ -253,6 +255,8 @@ cudaError_t LaunchQ8_0RowsLayer(const GemvParams& p, cudaStream_t stream) {
   auto by_loads = [&](auto parts_tag) {
     if (per_lane <= 2) {
       go(parts_tag, std::integral_constant<int, 2>{});
+    } else if (per_lane <= 3) {
+      go(parts_tag, std::integral_constant<int, 3>{});
     } else if (per_lane <= 4) {
       go(parts_tag, std::integral_constant<int, 4>{});
     } else {

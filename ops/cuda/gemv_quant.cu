@@ -303,8 +303,20 @@ __device__ __forceinline__ void QuantGemvTiles(const GemvParams& p, int first, i
   }
 }
 
+// Blocks an SM ptxas is asked to fit (0: no bound) for the one-part products with x staged (QKV and
+// attn_output at Qwen2.5's k = 896). A layer's first product follows the previous layer's ffn_down, whose
+// blocks hold most of every SM's registers (Qwen2.5, Q8_0: 448 blocks of 256 threads at 52 registers); at 64
+// registers instead of 70-79, a block fits beside three of them, so it starts, and issues its weights,
+// before ffn_down ends (programmatic dependent launch) instead of after. H200 (PERF_NOTES.md step 118): tg128
+// Q8_0 +2%, Q4_K_M and Q5_K_M +0.5%, Q6_K -0.8% (its layers' Q8_0 products take the bound too, behind a
+// Q6_K ffn_down; not chased). Only the types that do not spill at 64.
+template <WeightType T, int P, bool kStaged>
+constexpr int GemvMinBlocks() {
+  return P == 1 && kStaged && (T == WeightType::kQ8_0 || T == WeightType::kQ5_0 || T == WeightType::kQ5_1) ? 4 : 0;
+}
+
 template <WeightType T, bool kStaged, int P>
-__global__ void __launch_bounds__(kWarps * 32) QuantGemvKernel(GemvParams p) {
+__global__ void __launch_bounds__(kWarps * 32, GemvMinBlocks<T, P, kStaged>()) QuantGemvKernel(GemvParams p) {
   QuantGemvTiles<T, kStaged, P>(p, 0, p.count, blockIdx.x);
 }
 
@@ -319,7 +331,8 @@ __global__ void __launch_bounds__(kWarps * 32) QuantLogitsKernel(GemvParams p) {
 // Two block formats in one launch (x staged, a warp per row): the first `blocks0` blocks take weights
 // 0 .. kSplit - 1 (of T0), the others the rest (of T1).
 template <WeightType T0, WeightType T1, int kSplit>
-__global__ void __launch_bounds__(kWarps * 32) QuantGemvPairKernel(GemvParams p, int blocks0) {
+__global__ void __launch_bounds__(kWarps * 32, GemvMinBlocks<T0, 1, true>())
+    QuantGemvPairKernel(GemvParams p, int blocks0) {
   if (static_cast<int>(blockIdx.x) < blocks0) {
     QuantGemvTiles<T0, true, 1>(p, 0, kSplit, blockIdx.x);
   } else {

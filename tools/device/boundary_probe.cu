@@ -85,40 +85,19 @@ float UsPerKernel(int mode, int blocks, cudaStream_t stream) {
   CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   CHECK_CUDA(cudaMemsetAsync(counters, 0, kLength * sizeof(unsigned), stream));
   for (int k = 0; k < kLength; ++k) {
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(blocks);
-    config.blockDim = dim3(kThreads);
-    config.stream = stream;
     cudaLaunchAttribute attribute;
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &attribute;
-    config.numAttrs = mode == kPlain || k == 0 ? 0 : 1;
+    const cudaLaunchConfig_t config =
+        ProbeConfig(dim3(blocks), dim3(kThreads), 0, mode != kPlain && k > 0, stream, &attribute);
     const unsigned* wait = k == 0 ? nullptr : counters + k - 1;
     CHECK_CUDA(cudaLaunchKernelEx(&config, Step, static_cast<const float*>(buf[k % 2]), buf[(k + 1) % 2], mode, wait,
                                   static_cast<unsigned>(blocks), counters + k));
   }
   CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
-  cudaGraphExec_t exec;
-  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-  for (int i = 0; i < 10; ++i) CHECK_CUDA(cudaGraphLaunch(exec, stream));
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  CHECK_CUDA(cudaEventRecord(start, stream));
-  for (int i = 0; i < kReplays; ++i) CHECK_CUDA(cudaGraphLaunch(exec, stream));
-  CHECK_CUDA(cudaEventRecord(stop, stream));
-  CHECK_CUDA(cudaEventSynchronize(stop));
-  float ms = 0.0f;
-  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  CHECK_CUDA(cudaGraphExecDestroy(exec));
-  CHECK_CUDA(cudaGraphDestroy(graph));
+  const float ms = MsPerReplay(graph, 10, kReplays, stream);
   CHECK_CUDA(cudaFree(buf[0]));
   CHECK_CUDA(cudaFree(buf[1]));
   CHECK_CUDA(cudaFree(counters));
-  return 1e3f * ms / (kReplays * kLength);
+  return 1e3f * ms / kLength;
 }
 
 }  // namespace
