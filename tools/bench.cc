@@ -116,7 +116,7 @@ struct BatchedSample {
 // the last step asked for, replays the same graph and counts as a step; other launches are left out.
 absl::StatusOr<std::string> DecodeStepTable(const std::vector<KernelSpan>& spans) {
   ASSIGN_OR_RETURN(const RepeatedLaunches steps, MostRepeatedLaunch(spans));
-  ASSIGN_OR_RETURN(std::string table, StepTable(steps.spans, steps.steps));
+  ASSIGN_OR_RETURN(std::string table, StepTable(steps.spans, steps.steps, cuda::SmCount()));
   if (steps.other_launches > 0) {
     absl::StrAppendFormat(&table, "\n(left out: %d other launches, %d kernels)\n", steps.other_launches,
                           steps.other_kernels);

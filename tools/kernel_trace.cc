@@ -116,7 +116,10 @@ void CUPTIAPI BufferCompleted(CUcontext, uint32_t, uint8_t* buffer, size_t, size
   while (cupti.ok() && (*cupti)->next_record(buffer, valid, &record) == CUPTI_SUCCESS) {
     if (sink == nullptr || record->kind != CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) continue;
     const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
-    sink->push_back({Demangle(k->name), k->start, k->end, k->correlationId});
+    sink->push_back({Demangle(k->name), k->start, k->end, k->correlationId,
+                     static_cast<int64_t>(k->gridX) * k->gridY * k->gridZ,
+                     static_cast<int>(k->blockX * k->blockY * k->blockZ), k->registersPerThread,
+                     static_cast<int>(k->staticSharedMemory + k->dynamicSharedMemory)});
   }
   std::free(buffer);
 }
@@ -169,7 +172,12 @@ absl::StatusOr<std::vector<KernelSpan>> KernelTrace::Stop() {
   return spans;
 }
 
-absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int steps) {
+int BlockRegisters(int threads, int registers) {
+  const int warps = (threads + 31) / 32;
+  return warps * ((registers * 32 + 255) / 256 * 256);
+}
+
+absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int steps, int sms) {
   if (steps <= 0 || spans.empty() || spans.size() % steps != 0) {
     return absl::InvalidArgumentError(absl::StrCat(spans.size(), " kernels do not split into ", steps, " steps"));
   }
@@ -219,10 +227,32 @@ absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int 
   for (const auto& [name, n] : sorted) {
     absl::StrAppendFormat(&out, "| %s | %.2f | %d | %.2f |\n", name.substr(0, 120), n.us, n.launches, n.gap_us);
   }
-  absl::StrAppend(&out, "\n| # | kernel | us | gap before, us |\n|---|---|---|---|\n");
+  const bool shapes = sms > 0 && std::all_of(spans.begin(), spans.begin() + per, [](const KernelSpan& k) {
+    return k.blocks > 0 && k.threads > 0 && k.registers > 0;
+  });
+  absl::StrAppend(&out, "\n| # | kernel | us | gap before, us |",
+                  shapes ? " blocks x threads | registers | shared KB | SMs where a block fits the registers the "
+                           "previous kernel's blocks leave |\n|---|---|---|---|---|---|---|---|\n"
+                         : "\n|---|---|---|---|\n");
   for (size_t i = 0; i < per; ++i) {
-    absl::StrAppendFormat(&out, "| %d | %s | %.2f | %s |\n", i, spans[i].name.substr(0, 120), busy[i],
+    absl::StrAppendFormat(&out, "| %d | %s | %.2f | %s |", i, spans[i].name.substr(0, 120), busy[i],
                           gaps[i] > 0 ? absl::StrFormat("%.2f", gap[i]) : "-");
+    if (shapes) {
+      // The previous kernel's blocks spread evenly: `fewer` on some SMs, one more on `busier` of them.
+      constexpr int kFile = 65536;
+      const KernelSpan& k = spans[i];
+      const KernelSpan& prev = spans[(i + per - 1) % per];
+      const int prev_block = BlockRegisters(prev.threads, prev.registers);
+      const int block = BlockRegisters(k.threads, k.registers);
+      const int64_t most = kFile / prev_block;
+      const int64_t fewer = std::min(prev.blocks / sms, most), busier = fewer < most ? prev.blocks % sms : 0;
+      const auto fits = [&](int64_t resident) { return resident * prev_block + block <= kFile; };
+      const int64_t where = fits(fewer + 1) ? sms : fits(fewer) ? sms - busier : 0;
+      absl::StrAppendFormat(&out, " %d x %d | %d | %.1f | %d of %d (%d-%d x %.1fK + %.1fK) |", k.blocks, k.threads,
+                            k.registers, k.shared_bytes / 1024.0, where, sms, fewer, fewer + (busier > 0),
+                            prev_block / 1024.0, block / 1024.0);
+    }
+    absl::StrAppend(&out, "\n");
   }
   return out;
 }

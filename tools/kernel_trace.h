@@ -22,6 +22,11 @@ struct KernelSpan {
   uint64_t start_ns = 0, end_ns = 0;  // The GPU's timestamps.
   // The API call that launched it (CUPTI's correlation id): every kernel of one graph launch shares it.
   uint32_t launch = 0;
+  // Its launch shape and what a block of it holds (0 where unknown).
+  int64_t blocks = 0;
+  int threads = 0;
+  int registers = 0;     // A thread's.
+  int shared_bytes = 0;  // A block's, static and dynamic.
 };
 
 // One trace at a time in a process (CUPTI's buffers are process-wide).
@@ -43,8 +48,15 @@ class KernelTrace {
 // `spans` (in start order) as `steps` runs of the same kernel sequence, e.g. decode steps replaying one
 // graph: a markdown table with one row per kernel name (its mean time a step, launches and the mean gap
 // before it: from the previous kernel's end to its start, negative where they overlap), then one row per
-// position in the step. An error when the spans do not split into `steps` equal sequences.
-absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int steps);
+// position in the step. With `sms` (the device's multiprocessors) and the spans' shapes, each position's row
+// also says whether one of its blocks fits an SM's 64K registers beside the previous kernel's blocks, spread
+// evenly: a kernel's blocks start (and issue their weights) before the previous one ends only where they fit
+// (PERF_NOTES.md step 118). An error when the spans do not split into `steps` equal sequences.
+absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int steps, int sms = 0);
+
+// Registers a block of `threads` threads at `registers` each takes from an SM's file: a warp's are allocated
+// in units of 256.
+int BlockRegisters(int threads, int registers);
 
 // The launches of a trace that ran its most common sequence of two or more kernels (ties: the longer one), e.g.
 // the decode steps of a trace that also holds a discarded run-ahead step of another graph or kernels launched

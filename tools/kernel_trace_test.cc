@@ -40,6 +40,27 @@ TEST(StepTableTest, RejectsSpansThatAreNotRepeatedSteps) {
   EXPECT_NE(s.message().find("step 1 launches c as kernel 1"), std::string::npos) << s;
 }
 
+TEST(StepTableTest, SaysWhereABlockFitsBesideThePreviousKernel) {
+  // Qwen2.5-0.5B's Q8_0 ffn_down (448 blocks at 52 registers: 14K a block) then QKV (72 at 64: 16K) on 132
+  // SMs: 52 SMs hold four ffn_down blocks (72K with a QKV block), 80 hold three (58K). QKV's blocks leave
+  // every SM room for an ffn_down block.
+  std::vector<KernelSpan> spans;
+  for (int step = 0; step < 2; ++step) {
+    spans.push_back({"down", 10000u * step, 10000u * step + 3000, 0, 448, 256, 52, 32});
+    spans.push_back({"qkv", 10000u * step + 2000, 10000u * step + 5000, 0, 72, 256, 64, 22528});
+  }
+  const absl::StatusOr<std::string> table = StepTable(spans, 2, 132);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_NE(table->find("| 1 | qkv | 3.00 | -1.00 | 72 x 256 | 64 | 22.0 | 80 of 132 (3-4 x 14.0K + 16.0K) |"),
+            std::string::npos)
+      << *table;
+  EXPECT_NE(table->find("| 448 x 256 | 52 | 0.0 | 132 of 132 (0-1 x 16.0K + 14.0K) |"), std::string::npos) << *table;
+  // Without the device's SM count, or shapes, the rows keep their four columns.
+  EXPECT_NE(StepTable(spans, 2)->find("| 1 | qkv | 3.00 | -1.00 |\n"), std::string::npos);
+  EXPECT_EQ(BlockRegisters(256, 52), 14336);
+  EXPECT_EQ(BlockRegisters(256, 70), 18432);  // 70 registers are allocated as 72.
+}
+
 TEST(MostRepeatedLaunchTest, KeepsTheLaunchesOfTheCommonestSequence) {
   // Three launches of (a, b, a), a one-kernel launch after the first and one of (a, b) at the end.
   std::vector<KernelSpan> spans;
