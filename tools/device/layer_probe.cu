@@ -264,6 +264,12 @@ int RowsPerBlock(int units, int sms, int per_unit) { return (units + sms - 1) / 
 bool g_exact_smem = false;
 
 void LaunchProduct(const Product& p, bool pdl, cudaStream_t stream) {
+  // On a card with fewer SMs a block's share outgrows the kernel's shared arrays and kSmem.
+  if (p.rows_per_block > kMaxRows || p.rows_per_block * p.row_bytes > kSmem) {
+    std::fprintf(stderr, "layer_probe: %d rows a block (%d bytes) exceed kMaxRows %d or kSmem %d\n", p.rows_per_block,
+                 p.rows_per_block * p.row_bytes, kMaxRows, kSmem);
+    std::exit(1);
+  }
   cudaLaunchAttribute attribute;
   const cudaLaunchConfig_t config =
       ProbeConfig(dim3((p.n + p.rows_per_block - 1) / p.rows_per_block), dim3(kThreads),
@@ -276,9 +282,7 @@ void LaunchProduct(const Product& p, bool pdl, cudaStream_t stream) {
 }
 
 Product Make(Kind kind, const Step& s, int layer, bool prefetch, int knockout) {
-  Product p = {};
-  p.prefetch = prefetch;
-  p.knockout = knockout;
+  Product p;
   const Weights& w = s.layers[layer];
   const float* g1 = s.norms + (2 * layer) * kEmbed;
   const float* g2 = g1 + kEmbed;
