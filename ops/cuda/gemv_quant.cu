@@ -47,9 +47,14 @@ __host__ __device__ constexpr int StagedXBytes(int k) { return k / 32 * kPaddedC
 // Q5_0 and Q5_1 take two all the same: their chunk decode (the fifth bits gathered from a 32-bit mask) at four
 // rows spills in gate/up, and two rows made tg128 of Q4_K_M, whose 896-wide rows are Q5_0, 11% faster (H200,
 // PERF_NOTES step 74). Q5_K (the same 22 bytes a chunk) stays at four: its ffn_down took 5.1 -> 6.6 us at two.
+// Q6_K (26 bytes a chunk) takes four too: its products have long rows (k a multiple of 256; Qwen2.5's ffn_down,
+// k = 4864, in 8 parts, so a block a tile), and every block stages all of x, so a block of four rows stages it
+// once for twice the weights: 448 -> 224 blocks at 92 registers, ffn_down 5.43 -> 4.38 us, tg128 Q6_K 1903 ->
+// 1963 and Q4_K_M 1940 -> 1981 (H200, PERF_NOTES step 119).
 template <WeightType T>
 constexpr int RowsPerTile() {
   if (T == WeightType::kQ5_0 || T == WeightType::kQ5_1) return 2;
+  if (T == WeightType::kQ6_K) return 4;
   return QuantTraits<T>::kBytes * 32 / QuantTraits<T>::kElements >= 26 ? 2 : 4;
 }
 
@@ -57,9 +62,11 @@ constexpr int RowsPerTile() {
 // two. At two, the 4864-row gate/up of Qwen2.5-0.5B was 608 blocks, of which an H200 holds 396 at once (66
 // registers a thread: three blocks per SM), so a second wave; at four, 304 blocks (73 registers) in one: H200,
 // gate/up 5.65 -> 5.02 us, tg128 1932 -> 1998. Q5_0 (Q4_K_M's and Q5_K_M's gate/up) and Q6_K measured slower
-// at four rows, though also in one wave (tg128 -4% and -1%; PERF_NOTES.md step 78).
+// at four rows, though also in one wave (tg128 -4% and -1%; PERF_NOTES.md step 78; Q5_0's again in step 119:
+// tg128 Q4_K_M 1940 -> 1861), so Q6_K's gate/up keeps two where its other products take four.
 template <WeightType T>
 constexpr int GateUpRowsPerTile() {
+  if (T == WeightType::kQ6_K) return 2;
   return T == WeightType::kQ8_0 ? 4 : RowsPerTile<T>();
 }
 
