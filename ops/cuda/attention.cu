@@ -561,7 +561,7 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   extern __shared__ __align__(16) __half smem[];
   __half* q_s = smem;                          // [16][kStride]
   __half* pages_s = q_s + kMmaRows * kStride;  // [warp][stage][K, V][32][kStride]
-  AllowDependentLaunch();
+  if (!p.late_launch) AllowDependentLaunch();
   const int split = blockIdx.x, kv_head = blockIdx.y, row = blockIdx.z;
   const int group = p.heads / p.kv_heads, head0 = kv_head * group;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -633,6 +633,13 @@ __global__ void __launch_bounds__(MmaWarps(D) * 32) DecodeAttentionMmaKernel(Att
   const auto q_bias = [&](int i) { return bias_s[i - head0 * D]; };       // i: element of the q row
   const auto k_bias = [&](int i) { return bias_s[group * D + i - kv_head * D]; };  // i: element of the k row
   GridDependencyWait();
+  // late_launch: the next kernels launch only now, not when this one starts. In the lone step the kernel after
+  // attn_out's is gate/up, whose blocks issue their weights (9 MB in Q8_0) as they start: launched two kernels
+  // early, they did so during norm+QKV's chain (the kernel before this one), 4.0 us a layer; launched here, during
+  // the attention's, which two SMs run: norm+QKV 4.0 -> 2.9, attention 4.4 -> 5.4 us. H200, tg128 Q8_0 2107 ->
+  // 2150, Q4_K_M 1985 -> 2002, F16 1818 -> 1828, but the batched step of one sequence 1472 -> 1433 (PERF_NOTES.md
+  // step 120). Blocks that return before here (padding rows, unused splits) count as having allowed it.
+  if (p.late_launch) AllowDependentLaunch();
 
   // The newest position's rotated k and biased v (kRope, the split that holds it), a dimension a thread,
   // then q of the group's heads, scaled (and rotated), as f16 rows of the A operand: straight-line code

@@ -59,6 +59,9 @@ struct AttentionParams {
   // Decode over an f16 cache at head sizes 64 and 128 (TensorCoreDecodeSupported) takes the tensor-core kernel:
   // a block per KV head and split, f16 q and probabilities, `group` unused. false keeps the CUDA-core kernel.
   bool tensor_cores = true;
+  // The tensor-core kernel lets the next kernels launch only after its dependency wait, not as it starts: the
+  // lone decode step's choice (PERF_NOTES.md step 120), where it keeps gate/up's weight loads off norm+QKV.
+  bool late_launch = false;
 };
 constexpr int kMaxAttentionGroup = 8;
 bool AttentionGroupSupported(int heads, int kv_heads, int head_dim);
