@@ -211,12 +211,16 @@ absl::Status Engine::Prefill(std::vector<SequenceEvent>* events) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<SequenceEvent>> Engine::Step() {
+absl::StatusOr<std::vector<SequenceEvent>> Engine::Step(const EventSink& first_tokens) {
   Admit();
   std::vector<SequenceEvent> events;
   auto finished = [](const Sequence& s) { return s.pages.empty(); };
 
   RETURN_IF_ERROR(Prefill(&events));
+  if (first_tokens && !events.empty()) {
+    first_tokens(events);
+    events.clear();
+  }
 
   // One decode step over every sequence with a token to feed.
   std::vector<Sequence*> decoding;

@@ -19,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "runtime/executor.h"
 #include "runtime/kv_pool.h"
 #include "runtime/sampler.h"
@@ -74,8 +75,12 @@ class Engine {
   absl::StatusOr<int64_t> Add(std::vector<int32_t> prompt, const SequenceOptions& options);
   // Ends a sequence now (waiting or running): its pages return to the pool. NotFound for unknown ids.
   absl::Status Cancel(int64_t id);
-  // One step; the events of every sequence that got a token or finished.
-  absl::StatusOr<std::vector<SequenceEvent>> Step();
+  // One step; the events of every sequence that got a token or finished. With `first_tokens` set, the events
+  // of the prompts that finish prefilling this step (their first tokens) go to it as soon as the prefill has
+  // run, before the step's decode, and the result holds the decode's events alone: a server streams a first
+  // token a decode step sooner.
+  using EventSink = std::function<void(absl::Span<const SequenceEvent>)>;
+  absl::StatusOr<std::vector<SequenceEvent>> Step(const EventSink& first_tokens = nullptr);
 
   bool idle() const { return running_.empty() && waiting_.empty(); }
   int running() const { return static_cast<int>(running_.size()); }

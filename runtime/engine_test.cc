@@ -343,6 +343,55 @@ TEST_P(EngineTest, SequencesWaitForPagesAndCancellingFreesThemAtOnce) {
   EXPECT_EQ(results[*c].finish, FinishReason::kLength);
 }
 
+TEST_P(EngineTest, FirstTokensGoToTheSinkBeforeTheDecode) {
+  LoadedModel m = Load(/*greedy=*/true, 64, 256);
+  ASSERT_NE(m.executor, nullptr);
+  auto engine = Engine::Create(*m.executor, {.max_batch = 8});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  Engine& e = **engine;
+  const SequenceOptions options{.max_new_tokens = 20, .stop_at_end_of_generation = false};
+  auto a = e.Add({1}, options);
+  ASSERT_TRUE(a.ok());
+  std::map<int64_t, std::vector<int32_t>> tokens;
+  auto take = [&](absl::Span<const SequenceEvent> events) {
+    for (const SequenceEvent& event : events) tokens[event.id].push_back(event.token);
+  };
+  auto first = e.Step();  // a's prompt, then its first decode: two tokens.
+  ASSERT_TRUE(first.ok()) << first.status();
+  take(*first);
+  auto b = e.Add({1}, options), c = e.Add({1}, {.max_new_tokens = 1, .stop_at_end_of_generation = false});
+  ASSERT_TRUE(b.ok() && c.ok());
+  const int64_t decodes = e.counters().decode_steps;
+  std::vector<SequenceEvent> early;
+  auto step = e.Step([&](absl::Span<const SequenceEvent> events) {
+    EXPECT_EQ(e.counters().decode_steps, decodes);  // Before the step's decode ran.
+    early.assign(events.begin(), events.end());
+  });
+  ASSERT_TRUE(step.ok()) << step.status();
+  ASSERT_EQ(early.size(), 2u);  // b's and c's first tokens; c is done with it.
+  EXPECT_EQ(early[0].id, *b);
+  EXPECT_EQ(early[0].finish, FinishReason::kNone);
+  EXPECT_EQ(early[1].id, *c);
+  EXPECT_EQ(early[1].token, ReferenceIds(1)[0]);
+  EXPECT_EQ(early[1].finish, FinishReason::kLength);
+  EXPECT_EQ(e.counters().decode_steps, decodes + 1);
+  take(early);
+  int a_events = 0, b_events = 0;
+  for (const SequenceEvent& event : *step) {
+    EXPECT_NE(event.id, *c);  // Finished at its prefill: not decoded.
+    a_events += event.id == *a, b_events += event.id == *b;
+  }
+  EXPECT_EQ(a_events, 1);
+  EXPECT_EQ(b_events, 1);  // Its second token: it joined the decode of the same step.
+  take(*step);
+  for (const auto& [id, result] : RunAll(e)) {
+    tokens[id].insert(tokens[id].end(), result.tokens.begin(), result.tokens.end());
+  }
+  EXPECT_EQ(tokens[*a], ReferenceIds(20));
+  EXPECT_EQ(tokens[*b], ReferenceIds(20));
+  EXPECT_EQ(tokens[*c], ReferenceIds(1));
+}
+
 TEST_P(EngineTest, RefusesWhatItCannotServe) {
   LoadedModel m = Load(/*greedy=*/true, 64, 128);
   ASSERT_NE(m.executor, nullptr);

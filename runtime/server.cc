@@ -524,8 +524,29 @@ void Server::SchedulerLoop() {
       publish();
       continue;
     }
+    // Every request's events under one lock and one wake-up for all the handlers: a step's tokens cost the
+    // scheduler one notification rather than one per request.
+    auto deliver = [&](absl::Span<const SequenceEvent> events) {
+      publish();  // Before any client hears that its request finished.
+      {
+        std::lock_guard<std::mutex> lock(events_mu_);
+        for (const SequenceEvent& e : events) {
+          auto it = active.find(e.id);
+          if (it == active.end()) continue;
+          Request& r = *it->second;
+          if (e.token >= 0) metrics_.generated_tokens++;
+          r.events.push_back(e);
+          if (e.finish != FinishReason::kNone) {
+            r.done = true;
+            active.erase(it);
+          }
+        }
+      }
+      events_cv_.notify_all();
+    };
     const SteadyTime t0 = SteadyNow();
-    absl::StatusOr<std::vector<SequenceEvent>> events = engine_->Step();
+    // New prompts' first tokens reach their clients before the step's decode runs, not after it.
+    absl::StatusOr<std::vector<SequenceEvent>> events = engine_->Step(deliver);
     metrics_.steps++;
     metrics_.step_nanos += NanosSince(t0);
     if (!events.ok()) {
@@ -537,24 +558,7 @@ void Server::SchedulerLoop() {
       active.clear();
       continue;
     }
-    publish();  // Before any client hears that its request finished.
-    // Every request's events under one lock and one wake-up for all the handlers: a step's tokens cost the
-    // scheduler one notification rather than one per request.
-    {
-      std::lock_guard<std::mutex> lock(events_mu_);
-      for (const SequenceEvent& e : *events) {
-        auto it = active.find(e.id);
-        if (it == active.end()) continue;
-        Request& r = *it->second;
-        if (e.token >= 0) metrics_.generated_tokens++;
-        r.events.push_back(e);
-        if (e.finish != FinishReason::kNone) {
-          r.done = true;
-          active.erase(it);
-        }
-      }
-    }
-    events_cv_.notify_all();
+    deliver(*events);
   }
 }
 
