@@ -220,23 +220,27 @@ absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int 
   const double span_us = 1e-3 * (spans.back().end_ns - spans.front().start_ns) / steps;
   std::string out = absl::StrFormat(
       "%d steps of %d kernels: %.1f us a step from first start to last end; kernels %.1f us, gaps %.1f us "
-      "(negative: overlap)\n\n| kernel | us a step | launches | gap before, us a step |\n|---|---|---|---|\n",
+      "(negative: overlap)\n\n| kernel | us a step | launches | gap before, us a step | adds to the step, us |\n"
+      "|---|---|---|---|---|\n",
       steps, per, span_us, step_busy, step_gap);
   std::vector<std::pair<std::string, ByName>> sorted(names.begin(), names.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
   for (const auto& [name, n] : sorted) {
-    absl::StrAppendFormat(&out, "| %s | %.2f | %d | %.2f |\n", name.substr(0, 120), n.us, n.launches, n.gap_us);
+    absl::StrAppendFormat(&out, "| %s | %.2f | %d | %.2f | %.2f |\n", name.substr(0, 120), n.us, n.launches, n.gap_us,
+                          n.us + n.gap_us);
   }
   const bool shapes = sms > 0 && std::all_of(spans.begin(), spans.begin() + per, [](const KernelSpan& k) {
     return k.blocks > 0 && k.threads > 0 && k.registers > 0;
   });
-  absl::StrAppend(&out, "\n| # | kernel | us | gap before, us |",
+  absl::StrAppend(&out, "\n| # | kernel | us | gap before, us | adds, us |",
                   shapes ? " blocks x threads | registers | shared KB | SMs where a block fits the registers the "
-                           "previous kernel's blocks leave |\n|---|---|---|---|---|---|---|---|\n"
-                         : "\n|---|---|---|---|\n");
+                           "previous kernel's blocks leave |\n|---|---|---|---|---|---|---|---|---|\n"
+                         : "\n|---|---|---|---|---|\n");
   for (size_t i = 0; i < per; ++i) {
-    absl::StrAppendFormat(&out, "| %d | %s | %.2f | %s |", i, spans[i].name.substr(0, 120), busy[i],
-                          gaps[i] > 0 ? absl::StrFormat("%.2f", gap[i]) : "-");
+    const bool has_gap = gaps[i] > 0;
+    absl::StrAppendFormat(&out, "| %d | %s | %.2f | %s | %s |", i, spans[i].name.substr(0, 120), busy[i],
+                          has_gap ? absl::StrFormat("%.2f", gap[i]) : "-",
+                          has_gap ? absl::StrFormat("%.2f", busy[i] + gap[i]) : "-");
     if (shapes) {
       // The previous kernel's blocks spread evenly: `fewer` on some SMs, one more on `busier` of them.
       constexpr int kFile = 65536;

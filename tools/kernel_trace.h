@@ -46,9 +46,9 @@ class KernelTrace {
 };
 
 // `spans` (in start order) as `steps` runs of the same kernel sequence, e.g. decode steps replaying one
-// graph: a markdown table with one row per kernel name (its mean time a step, launches and the mean gap
-// before it: from the previous kernel's end to its start, negative where they overlap), then one row per
-// position in the step. With `sms` (the device's multiprocessors) and the spans' shapes, each position's row
+// graph: a markdown table with one row per kernel name (its mean time a step, launches, the mean gap
+// before it: from the previous kernel's end to its start, negative where they overlap, and what it adds to
+// the step: time plus gap, from the previous kernel's end to its own), then one row per position in the step. With `sms` (the device's multiprocessors) and the spans' shapes, each position's row
 // also says whether one of its blocks fits an SM's 64K registers beside the previous kernel's blocks, spread
 // evenly: a kernel's blocks start (and issue their weights) before the previous one ends only where they fit
 // (PERF_NOTES.md step 118). An error when the spans do not split into `steps` equal sequences.

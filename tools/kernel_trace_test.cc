@@ -23,10 +23,10 @@ TEST(StepTableTest, SumsByNameAndByPosition) {
   // a 0.25 (-0.5 and 1.0), the first a 4.0 (only step 1's, after step 0's last end at 6000).
   EXPECT_NE(table->find("2 steps of 3 kernels: 8.2 us a step"), std::string::npos) << *table;
   EXPECT_NE(table->find("kernels 5.2 us, gaps 5.0 us"), std::string::npos) << *table;
-  EXPECT_NE(table->find("| a | 4.25 | 2 | 4.25 |"), std::string::npos) << *table;
-  EXPECT_NE(table->find("| b | 1.00 | 1 | 0.75 |"), std::string::npos) << *table;
-  EXPECT_NE(table->find("| 0 | a | 2.00 | 4.00 |"), std::string::npos) << *table;
-  EXPECT_NE(table->find("| 2 | a | 2.25 | 0.25 |"), std::string::npos) << *table;
+  EXPECT_NE(table->find("| a | 4.25 | 2 | 4.25 | 8.50 |"), std::string::npos) << *table;
+  EXPECT_NE(table->find("| b | 1.00 | 1 | 0.75 | 1.75 |"), std::string::npos) << *table;
+  EXPECT_NE(table->find("| 0 | a | 2.00 | 4.00 | 6.00 |"), std::string::npos) << *table;
+  EXPECT_NE(table->find("| 2 | a | 2.25 | 0.25 | 2.50 |"), std::string::npos) << *table;
 }
 
 TEST(StepTableTest, RejectsSpansThatAreNotRepeatedSteps) {
@@ -51,12 +51,12 @@ TEST(StepTableTest, SaysWhereABlockFitsBesideThePreviousKernel) {
   }
   const absl::StatusOr<std::string> table = StepTable(spans, 2, 132);
   ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_NE(table->find("| 1 | qkv | 3.00 | -1.00 | 72 x 256 | 64 | 22.0 | 80 of 132 (3-4 x 14.0K + 16.0K) |"),
+  EXPECT_NE(table->find("| 1 | qkv | 3.00 | -1.00 | 2.00 | 72 x 256 | 64 | 22.0 | 80 of 132 (3-4 x 14.0K + 16.0K) |"),
             std::string::npos)
       << *table;
   EXPECT_NE(table->find("| 448 x 256 | 52 | 0.0 | 132 of 132 (0-1 x 16.0K + 14.0K) |"), std::string::npos) << *table;
-  // Without the device's SM count, or shapes, the rows keep their four columns.
-  EXPECT_NE(StepTable(spans, 2)->find("| 1 | qkv | 3.00 | -1.00 |\n"), std::string::npos);
+  // Without the device's SM count, or shapes, the rows keep their five columns.
+  EXPECT_NE(StepTable(spans, 2)->find("| 1 | qkv | 3.00 | -1.00 | 2.00 |\n"), std::string::npos);
   EXPECT_EQ(BlockRegisters(256, 52), 14336);
   EXPECT_EQ(BlockRegisters(256, 70), 18432);  // 70 registers are allocated as 72.
 }
