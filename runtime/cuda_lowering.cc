@@ -438,7 +438,7 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
         ap.block_table = block_table(3);
         ap.pos_stride = pos_stride(3);
         ap.group = AttentionGroup(ap);
-        ap.late_launch = p.batch == 1;  // The lone step; a batched step's products lost by it.
+        ap.late_launch = p.batch == 1;  // The lone step only: the batched step of one sequence lost 2.6% by it.
         ASSIGN_OR_RETURN(const RopeSetup rope, rope_setup(n, ra.rope));
         ap.rope = {true, act(1), act(2), nullptr, nullptr, nullptr, WeightType::kF32, rope.shape, rope.table};
         RETURN_IF_ERROR(bind_biases(n, {&ap.rope.bq, &ap.rope.bk, &ap.rope.bv}, &ap.rope.bias_type));

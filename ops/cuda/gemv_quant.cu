@@ -315,8 +315,9 @@ __device__ __forceinline__ void QuantGemvTiles(const GemvParams& p, int first, i
 // blocks hold most of every SM's registers (Qwen2.5, Q8_0: 448 blocks of 256 threads at 52 registers); at 64
 // registers instead of 70-79, a block fits beside three of them, so it starts, and issues its weights,
 // before ffn_down ends (programmatic dependent launch) instead of after. H200 (PERF_NOTES.md step 118): tg128
-// Q8_0 +2%, Q4_K_M and Q5_K_M +0.5%, Q6_K -0.8% (its layers' Q8_0 products take the bound too, behind a
-// Q6_K ffn_down; not chased). Only the types that do not spill at 64.
+// Q8_0 +2%, Q4_K_M and Q5_K_M +0.5%, Q6_K -0.8% (its layers' Q8_0 QKV took the bound too but found no room
+// beside the Q6_K ffn_down's 2-row tiles; the 4-row tiles of step 119 leave it room). Only the types that do
+// not spill at 64.
 template <WeightType T, int P, bool kStaged>
 constexpr int GemvMinBlocks() {
   return P == 1 && kStaged && (T == WeightType::kQ8_0 || T == WeightType::kQ5_0 || T == WeightType::kQ5_1) ? 4 : 0;
