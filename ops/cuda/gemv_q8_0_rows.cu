@@ -5,17 +5,24 @@
 //
 // Layout in registers. A warp takes 8 rows at a time; lane l owns the 16 columns 16 l .. 16 l + 15 and, for
 // k > 512, 16 (l + 32) .. (k <= 1024, so at most two 16-byte chunks a row), so its x values stay in registers
-// for every row of the product and each row costs the lane one or two aligned 16-byte loads of quants and
-// one or two f16 scales, all of a group's rows issued before the first multiply. A block's 8 warps walk one
-// contiguous range of rows (the grid is two blocks an SM, resident at once), so argmax partials come in row
-// order and ties keep the first row, as the block formats' kernel keeps them. A group's 8 row sums take one
+// for every row of the product and each row costs the lane one or two 16-byte chunks of quants and one or
+// two f16 scales. A block's 8 warps walk one contiguous range of rows, so argmax partials come in row order
+// and ties keep the first row, as the block formats' kernel keeps them. A group's 8 row sums take one
 // WarpSums (common.cuh: 9 shuffles, where 8 WarpSum take 40; the same bits), which leaves lane l with row
-// l / 4 of the group: H200, kernel_bench, output + argmax 49.5 -> 45.8 us, logits 37.6 -> 36.3.
+// l / 4: H200, kernel_bench, output + argmax 49.5 -> 45.8 us, logits 37.6 -> 36.3.
 //
-// Why fast: the file's 34-byte Q8_0 blocks are 2-byte aligned, so the block formats' kernel copies them
-// through shared memory and realigns them there; read into registers as they are, they need nine 4-byte
-// loads a lane. H200, Qwen2.5's 151936 x 896: 57.5 us from the blocks, 41 us from these rows in
-// tools/device/q8_split_probe.cu (PERF_NOTES.md, "The sampled step's logits").
+// Memory pipeline. The logits kernel loads a group's chunks straight into registers, all of them issued
+// before the first multiply, and the next group's after it (two blocks an SM, 16 warps). The argmax kernel,
+// with the same loads, took 45.8 us where the logits took 36.3 (the schedule ptxas gave it, PERF_NOTES.md step
+// 114): its rows reach each warp through a ring of two group slots in shared memory instead (one block an SM,
+// 120 KB at k = 896), so the next group is in flight while a warp multiplies one: H200, kernel_bench 45.7 ->
+// 37.2 us, tg128 Q8_0 2151 -> 2196 (PERF_NOTES.md step 121). The same ring took the logits 36.3 -> 39.2 us, so
+// they keep the registers. Both kernels' sums are the same, in the same order.
+//
+// Why not the blocks: the file's 34-byte Q8_0 blocks are 2-byte aligned, so the block formats' kernel
+// copies them through shared memory and realigns them there; these rows are 16-byte aligned. H200,
+// Qwen2.5's 151936 x 896: 57.5 us from the blocks, 41 us from these rows in tools/device/q8_split_probe.cu
+// (PERF_NOTES.md, "The sampled step's logits").
 #include <algorithm>
 #include <cfloat>
 #include <climits>
@@ -26,8 +33,9 @@
 namespace ggrt::cuda {
 namespace {
 
-constexpr int kGroupRows = 8;   // Rows a warp multiplies at a time.
-constexpr int kBlocksPerSm = 2;  // 128 registers a thread.
+constexpr int kGroupRows = 8;          // Rows a warp multiplies at a time.
+constexpr int kLogitsBlocksPerSm = 2;  // 128 registers a thread.
+constexpr int kRingSlots = 2;          // Groups an argmax warp's ring holds (H200: three measured the same).
 constexpr uint32_t kBiasedZero = 0x80808080u;  // Four zero quants after the bias flip.
 
 // Lane l's x: columns 16 l .. (a) and 16 (l + 32) .. (b), times the norm weight when there is a norm, and
@@ -73,7 +81,7 @@ __device__ __forceinline__ float Dot16(const uint4& q, const float (&x)[16]) {
   return DotBytes4(q.w ^ kBiasedZero, 128.0f, x + 12, s);
 }
 
-// R rows' lane chunks and scales, loaded at once.
+// R rows' lane chunks and scales, as a lane multiplies them.
 template <int R>
 struct Group {
   uint4 qa[R], qb[R];
@@ -84,15 +92,16 @@ struct Group {
   }
 };
 
-template <int R>
-__device__ __forceinline__ void LoadGroup(const uint8_t* const (&rows)[R], int k, uint64_t policy, Group<R>& g) {
+// A group from its rows' starts, in the weights (the logits kernel: `load16` a streaming load) or in a ring
+// slot (the argmax kernel: a shared-memory load).
+template <int R, typename Load16>
+__device__ __forceinline__ void LoadGroup(const uint8_t* const (&rows)[R], int k, Load16 load16, Group<R>& g) {
   const int lane = threadIdx.x % 32;
   const bool has_a = 16 * lane < k, has_b = 16 * (lane + 32) < k;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    g.qa[r] = has_a ? LoadStreaming16(rows[r] + 16 * lane, policy)
-                    : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero, kBiasedZero);
-    g.qb[r] = has_b ? LoadStreaming16(rows[r] + 16 * (lane + 32), policy)
+    g.qa[r] = has_a ? load16(rows[r] + 16 * lane) : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero, kBiasedZero);
+    g.qb[r] = has_b ? load16(rows[r] + 16 * (lane + 32))
                     : make_uint4(kBiasedZero, kBiasedZero, kBiasedZero, kBiasedZero);
     // Lane l's 16 columns are half of block l / 2.
     const uint32_t sa = has_a ? *reinterpret_cast<const uint16_t*>(rows[r] + k + 2 * (lane / 2)) : 0;
@@ -101,13 +110,13 @@ __device__ __forceinline__ void LoadGroup(const uint8_t* const (&rows)[R], int k
   }
 }
 
-// The vocabulary kernels' group of 8 rows from `first`, the last of the block's range repeated past its end.
+// The logits kernel's group of 8 rows from `first`, the last of the block's range repeated past its end.
 __device__ __forceinline__ void LoadVocabularyGroup(const uint8_t* w, int k, int first, int end, uint64_t policy,
                                                     Group<kGroupRows>& g) {
   const uint8_t* rows[kGroupRows];
 #pragma unroll
   for (int r = 0; r < kGroupRows; ++r) rows[r] = w + min(first + r, end - 1) * Q8_0RowBytes(k);
-  LoadGroup(rows, k, policy, g);
+  LoadGroup(rows, k, [policy](const uint8_t* p) { return LoadStreaming16(p, policy); }, g);
 }
 
 // Block b's rows: a contiguous range of whole groups.
@@ -119,7 +128,7 @@ __device__ __forceinline__ void BlockRange(int n, int* begin, int* end) {
 }
 
 // y = W (x * g) * scale, the logits of a lone step.
-__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsLogitsKernel(GemvParams p) {
+__global__ void __launch_bounds__(kWarps * 32, kLogitsBlocksPerSm) Q8_0RowsLogitsKernel(GemvParams p) {
   const uint8_t* w = static_cast<const uint8_t*>(p.w[0]);
   int begin, end;
   BlockRange(p.n[0], &begin, &end);
@@ -143,16 +152,57 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsLogitsKerne
   }
 }
 
-// The block's (value, row) argmax partial of W x; ties keep the lower row.
-__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgmaxKernel(OutputArgmaxParams p) {
-  const uint8_t* w = static_cast<const uint8_t*>(p.w);
+// A warp's ring of shared-memory slots, each a group of kGroupRows rows as they lie in the weights (row_bytes
+// apart, so a group is one contiguous span), filled with cp.async in 16-byte units, lane l taking units l,
+// l + 32, ...: a slot is ready for the warp once every lane's copies have landed and the warp has met
+// (__syncwarp). The warp's groups are rows first, first + stride, ...; a group that ends past the block's
+// range copies its rows in the range only, and the slot's other rows (stale) give sums nobody keeps.
+template <int S>
+struct VocabularyRing {
+  uint8_t* slots;  // [S][kGroupRows][row_bytes], this warp's.
+  const uint8_t* w;
+  int k, row_bytes, first, stride, end;
+  uint64_t policy;
+
+  // Group i's copies into slot i % S, as one commit group (an empty one past the warp's last group, so that
+  // the count of groups in flight stays S - 1).
+  __device__ __forceinline__ void Issue(int i) {
+    const int row0 = first + i * stride;
+    if (row0 < end) {
+      uint8_t* slot = slots + (i % S) * kGroupRows * row_bytes;
+      const uint8_t* span = w + static_cast<int64_t>(row0) * row_bytes;
+      const int bytes = min(kGroupRows, end - row0) * row_bytes;
+      // The size is the span's bytes left, capped at 16 (common.cuh: a size known at compile time faults).
+      for (int at = 16 * (threadIdx.x % 32); at < bytes; at += 16 * 32) {
+        CopyAsync16(slot + at, span + at, min(16, bytes - at), policy);
+      }
+    }
+    CopyAsyncCommit();
+  }
+
+  // Group i from its slot, once Issue(i)'s copies have landed in every lane.
+  __device__ __forceinline__ void Read(int i, Group<kGroupRows>& g) const {
+    const uint8_t* rows[kGroupRows];
+#pragma unroll
+    for (int r = 0; r < kGroupRows; ++r) rows[r] = slots + ((i % S) * kGroupRows + r) * row_bytes;
+    LoadGroup(rows, k, [](const uint8_t* p) { return *reinterpret_cast<const uint4*>(p); }, g);
+  }
+};
+
+// The block's (value, row) argmax partial of W x; ties keep the lower row. Each warp walks its groups through
+// its ring: the first S - 1 groups' copies go out before the dependency wait (the weights do not wait for x),
+// then the copies of the group S - 1 ahead of the one it multiplies.
+template <int S>
+__global__ void __launch_bounds__(kWarps * 32, 1) Q8_0RowsOutputArgmaxKernel(OutputArgmaxParams p) {
+  extern __shared__ __align__(16) uint8_t ring_slots[];
   int begin, end;
   BlockRange(p.n, &begin, &end);
-  const int warp = threadIdx.x / 32;
-  const uint64_t policy = EvictFirstPolicy();
-  Group<kGroupRows> g;
-  int first = begin + warp * kGroupRows;
-  if (first < end) LoadVocabularyGroup(w, p.k, first, end, policy, g);
+  const int warp = threadIdx.x / 32, row_bytes = static_cast<int>(Q8_0RowBytes(p.k));
+  VocabularyRing<S> ring{ring_slots + warp * S * kGroupRows * row_bytes, static_cast<const uint8_t*>(p.w), p.k,
+                         row_bytes, begin + warp * kGroupRows, kWarps * kGroupRows, end, EvictFirstPolicy()};
+  const int groups = ring.first < end ? (end - ring.first + ring.stride - 1) / ring.stride : 0;
+#pragma unroll
+  for (int i = 0; i < S - 1; ++i) ring.Issue(i);
   AllowDependentLaunch();
   GridDependencyWait();
   LaneX lx;
@@ -162,13 +212,19 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm) Q8_0RowsOutputArgma
   const int slot = WarpSumsRow<kGroupRows>(threadIdx.x % 32);
   float best = -FLT_MAX;
   int best_row = INT_MAX;
-  for (; first < end; first += kWarps * kGroupRows) {
+  for (int i = 0; i < groups; ++i) {
+    __syncwarp();  // Every lane is done with slot (i - 1) % S, which Issue(i + S - 1) refills.
+    ring.Issue(i + S - 1);
+    CopyAsyncWaitPending<S - 1>();
+    __syncwarp();  // The units other lanes copied.
+    Group<kGroupRows> g;
+    ring.Read(i, g);
     float dots[kGroupRows];
 #pragma unroll
     for (int r = 0; r < kGroupRows; ++r) dots[r] = g.Dot(r, lx);
     const float dot = WarpSums(dots);
-    if (first + slot < end && dot > best) best = dot, best_row = first + slot;
-    if (first + kWarps * kGroupRows < end) LoadVocabularyGroup(w, p.k, first + kWarps * kGroupRows, end, policy, g);
+    const int row = ring.first + i * ring.stride + slot;
+    if (row < end && dot > best) best = dot, best_row = row;
   }
   BlockBest(best, best_row);
   if (threadIdx.x == 0) {
@@ -269,12 +325,13 @@ cudaError_t LaunchQ8_0RowsLayer(const GemvParams& p, cudaStream_t stream) {
 
 }  // namespace
 
-int Q8_0RowsGrid(int n) { return std::min(kBlocksPerSm * SmCount(), (n + kGroupRows - 1) / kGroupRows); }
+int Q8_0RowsGrid(int n) { return std::min(SmCount(), (n + kGroupRows - 1) / kGroupRows); }
 
 cudaError_t LaunchQ8_0RowsGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.count != 1 || (p.norm.weight != nullptr && p.norm.type != WeightType::kF32)) return cudaErrorInvalidValue;
   if (p.residual == nullptr && Q8_0RowsReadable(p.k, p.w[0])) {
-    return Launch(Q8_0RowsLogitsKernel, Q8_0RowsGrid(p.n[0]), kWarps * 32, 0, stream, p);
+    const int groups = (p.n[0] + kGroupRows - 1) / kGroupRows;
+    return Launch(Q8_0RowsLogitsKernel, std::min(kLogitsBlocksPerSm * SmCount(), groups), kWarps * 32, 0, stream, p);
   }
   // A layer's product (the runtime repacks no layer matrix that has a norm before it).
   if (p.k % 32 != 0 || p.norm.weight != nullptr || reinterpret_cast<uintptr_t>(p.w[0]) % 16 != 0) {
@@ -287,7 +344,14 @@ cudaError_t LaunchQ8_0RowsOutputArgmax(const OutputArgmaxParams& p, cudaStream_t
   // A block a group of rows at most: no more partials than OutputArgmaxPartials(n) (gemv.h), which the
   // caller's buffer holds.
   if (!Q8_0RowsReadable(p.k, p.w) || p.n < 1) return cudaErrorInvalidValue;
-  return Launch(Q8_0RowsOutputArgmaxKernel, Q8_0RowsGrid(p.n), kWarps * 32, 0, stream, p);
+  // kRingSlots where a block's shared memory holds them (k = 1024: 136 KB), else one.
+  const int stage = kWarps * kGroupRows * static_cast<int>(Q8_0RowBytes(p.k));
+  const bool ring = kRingSlots * stage <= SharedMemoryPerBlock();
+  const auto kernel = ring ? Q8_0RowsOutputArgmaxKernel<kRingSlots> : Q8_0RowsOutputArgmaxKernel<1>;
+  const int smem = (ring ? kRingSlots : 1) * stage;
+  const cudaError_t opted = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (opted != cudaSuccess) return opted;
+  return Launch(kernel, Q8_0RowsGrid(p.n), kWarps * 32, smem, stream, p);
 }
 
 }  // namespace ggrt::cuda

@@ -49,6 +49,11 @@ int SharedMemoryPerSm() {
   return bytes;
 }
 
+int SharedMemoryPerBlock() {
+  static const int bytes = DeviceAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, 227 * 1024);
+  return bytes;
+}
+
 int SmCount() {
   static const int sms = DeviceAttribute(cudaDevAttrMultiProcessorCount, 132);
   return sms;

@@ -25,6 +25,8 @@ int SmCount();
 
 // Shared memory a multiprocessor can give its blocks (the current device's, asked once).
 int SharedMemoryPerSm();
+// The most dynamic shared memory one block may opt in to (the current device's, asked once).
+int SharedMemoryPerBlock();
 
 // `cluster`: blocks per thread block cluster (Hopper), which share their shared memory; (1, 1, 1) for none.
 // `shared_percent`: the share of each SM's unified L1 and shared memory the launch asks to be shared memory
