@@ -45,13 +45,14 @@ class KernelTrace {
   bool active_ = true;
 };
 
-// `spans` (in start order) as `steps` runs of the same kernel sequence, e.g. decode steps replaying one
-// graph: a markdown table with one row per kernel name (its mean time a step, launches, the mean gap
-// before it: from the previous kernel's end to its start, negative where they overlap, and what it adds to
-// the step: time plus gap, from the previous kernel's end to its own), then one row per position in the step. With `sms` (the device's multiprocessors) and the spans' shapes, each position's row
-// also says whether one of its blocks fits an SM's 64K registers beside the previous kernel's blocks, spread
-// evenly: a kernel's blocks start (and issue their weights) before the previous one ends only where they fit
-// (PERF_NOTES.md step 118). An error when the spans do not split into `steps` equal sequences.
+// `spans` (in start order) as `steps` runs of the same kernel sequence, e.g. decode steps replaying one graph: a
+// markdown table with one row per kernel name (its mean time a step, launches, the mean gap before it: from the
+// previous kernel's end to its start, negative where they overlap, and what it adds to the step: time plus gap, from
+// the previous kernel's end to its own), then one row per position in the step. With `sms` (the device's
+// multiprocessors) and the spans' shapes, each position's row also says whether one of its blocks fits an SM's 64K
+// registers beside the previous kernel's blocks, spread evenly: a kernel's blocks start (and issue their weights)
+// before the previous one ends only where they fit (PERF_NOTES.md step 118). An error when the spans do not split into
+// `steps` equal sequences.
 absl::StatusOr<std::string> StepTable(const std::vector<KernelSpan>& spans, int steps, int sms = 0);
 
 // Registers a block of `threads` threads at `registers` each takes from an SM's file: a warp's are allocated

@@ -12,10 +12,10 @@
 
 namespace ggrt {
 
-// fuse-bias-rope, fuse-rope-attention, fuse-gate-up-swiglu, fuse-qkv, fuse-matmul-residual,
-// fuse-residual-rmsnorm, fuse-norm-matmul, fuse-output-argmax, dce. With fuse-matmul-residual first, the residual adds live in
-// the projections' epilogues, so fuse-residual-rmsnorm finds nothing left and the norms fold into the
-// next projections instead; disabling fuse-matmul-residual brings the add+norm fusion back.
+// fuse-bias-rope, fuse-rope-attention, fuse-gate-up-swiglu, fuse-qkv, fuse-matmul-residual, fuse-residual-rmsnorm,
+// fuse-norm-matmul, fuse-output-argmax, dce. With fuse-matmul-residual first, the residual adds live in the
+// projections' epilogues, so fuse-residual-rmsnorm finds nothing left and the norms fold into the next projections
+// instead; disabling fuse-matmul-residual brings the add+norm fusion back.
 const std::vector<std::string>& DefaultPassNames();
 
 absl::StatusOr<std::unique_ptr<Pass>> CreatePass(absl::string_view name);

@@ -1,8 +1,8 @@
 // CPU reference: rotary position embedding, KV-cache writes, and the fused bias + RoPE + cache write.
 //
-// Row s of x [rows, heads * head_dim] is at position pos + s. For pair i < dims/2 the angle is
-// (pos + s) * freq_scale * theta^(-2i/dims) / freq_factors[i] (ggml's rope_ext without YaRN); the normal layout rotates (2i, 2i+1), NeoX rotates (i, i + dims/2). Head
-// dimensions from `dims` on pass through.
+// Row s of x [rows, heads * head_dim] is at position pos + s. For pair i < dims/2 the angle is (pos + s) * freq_scale *
+// theta^(-2i/dims) / freq_factors[i] (ggml's rope_ext without YaRN); the normal layout rotates (2i, 2i+1), NeoX rotates
+// (i, i + dims/2). Head dimensions from `dims` on pass through.
 #ifndef GGRT_OPS_CPU_ROPE_H_
 #define GGRT_OPS_CPU_ROPE_H_
 

@@ -75,11 +75,11 @@ __device__ __forceinline__ uint64_t EvictLastPolicy() {
 }
 
 // 16 bytes at `global` (16-byte aligned) into shared memory, only the first `bytes` of them read (the rest
-// zero-filled). `bytes` must be a run-time value: the same copy with a size the compiler knows (16, or 0)
-// faults as an illegal instruction on an H200 (PERF_NOTES.md, sessions 7, 28 and 37). compute-sanitizer's memcheck counts the whole 16 as read, hence the weights' allocation
-// contract (WeightAllocationBytes, ops/cuda/types.h). Copying a row's last word with 2-byte loads and the
-// others with a source size known to be 16 (or none) instead faulted as an illegal instruction on an H200
-// (PERF_NOTES.md, session 7).
+// zero-filled). `bytes` must be a run-time value: the same copy with a size the compiler knows (16, or 0) faults as an
+// illegal instruction on an H200 (PERF_NOTES.md, sessions 7, 28 and 37). compute-sanitizer's memcheck counts the whole
+// 16 as read, hence the weights' allocation contract (WeightAllocationBytes, ops/cuda/types.h). Copying a row's last
+// word with 2-byte loads and the others with a source size known to be 16 (or none) instead faulted as an illegal
+// instruction on an H200 (PERF_NOTES.md, session 7).
 __device__ __forceinline__ void CopyAsync16(void* smem, const void* global, int bytes, uint64_t policy) {
   asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;" ::"r"(
                    static_cast<uint32_t>(__cvta_generic_to_shared(smem))),

@@ -1,19 +1,19 @@
-// Causal flash attention for prefill: tensor-core (mma.sync m16n8k16, f16 in, f32 accumulate) online
-// softmax over the paged f16 KV cache. A batched prefill's sequences are the grid's z axis, each block
-// working within one sequence's span of rows exactly as that sequence's own prefill would.
+// Causal flash attention for prefill: tensor-core (mma.sync m16n8k16, f16 in, f32 accumulate) online softmax over the
+// paged f16 KV cache. A batched prefill's sequences are the grid's z axis, each block working within one sequence's
+// span of rows exactly as that sequence's own prefill would.
 //
-// Rows of the M dimension are (position, query head) pairs of one KV head's group, so every K/V tile loaded
-// serves all the query heads that share it (GQA). A block of 4 warps takes 64 such rows: it stages their q
-// (scaled, in f16) in shared memory once, then walks the keys its rows can see one page (32 positions) at a
-// time: K and V rows of the page are copied to shared memory with 16-byte loads, each warp computes its 16
-// rows x 32 keys of scores with mma, masks them (causal, sliding window), soft-caps them when asked, updates
-// its running max and sum in registers, and multiplies the f16 probabilities by V with mma into an f32
-// accumulator of 16 x head_dim (the V fragments come transposed out of shared memory by ldmatrix, four 8x8
-// blocks an instruction; q's fragments stay in registers up to head size 128). Scores never reach memory, so the cost grows with the work (rows x keys)
-// rather than with rows x context traffic, as it does for the flash-decoding kernel.
+// Rows of the M dimension are (position, query head) pairs of one KV head's group, so every K/V tile loaded serves all
+// the query heads that share it (GQA). A block of 4 warps takes 64 such rows: it stages their q (scaled, in f16) in
+// shared memory once, then walks the keys its rows can see one page (32 positions) at a time: K and V rows of the page
+// are copied to shared memory with 16-byte loads, each warp computes its 16 rows x 32 keys of scores with mma, masks
+// them (causal, sliding window), soft-caps them when asked, updates its running max and sum in registers, and
+// multiplies the f16 probabilities by V with mma into an f32 accumulator of 16 x head_dim (the V fragments come
+// transposed out of shared memory by ldmatrix, four 8x8 blocks an instruction; q's fragments stay in registers up to
+// head size 128). Scores never reach memory, so the cost grows with the work (rows x keys) rather than with rows x
+// context traffic, as it does for the flash-decoding kernel.
 //
-// Shared memory: q [64][D + 8], K and V [32][D + 8] halves (the padding makes the fragment loads
-// conflict-free); for D = 256 that is 64 KiB, opted into at launch.
+// Shared memory: q [64][D + 8], K and V [32][D + 8] halves (the padding makes the fragment loads conflict-free); for D
+// = 256 that is 64 KiB, opted into at launch.
 #include <cfloat>
 
 #include "ops/cuda/common.cuh"

@@ -1,5 +1,5 @@
-// The batched decode products against the CPU reference (plain, residual, fused QKV, norm prologue, gate/up
-// SwiGLU; f16, bf16 and every GGUF block format; 1 to 256 rows), and the property batched decode relies on: a row's result is
+// The batched decode products against the CPU reference (plain, residual, fused QKV, norm prologue, gate/up SwiGLU;
+// f16, bf16 and every GGUF block format; 1 to 256 rows), and the property batched decode relies on: a row's result is
 // bit-identical whatever the other rows and however many there are.
 #include "ops/cuda/small_batch_gemm.h"
 
