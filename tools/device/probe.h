@@ -1,6 +1,7 @@
-// What the standalone device probes (boundary_probe.cu, layer_probe.cu, q8_split_probe.cu) share. They are
-// built by one nvcc line each, without ops/cuda (whose launch helpers need launch.cc linked), so their CUDA
-// errors end the probe here: a probe has no caller to hand a Status to.
+// What the standalone device probes (boundary_probe.cu, cp_async_probe.cu, layer_probe.cu, q8_split_probe.cu)
+// share. They are built by one nvcc line each, without ops/cuda's launch helpers (which need launch.cc linked;
+// cp_async_probe.cu takes common.cuh's inline copies only), so their CUDA errors end the probe here: a probe has
+// no caller to hand a Status to.
 #ifndef GGRT_TOOLS_DEVICE_PROBE_H_
 #define GGRT_TOOLS_DEVICE_PROBE_H_
 
