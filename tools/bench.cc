@@ -108,10 +108,6 @@ struct BatchedSample {
   double prefill_tps = 0, decode_tps = 0, step_ms = 0;
 };
 
-// llama-batched-bench's measurement through the engine: `batch` sequences of `n_prompt` random tokens each
-// generate `n_gen` tokens (no stop), all admitted at once. Prefill: from adding them to the last one's first
-// token (their prompts prefilled one after another); decode: the batched steps after that, every sequence's
-// tokens counted. One warm-up run per batch size builds and captures its graphs.
 // The step table of a trace's decode graph launches: a run-ahead step that was discarded, or launched after
 // the last step asked for, replays the same graph and counts as a step; other launches are left out.
 absl::StatusOr<std::string> DecodeStepTable(const std::vector<KernelSpan>& spans) {
@@ -124,6 +120,10 @@ absl::StatusOr<std::string> DecodeStepTable(const std::vector<KernelSpan>& spans
   return table;
 }
 
+// llama-batched-bench's measurement through the engine: `batch` sequences of `n_prompt` random tokens each
+// generate `n_gen` tokens (no stop), all admitted at once. Prefill: from adding them to the last one's first
+// token (their prompts prefilled one after another); decode: the batched steps after that, every sequence's
+// tokens counted. One warm-up run per batch size builds and captures its graphs.
 absl::StatusOr<BatchedSample> RunBatched(Executor& executor, int batch, int n_prompt, int n_gen, int reps,
                                          int n_vocab, bool run_ahead, std::mt19937& rng,
                                          const std::function<void()>& after_first_step = nullptr) {
@@ -386,6 +386,14 @@ absl::Status Main(int argc, char** argv) {
       }
       const auto [mean, sd] = MeanSd(rates);
       samples.push_back({absl::StrCat("pp", n_prompt), capture ? "on" : "-", mean, sd, 1e3 * MeanSd(seconds).first});
+      if (backend == Backend::kCuda && flags.Has("--trace")) {
+        // Each kernel's device start and end over -r more prefills of the prompt (each the same launches).
+        ASSIGN_OR_RETURN(std::unique_ptr<KernelTrace> trace, KernelTrace::Start());
+        for (int r = 0; r < reps; ++r) RETURN_IF_ERROR(PrefillInChunks(*m.executor, prompt, 0, prefill_chunk).status());
+        ASSIGN_OR_RETURN(const std::vector<KernelSpan> spans, trace->Stop());
+        ASSIGN_OR_RETURN(const std::string table, StepTable(spans, reps, cuda::SmCount()));
+        std::fprintf(stderr, "pp%d trace (%s):\n%s\n", n_prompt, capture ? "CUDA graph" : "eager", table.c_str());
+      }
     }
     for (const int depth : depths) {
       if (n_gen == 0) break;

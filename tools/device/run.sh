@@ -199,8 +199,8 @@ if want profile && [[ -x bin/kernel_bench ]]; then
 fi
 if want trace; then
   # Each kernel's device time and the gap before it in 16 replays of the decode graph (bench --trace, CUPTI
-  # activity records), per weight type in TRACE_TYPES and for F16 batches of TRACE_BATCH, for bin/bench or,
-  # on an --ab stage, every variant.
+  # activity records), per weight type in TRACE_TYPES, for F16 batches of TRACE_BATCH and F16 prefills of
+  # TRACE_PREFILL tokens, for bin/bench or, on an --ab stage, every variant.
   if [[ -z ${GGRT_CUPTI:-} && ! -e /usr/local/cuda/lib64/libcupti.so.13 ]]; then
     GGRT_CUPTI=$(timeout 60 find / -name 'libcupti.so.13*' -not -path '/proc/*' 2>/dev/null | head -1)
     export GGRT_CUPTI
@@ -217,6 +217,13 @@ if want trace; then
       $b --synthetic=qwen2.5-0.5b --batch "$TRACE_BATCH" -p 128 -n 32 -r 1 --trace \
         --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
     fi
+    # A prompt's prefill, launched and replayed from a captured graph (as the server replays its batched ones).
+    for flags in "" "--prefill-graph"; do
+      [[ -n ${TRACE_PREFILL:-} ]] || break
+      echo "== $b prefill $TRACE_PREFILL $flags"
+      $b --synthetic=qwen2.5-0.5b -p "$TRACE_PREFILL" -n 0 -r 2 --trace $flags \
+        --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
+    done
   done > "$out/trace.md"
   grep -E '^==|steps of|rror' "$out/trace.md"
 fi
