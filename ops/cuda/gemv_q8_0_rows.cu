@@ -323,15 +323,17 @@ cudaError_t LaunchQ8_0RowsLayer(const GemvParams& p, cudaStream_t stream) {
   return launched;
 }
 
+// A vocabulary kernel's grid: `per_sm` blocks an SM, no more blocks than groups of rows.
+int VocabularyGrid(int n, int per_sm) { return std::min(per_sm * SmCount(), (n + kGroupRows - 1) / kGroupRows); }
+
 }  // namespace
 
-int Q8_0RowsGrid(int n) { return std::min(SmCount(), (n + kGroupRows - 1) / kGroupRows); }
+int Q8_0RowsGrid(int n) { return VocabularyGrid(n, 1); }
 
 cudaError_t LaunchQ8_0RowsGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.count != 1 || (p.norm.weight != nullptr && p.norm.type != WeightType::kF32)) return cudaErrorInvalidValue;
   if (p.residual == nullptr && Q8_0RowsReadable(p.k, p.w[0])) {
-    const int groups = (p.n[0] + kGroupRows - 1) / kGroupRows;
-    return Launch(Q8_0RowsLogitsKernel, std::min(kLogitsBlocksPerSm * SmCount(), groups), kWarps * 32, 0, stream, p);
+    return Launch(Q8_0RowsLogitsKernel, VocabularyGrid(p.n[0], kLogitsBlocksPerSm), kWarps * 32, 0, stream, p);
   }
   // A layer's product (the runtime repacks no layer matrix that has a norm before it).
   if (p.k % 32 != 0 || p.norm.weight != nullptr || reinterpret_cast<uintptr_t>(p.w[0]) % 16 != 0) {

@@ -218,12 +218,13 @@ if want trace; then
         --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
     fi
     # A prompt's prefill, launched and replayed from a captured graph (as the server replays its batched ones).
-    for flags in "" "--prefill-graph"; do
-      [[ -n ${TRACE_PREFILL:-} ]] || break
-      echo "== $b prefill $TRACE_PREFILL $flags"
-      $b --synthetic=qwen2.5-0.5b -p "$TRACE_PREFILL" -n 0 -r 2 --trace $flags \
-        --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
-    done
+    if [[ -n ${TRACE_PREFILL:-} ]]; then
+      for flags in "" "--prefill-graph"; do
+        echo "== $b prefill $TRACE_PREFILL $flags"
+        $b --synthetic=qwen2.5-0.5b -p "$TRACE_PREFILL" -n 0 -r 2 --trace $flags \
+          --vocab external/shared/models/qwen2.5-vocab.gguf 2>&1
+      done
+    fi
   done > "$out/trace.md"
   grep -E '^==|steps of|rror' "$out/trace.md"
 fi
