@@ -53,8 +53,7 @@ struct CudaMemoryStats {
   V(kNormalisedInput, "normalised GEMM input")                            \
   V(kDequantizedWeight, "dequantized weight")                             \
   V(kAttentionPartials, "attention partials")                             \
-  V(kPrefillGate, "prefill gate")                                         \
-  V(kPrefillUp, "prefill up")                                             \
+  V(kPrefillGateUp, "prefill gate and up")                                \
   V(kArgmaxPartials, "argmax partials")                                   \
   V(kArgmaxValues, "argmax partial values")                               \
   V(kArgmaxIndices, "argmax partial indices")                             \

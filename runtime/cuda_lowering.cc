@@ -83,6 +83,27 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
   if (widest_input > 0) {
     ASSIGN_OR_RETURN(converted, scratch(widest_input * 4, S::kGemmInputs));
   }
+  // The value whose 16-bit copy (of `converted_type`) `converted` holds, written by the kernel that computed it
+  // (a prefill's SwiGLU), so that the product after it needs no conversion launch.
+  const Value* converted_holds = nullptr;
+  WeightType converted_type = WeightType::kF32;
+  // A value that only a prefill product through cuBLASLt reads (not the GEMV's rows, see matmuls) needs no f32
+  // copy beside its 16-bit one.
+  auto only_product_input = [&](const Value* v) {
+    if (v->users.size() != 1 || v->users[0]->operands[0] != v) return false;
+    if (Rows(v) == 1 || p.batch > 1) return false;
+    for (const Value* o : p.graph.outputs()) {
+      if (o == v) return false;
+    }
+    switch (v->users[0]->op) {
+      case OpKind::kMatmul:
+      case OpKind::kMultiMatmul:
+      case OpKind::kFusedMatmulResidual:
+        return true;
+      default:
+        return false;
+    }
+  };
 
   std::string label;  // Op of the launches being added.
   auto add = [&](std::function<absl::Status(cudaStream_t)> run) { p.launches.push_back({label, std::move(run)}); };
@@ -224,36 +245,80 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     // of the model is kept), and the product runs in f16.
     const bool quantized = cuda::IsQuantized(dw[0].type);
     const WeightType type = quantized ? WeightType::kF16 : dw[0].type;
-    if (norm.weight != nullptr) {
-      // Prefill: normalise into scratch, then the products read that.
-      ASSIGN_OR_RETURN(void* normed, scratch(static_cast<int64_t>(rows) * k * 4, S::kNormalisedInput));
-      const cuda::RmsNormParams r{xp, nullptr, nullptr, norm.weight, norm.type, rows, k, norm.eps,
-                                  static_cast<float*>(normed)};
-      add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
-      xp = static_cast<const float*>(normed);
-    }
     const void* input = xp;
     if (type != WeightType::kF32) {
       RET_CHECK(converted != nullptr, "no scratch for the converted input of a ", rows, "-row product");
       input = converted;
+    }
+    if (norm.weight != nullptr) {
+      // Prefill: normalise into scratch (in the products' 16-bit type, straight into their input), then the
+      // products read that.
+      cuda::RmsNormParams r{xp, nullptr, nullptr, norm.weight, norm.type, rows, k, norm.eps, nullptr};
+      if (type == WeightType::kF32) {
+        ASSIGN_OR_RETURN(void* normed, scratch(static_cast<int64_t>(rows) * k * 4, S::kNormalisedInput));
+        r.out = static_cast<float*>(normed);
+        input = normed;
+      } else {
+        r.out16 = converted, r.out16_type = type;
+      }
+      add([r](cudaStream_t s) { return Check(cuda::LaunchRmsNorm(r, s), "rms_norm"); });
+      converted_holds = nullptr;
+    } else if (type != WeightType::kF32 && !(converted_holds == x && converted_type == type)) {
       const int64_t n = static_cast<int64_t>(rows) * k;
       add([xp, n, type, converted](cudaStream_t s) {
         return Check(cuda::LaunchConvert(xp, n, type, converted, s), "convert");
       });
+      converted_holds = x, converted_type = type;
     }
-    for (size_t i = 0; i < ws.size(); ++i) {
-      const void* w = dw[i].ptr;
-      if (quantized) {
-        ASSIGN_OR_RETURN(void* tile, scratch(Elements(ws[i]) * 2, S::kDequantizedWeight));
-        const cuda::DequantizeParams d{w, dw[i].type, Rows(ws[i]), k, tile};
-        add([d](cudaStream_t s) { return Check(cuda::LaunchDequantize(d, s), "dequantize"); });
-        w = tile;
+    for (size_t i = 0; i < ws.size();) {
+      const int n = Rows(ws[i]);
+      // Two weights of one shape (gate and up, k and v) as one launch of a batch of two products when their
+      // results (and float weights) lie a positive, 16-byte aligned distance apart.
+      auto apart = [](const void* a, const void* b) {
+        return reinterpret_cast<intptr_t>(b) - reinterpret_cast<intptr_t>(a);
+      };
+      const size_t esize = type == WeightType::kF32 ? 4 : 2;
+      bool pair = residual == nullptr && i + 1 < ws.size() && Rows(ws[i + 1]) == n && dw[i + 1].type == dw[i].type;
+      if (pair) {
+        const intptr_t y_bytes = apart(ys[i], ys[i + 1]), w_bytes = apart(dw[i].ptr, dw[i + 1].ptr);
+        pair = y_bytes > 0 && y_bytes % 16 == 0 && (quantized || (w_bytes > 0 && w_bytes % 16 == 0));
       }
-      const cuda::GemmParams g{input, w, type, rows, k, Rows(ws[i]), ys[i], residual};
-      p.launches.push_back({absl::StrCat("gemm ", rows, "x", Rows(ws[i]), "x", k),
-                            [this, g](cudaStream_t s) { return gemm_->Run(g, s); },
-                            2.0 * rows * Rows(ws[i]) * k});
+      const int count = pair ? 2 : 1;
+      cuda::GemmParams g{input, dw[i].ptr, type, rows, k, n, ys[i], residual};
+      if (quantized) {
+        ASSIGN_OR_RETURN(void* tile, scratch(Elements(ws[i]) * 2 * count, S::kDequantizedWeight));
+        for (int j = 0; j < count; ++j) {
+          const cuda::DequantizeParams d{dw[i + j].ptr, dw[i + j].type, n, k,
+                                         static_cast<char*>(tile) + j * Elements(ws[i]) * 2};
+          add([d](cudaStream_t s) { return Check(cuda::LaunchDequantize(d, s), "dequantize"); });
+        }
+        g.w = tile;
+      }
+      if (pair) {
+        g.batch = 2;
+        g.w_stride = quantized ? Elements(ws[i]) : apart(dw[i].ptr, dw[i + 1].ptr) / static_cast<intptr_t>(esize);
+        g.y_stride = apart(ys[i], ys[i + 1]) / 4;
+      }
+      p.launches.push_back({absl::StrCat("gemm ", rows, "x", n, "x", k, count > 1 ? " x2" : ""),
+                            [this, g](cudaStream_t s) { return gemm_->Run(g, s); }, 2.0 * count * rows * n * k});
+      i += count;
     }
+    return absl::OkStatus();
+  };
+
+  // A prefill's SwiGLU of the gate and up products into `result`, which the down product reads: its 16-bit copy
+  // goes straight into that product's input (in the type the gate weight's products ran in), and the f32 result
+  // only where something else reads it too.
+  auto prefill_swiglu = [&](const float* gate, const float* up, const Value* result, float* y,
+                            WeightType gate_type) -> absl::Status {
+    cuda::SwigluParams sw{gate, up, Elements(result), y};
+    const WeightType type = cuda::IsQuantized(gate_type) ? WeightType::kF16 : gate_type;
+    if (type != WeightType::kF32 && converted != nullptr && Elements(result) <= widest_input) {
+      sw.out16 = converted, sw.out16_type = type;
+      converted_holds = result, converted_type = type;
+      if (only_product_input(result)) sw.out = nullptr;
+    }
+    add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
     return absl::OkStatus();
   };
 
@@ -343,12 +408,13 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
         } else {
           const int64_t count = Elements(n->results[0]);
-          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, S::kPrefillGate));
-          ASSIGN_OR_RETURN(void* up, scratch(count * 4, S::kPrefillUp));
-          RETURN_IF_ERROR(
-              matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), static_cast<float*>(up)}, {}, nullptr));
-          const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
-          add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+          // Gate and up side by side, so that their products can run as one launch.
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 8, S::kPrefillGateUp));
+          float* up = static_cast<float*>(gate) + count;
+          RETURN_IF_ERROR(matmuls(in[0], {in[1], in[2]}, {static_cast<float*>(gate), up}, {}, nullptr));
+          ASSIGN_OR_RETURN(DeviceWeight g, Weight(in[1]));
+          RETURN_IF_ERROR(prefill_swiglu(static_cast<float*>(gate), up, n->results[0], out(0),
+                                         g.type));
         }
         break;
       }
@@ -372,11 +438,12 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
           add([gu](cudaStream_t s) { return Check(cuda::LaunchGateUpSwiglu(gu, s), "gate_up"); });
         } else {
           const int64_t count = Elements(n->results[0]);
-          ASSIGN_OR_RETURN(void* gate, scratch(count * 4, S::kPrefillGate));
-          ASSIGN_OR_RETURN(void* up, scratch(count * 4, S::kPrefillUp));
-          RETURN_IF_ERROR(matmuls(in[0], ws, {static_cast<float*>(gate), static_cast<float*>(up)}, norm, nullptr));
-          const cuda::SwigluParams sw{static_cast<float*>(gate), static_cast<float*>(up), count, out(0)};
-          add([sw](cudaStream_t s) { return Check(cuda::LaunchSwiglu(sw, s), "swiglu"); });
+          ASSIGN_OR_RETURN(void* gate, scratch(count * 8, S::kPrefillGateUp));
+          float* up = static_cast<float*>(gate) + count;
+          RETURN_IF_ERROR(matmuls(in[0], ws, {static_cast<float*>(gate), up}, norm, nullptr));
+          ASSIGN_OR_RETURN(DeviceWeight wg, Weight(in[2]));
+          RETURN_IF_ERROR(prefill_swiglu(static_cast<float*>(gate), up, n->results[0], out(0),
+                                         wg.type));
         }
         break;
       }

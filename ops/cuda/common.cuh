@@ -36,6 +36,15 @@ __device__ __forceinline__ float ToFloat(__nv_bfloat16 x) { return __bfloat162fl
 // Stores a float as a KV-cache element (f32 or f16).
 __device__ __forceinline__ void StoreAs(float* dst, float v) { *dst = v; }
 __device__ __forceinline__ void StoreAs(__half* dst, float v) { *dst = __float2half(v); }
+// Element i of a product's 16-bit input (f16 or bf16, as LaunchConvert rounds it), so that the kernel that
+// computes an activation can hand cuBLASLt its input without a conversion launch between them.
+__device__ __forceinline__ void Store16(WeightType type, void* dst, int64_t i, float v) {
+  if (type == WeightType::kBF16) {
+    static_cast<__nv_bfloat16*>(dst)[i] = __float2bfloat16_rn(v);
+  } else {
+    static_cast<__half*>(dst)[i] = __float2half_rn(v);
+  }
+}
 
 // 16 bytes of streamed weights: read once, so they skip L1 (leaving it to the activations) and stay raw in
 // registers until the FMA converts them (half the registers of converted floats). `policy`: normally

@@ -89,7 +89,9 @@ __global__ void SwigluKernel(SwigluParams p) {
   GridDependencyWait();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < p.n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    p.out[i] = (p.gelu ? GeluTanh(p.gate[i]) : Silu(p.gate[i])) * p.up[i];
+    const float y = (p.gelu ? GeluTanh(p.gate[i]) : Silu(p.gate[i])) * p.up[i];
+    if (p.out) p.out[i] = y;
+    if (p.out16) Store16(p.out16_type, p.out16, i, y);
   }
 }
 
@@ -278,6 +280,10 @@ cudaError_t LaunchAdd(const AddParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream) {
+  if ((p.out == nullptr && p.out16 == nullptr) ||
+      (p.out16 != nullptr && p.out16_type != WeightType::kF16 && p.out16_type != WeightType::kBF16)) {
+    return cudaErrorInvalidValue;
+  }
   return Launch(SwigluKernel, Blocks(p.n, 256), 256, 0, stream, p);
 }
 

@@ -47,8 +47,12 @@ struct SwigluParams {
   const float* gate;
   const float* up;
   int64_t n;
-  float* out;  // silu(gate) * up, or gelu(gate) * up with `gelu`
+  float* out;  // silu(gate) * up, or gelu(gate) * up with `gelu`; or null with out16
   bool gelu = false;  // The tanh approximation (GeGLU).
+  // Optional: the same rounded to out16_type (f16 or bf16) as LaunchConvert rounds it (the next prefill
+  // product's cuBLASLt input).
+  void* out16 = nullptr;
+  WeightType out16_type = WeightType::kF16;
 };
 cudaError_t LaunchSwiglu(const SwigluParams& p, cudaStream_t stream);
 

@@ -192,5 +192,25 @@ TEST(ElementwiseTest, ConvertToHalfTypes) {
   }
 }
 
+TEST(ElementwiseTest, SwigluSixteenBitOutputIsTheRoundedResult) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(25);
+  const int64_t n = 3000;
+  const auto g = cpu::RandomVector(n, rng, 8), u = cpu::RandomVector(n, rng, 8);
+  DeviceBuffer dg(g), du(u), out(n * 4), low(n * 2);
+  ASSERT_EQ(LaunchSwiglu({dg.as<float>(), du.as<float>(), n, out.as<float>()}, nullptr), cudaSuccess);
+  const std::vector<float> f32 = out.Download<float>();
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
+    SwigluParams sw{dg.as<float>(), du.as<float>(), n, nullptr};
+    sw.out16 = low.get(), sw.out16_type = type;
+    ASSERT_EQ(LaunchSwiglu(sw, nullptr), cudaSuccess);
+    const auto h = low.Download<uint16_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(h[i], type == WeightType::kF16 ? FloatToFp16(f32[i]) : FloatToBf16(f32[i])) << i;
+    }
+  }
+  EXPECT_EQ(LaunchSwiglu({dg.as<float>(), du.as<float>(), n, nullptr}, nullptr), cudaErrorInvalidValue);
+}
+
 }  // namespace
 }  // namespace ggrt::cuda

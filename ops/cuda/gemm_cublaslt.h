@@ -26,6 +26,12 @@ struct GemmParams {
   int n;
   float* y;  // [rows, n]
   const float* accumulate = nullptr;  // Optional [rows, n] added to the product (a residual).
+  // Several products of the same shape over the same x in one launch (gate with up, k with v: twice the
+  // blocks of a short prompt's product, which one product's tiles leave mostly idle): weight i at
+  // w + i * w_stride elements, its result at y + i * y_stride floats. Not with `accumulate`.
+  int batch = 1;
+  int64_t w_stride = 0;
+  int64_t y_stride = 0;
 };
 
 // Not thread-safe: one per executor.
@@ -41,8 +47,8 @@ class CublasLtGemm {
   // The descriptors and the algorithm of one shape, made on its first product and kept: making them costs
   // the host more than launching the product (a prefill run kernel by kernel makes ~100 products).
   struct Plan;
-  using Shape = std::tuple<WeightType, int, int, int>;  // type, rows, k, n
-  using Weights = std::tuple<WeightType, int, int>;     // type, k, n
+  using Shape = std::tuple<WeightType, int, int, int, int, int64_t, int64_t>;  // type, rows, k, n, batch, strides
+  using Weights = std::tuple<WeightType, int, int, int>;                       // type, k, n, batch
 
   CublasLtGemm() = default;
   absl::StatusOr<const Plan*> PlanFor(const GemmParams& p);
@@ -51,7 +57,7 @@ class CublasLtGemm {
   absl::StatusOr<cublasLtMatmulAlgo_t> AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op,
                                                     cublasLtMatrixLayout_t a);
   absl::StatusOr<cublasLtMatmulAlgo_t> Heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, int rows, int k,
-                                                 int n, cudaDataType_t type);
+                                                 int n, int batch, cudaDataType_t type);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;

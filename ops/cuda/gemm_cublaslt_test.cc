@@ -82,5 +82,51 @@ TEST(GemmTest, EachRowIsTheSameInProductsOfAnySize) {
   }
 }
 
+// A batch of two products over one x (gate with up): each weight's result as its own product's within the
+// bounds, at strides that are not the matrices' sizes, and each row the same in products of any size.
+TEST(GemmTest, BatchOfTwoProductsSharingTheInput) {
+  SKIP_WITHOUT_GPU();
+  auto gemm = CublasLtGemm::Create();
+  ASSERT_TRUE(gemm.ok()) << gemm.status();
+  std::mt19937 rng(63);
+  for (const auto& [type, bound] : {std::pair{WeightType::kF16, 2e-3}, std::pair{WeightType::kBF16, 1e-2}}) {
+    for (const auto& [k, n] : {std::pair{896, 4864}, std::pair{96, 40}}) {
+      constexpr int kRows = 300;
+      const int64_t w_stride = static_cast<int64_t>(n) * k + 64, y_stride = static_cast<int64_t>(kRows) * n + 32;
+      const auto x = cpu::RandomVector(static_cast<size_t>(kRows) * k, rng);
+      // Both weights in one buffer, w_stride elements apart (the gap left random).
+      const auto values = cpu::RandomVector(static_cast<size_t>(w_stride + n * k), rng);
+      const TypedWeights w = MakeWeights(values, type);
+      DeviceBuffer dx(x), dw(w), xh(x.size() * 2), dy((y_stride + kRows * n) * 4);
+      ASSERT_EQ(LaunchConvert(dx.as<float>(), x.size(), type, xh.get(), nullptr), cudaSuccess);
+      GemmParams g{xh.get(), dw.get(), type, kRows, k, n, dy.as<float>()};
+      g.batch = 2, g.w_stride = w_stride, g.y_stride = y_stride;
+      ASSERT_TRUE((*gemm)->Run(g, nullptr).ok());
+      const std::vector<float> y = dy.Download<float>();
+      for (int b = 0; b < 2; ++b) {
+        std::vector<float> ref(static_cast<size_t>(kRows) * n);
+        cpu::Matmul(x.data(), w.values.data() + b * w_stride, kRows, k, n, ref.data());
+        const std::vector<float> got(y.begin() + b * y_stride, y.begin() + b * y_stride + ref.size());
+        EXPECT_LT(RelativeError(got, ref), bound) << TypeName(type) << " " << k << "x" << n << " weight " << b;
+      }
+      GemmParams few = g;
+      few.rows = 17;
+      few.y_stride = static_cast<int64_t>(few.rows) * n;
+      DeviceBuffer dy2(2 * few.y_stride * 4);
+      few.y = dy2.as<float>();
+      ASSERT_TRUE((*gemm)->Run(few, nullptr).ok());
+      const std::vector<float> y2 = dy2.Download<float>();
+      for (int b = 0; b < 2; ++b) {
+        EXPECT_TRUE(std::equal(y2.begin() + b * few.y_stride, y2.begin() + (b + 1) * few.y_stride,
+                               y.begin() + b * y_stride))
+            << TypeName(type) << " " << k << "x" << n << " weight " << b << ": 17 rows differ from 300's";
+      }
+      GemmParams bad = g;
+      bad.accumulate = dy.as<float>();
+      EXPECT_FALSE((*gemm)->Run(bad, nullptr).ok());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ggrt::cuda

@@ -36,25 +36,32 @@ __global__ void RmsNormKernel(RmsNormParams p) {
   ss = BlockSum(ss);
   const float scale = rsqrtf(ss / p.dim + p.eps);
   const S* w = static_cast<const S*>(p.weight);
-  float* out = p.out + base;
 #pragma unroll
   for (int j = 0; j < kMaxPerThread; ++j) {
     const int i = threadIdx.x + j * kThreads;
     if (i < p.dim) {
       if (r) p.sum[base + i] = v[j];
-      out[i] = v[j] * scale * ToFloat(w[i]);
+      const float y = v[j] * scale * ToFloat(w[i]);
+      if (p.out) p.out[base + i] = y;
+      if (p.out16) Store16(p.out16_type, p.out16, base + i, y);
     }
   }
   for (int i = threadIdx.x + kMaxPerThread * kThreads; i < p.dim; i += kThreads) {
     const float s = x[i] + (r ? r[i] : 0.0f);
     if (r) p.sum[base + i] = s;
-    out[i] = s * scale * ToFloat(w[i]);
+    const float y = s * scale * ToFloat(w[i]);
+    if (p.out) p.out[base + i] = y;
+    if (p.out16) Store16(p.out16_type, p.out16, base + i, y);
   }
 }
 
 }  // namespace
 
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream) {
+  if ((p.out == nullptr && p.out16 == nullptr) ||
+      (p.out16 != nullptr && p.out16_type != WeightType::kF16 && p.out16_type != WeightType::kBF16)) {
+    return cudaErrorInvalidValue;
+  }
   cudaError_t e = cudaErrorInvalidValue;
   GGRT_DISPATCH_WEIGHT(p.type, T, e = Launch(RmsNormKernel<T>, p.rows, kThreads, 0, stream, p));
   return e;

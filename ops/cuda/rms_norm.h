@@ -17,7 +17,11 @@ struct RmsNormParams {
   int rows;
   int dim;
   float eps;
-  float* out;  // [rows, dim]
+  float* out;  // [rows, dim], or null with out16
+  // Optional [rows, dim] of out16_type (f16 or bf16): the normalised rows rounded as LaunchConvert rounds them
+  // (a prefill product's cuBLASLt input, written here instead of by a conversion launch).
+  void* out16 = nullptr;
+  WeightType out16_type = WeightType::kF16;
 };
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream);
 

@@ -36,5 +36,35 @@ TEST(RmsNormTest, PlainAndResidualMatchReference) {
   }
 }
 
+// The 16-bit copy of a prefill product's input: the f32 result rounded as LaunchConvert rounds it, with or
+// without the f32 result beside it.
+TEST(RmsNormTest, SixteenBitOutputIsTheRoundedResult) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(32);
+  const int rows = 5, dim = 896;
+  const auto x = cpu::RandomVector(rows * dim, rng, 20);
+  const TypedWeights w = MakeWeights(cpu::RandomVector(dim, rng), WeightType::kF32);
+  DeviceBuffer dx(x), dw(w), out(rows * dim * 4), low(rows * dim * 2);
+  ASSERT_EQ(LaunchRmsNorm({dx.as<float>(), nullptr, nullptr, dw.get(), WeightType::kF32, rows, dim, 1e-6f,
+                           out.as<float>()},
+                          nullptr),
+            cudaSuccess);
+  const std::vector<float> f32 = out.Download<float>();
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
+    for (bool with_f32 : {true, false}) {
+      RmsNormParams r{dx.as<float>(), nullptr, nullptr, dw.get(), WeightType::kF32, rows, dim, 1e-6f,
+                      with_f32 ? out.as<float>() : nullptr};
+      r.out16 = low.get(), r.out16_type = type;
+      ASSERT_EQ(LaunchRmsNorm(r, nullptr), cudaSuccess);
+      const auto h = low.Download<uint16_t>();
+      for (size_t i = 0; i < f32.size(); ++i) {
+        ASSERT_EQ(h[i], type == WeightType::kF16 ? FloatToFp16(f32[i]) : FloatToBf16(f32[i])) << i;
+      }
+    }
+  }
+  RmsNormParams none{dx.as<float>(), nullptr, nullptr, dw.get(), WeightType::kF32, rows, dim, 1e-6f, nullptr};
+  EXPECT_EQ(LaunchRmsNorm(none, nullptr), cudaErrorInvalidValue);
+}
+
 }  // namespace
 }  // namespace ggrt::cuda
