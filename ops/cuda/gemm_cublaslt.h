@@ -4,6 +4,7 @@
 #ifndef GGRT_OPS_CUDA_GEMM_CUBLASLT_H_
 #define GGRT_OPS_CUDA_GEMM_CUBLASLT_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <tuple>
@@ -49,9 +50,20 @@ class CublasLtGemm {
   struct Plan;
   using Shape = std::tuple<WeightType, int, int, int, int, int64_t, int64_t>;  // type, rows, k, n, batch, strides
   using Weights = std::tuple<WeightType, int, int, int>;                       // type, k, n, batch
+  // An algorithm (its opaque bytes) for a weight shape, and the rows it was checked at.
+  using Candidate = std::tuple<Weights, std::array<uint64_t, 8>, int>;
 
   CublasLtGemm() = default;
-  absl::StatusOr<const Plan*> PlanFor(const GemmParams& p);
+  static absl::Status Describe(Plan& d, cudaDataType_t type, int rows, int k, int n, int batch, int64_t w_stride,
+                               int64_t y_stride);
+  // On a stream that is not being captured, the plan takes the fastest algorithm for its rows among those
+  // whose results are bit for bit the weight shape's own algorithm's (Tune); otherwise (and until then) that
+  // algorithm.
+  absl::StatusOr<const Plan*> PlanFor(const GemmParams& p, cudaStream_t stream);
+  absl::Status Tune(const GemmParams& p, Plan& d, cudaStream_t stream);
+  // Whether `candidate` gives the bits of `reference` for this weight shape (random operands, at most 512 rows).
+  absl::StatusOr<bool> SameBits(const GemmParams& p, const cublasLtMatmulAlgo_t& reference,
+                                const cublasLtMatmulAlgo_t& candidate, cudaStream_t stream);
   // One algorithm per weight shape, whatever the rows, and without a split-k reduction: each row's result is
   // then the same in a product of any number of rows (a sequence's prefill alone or batched with others).
   absl::StatusOr<cublasLtMatmulAlgo_t> AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op,
@@ -64,6 +76,7 @@ class CublasLtGemm {
   size_t workspace_bytes_ = 0;
   absl::flat_hash_map<Shape, std::unique_ptr<Plan>> plans_;
   absl::flat_hash_map<Weights, cublasLtMatmulAlgo_t> algorithms_;
+  absl::flat_hash_map<Candidate, bool> same_bits_;
 };
 
 }  // namespace ggrt::cuda
