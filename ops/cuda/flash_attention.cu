@@ -5,15 +5,16 @@
 // Rows of the M dimension are (position, query head) pairs of one KV head's group, so every K/V tile loaded serves all
 // the query heads that share it (GQA). A block of 4 warps takes 64 such rows: it stages their q (scaled, in f16) in
 // shared memory once, then walks the keys its rows can see one page (32 positions) at a time: K and V rows of the page
-// are copied to shared memory with 16-byte loads, each warp computes its 16 rows x 32 keys of scores with mma, masks
-// them (causal, sliding window), soft-caps them when asked, updates its running max and sum in registers, and
-// multiplies the f16 probabilities by V with mma into an f32 accumulator of 16 x head_dim (the V fragments come
-// transposed out of shared memory by ldmatrix, four 8x8 blocks an instruction; q's fragments stay in registers up to
-// head size 128). Scores never reach memory, so the cost grows with the work (rows x keys) rather than with rows x
-// context traffic, as it does for the flash-decoding kernel.
+// are copied to shared memory with 16-byte cp.async (the next page's while this one is used), each warp computes its 16
+// rows x 32 keys of scores with mma, masks them (causal, sliding window), soft-caps them when asked, updates its
+// running max and sum in registers, and multiplies the f16 probabilities by V with mma into an f32 accumulator of 16 x
+// head_dim (the V fragments come transposed out of shared memory by ldmatrix, four 8x8 blocks an instruction; q's
+// fragments stay in registers up to head size 128). Scores never reach memory, so the cost grows with the work (rows x
+// keys) rather than with rows x context traffic, as it does for the flash-decoding kernel.
 //
-// Shared memory: q [64][D + 8], K and V [32][D + 8] halves (the padding makes the fragment loads conflict-free); for D
-// = 256 that is 64 KiB, opted into at launch.
+// Shared memory: q [64][D + 8], and two pages' K and V [32][D + 8] halves (the padding makes the fragment loads
+// conflict-free), so that the next page's copies (cp.async) are in flight while the block multiplies this one; for D =
+// 256 that is 99 KiB, opted into at launch.
 #include <cfloat>
 
 #include "ops/cuda/common.cuh"
@@ -34,9 +35,8 @@ template <int D>
 __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionParams p) {
   constexpr int kStride = D + 8;  // halves per shared row
   extern __shared__ __align__(16) __half smem[];
-  __half* q_s = smem;                                // [64][kStride]
-  __half* k_s = q_s + kRowsPerBlock * kStride;       // [32][kStride]
-  __half* v_s = k_s + kKeys * kStride;               // [32][kStride]
+  __half* q_s = smem;                           // [64][kStride]
+  __half* k_s = q_s + kRowsPerBlock * kStride;  // Two buffers of a page's K [32][kStride] then V [32][kStride]
   AllowDependentLaunch();
   GridDependencyWait();
 
@@ -99,19 +99,30 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
   const __half* kc = static_cast<const __half*>(p.k_cache);
   const __half* vc = static_cast<const __half*>(p.v_cache);
   const int kv_width = p.kv_heads * D;
-  for (int key0 = key_begin; key0 < key_end; key0 += kKeys) {
-    __syncthreads();  // q is staged / the previous page is consumed.
+  // Copies page `key0`'s K and V rows into buffer `b` (cp.async, zero-filled past the newest position, whose
+  // rows may be unwritten). The next page's copies are in flight while the block works on this one.
+  auto issue = [&](int key0, int b) {
     const int64_t page = KvSlot(table, key0);
     constexpr int kChunks = D / 8;  // 16-byte chunks per row
+    __half* kb = k_s + b * 2 * kKeys * kStride;
+    __half* vb = kb + kKeys * kStride;
     for (int i = threadIdx.x; i < kKeys * kChunks; i += blockDim.x) {
       const int r = i / kChunks, c = 8 * (i % kChunks);
-      const int64_t at = (page + r) * kv_width + kv_head * D + c;
-      const bool in = key0 + r < key_end;  // Rows past the newest position may be unwritten.
-      const uint4 zero = {0, 0, 0, 0};
-      *reinterpret_cast<uint4*>(k_s + r * kStride + c) = in ? *reinterpret_cast<const uint4*>(kc + at) : zero;
-      *reinterpret_cast<uint4*>(v_s + r * kStride + c) = in ? *reinterpret_cast<const uint4*>(vc + at) : zero;
+      const bool in = key0 + r < key_end;
+      const int64_t at = in ? (page + r) * kv_width + kv_head * D + c : 0;
+      CopyAsync16(kb + r * kStride + c, kc + at, in ? 16 : 0);
+      CopyAsync16(vb + r * kStride + c, vc + at, in ? 16 : 0);
     }
+    CopyAsyncCommit();
+  };
+  if (key_begin < key_end) issue(key_begin, 0);
+  for (int key0 = key_begin, b = 0; key0 < key_end; key0 += kKeys, b ^= 1) {
+    CopyAsyncWaitPending<0>();
+    // This page is in every thread's view, and the other buffer (the previous page) is consumed.
     __syncthreads();
+    if (key0 + kKeys < key_end) issue(key0 + kKeys, b ^ 1);
+    const __half* k_page = k_s + b * 2 * kKeys * kStride;
+    const __half* v_page = k_page + kKeys * kStride;
 
     // Scores of the warp's 16 rows x 32 keys.
     float s[kKeys / 8][4];
@@ -128,7 +139,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
       }
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n) {
-        const __half* kr = k_s + (n * 8 + g) * kStride + k0 + 2 * tig;
+        const __half* kr = k_page + (n * 8 + g) * kStride + k0 + 2 * tig;
         Mma(s[n], a, *reinterpret_cast<const uint32_t*>(kr), *reinterpret_cast<const uint32_t*>(kr + 8));
       }
     }
@@ -147,7 +158,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
       }
     }
     OnlineSoftmaxStep<kKeys, D>(s, m, l, o);
-    AddProbabilitiesTimesV<kKeys, D>(s, v_s, kStride, lane, o);
+    AddProbabilitiesTimesV<kKeys, D>(s, v_page, kStride, lane, o);
   }
 
   // Normalise and store the warp's rows.
@@ -166,7 +177,7 @@ __global__ void __launch_bounds__(kWarps * 32) FlashAttentionKernel(AttentionPar
 
 template <int D>
 cudaError_t LaunchFor(const AttentionParams& p, cudaStream_t stream) {
-  const size_t smem = sizeof(__half) * (kRowsPerBlock + 2 * kKeys) * (D + 8);
+  const size_t smem = sizeof(__half) * (kRowsPerBlock + 4 * kKeys) * (D + 8);
   static const cudaError_t opted =
       cudaFuncSetAttribute(FlashAttentionKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (opted != cudaSuccess) return opted;
