@@ -273,22 +273,26 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
     for (size_t i = 0; i < ws.size();) {
       const int n = Rows(ws[i]);
       // Two weights of one shape (gate and up, k and v) as one launch of a batch of two products when their
-      // results (and float weights) lie a positive, 16-byte aligned distance apart.
+      // results (and float weights) lie a 16-byte aligned distance apart, the lower address first.
       auto apart = [](const void* a, const void* b) {
         return reinterpret_cast<intptr_t>(b) - reinterpret_cast<intptr_t>(a);
       };
       const size_t esize = type == WeightType::kF32 ? 4 : 2;
       bool pair = residual == nullptr && i + 1 < ws.size() && Rows(ws[i + 1]) == n && dw[i + 1].type == dw[i].type;
+      size_t a = i, b = i + 1;  // Batch entries 0 and 1.
       if (pair) {
-        const intptr_t y_bytes = apart(ys[i], ys[i + 1]), w_bytes = apart(dw[i].ptr, dw[i + 1].ptr);
-        pair = y_bytes > 0 && y_bytes % 16 == 0 && (quantized || (w_bytes > 0 && w_bytes % 16 == 0));
+        if (apart(ys[i], ys[i + 1]) < 0) std::swap(a, b);
+        const intptr_t y_bytes = apart(ys[a], ys[b]), w_bytes = apart(dw[a].ptr, dw[b].ptr);
+        pair = y_bytes % 16 == 0 && (quantized || (w_bytes > 0 && w_bytes % 16 == 0));
       }
+      if (!pair) a = i;
       const int count = pair ? 2 : 1;
-      cuda::GemmParams g{input, dw[i].ptr, type, rows, k, n, ys[i], residual};
+      cuda::GemmParams g{input, dw[a].ptr, type, rows, k, n, ys[a], residual};
       if (quantized) {
         ASSIGN_OR_RETURN(void* tile, scratch(Elements(ws[i]) * 2 * count, S::kDequantizedWeight));
         for (int j = 0; j < count; ++j) {
-          const cuda::DequantizeParams d{dw[i + j].ptr, dw[i + j].type, n, k,
+          const size_t w = j == 0 ? a : b;
+          const cuda::DequantizeParams d{dw[w].ptr, dw[w].type, n, k,
                                          static_cast<char*>(tile) + j * Elements(ws[i]) * 2};
           add([d](cudaStream_t s) { return Check(cuda::LaunchDequantize(d, s), "dequantize"); });
         }
@@ -296,8 +300,8 @@ absl::Status CudaExecutor::BuildLaunches(Prepared& p) {
       }
       if (pair) {
         g.batch = 2;
-        g.w_stride = quantized ? Elements(ws[i]) : apart(dw[i].ptr, dw[i + 1].ptr) / static_cast<intptr_t>(esize);
-        g.y_stride = apart(ys[i], ys[i + 1]) / 4;
+        g.w_stride = quantized ? Elements(ws[i]) : apart(dw[a].ptr, dw[b].ptr) / static_cast<intptr_t>(esize);
+        g.y_stride = apart(ys[a], ys[b]) / 4;
       }
       p.launches.push_back({absl::StrCat("gemm ", rows, "x", n, "x", k, count > 1 ? " x2" : ""),
                             [this, g](cudaStream_t s) { return gemm_->Run(g, s); }, 2.0 * count * rows * n * k});
