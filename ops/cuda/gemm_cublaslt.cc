@@ -59,19 +59,14 @@ CublasLtGemm::~CublasLtGemm() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
-absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::Heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
-                                                             int rows, int k, int n, int batch,
-                                                             cudaDataType_t type) {
-  cublasLtMatrixLayout_t b = nullptr, c = nullptr;
+absl::StatusOr<std::vector<cublasLtMatmulHeuristicResult_t>> CublasLtGemm::Candidates(
+    cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
+    int wanted) {
   cublasLtMatmulPreference_t pref = nullptr;
-  cublasLtMatmulHeuristicResult_t heuristic;
-  int found = 0;
   const uint32_t no_reduction = CUBLASLT_REDUCTION_SCHEME_NONE;
-  cublasStatus_t status = cublasLtMatrixLayoutCreate(&b, type, k, rows, k);
-  if (status == CUBLAS_STATUS_SUCCESS) status = SetBatch(b, batch, 0);
-  if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, n, rows, n);
-  if (status == CUBLAS_STATUS_SUCCESS) status = SetBatch(c, batch, static_cast<int64_t>(n) * rows);
-  if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatmulPreferenceCreate(&pref);
+  std::vector<cublasLtMatmulHeuristicResult_t> found(wanted);
+  int count = 0;
+  cublasStatus_t status = cublasLtMatmulPreferenceCreate(&pref);
   if (status == CUBLAS_STATUS_SUCCESS) {
     status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
                                                   sizeof(workspace_bytes_));
@@ -81,14 +76,30 @@ absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::Heuristic(cublasLtMatmulDesc_
                                                   sizeof(no_reduction));
   }
   if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulAlgoGetHeuristic(handle_, op, a, b, c, c, pref, 1, &heuristic, &found);
+    status = cublasLtMatmulAlgoGetHeuristic(handle_, op, a, b, c, c, pref, wanted, found.data(), &count);
   }
   if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  CUBLAS_RETURN_IF_ERROR(status);
+  found.resize(count);
+  return found;
+}
+
+absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::Heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
+                                                             int rows, int k, int n, int batch,
+                                                             cudaDataType_t type) {
+  cublasLtMatrixLayout_t b = nullptr, c = nullptr;
+  cublasStatus_t status = cublasLtMatrixLayoutCreate(&b, type, k, rows, k);
+  if (status == CUBLAS_STATUS_SUCCESS) status = SetBatch(b, batch, 0);
+  if (status == CUBLAS_STATUS_SUCCESS) status = cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, n, rows, n);
+  if (status == CUBLAS_STATUS_SUCCESS) status = SetBatch(c, batch, static_cast<int64_t>(n) * rows);
+  absl::StatusOr<std::vector<cublasLtMatmulHeuristicResult_t>> found = std::vector<cublasLtMatmulHeuristicResult_t>();
+  if (status == CUBLAS_STATUS_SUCCESS) found = Candidates(op, a, b, c, 1);
   if (c) cublasLtMatrixLayoutDestroy(c);
   if (b) cublasLtMatrixLayoutDestroy(b);
   CUBLAS_RETURN_IF_ERROR(status);
-  RET_CHECK(found > 0, "cuBLASLt has no algorithm for a ", rows, "x", k, "x", n, " product");
-  return heuristic.algo;
+  RETURN_IF_ERROR(found.status());
+  RET_CHECK(!found->empty(), "cuBLASLt has no algorithm for a ", rows, "x", k, "x", n, " product");
+  return (*found)[0].algo;
 }
 
 absl::StatusOr<cublasLtMatmulAlgo_t> CublasLtGemm::AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op,
@@ -233,25 +244,9 @@ absl::Status CublasLtGemm::Tune(const GemmParams& p, Plan& d, cudaStream_t strea
   // the candidates write y without reading it (y may be where the residual is).
   if (p.accumulate != nullptr && p.accumulate == p.y) return absl::OkStatus();
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  cublasLtMatmulPreference_t pref = nullptr;
-  const uint32_t no_reduction = CUBLASLT_REDUCTION_SCHEME_NONE;
   constexpr int kWanted = 16;
-  cublasLtMatmulHeuristicResult_t found[kWanted];
-  int count = 0;
-  cublasStatus_t status = cublasLtMatmulPreferenceCreate(&pref);
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
-                                                  sizeof(workspace_bytes_));
-  }
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &no_reduction,
-                                                  sizeof(no_reduction));
-  }
-  if (status == CUBLAS_STATUS_SUCCESS) {
-    status = cublasLtMatmulAlgoGetHeuristic(handle_, d.op, d.a, d.b, d.c, d.c, pref, kWanted, found, &count);
-  }
-  if (pref) cublasLtMatmulPreferenceDestroy(pref);
-  CUBLAS_RETURN_IF_ERROR(status);
+  ASSIGN_OR_RETURN(const std::vector<cublasLtMatmulHeuristicResult_t> found,
+                   Candidates(d.op, d.a, d.b, d.c, kWanted));
   cudaEvent_t start, stop;
   CUDA_RETURN_IF_ERROR(cudaEventCreate(&start));
   CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop));
@@ -272,9 +267,9 @@ absl::Status CublasLtGemm::Tune(const GemmParams& p, Plan& d, cudaStream_t strea
   absl::Status result = [&]() -> absl::Status {
     const cublasLtMatmulAlgo_t reference = d.algo;
     ASSIGN_OR_RETURN(float best, time(reference));
-    for (int i = 0; i < count; ++i) {
-      const cublasLtMatmulAlgo_t& a = found[i].algo;
-      if (std::memcmp(&a, &reference, sizeof(a)) == 0 || found[i].workspaceSize > workspace_bytes_) continue;
+    for (const cublasLtMatmulHeuristicResult_t& f : found) {
+      const cublasLtMatmulAlgo_t& a = f.algo;
+      if (std::memcmp(&a, &reference, sizeof(a)) == 0 || f.workspaceSize > workspace_bytes_) continue;
       ASSIGN_OR_RETURN(const bool same, SameBits(p, reference, a, stream));
       if (!same) continue;
       ASSIGN_OR_RETURN(const float ms, time(a));

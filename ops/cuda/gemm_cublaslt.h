@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
@@ -68,6 +69,11 @@ class CublasLtGemm {
   // then the same in a product of any number of rows (a sequence's prefill alone or batched with others).
   absl::StatusOr<cublasLtMatmulAlgo_t> AlgorithmFor(const GemmParams& p, cublasLtMatmulDesc_t op,
                                                     cublasLtMatrixLayout_t a);
+  // The heuristic's first `wanted` algorithms for these descriptors, none with a split-k reduction.
+  absl::StatusOr<std::vector<cublasLtMatmulHeuristicResult_t>> Candidates(cublasLtMatmulDesc_t op,
+                                                                          cublasLtMatrixLayout_t a,
+                                                                          cublasLtMatrixLayout_t b,
+                                                                          cublasLtMatrixLayout_t c, int wanted);
   absl::StatusOr<cublasLtMatmulAlgo_t> Heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, int rows, int k,
                                                  int n, int batch, cudaDataType_t type);
 
