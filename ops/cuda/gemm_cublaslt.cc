@@ -240,8 +240,8 @@ absl::StatusOr<bool> CublasLtGemm::SameBits(const GemmParams& p, const cublasLtM
 
 absl::Status CublasLtGemm::Tune(const GemmParams& p, Plan& d, cudaStream_t stream) {
   d.tuned = true;
-  // The product's own operands, timed in place: x is written by the kernels queued before it. With a residual
-  // the candidates write y without reading it (y may be where the residual is).
+  // The product's own operands, timed in place: x is written by the kernels queued before it. The timed runs
+  // write y without reading a residual, so a product whose residual is y itself keeps the shape's algorithm.
   if (p.accumulate != nullptr && p.accumulate == p.y) return absl::OkStatus();
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
   constexpr int kWanted = 16;

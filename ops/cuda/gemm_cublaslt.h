@@ -62,7 +62,8 @@ class CublasLtGemm {
   // algorithm.
   absl::StatusOr<const Plan*> PlanFor(const GemmParams& p, cudaStream_t stream);
   absl::Status Tune(const GemmParams& p, Plan& d, cudaStream_t stream);
-  // Whether `candidate` gives the bits of `reference` for this weight shape (random operands, at most 512 rows).
+  // Whether `candidate` gives the bits of `reference` for this weight shape (random operands of 64 rows), kept
+  // per algorithm.
   absl::StatusOr<bool> SameBits(const GemmParams& p, const cublasLtMatmulAlgo_t& reference,
                                 const cublasLtMatmulAlgo_t& candidate, cudaStream_t stream);
   // One algorithm per weight shape, whatever the rows, and without a split-k reduction: each row's result is
